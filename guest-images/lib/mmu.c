@@ -37,7 +37,9 @@ static unsigned pt_index(const struct pt *pt, u64 va, int level)
 {
 	unsigned shift = pt->gshift + (pt->gshift - 3) * (3 - level);
 	u64 entries = 1UL << (pt->gshift - 3);
-	return (va >> shift) & (entries - 1);
+	/* Only VA[47:0] index the tables: TTBR1 addresses (0xffff...) use the
+	 * same indexes, and the initial level has fewer entries (16K: 2, 64K: 64). */
+	return ((va & ((1UL << 48) - 1)) >> shift) & (entries - 1);
 }
 
 static u64 oa_mask(const struct pt *pt)

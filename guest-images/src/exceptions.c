@@ -150,5 +150,5 @@ int main(void)
 	check_rec("udf-el0", 1, VEC_LOWER64_SYNC, ESR_IL, (u64)el0_udf, 0x60000000UL | SPSR_DAIF | SPSR_EL0t);
 	check("back at EL1", current_el(), 1);
 
-	finish("exceptions");
+	finish(GUEST_NAME);
 }
