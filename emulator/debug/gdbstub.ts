@@ -36,8 +36,21 @@ export const DEFAULT_GDB_PORT = 1234;
 export const DEFAULT_PACKET_SIZE = 0x4000;
 /** Packets that arrive while the target runs are kept (GDB does not send any in all-stop mode; a hostile client might). */
 const MAX_QUEUED_PACKETS = 32;
-const SIGINT = 2;
+/** Bound on stub-tracked break/watchpoints, so a hostile client cannot grow the target's tables without limit. */
+const MAX_BREAKPOINTS = 4096;
 const SIGTRAP = 5;
+
+/**
+ * Parse the CLI's `--gdb [PORT]` value (commander gives `true` when the port is omitted).
+ * Throws an Error with a one-line message for the CLI to print.
+ */
+export function parseGdbPort(value: string | boolean | undefined): number {
+  if (value === undefined || value === true || value === false) return DEFAULT_GDB_PORT;
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+    throw new Error(`--gdb: '${value}' is not a TCP port (1-65535)`);
+  }
+  return Number(value);
+}
 
 export interface GdbStubOptions {
   /** TCP port on 127.0.0.1; 0 picks an ephemeral port (tests). Default 1234. */
@@ -168,7 +181,10 @@ export class GdbStub {
         this.onEvent(client, ev);
       }
     });
-    socket.on('error', (err) => this.log(`gdb: connection error: ${err.message}`));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // GDB exiting resets the connection; that is an ordinary disconnect, reported on 'close'.
+      if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') this.log(`gdb: connection error: ${err.message}`);
+    });
     socket.on('close', () => {
       if (this.client === client) {
         this.log('gdb: debugger disconnected');
@@ -180,7 +196,8 @@ export class GdbStub {
       // (qSupported, ?, ...) wait in the queue until the stop arrives.
       this.exec.owner = 'attach';
       this.target.interrupt();
-    } else if (this.lastStop === null || this.lastStop.kind === 'exited') {
+    } else {
+      // A new debugger sees a plain stop; why an earlier session stopped is not its business.
       this.lastStop = { kind: 'signal', pc: this.readPc(), signal: SIGTRAP };
     }
   }
@@ -622,6 +639,7 @@ export class GdbStub {
     const key = `${kind}:${addr}:${length}`;
     if (insert) {
       if (this.breakpoints.has(key)) return 'OK';
+      if (this.breakpoints.size >= MAX_BREAKPOINTS) return 'E01';
       const r = this.target.addBreakpoint(kind, addr, length);
       if (r === 'ok') this.breakpoints.set(key, { kind, addr, length });
       return r === 'ok' ? 'OK' : r === 'unsupported' ? '' : 'E01';

@@ -27,14 +27,14 @@ afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
 });
 
-async function start(): Promise<{ target: FakeTarget; port: number; stub: GdbStub }> {
+async function start(waitForAttach = true): Promise<{ target: FakeTarget; port: number; stub: GdbStub }> {
   const target = new FakeTarget({ sliceInstructions: 100 });
   target.map(0x4000_0000n, 0x10_0000);
   target.writeWords(CODE, [0xd503201f, 0xd503201f, TOY_STR, 0xd503201f, 0xcafef00d, 0x12345678, 0x9abcdef0, 0x0badc0de]);
   target.setReg('x1', 0x77n);
   target.setReg('x2', 0x4000_2000n);
   target.setReg('hcr_el2', 0x8000_0000n);
-  const stub = new GdbStub(target, { port: 0, waitForAttach: true });
+  const stub = new GdbStub(target, { port: 0, waitForAttach });
   const port = await stub.listen();
   cleanups.push(() => target.kill());
   cleanups.push(() => stub.close());
@@ -109,6 +109,19 @@ describe.skipIf(GDB === null)('gdb-multiarch against the stub', () => {
     expect(out).toMatch(/pc\s+0x40080020\s/);
     expect(out).toContain('no exits yet');
     expect(out).toContain('hvc #0 at 0x40080020');
+  });
+
+  it('attaches to a free-running guest, halts it, and lets it run on after detach', async () => {
+    const { port, target } = await start(false);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(target.instructions).toBeGreaterThan(0);
+    const out = await gdb(port, ['info registers pc', 'detach']);
+    expect(out).toMatch(/pc\s+0x4[0-9a-f]{7}\s/);
+    expect(out).toContain('detached');
+    const n = target.instructions;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(target.running).toBe(true);
+    expect(target.instructions).toBeGreaterThan(n);
   });
 
   it('stops on a write watchpoint', async () => {

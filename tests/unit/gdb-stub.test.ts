@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AARCH64_REGISTERS, regnumOf } from '../../emulator/debug/aarch64-registers.js';
 import { FakeTarget, TOY_HLT, TOY_HVC, TOY_LDR, TOY_STR } from '../../emulator/debug/fake-target.js';
-import { GdbStub, type GdbStubOptions } from '../../emulator/debug/gdbstub.js';
+import { DEFAULT_GDB_PORT, GdbStub, parseGdbPort, type GdbStubOptions } from '../../emulator/debug/gdbstub.js';
 import { encodePacket, leHex, parseLeHex } from '../../emulator/debug/rsp.js';
 import { RspClient } from './gdb-client.js';
 
@@ -470,6 +470,27 @@ describe('gdb stub: hostile input', () => {
     expect(await client.request('m40000000,4')).toBe('E01');
     expect(logs.some((l) => l.includes('boom'))).toBe(true);
     expect(await client.request('qC')).toBe('QC1');
+  });
+
+  it('caps the number of break/watchpoints a client can insert', async () => {
+    const { client } = await setup();
+    await handshake(client);
+    let last = '';
+    for (let i = 0; i <= 4096; i++) {
+      last = await client.request(`Z0,${(0x1000 + i * 4).toString(16)},4`);
+      if (last !== 'OK') break;
+    }
+    expect(last).toBe('E01');
+    expect(await client.request('qC')).toBe('QC1');
+  });
+
+  it('parses the --gdb port option', () => {
+    expect(parseGdbPort(undefined)).toBe(DEFAULT_GDB_PORT);
+    expect(parseGdbPort(true)).toBe(1234);
+    expect(parseGdbPort('4321')).toBe(4321);
+    expect(() => parseGdbPort('0')).toThrow("--gdb: '0' is not a TCP port (1-65535)");
+    expect(() => parseGdbPort('65536')).toThrow();
+    expect(() => parseGdbPort('12ab')).toThrow();
   });
 
   it('frames every reply byte-exactly', () => {
