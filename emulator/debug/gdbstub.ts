@@ -38,6 +38,8 @@ export const DEFAULT_PACKET_SIZE = 0x4000;
 const MAX_QUEUED_PACKETS = 32;
 /** Bound on stub-tracked break/watchpoints, so a hostile client cannot grow the target's tables without limit. */
 const MAX_BREAKPOINTS = 4096;
+/** Replies buffered for a client that is not reading before we stop reading its requests. */
+const MAX_UNREAD_REPLY_BYTES = 1 << 20;
 const SIGTRAP = 5;
 
 /**
@@ -179,6 +181,12 @@ export class GdbStub {
       for (const ev of client.decoder.push(chunk)) {
         if (this.client !== client) return;
         this.onEvent(client, ev);
+      }
+      // A client that pipelines requests but never reads the replies would grow our send
+      // buffer without bound: stop reading its requests until it has taken the replies.
+      if (this.client === client && socket.writableLength > MAX_UNREAD_REPLY_BYTES) {
+        socket.pause();
+        socket.once('drain', () => socket.resume());
       }
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {

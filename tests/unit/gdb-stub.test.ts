@@ -484,6 +484,19 @@ describe('gdb stub: hostile input', () => {
     expect(await client.request('qC')).toBe('QC1');
   });
 
+  it('applies backpressure to a client that pipelines requests without reading replies', async () => {
+    const { client } = await setup();
+    await handshake(client);
+    client.socket.pause();
+    const n = 600; // 600 x 16 KiB replies: far more than the stub buffers for one client
+    const req = encodePacket('m40000000,2000');
+    client.write(Buffer.concat(Array.from({ length: n }, () => req)));
+    await new Promise((r) => setTimeout(r, 100));
+    client.socket.resume();
+    for (let i = 0; i < n; i++) expect((await client.nextPacket(5000)).length).toBe(2 * 8190); // clamped to fit PacketSize
+    expect(await client.request('qC')).toBe('QC1');
+  });
+
   it('parses the --gdb port option', () => {
     expect(parseGdbPort(undefined)).toBe(DEFAULT_GDB_PORT);
     expect(parseGdbPort(true)).toBe(1234);
