@@ -1,0 +1,113 @@
+/**
+ * The interface between the machine (emulator/) and whatever runs at EL2
+ * (hyp/). The machine detects that an access or instruction must leave the
+ * guest, computes the architectural syndrome (ESR_EL2, FAR_EL2, HPFAR_EL2) and
+ * hands an Exit to the registered handler; it never imports the handler.
+ */
+import type { Vcpu } from './vcpu.js';
+
+/** Exit reasons as the statistics and the debugger name them. */
+export type ExitReason = 'sysreg' | 'hvc' | 'smc' | 'dabt_s2' | 'iabt_s2' | 'wfx' | 'irq';
+
+interface ExitBase {
+  /** ESR_EL2 value the hardware would have written. */
+  readonly esr: number;
+  /** Address of the instruction that caused the exit. */
+  readonly pc: number;
+}
+
+export interface HvcExit extends ExitBase {
+  readonly reason: 'hvc';
+  readonly imm: number;
+}
+export interface SmcExit extends ExitBase {
+  readonly reason: 'smc';
+  readonly imm: number;
+}
+/** A trapped MSR/MRS/SYS/SYSL (EC 0x18). */
+export interface SysregExit extends ExitBase {
+  readonly reason: 'sysreg';
+  readonly op0: number;
+  readonly op1: number;
+  readonly crn: number;
+  readonly crm: number;
+  readonly op2: number;
+  readonly rt: number;
+  readonly read: boolean;
+  /** For a write: the value of Xt (XZR reads as 0). */
+  readonly value: bigint;
+}
+/** A single general-purpose-register load/store as decoded for ISV = 1 syndromes. */
+export interface DataAccess {
+  readonly size: 1 | 2 | 4 | 8;
+  readonly write: boolean;
+  readonly rt: number;
+  readonly signExtend: boolean;
+  /** Destination is 64-bit (SF). */
+  readonly sf: boolean;
+  readonly acqRel: boolean;
+}
+export interface Stage2AbortExit extends ExitBase {
+  readonly reason: 'dabt_s2' | 'iabt_s2';
+  /** FAR_EL2: the faulting virtual address. */
+  readonly far: number;
+  /** The faulting IPA (HPFAR_EL2 holds IPA[51:12] in bits [43:4]). */
+  readonly ipa: number;
+  readonly hpfar: number;
+  /** Present when ISV = 1: the hypervisor can emulate the access from the syndrome alone. */
+  readonly access: DataAccess | null;
+}
+export interface WfxExit extends ExitBase {
+  readonly reason: 'wfx';
+  readonly wfe: boolean;
+}
+export interface IrqExit extends ExitBase {
+  readonly reason: 'irq';
+}
+
+export type Exit = HvcExit | SmcExit | SysregExit | Stage2AbortExit | WfxExit | IrqExit;
+
+/** How a run ended, as far as the machine knows. */
+export type HaltReason =
+  | { kind: 'guest-exit'; status: number }
+  | { kind: 'system-off' }
+  | { kind: 'system-reset' }
+  | { kind: 'insn-limit' }
+  | { kind: 'fault'; message: string }
+  | { kind: 'debugger-kill' };
+
+/** What the handler wants after an exit. `resume` continues at the vCPU's current PC. */
+export type ExitAction = { kind: 'resume' } | { kind: 'halt'; halt: HaltReason };
+
+export const RESUME: ExitAction = Object.freeze({ kind: 'resume' });
+
+/** A system-instruction access as the machine sees it, before any trap decision. */
+export interface SysInsnAccess {
+  readonly op0: number;
+  readonly op1: number;
+  readonly crn: number;
+  readonly crm: number;
+  readonly op2: number;
+  readonly rt: number;
+  readonly read: boolean;
+  /** Xt for writes. */
+  readonly value: bigint;
+  readonly pc: number;
+  /** Exception level the guest is at (0 or 1). */
+  readonly el: number;
+}
+
+export interface El2Handler {
+  /**
+   * Called for every MRS/MSR/SYS/SYSL the guest executes. Return 'native' to
+   * let the CPU execute it, 'trap' to make it an EC 0x18 exit (the machine then
+   * calls handleExit with the syndrome), or 'handled' when the handler
+   * already produced the architectural effect (and advanced PC).
+   */
+  routeSysInsn(vcpu: Vcpu, access: SysInsnAccess): 'native' | 'trap' | 'handled';
+  /** Should WFI/WFE at EL1/EL0 exit (HCR_EL2.TWI/TWE)? */
+  trapsWfx(vcpu: Vcpu, wfe: boolean): boolean;
+  /** Should SMC from EL1 exit (HCR_EL2.TSC)? Otherwise it is UNDEFINED at EL1 (no EL3). */
+  trapsSmc(vcpu: Vcpu): boolean;
+  handleExit(vcpu: Vcpu, exit: Exit): ExitAction;
+}

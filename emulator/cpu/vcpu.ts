@@ -1,0 +1,491 @@
+/**
+ * The virtual CPU: Unicorn runs guest code at EL1/EL0 in deterministic
+ * instruction-count slices; this class performs what Unicorn does not
+ * (architectural exception entry, virtual time, fault syndromes) and turns
+ * everything that must leave the guest into an Exit for the EL2 handler.
+ */
+import { Unicorn, Reg, xreg, MemAccess, SysInsn, UC_ERR_OK, UC_ERR_EXCEPTION, type CpRegView } from '../unicorn/uc.js';
+import { GuestRam } from '../memory/ram.js';
+import { MmioBus } from '../memory/bus.js';
+import { EC, EC_NAMES, esr, esrEc, FSC, issDataAbort, issInstructionAbort, issSysreg, issWfx } from './esr.js';
+import { PSTATE, pstateEl } from './pstate.js';
+import { SR, KEY, sysregKey } from './sysregs.js';
+import { Access, FlatTranslator, type AccessKind, type TranslationFault, type Translator } from './translator.js';
+import { hexVa } from '../types.js';
+import type { DataAccess, El2Handler, Exit, ExitAction, HaltReason, SysInsnAccess } from './exits.js';
+import { decodeMemoryAccess } from './access.js';
+
+/** Generic-timer frequency the guest sees in CNTFRQ_EL0: 62.5 MHz, QEMU virt's value. */
+export const CNTFRQ_HZ = 62_500_000;
+/** Virtual time per retired instruction (1 ns, as QEMU's -icount shift=0). */
+export const NS_PER_INSN = 1;
+
+export type ExceptionKind = 'sync' | 'irq' | 'fiq' | 'serror';
+const VECTOR_KIND_OFFSET: Record<ExceptionKind, number> = { sync: 0x000, irq: 0x080, fiq: 0x100, serror: 0x180 };
+
+export interface VcpuOptions {
+  ramBase: number;
+  ramSize: number;
+  /** Instructions per uc_emu_start slice. */
+  sliceInsns?: number;
+}
+
+/** Unicorn's interrupt numbers (QEMU's EXCP_* in target/arm/cpu.h). */
+const EXCP_UDEF = 1;
+const EXCP_SWI = 2;
+const EXCP_BKPT = 7;
+
+export interface ExceptionCounters {
+  total: number;
+  /** By target EL then exception-class name: { EL1: { svc64: 2 }, EL2: { hvc64: 1 } }. */
+  byTarget: Record<string, Record<string, number>>;
+}
+
+export class GuestStopped extends Error {}
+
+export class Vcpu {
+  readonly uc: Unicorn;
+  readonly ram: GuestRam;
+  readonly bus = new MmioBus();
+  translator: Translator;
+  el2: El2Handler | null = null;
+
+  /** Retired instructions, the only source of virtual time. */
+  instructions = 0;
+  readonly exceptions: ExceptionCounters = { total: 0, byTarget: {} };
+  halted: HaltReason | null = null;
+  /** Instructions executed before the current slice began. */
+  private sliceBase = 0;
+  private readonly sliceInsns: number;
+  /** First TLB fill refused in the current slice (the guest fault, see DESIGN.md). */
+  private refused: { va: number; access: AccessKind } | null = null;
+  /** Set by hooks that need the run loop to act after uc_emu_start returns. */
+  private stopRequested = false;
+  /** Observers (statistics, tracing, the debugger). */
+  onExit: ((exit: Exit, action: ExitAction) => void) | null = null;
+  onException: ((kind: ExceptionKind, esrValue: number, targetEl: number) => void) | null = null;
+
+  constructor(opts: VcpuOptions) {
+    this.uc = new Unicorn();
+    this.ram = new GuestRam(opts.ramBase, opts.ramSize);
+    this.uc.mapShared(opts.ramBase, this.ram.block);
+    this.translator = new FlatTranslator(opts.ramBase, opts.ramSize);
+    this.sliceInsns = opts.sliceInsns ?? 1_000_000;
+    if (this.uc.sliceCounter() < 0) {
+      throw new Error('cannot locate Unicorn\'s instruction counter: this libunicorn build is not supported (need 2.1.x)');
+    }
+    this.installHooks();
+  }
+
+  // ------------------------------------------------------------- registers
+
+  get pc(): number {
+    return this.uc.regReadNum(Reg.PC);
+  }
+  set pc(v: number) {
+    this.uc.regWrite(Reg.PC, v);
+  }
+  x(n: number): bigint {
+    return n === 31 ? 0n : this.uc.regRead(xreg(n));
+  }
+  setX(n: number, v: bigint | number): void {
+    if (n !== 31) this.uc.regWrite(xreg(n), typeof v === 'number' ? BigInt.asUintN(64, BigInt(v)) : v);
+  }
+  get pstate(): number {
+    return this.uc.regRead32(Reg.PSTATE);
+  }
+  get el(): number {
+    return pstateEl(this.pstate);
+  }
+  /** Advance PC past the instruction that caused an exit (ELR_EL2 += 4 in KVM's terms). */
+  skipInstruction(): void {
+    this.pc = this.pc + 4;
+  }
+  sysreg(e: { op0: number; op1: number; crn: number; crm: number; op2: number }): bigint {
+    return this.uc.sysregRead(e) ?? 0n;
+  }
+  setSysreg(e: { op0: number; op1: number; crn: number; crm: number; op2: number }, v: bigint): boolean {
+    return this.uc.sysregWrite(e, v);
+  }
+
+  /** Instructions retired so far, including the part of the slice now running. */
+  get currentInstructions(): number {
+    const c = this.uc.sliceCounter();
+    return this.sliceBase + Math.max(0, c - 1);
+  }
+  get virtualTimeNs(): number {
+    return this.currentInstructions * NS_PER_INSN;
+  }
+  /** CNTPCT_EL0 derived from virtual time (62.5 MHz = one tick per 16 ns). */
+  get counter(): bigint {
+    return (BigInt(this.virtualTimeNs) * BigInt(CNTFRQ_HZ)) / 1_000_000_000n;
+  }
+
+  // ------------------------------------------------------------ guest memory
+
+  /** Read the 32-bit instruction at a virtual address (EL1 or EL0 regime of the current EL). */
+  readInsn(va: number): number | null {
+    const t = this.translator.translate(va, Access.FETCH, this.el);
+    if (!t.ok || !this.ram.contains(t.pa, 4)) return null;
+    return this.ram.read32(t.pa);
+  }
+
+  // --------------------------------------------------------------- hooks
+
+  private installHooks(): void {
+    const uc = this.uc;
+    uc.onTlbFill((va, type) => {
+      const access: AccessKind = type === MemAccess.FETCH ? Access.FETCH : type === MemAccess.WRITE ? Access.WRITE : Access.READ;
+      const el = this.translator.stage1Enabled ? this.fillEl(access) : 1;
+      const t = this.translator.translate(va, access, el);
+      if (t.ok) return t;
+      if (this.refused === null) this.refused = { va, access };
+      return null;
+    });
+    uc.onInterrupt((intno) => this.onInterrupt(intno));
+    const sys = (read: boolean) => (rt: number, cp: CpRegView) => this.onSysInsn(rt, cp, read);
+    uc.onSysInsn(SysInsn.MRS, sys(true));
+    uc.onSysInsn(SysInsn.MSR, sys(false));
+    uc.onSysInsn(SysInsn.SYS, sys(false));
+    uc.onSysInsn(SysInsn.SYSL, sys(true));
+  }
+
+  /**
+   * The exception level whose permissions a fill must use. The hook is not
+   * told Unicorn's MMU index, so an EL1 LDTR/STTR (checked with EL0
+   * permissions) is recognised from the instruction at PC (DESIGN.md).
+   */
+  private fillEl(access: AccessKind): number {
+    const el = this.el;
+    if (el === 0 || access === Access.FETCH) return el;
+    const insn = this.readInsn(this.pc);
+    if (insn !== null && isUnprivilegedLoadStore(insn)) return 0;
+    return el;
+  }
+
+  /** Unicorn register id → architectural register number (31 = XZR/SP). */
+  private rtFromUc(regId: number): number {
+    if (regId >= Reg.X0 && regId <= Reg.X0 + 28) return regId - Reg.X0;
+    if (regId === Reg.X29) return 29;
+    if (regId === Reg.X30) return 30;
+    return 31;
+  }
+
+  private onSysInsn(rtId: number, cp: CpRegView, read: boolean): boolean {
+    const pc = this.pc;
+    const rt = this.rtFromUc(rtId);
+    const el = this.el;
+    const access: SysInsnAccess = {
+      op0: cp.op0,
+      op1: cp.op1,
+      crn: cp.crn,
+      crm: cp.crm,
+      op2: cp.op2,
+      rt,
+      read,
+      value: read ? 0n : rt === 31 ? 0n : cp.val,
+      pc,
+      el,
+    };
+    const route = this.el2 ? this.el2.routeSysInsn(this, access) : 'native';
+    if (route === 'handled') return true;
+    if (route === 'trap') {
+      const exit: Exit = {
+        reason: 'sysreg',
+        esr: esr(EC.SYS64, issSysreg(access)),
+        pc,
+        op0: access.op0,
+        op1: access.op1,
+        crn: access.crn,
+        crm: access.crm,
+        op2: access.op2,
+        rt,
+        read,
+        value: access.value,
+      };
+      this.dispatchExit(exit);
+      return true;
+    }
+    // The generic timer's counters come from virtual time, never the host clock.
+    if (read && cp.op0 === 3) {
+      const key = sysregKey(cp);
+      if (key === KEY.CNTVCT_EL0 || key === KEY.CNTPCT_EL0 || key === KEY.CNTVCTSS_EL0 || key === KEY.CNTPCTSS_EL0) {
+        this.setX(rt, this.counter);
+        this.pc = pc + 4;
+        return true;
+      }
+      if (key === KEY.CNTFRQ_EL0) {
+        this.setX(rt, BigInt(CNTFRQ_HZ));
+        this.pc = pc + 4;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private onInterrupt(intno: number): void {
+    const pc = this.pc;
+    switch (intno) {
+      case EXCP_SWI: {
+        // SVC: Unicorn reports it with PC already after the instruction.
+        const insn = this.readInsn(pc - 4) ?? 0;
+        this.takeException('sync', esr(EC.SVC64, (insn >>> 5) & 0xffff), pc);
+        return;
+      }
+      case EXCP_BKPT: {
+        const insn = this.readInsn(pc) ?? 0;
+        this.takeException('sync', esr(EC.BRK64, (insn >>> 5) & 0xffff), pc);
+        return;
+      }
+      case EXCP_UDEF: {
+        this.onUndefined(pc);
+        return;
+      }
+      default:
+        this.halt({ kind: 'fault', message: `unhandled CPU exception ${intno} at PC 0x${pc.toString(16)}` });
+    }
+  }
+
+  /** HVC, SMC, WFI/WFE traps and real UNDEFINED instructions all arrive here (DESIGN.md). */
+  private onUndefined(pc: number): void {
+    const insn = this.readInsn(pc);
+    const el = this.el;
+    if (insn !== null && el === 1 && (insn & 0xffe0_001f) >>> 0 === 0xd400_0002) {
+      // HVC at EL1: to EL2; the preferred return address is the next instruction.
+      const imm = (insn >>> 5) & 0xffff;
+      this.pc = pc + 4;
+      this.dispatchExit({ reason: 'hvc', esr: esr(EC.HVC64, imm), pc, imm });
+      return;
+    }
+    if (insn !== null && el === 1 && (insn & 0xffe0_001f) >>> 0 === 0xd400_0003 && this.el2?.trapsSmc(this)) {
+      // SMC trapped by HCR_EL2.TSC: the preferred return address is the SMC itself (the handler skips it).
+      const imm = (insn >>> 5) & 0xffff;
+      this.dispatchExit({ reason: 'smc', esr: esr(EC.SMC64, imm), pc, imm });
+      return;
+    }
+    this.takeException('sync', esr(EC.UNKNOWN, 0), pc);
+  }
+
+  private dispatchExit(exit: Exit): void {
+    this.count(2, EC_NAMES[esrEc(exit.esr)] ?? 'unknown');
+    const action = this.el2 ? this.el2.handleExit(this, exit) : ({ kind: 'halt', halt: { kind: 'fault', message: `no hypervisor to handle ${exit.reason} exit` } } as const);
+    this.onExit?.(exit, action);
+    if (action.kind === 'halt') this.halt(action.halt);
+  }
+
+  private count(targetEl: number, name: string): void {
+    this.exceptions.total++;
+    const key = `EL${targetEl}`;
+    const m = (this.exceptions.byTarget[key] ??= {});
+    m[name] = (m[name] ?? 0) + 1;
+  }
+
+  halt(reason: HaltReason): void {
+    if (this.halted === null) this.halted = reason;
+    this.stopRequested = true;
+    this.uc.emuStop();
+  }
+
+  // --------------------------------------------------------- exception entry
+
+  /**
+   * Take an exception to EL1 (Arm ARM D1.10.2 "Exception entry",
+   * AArch64.TakeException): SPSR_EL1 = PSTATE, ELR_EL1 = preferred return
+   * address, PSTATE.{D,A,I,F} = 1, EL1h, SS = IL = 0, PAN = !SCTLR_EL1.SPAN,
+   * UAO = 0, BTYPE = 0, SSBS = SCTLR_EL1.DSSBS; PC = VBAR_EL1 + offset, where the
+   * offset is 0x000 (current EL, SP_EL0), 0x200 (current EL, SP_ELx) or 0x400
+   * (lower EL, AArch64) plus 0x80/0x100/0x180 for IRQ/FIQ/SError.
+   */
+  takeException(kind: ExceptionKind, esrValue: number, preferredReturn: number, far?: number): void {
+    const uc = this.uc;
+    const old = this.pstate;
+    const oldEl = pstateEl(old);
+    const base = oldEl === 0 ? 0x400 : old & PSTATE.SP ? 0x200 : 0x000;
+    const sctlr = this.sysreg(SR.SCTLR_EL1);
+    // Unicorn does not bank SP when PSTATE changes: save the live SP to the
+    // bank it belongs to, then load SP_EL1 (DESIGN.md).
+    const sp = uc.regRead(Reg.SP);
+    const spEl1 = oldEl === 0 || (old & PSTATE.SP) === 0 ? uc.regRead(Reg.SP_EL1) : sp;
+    if (oldEl === 0 || (old & PSTATE.SP) === 0) uc.regWrite(Reg.SP_EL0, sp);
+    let next = (old & 0xf000_0000) | PSTATE.DAIF | 0x5; // NZCV kept, DAIF masked, EL1h
+    if ((sctlr & (1n << 23n)) === 0n) next |= PSTATE.PAN; // SCTLR_EL1.SPAN == 0 sets PAN
+    else next |= old & PSTATE.PAN;
+    if (sctlr & (1n << 44n)) next |= PSTATE.SSBS; // SCTLR_EL1.DSSBS
+    // PSTATE first, then the CP_REG writes, which rebuild QEMU's cached flags (DESIGN.md).
+    uc.regWrite(Reg.PSTATE, next >>> 0);
+    uc.regWrite(Reg.SP, spEl1);
+    this.setSysreg(SR.SPSR_EL1, BigInt(old >>> 0));
+    this.setSysreg(SR.ELR_EL1, BigInt(preferredReturn));
+    this.setSysreg(SR.ESR_EL1, BigInt(esrValue >>> 0));
+    if (far !== undefined) this.setSysreg(SR.FAR_EL1, BigInt.asUintN(64, BigInt(far)));
+    const vbar = Number(this.sysreg(SR.VBAR_EL1) & 0xffff_ffff_f800n);
+    const vbarHi = this.sysreg(SR.VBAR_EL1) >> 48n;
+    const target = BigInt(vbar + base + VECTOR_KIND_OFFSET[kind]) | (vbarHi << 48n);
+    uc.regWrite(Reg.PC, target);
+    this.count(1, kind === 'sync' ? (EC_NAMES[esrEc(esrValue)] ?? 'unknown') : kind);
+    this.onException?.(kind, esrValue, 1);
+  }
+
+  // ---------------------------------------------------------------- run loop
+
+  /**
+   * Run up to `budget` more instructions. Returns why the guest halted, or
+   * null when the budget ran out first (the caller decides whether that is
+   * the user's instruction limit or just a pause to serve the event loop).
+   * Slices are bounded by instruction count, so two runs of the same image
+   * take the same path and see the same virtual time.
+   */
+  runFor(budget: number): HaltReason | null {
+    const uc = this.uc;
+    const stopAt = this.instructions + budget;
+    while (this.halted === null) {
+      const remaining = stopAt - this.instructions;
+      if (remaining <= 0) break;
+      const n = Math.min(this.sliceInsns, remaining);
+      this.refused = null;
+      this.stopRequested = false;
+      this.sliceBase = this.instructions;
+      const rc = uc.emuStart(this.pc, n);
+      const started = uc.sliceCounter();
+      const refused = this.takeRefused();
+      if (rc === UC_ERR_OK && !this.stopRequested && refused === null) {
+        this.instructions += n;
+        continue;
+      }
+      if (rc === UC_ERR_EXCEPTION && refused !== null) {
+        // Unicorn's counter includes a data access that was started and
+        // aborted (it does not retire); a refused fetch never started.
+        const fetch = refused.access === Access.FETCH && this.isFetchOfPc(refused.va);
+        this.instructions += Math.min(n, Math.max(0, fetch ? started : started - 1));
+        this.handleRefusedFill(refused, fetch);
+        continue;
+      }
+      // Stopped from a hook (a halt, or an exit that needs the loop) or an error.
+      this.instructions += Math.min(n, Math.max(0, started));
+      if (rc !== UC_ERR_OK && this.halted === null) {
+        this.halt({ kind: 'fault', message: `CPU stopped: ${uc.strerror(rc)} at PC ${hexVa(this.pc)}` });
+      }
+    }
+    this.sliceBase = this.instructions;
+    return this.halted;
+  }
+
+  private takeRefused(): { va: number; access: AccessKind } | null {
+    const r = this.refused;
+    this.refused = null;
+    return r;
+  }
+
+  private isFetchOfPc(vaPage: number): boolean {
+    const pc = this.pc;
+    return pc >= vaPage && pc < vaPage + 0x400;
+  }
+
+  /** A refused fill: a stage-1 fault for the guest, or a stage-2 fault for the hypervisor. */
+  private handleRefusedFill(ref: { va: number; access: AccessKind }, fetch: boolean): void {
+    const pc = this.pc;
+    const el = this.el;
+    if (fetch) {
+      const t = this.translator.translate(pc, Access.FETCH, el);
+      if (t.ok) return; // translation changed since the fill: just retry
+      this.abort(t.fault, pc, pc, true, false, null);
+      return;
+    }
+    const insn = this.readInsn(pc);
+    if (insn === null) {
+      this.halt({ kind: 'fault', message: `data fault at 0x${ref.va.toString(16)} but the instruction at PC 0x${pc.toString(16)} cannot be read` });
+      return;
+    }
+    const acc = decodeMemoryAccess(insn, (n: number) => this.readBase(n));
+    if (acc === null) {
+      this.halt({ kind: 'fault', message: `data fault at 0x${ref.va.toString(16)} from an instruction hypemu cannot decode (0x${insn.toString(16).padStart(8, '0')} at PC 0x${pc.toString(16)})` });
+      return;
+    }
+    // The exact FAR: the first byte of the access that faults (it may start in
+    // the previous, mapped page and cross into the faulting one).
+    const accessEl = acc.unprivileged && el === 1 ? 0 : el;
+    const kind = acc.write ? Access.WRITE : Access.READ;
+    // The exact FAR: the first byte of the access that faults. An access may
+    // start in a mapped page and cross into the faulting one (4 KiB is the
+    // smallest translation granule).
+    let faultVa = acc.address;
+    let t = this.translator.translate(faultVa, kind, accessEl);
+    for (let page = Math.floor(acc.address / 0x1000 + 1) * 0x1000; t.ok && page < acc.address + acc.totalSize; page += 0x1000) {
+      faultVa = page;
+      t = this.translator.translate(faultVa, kind, accessEl);
+    }
+    if (t.ok) return; // the mapping appeared (e.g. break-before-make completed): retry
+    const single: DataAccess | null = acc.isv
+      ? { size: acc.size as 1 | 2 | 4 | 8, write: acc.write, rt: acc.rt, signExtend: acc.signExtend, sf: acc.sf, acqRel: acc.acqRel }
+      : null;
+    this.abort(t.fault, pc, faultVa, false, acc.write, single, acc.cacheMaintenance);
+  }
+
+  private readBase(n: number): bigint {
+    return n === 31 ? this.uc.regRead(Reg.SP) : this.uc.regRead(xreg(n));
+  }
+
+  private abort(
+    f: TranslationFault,
+    pc: number,
+    va: number,
+    fetch: boolean,
+    write: boolean,
+    single: DataAccess | null,
+    cm = false,
+  ): void {
+    const lower = this.el === 0;
+    if (f.stage === 1) {
+      const ec = fetch ? (lower ? EC.IABT_LOW : EC.IABT_CUR) : lower ? EC.DABT_LOW : EC.DABT_CUR;
+      const iss = fetch
+        ? issInstructionAbort({ fsc: f.fsc })
+        : issDataAbort({ fsc: f.fsc, wnr: write && !cm, cm });
+      this.takeException('sync', esr(ec, iss), pc, va);
+      return;
+    }
+    // Stage 2: exit to the hypervisor. From EL1/EL0 it is always a "lower EL" abort.
+    const sas = single ? ([1, 2, 4, 8].indexOf(single.size) as 0 | 1 | 2 | 3) : 0;
+    const iss = fetch
+      ? issInstructionAbort({ fsc: f.fsc, s1ptw: f.s1ptw })
+      : issDataAbort({
+          fsc: f.fsc,
+          wnr: (write && !cm) || f.s1ptw,
+          s1ptw: f.s1ptw,
+          cm,
+          ...(single && !f.s1ptw ? { isv: { sas, sse: single.signExtend, srt: single.rt, sf: single.sf, ar: single.acqRel } } : {}),
+        });
+    const ipa = f.ipa;
+    this.dispatchExit({
+      reason: fetch ? 'iabt_s2' : 'dabt_s2',
+      esr: esr(fetch ? EC.IABT_LOW : EC.DABT_LOW, iss),
+      pc,
+      far: va,
+      ipa,
+      // HPFAR_EL2.FIPA holds IPA[51:12] in bits [43:4] (Arm ARM D17.2.51).
+      hpfar: Math.floor(ipa / 0x1000) * 16,
+      access: single && !f.s1ptw ? single : null,
+    });
+  }
+
+  /** Deliver a WFx trap syndrome (used by the run loop's WFI handling). */
+  wfxSyndrome(wfe: boolean): number {
+    return esr(EC.WFX, issWfx(wfe));
+  }
+
+  /** Invalidate cached translations in the model and in Unicorn. */
+  flushTlb(): void {
+    this.translator.invalidateAll();
+    this.uc.flushTlb();
+  }
+
+  close(): void {
+    this.uc.close();
+  }
+}
+
+/** LDTR/STTR family (Arm ARM C4.1.66, "Load/store register (unprivileged)"): size:111:0:00:opc:0:imm9:10:Rn:Rt. */
+export function isUnprivilegedLoadStore(insn: number): boolean {
+  return (insn & 0x3b20_0c00) >>> 0 === 0x3800_0800;
+}
+
+export { FSC };

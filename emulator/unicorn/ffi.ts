@@ -1,0 +1,126 @@
+/**
+ * The koffi binding of libunicorn. This is the only file in the project that
+ * imports koffi; everything else goes through the typed wrapper in uc.ts.
+ *
+ * Library lookup order (first that loads wins):
+ *   1. $HYPEMU_LIBUNICORN (a path to libunicorn.so.2 or a directory holding it)
+ *   2. vendor/unicorn/usr/lib/x86_64-linux-gnu/libunicorn.so.2 (what `npm run setup` installs)
+ *   3. the system's libunicorn.so.2 / libunicorn.so
+ * The version must be >= 2.1: 2.0 has no TLB-fill hook (DESIGN.md).
+ */
+import koffi, { type LibraryHandle } from 'koffi';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export class UnicornLoadError extends Error {
+  override name = 'UnicornLoadError';
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'emulator'))) return dir;
+    dir = dirname(dir);
+  }
+  return process.cwd();
+}
+
+function candidates(): string[] {
+  const out: string[] = [];
+  const env = process.env.HYPEMU_LIBUNICORN;
+  if (env) {
+    const p = resolve(env);
+    out.push(existsSync(p) && statSync(p).isDirectory() ? join(p, 'libunicorn.so.2') : p);
+  }
+  out.push(join(packageRoot(), 'vendor/unicorn/usr/lib/x86_64-linux-gnu/libunicorn.so.2'));
+  out.push('libunicorn.so.2', 'libunicorn.so');
+  return out;
+}
+
+const FIX =
+  'run `npm run setup` (it fetches Debian trixie\'s libunicorn2t64 2.1.x into vendor/unicorn), ' +
+  'or point HYPEMU_LIBUNICORN at a libunicorn.so.2 of version 2.1 or later';
+
+function loadLibrary(): { lib: LibraryHandle; path: string } {
+  const tried: string[] = [];
+  for (const path of candidates()) {
+    try {
+      return { lib: koffi.load(path), path };
+    } catch (e) {
+      tried.push(`${path}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new UnicornLoadError(`cannot load libunicorn (tried ${tried.length} places); ${FIX}\n  ${tried.join('\n  ')}`);
+}
+
+// Prototypes of the callbacks Unicorn calls back into JavaScript.
+export const TlbEntry = koffi.struct('uc_tlb_entry', { paddr: 'uint64_t', perms: 'int' });
+export const CpReg = koffi.struct('uc_arm64_cp_reg', {
+  crn: 'uint32_t',
+  crm: 'uint32_t',
+  op0: 'uint32_t',
+  op1: 'uint32_t',
+  op2: 'uint32_t',
+  val: 'uint64_t',
+});
+export const TlbFillCb = koffi.proto('bool hypemu_tlb_fill_cb(void *uc, uint64_t vaddr, int type, void *out, void *ud)');
+export const InsnSysCb = koffi.proto('uint32_t hypemu_insn_sys_cb(void *uc, int reg, void *cp_reg, void *ud)');
+export const IntrCb = koffi.proto('void hypemu_intr_cb(void *uc, uint32_t intno, void *ud)');
+export const CodeCb = koffi.proto('void hypemu_code_cb(void *uc, uint64_t address, uint32_t size, void *ud)');
+export const MmioReadCb = koffi.proto('uint64_t hypemu_mmio_read_cb(void *uc, uint64_t offset, unsigned int size, void *ud)');
+export const MmioWriteCb = koffi.proto(
+  'void hypemu_mmio_write_cb(void *uc, uint64_t offset, unsigned int size, uint64_t value, void *ud)',
+);
+export const MemEventCb = koffi.proto(
+  'bool hypemu_mem_event_cb(void *uc, int type, uint64_t address, int size, int64_t value, void *ud)',
+);
+
+function bind(lib: LibraryHandle) {
+  return {
+    uc_version: lib.func('unsigned int uc_version(_Out_ unsigned int *major, _Out_ unsigned int *minor)'),
+    uc_open: lib.func('int uc_open(int arch, int mode, _Out_ void **uc)'),
+    uc_close: lib.func('int uc_close(void *uc)'),
+    uc_strerror: lib.func('const char *uc_strerror(int code)'),
+    uc_ctl: lib.func('int uc_ctl(void *uc, int control, ...)'),
+    uc_reg_read: lib.func('int uc_reg_read(void *uc, int regid, void *value)'),
+    uc_reg_write: lib.func('int uc_reg_write(void *uc, int regid, void *value)'),
+    uc_mem_read: lib.func('int uc_mem_read(void *uc, uint64_t address, void *bytes, size_t size)'),
+    uc_mem_write: lib.func('int uc_mem_write(void *uc, uint64_t address, void *bytes, size_t size)'),
+    uc_mem_map: lib.func('int uc_mem_map(void *uc, uint64_t address, size_t size, uint32_t perms)'),
+    uc_mem_map_ptr: lib.func('int uc_mem_map_ptr(void *uc, uint64_t address, size_t size, uint32_t perms, void *ptr)'),
+    uc_mmio_map: lib.func(
+      'int uc_mmio_map(void *uc, uint64_t address, size_t size, hypemu_mmio_read_cb *rd, void *ud_r, hypemu_mmio_write_cb *wr, void *ud_w)',
+    ),
+    uc_emu_start: lib.func('int uc_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)'),
+    uc_emu_stop: lib.func('int uc_emu_stop(void *uc)'),
+    uc_hook_add: lib.func(
+      'int uc_hook_add(void *uc, _Out_ size_t *hh, int type, void *callback, void *ud, uint64_t begin, uint64_t end, ...)',
+    ),
+    uc_hook_del: lib.func('int uc_hook_del(void *uc, size_t hh)'),
+  };
+}
+
+export type UnicornApi = ReturnType<typeof bind>;
+
+let cached: { api: UnicornApi; path: string; version: [number, number] } | null = null;
+
+/** Load libunicorn once, check its version and bind the functions. */
+export function unicorn(): { api: UnicornApi; path: string; version: [number, number] } {
+  if (cached) return cached;
+  const { lib, path } = loadLibrary();
+  const api = bind(lib);
+  const major = [0];
+  const minor = [0];
+  api.uc_version(major, minor);
+  const version: [number, number] = [major[0]!, minor[0]!];
+  if (version[0] < 2 || (version[0] === 2 && version[1] < 1)) {
+    throw new UnicornLoadError(
+      `libunicorn at ${path} is version ${version.join('.')}, hypemu needs 2.1 or later (UC_HOOK_TLB_FILL); ${FIX}`,
+    );
+  }
+  cached = { api, path, version };
+  return cached;
+}
+
+export { koffi };

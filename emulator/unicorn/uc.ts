@@ -1,0 +1,482 @@
+/**
+ * Typed wrapper over libunicorn for AArch64. Nothing outside emulator/unicorn/
+ * sees koffi: callers get numbers, bigints, typed arrays and plain callbacks.
+ *
+ * Facts this wrapper relies on (measured, see DESIGN.md):
+ * - UC_TLB_VIRTUAL + UC_HOOK_TLB_FILL make our MMU model the only translator;
+ *   the hook sees 1 KiB-aligned VAs; returning false stops uc_emu_start with
+ *   UC_ERR_EXCEPTION with PC at the faulting instruction.
+ * - koffi gives a uint64 callback argument as a Number when it is a safe integer
+ *   and as a BigInt otherwise: normalised here, once.
+ */
+import {
+  CodeCb,
+  CpReg,
+  InsnSysCb,
+  IntrCb,
+  MmioReadCb,
+  MmioWriteCb,
+  TlbEntry,
+  TlbFillCb,
+  koffi,
+  unicorn,
+  type UnicornApi,
+} from './ffi.js';
+
+/** Unicorn register ids for arm64 (from unicorn/arm64.h, Unicorn 2.1). */
+export const Reg = {
+  X29: 1,
+  X30: 2,
+  NZCV: 3,
+  SP: 4,
+  Q0: 104,
+  X0: 199,
+  V0: 228,
+  PC: 260,
+  TPIDR_EL0: 262,
+  TPIDRRO_EL0: 263,
+  TPIDR_EL1: 264,
+  PSTATE: 265,
+  ELR_EL1: 267,
+  SP_EL0: 270,
+  SP_EL1: 271,
+  TTBR0_EL1: 274,
+  TTBR1_EL1: 275,
+  ESR_EL1: 277,
+  FAR_EL1: 281,
+  MAIR_EL1: 285,
+  VBAR_EL1: 287,
+  CP_REG: 290,
+  FPCR: 291,
+  FPSR: 292,
+} as const;
+
+/** Unicorn register id of general-purpose register Xn (n = 0..30). */
+export function xreg(n: number): number {
+  if (n < 29) return Reg.X0 + n;
+  return n === 29 ? Reg.X29 : Reg.X30;
+}
+
+export const UC_ERR_OK = 0;
+export const UC_ERR_EXCEPTION = 21;
+const UC_ARCH_ARM64 = 2;
+const UC_MODE_ARM = 0;
+const UC_CPU_ARM64_MAX = 3;
+const UC_TLB_VIRTUAL = 1;
+// UC_CTL_WRITE(type, nr) = type | nr << 26 | 1 << 30 (unicorn.h)
+const ctlWrite = (type: number, nr: number) => (type | (nr << 26) | (1 << 30)) >>> 0;
+const UC_CTL_CPU_MODEL = 7;
+const UC_CTL_TB_FLUSH = 10;
+const UC_CTL_TLB_FLUSH = 11;
+const UC_CTL_TLB_TYPE = 12;
+
+/**
+ * uc_emu_start's `until`: an address the guest cannot reach (0 would stop at
+ * once). Unicorn itself asks the TLB-fill hook about this page when a slice
+ * ends (seen as a fetch of 0xffff_ffff_ffff_fc00); refusing it makes
+ * uc_emu_start fail with UC_ERR_EXCEPTION, so the wrapper answers it with a
+ * private sentinel page and never shows it to the MMU model.
+ */
+const UNTIL = 0xffff_ffff_ffff_fffcn;
+const UNTIL_PAGE_SIGNED = -0x400;
+/** Physical home of the sentinel page: top of a 40-bit PA space, never RAM or a device. */
+const SENTINEL_PA = 0xff_ffff_f000;
+
+const UC_HOOK_INTR = 1 << 0;
+const UC_HOOK_INSN = 1 << 1;
+const UC_HOOK_CODE = 1 << 2;
+const UC_HOOK_TLB_FILL = 1 << 17;
+
+/** uc_mem_type values passed to the TLB-fill hook. */
+export const MemAccess = { READ: 16, WRITE: 17, FETCH: 18 } as const;
+export type MemAccessType = (typeof MemAccess)[keyof typeof MemAccess];
+/** uc_prot bits. */
+export const Prot = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4, ALL: 7 } as const;
+
+/** The system-instruction kinds UC_HOOK_INSN can report (UC_ARM64_INS_*). */
+export const SysInsn = { MRS: 1, MSR: 2, SYS: 3, SYSL: 4 } as const;
+export type SysInsnKind = (typeof SysInsn)[keyof typeof SysInsn];
+
+export class UnicornError extends Error {
+  override name = 'UnicornError';
+  constructor(
+    readonly fn: string,
+    readonly code: number,
+    message: string,
+  ) {
+    super(`${fn}: ${message}`);
+  }
+}
+
+/** Encoding of a system register as Unicorn's uc_arm64_cp_reg wants it. */
+export interface SysregEncoding {
+  op0: number;
+  op1: number;
+  crn: number;
+  crm: number;
+  op2: number;
+}
+
+/** Shared host memory that both Unicorn and TypeScript read and write. */
+export interface SharedBlock {
+  /** Opaque native pointer (keep alive as long as the mapping). */
+  readonly ptr: unknown;
+  readonly bytes: Uint8Array;
+}
+
+/** Fields of the uc_arm64_cp_reg a system-instruction hook receives, decoded without allocation. */
+export interface CpRegView {
+  op0: number;
+  op1: number;
+  crn: number;
+  crm: number;
+  op2: number;
+  /** The value (for MSR: what the guest writes); bigint because sysregs are 64-bit. */
+  val: bigint;
+}
+
+export type TlbFillHandler = (vaddrPage: number, type: MemAccessType) => { pa: number; perms: number } | null;
+/** Return true to skip the instruction (the handler must then advance PC itself). */
+export type SysInsnHandler = (rtRegId: number, cp: CpRegView) => boolean;
+export type InterruptHandler = (intno: number) => void;
+export type CodeHandler = (address: number, size: number) => void;
+export type MmioRead = (offset: number, size: number) => number | bigint;
+export type MmioWrite = (offset: number, size: number, value: bigint) => void;
+
+/**
+ * Addresses cross the FFI as uint64. In TypeScript a virtual address is held
+ * as a number in its *signed* 64-bit reading, so every canonical VA (upper
+ * bits all ones, as kernel addresses are) is an exact double: 0xffff_8000_0000_1000
+ * is -0x7fff_ffff_f000. See emulator/types.ts.
+ */
+function toNum(v: number | bigint): number {
+  return typeof v === 'number' ? v : Number(BigInt.asIntN(64, v));
+}
+function toU64(v: number | bigint): number | bigint {
+  if (typeof v === 'bigint') return BigInt.asUintN(64, v);
+  return v < 0 ? BigInt.asUintN(64, BigInt(v)) : v;
+}
+
+export class Unicorn {
+  private readonly api: UnicornApi;
+  private handle: unknown;
+  /** Everything registered with koffi stays referenced here until close(). */
+  private readonly keep: unknown[] = [];
+  private readonly hooks: number[] = [];
+  // Scratch buffers so that register access allocates nothing per call.
+  private readonly scratch = new BigUint64Array(2);
+  private readonly scratch32 = new Uint32Array(this.scratch.buffer);
+  private readonly cpBuf = new ArrayBuffer(32);
+  private readonly cpU32 = new Uint32Array(this.cpBuf);
+  private readonly cpU64 = new BigUint64Array(this.cpBuf);
+  private readonly qBuf = new Uint8Array(16);
+  readonly version: [number, number];
+  readonly libraryPath: string;
+
+  constructor() {
+    const { api, path, version } = unicorn();
+    this.api = api;
+    this.version = version;
+    this.libraryPath = path;
+    const out: unknown[] = [null];
+    this.check('uc_open', api.uc_open(UC_ARCH_ARM64, UC_MODE_ARM, out));
+    this.handle = out[0];
+    this.check('uc_ctl(CPU_MODEL)', api.uc_ctl(this.handle, ctlWrite(UC_CTL_CPU_MODEL, 1), 'int', UC_CPU_ARM64_MAX));
+    this.check('uc_ctl(TLB_TYPE)', api.uc_ctl(this.handle, ctlWrite(UC_CTL_TLB_TYPE, 1), 'int', UC_TLB_VIRTUAL));
+    const sentinel = Unicorn.allocShared(0x1000);
+    this.mapShared(SENTINEL_PA, sentinel, Prot.READ | Prot.EXEC);
+  }
+
+  private check(fn: string, code: number): void {
+    if (code !== UC_ERR_OK) throw new UnicornError(fn, code, this.api.uc_strerror(code) as string);
+  }
+
+  strerror(code: number): string {
+    return this.api.uc_strerror(code) as string;
+  }
+
+  // ---------------------------------------------------------------- registers
+
+  regRead(id: number): bigint {
+    this.check('uc_reg_read', this.api.uc_reg_read(this.handle, id, this.scratch));
+    return this.scratch[0]!;
+  }
+
+  /** Read a register holding an address, in the signed reading (exact for canonical VAs). */
+  regReadNum(id: number): number {
+    this.api.uc_reg_read(this.handle, id, this.scratch);
+    return (this.scratch32[1]! | 0) * 0x1_0000_0000 + this.scratch32[0]!;
+  }
+
+  /** Read the low 32 bits of a register (no BigInt). */
+  regRead32(id: number): number {
+    this.api.uc_reg_read(this.handle, id, this.scratch);
+    return this.scratch32[0]!;
+  }
+
+  regWrite(id: number, value: bigint | number): void {
+    if (typeof value === 'number') {
+      this.scratch32[0] = value >>> 0;
+      this.scratch32[1] = Math.floor(value / 0x1_0000_0000) >>> 0;
+    } else {
+      this.scratch[0] = BigInt.asUintN(64, value);
+    }
+    this.check('uc_reg_write', this.api.uc_reg_write(this.handle, id, this.scratch));
+  }
+
+  /** 128-bit SIMD register Vn as 16 little-endian bytes (a copy). */
+  vregRead(n: number): Uint8Array {
+    this.check('uc_reg_read(Q)', this.api.uc_reg_read(this.handle, Reg.Q0 + n, this.qBuf));
+    return this.qBuf.slice();
+  }
+
+  vregWrite(n: number, bytes: Uint8Array): void {
+    this.qBuf.set(bytes.subarray(0, 16));
+    this.check('uc_reg_write(Q)', this.api.uc_reg_write(this.handle, Reg.Q0 + n, this.qBuf));
+  }
+
+  private cpSet(e: SysregEncoding): void {
+    const u = this.cpU32;
+    u[0] = e.crn;
+    u[1] = e.crm;
+    u[2] = e.op0;
+    u[3] = e.op1;
+    u[4] = e.op2;
+  }
+
+  /**
+   * Read a system register by encoding through UC_ARM64_REG_CP_REG. Returns
+   * null when QEMU does not implement that register (Unicorn says UC_ERR_ARG).
+   */
+  sysregRead(e: SysregEncoding): bigint | null {
+    this.cpSet(e);
+    this.cpU64[3] = 0n;
+    const rc = this.api.uc_reg_read(this.handle, Reg.CP_REG, this.cpBuf);
+    return rc === UC_ERR_OK ? this.cpU64[3]! : null;
+  }
+
+  /**
+   * Write a system register by encoding. A CP_REG write also rebuilds QEMU's
+   * cached translation flags (DESIGN.md), which a PSTATE write does not.
+   * Returns false when QEMU does not implement the register.
+   */
+  sysregWrite(e: SysregEncoding, value: bigint): boolean {
+    this.cpSet(e);
+    this.cpU64[3] = BigInt.asUintN(64, value);
+    return this.api.uc_reg_write(this.handle, Reg.CP_REG, this.cpBuf) === UC_ERR_OK;
+  }
+
+  // ------------------------------------------------------------------- memory
+
+  /** Allocate host memory that can be mapped into the guest and viewed from TypeScript without copies. */
+  static allocShared(size: number): SharedBlock {
+    const ptr = koffi.alloc('uint8_t', size);
+    const bytes = new Uint8Array(koffi.view(ptr, size));
+    bytes.fill(0);
+    return { ptr, bytes };
+  }
+
+  mapShared(address: number, block: SharedBlock, perms: number = Prot.ALL): void {
+    this.keep.push(block);
+    this.check(
+      'uc_mem_map_ptr',
+      this.api.uc_mem_map_ptr(this.handle, address, block.bytes.byteLength, perms, block.ptr),
+    );
+  }
+
+  mapMmio(address: number, size: number, read: MmioRead, write: MmioWrite): void {
+    const rd = koffi.register(
+      (_uc: unknown, off: number | bigint, sz: number) => BigInt(read(toNum(off), sz)),
+      koffi.pointer(MmioReadCb),
+    );
+    const wr = koffi.register(
+      (_uc: unknown, off: number | bigint, sz: number, value: number | bigint) => write(toNum(off), sz, BigInt(value)),
+      koffi.pointer(MmioWriteCb),
+    );
+    this.keep.push(rd, wr);
+    this.check('uc_mmio_map', this.api.uc_mmio_map(this.handle, address, size, rd, null, wr, null));
+  }
+
+  memRead(address: number | bigint, size: number): Uint8Array {
+    const buf = new Uint8Array(size);
+    this.check('uc_mem_read', this.api.uc_mem_read(this.handle, toU64(address), buf, size));
+    return buf;
+  }
+
+  memWrite(address: number | bigint, bytes: Uint8Array): void {
+    this.check('uc_mem_write', this.api.uc_mem_write(this.handle, toU64(address), bytes, bytes.byteLength));
+  }
+
+  // -------------------------------------------------------------------- hooks
+
+  private addHook(type: number, cb: unknown, begin: number | bigint, end: number | bigint, extra?: number): number {
+    const hh = [0];
+    const rc =
+      extra === undefined
+        ? this.api.uc_hook_add(this.handle, hh, type, cb, null, toU64(begin), toU64(end))
+        : this.api.uc_hook_add(this.handle, hh, type, cb, null, toU64(begin), toU64(end), 'int', extra);
+    this.check('uc_hook_add', rc);
+    this.keep.push(cb);
+    this.hooks.push(hh[0]!);
+    return hh[0]!;
+  }
+
+  removeHook(hh: number): void {
+    this.check('uc_hook_del', this.api.uc_hook_del(this.handle, hh));
+  }
+
+  /**
+   * The TLB-fill hook: called on every miss of Unicorn's TLB with the 1 KiB
+   * page-aligned VA. The handler returns the physical page and permissions,
+   * or null to refuse (Unicorn then stops with UC_ERR_EXCEPTION).
+   */
+  onTlbFill(handler: TlbFillHandler): number {
+    const entry = { paddr: 0, perms: 0 };
+    const cb = koffi.register(
+      (_uc: unknown, vaddr: number | bigint, type: number, out: unknown) => {
+        const va = toNum(vaddr);
+        const r = va === UNTIL_PAGE_SIGNED ? { pa: SENTINEL_PA + 0xc00, perms: Prot.READ | Prot.EXEC } : handler(va, type as MemAccessType);
+        if (r === null) return false;
+        entry.paddr = r.pa;
+        entry.perms = r.perms;
+        koffi.encode(out, TlbEntry, entry);
+        return true;
+      },
+      koffi.pointer(TlbFillCb),
+    );
+    return this.addHook(UC_HOOK_TLB_FILL, cb, 1, 0);
+  }
+
+  /** MRS/MSR/SYS/SYSL hook. Rt arrives as a Unicorn register id. */
+  onSysInsn(kind: SysInsnKind, handler: SysInsnHandler): number {
+    const view: CpRegView = { op0: 0, op1: 0, crn: 0, crm: 0, op2: 0, val: 0n };
+    const cb = koffi.register((_uc: unknown, reg: number, cp: unknown) => {
+      const ab = koffi.view(cp, 32);
+      const u = new Uint32Array(ab, 0, 5);
+      view.crn = u[0]!;
+      view.crm = u[1]!;
+      view.op0 = u[2]!;
+      view.op1 = u[3]!;
+      view.op2 = u[4]!;
+      view.val = new BigUint64Array(ab, 24, 1)[0]!;
+      return handler(reg, view) ? 1 : 0;
+    }, koffi.pointer(InsnSysCb));
+    return this.addHook(UC_HOOK_INSN, cb, 1, 0, kind);
+  }
+
+  onInterrupt(handler: InterruptHandler): number {
+    const cb = koffi.register((_uc: unknown, intno: number) => handler(intno), koffi.pointer(IntrCb));
+    return this.addHook(UC_HOOK_INTR, cb, 1, 0);
+  }
+
+  /** Code hook over [begin, end] (inclusive); begin > end means every instruction. */
+  onCode(begin: number | bigint, end: number | bigint, handler: CodeHandler): number {
+    const cb = koffi.register(
+      (_uc: unknown, address: number | bigint, size: number) => handler(toNum(address), size),
+      koffi.pointer(CodeCb),
+    );
+    return this.addHook(UC_HOOK_CODE, cb, begin, end);
+  }
+
+  // ---------------------------------------------------------------- execution
+
+  /**
+   * Run from `begin` for at most `count` instructions. Returns Unicorn's error
+   * code (0 = ran to the count or was stopped; UC_ERR_EXCEPTION = a refused
+   * TLB fill or an exception Unicorn could not deliver).
+   */
+  emuStart(begin: number | bigint, count: number): number {
+    return this.api.uc_emu_start(this.handle, toU64(begin), UNTIL, 0, count) as number;
+  }
+
+  /**
+   * Instructions started in the current/last uc_emu_start slice (Unicorn's
+   * private uc->emu_counter, maintained by its count hook). Unicorn has no API
+   * for it, so its offset in uc_struct is found once per process by
+   * calibration (calibrateSliceCounter) and checked, never assumed.
+   * Includes an instruction that was started but aborted (data fault).
+   */
+  sliceCounter(): number {
+    if (this.counterView === null) {
+      const off = sliceCounterOffset();
+      if (off === null) return -1;
+      this.counterView = new BigUint64Array(koffi.view(this.handle, off + 8), off, 1);
+    }
+    return Number(this.counterView[0]!);
+  }
+  private counterView: BigUint64Array | null = null;
+
+  /** The native handle, for calibration only. */
+  rawHandle(): unknown {
+    return this.handle;
+  }
+
+  emuStop(): void {
+    this.api.uc_emu_stop(this.handle);
+  }
+
+  /** Drop every cached translation in Unicorn's TLB (after the model's TLB changed). */
+  flushTlb(): void {
+    this.check('uc_ctl(TLB_FLUSH)', this.api.uc_ctl(this.handle, ctlWrite(UC_CTL_TLB_FLUSH, 0)));
+  }
+
+  /** Drop translated code (after code in guest memory changed behind QEMU's back). */
+  flushTb(): void {
+    this.check('uc_ctl(TB_FLUSH)', this.api.uc_ctl(this.handle, ctlWrite(UC_CTL_TB_FLUSH, 0)));
+  }
+
+  close(): void {
+    if (this.handle === null) return;
+    this.api.uc_close(this.handle);
+    this.handle = null;
+    for (const k of this.keep) {
+      try {
+        koffi.unregister(k as never);
+      } catch {
+        /* not a registered callback */
+      }
+    }
+    this.keep.length = 0;
+  }
+}
+
+let counterOffset: number | null | undefined;
+
+/**
+ * Find uc->emu_counter: run a 6-instruction program ending in a refused data
+ * fill twice from two different starting points, and look for the one 64-bit
+ * word in uc_struct that holds the number of instructions started both times.
+ */
+export function sliceCounterOffset(): number | null {
+  if (counterOffset !== undefined) return counterOffset;
+  counterOffset = null;
+  const SCAN = 4096;
+  const uc = new Unicorn();
+  try {
+    const ram = Unicorn.allocShared(0x1000);
+    // nop x5; movz x1,#0x900,lsl#16 (0x0900_0000); ldr x2,[x1]; b .
+    const prog = [0xd503201f, 0xd503201f, 0xd503201f, 0xd503201f, 0xd503201f, 0xd2a12001, 0xf9400022, 0x14000000];
+    new DataView(ram.bytes.buffer, ram.bytes.byteOffset).setUint32(0, 0, true);
+    prog.forEach((w, i) => new DataView(ram.bytes.buffer, ram.bytes.byteOffset).setUint32(i * 4, w, true));
+    uc.mapShared(0x4000_0000, ram);
+    uc.onTlbFill((va) => (va >= 0x4000_0000 && va < 0x4000_1000 ? { pa: va, perms: Prot.ALL } : null));
+    const view = new BigUint64Array(koffi.view(uc.rawHandle(), SCAN));
+    const runs: Array<[number, BigUint64Array]> = [];
+    for (const [start, expect] of [
+      [0x4000_0000, 7],
+      [0x4000_0008, 5],
+    ] as const) {
+      uc.emuStart(start, 1000);
+      runs.push([expect, view.slice()]);
+    }
+    for (let i = 0; i < SCAN / 8; i++) {
+      if (runs.every(([expect, snap]) => snap[i] === BigInt(expect))) {
+        counterOffset = i * 8;
+        break;
+      }
+    }
+  } finally {
+    uc.close();
+  }
+  return counterOffset;
+}
