@@ -58,6 +58,8 @@ void printf(const char *fmt, ...)
 		}
 		fmt++;
 		int width = 0;
+		if (*fmt == '-')   /* strings are always left-justified */
+			fmt++;
 		while (*fmt >= '0' && *fmt <= '9')
 			width = width * 10 + (*fmt++ - '0');
 		int is_long = 0;

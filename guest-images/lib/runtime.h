@@ -31,7 +31,7 @@ typedef int64_t s64;
 #define STR(x) STR_(x)
 
 #define read_sysreg(r) ({ u64 __v; __asm__ volatile("mrs %0, " STR(r) : "=r"(__v)); __v; })
-#define write_sysreg(v, r) do { u64 __v = (u64)(v); __asm__ volatile("msr " STR(r) ", %0" :: "rZ"(__v)); } while (0)
+#define write_sysreg(v, r) do { u64 __v = (u64)(v); __asm__ volatile("msr " STR(r) ", %x0" :: "rZ"(__v)); } while (0)
 #define isb() __asm__ volatile("isb" ::: "memory")
 #define dsb(opt) __asm__ volatile("dsb " #opt ::: "memory")
 
