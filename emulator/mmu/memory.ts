@@ -1,0 +1,100 @@
+/**
+ * Descriptor memory: the page-table walker's mm_ops (KVM hyp/pgtable.c's
+ * `kvm_pgtable_mm_ops`, reduced to what a walker needs).
+ *
+ * Addresses are physical (PA) and are exact doubles below 2^53. Descriptors are
+ * 64-bit and are read as two little-endian 32-bit halves (lo at pa, hi at pa+4),
+ * never as BigInt, because the walker runs on every TLB miss.
+ */
+export interface DescriptorMemory {
+  /** Unsigned 32-bit little-endian read. Only called after isBacked(pa, 8) said yes. */
+  read32(pa: number): number;
+  /** 32-bit little-endian write (builder and hardware-update paths only). */
+  write32(pa: number, v: number): void;
+  /** True when [pa, pa+len) is entirely backed by memory the walker may read. */
+  isBacked(pa: number, len: number): boolean;
+}
+
+/** A block of RAM at a physical base address (for instance a koffi.view over guest RAM). */
+export interface RamBlock {
+  base: number;
+  bytes: Uint8Array;
+}
+
+interface Region {
+  base: number;
+  end: number; // exclusive
+  u32: Uint32Array | null; // fast path when the view is 4-byte aligned and the host is little endian
+  dv: DataView;
+}
+
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * DescriptorMemory over one or more RAM blocks. Remembers the last block hit,
+ * so a walk that stays inside guest RAM costs one compare per access.
+ * Unaligned 32-bit accesses are supported (through the DataView) but page-table
+ * descriptors are always 8-byte aligned.
+ */
+export class RamDescriptorMemory implements DescriptorMemory {
+  private readonly regions: Region[];
+  private last: Region;
+
+  constructor(blocks: RamBlock | RamBlock[]) {
+    const list = Array.isArray(blocks) ? blocks : [blocks];
+    if (list.length === 0) throw new Error('RamDescriptorMemory: at least one RAM block is required');
+    this.regions = list.map((b) => {
+      const aligned = HOST_LITTLE_ENDIAN && b.bytes.byteOffset % 4 === 0;
+      return {
+        base: b.base,
+        end: b.base + b.bytes.byteLength,
+        u32: aligned ? new Uint32Array(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength >>> 2) : null,
+        dv: new DataView(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength),
+      };
+    });
+    this.last = this.regions[0]!;
+  }
+
+  private find(pa: number, len: number): Region | null {
+    const l = this.last;
+    if (pa >= l.base && pa + len <= l.end) return l;
+    for (const r of this.regions) {
+      if (pa >= r.base && pa + len <= r.end) {
+        this.last = r;
+        return r;
+      }
+    }
+    return null;
+  }
+
+  isBacked(pa: number, len: number): boolean {
+    return this.find(pa, len) !== null;
+  }
+
+  read32(pa: number): number {
+    const r = this.find(pa, 4);
+    if (r === null) throw new RangeError(`read32: PA 0x${pa.toString(16)} is not backed`);
+    const off = pa - r.base;
+    if (r.u32 !== null && (off & 3) === 0) return r.u32[off / 4]!;
+    return r.dv.getUint32(off, true);
+  }
+
+  write32(pa: number, v: number): void {
+    const r = this.find(pa, 4);
+    if (r === null) throw new RangeError(`write32: PA 0x${pa.toString(16)} is not backed`);
+    const off = pa - r.base;
+    if (r.u32 !== null && (off & 3) === 0) r.u32[off / 4] = v >>> 0;
+    else r.dv.setUint32(off, v >>> 0, true);
+  }
+}
+
+/** Convenience: read a whole 64-bit descriptor as a BigInt (debug and tests only; not for hot paths). */
+export function read64(mem: DescriptorMemory, pa: number): bigint {
+  return (BigInt(mem.read32(pa + 4)) << 32n) | BigInt(mem.read32(pa));
+}
+
+/** Convenience: write a whole 64-bit descriptor given as a BigInt (tests and builders). */
+export function write64(mem: DescriptorMemory, pa: number, v: bigint): void {
+  mem.write32(pa, Number(v & 0xffff_ffffn));
+  mem.write32(pa + 4, Number((v >> 32n) & 0xffff_ffffn));
+}

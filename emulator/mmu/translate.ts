@@ -1,0 +1,573 @@
+/**
+ * Two-stage translation for the EL1&0 regime: stage 1 (TTBR0/TTBR1, or disabled)
+ * followed by stage 2 (VTTBR, or disabled), with every stage-1 table access itself
+ * translated by stage 2 (S1PTW). Built on the generic Walker with two small visitors.
+ *
+ * Arm ARM DDI0487 (J.a numbering, K.a/L.a in brackets where it moved):
+ * - VA range selection and TBI: D8.2.x "VA ranges" / TCR_EL1.{T0SZ,T1SZ,TBI*,EPD*}
+ * - Stage 1 permissions: D8.4.1 [D8.4.1] AP[2:1], UXN/PXN, WXN, "writable at EL0 implies PXN",
+ *   hierarchical APTable/UXNTable/PXNTable (D8.4.2 [D8.4.1.x]), HPD
+ * - Stage 2 permissions: D8.4.3 [D8.4.2] S2AP, XN[1:0] with FEAT_XNX
+ * - Access flag: D8.5.x [D8.5.1]; Faults and their priority: D8.15 [D8.15.x]
+ * - Disabled stage 1: D8.2.11 "The effects of disabling a stage of translation"
+ *
+ * Hot path contract: `translate()` returns the Regime's reused result or fault object
+ * (no allocation on success unless `record` is set; a fault allocates only its detail string).
+ * Copy what you keep before the next call on the same Regime.
+ */
+import type { DescriptorMemory } from './memory.js';
+import type { Stage1Config, Stage2Config, Stage1Range } from './config.js';
+import { DEFAULT_PA_BITS, stage1Off, stage2Disabled } from './config.js';
+import {
+  descriptorHex,
+  describeDescriptor,
+  levelShift,
+  oaExceeds,
+  outputAddress,
+  DESC_AF,
+  HI_PXN,
+  HI_UXN,
+  HI_PXNTABLE,
+  HI_XNTABLE,
+  HI_APTABLE_SHIFT,
+  KIND_INVALID,
+} from './descriptors.js';
+import {
+  Walker,
+  CONTINUE,
+  STOP,
+  LEAF,
+  TABLE_PRE,
+  WALK_STOPPED,
+  WALK_ADDRESS_SIZE,
+  WALK_EXTERNAL_ABORT,
+  WALK_RESOLVER_FAULT,
+  type VisitContext,
+  type WalkVisitor,
+  type TableResolver,
+  type WalkParams,
+} from './walker.js';
+import { effectiveAttributes, stage1DisabledAttr, type EffectiveAttributes } from './attributes.js';
+import type { FaultType, TranslationFault, WalkRecord } from './faults.js';
+
+export type AccessKind = 'read' | 'write' | 'fetch';
+
+export interface Access {
+  kind: AccessKind;
+  /** exception level of the access: 0 or 1 */
+  el: 0 | 1;
+  /** LDTR/STTR family executed at EL1: checked with EL0 permissions */
+  unprivileged?: boolean;
+  /** DC/IC maintenance by VA (no Access flag fault; ESR.CM = 1) */
+  cacheMaintenance?: boolean;
+}
+
+/** Unicorn UC_PROT_* bits. */
+export const PERM_R = 1;
+export const PERM_W = 2;
+export const PERM_X = 4;
+export const PERM_RWX = 7;
+
+export interface TranslationResult {
+  ok: true;
+  va: number | bigint;
+  ipa: number;
+  pa: number;
+  /** Unicorn perms (PERM_R|W|X) for the EL of this access, valid for the whole cacheable region */
+  perms: number;
+  permsEl1: number;
+  permsEl0: number;
+  /** log2 of the region (VA, IPA and PA aligned alike) over which this result holds: min of both stages' leaf sizes */
+  sizeLog2: number;
+  /** stage-1 leaf level, -1 when stage 1 is disabled */
+  s1Level: number;
+  s1SizeLog2: number;
+  /** stage-2 leaf level, -1 when stage 2 is disabled */
+  s2Level: number;
+  s2SizeLog2: number;
+  /** ASID of the walk (from TTBR0 or TTBR1 per TCR.A1); meaningful when nG */
+  asid: number;
+  vmid: number;
+  nG: boolean;
+  global: boolean;
+  /** 1 for TTBR1 (VA[55] = 1), 0 otherwise (and when stage 1 is disabled) */
+  ttbr: 0 | 1;
+  attrs: EffectiveAttributes;
+  walk: WalkRecord[] | null;
+}
+
+export type TranslateOutcome = TranslationResult | TranslationFault;
+
+export interface TranslateOptions {
+  /** record every level of both stages in result.walk / fault.walk (allocates) */
+  record?: boolean;
+}
+
+const TWO32 = 4294967296;
+/** region size used when both stages are disabled (flat mapping) */
+const FLAT_SIZE_LOG2 = 30;
+
+function hexAddr(n: number): string {
+  return '0x' + n.toString(16);
+}
+
+/** Stage-1 walk visitor: accumulates hierarchical attributes, captures the leaf. */
+class S1Visitor implements WalkVisitor {
+  flags = LEAF | TABLE_PRE;
+  hpd = false;
+  apTable = 0;
+  xnTable = false;
+  pxnTable = false;
+  leafLo = 0;
+  leafHi = 0;
+  leafLevel = 0;
+  leafIa = 0;
+  leafKind = 0;
+  leafDescAddr = 0;
+  record: WalkRecord[] | null = null;
+
+  reset(hpd: boolean, record: WalkRecord[] | null): void {
+    this.hpd = hpd;
+    this.apTable = 0;
+    this.xnTable = false;
+    this.pxnTable = false;
+    this.record = record;
+  }
+
+  visit(c: VisitContext, flag: number): number {
+    if (flag === TABLE_PRE) {
+      if (!this.hpd) {
+        this.apTable |= (c.hi >>> HI_APTABLE_SHIFT) & 3;
+        if ((c.hi & HI_XNTABLE) !== 0) this.xnTable = true;
+        if ((c.hi & HI_PXNTABLE) !== 0) this.pxnTable = true;
+      }
+      if (this.record !== null) pushRecord(this.record, 1, false, c, describeDescriptor(c.lo, c.hi, c.level, c.walker.geometry.granuleBits, 1));
+      return CONTINUE;
+    }
+    this.leafLo = c.lo;
+    this.leafHi = c.hi;
+    this.leafLevel = c.level;
+    this.leafIa = c.ia;
+    this.leafKind = c.kind;
+    this.leafDescAddr = c.descAddr;
+    if (this.record !== null) pushRecord(this.record, 1, false, c, describeDescriptor(c.lo, c.hi, c.level, c.walker.geometry.granuleBits, 1));
+    return STOP;
+  }
+}
+
+/** Stage-2 walk visitor: captures the leaf. */
+class S2Visitor implements WalkVisitor {
+  flags = LEAF;
+  leafLo = 0;
+  leafHi = 0;
+  leafLevel = 0;
+  leafIa = 0;
+  leafKind = 0;
+  record: WalkRecord[] | null = null;
+  forS1 = false;
+
+  setRecord(record: WalkRecord[] | null, forS1: boolean): void {
+    this.record = record;
+    this.forS1 = forS1;
+    this.flags = record !== null ? LEAF | TABLE_PRE : LEAF;
+  }
+
+  visit(c: VisitContext, flag: number): number {
+    if (this.record !== null) pushRecord(this.record, 2, this.forS1, c, describeDescriptor(c.lo, c.hi, c.level, c.walker.geometry.granuleBits, 2));
+    if (flag === TABLE_PRE) return CONTINUE;
+    this.leafLo = c.lo;
+    this.leafHi = c.hi;
+    this.leafLevel = c.level;
+    this.leafIa = c.ia;
+    this.leafKind = c.kind;
+    return STOP;
+  }
+}
+
+function pushRecord(rec: WalkRecord[], stage: 1 | 2, forS1: boolean, c: VisitContext, decision: string): void {
+  rec.push({
+    stage,
+    forS1Walk: forS1,
+    level: c.level,
+    table: c.tableName,
+    index: c.index,
+    descAddr: c.descAddr,
+    descriptor: descriptorHex(c.lo, c.hi),
+    decision,
+  });
+}
+
+/** Stage-1 permissions packed as permsEl1 | permsEl0 << 3 (Unicorn bits). */
+export function stage1Perms(lo: number, hi: number, apTable: number, xnTable: boolean, pxnTable: boolean, wxn: boolean): number {
+  let ap = (lo >>> 6) & 3; // bit1 = AP[2] (read-only), bit0 = AP[1] (EL0 access)
+  if ((apTable & 2) !== 0) ap |= 2; // APTable[1]: no write access below (D8.4.1.x hierarchical)
+  if ((apTable & 1) !== 0) ap &= 2; // APTable[0]: no EL0 access below
+  const el1w = (ap & 2) === 0;
+  const el0r = (ap & 1) !== 0;
+  const el0w = ap === 1;
+  const uxn = (hi & HI_UXN) !== 0 || xnTable;
+  const pxn = (hi & HI_PXN) !== 0 || pxnTable;
+  // D8.4.1.x: a region writable at EL0 is treated as PXN; SCTLR_EL1.WXN makes writable regions XN
+  const el0x = !uxn && !(wxn && el0w);
+  const el1x = !pxn && !el0w && !(wxn && el1w);
+  const p1 = PERM_R | (el1w ? PERM_W : 0) | (el1x ? PERM_X : 0);
+  const p0 = (el0r ? PERM_R : 0) | (el0w ? PERM_W : 0) | (el0x ? PERM_X : 0);
+  return p1 | (p0 << 3);
+}
+
+/**
+ * Stage-2 permissions packed as permsEl1 | permsEl0 << 3. S2AP bit0 = read, bit1 = write.
+ * XN[1:0] with FEAT_XNX: 00 executable at EL1 and EL0, 01 not at EL1, 10 at neither,
+ * 11 not at EL0; without FEAT_XNX only XN[1] counts (Arm ARM D8.4.3 [D8.4.2.x] Table "Stage 2 XN").
+ */
+export function stage2Perms(lo: number, hi: number, xnx: boolean): number {
+  const s2ap = (lo >>> 6) & 3;
+  let xn = (hi >>> 21) & 3;
+  if (!xnx) xn = (xn & 2) !== 0 ? 2 : 0;
+  const rw = ((s2ap & 1) !== 0 ? PERM_R : 0) | ((s2ap & 2) !== 0 ? PERM_W : 0);
+  const x1 = xn === 0 || xn === 3 ? PERM_X : 0;
+  const x0 = xn === 0 || xn === 1 ? PERM_X : 0;
+  return (rw | x1) | ((rw | x0) << 3);
+}
+
+/**
+ * A translation regime: the configuration of both stages, the memory behind the
+ * tables, and the scratch state (walkers, visitors, result/fault objects) reused by
+ * every translation. One Regime per vCPU; not re-entrant.
+ *
+ * Update `stage1` / `stage2` when the guest writes SCTLR/TCR/TTBR/MAIR or the
+ * hypervisor writes HCR/VTCR/VTTBR (decodeStage1 / decodeStage2).
+ */
+export class Regime {
+  stage1: Stage1Config;
+  stage2: Stage2Config;
+  mem: DescriptorMemory;
+  /** implemented PA size (bits) */
+  paBits: number;
+
+  readonly result: TranslationResult;
+  readonly fault: TranslationFault;
+  private readonly w1 = new Walker();
+  private readonly w2 = new Walker();
+  private readonly v1 = new S1Visitor();
+  private readonly v2 = new S2Visitor();
+  private readonly p1: WalkParams;
+  private readonly p2: WalkParams;
+  private readonly resolver: TableResolver;
+  // last stage-2 leaf used for a stage-1 table access, valid during one translation
+  private ptwIa = -1;
+  private ptwEnd = -1;
+  private ptwPa = 0;
+  // output of s2Lookup
+  private s2Pa = 0;
+  private s2Lo = 0;
+  private s2Hi = 0;
+  private s2Level = 0;
+  private s2SizeLog2 = 0;
+  private record: WalkRecord[] | null = null;
+  private curVa: number | bigint = 0;
+  private curWrite = false;
+  private curFetch = false;
+  private curCm = false;
+
+  constructor(stage1: Stage1Config, stage2: Stage2Config, mem: DescriptorMemory, paBits = DEFAULT_PA_BITS) {
+    this.stage1 = stage1;
+    this.stage2 = stage2;
+    this.mem = mem;
+    this.paBits = paBits;
+    this.result = {
+      ok: true, va: 0, ipa: 0, pa: 0, perms: 0, permsEl1: 0, permsEl0: 0, sizeLog2: 12,
+      s1Level: -1, s1SizeLog2: 0, s2Level: -1, s2SizeLog2: 0, asid: 0, vmid: 0, nG: false, global: true, ttbr: 0,
+      attrs: effectiveAttributes(0xff, 3, -1, 0, false), walk: null,
+    };
+    this.fault = { ok: false, stage: 1, type: 'translation', level: 0, s1ptw: false, ipa: -1, va: 0, write: false, fetch: false, cm: false, detail: '', walk: null };
+    this.p1 = { geometry: stage1.ranges[0].geometry, mem, root: 0, rootHi: 0, resolver: null };
+    this.p2 = { geometry: stage2.geometry, mem, root: 0, rootHi: 0, resolver: null };
+    const self = this;
+    this.resolver = {
+      resolveDescriptor(name: number): number {
+        return self.resolveS1Descriptor(name);
+      },
+    };
+  }
+
+  /** Translate a VA given as a Number (< 2^53) or a BigInt (any 64-bit value). */
+  translate(va: number | bigint, access: Access, opts?: TranslateOptions): TranslateOutcome {
+    let hi: number;
+    let lo: number;
+    if (typeof va === 'number') {
+      hi = Math.floor(va / TWO32);
+      lo = va >>> 0;
+    } else {
+      hi = Number((va >> 32n) & 0xffff_ffffn);
+      lo = Number(va & 0xffff_ffffn);
+    }
+    return this.translateHL(va, hi, lo, access, opts);
+  }
+
+  /** Translate a VA given as unsigned 32-bit halves; `va` is echoed into the result/fault. */
+  translateHL(va: number | bigint, vaHi: number, vaLo: number, access: Access, opts?: TranslateOptions): TranslateOutcome {
+    const s1 = this.stage1;
+    const s2 = this.stage2;
+    const fetch = access.kind === 'fetch';
+    const write = access.kind === 'write';
+    const cm = access.cacheMaintenance === true;
+    const el = access.unprivileged === true ? 0 : access.el;
+    const record = opts?.record === true ? [] : null;
+    this.record = record;
+    this.curVa = va;
+    this.curWrite = write;
+    this.curFetch = fetch;
+    this.curCm = cm;
+    this.ptwIa = -1;
+    this.ptwEnd = -1;
+    const need = fetch ? PERM_X : write ? PERM_W : PERM_R;
+    const r = this.result;
+
+    let ipa: number;
+    let s1SizeLog2: number;
+    let s1Level: number;
+    let permsEl1 = PERM_RWX;
+    let permsEl0 = PERM_RWX;
+    let attr: number;
+    let sh: number;
+    let nG = false;
+    let ttbr: 0 | 1 = 0;
+    // HCR_EL2.DC = 1: stage 1 behaves as disabled for the EL1&0 regime (Arm ARM HCR_EL2.DC)
+    if (!s1.enabled || (s2.enabled && s2.dc)) {
+      // D8.2.11: VA = IPA; VA bits above the PA size -> stage-1 Address size fault, level 0
+      if (vaHi >>> (this.paBits - 32) !== 0) {
+        return this.fail(1, 'addressSize', 0, -1, 'stage 1 disabled and VA above the PA size');
+      }
+      ipa = vaHi * TWO32 + vaLo;
+      s1Level = -1;
+      s1SizeLog2 = 64;
+      const d = stage1DisabledAttr(fetch, s2.enabled && s2.dc, s1.icache);
+      attr = d.attr;
+      sh = d.sh;
+    } else {
+      // ---- VA range selection (TTBR0 / TTBR1) ---------------------------------------------------
+      const sel = (vaHi >>> 23) & 1;
+      const range: Stage1Range = s1.ranges[sel]!;
+      const g = range.geometry;
+      const inputBits = g.inputBits;
+      const top = range.tbi && !(fetch && range.tbid) ? 56 : 64;
+      // bits [top-1 : inputBits] must all equal VA[55]
+      let hiMask: number;
+      let loMask: number;
+      if (inputBits >= 32) {
+        hiMask = (top === 64 ? 0xffffffff : 0x00ffffff) & ~((1 << (inputBits - 32)) - 1);
+        loMask = 0;
+      } else {
+        hiMask = top === 64 ? 0xffffffff : 0x00ffffff;
+        loMask = ~((1 << inputBits) - 1);
+      }
+      hiMask >>>= 0;
+      loMask >>>= 0;
+      const hiOk = (vaHi & hiMask) >>> 0 === (sel ? hiMask : 0);
+      const loOk = (vaLo & loMask) >>> 0 === (sel ? loMask : 0);
+      if (!hiOk || !loOk) return this.fail(1, 'translation', 0, -1, `VA outside the TTBR0 and TTBR1 ranges`);
+      if (range.disabled) return this.fail(1, 'translation', 0, -1, `TCR_EL1.EPD${sel} = 1: walks from TTBR${sel} disabled`);
+      ttbr = sel as 0 | 1;
+      let iaExact: number;
+      if (inputBits > 32) iaExact = (vaHi & ((1 << (inputBits - 32)) - 1)) * TWO32 + vaLo;
+      else if (inputBits === 32) iaExact = vaLo;
+      else iaExact = (vaLo & ((1 << inputBits) - 1)) >>> 0;
+      // ---- stage-1 walk (each descriptor address translated by stage 2 when enabled) --------------
+      const p = this.p1;
+      p.geometry = g;
+      p.root = range.tableBase;
+      p.rootHi = range.baseHi;
+      p.resolver = s2.enabled ? this.resolver : null;
+      const v = this.v1;
+      v.reset(range.hpd, record);
+      const st = this.w1.walk(p, iaExact, iaExact, v);
+      if (st !== WALK_STOPPED) {
+        if (st === WALK_RESOLVER_FAULT) return this.fault; // filled by resolveS1Descriptor
+        if (st === WALK_ADDRESS_SIZE) return this.fail(1, 'addressSize', this.w1.faultLevel, -1, `stage-1 table address ${hexAddr(this.w1.faultAddr)} above ${g.oaBits} bits`);
+        if (st === WALK_EXTERNAL_ABORT) return this.fail(1, 'externalAbort', this.w1.faultLevel, -1, `stage-1 descriptor at PA ${hexAddr(this.w1.faultAddr)} is not backed`);
+        return this.fail(1, 'translation', this.w1.faultLevel, -1, 'stage-1 walk found no entry');
+      }
+      const lo = v.leafLo;
+      const hi = v.leafHi;
+      const level = v.leafLevel;
+      if (v.leafKind === KIND_INVALID) return this.fail(1, 'translation', level, -1, `invalid stage-1 descriptor at level ${level}`);
+      s1SizeLog2 = levelShift(g.granuleBits, level);
+      if (oaExceeds(hi, s1.oaBits)) return this.fail(1, 'addressSize', level, -1, `stage-1 output address above ${s1.oaBits} bits`);
+      // Access flag before permission (D8.15 fault prioritization); DC/IC by VA do not take AF faults
+      if ((lo & DESC_AF) === 0 && !cm) return this.fail(1, 'accessFlag', level, -1, `stage-1 AF = 0 at level ${level}`);
+      const pk = stage1Perms(lo, hi, v.apTable, v.xnTable, v.pxnTable, s1.wxn);
+      permsEl1 = pk & 7;
+      permsEl0 = pk >>> 3;
+      const have = el === 0 ? permsEl0 : permsEl1;
+      if ((have & need) === 0) {
+        return this.fail(1, 'permission', level, -1, `stage-1 ${access.kind} not permitted at EL${el} (perms ${permString(have)})`);
+      }
+      ipa = outputAddress(lo, hi, g.granuleBits, level) + (iaExact - v.leafIa);
+      attr = s1.mair[(lo >>> 2) & 7]!;
+      sh = (lo >>> 8) & 3;
+      nG = (lo & (1 << 11)) !== 0;
+      s1Level = level;
+    }
+
+    // ---- stage 2 -------------------------------------------------------------------------------
+    let pa: number;
+    let s2Level = -1;
+    let s2SizeLog2 = 64;
+    let memAttr = -1;
+    let s2sh = 0;
+    if (s2.enabled) {
+      if (!this.s2Lookup(ipa, false)) return this.fault;
+      const lo = this.s2Lo;
+      const hi = this.s2Hi;
+      if ((lo & DESC_AF) === 0 && !cm) return this.fail(2, 'accessFlag', this.s2Level, ipa, `stage-2 AF = 0 at level ${this.s2Level}`);
+      const pk = stage2Perms(lo, hi, s2.xnx);
+      permsEl1 &= pk & 7;
+      permsEl0 &= pk >>> 3;
+      const have2 = (el === 0 ? pk >>> 3 : pk) & 7;
+      if ((have2 & need) === 0) {
+        return this.fail(2, 'permission', this.s2Level, ipa, `stage-2 ${access.kind} not permitted at EL${el} (S2 perms ${permString(have2)})`);
+      }
+      pa = this.s2Pa;
+      s2Level = this.s2Level;
+      s2SizeLog2 = this.s2SizeLog2;
+      memAttr = (lo >>> 2) & 0xf;
+      s2sh = (lo >>> 8) & 3;
+    } else {
+      pa = ipa;
+    }
+
+    r.va = va;
+    r.ipa = ipa;
+    r.pa = pa;
+    r.permsEl1 = permsEl1;
+    r.permsEl0 = permsEl0;
+    r.perms = el === 0 ? permsEl0 : permsEl1;
+    const sz = s1SizeLog2 < s2SizeLog2 ? s1SizeLog2 : s2SizeLog2;
+    r.sizeLog2 = sz === 64 ? FLAT_SIZE_LOG2 : sz;
+    r.s1Level = s1Level;
+    r.s1SizeLog2 = s1Level < 0 ? 0 : s1SizeLog2;
+    r.s2Level = s2Level;
+    r.s2SizeLog2 = s2Level < 0 ? 0 : s2SizeLog2;
+    r.asid = s1.asid;
+    r.vmid = s2.vmid;
+    r.nG = nG;
+    r.global = !nG;
+    r.ttbr = ttbr;
+    r.attrs = effectiveAttributes(attr, sh, memAttr, s2sh, s2.fwb);
+    r.walk = record;
+    return r;
+  }
+
+  /**
+   * Stage-2 lookup of `ipa` (translation, address size and external-abort checks;
+   * AF and permissions are the caller's). On success fills s2Pa/s2Lo/s2Hi/s2Level/s2SizeLog2.
+   * On failure fills this.fault and returns false.
+   */
+  private s2Lookup(ipa: number, forS1: boolean): boolean {
+    const s2 = this.stage2;
+    const g = s2.geometry;
+    if (s2.misconfigured !== null) return this.failB(2, 'translation', 0, ipa, forS1, s2.misconfigured);
+    if (ipa >= 2 ** g.inputBits) return this.failB(2, 'translation', 0, ipa, forS1, `IPA above the ${g.inputBits}-bit stage-2 input range`);
+    const p = this.p2;
+    p.geometry = g;
+    p.root = s2.tableBase;
+    p.rootHi = s2.baseHi;
+    const v = this.v2;
+    v.setRecord(this.record, forS1);
+    const st = this.w2.walk(p, ipa, ipa, v);
+    if (st !== WALK_STOPPED) {
+      if (st === WALK_ADDRESS_SIZE) return this.failB(2, 'addressSize', this.w2.faultLevel, ipa, forS1, `stage-2 table address ${hexAddr(this.w2.faultAddr)} above ${g.oaBits} bits`);
+      if (st === WALK_EXTERNAL_ABORT) return this.failB(2, 'externalAbort', this.w2.faultLevel, ipa, forS1, `stage-2 descriptor at PA ${hexAddr(this.w2.faultAddr)} is not backed`);
+      return this.failB(2, 'translation', this.w2.faultLevel, ipa, forS1, 'stage-2 walk found no entry');
+    }
+    const level = v.leafLevel;
+    if (v.leafKind === KIND_INVALID) return this.failB(2, 'translation', level, ipa, forS1, `invalid stage-2 descriptor at level ${level}`);
+    if (oaExceeds(v.leafHi, g.oaBits)) return this.failB(2, 'addressSize', level, ipa, forS1, `stage-2 output address above ${g.oaBits} bits`);
+    this.s2Lo = v.leafLo;
+    this.s2Hi = v.leafHi;
+    this.s2Level = level;
+    this.s2SizeLog2 = levelShift(g.granuleBits, level);
+    this.s2Pa = outputAddress(v.leafLo, v.leafHi, g.granuleBits, level) + (ipa - v.leafIa);
+    return true;
+  }
+
+  /** S1PTW: translate the IPA of a stage-1 descriptor through stage 2 (read access). */
+  private resolveS1Descriptor(ipa: number): number {
+    if (ipa >= this.ptwIa && ipa < this.ptwEnd) return this.ptwPa + (ipa - this.ptwIa);
+    if (!this.s2Lookup(ipa, true)) return -1;
+    const lo = this.s2Lo;
+    if ((lo & DESC_AF) === 0) {
+      this.failB(2, 'accessFlag', this.s2Level, ipa, true, 'stage-2 AF = 0 for a stage-1 table access');
+      return -1;
+    }
+    if (((lo >>> 6) & 1) === 0) {
+      this.failB(2, 'permission', this.s2Level, ipa, true, 'stage-2 S2AP forbids reading a stage-1 table');
+      return -1;
+    }
+    // HCR_EL2.PTW: stage-1 walks to stage-2 Device memory take a stage-2 Permission fault
+    // (MemAttr[3:2] = 0b00 without FWB; MemAttr[2] = 0 with FWB)
+    const memAttr = (lo >>> 2) & 0xf;
+    if (this.stage2.ptw && (this.stage2.fwb ? (memAttr & 4) === 0 : memAttr >> 2 === 0)) {
+      this.failB(2, 'permission', this.s2Level, ipa, true, 'HCR_EL2.PTW: stage-1 table in stage-2 Device memory');
+      return -1;
+    }
+    const size = 2 ** this.s2SizeLog2;
+    const base = ipa - (ipa % size);
+    this.ptwIa = base;
+    this.ptwEnd = base + size;
+    this.ptwPa = this.s2Pa - (ipa - base);
+    return this.s2Pa;
+  }
+
+  private failB(stage: 1 | 2, type: FaultType, level: number, ipa: number, s1ptw: boolean, detail: string): false {
+    this.fill(stage, type, level, ipa, detail);
+    this.fault.s1ptw = s1ptw;
+    if (s1ptw) {
+      // a stage-2 fault on a stage-1 walk is a read of the table (no hardware AF/DBM updates)
+      this.fault.write = false;
+    }
+    return false;
+  }
+
+  private fail(stage: 1 | 2, type: FaultType, level: number, ipa: number, detail: string): TranslationFault {
+    this.fill(stage, type, level, ipa, detail);
+    return this.fault;
+  }
+
+  private fill(stage: 1 | 2, type: FaultType, level: number, ipa: number, detail: string): void {
+    const f = this.fault;
+    f.stage = stage;
+    f.type = type;
+    f.level = level;
+    f.s1ptw = false;
+    f.ipa = ipa;
+    f.va = this.curVa;
+    f.write = this.curWrite;
+    f.fetch = this.curFetch;
+    f.cm = this.curCm;
+    f.detail = detail;
+    f.walk = this.record;
+  }
+}
+
+export function permString(p: number): string {
+  return ((p & PERM_R) !== 0 ? 'r' : '-') + ((p & PERM_W) !== 0 ? 'w' : '-') + ((p & PERM_X) !== 0 ? 'x' : '-');
+}
+
+export interface RegimeInit {
+  stage1?: Stage1Config;
+  stage2?: Stage2Config;
+  mem: DescriptorMemory;
+  paBits?: number;
+}
+
+/** Create a Regime; missing stages default to disabled. */
+export function createRegime(init: RegimeInit): Regime {
+  return new Regime(init.stage1 ?? stage1Off(), init.stage2 ?? stage2Disabled(), init.mem, init.paBits ?? DEFAULT_PA_BITS);
+}
+
+/** translate(regime, va, access): see Regime.translate. Returns the regime's reused result or fault object. */
+export function translate(regime: Regime, va: number | bigint, access: Access, opts?: TranslateOptions): TranslateOutcome {
+  return regime.translate(va, access, opts);
+}

@@ -1,0 +1,279 @@
+/**
+ * One generic VMSAv8-64 table walker, shaped like KVM's kvm_pgtable_walk()
+ * (arch/arm64/kvm/hyp/pgtable.c): a visitor `{ flags, visit }` is called on leaf
+ * entries (LEAF: blocks, pages and invalid entries), before descending into a
+ * table (TABLE_PRE) and after returning from it (TABLE_POST), over every entry
+ * that maps part of an input-address range.
+ *
+ * Used by stage-1 and stage-2 translation (single-address ranges), the stage-2
+ * builder (map/unmap visitors that install tables through `ctx.setDescriptor`)
+ * and the debugger (range dumps).
+ *
+ * Differences from KVM, on purpose:
+ * - results are small status codes, not overloaded errnos;
+ * - the memory behind tables is reached through a DescriptorMemory (mm_ops), and
+ *   table *addresses* through an optional TableResolver: a stage-1 walk under
+ *   stage 2 passes every table address through stage 2 (S1PTW) there;
+ * - the walker itself detects the walk-level faults that do not depend on the
+ *   regime: table address above the output size (Address size fault) and
+ *   descriptors in unbacked memory (Synchronous External abort on walk).
+ *
+ * Allocation: a Walker owns one VisitContext that it reuses for every callback
+ * (the visitor must copy what it keeps). A single-address walk allocates nothing.
+ */
+import type { DescriptorMemory } from './memory.js';
+import type { Geometry } from './config.js';
+import {
+  classify,
+  levelShift,
+  oaExceeds,
+  tableAddress,
+  KIND_TABLE,
+  type DescriptorKind,
+} from './descriptors.js';
+
+export const LEAF = 1;
+export const TABLE_PRE = 2;
+export const TABLE_POST = 4;
+
+/** Visitor return values. */
+export const CONTINUE = 0;
+/** stop the whole walk (status WALK_STOPPED) */
+export const STOP = 1;
+/** from TABLE_PRE: do not descend into this table */
+export const SKIP = 2;
+
+/** Walk status codes. */
+export const WALK_OK = 0;
+export const WALK_STOPPED = 1;
+/** a table address (TTBR base or table descriptor) has bits above Geometry.oaBits */
+export const WALK_ADDRESS_SIZE = 2;
+/** a descriptor lies in memory that DescriptorMemory.isBacked refuses */
+export const WALK_EXTERNAL_ABORT = 3;
+/** the TableResolver refused a table address (for stage 1: a stage-2 fault during S1PTW) */
+export const WALK_RESOLVER_FAULT = 4;
+export type WalkStatus = 0 | 1 | 2 | 3 | 4;
+
+export interface VisitContext {
+  level: number;
+  /** physical address of the table holding this descriptor */
+  tableAddr: number;
+  /** the same table as named by its parent (TTBR or table descriptor): an IPA for stage-1 tables under stage 2 */
+  tableName: number;
+  index: number;
+  /** physical address of this descriptor */
+  descAddr: number;
+  lo: number;
+  hi: number;
+  kind: DescriptorKind;
+  /** first input address mapped by this descriptor */
+  ia: number;
+  /** bytes mapped by this descriptor */
+  size: number;
+  /** the walk this context belongs to (geometry, memory) */
+  readonly walker: Walker;
+}
+
+export interface WalkVisitor {
+  /** which callbacks to receive: LEAF | TABLE_PRE | TABLE_POST */
+  flags: number;
+  /** return CONTINUE, STOP or (TABLE_PRE only) SKIP */
+  visit(ctx: VisitContext, flag: number): number;
+}
+
+/**
+ * Translates the address of a descriptor, as named by the table address in the parent
+ * descriptor or TTBR plus index * 8, into a physical address. Per descriptor rather than
+ * per table, because a stage-1 table (up to 64 KiB) may span several stage-2 pages.
+ */
+export interface TableResolver {
+  /** return the PA, or -1 to abort the walk with WALK_RESOLVER_FAULT (the resolver records why) */
+  resolveDescriptor(name: number, level: number): number;
+}
+
+export interface WalkParams {
+  geometry: Geometry;
+  mem: DescriptorMemory;
+  /** start-level table as named by TTBR/VTTBR */
+  root: number;
+  /** bits [47:32] of the root as written in the register, for the address size check (default: from root) */
+  rootHi?: number;
+  resolver?: TableResolver | null;
+}
+
+const TWO32 = 4294967296;
+
+export class Walker {
+  readonly ctx: VisitContext;
+  /** level at which the walk ended with a non-OK status */
+  faultLevel = 0;
+  /** table address (as named) that caused WALK_ADDRESS_SIZE/WALK_EXTERNAL_ABORT/WALK_RESOLVER_FAULT */
+  faultAddr = 0;
+  geometry!: Geometry;
+  mem!: DescriptorMemory;
+  private resolver: TableResolver | null = null;
+  private visitor!: WalkVisitor;
+
+  constructor() {
+    this.ctx = { level: 0, tableAddr: 0, tableName: 0, index: 0, descAddr: 0, lo: 0, hi: 0, kind: 0, ia: 0, size: 0, walker: this };
+  }
+
+  /**
+   * Walk every descriptor that maps part of [start, end] (inclusive input addresses,
+   * 0 <= start <= end < 2^inputBits). Returns a WalkStatus; on failure faultLevel
+   * and faultAddr say where.
+   */
+  walk(p: WalkParams, start: number, end: number, visitor: WalkVisitor): WalkStatus {
+    const g = p.geometry;
+    this.geometry = g;
+    this.mem = p.mem;
+    this.resolver = p.resolver ?? null;
+    this.visitor = visitor;
+    const rootHi = p.rootHi ?? Math.floor(p.root / TWO32);
+    if (oaExceeds(rootHi, g.oaBits)) {
+      // Arm ARM D8.15 (J.a D5.10.x): TTBR base above the OA size -> Address size fault, level 0
+      this.faultLevel = 0;
+      this.faultAddr = p.root;
+      return WALK_ADDRESS_SIZE;
+    }
+    return this.walkTable(p.root, g.startLevel, g.startBits, start, end, 0);
+  }
+
+  /** Write a new descriptor at ctx.descAddr (builder visitors); the walker re-reads it before descending. */
+  setDescriptor(lo: number, hi: number): void {
+    const c = this.ctx;
+    this.mem.write32(c.descAddr, lo >>> 0);
+    this.mem.write32(c.descAddr + 4, hi >>> 0);
+    c.lo = lo >>> 0;
+    c.hi = hi >>> 0;
+    c.kind = classify(c.lo, c.level, this.geometry.granuleBits);
+  }
+
+  private walkTable(name: number, level: number, bits: number, start: number, end: number, iaBase: number): WalkStatus {
+    const g = this.geometry;
+    const mem = this.mem;
+    const resolver = this.resolver;
+    const shift = levelShift(g.granuleBits, level);
+    const size = 2 ** shift;
+    const entries = 2 ** bits;
+    // indices of start and end relative to this table's input-address base
+    const first = Math.floor((start - iaBase) / size);
+    const last = Math.min(entries - 1, Math.floor((end - iaBase) / size));
+    const ctx = this.ctx;
+    const visitor = this.visitor;
+    const flags = visitor.flags;
+    for (let i = first < 0 ? 0 : first; i <= last; i++) {
+      let descAddr = name + i * 8;
+      if (resolver !== null) {
+        descAddr = resolver.resolveDescriptor(descAddr, level);
+        if (descAddr < 0) {
+          this.faultLevel = level;
+          this.faultAddr = name + i * 8;
+          return WALK_RESOLVER_FAULT;
+        }
+      }
+      const table = descAddr - i * 8;
+      if (!mem.isBacked(descAddr, 8)) {
+        this.faultLevel = level;
+        this.faultAddr = descAddr;
+        return WALK_EXTERNAL_ABORT;
+      }
+      let lo = mem.read32(descAddr);
+      let hi = mem.read32(descAddr + 4);
+      let kind = classify(lo, level, g.granuleBits);
+      const ia = iaBase + i * size;
+      ctx.level = level;
+      ctx.tableAddr = table;
+      ctx.tableName = name;
+      ctx.index = i;
+      ctx.descAddr = descAddr;
+      ctx.lo = lo;
+      ctx.hi = hi;
+      ctx.kind = kind;
+      ctx.ia = ia;
+      ctx.size = size;
+      if (kind !== KIND_TABLE) {
+        if ((flags & LEAF) !== 0) {
+          const r = visitor.visit(ctx, LEAF);
+          if (r === STOP) {
+            this.faultLevel = level;
+            return WALK_STOPPED;
+          }
+          // KVM rule: the callback may have installed a table; re-read before deciding
+          if (ctx.descAddr === descAddr && ctx.kind === KIND_TABLE) {
+            lo = ctx.lo;
+            hi = ctx.hi;
+            kind = KIND_TABLE;
+          } else continue;
+        } else continue;
+      } else if ((flags & TABLE_PRE) !== 0) {
+        const r = visitor.visit(ctx, TABLE_PRE);
+        if (r === STOP) {
+          this.faultLevel = level;
+          return WALK_STOPPED;
+        }
+        if (r === SKIP) continue;
+        lo = ctx.lo;
+        hi = ctx.hi;
+        kind = ctx.kind;
+        if (kind !== KIND_TABLE) continue;
+      }
+      // descend
+      if (oaExceeds(hi, g.oaBits)) {
+        // next-level table address above the OA size: Address size fault at this level
+        this.faultLevel = level;
+        this.faultAddr = tableAddress(lo, hi, g.granuleBits);
+        return WALK_ADDRESS_SIZE;
+      }
+      const next = tableAddress(lo, hi, g.granuleBits);
+      const st = this.walkTable(next, level + 1, g.stride, start, end, ia);
+      if (st !== WALK_OK) return st;
+      if ((flags & TABLE_POST) !== 0) {
+        ctx.level = level;
+        ctx.tableAddr = table;
+        ctx.tableName = name;
+        ctx.index = i;
+        ctx.descAddr = descAddr;
+        ctx.lo = mem.read32(descAddr);
+        ctx.hi = mem.read32(descAddr + 4);
+        ctx.kind = classify(ctx.lo, level, g.granuleBits);
+        ctx.ia = ia;
+        ctx.size = size;
+        const r = visitor.visit(ctx, TABLE_POST);
+        if (r === STOP) {
+          this.faultLevel = level;
+          return WALK_STOPPED;
+        }
+      }
+    }
+    return WALK_OK;
+  }
+}
+
+/** One leaf (or invalid entry) found by `collectLeaves`: debugger listings. */
+export interface LeafInfo {
+  level: number;
+  ia: number;
+  size: number;
+  descAddr: number;
+  lo: number;
+  hi: number;
+  kind: DescriptorKind;
+}
+
+/**
+ * Debugger helper: every valid leaf mapping in [start, end] (invalid entries are
+ * skipped). Allocates; not for hot paths.
+ */
+export function collectLeaves(p: WalkParams, start: number, end: number, includeInvalid = false): { status: WalkStatus; leaves: LeafInfo[]; faultLevel: number } {
+  const w = new Walker();
+  const leaves: LeafInfo[] = [];
+  const status = w.walk(p, start, end, {
+    flags: LEAF,
+    visit(c) {
+      if (c.kind !== 0 || includeInvalid) leaves.push({ level: c.level, ia: c.ia, size: c.size, descAddr: c.descAddr, lo: c.lo, hi: c.hi, kind: c.kind });
+      return CONTINUE;
+    },
+  });
+  return { status, leaves, faultLevel: w.faultLevel };
+}
