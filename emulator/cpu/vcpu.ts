@@ -298,7 +298,10 @@ export class Vcpu {
    */
   takeException(kind: ExceptionKind, esrValue: number, preferredReturn: number, far?: number): void {
     const uc = this.uc;
-    const old = this.pstate;
+    // Unicorn 2.1.1 shows PSTATE.IL = 1 to the interrupt hook for BRK and UDF
+    // (QEMU itself saves IL = 0 for them, as the Arm ARM requires: IL is set
+    // only by an illegal exception return, which hypemu never produces).
+    const old = this.pstate & ~PSTATE.IL;
     const oldEl = pstateEl(old);
     const base = oldEl === 0 ? 0x400 : old & PSTATE.SP ? 0x200 : 0x000;
     const sctlr = this.sysreg(SR.SCTLR_EL1);

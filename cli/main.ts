@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+/**
+ * hypemu command line. Human progress goes to stderr, guest console and data
+ * to stdout; bad input gets one line and a distinct exit status.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT_CODES, DEFAULT_GUEST, runCommand, type RunOptions } from './run.js';
+import { parseNumber, parseSize, UsageError } from './parse.js';
+
+const program = new Command();
+program
+  .name('hypemu')
+  .description('Instruction-level AArch64 hypervisor emulator: Unicorn runs the guest at EL1/EL0, a TypeScript EL2 model takes every trap.')
+  .version('0.1.0')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command('run')
+  .description(`run a guest image on the virt board (default guest: ${DEFAULT_GUEST})`)
+  .argument('[IMAGE]', 'ELF64 AArch64, arm64 Linux Image (optionally gzip\'d) or raw binary')
+  .option('--load <ADDR>', 'load address of a raw binary (default 0x40080000)', (v) => parseNumber(v, '--load'))
+  .option('--entry <ADDR>', 'entry point (default: ELF entry, or the load address)', (v) => parseNumber(v, '--entry'))
+  .option('--mem <SIZE>', 'guest RAM size at 0x40000000, e.g. 256M, 1G', (v) => parseSize(v, '--mem'), 256 * 1024 * 1024)
+  .option('--max-insns <N>', 'stop after N instructions (exit status 124)', (v) => parseNumber(v, '--max-insns'))
+  .option('--stats-json <FILE>', 'write run statistics as JSON to FILE')
+  .addOption(new Option('--format <FMT>', 'image format').choices(['auto', 'raw', 'elf', 'linux']).default('auto'))
+  .option('--append <ARGS>', 'kernel command line (/chosen/bootargs) for a Linux Image')
+  .option('--initrd <FILE>', 'initramfs for a Linux Image')
+  .option('-q, --quiet', 'no progress lines on stderr (guest output still goes to stdout)')
+  .addHelpText(
+    'after',
+    `
+Exit status:
+  N     the guest's status, passed in X1 to HVC with X0 = 0xC6000001
+  0     the guest called PSCI SYSTEM_OFF or SYSTEM_RESET
+  ${EXIT_CODES.insnLimit}   the --max-insns limit was reached
+  ${EXIT_CODES.guestFault}   the guest stopped on an exception or fault nothing could handle
+  ${EXIT_CODES.badInput}    bad input: unreadable or malformed image, bad option value
+  ${EXIT_CODES.internal}    internal error in hypemu (a bug: please report it)
+
+The guest's UART (PL011 at 0x09000000) is stdout; in a terminal, keystrokes go to its input.`,
+  )
+  .action(async (image: string | undefined, o: Omit<RunOptions, 'image'>) => {
+    const r = await runCommand({ ...o, ...(image ? { image } : {}) });
+    process.exitCode = r.exitCode;
+  });
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here with code 0; parse errors were already printed.
+      process.exitCode = e.exitCode === 0 ? 0 : EXIT_CODES.badInput;
+      return;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`hypemu: ${e.message}\n`);
+      process.exitCode = EXIT_CODES.badInput;
+      return;
+    }
+    const err = e as Error;
+    if (err.name === 'UnicornLoadError') {
+      process.stderr.write(`hypemu: ${err.message}\n`);
+      process.exitCode = EXIT_CODES.badInput;
+      return;
+    }
+    process.stderr.write(`hypemu: internal error: ${err.stack ?? err.message}\n`);
+    process.exitCode = EXIT_CODES.internal;
+  }
+}
+
+await main();

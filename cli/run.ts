@@ -1,0 +1,218 @@
+/**
+ * `hypemu run`: build the board, plug in the hypervisor model, load an image,
+ * run it to the end, report. Exit codes are documented in EXIT_CODES.
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { resolve, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VirtMachine } from '../emulator/platform/virt.js';
+import { loadImage, ImageError, type LoadedImage } from '../emulator/platform/loader.js';
+import { buildVirtDtb } from '../emulator/platform/virt-dt.js';
+import { DEFAULT_RAM_SIZE, VIRT } from '../emulator/platform/memmap.js';
+import type { HaltReason } from '../emulator/cpu/exits.js';
+import { NS_PER_INSN } from '../emulator/cpu/vcpu.js';
+import { Hypervisor } from '../hyp/hypervisor.js';
+import { UsageError } from './parse.js';
+
+/** Process exit status for each way a run can end (also in `hypemu run --help` and the README). */
+export const EXIT_CODES = {
+  /** PSCI SYSTEM_OFF / SYSTEM_RESET, or the guest's own status through HVC 0xC600_0001. */
+  ok: 0,
+  badInput: 64,
+  insnLimit: 124,
+  guestFault: 125,
+  internal: 70,
+} as const;
+
+export interface RunOptions {
+  image?: string;
+  load?: number;
+  entry?: number;
+  mem?: number;
+  maxInsns?: number;
+  statsJson?: string;
+  quiet?: boolean;
+  format?: 'auto' | 'raw' | 'elf' | 'linux';
+  append?: string;
+  initrd?: string;
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'guest-images'))) return dir;
+    dir = dirname(dir);
+  }
+  return process.cwd();
+}
+
+export const DEFAULT_GUEST = 'guest-images/build/demo.elf';
+
+export function defaultGuestPath(): string {
+  return join(packageRoot(), DEFAULT_GUEST);
+}
+
+function readInput(path: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new UsageError(`${what} ${path}: ${why}`);
+  }
+}
+
+/** Collects UART bytes and writes them to stdout in chunks (one write per byte is slow). */
+class ConsoleSink {
+  private buf = new Uint8Array(4096);
+  private len = 0;
+  readonly all: number[] = [];
+  constructor(private readonly out: (b: Uint8Array) => void) {}
+  put = (byte: number): void => {
+    this.buf[this.len++] = byte;
+    if (this.len === this.buf.length || byte === 0x0a) this.flush();
+  };
+  flush(): void {
+    if (this.len === 0) return;
+    this.out(this.buf.slice(0, this.len));
+    this.len = 0;
+  }
+}
+
+export interface RunResult {
+  halt: HaltReason;
+  exitCode: number;
+  stats: Record<string, unknown>;
+}
+
+function describeHalt(h: HaltReason): string {
+  switch (h.kind) {
+    case 'guest-exit':
+      return `guest exited with status ${h.status}`;
+    case 'system-off':
+      return 'guest powered off (PSCI SYSTEM_OFF)';
+    case 'system-reset':
+      return 'guest requested a reset (PSCI SYSTEM_RESET); ending the run';
+    case 'insn-limit':
+      return 'instruction limit reached';
+    case 'fault':
+      return `guest stopped: ${h.message}`;
+    case 'debugger-kill':
+      return 'killed from the debugger';
+  }
+}
+
+export function exitCodeFor(h: HaltReason): number {
+  switch (h.kind) {
+    case 'guest-exit':
+      return h.status;
+    case 'system-off':
+    case 'system-reset':
+    case 'debugger-kill':
+      return EXIT_CODES.ok;
+    case 'insn-limit':
+      return EXIT_CODES.insnLimit;
+    case 'fault':
+      return EXIT_CODES.guestFault;
+  }
+}
+
+/** Instructions run between returns to the event loop (stdin, signals, the debugger). */
+const CHUNK = 50_000_000;
+
+export async function runCommand(opts: RunOptions): Promise<RunResult> {
+  const imagePath = resolve(opts.image ?? defaultGuestPath());
+  if (!opts.image && !existsSync(imagePath)) {
+    throw new UsageError(`the default guest ${DEFAULT_GUEST} is not built; run \`npm run setup\` first`);
+  }
+  const bytes = readInput(imagePath, 'image');
+  const initrd = opts.initrd ? readInput(resolve(opts.initrd), 'initrd') : undefined;
+  const ramSize = opts.mem ?? DEFAULT_RAM_SIZE;
+  if (ramSize < 0x10_0000 || ramSize % 0x1000 !== 0) throw new UsageError(`--mem: must be at least 1M and a multiple of 4K`);
+  if (VIRT.RAM.base + ramSize > 2 ** 40) throw new UsageError(`--mem: ${ramSize} bytes does not fit the 40-bit physical address space`);
+  const ram = { base: VIRT.RAM.base, size: ramSize };
+
+  let image: LoadedImage;
+  try {
+    image = loadImage(imagePath, bytes, {
+      ram,
+      format: opts.format ?? 'auto',
+      ...(opts.load !== undefined ? { loadAddr: opts.load } : {}),
+      ...(opts.entry !== undefined ? { entry: opts.entry } : {}),
+      ...(initrd ? { initrd } : {}),
+      dtb: (layout) =>
+        buildVirtDtb({
+          ramBase: ram.base,
+          ramSize: ram.size,
+          cpus: 1,
+          ...(opts.append ? { bootargs: opts.append } : {}),
+          ...(layout.initrd ? { initrd: layout.initrd } : {}),
+        }),
+    });
+  } catch (e) {
+    if (e instanceof ImageError) throw new UsageError(e.message);
+    throw e;
+  }
+
+  const log = (s: string) => {
+    if (!opts.quiet) process.stderr.write(`hypemu: ${s}\n`);
+  };
+  const sink = new ConsoleSink((b) => process.stdout.write(b));
+  const machine = new VirtMachine({ ramSize, uartOut: sink.put });
+  const hyp = new Hypervisor();
+  machine.vcpu.el2 = hyp;
+  machine.boot(image);
+  log(`${image.format} image ${opts.image ?? DEFAULT_GUEST}, entry 0x${image.entry.toString(16)}, RAM ${ramSize >> 20} MiB at 0x${ram.base.toString(16)}`);
+
+  const stdinFeed = (d: Buffer) => machine.uart.pushInput(new Uint8Array(d));
+  const interactive = process.stdin.isTTY === true;
+  if (interactive) {
+    process.stdin.setRawMode(true);
+    process.stdin.on('data', stdinFeed);
+  }
+
+  const vcpu = machine.vcpu;
+  const limit = opts.maxInsns ?? Number.MAX_SAFE_INTEGER;
+  const t0 = process.hrtime.bigint();
+  let halt: HaltReason | null = null;
+  try {
+    while (halt === null) {
+      const left = limit - vcpu.instructions;
+      if (left <= 0) {
+        halt = { kind: 'insn-limit' };
+        break;
+      }
+      halt = vcpu.runFor(Math.min(CHUNK, left));
+      sink.flush();
+      if (halt === null && interactive) await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    sink.flush();
+    if (interactive) {
+      process.stdin.off('data', stdinFeed);
+      process.stdin.setRawMode(false);
+      process.stdin.pause();
+    }
+  }
+  const hostNs = Number(process.hrtime.bigint() - t0);
+  const stats = {
+    image: opts.image ?? DEFAULT_GUEST,
+    halt,
+    instructions: vcpu.instructions,
+    virtualTimeNs: vcpu.instructions * NS_PER_INSN,
+    exceptions: vcpu.exceptions,
+    exits: hyp.exits,
+    host: { wallNs: hostNs, mips: hostNs > 0 ? Math.round((vcpu.instructions / hostNs) * 1000 * 10) / 10 : 0 },
+  };
+  const exitCode = exitCodeFor(halt);
+  log(`${describeHalt(halt)} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${exitCode})`);
+  if (opts.statsJson) {
+    try {
+      writeFileSync(opts.statsJson, JSON.stringify(stats, null, 2) + '\n');
+    } catch (e) {
+      throw new UsageError(`--stats-json ${opts.statsJson}: ${(e as Error).message}`);
+    }
+  }
+  machine.close();
+  return { halt, exitCode, stats };
+}
