@@ -1,0 +1,193 @@
+/**
+ * The device tree of hypemu's "virt" board: QEMU's `-M virt,gic-version=3` tree
+ * (/work/shared/reference/virt-gicv3-smp2.dts, QEMU 7.2 hw/arm/virt.c) node for node, for the
+ * devices hypemu models: PSCI, memory, CPUs, the generic timer, GICv3, PL011 and its clock.
+ * Left out because hypemu has no such device: flash, fw-cfg, virtio-mmio, PCIe, PL031, PL061,
+ * gpio-keys, PMU, the GIC ITS and platform-bus. Also left out: /chosen rng-seed and kaslr-seed,
+ * which QEMU fills with host randomness and which would break run-to-run determinism.
+ */
+import { FdtBuilder, type FdtNode } from './dtb.js';
+import { VIRT } from './memmap.js';
+
+export interface VirtDtOptions {
+  ramBase: number;
+  ramSize: number;
+  /** Number of vCPUs (1 today; SMP-ready). */
+  cpus: number;
+  /** /chosen bootargs (the kernel command line). */
+  bootargs?: string;
+  /** Physical [start, end) of the initrd, for /chosen linux,initrd-start/-end. */
+  initrd?: { start: number; end: number };
+  /** /chosen stdout-path; default the PL011 node. */
+  stdoutPath?: string;
+}
+
+/** GIC interrupt specifier cell 0 (Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml). */
+export const GIC_SPI = 0;
+export const GIC_PPI = 1;
+/** Cell 2 trigger flags: 4 = level high (IRQ_TYPE_LEVEL_HIGH), 1 = edge rising. */
+export const IRQ_TYPE_EDGE_RISING = 1;
+export const IRQ_TYPE_LEVEL_HIGH = 4;
+
+/**
+ * Interrupt numbers the board wires (QEMU hw/arm/virt.c a15irqmap and ARCH_TIMER_*_IRQ).
+ * PPIs are numbered from 16 in INTID space, so PPI 13 is INTID 29.
+ */
+export const VIRT_IRQ = {
+  /** SPI number of UART0 (INTID 32 + 1 = 33). */
+  UART0_SPI: 1,
+  /** Generic timer PPIs in the order the arm,armv8-timer binding lists them. */
+  TIMER_SEC_PPI: 13,
+  TIMER_PHYS_PPI: 14,
+  TIMER_VIRT_PPI: 11,
+  TIMER_HYP_PPI: 10,
+} as const;
+
+/** PSCI 0.2 function IDs QEMU lists in /psci for the legacy PSCI 0.1 binding (Arm DEN0022). */
+export const PSCI_FN = {
+  CPU_SUSPEND_64: 0xc400_0001,
+  CPU_OFF: 0x8400_0002,
+  CPU_ON_64: 0xc400_0003,
+  MIGRATE_64: 0xc400_0005,
+} as const;
+
+/** The fixed clock QEMU gives PrimeCell devices: 24 MHz, named clk24mhz. */
+export const APB_PCLK_HZ = 24_000_000;
+
+/**
+ * MPIDR affinity (the `reg` of cpu@N) for vCPU index i. QEMU's virt with GICv3 packs 16
+ * CPUs per cluster (Aff0 0..15, Aff1 = cluster), since GICv3 target lists cover Aff0 0..15.
+ * The vCPU's MPIDR_EL1 must agree with this.
+ */
+export function virtMpidrAffinity(i: number): number {
+  return ((Math.floor(i / 16) & 0xff) << 8) | (i % 16);
+}
+
+/** Path of the PL011 node, the default /chosen stdout-path. */
+export const VIRT_UART_PATH = `/pl011@${VIRT.UART0.base.toString(16)}`;
+
+/** Redistributor frame size per CPU for GICv3 without VLPIs: RD_base + SGI_base, 64 KiB each. */
+const GICV3_REDIST_STRIDE = 0x2_0000;
+
+export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
+  const { ramBase, ramSize, cpus } = opts;
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > VIRT.GIC_REDIST.size / GICV3_REDIST_STRIDE) {
+    throw new RangeError(`virt: ${cpus} CPUs do not fit the GICv3 redistributor region`);
+  }
+  if (!Number.isSafeInteger(ramBase) || !Number.isSafeInteger(ramSize) || ramSize <= 0) {
+    throw new RangeError(`virt: bad RAM range base=${ramBase} size=${ramSize}`);
+  }
+
+  // QEMU numbers phandles from 0x8000 (hw/arm/virt.c: vms->clock_phandle etc. via
+  // qemu_fdt_alloc_phandle); keeping the same base makes diffs against QEMU's tree quieter.
+  const fdt = new FdtBuilder({ firstPhandle: 0x8000 });
+  const root = fdt.root;
+
+  // Nodes that others reference are created first so their phandles are allocated in
+  // QEMU's order (apb-pclk, cpus, intc), then attached in QEMU's emission order below.
+  const hex = (n: number): string => n.toString(16);
+
+  root.strings('compatible', ['linux,dummy-virt']);
+  root.u32('#address-cells', 2);
+  root.u32('#size-cells', 2);
+  root.string('model', 'linux,dummy-virt');
+
+  // /psci: Documentation/devicetree/bindings/arm/psci.yaml. method "hvc" because the
+  // hypervisor (not firmware) implements PSCI, as with KVM.
+  root.node('psci')
+    .strings('compatible', ['arm,psci-1.0', 'arm,psci-0.2', 'arm,psci'])
+    .string('method', 'hvc')
+    .u32('cpu_suspend', PSCI_FN.CPU_SUSPEND_64)
+    .u32('cpu_off', PSCI_FN.CPU_OFF)
+    .u32('cpu_on', PSCI_FN.CPU_ON_64)
+    .u32('migrate', PSCI_FN.MIGRATE_64);
+
+  // /memory: devicetree spec 3.4; reg in (#address-cells=2, #size-cells=2).
+  root.node(`memory@${hex(ramBase)}`)
+    .string('device_type', 'memory')
+    .u64s('reg', [ramBase, ramSize]);
+
+  const uart = root.node(`pl011@${hex(VIRT.UART0.base)}`);
+  const gic = root.node(`intc@${hex(VIRT.GIC_DIST.base)}`);
+  const cpusNode = root.node('cpus');
+  const timer = root.node('timer');
+  const clk = root.node('apb-pclk');
+  const chosen = root.node('chosen');
+
+  // apb-pclk: Documentation/devicetree/bindings/clock/fixed-clock.yaml.
+  clk.phandle();
+  clk.strings('compatible', ['fixed-clock'])
+    .u32('#clock-cells', 0)
+    .u32('clock-frequency', APB_PCLK_HZ)
+    .string('clock-output-names', 'clk24mhz');
+
+  // /cpus: devicetree spec 3.7 and Documentation/devicetree/bindings/arm/cpus.yaml.
+  cpusNode.u32('#address-cells', 1).u32('#size-cells', 0);
+  const cpuNodes: FdtNode[] = [];
+  for (let i = 0; i < cpus; i++) {
+    const aff = virtMpidrAffinity(i);
+    const c = cpusNode.node(`cpu@${hex(aff)}`);
+    c.phandle();
+    c.string('device_type', 'cpu')
+      .strings('compatible', ['arm,cortex-a57'])
+      .string('enable-method', 'psci')
+      .u32('reg', aff);
+    cpuNodes.push(c);
+  }
+  // cpu-map (Documentation/devicetree/bindings/cpu/cpu-topology.txt), as QEMU 7.2 emits.
+  const cluster = cpusNode.node('cpu-map').node('socket0').node('cluster0');
+  cpuNodes.forEach((c, i) => cluster.node(`core${i}`).cells('cpu', [c]));
+
+  // GICv3: Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml. reg is
+  // the distributor then one redistributor region; #address-cells/#size-cells/ranges are
+  // there for child ITS nodes, which QEMU has and we keep for a like-for-like tree.
+  gic.phandle();
+  gic.u32('#interrupt-cells', 3)
+    .empty('interrupt-controller')
+    .u32('#address-cells', 2)
+    .u32('#size-cells', 2)
+    .empty('ranges')
+    .strings('compatible', ['arm,gic-v3'])
+    .u32('#redistributor-regions', 1)
+    .u64s('reg', [VIRT.GIC_DIST.base, VIRT.GIC_DIST.size, VIRT.GIC_REDIST.base, VIRT.GIC_REDIST.size]);
+  root.cells('interrupt-parent', [gic]);
+
+  // Generic timer: Documentation/devicetree/bindings/timer/arm,arch_timer.yaml, order
+  // secure phys, non-secure phys, virtual, hypervisor. Flags are IRQ_TYPE_LEVEL_HIGH with
+  // no CPU mask: QEMU adds a PPI CPU mask (bits 15:8) only for GICv2, and the GICv3
+  // binding has no such field (reference DTS: 0x04; the GICv2 tree has 0x304 for 2 CPUs).
+  timer.strings('compatible', ['arm,armv8-timer', 'arm,armv7-timer'])
+    .empty('always-on')
+    .cells('interrupts', [
+      GIC_PPI, VIRT_IRQ.TIMER_SEC_PPI, IRQ_TYPE_LEVEL_HIGH,
+      GIC_PPI, VIRT_IRQ.TIMER_PHYS_PPI, IRQ_TYPE_LEVEL_HIGH,
+      GIC_PPI, VIRT_IRQ.TIMER_VIRT_PPI, IRQ_TYPE_LEVEL_HIGH,
+      GIC_PPI, VIRT_IRQ.TIMER_HYP_PPI, IRQ_TYPE_LEVEL_HIGH,
+    ]);
+
+  // PL011: Documentation/devicetree/bindings/serial/arm,pl011.yaml + primecell.yaml. The
+  // AMBA bus matches on "arm,primecell" and then on the PeriphID registers.
+  uart.strings('compatible', ['arm,pl011', 'arm,primecell'])
+    .u64s('reg', [VIRT.UART0.base, VIRT.UART0.size])
+    .cells('interrupts', [GIC_SPI, VIRT_IRQ.UART0_SPI, IRQ_TYPE_LEVEL_HIGH])
+    .cells('clocks', [clk, clk])
+    .strings('clock-names', ['uartclk', 'apb_pclk']);
+
+  // /chosen: devicetree spec 3.6 and Documentation/devicetree/bindings/chosen.txt.
+  chosen.string('stdout-path', opts.stdoutPath ?? VIRT_UART_PATH);
+  if (opts.bootargs !== undefined) chosen.string('bootargs', opts.bootargs);
+  if (opts.initrd) {
+    const { start, end } = opts.initrd;
+    if (!(end >= start)) throw new RangeError(`virt: initrd end 0x${hex(end)} before start 0x${hex(start)}`);
+    // Linux reads these with of_read_number(len / 4), so one cell or two both work; QEMU
+    // writes one cell when the value fits, and so do we.
+    const put = (name: string, v: number): void => {
+      if (v <= 0xffff_ffff) chosen.u32(name, v);
+      else chosen.u64(name, v);
+    };
+    put('linux,initrd-start', start);
+    put('linux,initrd-end', end);
+  }
+
+  return fdt.build();
+}
