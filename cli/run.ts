@@ -120,7 +120,22 @@ export function exitCodeFor(h: HaltReason): number {
 /** Instructions run between returns to the event loop (stdin, signals, the debugger). */
 const CHUNK = 50_000_000;
 
-export async function runCommand(opts: RunOptions): Promise<RunResult> {
+/** Everything a run needs, built from the options: shared by `run` and the debugger (cli/gdb.ts). */
+export interface Session {
+  readonly opts: RunOptions;
+  readonly machine: VirtMachine;
+  readonly hyp: Hypervisor;
+  readonly image: LoadedImage;
+  readonly imageName: string;
+  /** Progress line on stderr unless --quiet. */
+  readonly log: (line: string) => void;
+  /** Flush buffered guest console output to stdout. */
+  readonly flushConsole: () => void;
+  /** Host time when the session was created. */
+  readonly t0: bigint;
+}
+
+export function createSession(opts: RunOptions): Session {
   const imagePath = resolve(opts.image ?? defaultGuestPath());
   if (!opts.image && !existsSync(imagePath)) {
     throw new UsageError(`the default guest ${DEFAULT_GUEST} is not built; run \`npm run setup\` first`);
@@ -162,41 +177,19 @@ export async function runCommand(opts: RunOptions): Promise<RunResult> {
   const hyp = new Hypervisor();
   machine.vcpu.el2 = hyp;
   machine.boot(image);
-  log(`${image.format} image ${opts.image ?? DEFAULT_GUEST}, entry 0x${image.entry.toString(16)}, RAM ${ramSize >> 20} MiB at 0x${ram.base.toString(16)}`);
+  const imageName = opts.image ?? DEFAULT_GUEST;
+  log(`${image.format} image ${imageName}, entry 0x${image.entry.toString(16)}, RAM ${ramSize >> 20} MiB at 0x${ram.base.toString(16)}`);
+  return { opts, machine, hyp, image, imageName, log, flushConsole: () => sink.flush(), t0: process.hrtime.bigint() };
+}
 
-  const stdinFeed = (d: Buffer) => machine.uart.pushInput(new Uint8Array(d));
-  const interactive = process.stdin.isTTY === true;
-  if (interactive) {
-    process.stdin.setRawMode(true);
-    process.stdin.on('data', stdinFeed);
-  }
-
+/** Report the end of a run: statistics, the stats JSON file, the exit status. Closes the machine. */
+export function finishSession(session: Session, halt: HaltReason): RunResult {
+  const { machine, hyp, opts } = session;
+  session.flushConsole();
   const vcpu = machine.vcpu;
-  const limit = opts.maxInsns ?? Number.MAX_SAFE_INTEGER;
-  const t0 = process.hrtime.bigint();
-  let halt: HaltReason | null = null;
-  try {
-    while (halt === null) {
-      const left = limit - vcpu.instructions;
-      if (left <= 0) {
-        halt = { kind: 'insn-limit' };
-        break;
-      }
-      halt = vcpu.runFor(Math.min(CHUNK, left));
-      sink.flush();
-      if (halt === null && interactive) await new Promise((r) => setImmediate(r));
-    }
-  } finally {
-    sink.flush();
-    if (interactive) {
-      process.stdin.off('data', stdinFeed);
-      process.stdin.setRawMode(false);
-      process.stdin.pause();
-    }
-  }
-  const hostNs = Number(process.hrtime.bigint() - t0);
+  const hostNs = Number(process.hrtime.bigint() - session.t0);
   const stats = {
-    image: opts.image ?? DEFAULT_GUEST,
+    image: session.imageName,
     halt,
     instructions: vcpu.instructions,
     virtualTimeNs: vcpu.instructions * NS_PER_INSN,
@@ -205,7 +198,7 @@ export async function runCommand(opts: RunOptions): Promise<RunResult> {
     host: { wallNs: hostNs, mips: hostNs > 0 ? Math.round((vcpu.instructions / hostNs) * 1000 * 10) / 10 : 0 },
   };
   const exitCode = exitCodeFor(halt);
-  log(`${describeHalt(halt)} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${exitCode})`);
+  session.log(`${describeHalt(halt)} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${exitCode})`);
   if (opts.statsJson) {
     try {
       writeFileSync(opts.statsJson, JSON.stringify(stats, null, 2) + '\n');
@@ -215,4 +208,38 @@ export async function runCommand(opts: RunOptions): Promise<RunResult> {
   }
   machine.close();
   return { halt, exitCode, stats };
+}
+
+export async function runCommand(opts: RunOptions): Promise<RunResult> {
+  const session = createSession(opts);
+  const { machine } = session;
+  const stdinFeed = (d: Buffer) => machine.uart.pushInput(new Uint8Array(d));
+  const interactive = process.stdin.isTTY === true;
+  if (interactive) {
+    process.stdin.setRawMode(true);
+    process.stdin.on('data', stdinFeed);
+  }
+  const vcpu = machine.vcpu;
+  const limit = opts.maxInsns ?? Number.MAX_SAFE_INTEGER;
+  let halt: HaltReason | null = null;
+  try {
+    while (halt === null) {
+      const left = limit - vcpu.instructions;
+      if (left <= 0) {
+        halt = { kind: 'insn-limit' };
+        break;
+      }
+      halt = vcpu.runFor(Math.min(CHUNK, left));
+      session.flushConsole();
+      if (halt === null && interactive) await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    session.flushConsole();
+    if (interactive) {
+      process.stdin.off('data', stdinFeed);
+      process.stdin.setRawMode(false);
+      process.stdin.pause();
+    }
+  }
+  return finishSession(session, halt);
 }

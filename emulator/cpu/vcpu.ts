@@ -61,6 +61,16 @@ export class Vcpu {
   private refused: { va: number; access: AccessKind } | null = null;
   /** Set by hooks that need the run loop to act after uc_emu_start returns. */
   private stopRequested = false;
+  /**
+   * Consulted before an exit is handed to the EL2 handler (the debugger's
+   * trap-break). Returning true stops the vCPU with PC at the trapping
+   * instruction and the exit not handled; the next `runFor` handles that exit
+   * without asking again.
+   */
+  exitGate: ((exit: Exit) => boolean) | null = null;
+  /** The exit the gate stopped on, until it is handled. */
+  gatedExit: Exit | null = null;
+  private gateBypass = false;
   /** Observers (statistics, tracing, the debugger). */
   onExit: ((exit: Exit, action: ExitAction) => void) | null = null;
   onException: ((kind: ExceptionKind, esrValue: number, targetEl: number) => void) | null = null;
@@ -267,6 +277,16 @@ export class Vcpu {
   }
 
   private dispatchExit(exit: Exit): void {
+    if (this.exitGate !== null && !this.gateBypass && this.exitGate(exit)) {
+      // Leave the instruction unexecuted: it traps again on resume and is then handled.
+      this.gatedExit = exit;
+      this.pc = exit.pc;
+      this.stopRequested = true;
+      this.uc.emuStop();
+      return;
+    }
+    this.gateBypass = false;
+    this.gatedExit = null;
     this.count(2, EC_NAMES[esrEc(exit.esr)] ?? 'unknown');
     const action = this.el2 ? this.el2.handleExit(this, exit) : ({ kind: 'halt', halt: { kind: 'fault', message: `no hypervisor to handle ${exit.reason} exit` } } as const);
     this.onExit?.(exit, action);
@@ -340,6 +360,7 @@ export class Vcpu {
    */
   runFor(budget: number): HaltReason | null {
     const uc = this.uc;
+    if (this.gatedExit !== null) this.gateBypass = true;
     const stopAt = this.instructions + budget;
     while (this.halted === null) {
       const remaining = stopAt - this.instructions;
@@ -361,10 +382,13 @@ export class Vcpu {
         const fetch = refused.access === Access.FETCH && this.isFetchOfPc(refused.va);
         this.instructions += Math.min(n, Math.max(0, fetch ? started : started - 1));
         this.handleRefusedFill(refused, fetch);
+        if (this.gatedExit !== null) break;
         continue;
       }
-      // Stopped from a hook (a halt, or an exit that needs the loop) or an error.
-      this.instructions += Math.min(n, Math.max(0, started));
+      // Stopped from a hook (a halt, an exit the debugger gated) or an error.
+      // A gated instruction has not executed: it does not retire.
+      this.instructions += Math.min(n, Math.max(0, this.gatedExit !== null ? started - 1 : started));
+      if (this.gatedExit !== null) break;
       if (rc !== UC_ERR_OK && this.halted === null) {
         this.halt({ kind: 'fault', message: `CPU stopped: ${uc.strerror(rc)} at PC ${hexVa(this.pc)}` });
       }
