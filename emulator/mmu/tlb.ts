@@ -1,0 +1,580 @@
+/**
+ * The model's TLB: a record of every translation handed to Unicorn, so that
+ * (1) Unicorn's 1 KiB-page fills inside one 4 KiB (or larger) leaf cost a Map lookup,
+ * not a walk, and (2) TLB maintenance can tell whether Unicorn's TLB must be flushed.
+ *
+ * Entries are combined stage-1 + stage-2 translations keyed at 4 KiB-page granularity
+ * within their leaf region (the region is the smaller of the two leaves: VA, IPA and PA
+ * are aligned alike over it), tagged with VMID, ASID or global, and TTBR half (VA[55]).
+ * Entries larger than 4 KiB are also indexed by region so that invalidation by VA finds
+ * every 4 KiB key of a block.
+ *
+ * Invalidation follows the Arm ARM (D7.7 [K.a D8.16/C5.5.x] "TLB maintenance instructions"):
+ *  VMALLE1 / VMALLS12E1: all entries of a VMID; ALLE1: all VMIDs;
+ *  VAE1: entries for the VA with that ASID, and global entries; VAAE1: any ASID;
+ *  VALE1 / VAALE1: last level only (this model caches only leaf translations, so the
+ *    same as VAE1 / VAAE1 - invalidating more than required is always allowed);
+ *  ASIDE1: non-global entries of the ASID; RVAE1 & co.: a VA range (Xt: ASID, TG, SCALE,
+ *  NUM, TTL, BaseADDR); IPAS2E1 / RIPAS2E1: entries whose stage-2 leaf covers the IPA
+ *  (the architecture only requires stage-2-only entries to go; combined entries are
+ *  dropped too, which KVM's "IPAS2E1IS; DSB; VMALLE1IS" sequence would do anyway).
+ *  TTL hints are decoded and reported but not used to restrict matching (allowed: a
+ *  TTL that does not match may or may not invalidate).
+ *
+ * Every invalidation returns true when Unicorn's TLB must be flushed
+ * (uc_ctl(UC_CTL_TLB_FLUSH)) before the guest runs again: an entry the model handed out
+ * was removed, or entries were evicted for capacity since the last flush.
+ */
+import type { Access, Regime, TranslateOutcome, TranslationResult } from './translate.js';
+import { PERM_R, PERM_W, PERM_X } from './translate.js';
+import type { EffectiveAttributes } from './attributes.js';
+import type { FaultType } from './faults.js';
+
+const TWO32 = 4294967296;
+const TWO36 = 2 ** 36;
+const TWO37 = 2 ** 37;
+const TWO38 = 2 ** 38;
+
+export interface TlbEntry {
+  /** 4 KiB key: VA[55] * 2^36 + VA[47:12] */
+  key: number;
+  /** VA[63:48] of the VA that created the entry (a different top is a miss: the walk decides) */
+  vaTop: number;
+  ttbr: 0 | 1;
+  /** VA[47:0] of the first byte of the region */
+  regionBase: number;
+  sizeLog2: number;
+  ipaBase: number;
+  paBase: number;
+  permsEl1: number;
+  permsEl0: number;
+  s1Level: number;
+  s1SizeLog2: number;
+  s2Level: number;
+  s2SizeLog2: number;
+  /** IPA of the start of the stage-2 leaf used (for IPA invalidation); -1 when stage 2 is off */
+  s2LeafIpa: number;
+  asid: number;
+  global: boolean;
+  /** the translation was made with stage 1 disabled (flat VA = IPA) */
+  flat: boolean;
+  vmid: number;
+  attrs: EffectiveAttributes;
+  // bookkeeping
+  map: Map<number, TlbEntry>;
+  groupKey: number;
+}
+
+class VmidSpace {
+  readonly global = new Map<number, TlbEntry>();
+  readonly flat = new Map<number, TlbEntry>();
+  readonly asids = new Map<number, Map<number, TlbEntry>>();
+  /** entries larger than 4 KiB by region: sizeLog2 * 2^38 + ttbr * 2^37 + region index */
+  readonly groups = new Map<number, Set<TlbEntry>>();
+  readonly sizes = new Set<number>();
+  count = 0;
+
+  asidMap(asid: number): Map<number, TlbEntry> {
+    let m = this.asids.get(asid);
+    if (m === undefined) {
+      m = new Map();
+      this.asids.set(asid, m);
+    }
+    return m;
+  }
+
+  *maps(): Generator<Map<number, TlbEntry>> {
+    yield this.flat;
+    yield this.global;
+    yield* this.asids.values();
+  }
+}
+
+export interface TlbStats {
+  /** successful walks inserted into the model */
+  fills: number;
+  /** translations answered from the model */
+  hits: number;
+  /** invalidation operations performed */
+  invalidations: number;
+  /** entries removed by invalidation */
+  entriesInvalidated: number;
+  /** invalidations that required a Unicorn TLB flush */
+  unicornFlushes: number;
+  /** capacity evictions (whole-model clears) */
+  evictions: number;
+  /** faults by type, index = level (0..3) */
+  faults: Record<FaultType, number[]>;
+  /** faults by stage */
+  faultsByStage: [number, number, number];
+}
+
+function newStats(): TlbStats {
+  const z = (): number[] => [0, 0, 0, 0];
+  return {
+    fills: 0,
+    hits: 0,
+    invalidations: 0,
+    entriesInvalidated: 0,
+    unicornFlushes: 0,
+    evictions: 0,
+    faults: { translation: z(), accessFlag: z(), permission: z(), addressSize: z(), externalAbort: z() },
+    faultsByStage: [0, 0, 0],
+  };
+}
+
+export interface TlbOptions {
+  /** maximum entries before the model clears itself (default 65536) */
+  capacity?: number;
+}
+
+/** Split a VA (Number < 2^53 or BigInt) into halves without allocating for Numbers. */
+function vaHalves(va: number | bigint, out: { hi: number; lo: number }): void {
+  if (typeof va === 'number') {
+    out.hi = Math.floor(va / TWO32);
+    out.lo = va >>> 0;
+  } else {
+    const v = BigInt.asUintN(64, va);
+    out.hi = Number(v >> 32n);
+    out.lo = Number(v & 0xffff_ffffn);
+  }
+}
+
+/** VA[47:0] and VA[55] of a BigInt VA. */
+function splitVa(va: bigint): { low48: number; ttbr: 0 | 1 } {
+  const v = BigInt.asUintN(64, va);
+  return { low48: Number(v & 0xffff_ffff_ffffn), ttbr: Number((v >> 55n) & 1n) as 0 | 1 };
+}
+
+export class TlbModel {
+  readonly stats: TlbStats = newStats();
+  private readonly spaces = new Map<number, VmidSpace>();
+  private readonly capacity: number;
+  private total = 0;
+  /** entries were dropped without Unicorn being flushed: the next invalidation must flush */
+  private stale = false;
+  private readonly hl = { hi: 0, lo: 0 };
+
+  constructor(opts: TlbOptions = {}) {
+    this.capacity = opts.capacity ?? 65536;
+  }
+
+  get size(): number {
+    return this.total;
+  }
+
+  private space(vmid: number): VmidSpace {
+    let s = this.spaces.get(vmid);
+    if (s === undefined) {
+      s = new VmidSpace();
+      this.spaces.set(vmid, s);
+    }
+    return s;
+  }
+
+  /**
+   * The fill-hook entry point: answer from the model when possible, else walk
+   * (regime.translateHL), insert successful translations, count faults.
+   * Returns the regime's reused result/fault object (see Regime.translate).
+   */
+  translate(regime: Regime, va: number | bigint, access: Access): TranslateOutcome {
+    const hl = this.hl;
+    vaHalves(va, hl);
+    const vaHi = hl.hi;
+    const vaLo = hl.lo;
+    const s1 = regime.stage1;
+    const s2 = regime.stage2;
+    const flat = !s1.enabled || (s2.enabled && s2.dc);
+    const vmid = s2.enabled ? s2.vmid : 0;
+    const key = ((vaHi >>> 23) & 1) * TWO36 + (vaHi & 0xffff) * 1048576 + (vaLo >>> 12);
+    const e = this.lookupKey(vmid, flat ? -1 : s1.asid, flat, key, vaHi >>> 16);
+    const need = access.kind === 'fetch' ? PERM_X : access.kind === 'write' ? PERM_W : PERM_R;
+    const el = access.unprivileged === true ? 0 : access.el;
+    if (e !== undefined) {
+      const perms = el === 0 ? e.permsEl0 : e.permsEl1;
+      if ((perms & need) !== 0) {
+        this.stats.hits++;
+        const r = regime.result;
+        const off = (vaHi & 0xffff) * TWO32 + vaLo - e.regionBase;
+        r.va = va;
+        r.ipa = e.ipaBase + off;
+        r.pa = e.paBase + off;
+        r.perms = perms;
+        r.permsEl1 = e.permsEl1;
+        r.permsEl0 = e.permsEl0;
+        r.sizeLog2 = e.sizeLog2;
+        r.s1Level = e.s1Level;
+        r.s1SizeLog2 = e.s1SizeLog2;
+        r.s2Level = e.s2Level;
+        r.s2SizeLog2 = e.s2SizeLog2;
+        r.asid = s1.asid;
+        r.vmid = e.vmid;
+        r.nG = !e.global;
+        r.global = e.global;
+        r.ttbr = e.ttbr;
+        r.attrs = e.attrs;
+        r.walk = null;
+        return r;
+      }
+      // not permitted by the cached entry: walk again for the exact fault (faults are never cached)
+    }
+    const out = regime.translateHL(va, vaHi, vaLo, access);
+    if (out.ok) {
+      // cache maintenance skips the Access flag check: never cache what it returns
+      if (access.cacheMaintenance !== true) this.insert(out, vaHi, vaLo, flat);
+    } else {
+      this.stats.faults[out.type][out.level & 3]!++;
+      this.stats.faultsByStage[out.stage]++;
+    }
+    return out;
+  }
+
+  /** Look up the entry for a VA in the current context (debugger / tests). */
+  lookup(regime: Regime, va: number | bigint): TlbEntry | undefined {
+    vaHalves(va, this.hl);
+    const { hi, lo } = this.hl;
+    const s1 = regime.stage1;
+    const s2 = regime.stage2;
+    const flat = !s1.enabled || (s2.enabled && s2.dc);
+    const key = ((hi >>> 23) & 1) * TWO36 + (hi & 0xffff) * 1048576 + (lo >>> 12);
+    return this.lookupKey(s2.enabled ? s2.vmid : 0, flat ? -1 : s1.asid, flat, key, hi >>> 16);
+  }
+
+  private lookupKey(vmid: number, asid: number, flat: boolean, key: number, vaTop: number): TlbEntry | undefined {
+    const sp = this.spaces.get(vmid);
+    if (sp === undefined) return undefined;
+    let e: TlbEntry | undefined;
+    if (flat) e = sp.flat.get(key);
+    else {
+      e = sp.global.get(key);
+      if (e === undefined) e = sp.asids.get(asid)?.get(key);
+    }
+    if (e !== undefined && e.vaTop !== vaTop) return undefined;
+    return e;
+  }
+
+  /** Record a successful translation (done by translate(); public for callers that walk themselves). */
+  insert(r: TranslationResult, vaHi: number, vaLo: number, flat: boolean): TlbEntry {
+    if (this.total >= this.capacity) {
+      this.clearAll();
+      this.stats.evictions++;
+      this.stale = true;
+    }
+    const sp = this.space(r.vmid);
+    const low48 = (vaHi & 0xffff) * TWO32 + vaLo;
+    const size = 2 ** r.sizeLog2;
+    const regionBase = low48 - (low48 % size);
+    const off = low48 - regionBase;
+    const key = r.ttbr * TWO36 + Math.floor(low48 / 4096);
+    const map = flat ? sp.flat : r.global ? sp.global : sp.asidMap(r.asid);
+    const e: TlbEntry = {
+      key,
+      vaTop: vaHi >>> 16,
+      ttbr: r.ttbr,
+      regionBase,
+      sizeLog2: r.sizeLog2,
+      ipaBase: r.ipa - off,
+      paBase: r.pa - off,
+      permsEl1: r.permsEl1,
+      permsEl0: r.permsEl0,
+      s1Level: r.s1Level,
+      s1SizeLog2: r.s1SizeLog2,
+      s2Level: r.s2Level,
+      s2SizeLog2: r.s2SizeLog2,
+      s2LeafIpa: r.s2Level < 0 ? -1 : r.ipa - (r.ipa % 2 ** r.s2SizeLog2),
+      asid: r.asid,
+      global: flat || r.global,
+      flat,
+      vmid: r.vmid,
+      attrs: r.attrs,
+      map,
+      groupKey: -1,
+    };
+    const old = map.get(key);
+    if (old !== undefined) this.remove(sp, old);
+    map.set(key, e);
+    if (r.sizeLog2 > 12) {
+      const gk = r.sizeLog2 * TWO38 + r.ttbr * TWO37 + Math.floor(low48 / size);
+      e.groupKey = gk;
+      let g = sp.groups.get(gk);
+      if (g === undefined) {
+        g = new Set();
+        sp.groups.set(gk, g);
+      }
+      g.add(e);
+      sp.sizes.add(r.sizeLog2);
+    }
+    sp.count++;
+    this.total++;
+    this.stats.fills++;
+    return e;
+  }
+
+  private remove(sp: VmidSpace, e: TlbEntry): void {
+    if (e.map.get(e.key) === e) {
+      e.map.delete(e.key);
+      sp.count--;
+      this.total--;
+    }
+    if (e.groupKey >= 0) {
+      const g = sp.groups.get(e.groupKey);
+      if (g !== undefined) {
+        g.delete(e);
+        if (g.size === 0) sp.groups.delete(e.groupKey);
+      }
+    }
+  }
+
+  private done(removed: number): boolean {
+    this.stats.invalidations++;
+    this.stats.entriesInvalidated += removed;
+    const flush = removed > 0 || this.stale;
+    if (flush) {
+      this.stats.unicornFlushes++;
+      this.stale = false;
+    }
+    return flush;
+  }
+
+  private clearAll(): number {
+    const n = this.total;
+    this.spaces.clear();
+    this.total = 0;
+    return n;
+  }
+
+  /** Tell the model that Unicorn's TLB was flushed for another reason (clears the stale flag). */
+  unicornFlushed(): void {
+    this.stale = false;
+  }
+
+  // ---- invalidation -----------------------------------------------------------------------
+
+  /** TLBI ALLE1 (all VMIDs, all ASIDs). */
+  invalidateAll(): boolean {
+    return this.done(this.clearAll());
+  }
+
+  /** TLBI VMALLE1 / VMALLS12E1 for one VMID (this model's entries are combined). */
+  invalidateVmid(vmid: number): boolean {
+    const sp = this.spaces.get(vmid);
+    if (sp === undefined) return this.done(0);
+    this.spaces.delete(vmid);
+    this.total -= sp.count;
+    return this.done(sp.count);
+  }
+
+  /** TLBI ASIDE1: non-global entries of `asid` in `vmid`. */
+  invalidateAsid(vmid: number, asid: number): boolean {
+    const sp = this.spaces.get(vmid);
+    const m = sp?.asids.get(asid);
+    if (sp === undefined || m === undefined) return this.done(0);
+    let n = 0;
+    for (const e of [...m.values()]) {
+      this.remove(sp, e);
+      n++;
+    }
+    sp.asids.delete(asid);
+    return this.done(n);
+  }
+
+  private matchAsid(e: TlbEntry, asid: number | null): boolean {
+    return asid === null || e.global || e.asid === asid;
+  }
+
+  /** remove entries covering VA page (low48, ttbr) that match asid (null = any); returns count */
+  private removeVaPage(sp: VmidSpace, low48: number, ttbr: number, asid: number | null): number {
+    let n = 0;
+    const key = ttbr * TWO36 + Math.floor(low48 / 4096);
+    const consider = (m: Map<number, TlbEntry> | undefined): void => {
+      const e = m?.get(key);
+      if (e !== undefined && this.matchAsid(e, asid)) {
+        this.remove(sp, e);
+        n++;
+      }
+    };
+    consider(sp.flat);
+    consider(sp.global);
+    if (asid === null) for (const m of sp.asids.values()) consider(m);
+    else consider(sp.asids.get(asid));
+    for (const s of sp.sizes) {
+      const g = sp.groups.get(s * TWO38 + ttbr * TWO37 + Math.floor(low48 / 2 ** s));
+      if (g === undefined) continue;
+      for (const e of [...g]) {
+        if (this.matchAsid(e, asid)) {
+          this.remove(sp, e);
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+
+  /**
+   * TLBI VAE1 / VALE1 (asid given) or VAAE1 / VAALE1 (asid null) for a VA.
+   * `lastLevel` is accepted for the record; leaf-only entries make it equivalent.
+   */
+  invalidateVa(vmid: number, va: bigint, asid: number | null, lastLevel = false): boolean {
+    void lastLevel;
+    const sp = this.spaces.get(vmid);
+    if (sp === undefined) return this.done(0);
+    const { low48, ttbr } = splitVa(va);
+    return this.done(this.removeVaPage(sp, low48, ttbr, asid));
+  }
+
+  /** Range form: every entry overlapping [start, start + length) (VA, TTBR half of start). */
+  invalidateVaRange(vmid: number, start: bigint, length: number, asid: number | null, lastLevel = false): boolean {
+    void lastLevel;
+    const sp = this.spaces.get(vmid);
+    if (sp === undefined) return this.done(0);
+    const { low48, ttbr } = splitVa(start);
+    const end = Math.min(low48 + length, 2 ** 48);
+    let n = 0;
+    if (length / 4096 <= 512) {
+      for (let a = low48 - (low48 % 4096); a < end; a += 4096) n += this.removeVaPage(sp, a, ttbr, asid);
+    } else {
+      for (const m of [...sp.maps()]) {
+        for (const e of [...m.values()]) {
+          if (e.ttbr !== ttbr || !this.matchAsid(e, asid)) continue;
+          if (e.regionBase < end && e.regionBase + 2 ** e.sizeLog2 > low48) {
+            this.remove(sp, e);
+            n++;
+          }
+        }
+      }
+    }
+    return this.done(n);
+  }
+
+  /** TLBI IPAS2E1 / IPAS2LE1 (length 1) and RIPAS2E1 (range): entries whose stage-2 leaf overlaps. */
+  invalidateIpa(vmid: number, ipa: number, length = 1, lastLevel = false): boolean {
+    void lastLevel;
+    const sp = this.spaces.get(vmid);
+    if (sp === undefined) return this.done(0);
+    let n = 0;
+    const end = ipa + length;
+    for (const m of [...sp.maps()]) {
+      for (const e of [...m.values()]) {
+        if (e.s2LeafIpa < 0) continue;
+        if (e.s2LeafIpa < end && e.s2LeafIpa + 2 ** e.s2SizeLog2 > ipa) {
+          this.remove(sp, e);
+          n++;
+        }
+      }
+    }
+    return this.done(n);
+  }
+
+  /** Execute a TLBI by mnemonic (IS/OS/NXS suffixes accepted) with its Xt and the current VMID. */
+  tlbi(op: string, xt: bigint, vmid: number): boolean {
+    const base = op.toUpperCase().replace(/NXS$/, '').replace(/(IS|OS)$/, '');
+    switch (base) {
+      case 'ALLE1':
+        return this.invalidateAll();
+      case 'VMALLE1':
+      case 'VMALLS12E1':
+        return this.invalidateVmid(vmid);
+      case 'ASIDE1':
+        return this.invalidateAsid(vmid, decodeTlbiVa(xt).asid);
+      case 'VAE1':
+      case 'VALE1':
+      case 'VAAE1':
+      case 'VAALE1': {
+        const d = decodeTlbiVa(xt);
+        return this.invalidateVa(vmid, d.va, base.startsWith('VAA') ? null : d.asid, base.endsWith('LE1'));
+      }
+      case 'RVAE1':
+      case 'RVALE1':
+      case 'RVAAE1':
+      case 'RVAALE1': {
+        const d = decodeTlbiRange(xt);
+        if (d.length === 0) return this.done(0); // TG = 0b00 reserved: no invalidation required
+        return this.invalidateVaRange(vmid, d.base, d.length, base.startsWith('RVAA') ? null : d.asid, base.endsWith('LE1'));
+      }
+      case 'IPAS2E1':
+      case 'IPAS2LE1': {
+        const d = decodeTlbiIpa(xt);
+        return this.invalidateIpa(vmid, d.ipa, 1, base === 'IPAS2LE1');
+      }
+      case 'RIPAS2E1':
+      case 'RIPAS2LE1': {
+        const d = decodeTlbiRange(xt);
+        if (d.length === 0) return this.done(0);
+        return this.invalidateIpa(vmid, Number(d.base & 0xffff_ffff_ffffn), d.length, base === 'RIPAS2LE1');
+      }
+      default:
+        throw new RangeError(`TLBI ${op}: not an EL1&0 / stage-2 TLB maintenance operation this model knows`);
+    }
+  }
+}
+
+// ---- Xt decoding -----------------------------------------------------------------------------
+
+export interface TtlHint {
+  /** granule in bits (12/14/16), from TTL[3:2] */
+  granuleBits: number;
+  /** level hint from TTL[1:0] (0 means "no information" for 4K... see Arm ARM) */
+  level: number;
+}
+
+/**
+ * TLBI by VA Xt (Arm ARM TLBI VAE1 "Register format"): ASID [63:48], TTL [47:44]
+ * (FEAT_TTL: TTL[3:2] granule 01 4K / 10 16K / 11 64K, 00 = no information; TTL[1:0] level),
+ * VA[55:12] in [43:0]. The VA is returned sign-extended from VA[55].
+ */
+export function decodeTlbiVa(xt: bigint): { asid: number; va: bigint; ttl: TtlHint | null } {
+  const x = BigInt.asUintN(64, xt);
+  const asid = Number(x >> 48n);
+  const ttl = Number((x >> 44n) & 0xfn);
+  const va55_12 = x & ((1n << 44n) - 1n);
+  const va = BigInt.asUintN(64, BigInt.asIntN(56, va55_12 << 12n));
+  return { asid, va, ttl: decodeTtl(ttl) };
+}
+
+function decodeTtl(ttl: number): TtlHint | null {
+  const g = ttl >> 2;
+  if (g === 0) return null;
+  return { granuleBits: g === 1 ? 12 : g === 2 ? 14 : 16, level: ttl & 3 };
+}
+
+/**
+ * Range TLBI Xt (Arm ARM TLBI RVAE1 "Register format"): ASID [63:48], TG [47:46]
+ * (01 4K, 10 16K, 11 64K, 00 reserved), SCALE [45:44], NUM [43:39], TTL [38:37]
+ * (00 any level, else the level), BaseADDR [36:0] = VA[48:12] / VA[50:14] / VA[52:16]
+ * by granule. Range = (NUM + 1) * 2^(5*SCALE + 1) translation granules. The base is
+ * returned sign-extended from its top bit (so TTBR1 ranges come back as 0xffff...).
+ */
+export function decodeTlbiRange(xt: bigint): {
+  asid: number;
+  tgBits: number;
+  scale: number;
+  num: number;
+  ttlLevel: number | null;
+  base: bigint;
+  /** bytes; 0 when TG is reserved */
+  length: number;
+} {
+  const x = BigInt.asUintN(64, xt);
+  const asid = Number(x >> 48n);
+  const tg = Number((x >> 46n) & 3n);
+  const scale = Number((x >> 44n) & 3n);
+  const num = Number((x >> 39n) & 0x1fn);
+  const ttl = Number((x >> 37n) & 3n);
+  const baseField = x & ((1n << 37n) - 1n);
+  const tgBits = tg === 1 ? 12 : tg === 2 ? 14 : tg === 3 ? 16 : 0;
+  if (tgBits === 0) return { asid, tgBits: 0, scale, num, ttlLevel: null, base: 0n, length: 0 };
+  const topBit = 37 + tgBits; // BaseADDR covers VA[36 + tgBits : tgBits]
+  const base = BigInt.asUintN(64, BigInt.asIntN(topBit, baseField << BigInt(tgBits)));
+  const length = (num + 1) * 2 ** (5 * scale + 1) * 2 ** tgBits;
+  return { asid, tgBits, scale, num, ttlLevel: ttl === 0 ? null : ttl, base, length };
+}
+
+/** TLBI IPAS2E1 Xt: NS [63], TTL [47:44], IPA[51:12] in [39:0] (IPA[51:48] only with FEAT_LPA). */
+export function decodeTlbiIpa(xt: bigint): { ipa: number; ttl: TtlHint | null; ns: boolean } {
+  const x = BigInt.asUintN(64, xt);
+  return {
+    ipa: Number(x & ((1n << 40n) - 1n)) * 4096,
+    ttl: decodeTtl(Number((x >> 44n) & 0xfn)),
+    ns: (x >> 63n) === 1n,
+  };
+}
