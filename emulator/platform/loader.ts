@@ -65,8 +65,6 @@ export interface LoadedImage {
   dtbAddr?: number;
   dtb?: Uint8Array;
   initrd?: Span;
-  /** The initrd bytes (also present in `segments`; kept for callers that load it separately). */
-  initrdData?: Uint8Array;
   /** Parsed header, Linux only. */
   linux?: LinuxImageHeader;
   /** The image was gzip-compressed and has been decompressed. */
@@ -182,13 +180,11 @@ function placeBootData(file: string, img: LoadedImage, opts: LoadOptions): void 
       throw new ImageError(file, `no room for the initrd (${hex(opts.initrd.length)} bytes) at ${hex(start)} in RAM ${ramText(ram)}`);
     }
     img.initrd = { start, end };
-    img.initrdData = opts.initrd;
     img.segments.push({ addr: start, data: opts.initrd, memSize: opts.initrd.length });
     cursor = end;
   }
 
   if (img.format !== 'linux' && opts.dtb === undefined) return;
-  const dtbAddr = alignUp(cursor, DTB_SLOT_ALIGN);
   let dtb: Uint8Array | undefined;
   if (opts.dtb !== undefined) {
     dtb = typeof opts.dtb === 'function' ? opts.dtb(img.initrd ? { initrd: img.initrd } : {}) : opts.dtb;
@@ -199,8 +195,16 @@ function placeBootData(file: string, img: LoadedImage, opts: LoadOptions): void 
   }
   // Without the blob yet, reserve the whole slot so any DTB up to 2 MiB will fit.
   const need = dtb ? dtb.length : DTB_MAX_SIZE;
+  // First choice, as QEMU: a 2 MiB aligned slot. In small RAMs, fall back to the next page
+  // from which the blob does not cross a 2 MiB boundary (still 8-byte aligned and inside
+  // one 2 MB block, which is all booting.rst asks for).
+  let dtbAddr = alignUp(cursor, DTB_SLOT_ALIGN);
   if (dtbAddr + need > ramEnd) {
-    throw new ImageError(file, `no room for the device tree at ${hex(dtbAddr)} after the image in RAM ${ramText(ram)}`);
+    const page = alignUp(cursor, PAGE);
+    dtbAddr = Math.floor(page / DTB_SLOT_ALIGN) === Math.floor((page + need - 1) / DTB_SLOT_ALIGN) ? page : dtbAddr;
+  }
+  if (dtbAddr + need > ramEnd) {
+    throw new ImageError(file, `no room for the device tree (${hex(need)} bytes) after the image in RAM ${ramText(ram)}`);
   }
   img.dtbAddr = dtbAddr;
   if (dtb) {

@@ -252,7 +252,7 @@ describe('arm64 Linux Image (booting.rst)', () => {
   });
   it('rejects when RAM has no room for the initrd or the DTB, and oversized or non-FDT blobs', () => {
     const ram = { base: 0x4000_0000, size: 8 * MiB };
-    rejects(() => loadImage('k', makeLinux({ imageSize: 7 * MiB }), { ram }), 'k', /no room for the device tree at 0x40800000/);
+    rejects(() => loadImage('k', makeLinux({ imageSize: 7 * MiB }), { ram }), 'k', /no room for the device tree \(0x200000 bytes\)/);
     rejects(() => loadImage('k', makeLinux(), { ram, initrd: new Uint8Array(5 * MiB) }), 'k', /no room for the initrd/);
     rejects(() => loadImage('k', makeLinux(), { ram: RAM, dtb: new Uint8Array(DTB_MAX_SIZE + 8) }), 'k', /exceeds the 2 MiB/);
     rejects(() => loadImage('k', makeLinux(), { ram: RAM, dtb: new Uint8Array(64) }), 'k', /no FDT magic/);
@@ -271,6 +271,15 @@ describe('arm64 Linux Image (booting.rst)', () => {
 });
 
 describe('DTB for raw/ELF images', () => {
+  it('falls back to a page-aligned spot that does not cross 2 MiB in a small RAM', () => {
+    const ram = { base: 0x4000_0000, size: 1 * MiB };
+    const dtb = buildVirtDtb({ ramBase: ram.base, ramSize: ram.size, cpus: 1 });
+    const img = loadImage('fw.bin', new Uint8Array(0x100), { ram, dtb });
+    expect(img.dtbAddr).toBe(0x4008_1000); // first page after the image (which ends past RAM/2)
+    const k = loadImage('k', makeLinux({ imageSize: 0xf_0000 }), { ram, dtb });
+    expect(k.dtbAddr).toBe(0x400f_0000);
+    rejects(() => loadImage('k2', makeLinux({ imageSize: 0xf_f800 }), { ram, dtb }), 'k2', /no room for the device tree/);
+  });
   it('is placed only when given', () => {
     const dtb = buildVirtDtb({ ramBase: RAM.base, ramSize: RAM.size, cpus: 1 });
     const opts: LoadOptions = { ram: RAM, dtb };
