@@ -52,7 +52,11 @@ fi
 # and private apt state under vendor/apt/ fetch it; the system apt config is
 # never touched. The library ends at vendor/unicorn/usr/lib/<triplet>/libunicorn.so.2.
 arch="$(dpkg --print-architecture)"
-triplet="$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)"
+case "$arch" in
+amd64) triplet=x86_64-linux-gnu ;;
+arm64) triplet=aarch64-linux-gnu ;;
+*) triplet="$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)" || die "unsupported host architecture $arch" ;;
+esac
 unicorn_lib="vendor/unicorn/usr/lib/$triplet/libunicorn.so.2"
 if [[ -e "$unicorn_lib" ]]; then
 	log "libunicorn present: $unicorn_lib ($(cat vendor/unicorn/VERSION 2>/dev/null || echo 'version unknown'))"
