@@ -1,0 +1,46 @@
+// Every guest image, run through the CLI as a user would: console output and exit status.
+import { describe, expect, it } from 'vitest';
+import { guest, hypemu } from './helpers.js';
+
+describe('hello', () => {
+  it('prints its greeting over the PL011 and exits 0', () => {
+    const r = hypemu(['run', guest('hello')]);
+    expect(r.stdout).toContain('Hello from hypemu guest!');
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/guest exited with status 0 after \d+ instructions/);
+  });
+});
+
+describe('exceptions (Arm ARM D1.10: SVC/BRK/UDF at EL1, SVC/UDF from EL0)', () => {
+  it('every check passes and the exit status is the failure count (0)', () => {
+    const r = hypemu(['run', guest('exceptions'), '-q'], { stats: true });
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout).toContain('RESULT exceptions: 0 failures');
+    expect(r.stdout.match(/^PASS /gm)?.length).toBeGreaterThanOrEqual(30);
+    expect(r.status).toBe(0);
+    // Exceptions are counted by target EL and class.
+    const el1 = r.stats!.exceptions.byTarget.EL1;
+    expect(el1.svc64).toBeGreaterThanOrEqual(2);
+    expect(el1.brk64).toBeGreaterThanOrEqual(1);
+    expect(el1.unknown).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('demo (the default guest)', () => {
+  it('runs with no IMAGE argument and exits 0', () => {
+    const r = hypemu(['run']);
+    expect(r.stdout).toContain('hypemu demo guest');
+    expect(r.stdout).toContain('bye');
+    expect(r.status).toBe(0);
+  });
+});
+
+describe('determinism', () => {
+  it('two runs give byte-identical console output and identical statistics', () => {
+    const a = hypemu(['run', guest('exceptions'), '-q'], { stats: true });
+    const b = hypemu(['run', guest('exceptions'), '-q'], { stats: true });
+    expect(a.stdout).toBe(b.stdout);
+    const strip = (s: Record<string, any>) => ({ ...s, host: undefined });
+    expect(strip(a.stats!)).toEqual(strip(b.stats!));
+  });
+});
