@@ -13,6 +13,9 @@ export type Level = 0 | 1 | 2 | 3;
 
 const TWO32 = 4294967296;
 
+/** POW2[n] = 2^n for n = 0..64: table lookups instead of Math.pow on hot paths. */
+export const POW2: readonly number[] = Object.freeze(Array.from({ length: 65 }, (_, i) => 2 ** i));
+
 // ---- bit positions (descriptor bit n; hi-half bit = n - 32) -------------------------
 export const DESC_VALID = 1 << 0;
 export const DESC_TYPE = 1 << 1; // 1 = table (levels 0..2) or page (level 3); 0 = block

@@ -27,6 +27,7 @@
  */
 import type { Access, Regime, TranslateOutcome, TranslationResult } from './translate.js';
 import { PERM_R, PERM_W, PERM_X } from './translate.js';
+import { POW2 } from './descriptors.js';
 import type { EffectiveAttributes } from './attributes.js';
 import type { FaultType } from './faults.js';
 
@@ -262,8 +263,8 @@ export class TlbModel {
     }
     const sp = this.space(r.vmid);
     const low48 = (vaHi & 0xffff) * TWO32 + vaLo;
-    const size = 2 ** r.sizeLog2;
-    const regionBase = low48 - (low48 % size);
+    const size = POW2[r.sizeLog2]!;
+    const regionBase = Math.floor(low48 / size) * size;
     const off = low48 - regionBase;
     const key = r.ttbr * TWO36 + Math.floor(low48 / 4096);
     const map = flat ? sp.flat : r.global ? sp.global : sp.asidMap(r.asid);
@@ -281,7 +282,7 @@ export class TlbModel {
       s1SizeLog2: r.s1SizeLog2,
       s2Level: r.s2Level,
       s2SizeLog2: r.s2SizeLog2,
-      s2LeafIpa: r.s2Level < 0 ? -1 : r.ipa - (r.ipa % 2 ** r.s2SizeLog2),
+      s2LeafIpa: r.s2Level < 0 ? -1 : Math.floor(r.ipa / POW2[r.s2SizeLog2]!) * POW2[r.s2SizeLog2]!,
       asid: r.asid,
       global: flat || r.global,
       flat,

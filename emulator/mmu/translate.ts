@@ -31,6 +31,7 @@ import {
   HI_XNTABLE,
   HI_APTABLE_SHIFT,
   KIND_INVALID,
+  POW2,
 } from './descriptors.js';
 import {
   Walker,
@@ -381,7 +382,7 @@ export class Regime {
       p.resolver = s2.enabled ? this.resolver : null;
       const v = this.v1;
       v.reset(range.hpd, record);
-      const st = this.w1.walk(p, iaExact, iaExact, v);
+      const st = this.w1.walkOne(p, iaExact, v);
       if (st !== WALK_STOPPED) {
         if (st === WALK_RESOLVER_FAULT) return this.fault; // filled by resolveS1Descriptor
         if (st === WALK_ADDRESS_SIZE) return this.fail(1, 'addressSize', this.w1.faultLevel, -1, `stage-1 table address ${hexAddr(this.w1.faultAddr)} above ${g.oaBits} bits`);
@@ -468,14 +469,14 @@ export class Regime {
     const s2 = this.stage2;
     const g = s2.geometry;
     if (s2.misconfigured !== null) return this.failB(2, 'translation', 0, ipa, forS1, s2.misconfigured);
-    if (ipa >= 2 ** g.inputBits) return this.failB(2, 'translation', 0, ipa, forS1, `IPA above the ${g.inputBits}-bit stage-2 input range`);
+    if (ipa >= POW2[g.inputBits]!) return this.failB(2, 'translation', 0, ipa, forS1, `IPA above the ${g.inputBits}-bit stage-2 input range`);
     const p = this.p2;
     p.geometry = g;
     p.root = s2.tableBase;
     p.rootHi = s2.baseHi;
     const v = this.v2;
-    v.setRecord(this.record, forS1);
-    const st = this.w2.walk(p, ipa, ipa, v);
+    if (v.record !== this.record || v.forS1 !== forS1) v.setRecord(this.record, forS1);
+    const st = this.w2.walkOne(p, ipa, v);
     if (st !== WALK_STOPPED) {
       if (st === WALK_ADDRESS_SIZE) return this.failB(2, 'addressSize', this.w2.faultLevel, ipa, forS1, `stage-2 table address ${hexAddr(this.w2.faultAddr)} above ${g.oaBits} bits`);
       if (st === WALK_EXTERNAL_ABORT) return this.failB(2, 'externalAbort', this.w2.faultLevel, ipa, forS1, `stage-2 descriptor at PA ${hexAddr(this.w2.faultAddr)} is not backed`);
@@ -512,8 +513,8 @@ export class Regime {
       this.failB(2, 'permission', this.s2Level, ipa, true, 'HCR_EL2.PTW: stage-1 table in stage-2 Device memory');
       return -1;
     }
-    const size = 2 ** this.s2SizeLog2;
-    const base = ipa - (ipa % size);
+    const size = POW2[this.s2SizeLog2]!;
+    const base = Math.floor(ipa / size) * size;
     this.ptwIa = base;
     this.ptwEnd = base + size;
     this.ptwPa = this.s2Pa - (ipa - base);

@@ -29,6 +29,7 @@ import {
   oaExceeds,
   tableAddress,
   KIND_TABLE,
+  POW2,
   type DescriptorKind,
 } from './descriptors.js';
 
@@ -137,6 +138,99 @@ export class Walker {
       return WALK_ADDRESS_SIZE;
     }
     return this.walkTable(p.root, g.startLevel, g.startBits, start, end, 0);
+  }
+
+  /**
+   * Walk the descriptors that translate the single input address `ia`: the same
+   * visitor protocol as walk(ia, ia) (LEAF and TABLE_PRE; a visitor that asks for
+   * TABLE_POST is handed to the general range walk), as a loop without recursion.
+   * This is the translation hot path.
+   */
+  walkOne(p: WalkParams, ia: number, visitor: WalkVisitor): WalkStatus {
+    if ((visitor.flags & TABLE_POST) !== 0) return this.walk(p, ia, ia, visitor);
+    const g = p.geometry;
+    const mem = p.mem;
+    const resolver = p.resolver ?? null;
+    this.geometry = g;
+    this.mem = mem;
+    this.resolver = resolver;
+    this.visitor = visitor;
+    const rootHi = p.rootHi ?? Math.floor(p.root / TWO32);
+    if (oaExceeds(rootHi, g.oaBits)) {
+      this.faultLevel = 0;
+      this.faultAddr = p.root;
+      return WALK_ADDRESS_SIZE;
+    }
+    const gb = g.granuleBits;
+    const stride = g.stride;
+    const flags = visitor.flags;
+    const ctx = this.ctx;
+    let name = p.root;
+    let level = g.startLevel;
+    let shift = gb + stride * (3 - level);
+    let entries = POW2[g.startBits]!;
+    for (;;) {
+      const size = POW2[shift]!;
+      const q = Math.floor(ia / size);
+      const index = q - Math.floor(q / entries) * entries; // q % entries without a float modulo
+      let descAddr = name + index * 8;
+      if (resolver !== null) {
+        descAddr = resolver.resolveDescriptor(descAddr, level);
+        if (descAddr < 0) {
+          this.faultLevel = level;
+          this.faultAddr = name + index * 8;
+          return WALK_RESOLVER_FAULT;
+        }
+      }
+      if (!mem.isBacked(descAddr, 8)) {
+        this.faultLevel = level;
+        this.faultAddr = descAddr;
+        return WALK_EXTERNAL_ABORT;
+      }
+      let lo = mem.read32(descAddr);
+      let hi = mem.read32(descAddr + 4);
+      let kind = classify(lo, level, gb);
+      ctx.level = level;
+      ctx.tableAddr = descAddr - index * 8;
+      ctx.tableName = name;
+      ctx.index = index;
+      ctx.descAddr = descAddr;
+      ctx.lo = lo;
+      ctx.hi = hi;
+      ctx.kind = kind;
+      ctx.ia = q * size;
+      ctx.size = size;
+      if (kind !== KIND_TABLE) {
+        if ((flags & LEAF) === 0) return WALK_OK;
+        if (visitor.visit(ctx, LEAF) === STOP) {
+          this.faultLevel = level;
+          return WALK_STOPPED;
+        }
+        if (ctx.descAddr !== descAddr || ctx.kind !== KIND_TABLE) return WALK_OK;
+        lo = ctx.lo;
+        hi = ctx.hi;
+      } else if ((flags & TABLE_PRE) !== 0) {
+        const r = visitor.visit(ctx, TABLE_PRE);
+        if (r === STOP) {
+          this.faultLevel = level;
+          return WALK_STOPPED;
+        }
+        if (r === SKIP) return WALK_OK;
+        lo = ctx.lo;
+        hi = ctx.hi;
+        kind = ctx.kind;
+        if (kind !== KIND_TABLE) return WALK_OK;
+      }
+      if (oaExceeds(hi, g.oaBits)) {
+        this.faultLevel = level;
+        this.faultAddr = tableAddress(lo, hi, gb);
+        return WALK_ADDRESS_SIZE;
+      }
+      name = tableAddress(lo, hi, gb);
+      level++;
+      shift -= stride;
+      entries = POW2[stride]!;
+    }
   }
 
   /** Write a new descriptor at ctx.descAddr (builder visitors); the walker re-reads it before descending. */
