@@ -269,3 +269,21 @@ export function stage1Off(icache = false): Stage1Config {
   const range: Stage1Range = { disabled: true, geometry: g, tableBase: 0, baseHi: 0, tbi: false, tbid: false, hpd: false, asid: 0 };
   return { kind: 'stage1', enabled: false, wxn: false, icache, ee: false, mair: new Uint8Array(8), ranges: [range, { ...range }], asid: 0, asid16: false, oaBits: 48 };
 }
+
+/**
+ * decodeStage1 memoised on the raw register values: a fill hook that re-reads the
+ * registers on every model miss pays five BigInt compares, and re-decodes only when
+ * the guest changed SCTLR/TCR/TTBR0/TTBR1/MAIR (for instance an ASID switch).
+ */
+export class Stage1Decoder {
+  private last: Stage1Registers | null = null;
+  private cfg: Stage1Config | null = null;
+  constructor(private readonly paBits = DEFAULT_PA_BITS) {}
+  decode(r: Stage1Registers): Stage1Config {
+    const l = this.last;
+    if (l !== null && this.cfg !== null && l.sctlr === r.sctlr && l.tcr === r.tcr && l.ttbr0 === r.ttbr0 && l.ttbr1 === r.ttbr1 && l.mair === r.mair) return this.cfg;
+    this.last = { sctlr: r.sctlr, tcr: r.tcr, ttbr0: r.ttbr0, ttbr1: r.ttbr1, mair: r.mair };
+    this.cfg = decodeStage1(r, this.paBits);
+    return this.cfg;
+  }
+}

@@ -519,3 +519,16 @@ describe('stage 2 disabled', () => {
     expect(ok(translate(t.regime, 0x1000, R)).pa).toBe(0x4000_5000);
   });
 });
+
+describe('Stage1Decoder', () => {
+  it('re-decodes only when a register changed', async () => {
+    const { Stage1Decoder } = await import('../../emulator/mmu/config.js');
+    const d = new Stage1Decoder();
+    const regs = { sctlr: 1n, tcr: tcr({}), ttbr0: 0x4000_0000n, ttbr1: 0n, mair: MAIR };
+    const a = d.decode(regs);
+    expect(d.decode({ ...regs })).toBe(a);
+    const b = d.decode({ ...regs, ttbr0: 0x4000_0000n | (3n << 48n) });
+    expect(b).not.toBe(a);
+    expect(b.asid).toBe(3);
+  });
+});
