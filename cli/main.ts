@@ -4,8 +4,9 @@
  * to stdout; bad input gets one line and a distinct exit status.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT_CODES, DEFAULT_GUEST, runCommand, type RunOptions } from './run.js';
+import { EXIT_CODES, DEFAULT_GUEST, runCommand } from './run.js';
 import { parseNumber, parseSize, UsageError } from './parse.js';
+import { runUnderGdb, type GdbRunOptions } from './gdb.js';
 
 const program = new Command();
 program
@@ -28,6 +29,8 @@ program
   .option('--append <ARGS>', 'kernel command line (/chosen/bootargs) for a Linux Image')
   .option('--initrd <FILE>', 'initramfs for a Linux Image')
   .option('-q, --quiet', 'no progress lines on stderr (guest output still goes to stdout)')
+  .option('--gdb [PORT]', 'serve the GDB remote protocol on 127.0.0.1:PORT (default 1234)')
+  .option('--gdb-wait', 'with --gdb (implied): halt before the first instruction until a debugger continues')
   .addHelpText(
     'after',
     `
@@ -41,8 +44,9 @@ Exit status:
 
 The guest's UART (PL011 at 0x09000000) is stdout; in a terminal, keystrokes go to its input.`,
   )
-  .action(async (image: string | undefined, o: Omit<RunOptions, 'image'>) => {
-    const r = await runCommand({ ...o, ...(image ? { image } : {}) });
+  .action(async (image: string | undefined, o: Omit<GdbRunOptions, 'image'>) => {
+    const opts = { ...o, ...(image ? { image } : {}) };
+    const r = o.gdb !== undefined || o.gdbWait ? await runUnderGdb(opts) : await runCommand(opts);
     process.exitCode = r.exitCode;
   });
 

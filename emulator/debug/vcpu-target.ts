@@ -1,0 +1,716 @@
+/**
+ * The DebugTarget over the real machine: a Session's Vcpu (Unicorn + exception entry) and its
+ * EL2 model. The GDB stub (gdbstub.ts) drives it; it never runs guest code inside a call:
+ * resume() schedules `runFor` slices with setImmediate, and the stop handler reports back.
+ *
+ * How each debugger feature maps onto the vCPU, and why:
+ *
+ * - Breakpoints are PC matches, never patched instructions: one Unicorn UC_HOOK_CODE hook bounded
+ *   to exactly that address calls emuStop before the instruction executes. Unicorn decides which
+ *   hooks an instruction calls when it translates it, so translated code is flushed (flushTb)
+ *   before the next run whenever the breakpoint set changed.
+ *   The vCPU does not know we stopped it (its run loop then credits the whole slice), so the
+ *   instruction count is corrected from the count taken inside the hook. This keeps the guest's
+ *   instruction count, and so its virtual time, identical to a run without a debugger.
+ * - Resuming never re-hits the breakpoint we stand on: every resume first executes exactly one
+ *   instruction with breakpoints disarmed (runFor(1)); only then are the hooks armed.
+ * - Single-step is runFor(1). An exception taken by that instruction (SVC, an abort) leaves PC at
+ *   the vector, which is what GDB expects from stepping into a trap.
+ * - Watchpoints must stop *before* the access (AArch64 GDB treats them as non-steppable: it
+ *   removes them, steps, re-inserts). Until the vCPU can keep watched pages out of Unicorn's TLB,
+ *   a continue with any watchpoint set single-steps and decodes every instruction's data address
+ *   (emulator/cpu/access.ts): exact, but slow (~1 µs per instruction).
+ * - trap-break uses the vCPU's exit gate: an exit the user asked for stops the vCPU with PC at
+ *   the trapping instruction and the exit *not yet handled*; the next runFor handles it, so a
+ *   following `stepi` shows the guest state after the hypervisor handled it.
+ * - Memory access from the debugger goes through the vCPU's translator in the current
+ *   regime and reads/writes guest RAM directly: no faults injected, no MMIO side effects.
+ */
+import type { HaltReason, Exit, ExitAction } from '../cpu/exits.js';
+import type { Vcpu } from '../cpu/vcpu.js';
+import { Access } from '../cpu/translator.js';
+import { describeEsr } from '../cpu/esr.js';
+import { decodeMemoryAccess } from '../cpu/access.js';
+import { CNTFRQ_HZ, NS_PER_INSN } from '../cpu/vcpu.js';
+import { modeName } from '../cpu/pstate.js';
+import { Reg, xreg } from '../unicorn/uc.js';
+import { vaFromBigint, vaToBigint } from '../types.js';
+import { AARCH64_REGISTERS, FEATURE_SYSREGS } from './aarch64-registers.js';
+import {
+  TRAP_REASONS,
+  type BreakpointKind,
+  type BreakpointResult,
+  type DebugTarget,
+  type RegisterDescriptor,
+  type StopHandler,
+  type StopReason,
+  type TrapReason,
+  type WatchKind,
+} from './target.js';
+import { createRegime } from '../mmu/translate.js';
+import { decodeStage1 } from '../mmu/config.js';
+import { RamDescriptorMemory } from '../mmu/memory.js';
+
+/** The parts of a cli Session this target needs (kept structural so emulator/ never imports cli/ or hyp/). */
+export interface VcpuTargetSession {
+  readonly machine: { readonly vcpu: Vcpu };
+  /** The EL2 model's counters (hyp.exits), shown by `monitor stats`. */
+  readonly hyp: { readonly exits: unknown };
+  readonly flushConsole?: () => void;
+}
+
+export interface VcpuTargetOptions {
+  /** Instructions per continue slice: bounds Ctrl-C latency. Must not exceed the vCPU's own slice (1M by default). */
+  readonly sliceInstructions?: number;
+  /** Instructions per event-loop turn while single-stepping for watchpoints. */
+  readonly watchSliceInstructions?: number;
+  /** --max-insns: the run ends (exit status 124) when the guest has retired this many. */
+  readonly maxInstructions?: number;
+  /** How many exits `monitor exits` can show. */
+  readonly exitHistory?: number;
+  /** Maps a final halt to the process exit status reported to GDB (W packet). */
+  readonly exitCodeFor?: (halt: HaltReason) => number;
+}
+
+interface Watch {
+  readonly kind: WatchKind;
+  readonly addr: bigint;
+  readonly length: number;
+}
+
+interface ExitRecord {
+  seq: number;
+  instructions: number;
+  exit: Exit;
+  action: ExitAction;
+  x0: bigint;
+}
+
+const DEFAULT_SLICE = 250_000;
+const DEFAULT_WATCH_SLICE = 20_000;
+const PAGE = 0x1000;
+
+/** Name a system register by encoding, from the debugger's register table (S3_0_C10_C2_0 style otherwise). */
+const SYSREG_NAMES = new Map<string, string>();
+for (const r of AARCH64_REGISTERS) {
+  if (r.sysreg) SYSREG_NAMES.set(encKey(r.sysreg), r.name.toUpperCase());
+}
+function encKey(e: { op0: number; op1: number; crn: number; crm: number; op2: number }): string {
+  return `${e.op0}_${e.op1}_${e.crn}_${e.crm}_${e.op2}`;
+}
+/** Names for common op0=1 system instructions a hypervisor traps (TLBI/DC/IC by encoding). */
+const SYS_NAMES: Record<string, string> = {
+  '1_0_8_7_0': 'TLBI VMALLE1',
+  '1_0_8_3_0': 'TLBI VMALLE1IS',
+  '1_0_8_7_1': 'TLBI VAE1',
+  '1_0_8_3_1': 'TLBI VAE1IS',
+  '1_0_8_7_2': 'TLBI ASIDE1',
+  '1_0_7_6_1': 'DC IVAC',
+  '1_0_7_6_2': 'DC ISW',
+  '1_0_7_10_2': 'DC CSW',
+  '1_0_7_14_2': 'DC CISW',
+  '1_3_7_14_1': 'DC CIVAC',
+  '1_3_7_10_1': 'DC CVAC',
+  '1_0_7_5_0': 'IC IALLU',
+  '1_0_7_1_0': 'IC IALLUIS',
+};
+export function sysregName(e: { op0: number; op1: number; crn: number; crm: number; op2: number }): string {
+  const k = encKey(e);
+  return SYSREG_NAMES.get(k) ?? SYS_NAMES[k] ?? `S${e.op0}_${e.op1}_C${e.crn}_C${e.crm}_${e.op2}`;
+}
+
+const hex = (v: number | bigint): string => '0x' + (typeof v === 'bigint' ? v : BigInt(Math.trunc(v))).toString(16);
+const hexPc = (pc: number): string => '0x' + vaToBigint(pc).toString(16);
+
+/** One-line description of an EL2 exit, as trap-break and `monitor exits` print it. */
+export function describeExit(exit: Exit, x0?: bigint): string {
+  const syndrome = `ESR_EL2=${hex(exit.esr >>> 0)} (${describeEsr(exit.esr)})`;
+  switch (exit.reason) {
+    case 'sysreg': {
+      const name = sysregName(exit);
+      const what = exit.op0 === 1 ? `sys ${name}${exit.rt !== 31 ? `, x${exit.rt}` : ''}` : exit.read ? `sysreg read ${name} -> x${exit.rt}` : `sysreg write ${name} <- ${hex(exit.value)}`;
+      return `${what}; ${syndrome}`;
+    }
+    case 'hvc':
+    case 'smc':
+      return `${exit.reason} #${hex(exit.imm)}${x0 !== undefined ? ` x0=${hex(x0)}` : ''}; ${syndrome}`;
+    case 'dabt_s2': {
+      const acc = exit.access;
+      const what = acc ? `${acc.write ? 'write' : 'read'} of ${acc.size} byte${acc.size > 1 ? 's' : ''} ${acc.write ? 'from' : 'to'} ${acc.rt === 31 ? 'xzr' : 'x' + acc.rt}` : 'access without syndrome (ISV=0)';
+      return `stage-2 data abort: ${what} at IPA ${hex(exit.ipa)} (VA ${hexPc(exit.far)}, HPFAR_EL2=${hex(exit.hpfar)}); ${syndrome}`;
+    }
+    case 'iabt_s2':
+      return `stage-2 instruction abort at IPA ${hex(exit.ipa)} (VA ${hexPc(exit.far)}); ${syndrome}`;
+    case 'wfx':
+      return `${exit.wfe ? 'wfe' : 'wfi'}; ${syndrome}`;
+    case 'irq':
+      return `physical IRQ; ${syndrome}`;
+  }
+}
+
+function describeAction(a: ExitAction): string {
+  return a.kind === 'resume' ? 'resumed' : `halted (${a.halt.kind}${a.halt.kind === 'fault' ? ': ' + a.halt.message : ''})`;
+}
+
+type RegAccess = { read: () => bigint | undefined; write: ((v: bigint) => boolean) | null };
+
+export class VcpuTarget implements DebugTarget {
+  private readonly vcpu: Vcpu;
+  private handler: StopHandler = () => {};
+  private running = false;
+  private killed = false;
+  private interruptRequested = false;
+  /** The run is over (guest exit, fault, instruction limit, kill); set once. */
+  halt: HaltReason | null = null;
+
+  private readonly breakpoints = new Map<number, number>(); // signed VA -> hook handle
+  /** Breakpoint hooks only act while armed: never during the first instruction of a resume, nor a step. */
+  private armed = false;
+  private bpHit: { pc: number; instructions: number } | null = null;
+  /** The breakpoint set as last seen by translated code; a difference at resume means flushTb. */
+  private tbKey = '';
+  private codeDirty = false;
+  private readonly watchpoints: Watch[] = [];
+  /** See endStepAfterEvent. */
+  private stepping = false;
+  private stepCredit = 0;
+
+  private readonly trapBreak = new Set<TrapReason>();
+  /** The exit our gate stopped on during the current run (vcpu.gatedExit also stays set while a bypassed re-run executes other code). */
+  private gatedNow: Exit | null = null;
+  private readonly exits: ExitRecord[] = [];
+  private exitSeq = 0;
+  private lastExit: Exit | null = null;
+
+  private readonly regs: readonly RegAccess[];
+  private readonly slice: number;
+  private readonly watchSlice: number;
+  private readonly maxInstructions: number;
+  private readonly exitHistory: number;
+  private readonly exitCodeFor: (halt: HaltReason) => number;
+
+  constructor(
+    private readonly session: VcpuTargetSession,
+    options: VcpuTargetOptions = {},
+  ) {
+    this.vcpu = session.machine.vcpu;
+    this.slice = options.sliceInstructions ?? DEFAULT_SLICE;
+    this.watchSlice = options.watchSliceInstructions ?? DEFAULT_WATCH_SLICE;
+    this.maxInstructions = options.maxInstructions ?? Number.MAX_SAFE_INTEGER;
+    this.exitHistory = options.exitHistory ?? 4096;
+    this.exitCodeFor = options.exitCodeFor ?? ((h) => (h.kind === 'guest-exit' ? h.status : h.kind === 'fault' ? 125 : h.kind === 'insn-limit' ? 124 : 0));
+    this.regs = AARCH64_REGISTERS.map((r) => this.registerAccess(r));
+
+    // Observe every exit the EL2 model handles (chained: someone else may watch exits too).
+    const previousObserver = this.vcpu.onExit;
+    this.vcpu.onExit = (exit, action) => {
+      previousObserver?.(exit, action);
+      this.recordExit(exit, action);
+    };
+    const previousException = this.vcpu.onException;
+    this.vcpu.onException = (kind, esrValue, targetEl) => {
+      previousException?.(kind, esrValue, targetEl);
+      this.endStepAfterEvent();
+    };
+    this.vcpu.exitGate = (exit) => {
+      if (!this.trapBreak.has(exit.reason)) return false;
+      this.gatedNow = exit;
+      return true;
+    };
+  }
+
+  // ------------------------------------------------------------------ registers
+
+  registerTable(): readonly RegisterDescriptor[] {
+    return AARCH64_REGISTERS;
+  }
+
+  readRegister(regnum: number): bigint | undefined {
+    return this.regs[regnum]?.read();
+  }
+
+  writeRegister(regnum: number, value: bigint): boolean {
+    const r = this.regs[regnum];
+    if (r === undefined || r.write === null || this.halt !== null) return false;
+    return r.write(BigInt.asUintN(AARCH64_REGISTERS[regnum]!.bitsize, value));
+  }
+
+  private registerAccess(r: RegisterDescriptor): RegAccess {
+    const v = this.vcpu;
+    const uc = v.uc;
+    const ro = (read: () => bigint | undefined): RegAccess => ({ read, write: null });
+    const x = /^x([0-9]+)$/.exec(r.name);
+    if (x) {
+      const n = Number(x[1]);
+      return { read: () => v.x(n), write: (val) => (v.setX(n, val), true) };
+    }
+    const vn = /^v([0-9]+)$/.exec(r.name);
+    if (vn) {
+      const n = Number(vn[1]);
+      return {
+        read: () => leBytesToBig(uc.vregRead(n)),
+        write: (val) => (uc.vregWrite(n, bigToLeBytes(val, 16)), true),
+      };
+    }
+    switch (r.name) {
+      case 'sp':
+        return { read: () => uc.regRead(Reg.SP), write: (val) => (uc.regWrite(Reg.SP, val), true) };
+      case 'pc':
+        return { read: () => vaToBigint(v.pc), write: (val) => ((v.pc = vaFromBigint(val)), true) };
+      case 'cpsr':
+        return { read: () => BigInt(v.pstate >>> 0), write: (val) => this.writePstate(Number(val)) };
+      case 'fpsr':
+        return { read: () => uc.regRead(Reg.FPSR) & 0xffff_ffffn, write: (val) => (uc.regWrite(Reg.FPSR, val), true) };
+      case 'fpcr':
+        return { read: () => uc.regRead(Reg.FPCR) & 0xffff_ffffn, write: (val) => (uc.regWrite(Reg.FPCR, val), true) };
+      // Unicorn does not bank SP on PSTATE changes (DESIGN.md): the live SP is the bank of the current mode.
+      case 'sp_el0':
+        return {
+          read: () => (this.liveSpIs(0) ? uc.regRead(Reg.SP) : uc.regRead(Reg.SP_EL0)),
+          write: (val) => (uc.regWrite(this.liveSpIs(0) ? Reg.SP : Reg.SP_EL0, val), true),
+        };
+      case 'sp_el1':
+        return {
+          read: () => (this.liveSpIs(1) ? uc.regRead(Reg.SP) : uc.regRead(Reg.SP_EL1)),
+          write: (val) => (uc.regWrite(this.liveSpIs(1) ? Reg.SP : Reg.SP_EL1, val), true),
+        };
+      case 'currentel':
+        return ro(() => BigInt(v.el << 2));
+      // Virtual time is the retired-instruction count (never the host clock).
+      case 'cntvct_el0':
+        return ro(() => (BigInt(v.instructions * NS_PER_INSN) * BigInt(CNTFRQ_HZ)) / 1_000_000_000n);
+      // What the EL2 model was told about the last exit: the syndrome registers hardware would have written.
+      case 'esr_el2':
+        return ro(() => (this.lastExit ? BigInt(this.lastExit.esr >>> 0) : 0n));
+      case 'elr_el2':
+        return ro(() => (this.lastExit ? vaToBigint(this.lastExit.pc) : 0n));
+      case 'far_el2':
+        return ro(() => (this.lastExit && 'far' in this.lastExit ? vaToBigint(this.lastExit.far) : 0n));
+      case 'hpfar_el2':
+        return ro(() => (this.lastExit && 'hpfar' in this.lastExit ? BigInt(this.lastExit.hpfar) : 0n));
+    }
+    if (r.feature === FEATURE_SYSREGS && r.sysreg) {
+      const enc = r.sysreg;
+      // Other EL2 registers belong to the hypervisor model, which does not expose them yet:
+      // Unicorn's own EL2 registers are not what the model uses, so showing them would mislead.
+      if (enc.op1 >= 4 && r.name.endsWith('_el2')) return ro(() => undefined);
+      const readOnly = r.name === 'midr_el1' || r.name === 'mpidr_el1';
+      return {
+        read: () => uc.sysregRead(enc) ?? undefined,
+        write: readOnly
+          ? null
+          : (val) => {
+              if (!v.setSysreg(enc, val)) return false;
+              // SCTLR/TTBR/TCR/MAIR may change translations: drop every cached one.
+              v.flushTlb();
+              this.codeDirty = true;
+              return true;
+            },
+      };
+    }
+    return ro(() => undefined);
+  }
+
+  private liveSpIs(bank: 0 | 1): boolean {
+    const p = this.vcpu.pstate;
+    const el = (p >>> 2) & 3;
+    const spsel = p & 1;
+    return bank === 0 ? el === 0 || spsel === 0 : el === 1 && spsel === 1;
+  }
+
+  /**
+   * PSTATE writes: flags and DAIF only. A mode change would need SP banking, and Unicorn does not
+   * rebuild its cached translation flags on a PSTATE write (DESIGN.md), so it is refused.
+   */
+  private writePstate(value: number): boolean {
+    const cur = this.vcpu.pstate;
+    if ((value & 0x1f) !== (cur & 0x1f)) return false;
+    this.vcpu.uc.regWrite(Reg.PSTATE, value >>> 0);
+    return true;
+  }
+
+  // ------------------------------------------------------------------ memory
+
+  /** Guest-physical address of a VA as the vCPU sees it now (privileged view), or null. */
+  private translate(va: number): number | null {
+    const tr = this.vcpu.translator;
+    // EL1 permissions: the debugger may look at kernel memory while the guest is at EL0. Execute-only
+    // pages are readable by the debugger too.
+    let t = tr.translate(va, Access.READ, 1);
+    if (!t.ok) t = tr.translate(va, Access.FETCH, 1);
+    if (!t.ok) return null;
+    const pa = t.pa; // copy: the translator reuses its result object
+    return this.vcpu.ram.contains(pa) ? pa : null; // MMIO is never touched by the debugger
+  }
+
+  /** Visit [addr, addr+length) page by page; stops at the first untranslatable page. Returns bytes covered. */
+  private eachChunk(addr: bigint, length: number, fn: (pa: number, offset: number, n: number) => void): number {
+    let done = 0;
+    while (done < length) {
+      const a = BigInt.asUintN(64, addr + BigInt(done));
+      const va = vaFromBigint(a);
+      const inPage = PAGE - Number(a % BigInt(PAGE));
+      const n = Math.min(inPage, length - done);
+      const pa = this.translate(va);
+      if (pa === null || !this.vcpu.ram.contains(pa, n)) break;
+      fn(pa, done, n);
+      done += n;
+    }
+    return done;
+  }
+
+  readMemory(addr: bigint, length: number): Uint8Array | null {
+    if (this.halt !== null) return null;
+    const out = new Uint8Array(length);
+    const ram = this.vcpu.ram;
+    const got = this.eachChunk(addr, length, (pa, off, n) => out.set(ram.bytes.subarray(pa - ram.base, pa - ram.base + n), off));
+    return got === 0 ? null : out.subarray(0, got);
+  }
+
+  writeMemory(addr: bigint, data: Uint8Array): boolean {
+    if (this.halt !== null) return false;
+    // All or nothing: check every page first.
+    if (this.eachChunk(addr, data.length, () => {}) !== data.length) return false;
+    const ram = this.vcpu.ram;
+    this.eachChunk(addr, data.length, (pa, off, n) => ram.bytes.set(data.subarray(off, off + n), pa - ram.base));
+    // The write went around QEMU: translated code for it may be stale.
+    this.codeDirty = true;
+    return true;
+  }
+
+  // ------------------------------------------------------------------ break/watchpoints
+
+  addBreakpoint(kind: BreakpointKind, addr: bigint, length: number): BreakpointResult {
+    if (this.halt !== null) return 'error';
+    if (kind === 'sw' || kind === 'hw') {
+      const va = vaFromBigint(addr);
+      if (this.breakpoints.has(va)) return 'ok';
+      const handle = this.vcpu.uc.onCode(va, va, (pc) => this.onBreakpointHook(pc));
+      this.breakpoints.set(va, handle);
+      return 'ok';
+    }
+    if (!this.watchpoints.some((w) => w.kind === kind && w.addr === addr && w.length === length)) this.watchpoints.push({ kind, addr, length });
+    return 'ok';
+  }
+
+  removeBreakpoint(kind: BreakpointKind, addr: bigint, length: number): BreakpointResult {
+    if (kind === 'sw' || kind === 'hw') {
+      const va = vaFromBigint(addr);
+      const handle = this.breakpoints.get(va);
+      if (handle !== undefined && this.halt === null) this.vcpu.uc.removeHook(handle);
+      this.breakpoints.delete(va);
+      return 'ok';
+    }
+    const i = this.watchpoints.findIndex((w) => w.kind === kind && w.addr === addr && w.length === length);
+    if (i >= 0) this.watchpoints.splice(i, 1);
+    return 'ok';
+  }
+
+  /** Runs inside uc_emu_start, before the instruction at `pc` executes. */
+  private onBreakpointHook(pc: number): void {
+    if (!this.armed || this.bpHit !== null) return;
+    // currentInstructions counts the instruction about to run as started (Unicorn's count hook ran
+    // first): it is what the guest has retired before this instruction.
+    this.bpHit = { pc, instructions: this.vcpu.currentInstructions };
+    this.vcpu.uc.emuStop();
+  }
+
+  // ------------------------------------------------------------------ execution
+
+  setStopHandler(handler: StopHandler): void {
+    this.handler = handler;
+  }
+
+  resume(mode: 'continue' | 'step'): void {
+    if (this.killed || this.running) return;
+    this.running = true;
+    this.interruptRequested = false;
+    setImmediate(() => this.runSlice(mode, true));
+  }
+
+  interrupt(): void {
+    if (this.running) this.interruptRequested = true;
+  }
+
+  kill(): void {
+    this.killed = true;
+    this.running = false;
+    if (this.halt === null) this.halt = { kind: 'debugger-kill' };
+  }
+
+  detached(): void {
+    // trap-break is a debugging-session setting: a guest left running must not stop on exits.
+    this.trapBreak.clear();
+  }
+
+  private stop(reason: StopReason): void {
+    this.running = false;
+    this.armed = false;
+    this.session.flushConsole?.();
+    this.handler(reason);
+  }
+
+  private pcBig(): bigint {
+    return vaToBigint(this.vcpu.pc);
+  }
+
+  /** Make translated code agree with the breakpoint set and with debugger memory writes. */
+  private syncTranslatedCode(): void {
+    const key = [...this.breakpoints.keys()].sort((a, b) => a - b).join(',');
+    if (key !== this.tbKey || this.codeDirty) {
+      this.vcpu.uc.flushTb();
+      this.tbKey = key;
+      this.codeDirty = false;
+    }
+  }
+
+  /**
+   * After some guest execution: the stop it implies, or null to keep going.
+   * Order matters: the run ending beats everything, then a gated exit (the instruction did not run).
+   */
+  private checkAfterRun(halt: HaltReason | null): StopReason | null {
+    if (halt !== null) return this.ended(halt);
+    const gated = this.gatedNow;
+    this.gatedNow = null;
+    if (gated !== null) {
+      // Unicorn continues past a skipped MSR/MRS after the hook returns, overriding the PC the
+      // gate wrote: put PC back on the trapping instruction so the exit is re-raised on resume.
+      this.vcpu.pc = gated.pc;
+      // EL2's syndrome registers are what the model will see on this (pending) exit.
+      this.lastExit = gated;
+      return { kind: 'trap-break', pc: vaToBigint(gated.pc), reason: gated.reason, text: `EL2 exit: ${describeExit(gated, this.vcpu.x(0))}` };
+    }
+    if (this.vcpu.instructions >= this.maxInstructions) return this.ended({ kind: 'insn-limit' });
+    return null;
+  }
+
+  private ended(halt: HaltReason): StopReason {
+    if (this.halt === null) this.halt = halt;
+    this.session.flushConsole?.();
+    return { kind: 'exited', exitCode: this.exitCodeFor(this.halt) & 0xff };
+  }
+
+  /** Execute exactly one instruction with breakpoints disarmed (a step, or the first instruction of a continue). */
+  private stepOne(): StopReason | null {
+    this.armed = false;
+    this.stepping = true;
+    this.stepCredit = 0;
+    let halt: HaltReason | null;
+    try {
+      halt = this.vcpu.runFor(1);
+    } finally {
+      this.vcpu.instructions -= this.stepCredit;
+      this.stepping = false;
+      this.stepCredit = 0;
+    }
+    return this.checkAfterRun(halt);
+  }
+
+  /**
+   * runFor(1) over an instruction that the vCPU completes *outside* Unicorn (an emulated MMIO
+   * access, or a data/instruction abort taken to EL1 from a refused TLB fill) does not count that
+   * instruction as retired, so its loop would run one more instruction: a step would land one
+   * instruction too far and a watchpoint/breakpoint on that instruction would be missed.
+   * During a step, the first exception or exit credits one instruction so the loop ends; the
+   * credit is taken back after runFor, leaving the guest's count exactly as without a debugger.
+   */
+  private endStepAfterEvent(): void {
+    if (this.stepping && this.stepCredit === 0) {
+      this.stepCredit = 1;
+      this.vcpu.instructions += 1;
+    }
+  }
+
+  private runSlice(mode: 'continue' | 'step', first: boolean): void {
+    if (!this.running || this.killed) return;
+    if (this.halt !== null) return this.stop(this.ended(this.halt));
+    if (this.interruptRequested) return this.stop({ kind: 'signal', pc: this.pcBig(), signal: 2 });
+    try {
+      if (first) this.syncTranslatedCode();
+      if (mode === 'step') {
+        return this.stop(this.stepOne() ?? { kind: 'step', pc: this.pcBig() });
+      }
+      if (first) {
+        // The instruction we resume from runs even if a breakpoint, watchpoint or gated exit sits on it.
+        const r = this.stepOne();
+        if (r !== null) return this.stop(r);
+        if (this.breakpoints.has(this.vcpu.pc)) return this.stop({ kind: 'breakpoint', pc: this.pcBig() });
+      }
+      const r = this.watchpoints.length > 0 ? this.runWatched() : this.runFast();
+      if (r !== null) return this.stop(r);
+    } catch (err) {
+      // A host error must end the guest as a fault, never take the debugger session down.
+      return this.stop(this.ended({ kind: 'fault', message: `internal error while running: ${(err as Error).message}` }));
+    }
+    setImmediate(() => this.runSlice(mode, false));
+  }
+
+  /** One continue slice at full speed; breakpoints through code hooks. */
+  private runFast(): StopReason | null {
+    const v = this.vcpu;
+    const budget = Math.min(this.slice, this.maxInstructions - v.instructions);
+    if (budget <= 0) return this.ended({ kind: 'insn-limit' });
+    this.bpHit = null;
+    this.armed = true;
+    let halt: HaltReason | null;
+    try {
+      halt = v.runFor(budget);
+    } finally {
+      this.armed = false;
+    }
+    const hit = this.bpHit as { pc: number; instructions: number } | null;
+    if (hit !== null) {
+      this.bpHit = null;
+      // The vCPU credited the whole slice; the guest retired only what ran before the breakpoint.
+      v.instructions = hit.instructions;
+      if (halt === null) return { kind: 'breakpoint', pc: vaToBigint(hit.pc) };
+    }
+    return this.checkAfterRun(halt);
+  }
+
+  /** One continue slice single-stepping, checking each instruction's data address against the watchpoints first. */
+  private runWatched(): StopReason | null {
+    for (let i = 0; i < this.watchSlice; i++) {
+      if (i > 0 && this.breakpoints.has(this.vcpu.pc)) return { kind: 'breakpoint', pc: this.pcBig() };
+      const w = this.watchHit();
+      if (w !== null) return w;
+      const r = this.stepOne();
+      if (r !== null) return r;
+    }
+    return null;
+  }
+
+  /** Would the instruction at PC access a watched range? (Decoded, before it runs.) */
+  private watchHit(): StopReason | null {
+    const v = this.vcpu;
+    const pc = v.pc;
+    const insn = v.readInsn(pc);
+    if (insn === null) return null;
+    const acc = decodeMemoryAccess(insn, (n) => (n === 31 ? v.uc.regRead(Reg.SP) : v.uc.regRead(xreg(n))));
+    if (acc === null || acc.cacheMaintenance) return null; // DC by VA: no data is read or written
+    const start = vaToBigint(acc.address);
+    const end = start + BigInt(acc.totalSize);
+    for (const w of this.watchpoints) {
+      const kindMatches = w.kind === 'access' || (w.kind === 'write') === acc.write;
+      if (kindMatches && start < w.addr + BigInt(w.length) && w.addr < end) {
+        return { kind: 'watch', pc: vaToBigint(pc), watch: w.kind, addr: start > w.addr ? start : w.addr };
+      }
+    }
+    return null;
+  }
+
+  // ------------------------------------------------------------------ exits
+
+  private recordExit(exit: Exit, action: ExitAction): void {
+    this.endStepAfterEvent();
+    this.lastExit = exit;
+    const rec: ExitRecord = { seq: ++this.exitSeq, instructions: this.vcpu.currentInstructions, exit, action, x0: this.vcpu.x(0) };
+    if (this.exits.length >= this.exitHistory) this.exits.shift();
+    this.exits.push(rec);
+  }
+
+  // ------------------------------------------------------------------ monitor commands
+
+  setTrapBreak(enabled: boolean, reasons: readonly TrapReason[]): string {
+    const list = reasons.length > 0 ? reasons : TRAP_REASONS;
+    for (const r of list) {
+      if (enabled) this.trapBreak.add(r);
+      else this.trapBreak.delete(r);
+    }
+    return this.trapBreak.size === 0 ? 'trap-break: off' : `trap-break: on for ${[...this.trapBreak].join(', ')} (stops before the hypervisor handles the exit; stepi then shows the result)`;
+  }
+
+  recentExits(count: number): string {
+    const list = this.exits.slice(-count);
+    if (list.length === 0) return `no EL2 exits yet (${this.vcpu.instructions} instructions retired)`;
+    const lines = list.map((r) => `#${r.seq} insn ${r.instructions} pc ${hexPc(r.exit.pc)}: ${describeExit(r.exit, r.x0)} -> ${describeAction(r.action)}`);
+    return `last ${list.length} of ${this.exitSeq} EL2 exits (most recent last):\n${lines.join('\n')}`;
+  }
+
+  walk(va: bigint): string {
+    const v = this.vcpu;
+    const vaNum = vaFromBigint(va);
+    const el = v.el;
+    const out: string[] = [`VA ${hex(va)} at ${modeName(v.pstate)} (EL1&0 regime)`];
+    // Stage 1 from the guest's own registers, walked by the architectural model (emulator/mmu).
+    try {
+      const reg = (name: keyof typeof S1_ENC) => v.uc.sysregRead(S1_ENC[name]) ?? 0n;
+      const s1 = decodeStage1({ sctlr: reg('sctlr'), tcr: reg('tcr'), ttbr0: reg('ttbr0'), ttbr1: reg('ttbr1'), mair: reg('mair') });
+      const regime = createRegime({ stage1: s1, mem: new RamDescriptorMemory({ base: v.ram.base, bytes: v.ram.bytes }) });
+      const t = regime.translate(va, { kind: 'read', el: el === 0 ? 0 : 1 }, { record: true });
+      out.push(`stage 1: ${s1.enabled ? `enabled (SCTLR_EL1.M=1), TTBR${va >> 55n & 1n ? 1 : 0}_EL1` : 'disabled (SCTLR_EL1.M=0): VA = IPA'}`);
+      for (const w of t.walk ?? []) {
+        out.push(`  S${w.stage}${w.forS1Walk ? '(ptw)' : ''} L${w.level} table ${hex(w.table)}[${w.index}] @PA ${hex(w.descAddr)} = ${w.descriptor}  ${w.decision}`);
+      }
+      if (t.ok) {
+        const a = t.attrs;
+        const leaf = t.s1Level >= 0 ? `leaf L${t.s1Level}, ${2 ** (t.s1SizeLog2 - 10)} KiB, ` : '';
+        out.push(`  -> IPA ${hex(t.ipa)} (${leaf}EL1 ${perm(t.permsEl1)} EL0 ${perm(t.permsEl0)}${t.nG ? ', nG asid ' + t.asid : ''})`);
+        out.push(`  attributes: stage 1 ${a.s1.name} ${a.s1.shareability}${s1.enabled ? '' : ' (data accesses with stage 1 off, Arm ARM D8.2.11)'}`);
+      } else {
+        out.push(`  -> stage-${t.stage} ${t.type} fault at level ${t.level}: ${t.detail}`);
+      }
+    } catch (err) {
+      out.push(`stage 1: cannot walk (${(err as Error).message})`);
+    }
+    out.push('stage 2: the hypervisor model does not expose its stage-2 tables yet (the machine maps the RAM window 1:1)');
+    // What the vCPU actually uses (Unicorn's TLB is filled from this).
+    const m = v.translator.translate(vaNum, Access.READ, el);
+    out.push(
+      m.ok
+        ? `machine translation (vCPU, ${v.translator.stage1Enabled ? 'stage 1 on' : 'stage 1 off'}): PA ${hex(m.pa)} IPA ${hex(m.ipa)} perms ${uperm(m.perms)}`
+        : `machine translation (vCPU): stage-${m.fault.stage} fault, FSC ${hex(m.fault.fsc)} at level ${m.fault.level}${m.fault.stage === 2 ? `, IPA ${hex(m.fault.ipa)}` : ''}`,
+    );
+    return out.join('\n');
+  }
+
+  tlb(): string {
+    const t = this.vcpu.translator;
+    return [
+      `machine translator: ${t.constructor.name} (stage 1 ${t.stage1Enabled ? 'enabled' : 'disabled'})`,
+      'the TLB model (emulator/mmu/tlb.ts) is not wired into the vCPU yet: no cached entries to list.',
+      "Unicorn's soft TLB is filled on demand from the translator and flushed on every translation change.",
+    ].join('\n');
+  }
+
+  stats(): string {
+    const v = this.vcpu;
+    const lines = [
+      `instructions: ${v.instructions} (virtual time ${v.instructions * NS_PER_INSN} ns)`,
+      `exceptions: ${JSON.stringify(v.exceptions)}`,
+      `EL2 exits: ${JSON.stringify(this.session.hyp.exits)}`,
+      `debugger: ${this.breakpoints.size} breakpoint(s), ${this.watchpoints.length} watchpoint(s)${this.watchpoints.length > 0 ? ' (continue single-steps while any is set)' : ''}, trap-break ${this.trapBreak.size === 0 ? 'off' : 'on for ' + [...this.trapBreak].join(', ')}`,
+    ];
+    return lines.join('\n');
+  }
+}
+
+const S1_ENC = {
+  sctlr: { op0: 3, op1: 0, crn: 1, crm: 0, op2: 0 },
+  tcr: { op0: 3, op1: 0, crn: 2, crm: 0, op2: 2 },
+  ttbr0: { op0: 3, op1: 0, crn: 2, crm: 0, op2: 0 },
+  ttbr1: { op0: 3, op1: 0, crn: 2, crm: 0, op2: 1 },
+  mair: { op0: 3, op1: 0, crn: 10, crm: 2, op2: 0 },
+} as const;
+
+/** mmu PERM_R/W/X bits (1/2/4) as rwx. */
+function perm(p: number): string {
+  return (p & 1 ? 'r' : '-') + (p & 2 ? 'w' : '-') + (p & 4 ? 'x' : '-');
+}
+/** Unicorn UC_PROT_* bits are the same 1/2/4. */
+const uperm = perm;
+
+function leBytesToBig(b: Uint8Array): bigint {
+  let v = 0n;
+  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  return v;
+}
+
+function bigToLeBytes(v: bigint, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
