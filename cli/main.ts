@@ -6,6 +6,17 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES, DEFAULT_GUEST, runCommand } from './run.js';
 import { parseNumber, parseSize, UsageError } from './parse.js';
+import { COST_KEYS, costModelWith } from '../hyp/cost.js';
+import type { HypervisorConfig } from '../hyp/hypervisor.js';
+
+interface HypFlags {
+  hypMode: 'vhe' | 'nvhe';
+  mairMangle?: boolean;
+  defaultCacheable?: boolean;
+  deviceS2: 'normal-nc' | 'device-ngnre';
+  cost?: string[];
+  fastPath: boolean;
+}
 import { runUnderGdb, type GdbRunOptions } from './gdb.js';
 
 const program = new Command();
@@ -28,6 +39,12 @@ program
   .addOption(new Option('--format <FMT>', 'image format').choices(['auto', 'raw', 'elf', 'linux']).default('auto'))
   .option('--append <ARGS>', 'kernel command line (/chosen/bootargs) for a Linux Image')
   .option('--initrd <FILE>', 'initramfs for a Linux Image')
+  .addOption(new Option('--hyp-mode <MODE>', 'EL2 model: vhe keeps EL1 registers loaded across exits (saved at vcpu_put), nvhe saves and restores them on every exit').choices(['vhe', 'nvhe']).default('vhe'))
+  .option('--mair-mangle', 'seed 000: trap MAIR_EL1 (TVM/TRVM) and make uncached attributes cacheable in the value the MMU uses; the guest reads back what it wrote')
+  .option('--default-cacheable', 'seed 002: set HCR_EL2.DC and TVM while the guest MMU is off, clear both when it sets SCTLR_EL1.M')
+  .addOption(new Option('--device-s2 <TYPE>', 'seed 001: stage-2 memory type of passthrough device mappings').choices(['normal-nc', 'device-ngnre']).default('device-ngnre'))
+  .option('--no-fast-path', 'send every trap through the full world switch (compare with the EL2 fast path, seed 000)')
+  .option('--cost <KEY=CYCLES>', `override the cycle-cost model (repeatable); keys: ${COST_KEYS.join(', ')}`, (v: string, prev: string[] = []) => [...prev, v])
   .option('-q, --quiet', 'no progress lines on stderr (guest output still goes to stdout)')
   .option('--gdb [PORT]', 'serve the GDB remote protocol on 127.0.0.1:PORT (default 1234)')
   .option('--gdb-wait', 'with --gdb (implied): halt before the first instruction until a debugger continues')
@@ -44,8 +61,22 @@ Exit status:
 
 The guest's UART (PL011 at 0x09000000) is stdout; in a terminal, keystrokes go to its input.`,
   )
-  .action(async (image: string | undefined, o: Omit<GdbRunOptions, 'image'>) => {
-    const opts = { ...o, ...(image ? { image } : {}) };
+  .action(async (image: string | undefined, o: Omit<GdbRunOptions, 'image' | 'hyp'> & HypFlags) => {
+    let cost;
+    try {
+      cost = costModelWith(o.cost ?? []);
+    } catch (e) {
+      throw new UsageError(`--cost: ${(e as Error).message}`);
+    }
+    const hyp: Partial<HypervisorConfig> = {
+      mode: o.hypMode,
+      mairMangle: o.mairMangle === true,
+      defaultCacheable: o.defaultCacheable === true,
+      deviceS2: o.deviceS2,
+      fastPath: o.fastPath,
+      cost,
+    };
+    const opts = { ...o, hyp, ...(image ? { image } : {}) };
     const r = o.gdb !== undefined || o.gdbWait ? await runUnderGdb(opts) : await runCommand(opts);
     process.exitCode = r.exitCode;
   });

@@ -11,7 +11,7 @@ import { buildVirtDtb } from '../emulator/platform/virt-dt.js';
 import { DEFAULT_RAM_SIZE, VIRT } from '../emulator/platform/memmap.js';
 import type { HaltReason } from '../emulator/cpu/exits.js';
 import { NS_PER_INSN } from '../emulator/cpu/vcpu.js';
-import { Hypervisor } from '../hyp/hypervisor.js';
+import { Hypervisor, type HypervisorConfig } from '../hyp/hypervisor.js';
 import { UsageError } from './parse.js';
 
 /** Process exit status for each way a run can end (also in `hypemu run --help` and the README). */
@@ -35,6 +35,8 @@ export interface RunOptions {
   format?: 'auto' | 'raw' | 'elf' | 'linux';
   append?: string;
   initrd?: string;
+  /** EL2 model configuration (--hyp-mode, --mair-mangle, --default-cacheable, --device-s2, --cost). */
+  hyp?: Partial<HypervisorConfig>;
 }
 
 function packageRoot(): string {
@@ -174,8 +176,8 @@ export function createSession(opts: RunOptions): Session {
   };
   const sink = new ConsoleSink((b) => process.stdout.write(b));
   const machine = new VirtMachine({ ramSize, uartOut: sink.put });
-  const hyp = new Hypervisor();
-  machine.vcpu.el2 = hyp;
+  const hyp = new Hypervisor(opts.hyp ?? {});
+  hyp.attach(machine.vcpu);
   machine.boot(image);
   const imageName = opts.image ?? DEFAULT_GUEST;
   log(`${image.format} image ${imageName}, entry 0x${image.entry.toString(16)}, RAM ${ramSize >> 20} MiB at 0x${ram.base.toString(16)}`);
@@ -194,7 +196,7 @@ export function finishSession(session: Session, halt: HaltReason): RunResult {
     instructions: vcpu.instructions,
     virtualTimeNs: vcpu.instructions * NS_PER_INSN,
     exceptions: vcpu.exceptions,
-    exits: hyp.exits,
+    ...hyp.toJSON(),
     host: { wallNs: hostNs, mips: hostNs > 0 ? Math.round((vcpu.instructions / hostNs) * 1000 * 10) / 10 : 0 },
   };
   const exitCode = exitCodeFor(halt);

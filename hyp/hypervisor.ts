@@ -1,71 +1,256 @@
 /**
  * The EL2 software model: what KVM's arch/arm64/kvm is on hardware. It is the
- * El2Handler the machine calls for every exit; it decides which guest
- * accesses trap, handles each exit, and keeps the statistics.
+ * El2Handler the machine calls for every system instruction and every exit.
+ *
+ * Two tiers, as KVM's hyp/include/hyp/switch.h has them:
+ *  - the *fast path* at EL2: a handler table indexed by exception class,
+ *    one per mode; a handler updates the vCPU state and resumes without
+ *    saving or restoring the guest context, or returns false;
+ *  - the *world switch*: the guest context is saved into the vCPU structure
+ *    (GuestContext), the host-side handler runs on that copy, and the context
+ *    is restored. In nVHE mode the EL1 system registers move on every switch;
+ *    in VHE mode they stay loaded on the CPU until vcpu_put (seed 004).
  */
-import type { El2Handler, Exit, ExitAction, ExitReason, SysInsnAccess } from '../emulator/cpu/exits.js';
+import type { El2Handler, Exit, ExitAction, ExitReason, Stage2AbortExit, SysInsnAccess, SysregExit } from '../emulator/cpu/exits.js';
 import { RESUME } from '../emulator/cpu/exits.js';
 import type { Vcpu } from '../emulator/cpu/vcpu.js';
+import { EC, esrEc } from '../emulator/cpu/esr.js';
+import { sysregKey } from '../emulator/cpu/sysregs.js';
 import { hypercall } from './hypercalls.js';
-import { emulateMmio } from './mmio.js';
+import { emulateMmio, injectExternalAbort } from './mmio.js';
+import { El2Regs } from './el2-regs.js';
+import { GuestContext, type HypMode } from './context.js';
+import { DEFAULT_COST_MODEL, type CostModel } from './cost.js';
+import { HypStats } from './stats.js';
+import { SysregPolicy, type SysregRoute } from './sysreg-policy.js';
+import { HCR, hcrOf } from './hcr.js';
+import { logger } from './log.js';
 
-export interface ExitStats {
-  total: number;
-  byReason: Record<ExitReason, number>;
+export interface HypervisorConfig {
+  /** VHE (EL1 registers deferred to vcpu_put) or nVHE (moved on every exit). Default VHE, as KVM on v8.1+ hardware. */
+  mode: HypMode;
+  /** Seed 000: trap MAIR_EL1 and turn uncached attributes into cacheable ones in the value the MMU uses. */
+  mairMangle: boolean;
+  /** Seed 002: HCR_EL2.DC and TVM while the guest MMU is off, both cleared once it sets SCTLR_EL1.M. */
+  defaultCacheable: boolean;
+  /** Seed 001: stage-2 type of passthrough device mappings. */
+  deviceS2: 'normal-nc' | 'device-ngnre';
+  /** Handle trivial traps at EL2 without a world switch (seed 000's patch 1). Off: every exit switches worlds. */
+  fastPath: boolean;
+  cost: CostModel;
 }
+
+export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
+  mode: 'vhe',
+  mairMangle: false,
+  defaultCacheable: false,
+  deviceS2: 'device-ngnre',
+  fastPath: true,
+  cost: DEFAULT_COST_MODEL,
+};
+
+/**
+ * What the hypervisor runs a guest with, after KVM's HCR_GUEST_FLAGS: stage 2
+ * on (VM), EL1 is AArch64 (RW), SMC trapped for PSCI (TSC), ID registers
+ * answered from the sanitised feature set (TID1, TID3), ACTLR and set/way
+ * cache maintenance trapped (TACR, TSW), SWIO. TVM/TRVM only under a policy.
+ * TWI/TWE are not set: Unicorn executes WFI/WFE as NOPs without telling us.
+ */
+export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'RW', 'TSC', 'TID1', 'TID3', 'TACR', 'TSW');
+
+type FastHandler = (hyp: Hypervisor, vcpu: Vcpu, exit: Exit) => boolean;
 
 export class Hypervisor implements El2Handler {
-  readonly exits: ExitStats = {
-    total: 0,
-    byReason: { sysreg: 0, hvc: 0, smc: 0, dabt_s2: 0, iabt_s2: 0, wfx: 0, irq: 0 },
-  };
+  readonly config: HypervisorConfig;
+  readonly el2 = new El2Regs();
+  readonly stats = new HypStats();
+  readonly sysregs: SysregPolicy;
+  private ctx: GuestContext | null = null;
+  private vcpu: Vcpu | null = null;
+  /** Fast-path handlers indexed by ESR_EL2.EC, one table per mode (switch.h's hyp_exit_handlers). */
+  private readonly fastPath: Record<HypMode, Array<FastHandler | undefined>>;
 
-  routeSysInsn(_vcpu: Vcpu, _access: SysInsnAccess): 'native' | 'trap' | 'handled' {
-    return 'native';
+  constructor(config: Partial<HypervisorConfig> = {}) {
+    this.config = { ...DEFAULT_HYP_CONFIG, ...config };
+    this.sysregs = new SysregPolicy(this);
+    const sysFast: FastHandler = (hyp, vcpu, exit) => hyp.sysregs.fastPath(vcpu, exit as SysregExit);
+    const common: Array<FastHandler | undefined> = [];
+    common[EC.SYS64] = sysFast;
+    // Both modes handle trivial sysreg traps at EL2; nothing else is trivial here.
+    this.fastPath = this.config.fastPath ? { vhe: common.slice(), nvhe: common.slice() } : { vhe: [], nvhe: [] };
+    let hcr = HCR_GUEST_DEFAULT;
+    if (this.config.defaultCacheable) hcr |= hcrOf('DC', 'TVM');
+    if (this.config.mairMangle) hcr |= hcrOf('TVM', 'TRVM');
+    this.el2.hcr = hcr;
   }
 
-  trapsWfx(_vcpu: Vcpu, _wfe: boolean): boolean {
-    return false;
+  /** Bind to the vCPU it runs (vcpu_load): the guest context starts loaded on the CPU. */
+  attach(vcpu: Vcpu): void {
+    this.vcpu = vcpu;
+    this.ctx = new GuestContext(vcpu, this.config.mode);
+    vcpu.el2 = this;
   }
 
-  /** HCR_EL2.TSC is set, as KVM does, so PSCI calls over SMC reach the hypervisor. */
+  get context(): GuestContext {
+    if (!this.ctx) throw new Error('hypervisor not attached to a vCPU');
+    return this.ctx;
+  }
+
+  get mode(): HypMode {
+    return this.config.mode;
+  }
+
+  // ------------------------------------------------------------- routing
+
+  routeSysInsn(vcpu: Vcpu, access: SysInsnAccess): SysregRoute {
+    return this.sysregs.route(vcpu, access);
+  }
+
+  trapsWfx(_vcpu: Vcpu, wfe: boolean): boolean {
+    return this.el2.hcrBit(wfe ? HCR.TWE : HCR.TWI);
+  }
+
   trapsSmc(_vcpu: Vcpu): boolean {
-    return true;
+    return this.el2.hcrBit(HCR.TSC);
   }
+
+  // ------------------------------------------------------------ handling
 
   handleExit(vcpu: Vcpu, exit: Exit): ExitAction {
-    this.exits.total++;
-    this.exits.byReason[exit.reason]++;
+    const t0 = process.hrtime.bigint();
+    const s = this.stats;
+    const cost = this.config.cost;
+    s.exits.total++;
+    s.exits.byReason[exit.reason]++;
+    let cycles = cost.trap;
+    let action: ExitAction;
+    const fast = this.fastPath[this.config.mode][esrEc(exit.esr)];
+    if (fast !== undefined && fast(this, vcpu, exit)) {
+      s.exits.fastPath++;
+      cycles += cost.fastPath;
+      action = RESUME;
+    } else {
+      s.exits.worldSwitch++;
+      cycles += cost.worldSwitch[this.config.mode] + cost.handler[exit.reason];
+      action = this.worldSwitch(vcpu, exit);
+    }
+    if (this.lastExitWentToUserspace) cycles += cost.userspace;
+    s.cost.modelCycles += cycles;
+    s.cost.byReason[exit.reason] += cycles;
+    s.cost.hostNs += Number(process.hrtime.bigint() - t0);
+    return action;
+  }
+
+  private lastExitWentToUserspace = false;
+
+  /**
+   * Save the guest context into the vCPU structure, run the host handler on
+   * that copy, restore. What the handler changes in the copy is what the
+   * guest sees; whatever the host did to the live CPU meanwhile is overwritten.
+   */
+  private worldSwitch(vcpu: Vcpu, exit: Exit): ExitAction {
+    const ctx = this.context;
+    this.lastExitWentToUserspace = false;
+    ctx.saveRun();
+    if (this.config.mode === 'nvhe') ctx.saveSysregs();
+    let after: (() => void) | null = null;
+    let action: ExitAction;
+    try {
+      const r = this.hostHandler(vcpu, exit, ctx);
+      action = r.action;
+      after = r.after ?? null;
+    } finally {
+      if (this.config.mode === 'nvhe') ctx.restoreSysregs();
+      ctx.restoreRun();
+    }
+    if (this.config.mode === 'vhe' && this.lastExitWentToUserspace) {
+      // Returning to the user-space device model is a vcpu_put/vcpu_load pair:
+      // in VHE that is when the deferred EL1 registers really move.
+      ctx.saveSysregs();
+      ctx.restoreSysregs();
+    }
+    after?.();
+    return action;
+  }
+
+  /** The host side of each exit. `after` runs once the guest context is back on the CPU. */
+  private hostHandler(vcpu: Vcpu, exit: Exit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
     switch (exit.reason) {
+      case 'sysreg':
+        return { action: this.sysregs.hostHandle(vcpu, exit, ctx) };
       case 'hvc':
       case 'smc': {
-        const r = hypercall({ args: [vcpu.x(0), vcpu.x(1), vcpu.x(2), vcpu.x(3)], mpidr: 0n });
-        if (r.kind === 'halt') return { kind: 'halt', halt: r.halt };
-        vcpu.setX(0, r.x0);
+        const r = hypercall({ args: [ctx.x(0), ctx.x(1), ctx.x(2), ctx.x(3)], mpidr: 0n });
+        if (r.kind === 'halt') return { action: { kind: 'halt', halt: r.halt } };
+        ctx.setX(0, r.x0);
         // A trapped SMC returns to the SMC itself (preferred return address): skip it.
-        if (exit.reason === 'smc') vcpu.skipInstruction();
-        return RESUME;
+        if (exit.reason === 'smc') ctx.skipInstruction();
+        return { action: RESUME };
       }
-      case 'dabt_s2': {
-        const outcome = emulateMmio(vcpu, exit);
-        if (outcome === 'no-syndrome') {
-          return {
-            kind: 'halt',
-            halt: {
-              kind: 'fault',
-              message: `MMIO access at IPA 0x${exit.ipa.toString(16)} from PC 0x${exit.pc.toString(16)} has no instruction syndrome (ISV=0: pair, SIMD or writeback form); cannot emulate`,
-            },
-          };
-        }
-        return RESUME;
-      }
+      case 'dabt_s2':
       case 'iabt_s2':
-        return {
-          kind: 'halt',
-          halt: { kind: 'fault', message: `instruction fetch from IPA 0x${exit.ipa.toString(16)}, which is not RAM` },
-        };
-      default:
-        return { kind: 'halt', halt: { kind: 'fault', message: `unexpected ${exit.reason} exit` } };
+        return this.stage2Abort(vcpu, exit, ctx);
+      case 'wfx':
+        // No interrupt controller is modelled yet: nothing to wait for.
+        ctx.skipInstruction();
+        return { action: RESUME };
+      case 'irq':
+        return { action: RESUME };
     }
   }
+
+  private stage2Abort(vcpu: Vcpu, exit: Stage2AbortExit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
+    this.stats.stage2.faults++;
+    if (exit.reason === 'iabt_s2') {
+      return { action: { kind: 'halt', halt: { kind: 'fault', message: `instruction fetch from IPA 0x${exit.ipa.toString(16)}, which is not RAM` } } };
+    }
+    // MMIO: the access goes to the user-space device model.
+    this.lastExitWentToUserspace = true;
+    this.stats.exits.userspace++;
+    const outcome = emulateMmio(vcpu.bus, ctx, exit);
+    if (outcome === 'no-syndrome') {
+      return {
+        action: {
+          kind: 'halt',
+          halt: {
+            kind: 'fault',
+            message: `MMIO access at IPA 0x${exit.ipa.toString(16)} from PC 0x${exit.pc.toString(16)} has no instruction syndrome (ISV=0: pair, SIMD or writeback form); cannot emulate`,
+          },
+        },
+      };
+    }
+    if (outcome === 'external-abort') return { action: RESUME, after: () => injectExternalAbort(vcpu, exit) };
+    return { action: RESUME };
+  }
+
+  /** The exits counters in the stats JSON shape. */
+  get exits(): HypStats['exits'] {
+    return this.stats.exits;
+  }
+
+  toJSON(): Record<string, unknown> {
+    const s = this.stats;
+    return {
+      exits: s.exits,
+      sysregTraps: s.sysregTraps,
+      cost: s.cost,
+      stage2: s.stage2,
+      unknownSysregs: s.unknownSysregs,
+      hyp: {
+        mode: this.config.mode,
+        policies: { mairMangle: this.config.mairMangle, defaultCacheable: this.config.defaultCacheable, deviceS2: this.config.deviceS2 },
+        el2: this.el2.toJSON(),
+        contextMoves: this.ctx?.moved ?? null,
+        costModel: this.config.cost,
+      },
+    };
+  }
+
+  /** Key used by the per-register statistics. */
+  static key(e: { op0: number; op1: number; crn: number; crm: number; op2: number }): number {
+    return sysregKey(e);
+  }
 }
+
+export type { ExitReason };
+export { logger };

@@ -293,10 +293,9 @@ export class Vcpu {
     if (action.kind === 'halt') this.halt(action.halt);
   }
 
-  private count(targetEl: number, name: string): void {
+  private count(targetEl: 1 | 2, name: string): void {
     this.exceptions.total++;
-    const key = `EL${targetEl}`;
-    const m = (this.exceptions.byTarget[key] ??= {});
+    const m = (this.exceptions.byTarget[targetEl === 1 ? 'EL1' : 'EL2'] ??= {});
     m[name] = (m[name] ?? 0) + 1;
   }
 

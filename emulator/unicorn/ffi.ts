@@ -92,6 +92,9 @@ function bind(lib: LibraryHandle) {
     uc_mmio_map: lib.func(
       'int uc_mmio_map(void *uc, uint64_t address, size_t size, hypemu_mmio_read_cb *rd, void *ud_r, hypemu_mmio_write_cb *wr, void *ud_w)',
     ),
+    // vals is declared as an array of addresses (void ** in C): see RegBatch in uc.ts.
+    uc_reg_read_batch: lib.func('int uc_reg_read_batch(void *uc, int *regs, uint64_t *vals, int count)'),
+    uc_reg_write_batch: lib.func('int uc_reg_write_batch(void *uc, int *regs, uint64_t *vals, int count)'),
     uc_emu_start: lib.func('int uc_emu_start(void *uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)'),
     uc_emu_stop: lib.func('int uc_emu_stop(void *uc)'),
     uc_hook_add: lib.func(

@@ -1,0 +1,209 @@
+/**
+ * The guest context a world switch moves between the CPU and the vCPU
+ * structure in (host) memory, and the accessors that hide where a register
+ * currently lives (seed 004: "deferred" EL1 system registers under VHE).
+ *
+ * Two parts, as KVM's switch code splits them:
+ *  - the *run* context, moved on every full exit in both modes: X0-X30, PC,
+ *    PSTATE, SP_EL0, SP_EL1, ELR_EL1, SPSR_EL1, V0-V31, FPCR, FPSR;
+ *  - the *EL1 system-register* context (SCTLR, TTBRx, TCR, MAIR, VBAR, ...,
+ *    timer control): in nVHE mode saved and restored on every full exit; in
+ *    VHE mode left loaded on the CPU across exits and moved only at
+ *    vcpu_put/vcpu_load.
+ */
+import type { Vcpu } from '../emulator/cpu/vcpu.js';
+import { Reg, xreg, type BatchReg, type RegBatch, type SysregEncoding } from '../emulator/unicorn/uc.js';
+import { SR } from '../emulator/cpu/sysregs.js';
+
+export type HypMode = 'vhe' | 'nvhe';
+
+/** EL1 and EL0 system registers that belong to the guest's context (KVM's __sysreg_save_el1_state and user state). */
+export const EL1_CONTEXT: ReadonlyArray<readonly [string, SysregEncoding]> = [
+  ['SCTLR_EL1', SR.SCTLR_EL1],
+  ['CPACR_EL1', SR.CPACR_EL1],
+  ['TTBR0_EL1', SR.TTBR0_EL1],
+  ['TTBR1_EL1', SR.TTBR1_EL1],
+  ['TCR_EL1', SR.TCR_EL1],
+  ['ESR_EL1', SR.ESR_EL1],
+  ['AFSR0_EL1', SR.AFSR0_EL1],
+  ['AFSR1_EL1', SR.AFSR1_EL1],
+  ['FAR_EL1', SR.FAR_EL1],
+  ['MAIR_EL1', SR.MAIR_EL1],
+  ['AMAIR_EL1', SR.AMAIR_EL1],
+  ['VBAR_EL1', SR.VBAR_EL1],
+  ['CONTEXTIDR_EL1', SR.CONTEXTIDR_EL1],
+  ['TPIDR_EL1', SR.TPIDR_EL1],
+  ['PAR_EL1', SR.PAR_EL1],
+  ['CNTKCTL_EL1', SR.CNTKCTL_EL1],
+  ['CSSELR_EL1', SR.CSSELR_EL1],
+  ['TPIDR_EL0', SR.TPIDR_EL0],
+  ['TPIDRRO_EL0', SR.TPIDRRO_EL0],
+  // Timer state (the virtual and physical EL0 timers the guest programs).
+  ['CNTV_CTL_EL0', SR.CNTV_CTL_EL0],
+  ['CNTV_CVAL_EL0', SR.CNTV_CVAL_EL0],
+  ['CNTP_CTL_EL0', SR.CNTP_CTL_EL0],
+  ['CNTP_CVAL_EL0', SR.CNTP_CVAL_EL0],
+];
+
+const RUN_CONTEXT: BatchReg[] = [
+  ...Array.from({ length: 31 }, (_, i) => ({ id: xreg(i) })),
+  { id: Reg.PC },
+  { id: Reg.PSTATE },
+  { id: Reg.SP_EL0 },
+  { id: Reg.SP_EL1 },
+  { sysreg: SR.ELR_EL1 },
+  { sysreg: SR.SPSR_EL1 },
+  ...Array.from({ length: 32 }, (_, i) => ({ id: Reg.Q0 + i })),
+  { id: Reg.FPCR },
+  { id: Reg.FPSR },
+];
+const IDX_PC = 31;
+const IDX_PSTATE = 32;
+const IDX_SP_EL0 = 33;
+const IDX_SP_EL1 = 34;
+const IDX_Q0 = 37;
+
+/**
+ * The vCPU structure's copy of the guest context. Holding the state in native
+ * batch buffers means one FFI call moves the whole of each part.
+ */
+export class GuestContext {
+  private readonly run: RegBatch;
+  private readonly el1: RegBatch;
+  /** Same layout as el1: what is live on the CPU at restore time. */
+  private readonly el1Live: RegBatch;
+  private readonly el1Index = new Map<string, number>();
+  /** Are the EL1 system registers live on the CPU (true) or in this structure (false)? */
+  sysregsOnCpu = true;
+  /** Is the run context (GPRs, PC, ...) live on the CPU? False between save and restore. */
+  runOnCpu = true;
+  /** Counters of what moved, for tests and statistics. */
+  readonly moved = { runSaves: 0, runRestores: 0, sysregSaves: 0, sysregRestores: 0 };
+
+  constructor(
+    private readonly vcpu: Vcpu,
+    readonly mode: HypMode,
+  ) {
+    // In SP_EL1-banked mode the live SP is not in SP_EL1: the wrapper's PSTATE
+    // view does not bank (DESIGN.md), so the run context saves SP explicitly.
+    this.run = vcpu.uc.createBatch([...RUN_CONTEXT, { id: Reg.SP }]);
+    this.el1 = vcpu.uc.createBatch(EL1_CONTEXT.map(([, e]) => ({ sysreg: e })));
+    this.el1Live = vcpu.uc.createBatch(EL1_CONTEXT.map(([, e]) => ({ sysreg: e })));
+    EL1_CONTEXT.forEach(([n], i) => this.el1Index.set(n, i));
+  }
+
+  /** Names of the EL1 context registers, in order. */
+  static el1Names(): string[] {
+    return EL1_CONTEXT.map(([n]) => n);
+  }
+
+  // ---------------------------------------------------------------- moving
+
+  saveRun(): void {
+    this.run.read();
+    this.runOnCpu = false;
+    this.moved.runSaves++;
+  }
+
+  restoreRun(): void {
+    this.run.write();
+    this.runOnCpu = true;
+    this.moved.runRestores++;
+  }
+
+  /** vcpu_put in VHE, every exit in nVHE: EL1 system registers to memory. */
+  saveSysregs(): void {
+    if (!this.sysregsOnCpu) return;
+    this.el1.read();
+    this.sysregsOnCpu = false;
+    this.moved.sysregSaves++;
+  }
+
+  /** vcpu_load in VHE, every entry in nVHE. */
+  restoreSysregs(): void {
+    if (this.sysregsOnCpu) return;
+    // Make the CPU equal the saved context. Writing a register with its own
+    // value is not free in QEMU (an SCTLR/TCR/TTBR write flushes its TLB), so
+    // read what is live in one call and write back only what differs: a
+    // register the host clobbered meanwhile is still put right.
+    this.el1Live.read();
+    for (let i = 0; i < EL1_CONTEXT.length; i++) {
+      if (this.el1Live.get(i) !== this.el1.get(i)) this.vcpu.setSysreg(EL1_CONTEXT[i]![1], this.el1.get(i));
+    }
+    this.sysregsOnCpu = true;
+    this.moved.sysregRestores++;
+    // The host changed a register that shapes translations while it was in
+    // memory: what Unicorn cached is stale.
+    if (this.translationDirty) this.vcpu.flushTlb();
+    this.translationDirty = false;
+  }
+
+  /** Set when a write through the accessors changes SCTLR/TCR/TTBRx while they are in memory. */
+  private translationDirty = false;
+  private static readonly TRANSLATION_REGS = new Set(['SCTLR_EL1', 'TCR_EL1', 'TTBR0_EL1', 'TTBR1_EL1']);
+
+  // ------------------------------------------------------------- accessors
+
+  /** Xn of the guest (31 reads as zero: XZR), wherever it lives now. */
+  x(n: number): bigint {
+    if (n === 31) return 0n;
+    return this.runOnCpu ? this.vcpu.x(n) : this.run.get(n);
+  }
+
+  setX(n: number, v: bigint): void {
+    if (n === 31) return;
+    if (this.runOnCpu) this.vcpu.setX(n, v);
+    else this.run.set(n, v);
+  }
+
+  get pc(): number {
+    return this.runOnCpu ? this.vcpu.pc : Number(BigInt.asIntN(64, this.run.get(IDX_PC)));
+  }
+
+  set pc(v: number) {
+    if (this.runOnCpu) this.vcpu.pc = v;
+    else this.run.set(IDX_PC, BigInt.asUintN(64, BigInt(v)));
+  }
+
+  get pstate(): number {
+    return this.runOnCpu ? this.vcpu.pstate : Number(this.run.get(IDX_PSTATE) & 0xffff_ffffn);
+  }
+
+  /** KVM's kvm_incr_pc: the trapped instruction is done. */
+  skipInstruction(): void {
+    this.pc = this.pc + 4;
+  }
+
+  /**
+   * Read an EL1 context system register: from the CPU while it is loaded
+   * there, from the vCPU structure otherwise (seed 004's vcpu_read_sys_reg).
+   */
+  readSysreg(name: string, enc: SysregEncoding): bigint {
+    const i = this.el1Index.get(name);
+    if (i === undefined || this.sysregsOnCpu) return this.vcpu.sysreg(enc);
+    return this.el1.get(i);
+  }
+
+  writeSysreg(name: string, enc: SysregEncoding, v: bigint): void {
+    const i = this.el1Index.get(name);
+    if (i === undefined || this.sysregsOnCpu) {
+      this.vcpu.setSysreg(enc, v);
+      return;
+    }
+    if (GuestContext.TRANSLATION_REGS.has(name) && this.el1.get(i) !== BigInt.asUintN(64, v)) this.translationDirty = true;
+    this.el1.set(i, v);
+  }
+
+  /** Is this register one the world switch moves (vs. emulated-only state)? */
+  isContextRegister(name: string): boolean {
+    return this.el1Index.has(name);
+  }
+
+  /** Vn as 16 bytes from the saved context (valid between saveRun and restoreRun). */
+  savedVreg(n: number): Uint8Array {
+    return this.run.bytesOf(IDX_Q0 + n).slice();
+  }
+  savedSp(): { el0: bigint; el1: bigint } {
+    return { el0: this.run.get(IDX_SP_EL0), el1: this.run.get(IDX_SP_EL1) };
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Hypervisor statistics with stable field names (they are the stats JSON
+ * contract): exits by reason and by tier, system-register traps by register,
+ * cost in host nanoseconds and in modelled cycles, stage-2 activity.
+ */
+import type { ExitReason } from '../emulator/cpu/exits.js';
+
+export interface SysregTrapCount {
+  reads: number;
+  writes: number;
+  fastPath: number;
+  worldSwitch: number;
+}
+
+export class HypStats {
+  readonly exits = {
+    total: 0,
+    byReason: { sysreg: 0, hvc: 0, smc: 0, dabt_s2: 0, iabt_s2: 0, wfx: 0, irq: 0 } as Record<ExitReason, number>,
+    fastPath: 0,
+    worldSwitch: 0,
+    /** Exits that went on to the user-space device model (MMIO). */
+    userspace: 0,
+  };
+  readonly sysregTraps: Record<string, SysregTrapCount> = {};
+  readonly cost = {
+    hostNs: 0,
+    modelCycles: 0,
+    byReason: { sysreg: 0, hvc: 0, smc: 0, dabt_s2: 0, iabt_s2: 0, wfx: 0, irq: 0 } as Record<ExitReason, number>,
+  };
+  readonly stage2 = { faults: 0, mappedPages: 0, mappedBytes: 0, unmaps: 0, tlbiIpa: 0 };
+  readonly unknownSysregs: Record<string, number> = {};
+
+  sysreg(name: string): SysregTrapCount {
+    return (this.sysregTraps[name] ??= { reads: 0, writes: 0, fastPath: 0, worldSwitch: 0 });
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Trap routing: given HCR_EL2 (and optionally MDCR_EL2 and SCTLR_EL1), does a
+ * guest system-instruction access run natively or trap to EL2?
+ *
+ * The rules are the HCR_EL2 field descriptions of the Arm ARM (DDI0487)
+ * D19.2.48 "HCR_EL2": TVM/TRVM (VM group), TID1/TID2/TID3 (ID groups), TACR
+ * (ACTLR_EL1), TSW (DC by set/way), TPCP (DC to the PoC/PoP), TPU (IC, DC CVAU),
+ * TTLB (TLBI), TDZ (DC ZVA), TIDCP (IMPLEMENTATION DEFINED space), TLOR, TERR,
+ * APK (traps while clear); D19.2 "MDCR_EL2": TDA/TDOSA/TDRA/TPM/TPMCR. TSC
+ * (SMC) and TWI/TWE (WFI/WFE) have their own helpers below.
+ *
+ * EL0: an EL0 access to a register that is UNDEFINED at EL0, or that an EL1
+ * control (SCTLR_EL1.UCT/DZE/UCI) disables, takes its exception to EL1, and
+ * that has priority over any trap to EL2 (Arm ARM D1, "Synchronous exception
+ * prioritization": "Trapped to EL1" before "Trapped to EL2"); the route is then
+ * 'native' so that the core raises it. The HCR traps that reach EL0 accesses:
+ * TID2 (CTR_EL0), TPU (IC IVAU, DC CVAU), TPCP (DC CVAC/CIVAC/CVAP/CVADP), TDZ
+ * (DC ZVA). TVM/TRVM/TID1/TID3/TACR/TSW/TTLB never matter at EL0: their
+ * registers and operations are UNDEFINED there.
+ *
+ * Hot path: routeAccess allocates nothing and uses no BigInt when given
+ * HcrWords; it returns one of a fixed set of frozen Route objects.
+ */
+import { HCR, type HcrBitName, type HcrWords } from './hcr.js';
+import { MDCR, type MdcrBitName, type SysregRow } from './sysreg-table.js';
+
+export type TrapReason =
+  | HcrBitName
+  | `MDCR.${MdcrBitName}`
+  /** no row: unknown register, trap so the runtime warns once and makes it RAZ/WI (seed 004) */
+  | 'unknown'
+  /** no trap bit applies, but hypemu must handle it (SysregRow.cpu === 'emulate') */
+  | 'emulate';
+
+export interface Route {
+  readonly route: 'native' | 'trap';
+  readonly reason: TrapReason | null;
+}
+
+/** Trap controls as the runtime keeps them: HCR_EL2 halves plus optional MDCR_EL2 and SCTLR_EL1 (low 32 bits). */
+export interface TrapControls extends HcrWords {
+  /** MDCR_EL2 bits [31:0]; undefined = 0 (no debug/PMU traps) */
+  mdcr?: number;
+  /** SCTLR_EL1 bits [31:0] (UCT, DZE, UCI, nTWI, nTWE); undefined = every EL0 access enabled */
+  sctlrEl1?: number;
+}
+
+export interface AccessInfo {
+  readonly read: boolean;
+  readonly el: number;
+  readonly op0: number;
+  readonly op1: number;
+  readonly crn: number;
+  readonly crm: number;
+  readonly op2: number;
+}
+
+export const NATIVE: Route = Object.freeze({ route: 'native', reason: null });
+
+const TRAPS = new Map<TrapReason, Route>();
+function trapFor(reason: TrapReason): Route {
+  let r = TRAPS.get(reason);
+  if (!r) {
+    r = Object.freeze({ route: 'trap', reason });
+    TRAPS.set(reason, r);
+  }
+  return r;
+}
+for (const n of Object.keys(HCR) as HcrBitName[]) trapFor(n);
+for (const n of Object.keys(MDCR) as MdcrBitName[]) trapFor(`MDCR.${n}`);
+export const TRAP_UNKNOWN: Route = trapFor('unknown');
+export const TRAP_EMULATE: Route = trapFor('emulate');
+const TRAP_TIDCP = trapFor('TIDCP');
+
+// Route objects indexed by HCR bit number / MDCR bit number, so the hot path does an array load.
+const BY_HCR_BIT: Route[] = [];
+for (const n of Object.keys(HCR) as HcrBitName[]) BY_HCR_BIT[HCR[n]] = trapFor(n);
+const BY_MDCR_MASK = new Map<number, Route>();
+for (const n of Object.keys(MDCR) as MdcrBitName[]) BY_MDCR_MASK.set(1 << MDCR[n], trapFor(`MDCR.${n}`));
+const TPMCR_MASK = 1 << MDCR.TPMCR;
+const PMCR_KEY = (3 << 14) | (3 << 11) | (9 << 7) | (12 << 3) | 0;
+
+function bitIndex(word: number, mask: number): number {
+  return word * 32 + (31 - Math.clz32(mask));
+}
+
+const scratch: TrapControls = { lo: 0, hi: 0 };
+
+/**
+ * Route one access. `row` is findSysreg(access) (undefined when the table has
+ * no row). Returns NATIVE or a trap Route naming the bit responsible.
+ */
+export function routeAccess(hcr: TrapControls | bigint, row: SysregRow | undefined, access: AccessInfo): Route {
+  let c: TrapControls;
+  if (typeof hcr === 'bigint') {
+    // Convenience path (tests, setup): not allocation-free.
+    const v = BigInt.asUintN(64, hcr);
+    scratch.lo = Number(v & 0xffff_ffffn) >>> 0;
+    scratch.hi = Number(v >> 32n) >>> 0;
+    c = scratch;
+  } else {
+    c = hcr;
+  }
+
+  if (row === undefined) {
+    // D19.2.48 TIDCP: op0 = 3, CRn = 11 or 15 is the IMPLEMENTATION DEFINED space.
+    // (At EL0 it is IMPLEMENTATION DEFINED whether TIDCP traps or the access UNDEFs; we trap.)
+    if (access.op0 === 3 && (access.crn === 11 || access.crn === 15) && (c.lo & (1 << HCR.TIDCP)) !== 0) return TRAP_TIDCP;
+    return TRAP_UNKNOWN;
+  }
+
+  if (access.el === 0) {
+    const ctl = row.el0Ctl;
+    if (ctl < 0) return NATIVE; // UNDEFINED at EL0: the exception goes to EL1
+    if (ctl > 0 && c.sctlrEl1 !== undefined && (c.sctlrEl1 & ctl) === 0) return NATIVE; // disabled by SCTLR_EL1: trap to EL1
+  }
+
+  if (access.read) {
+    if (row.rdWord >= 0) {
+      const set = ((row.rdWord === 0 ? c.lo : c.hi) & row.rdMask) !== 0;
+      if (set !== (row.rdInv === 1)) return BY_HCR_BIT[bitIndex(row.rdWord, row.rdMask)]!;
+    }
+  } else if (row.wrWord >= 0) {
+    const set = ((row.wrWord === 0 ? c.lo : c.hi) & row.wrMask) !== 0;
+    if (set !== (row.wrInv === 1)) return BY_HCR_BIT[bitIndex(row.wrWord, row.wrMask)]!;
+  }
+
+  if (row.mdcrMask !== 0 && c.mdcr !== undefined) {
+    if ((c.mdcr & row.mdcrMask) !== 0) return BY_MDCR_MASK.get(row.mdcrMask)!;
+    // D19.2 "MDCR_EL2", TPMCR: traps PMCR_EL0 alone.
+    if (row.key === PMCR_KEY && (c.mdcr & TPMCR_MASK) !== 0) return BY_MDCR_MASK.get(TPMCR_MASK)!;
+  }
+
+  return row.cpu === 'emulate' ? TRAP_EMULATE : NATIVE;
+}
+
+// ---------------------------------------------------------------- SMC, WFI/WFE
+
+/**
+ * D19.2.48 TSC: SMC executed at EL1 traps to EL2 (EC 0x17) when HCR_EL2.TSC = 1.
+ * SMC at EL0 is always UNDEFINED (to EL1), never trapped to EL2.
+ */
+export function trapsSmc(hcrLo: number, el: number): boolean {
+  return el === 1 && (hcrLo & (1 << HCR.TSC)) !== 0;
+}
+
+/** SCTLR_EL1.nTWI (bit 16) / nTWE (bit 18): 0 traps EL0 WFI/WFE to EL1 (D19.2 "SCTLR_EL1"). */
+export const SCTLR_NTWI = 1 << 16;
+export const SCTLR_NTWE = 1 << 18;
+
+/**
+ * Where a WFI/WFE goes: D19.2.48 TWI/TWE trap WFI/WFE at EL0 and EL1 to EL2
+ * (EC 0x01), but an EL0 WFx that SCTLR_EL1.nTWI/nTWE = 0 traps to EL1 goes
+ * there first (Arm ARM D1 "Synchronous exception prioritization": the EL1 trap has priority).
+ * `sctlrEl1Lo` undefined = nTWI and nTWE set (no EL1 trap).
+ */
+export function routeWfx(hcrLo: number, wfe: boolean, el: number, sctlrEl1Lo?: number): 'native' | 'el1' | 'el2' {
+  if (el === 0 && sctlrEl1Lo !== undefined && (sctlrEl1Lo & (wfe ? SCTLR_NTWE : SCTLR_NTWI)) === 0) return 'el1';
+  return (hcrLo & (1 << (wfe ? HCR.TWE : HCR.TWI))) !== 0 ? 'el2' : 'native';
+}
+
+/** Does WFI/WFE trap to EL2? (routeWfx without the EL1 case.) */
+export function trapsWfx(hcrLo: number, wfe: boolean, el = 1, sctlrEl1Lo?: number): boolean {
+  return routeWfx(hcrLo, wfe, el, sctlrEl1Lo) === 'el2';
+}
