@@ -80,6 +80,8 @@ interface Watch {
 
 interface ExitRecord {
   seq: number;
+  /** 'fast path' / 'world switch' when the EL2 model's counters tell (hyp.exits.fastPath). */
+  path: string | null;
   instructions: number;
   exit: Exit;
   action: ExitAction;
@@ -181,6 +183,7 @@ export class VcpuTarget implements DebugTarget {
   private readonly exits: ExitRecord[] = [];
   private exitSeq = 0;
   private lastExit: Exit | null = null;
+  private lastFastPathCount = -1;
 
   private readonly regs: readonly RegAccess[];
   private readonly slice: number;
@@ -200,6 +203,8 @@ export class VcpuTarget implements DebugTarget {
     this.exitHistory = options.exitHistory ?? 4096;
     this.exitCodeFor = options.exitCodeFor ?? ((h) => (h.kind === 'guest-exit' ? h.status : h.kind === 'fault' ? 125 : h.kind === 'insn-limit' ? 124 : 0));
     this.regs = AARCH64_REGISTERS.map((r) => this.registerAccess(r));
+    const fp0 = (session.hyp.exits as { fastPath?: unknown } | null)?.fastPath;
+    if (typeof fp0 === 'number') this.lastFastPathCount = fp0;
 
     // Observe every exit the EL2 model handles (chained: someone else may watch exits too).
     const previousObserver = this.vcpu.onExit;
@@ -604,7 +609,14 @@ export class VcpuTarget implements DebugTarget {
   private recordExit(exit: Exit, action: ExitAction): void {
     this.endStepAfterEvent();
     this.lastExit = exit;
-    const rec: ExitRecord = { seq: ++this.exitSeq, instructions: this.vcpu.currentInstructions, exit, action, x0: this.vcpu.x(0) };
+    // The model counts fast-path exits; a change across this exit says which path handled it.
+    const fp = (this.session.hyp.exits as { fastPath?: unknown } | null)?.fastPath;
+    let path: string | null = null;
+    if (typeof fp === 'number') {
+      if (this.lastFastPathCount >= 0) path = fp > this.lastFastPathCount ? 'fast path' : 'world switch';
+      this.lastFastPathCount = fp;
+    }
+    const rec: ExitRecord = { seq: ++this.exitSeq, instructions: this.vcpu.currentInstructions, path, exit, action, x0: this.vcpu.x(0) };
     if (this.exits.length >= this.exitHistory) this.exits.shift();
     this.exits.push(rec);
   }
@@ -623,7 +635,7 @@ export class VcpuTarget implements DebugTarget {
   recentExits(count: number): string {
     const list = this.exits.slice(-count);
     if (list.length === 0) return `no EL2 exits yet (${this.vcpu.instructions} instructions retired)`;
-    const lines = list.map((r) => `#${r.seq} insn ${r.instructions} pc ${hexPc(r.exit.pc)}: ${describeExit(r.exit, r.x0)} -> ${describeAction(r.action)}`);
+    const lines = list.map((r) => `#${r.seq} insn ${r.instructions} pc ${hexPc(r.exit.pc)}: ${describeExit(r.exit, r.x0)} -> ${describeAction(r.action)}${r.path ? ', ' + r.path : ''}`);
     return `last ${list.length} of ${this.exitSeq} EL2 exits (most recent last):\n${lines.join('\n')}`;
   }
 

@@ -195,18 +195,22 @@ describe.skipIf(GDB === null)('hypemu run --gdb with gdb-multiarch', () => {
   });
 
   it('monitor trap-break on sysreg stops on the MAIR_EL1 write (when the EL2 model traps it)', async (ctx) => {
-    const plain = hypemu(['run', guest('mair-uncached')], { stats: true });
+    // --mair-mangle (seed 000) makes the EL2 model trap MAIR_EL1 (HCR_EL2.TVM/TRVM).
+    const plain = hypemu(['run', guest('mair-uncached'), '--mair-mangle'], { stats: true });
     if ((plain.stats!.exits?.byReason?.sysreg ?? 0) === 0) {
       ctx.skip(); // see the in-process test below, which traps MAIR_EL1 with a test EL2 model
       return;
     }
     const msr = lstAddress('mair-uncached', /^msr\s+mair_el1, x\d+/);
-    const h = await startHypemu('mair-uncached');
+    const h = await startHypemu('mair-uncached', ['--gdb-wait', '--mair-mangle']);
     const out = await gdb(h.port, guest('mair-uncached'), [`break *${hex(msr)}`, 'continue', 'monitor trap-break on sysreg', 'stepi', 'p/x $pc', 'stepi', 'p/x $pc', 'p/x $mair_el1', 'monitor exits 1', 'delete', 'monitor trap-break off', 'continue']);
     expect(out).toMatch(/EL2 exit: sysreg write MAIR_EL1 <- 0x[0-9a-f]+/);
     expect(out).toContain(`$1 = ${hex(msr)}`); // stopped on the MSR, before the model handled it
     expect(out).toContain(`$2 = ${hex(msr + 4n)}`); // stepi: handled, PC past it
-    expect(await h.done).toBe(0);
+    expect(out).toMatch(/\$3 = 0x[0-9a-f]+/); // the CPU's MAIR_EL1 (the mangled value the MMU uses, not the guest's view)
+    expect(out).toMatch(/: sysreg write MAIR_EL1 <- 0x[0-9a-f]+; .* -> resumed, fast path/);
+    expect(await h.done).toBe(plain.status);
+    expect(h.stdout()).toBe(plain.stdout);
     expect(stats(h).instructions).toBe(plain.stats!.instructions);
   });
 
