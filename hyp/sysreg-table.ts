@@ -3,8 +3,8 @@
  * or system instruction (TLBI/DC/IC/AT) an EL1/EL0 guest can execute, in the
  * spirit of KVM's arch/arm64/kvm/sys_regs.c and QEMU's cpregs (our own rows).
  *
- * A row says: the encoding (Arm ARM DDI0487 C5.3 "System instruction class
- * encoding overview": op0 op1 CRn CRm op2), who owns the state (the world
+ * A row says: the encoding (Arm ARM DDI0487 C5 "The A64 System Instruction
+ * Class", encoding overview: op0 op1 CRn CRm op2), who owns the state (the world
  * switch, the timer, the feature set, an emulation in the vCPU structure),
  * which HCR_EL2 bit traps a read/write (D19.2.48 "HCR_EL2"), the trap group,
  * the reset value, and whether the CPU core (Unicorn 2.1.1, UC_CPU_ARM64_MAX)
@@ -15,7 +15,7 @@
  *
  * Register descriptions cited by title are in Arm ARM D19 ("AArch64 System
  * Register Descriptions"; D17 in older issues); TLBI/DC/IC/AT encodings in
- * C5.5 "A64 System instructions for cache maintenance / address translation /
+ * C5 "A64 System instructions for cache maintenance / address translation /
  * TLB maintenance".
  */
 import { sysregKey } from '../emulator/cpu/sysregs.js';
@@ -248,7 +248,7 @@ function el1Context(): SysregRow[] {
     // Floating point.
     reg('FPCR', 3, 3, 4, 4, 0, { storage: 'fp', group: 'FP', el0: 'always' }),
     reg('FPSR', 3, 3, 4, 4, 1, { storage: 'fp', group: 'FP', el0: 'always' }),
-    // PSTATE as registers (C5.2 "Special-purpose registers").
+    // PSTATE as registers (C5 "Special-purpose registers").
     reg('NZCV', 3, 3, 4, 2, 0, { ...PSTATE, el0: 'always' }),
     reg('DAIF', 3, 3, 4, 2, 1, { ...PSTATE, el0: 'always', note: 'EL0 access needs SCTLR_EL1.UMA' }),
     reg('SPSel', 3, 0, 4, 2, 0, PSTATE),
@@ -361,7 +361,7 @@ function idRegs(): SysregRow[] {
 }
 
 function gicRegs(): SysregRow[] {
-  // GICv3 CPU interface system registers (Arm IHI0069 "GIC architecture specification", 12.2).
+  // GICv3 CPU interface system registers (Arm IHI0069 "GIC architecture specification", AArch64 CPU interface System register descriptions).
   // The GIC is a TypeScript model: the core has no CPU interface, so these are always emulated.
   const G: Spec = { storage: 'emulated', group: 'GIC', cpu: 'emulate' };
   const rows: SysregRow[] = [
@@ -452,7 +452,7 @@ function pmuRegs(): SysregRow[] {
 }
 
 function debugRegs(): SysregRow[] {
-  // Debug registers (D19.3 "Debug registers"; op0 = 2). MDCR_EL2.TDA traps the breakpoint,
+  // Debug registers (Arm ARM D19 "Debug registers"; op0 = 2). MDCR_EL2.TDA traps the breakpoint,
   // watchpoint and control registers, TDOSA the OS lock/double lock, TDRA the ROM address.
   // The core (Unicorn 2.1.1 max) has the breakpoint/watchpoint pairs the feature set advertises
   // (6 and 4: DBG[BW]{V,C}R n >= that are UNDEFINED natively, as the architecture says), MDSCR,
@@ -469,7 +469,7 @@ function debugRegs(): SysregRow[] {
     reg('OSECCR_EL1', 2, 0, 0, 6, 2, { ...OS, cpu: 'emulate', reset: 0n }),
     reg('MDRAR_EL1', 2, 0, 1, 0, 0, { storage: 'debug', group: 'DEBUGROM', mdcr: 'TDRA', access: 'ro', reset: 0n }),
     reg('OSLAR_EL1', 2, 0, 1, 0, 4, { ...OS, access: 'wo' }),
-    // OSLSR_EL1: OSLM = 0b10 (OS lock implemented), OSLK = 1 at cold reset (D19.3 "OSLSR_EL1").
+    // OSLSR_EL1: OSLM = 0b10 (OS lock implemented), OSLK = 1 at cold reset (Arm ARM D19 "OSLSR_EL1").
     // KVM resets it to 0x8 (unlocked); Linux clears the lock at boot either way.
     reg('OSLSR_EL1', 2, 0, 1, 1, 4, { ...OS, access: 'ro', reset: 0xan }),
     reg('OSDLR_EL1', 2, 0, 1, 3, 4, { ...OS, reset: 0n }),
@@ -489,7 +489,7 @@ function debugRegs(): SysregRow[] {
 }
 
 function tlbiOps(): SysregRow[] {
-  // TLBI at EL1 (C5.5 "A64 System instructions for TLB maintenance"; op0=1 op1=0 CRn=8, nXS CRn=9).
+  // TLBI at EL1 (C5 "A64 System instructions for TLB maintenance"; op0=1 op1=0 CRn=8, nXS CRn=9).
   // All trapped by HCR_EL2.TTLB (D19.2.48, TTLB). 'emulate': the TypeScript TLB model must see them.
   const rows: SysregRow[] = [];
   const T: Spec = { storage: 'none', group: 'TLB', trapWrite: 'TTLB', cpu: 'emulate' };
@@ -508,7 +508,7 @@ function tlbiOps(): SysregRow[] {
 }
 
 function cacheOps(): SysregRow[] {
-  // C5.5 "A64 System instructions for cache maintenance"; traps per D19.2.48 TSW/TPCP/TPU/TDZ.
+  // C5 "A64 System instructions for cache maintenance"; traps per D19.2.48 TSW/TPCP/TPU/TDZ.
   const SW: Spec = { storage: 'none', group: 'SW', trapWrite: 'TSW' };
   const POC: Spec = { storage: 'none', group: 'POC', trapWrite: 'TPCP' };
   const POU: Spec = { storage: 'none', group: 'POU', trapWrite: 'TPU' };
@@ -530,7 +530,7 @@ function cacheOps(): SysregRow[] {
 }
 
 function atOps(): SysregRow[] {
-  // C5.5 "A64 System instructions for address translation". No HCR_EL2 trap without NV
+  // C5 "A64 System instructions for address translation". No HCR_EL2 trap without NV
   // (HCR_EL2.AT); 'emulate' because the core's walker does not know our stage 2: the MMU
   // model answers and writes PAR_EL1.
   const A: Spec = { storage: 'none', group: 'AT', cpu: 'emulate' };
