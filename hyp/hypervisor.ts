@@ -25,6 +25,14 @@ import { HypStats } from './stats.js';
 import { SysregPolicy, type SysregRoute } from './sysreg-policy.js';
 import { HCR, hcrOf } from './hcr.js';
 import { logger } from './log.js';
+import { Stage2 } from './stage2.js';
+import { hexVa } from '../emulator/types.js';
+
+/** The guest-physical layout the hypervisor maps at stage 2. */
+export interface GuestLayout {
+  ram: { base: number; size: number };
+  passthrough?: { base: number; size: number };
+}
 
 export interface HypervisorConfig {
   /** VHE (EL1 registers deferred to vcpu_put) or nVHE (moved on every exit). Default VHE, as KVM on v8.1+ hardware. */
@@ -35,6 +43,8 @@ export interface HypervisorConfig {
   defaultCacheable: boolean;
   /** Seed 001: stage-2 type of passthrough device mappings. */
   deviceS2: 'normal-nc' | 'device-ngnre';
+  /** Map guest RAM at stage 2 with 2 MiB blocks where they fit, or 4 KB pages only. */
+  stage2Mapping: 'block' | 'page';
   /** Handle trivial traps at EL2 without a world switch (seed 000's patch 1). Off: every exit switches worlds. */
   fastPath: boolean;
   cost: CostModel;
@@ -45,6 +55,7 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
   mairMangle: false,
   defaultCacheable: false,
   deviceS2: 'device-ngnre',
+  stage2Mapping: 'block',
   fastPath: true,
   cost: DEFAULT_COST_MODEL,
 };
@@ -65,6 +76,7 @@ export class Hypervisor implements El2Handler {
   readonly el2 = new El2Regs();
   readonly stats = new HypStats();
   readonly sysregs: SysregPolicy;
+  readonly stage2: Stage2;
   private ctx: GuestContext | null = null;
   private vcpu: Vcpu | null = null;
   /** Fast-path handlers indexed by ESR_EL2.EC, one table per mode (switch.h's hyp_exit_handlers). */
@@ -73,6 +85,7 @@ export class Hypervisor implements El2Handler {
   constructor(config: Partial<HypervisorConfig> = {}) {
     this.config = { ...DEFAULT_HYP_CONFIG, ...config };
     this.sysregs = new SysregPolicy(this);
+    this.stage2 = new Stage2(this.stats, { mapping: this.config.stage2Mapping });
     const sysFast: FastHandler = (hyp, vcpu, exit) => hyp.sysregs.fastPath(vcpu, exit as SysregExit);
     const common: Array<FastHandler | undefined> = [];
     common[EC.SYS64] = sysFast;
@@ -84,12 +97,30 @@ export class Hypervisor implements El2Handler {
     this.el2.hcr = hcr;
   }
 
-  /** Bind to the vCPU it runs (vcpu_load): the guest context starts loaded on the CPU. */
-  attach(vcpu: Vcpu): void {
+  /**
+   * Bind to the vCPU it runs (vcpu_load): the guest context starts loaded on
+   * the CPU, and the stage-2 tables (empty: everything faults in) are installed.
+   */
+  attach(vcpu: Vcpu, layout: GuestLayout): void {
     this.vcpu = vcpu;
+    this.layout = layout;
     this.ctx = new GuestContext(vcpu, this.config.mode);
     vcpu.el2 = this;
+    const s2 = this.stage2;
+    vcpu.translator.addDescriptorMemory(s2.pool);
+    this.el2.set('VTCR_EL2', s2.vtcr);
+    this.el2.set('VTTBR_EL2', s2.vttbr);
+    s2.onInvalidateIpa = () => vcpu.flushTlb();
+    const install = (hcr: bigint) => {
+      vcpu.translator.setStage2({ vtcr: this.el2.get('VTCR_EL2'), vttbr: this.el2.get('VTTBR_EL2'), hcr });
+      vcpu.uc.flushTlb();
+    };
+    this.el2.onHcrChange = install;
+    install(this.el2.hcr);
   }
+
+  /** Where guest RAM and the passthrough device region are (what KVM learns from memslots). */
+  private layout: GuestLayout | null = null;
 
   get context(): GuestContext {
     if (!this.ctx) throw new Error('hypervisor not attached to a vCPU');
@@ -199,14 +230,33 @@ export class Hypervisor implements El2Handler {
     }
   }
 
+  /**
+   * A stage-2 abort (KVM's kvm_handle_guest_abort): RAM that is not mapped
+   * yet is mapped and the access retried; the passthrough region is mapped
+   * with the --device-s2 type; anything else is MMIO for the device model.
+   */
   private stage2Abort(vcpu: Vcpu, exit: Stage2AbortExit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
-    this.stats.stage2.faults++;
+    const s = this.stats;
+    s.stage2.faults++;
+    const layout = this.layout!;
+    const ipa = exit.ipa;
+    if (ipa >= layout.ram.base && ipa < layout.ram.base + layout.ram.size) {
+      const r = this.stage2.mapRam(ipa, layout.ram);
+      if (!r.ok) return { action: { kind: 'halt', halt: { kind: 'fault', message: `stage-2 map of RAM at IPA 0x${ipa.toString(16)} failed: ${r.reason}` } } };
+      return { action: RESUME };
+    }
+    const pt = layout.passthrough;
+    if (pt && ipa >= pt.base && ipa < pt.base + pt.size && exit.reason === 'dabt_s2') {
+      const r = this.stage2.mapDevice(pt.base, pt.base, pt.size, this.config.deviceS2 === 'normal-nc' ? 'normal-nc' : 'device');
+      if (!r.ok) return { action: { kind: 'halt', halt: { kind: 'fault', message: `stage-2 map of the passthrough region failed: ${r.reason}` } } };
+      return { action: RESUME };
+    }
     if (exit.reason === 'iabt_s2') {
-      return { action: { kind: 'halt', halt: { kind: 'fault', message: `instruction fetch from IPA 0x${exit.ipa.toString(16)}, which is not RAM` } } };
+      return { action: { kind: 'halt', halt: { kind: 'fault', message: `instruction fetch from IPA 0x${ipa.toString(16)}, which is not RAM` } } };
     }
     // MMIO: the access goes to the user-space device model.
     this.lastExitWentToUserspace = true;
-    this.stats.exits.userspace++;
+    s.exits.userspace++;
     const outcome = emulateMmio(vcpu.bus, ctx, exit);
     if (outcome === 'no-syndrome') {
       return {
@@ -214,7 +264,7 @@ export class Hypervisor implements El2Handler {
           kind: 'halt',
           halt: {
             kind: 'fault',
-            message: `MMIO access at IPA 0x${exit.ipa.toString(16)} from PC 0x${exit.pc.toString(16)} has no instruction syndrome (ISV=0: pair, SIMD or writeback form); cannot emulate`,
+            message: `MMIO access at IPA 0x${ipa.toString(16)} from PC ${hexVa(exit.pc)} has no instruction syndrome (ISV=0: pair, SIMD or writeback form); cannot emulate`,
           },
         },
       };
@@ -234,7 +284,7 @@ export class Hypervisor implements El2Handler {
       exits: s.exits,
       sysregTraps: s.sysregTraps,
       cost: s.cost,
-      stage2: s.stage2,
+      stage2: { ...s.stage2, tablePages: this.stage2.tablePages, vmid: this.stage2.vmid, mapping: this.stage2.mapping },
       unknownSysregs: s.unknownSysregs,
       hyp: {
         mode: this.config.mode,

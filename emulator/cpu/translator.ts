@@ -1,11 +1,7 @@
 /**
- * What the vCPU asks of a translation model on every Unicorn TLB miss. The
- * real two-stage VMSAv8-64 model lives in emulator/mmu/; FlatTranslator below
- * is the MMU-off, identity-IPA regime the machine boots in before the
- * hypervisor installs its stage 2.
+ * What the vCPU asks of a translation model on every Unicorn TLB miss (the
+ * two-stage VMSAv8-64 model in emulator/mmu/, adapted by mmu-translator.ts).
  */
-import { Prot } from '../unicorn/uc.js';
-import { FSC } from './esr.js';
 
 /** Access kinds, in the order Unicorn's uc_mem_type lists them (READ, WRITE, FETCH). */
 export const Access = { READ: 0, WRITE: 1, FETCH: 2 } as const;
@@ -46,33 +42,3 @@ export interface Translator {
   readonly stage1Enabled: boolean;
 }
 
-/**
- * MMU off and a stage 2 that maps exactly the RAM window 1:1: what the board
- * looks like before any page table exists. Anything outside RAM is a stage-2
- * translation fault, so device accesses exit to the hypervisor for emulation.
- */
-export class FlatTranslator implements Translator {
-  readonly stage1Enabled = false;
-  private readonly okResult = { ok: true as const, pa: 0, ipa: 0, perms: Prot.ALL };
-  private readonly faultResult = {
-    ok: false as const,
-    fault: { stage: 2 as 1 | 2, fsc: FSC.translation(1), level: 1, s1ptw: false, ipa: 0 },
-  };
-
-  constructor(
-    private readonly ramBase: number,
-    private readonly ramSize: number,
-  ) {}
-
-  translate(va: number, _access: AccessKind, _el: number): Translation {
-    if (va >= this.ramBase && va < this.ramBase + this.ramSize) {
-      this.okResult.pa = va;
-      this.okResult.ipa = va;
-      return this.okResult;
-    }
-    this.faultResult.fault.ipa = va;
-    return this.faultResult;
-  }
-
-  invalidateAll(): void {}
-}

@@ -10,10 +10,12 @@ import { MmioBus } from '../memory/bus.js';
 import { EC, EC_NAMES, esr, esrEc, FSC, issDataAbort, issInstructionAbort, issSysreg, issWfx } from './esr.js';
 import { PSTATE, pstateEl } from './pstate.js';
 import { SR, KEY, sysregKey } from './sysregs.js';
-import { Access, FlatTranslator, type AccessKind, type TranslationFault, type Translator } from './translator.js';
+import { Access, type AccessKind, type TranslationFault } from './translator.js';
+import { MmuTranslator } from './mmu-translator.js';
 import { hexVa } from '../types.js';
 import type { DataAccess, El2Handler, Exit, ExitAction, HaltReason, SysInsnAccess } from './exits.js';
 import { decodeMemoryAccess } from './access.js';
+import { isUnprivilegedLoadStore } from './decode.js';
 
 /** Generic-timer frequency the guest sees in CNTFRQ_EL0: 62.5 MHz, QEMU virt's value. */
 export const CNTFRQ_HZ = 62_500_000;
@@ -47,7 +49,7 @@ export class Vcpu {
   readonly uc: Unicorn;
   readonly ram: GuestRam;
   readonly bus = new MmioBus();
-  translator: Translator;
+  readonly translator: MmuTranslator;
   el2: El2Handler | null = null;
 
   /** Retired instructions, the only source of virtual time. */
@@ -79,7 +81,7 @@ export class Vcpu {
     this.uc = new Unicorn();
     this.ram = new GuestRam(opts.ramBase, opts.ramSize);
     this.uc.mapShared(opts.ramBase, this.ram.block);
-    this.translator = new FlatTranslator(opts.ramBase, opts.ramSize);
+    this.translator = new MmuTranslator(this.uc, { base: this.ram.base, bytes: this.ram.bytes });
     this.sliceInsns = opts.sliceInsns ?? 1_000_000;
     if (this.uc.sliceCounter() < 0) {
       throw new Error('cannot locate Unicorn\'s instruction counter: this libunicorn build is not supported (need 2.1.x)');
@@ -115,6 +117,7 @@ export class Vcpu {
     return this.uc.sysregRead(e) ?? 0n;
   }
   setSysreg(e: { op0: number; op1: number; crn: number; crm: number; op2: number }, v: bigint): boolean {
+    this.translator.markDirty();
     return this.uc.sysregWrite(e, v);
   }
 
@@ -216,6 +219,7 @@ export class Vcpu {
       this.dispatchExit(exit);
       return true;
     }
+    if (!read) this.noteNativeWrite(cp);
     // The generic timer's counters come from virtual time, never the host clock.
     if (read && cp.op0 === 3) {
       const key = sysregKey(cp);
@@ -232,6 +236,23 @@ export class Vcpu {
     }
     return false;
   }
+
+  /**
+   * A system instruction the CPU is about to execute natively. SCTLR_EL1,
+   * TTBR0/1_EL1, TCR_EL1 and MAIR_EL1 shape the stage-1 regime the MMU model
+   * caches; a TLBI (op0 1, CRn 8) makes QEMU drop its TLB and must drop the
+   * model's too (conservatively all of it: a refill is a walk, never wrong).
+   */
+  private noteNativeWrite(cp: { op0: number; op1: number; crn: number; crm: number; op2: number }): void {
+    if (cp.op0 === 3 && cp.op1 === 0 && (cp.crn === 1 || cp.crn === 2 || cp.crn === 10)) this.translator.markDirty();
+    else if (cp.op0 === 1 && cp.crn === 8) {
+      this.translator.tlb.invalidateAll();
+      this.tlbiCount++;
+    }
+  }
+
+  /** TLB maintenance instructions the guest executed. */
+  tlbiCount = 0;
 
   private onInterrupt(intno: number): void {
     const pc = this.pc;
@@ -422,7 +443,7 @@ export class Vcpu {
       this.halt({ kind: 'fault', message: `data fault at 0x${ref.va.toString(16)} but the instruction at PC 0x${pc.toString(16)} cannot be read` });
       return;
     }
-    const acc = decodeMemoryAccess(insn, (n: number) => this.readBase(n));
+    const acc = decodeMemoryAccess(insn, (n: number) => this.readBase(n), pc);
     if (acc === null) {
       this.halt({ kind: 'fault', message: `data fault at 0x${ref.va.toString(16)} from an instruction hypemu cannot decode (0x${insn.toString(16).padStart(8, '0')} at PC 0x${pc.toString(16)})` });
       return;
@@ -509,9 +530,5 @@ export class Vcpu {
   }
 }
 
-/** LDTR/STTR family (Arm ARM C4.1.66, "Load/store register (unprivileged)"): size:111:0:00:opc:0:imm9:10:Rn:Rt. */
-export function isUnprivilegedLoadStore(insn: number): boolean {
-  return (insn & 0x3b20_0c00) >>> 0 === 0x3800_0800;
-}
 
 export { FSC };

@@ -6,6 +6,8 @@
  */
 import { Vcpu } from '../cpu/vcpu.js';
 import { Pl011 } from '../devices/pl011.js';
+import { ScratchDevice } from '../devices/scratch.js';
+import { Unicorn, type SharedBlock } from '../unicorn/uc.js';
 import { DEFAULT_RAM_SIZE, VIRT } from './memmap.js';
 import { linuxBootRegisters, writeSegments, type LoadedImage } from './loader.js';
 
@@ -19,12 +21,20 @@ export interface VirtOptions {
 export class VirtMachine {
   readonly vcpu: Vcpu;
   readonly uart: Pl011;
+  /** Backing memory of the passthrough-style device region (what a VFIO BAR mmap would be). */
+  readonly passthrough: SharedBlock;
+  /** The emulated device next to it, reached only through stage-2 faults. */
+  readonly trapdev: ScratchDevice;
 
   constructor(opts: VirtOptions) {
     const ramSize = opts.ramSize ?? DEFAULT_RAM_SIZE;
     this.vcpu = new Vcpu({ ramBase: VIRT.RAM.base, ramSize, ...(opts.sliceInsns ? { sliceInsns: opts.sliceInsns } : {}) });
     this.uart = new Pl011(opts.uartOut);
     this.vcpu.bus.add(this.uart);
+    this.passthrough = Unicorn.allocShared(VIRT.PASSTHROUGH.size);
+    this.vcpu.uc.mapShared(VIRT.PASSTHROUGH.base, this.passthrough);
+    this.trapdev = new ScratchDevice('trapdev', VIRT.TRAPDEV.base, VIRT.TRAPDEV.size);
+    this.vcpu.bus.add(this.trapdev);
   }
 
   get ramBase(): number {

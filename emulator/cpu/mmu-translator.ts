@@ -1,0 +1,131 @@
+/**
+ * The vCPU's translator backed by the two-stage VMSAv8-64 model in
+ * emulator/mmu: every Unicorn TLB miss becomes a walk of the guest's stage-1
+ * tables (in guest RAM) and the hypervisor's stage-2 tables (in host memory),
+ * answered from the model's own TLB when it can.
+ *
+ * Keeping the regime current without reading five system registers on every
+ * fill: the vCPU marks the stage-1 configuration dirty whenever SCTLR_EL1,
+ * TCR_EL1, TTBR0/1_EL1 or MAIR_EL1 may have changed (a native MSR, a write by
+ * the hypervisor, a world-switch restore); the next fill re-reads them in one
+ * batched FFI call.
+ */
+import { createRegime, type Regime, type TranslateOutcome, type Access as MmuAccess } from '../mmu/translate.js';
+import { Stage1Decoder, decodeStage2, stage2Disabled, type Stage2Registers } from '../mmu/config.js';
+import { TlbModel } from '../mmu/tlb.js';
+import { RamDescriptorMemory, type DescriptorMemory, type RamBlock } from '../mmu/memory.js';
+import { fsc } from '../mmu/faults.js';
+import type { RegBatch, Unicorn } from '../unicorn/uc.js';
+import { SR } from './sysregs.js';
+import { Access, type AccessKind, type Translation, type Translator } from './translator.js';
+
+const KIND: readonly MmuAccess['kind'][] = ['read', 'write', 'fetch'];
+
+export class MmuTranslator implements Translator {
+  readonly regime: Regime;
+  readonly tlb = new TlbModel();
+  private readonly s1 = new Stage1Decoder();
+  private readonly regs: RegBatch;
+  private dirty = true;
+  private blocks: RamBlock[];
+  private readonly access: MmuAccess = { kind: 'read', el: 1 };
+  private readonly ok = { ok: true as const, pa: 0, ipa: 0, perms: 0 };
+  private readonly bad = { ok: false as const, fault: { stage: 1 as 1 | 2, fsc: 0, level: 0, s1ptw: false, ipa: 0 } };
+  /** The last full outcome (for the debugger and --walk). */
+  last: TranslateOutcome | null = null;
+
+  constructor(
+    uc: Unicorn,
+    ram: RamBlock,
+  ) {
+    this.blocks = [ram];
+    this.regs = uc.createBatch([SR.SCTLR_EL1, SR.TCR_EL1, SR.TTBR0_EL1, SR.TTBR1_EL1, SR.MAIR_EL1].map((e) => ({ sysreg: e })));
+    this.mem = new SwappableMemory(new RamDescriptorMemory(this.blocks));
+    this.regime = createRegime({ mem: this.mem, stage2: stage2Disabled() });
+  }
+
+  /** Memory the walker may read descriptors from besides guest RAM (the hypervisor's stage-2 table pool). */
+  addDescriptorMemory(block: RamBlock): void {
+    this.blocks = [...this.blocks, block];
+    // The regime's walkers hold the memory object they were built with: swap what it delegates to.
+    this.mem.inner = new RamDescriptorMemory(this.blocks);
+  }
+  private readonly mem: SwappableMemory;
+
+  /** The stage-1 registers may have changed. */
+  markDirty(): void {
+    this.dirty = true;
+  }
+
+  private refresh(): void {
+    if (!this.dirty) return;
+    this.regs.read();
+    this.regime.stage1 = this.s1.decode({
+      sctlr: this.regs.get(0),
+      tcr: this.regs.get(1),
+      ttbr0: this.regs.get(2),
+      ttbr1: this.regs.get(3),
+      mair: this.regs.get(4),
+    });
+    this.dirty = false;
+  }
+
+  /** Install (or remove, with null) the hypervisor's stage 2: VTTBR_EL2, VTCR_EL2 and HCR_EL2 (VM, DC, FWB, PTW). */
+  setStage2(r: Stage2Registers | null): void {
+    this.regime.stage2 = r === null ? stage2Disabled() : decodeStage2(r);
+    this.tlb.invalidateAll();
+  }
+
+  get stage1Enabled(): boolean {
+    this.refresh();
+    return this.regime.stage1.enabled;
+  }
+
+  translate(va: number, access: AccessKind, el: number): Translation {
+    this.refresh();
+    const a = this.access;
+    a.kind = KIND[access]!;
+    a.el = el === 0 ? 0 : 1;
+    const out = this.tlb.translate(this.regime, va, a);
+    if (out.ok) {
+      const r = this.ok;
+      r.pa = out.pa;
+      r.ipa = out.ipa;
+      r.perms = out.perms;
+      return r;
+    }
+    const f = this.bad.fault;
+    f.stage = out.stage;
+    f.fsc = fsc(out);
+    f.level = out.level;
+    f.s1ptw = out.s1ptw;
+    f.ipa = out.ipa;
+    return this.bad;
+  }
+
+  /** Full outcome with the walk recorded, without touching the model's TLB (debugger, --walk). */
+  inspect(va: number | bigint, access: AccessKind = Access.READ, el = 1): TranslateOutcome {
+    this.refresh();
+    const out = this.regime.translate(va, { kind: KIND[access]!, el: el === 0 ? 0 : 1 }, { record: true });
+    return out.ok ? { ...out, attrs: { ...out.attrs } } : { ...out };
+  }
+
+  invalidateAll(): void {
+    this.tlb.invalidateAll();
+    this.dirty = true;
+  }
+}
+
+/** A DescriptorMemory whose backing blocks can grow after the walkers were built. */
+class SwappableMemory implements DescriptorMemory {
+  constructor(public inner: DescriptorMemory) {}
+  read32(pa: number): number {
+    return this.inner.read32(pa);
+  }
+  write32(pa: number, v: number): void {
+    this.inner.write32(pa, v);
+  }
+  isBacked(pa: number, len: number): boolean {
+    return this.inner.isBacked(pa, len);
+  }
+}
