@@ -64,10 +64,12 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
  * What the hypervisor runs a guest with, after KVM's HCR_GUEST_FLAGS: stage 2
  * on (VM), EL1 is AArch64 (RW), SMC trapped for PSCI (TSC), ID registers
  * answered from the sanitised feature set (TID1, TID3), ACTLR and set/way
- * cache maintenance trapped (TACR, TSW), SWIO. TVM/TRVM only under a policy.
+ * cache maintenance trapped (TACR, TSW), SWIO; pointer-authentication keys
+ * and instructions not trapped (APK, API), since the feature set offers them.
+ * TVM/TRVM only under a policy.
  * TWI/TWE are not set: Unicorn executes WFI/WFE as NOPs without telling us.
  */
-export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'RW', 'TSC', 'TID1', 'TID3', 'TACR', 'TSW');
+export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'RW', 'TSC', 'TID1', 'TID3', 'TACR', 'TSW', 'APK', 'API');
 
 type FastHandler = (hyp: Hypervisor, vcpu: Vcpu, exit: Exit) => boolean;
 
@@ -208,7 +210,7 @@ export class Hypervisor implements El2Handler {
   private hostHandler(vcpu: Vcpu, exit: Exit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
     switch (exit.reason) {
       case 'sysreg':
-        return { action: this.sysregs.hostHandle(vcpu, exit, ctx) };
+        return this.sysregs.hostHandle(vcpu, exit, ctx);
       case 'hvc':
       case 'smc': {
         const r = hypercall({ args: [ctx.x(0), ctx.x(1), ctx.x(2), ctx.x(3)], mpidr: 0n });

@@ -1,39 +1,27 @@
 /**
  * System-register traps: which guest accesses leave the guest (routing by
- * HCR_EL2 bits over the descriptor table), the EL2 fast path for the trivial
- * ones, the host-side handlers, and the policies of seeds 000 (MAIR mangling)
- * and 002 (HCR_EL2.DC while the MMU is off). An encoding the table does not
- * know traps, warns once and is RAZ/WI (seed 004).
+ * HCR_EL2/MDCR_EL2 bits over the descriptor table, hyp/traps.ts), the EL2
+ * fast path for the trivial ones, the host-side handlers by register group,
+ * and the policies of seeds 000 (MAIR mangling) and 002 (HCR_EL2.DC while the
+ * MMU is off). An encoding the table does not know traps, warns once and is
+ * RAZ/WI (seed 004).
  */
 import type { SysInsnAccess, SysregExit, ExitAction } from '../emulator/cpu/exits.js';
 import { RESUME } from '../emulator/cpu/exits.js';
 import type { Vcpu } from '../emulator/cpu/vcpu.js';
 import { sysregKey, SR } from '../emulator/cpu/sysregs.js';
+import { EC, esr } from '../emulator/cpu/esr.js';
+import { Access } from '../emulator/cpu/translator.js';
 import type { GuestContext } from './context.js';
 import type { Hypervisor } from './hypervisor.js';
 import { HCR } from './hcr.js';
+import { findSysregByKey, formatUnknown, type SysregRow } from './sysreg-table.js';
+import { routeAccess, type TrapControls } from './traps.js';
+import { defaultFeatureSet, type FeatureSet } from './idregs.js';
 import { logger } from './log.js';
 
 export type SysregRoute = 'native' | 'trap' | 'handled';
 
-/** The VM register group (HCR_EL2.TVM/TRVM, Arm ARM D19.2.48; seed 000's fast-path set). */
-const VM_GROUP = new Map<number, string>(
-  (
-    [
-      ['SCTLR_EL1', SR.SCTLR_EL1],
-      ['TTBR0_EL1', SR.TTBR0_EL1],
-      ['TTBR1_EL1', SR.TTBR1_EL1],
-      ['TCR_EL1', SR.TCR_EL1],
-      ['ESR_EL1', SR.ESR_EL1],
-      ['FAR_EL1', SR.FAR_EL1],
-      ['AFSR0_EL1', SR.AFSR0_EL1],
-      ['AFSR1_EL1', SR.AFSR1_EL1],
-      ['MAIR_EL1', SR.MAIR_EL1],
-      ['AMAIR_EL1', SR.AMAIR_EL1],
-      ['CONTEXTIDR_EL1', SR.CONTEXTIDR_EL1],
-    ] as const
-  ).map(([n, e]) => [sysregKey(e), n]),
-);
 const KEY_MAIR = sysregKey(SR.MAIR_EL1);
 const KEY_SCTLR = sysregKey(SR.SCTLR_EL1);
 /**
@@ -66,85 +54,171 @@ function mangleWord(w: number): number {
   return out >>> 0;
 }
 
+interface RegAccess {
+  read(e: SysregExit): bigint;
+  write(e: SysregExit, v: bigint): void;
+  setX(n: number, v: bigint): void;
+}
+
 export class SysregPolicy {
   /** The MAIR_EL1 value the guest wrote, while the CPU holds the mangled one (seed 000). */
   private mairShadow: bigint | null = null;
   private readonly warned = new Set<number>();
+  /** Registers that live only in the vCPU structure (storage 'emulated', or RAZ/WI groups). */
+  private readonly emulated = new Map<number, bigint>();
+  private readonly ctl: TrapControls = { lo: 0, hi: 0 };
+  features: FeatureSet = defaultFeatureSet();
 
   constructor(private readonly hyp: Hypervisor) {}
 
-  private vmName(access: { op0: number; op1: number; crn: number; crm: number; op2: number }): string | undefined {
-    return VM_GROUP.get(sysregKey(access));
-  }
-
   route(_vcpu: Vcpu, access: SysInsnAccess): SysregRoute {
-    if (access.el !== 1) return 'native';
-    const name = this.vmName(access);
-    if (name !== undefined) {
-      const el2 = this.hyp.el2;
-      return el2.hcrBit(access.read ? HCR.TRVM : HCR.TVM) ? 'trap' : 'native';
-    }
-    return 'native';
+    const row = findSysregByKey(sysregKey(access));
+    // An encoding nobody knows at EL0 is the CPU's business (UNDEFINED to EL1).
+    if (row === undefined && access.el === 0) return 'native';
+    const el2 = this.hyp.el2;
+    this.ctl.lo = el2.hcrLo;
+    this.ctl.hi = el2.hcrHi;
+    return routeAccess(this.ctl, row, access).route;
   }
 
   /** EL2 fast path: trivial VM-register accesses, done on the live CPU without a world switch. */
   fastPath(vcpu: Vcpu, exit: SysregExit): boolean {
-    const name = this.vmName(exit);
-    if (name === undefined) return false;
+    const key = sysregKey(exit);
+    const row = findSysregByKey(key);
+    if (row?.fastPath !== 'vm-write') return false;
     // Turning the MMU on under the default-cacheable policy changes HCR_EL2: the host does that.
-    if (!exit.read && sysregKey(exit) === KEY_SCTLR && this.hyp.config.defaultCacheable && (exit.value & 1n) === 1n) return false;
-    const c = this.hyp.stats.sysreg(name);
-    c.fastPath++;
-    this.access(exit, name, {
+    if (!exit.read && key === KEY_SCTLR && this.hyp.config.defaultCacheable && (exit.value & 1n) === 1n) return false;
+    this.hyp.stats.sysreg(row.name).fastPath++;
+    this.vmAccess(exit, row, {
       read: (e) => vcpu.sysreg(e),
       write: (e, v) => vcpu.setSysreg(e, v),
       setX: (n, v) => vcpu.setX(n, v),
     });
     vcpu.pc = exit.pc + 4;
-    if (!exit.read && FLUSHES_TLB.has(sysregKey(exit))) vcpu.flushTlb();
+    if (!exit.read && FLUSHES_TLB.has(key)) vcpu.flushTlb();
     return true;
   }
 
-  /** Host-side handling after a world switch: the guest's registers are in `ctx`. */
-  hostHandle(vcpu: Vcpu, exit: SysregExit, ctx: GuestContext): ExitAction {
-    const name = this.vmName(exit);
-    if (name !== undefined) {
-      this.hyp.stats.sysreg(name).worldSwitch++;
-      this.access(exit, name, {
-        read: (e) => ctx.readSysreg(name, e),
-        write: (e, v) => ctx.writeSysreg(name, e, v),
-        setX: (n, v) => ctx.setX(n, v),
-      });
-      if (!exit.read && sysregKey(exit) === KEY_SCTLR) this.onSctlrWrite(exit.value);
-      if (!exit.read && FLUSHES_TLB.has(sysregKey(exit))) vcpu.flushTlb();
+  /**
+   * Host-side handling after a world switch: the guest's registers are in
+   * `ctx`. `after` runs once they are back on the CPU (exception injection).
+   */
+  hostHandle(vcpu: Vcpu, exit: SysregExit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
+    const key = sysregKey(exit);
+    const row = findSysregByKey(key);
+    if (row === undefined) {
+      this.unknown(exit, ctx);
       ctx.skipInstruction();
-      return RESUME;
+      return { action: RESUME };
     }
-    this.unknown(exit, ctx);
+    const c = this.hyp.stats.sysreg(row.name);
+    c.worldSwitch++;
+    const regs: RegAccess = {
+      read: (e) => ctx.readSysreg(row.name, e),
+      write: (e, v) => ctx.writeSysreg(row.name, e, v),
+      setX: (n, v) => ctx.setX(n, v),
+    };
+    let undef = false;
+    switch (row.group) {
+      case 'VM':
+        this.vmAccess(exit, row, regs);
+        if (!exit.read && key === KEY_SCTLR) this.onSctlrWrite(exit.value);
+        if (!exit.read && FLUSHES_TLB.has(key)) vcpu.flushTlb();
+        break;
+      case 'ID0':
+      case 'ID1':
+      case 'ID2':
+      case 'ID3': {
+        this.count(row, exit);
+        if (!exit.read) {
+          // CSSELR_EL1 is in group 2 and writable: it selects which CCSIDR reads back.
+          if (row.access !== 'ro') regs.write(exit, exit.value);
+          break;
+        }
+        const csselr = Number(ctx.readSysreg('CSSELR_EL1', SR.CSSELR_EL1) & 0xffn);
+        const v = row.access === 'rw' ? regs.read(exit) : this.features.readByKey(key, csselr);
+        if (v === null) undef = true;
+        else regs.setX(exit.rt, v);
+        break;
+      }
+      case 'TLB':
+        this.count(row, exit);
+        this.tlbi(vcpu, row, exit.value);
+        break;
+      case 'AT':
+        this.count(row, exit);
+        this.at(vcpu, row, exit, regs);
+        break;
+      default:
+        // Cache maintenance (no caches are modelled), ACTLR, and the registers
+        // that live only in the vCPU structure (GIC, PMU, RAS, LOR, debug, ...).
+        this.count(row, exit);
+        if (row.kind === 'op') break;
+        if (exit.read) regs.setX(exit.rt, this.emulated.get(key) ?? row.reset ?? 0n);
+        else if (row.access !== 'ro') this.emulated.set(key, exit.value);
+    }
     ctx.skipInstruction();
-    return RESUME;
+    if (undef) {
+      // The register does not exist on the CPU this VM sees: UNDEFINED at EL1.
+      return { action: RESUME, after: () => vcpu.takeException('sync', esr(EC.UNKNOWN, 0), exit.pc) };
+    }
+    return { action: RESUME };
+  }
+
+  private count(row: SysregRow, exit: SysregExit): void {
+    const c = this.hyp.stats.sysreg(row.name);
+    if (exit.read) c.reads++;
+    else c.writes++;
   }
 
   /** The architectural effect of a trapped VM-register access, with seed 000's MAIR policy. */
-  private access(
-    exit: SysregExit,
-    name: string,
-    regs: { read(e: SysregExit): bigint; write(e: SysregExit, v: bigint): void; setX(n: number, v: bigint): void },
-  ): void {
-    const c = this.hyp.stats.sysreg(name);
-    const mair = sysregKey(exit) === KEY_MAIR && this.hyp.config.mairMangle;
+  private vmAccess(exit: SysregExit, row: SysregRow, regs: RegAccess): void {
+    this.count(row, exit);
+    const mair = row.key === KEY_MAIR && this.hyp.config.mairMangle;
     if (exit.read) {
-      c.reads++;
       regs.setX(exit.rt, mair && this.mairShadow !== null ? this.mairShadow : regs.read(exit));
+    } else if (mair) {
+      this.mairShadow = exit.value;
+      regs.write(exit, mangleMair(exit.value));
     } else {
-      c.writes++;
-      if (mair) {
-        this.mairShadow = exit.value;
-        regs.write(exit, mangleMair(exit.value));
-      } else {
-        regs.write(exit, exit.value);
-      }
+      regs.write(exit, exit.value);
     }
+  }
+
+  /** What the guest reads from MAIR_EL1 (its own value under mangling), for the debugger. */
+  guestMair(cpuValue: bigint): bigint {
+    return this.hyp.config.mairMangle && this.mairShadow !== null ? this.mairShadow : cpuValue;
+  }
+
+  /** TLBI performed on the guest's behalf: the model's TLB by the operation's semantics, Unicorn's wholesale. */
+  private tlbi(vcpu: Vcpu, row: SysregRow, xt: bigint): void {
+    const op = row.name.replace(/^TLBI_/, '');
+    vcpu.translator.tlb.tlbi(op, xt, this.hyp.stage2.vmid);
+    vcpu.tlbiCount++;
+    vcpu.uc.flushTlb();
+  }
+
+  /**
+   * AT S1E1R/W, S1E0R/W through the MMU model (Arm ARM C5.5 "AT"): PAR_EL1
+   * gets the output address and attributes, or F = 1 with the fault status.
+   * Stage 1 only: with stage 2 on, the result is the IPA.
+   */
+  private at(vcpu: Vcpu, row: SysregRow, exit: SysregExit, regs: RegAccess): void {
+    const write = row.name.endsWith('W');
+    const el = row.name.includes('E0') ? 0 : 1;
+    const va = Number(BigInt.asIntN(64, exit.value));
+    const out = vcpu.translator.inspect(va, write ? Access.WRITE : Access.READ, el);
+    let par: bigint;
+    if (out.ok) {
+      // PAR_EL1 (D19.2.107) F = 0: PA[47:12] = output address, SH [8:7], ATTR [63:56] (MAIR encoding).
+      const attr = BigInt(out.attrs.name === 'Normal-WB' ? 0xff : out.attrs.name === 'Normal-NC' ? 0x44 : out.attrs.name.startsWith('Device') ? 0x04 : 0xbb);
+      par = (BigInt(out.ipa) & 0xffff_ffff_f000n) | (3n << 7n) | (attr << 56n);
+    } else {
+      // F = 1, FST [6:1] = fault status, PTW [8] for a stage-2 fault on the walk, S [9] for stage 2.
+      const fstCode = (out.type === 'translation' ? 0b000100 : out.type === 'accessFlag' ? 0b001000 : out.type === 'permission' ? 0b001100 : 0b000000) | (out.level & 3);
+      par = 1n | (BigInt(fstCode) << 1n) | (out.s1ptw ? 1n << 8n : 0n) | (out.stage === 2 ? 1n << 9n : 0n);
+    }
+    regs.write({ ...exit, ...SR.PAR_EL1 }, par);
   }
 
   /**
@@ -170,7 +244,7 @@ export class SysregPolicy {
     if (!this.warned.has(key)) {
       this.warned.add(key);
       logger.warn(
-        { op0: exit.op0, op1: exit.op1, crn: exit.crn, crm: exit.crm, op2: exit.op2, pc: '0x' + exit.pc.toString(16), read: exit.read },
+        { pc: '0x' + exit.pc.toString(16), read: exit.read, row: formatUnknown(exit, { read: exit.read, el: 1 }) },
         `unknown system register ${label} ${exit.read ? 'read' : 'written'}: reads as zero, writes ignored`,
       );
     }
