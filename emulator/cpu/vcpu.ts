@@ -72,7 +72,9 @@ export class Vcpu {
   exitGate: ((exit: Exit) => boolean) | null = null;
   /** The exit the gate stopped on, until it is handled. */
   gatedExit: Exit | null = null;
-  private gateBypass = false;
+  /** The gated exit to let through on resume (matched by PC and reason, so no other exit consumes it). */
+  private gateBypass: Exit | null = null;
+  private gateCounter = 0;
   /** Observers (statistics, tracing, the debugger). */
   onExit: ((exit: Exit, action: ExitAction) => void) | null = null;
   onException: ((kind: ExceptionKind, esrValue: number, targetEl: number) => void) | null = null;
@@ -298,15 +300,19 @@ export class Vcpu {
   }
 
   private dispatchExit(exit: Exit): void {
-    if (this.exitGate !== null && !this.gateBypass && this.exitGate(exit)) {
+    const bypass = this.gateBypass !== null && this.gateBypass.pc === exit.pc && this.gateBypass.reason === exit.reason;
+    if (this.exitGate !== null && !bypass && this.exitGate(exit)) {
       // Leave the instruction unexecuted: it traps again on resume and is then handled.
+      // Unicorn may start the next instruction before it stops: remember how
+      // many had started when this one trapped.
+      this.gateCounter = this.uc.sliceCounter();
       this.gatedExit = exit;
       this.pc = exit.pc;
       this.stopRequested = true;
       this.uc.emuStop();
       return;
     }
-    this.gateBypass = false;
+    if (bypass) this.gateBypass = null;
     this.gatedExit = null;
     this.count(2, EC_NAMES[esrEc(exit.esr)] ?? 'unknown');
     const action = this.el2 ? this.el2.handleExit(this, exit) : ({ kind: 'halt', halt: { kind: 'fault', message: `no hypervisor to handle ${exit.reason} exit` } } as const);
@@ -380,7 +386,7 @@ export class Vcpu {
    */
   runFor(budget: number): HaltReason | null {
     const uc = this.uc;
-    if (this.gatedExit !== null) this.gateBypass = true;
+    if (this.gatedExit !== null) this.gateBypass = this.gatedExit;
     const stopAt = this.instructions + budget;
     while (this.halted === null) {
       const remaining = stopAt - this.instructions;
@@ -407,8 +413,12 @@ export class Vcpu {
       }
       // Stopped from a hook (a halt, an exit the debugger gated) or an error.
       // A gated instruction has not executed: it does not retire.
-      this.instructions += Math.min(n, Math.max(0, this.gatedExit !== null ? started - 1 : started));
-      if (this.gatedExit !== null) break;
+      this.instructions += Math.min(n, Math.max(0, this.gatedExit !== null ? this.gateCounter - 1 : started));
+      if (this.gatedExit !== null) {
+        // A hook that skips an instruction leaves Unicorn's PC after it: put it back on the trapping instruction.
+        this.pc = this.gatedExit.pc;
+        break;
+      }
       if (rc !== UC_ERR_OK && this.halted === null) {
         this.halt({ kind: 'fault', message: `CPU stopped: ${uc.strerror(rc)} at PC ${hexVa(this.pc)}` });
       }
