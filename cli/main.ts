@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES, DEFAULT_GUEST, runCommand } from './run.js';
 import { parseNumber, parseSize, UsageError } from './parse.js';
+import { parseAddress } from '../emulator/types.js';
 import { COST_KEYS, costModelWith } from '../hyp/cost.js';
 import type { HypervisorConfig } from '../hyp/hypervisor.js';
 
@@ -45,6 +46,11 @@ program
   .addOption(new Option('--device-s2 <TYPE>', 'seed 001: stage-2 memory type of passthrough device mappings').choices(['normal-nc', 'device-ngnre']).default('device-ngnre'))
   .option('--no-fast-path', 'send every trap through the full world switch (compare with the EL2 fast path, seed 000)')
   .option('--cost <KEY=CYCLES>', `override the cycle-cost model (repeatable); keys: ${COST_KEYS.join(', ')}`, (v: string, prev: string[] = []) => [...prev, v])
+  .option('--walk <VA>', 'at the end of the run, report the stage-1/stage-2 walk of VA (repeatable): stderr, and walks["0x..."] in --stats-json', (v: string, prev: bigint[] = []) => {
+    const a = parseAddress(v);
+    if (a === null) throw new UsageError(`--walk: '${v}' is not an address (decimal or 0x-hex)`);
+    return [...prev, a];
+  })
   .option('-q, --quiet', 'no progress lines on stderr (guest output still goes to stdout)')
   .option('--gdb [PORT]', 'serve the GDB remote protocol on 127.0.0.1:PORT (default 1234)')
   .option('--gdb-wait', 'with --gdb (implied): halt before the first instruction until a debugger continues')

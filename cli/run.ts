@@ -13,6 +13,8 @@ import type { HaltReason } from '../emulator/cpu/exits.js';
 import { NS_PER_INSN } from '../emulator/cpu/vcpu.js';
 import { Hypervisor, type HypervisorConfig } from '../hyp/hypervisor.js';
 import { UsageError } from './parse.js';
+import { walkReport, formatWalk, type WalkReport } from '../emulator/mmu/walk-report.js';
+import { hexVa, vaFromBigint } from '../emulator/types.js';
 
 /** Process exit status for each way a run can end (also in `hypemu run --help` and the README). */
 export const EXIT_CODES = {
@@ -35,6 +37,8 @@ export interface RunOptions {
   format?: 'auto' | 'raw' | 'elf' | 'linux';
   append?: string;
   initrd?: string;
+  /** Virtual addresses whose translation is reported at the end of the run (--walk). */
+  walk?: bigint[];
   /** EL2 model configuration (--hyp-mode, --mair-mangle, --default-cacheable, --device-s2, --cost). */
   hyp?: Partial<HypervisorConfig>;
 }
@@ -197,8 +201,27 @@ export function finishSession(session: Session, halt: HaltReason): RunResult {
     virtualTimeNs: vcpu.instructions * NS_PER_INSN,
     exceptions: vcpu.exceptions,
     ...hyp.toJSON(),
+    tlb: {
+      fills: vcpu.fills,
+      refused: vcpu.refusedFills,
+      modelFills: vcpu.translator.tlb.stats.fills,
+      modelHits: vcpu.translator.tlb.stats.hits,
+      flushes: vcpu.tlbFlushes,
+      guestTlbi: vcpu.tlbiCount,
+      faults: vcpu.translator.tlb.stats.faults,
+      faultsByStage: { stage1: vcpu.translator.tlb.stats.faultsByStage[1], stage2: vcpu.translator.tlb.stats.faultsByStage[2] },
+    },
     host: { wallNs: hostNs, mips: hostNs > 0 ? Math.round((vcpu.instructions / hostNs) * 1000 * 10) / 10 : 0 },
   };
+  const walks: Record<string, WalkReport> = {};
+  for (const va of opts.walk ?? []) {
+    const key = hexVa(vaFromBigint(va));
+    const t = vcpu.translator;
+    const r = walkReport(key, t.inspect(vaFromBigint(va)), t.stage1Enabled, t.regime.stage2.enabled);
+    walks[key] = r;
+    if (!opts.quiet) process.stderr.write(formatWalk(r) + '\n');
+  }
+  if (opts.walk?.length) (stats as Record<string, unknown>).walks = walks;
   const exitCode = exitCodeFor(halt);
   session.log(`${describeHalt(halt)} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${exitCode})`);
   if (opts.statsJson) {

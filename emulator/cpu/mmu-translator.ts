@@ -82,11 +82,24 @@ export class MmuTranslator implements Translator {
   }
 
   translate(va: number, access: AccessKind, el: number): Translation {
+    return this.answer(va, access, el, true);
+  }
+
+  /**
+   * The same translation without the model's TLB or its statistics: what the
+   * vCPU uses to work out the syndrome of a fill it already refused (so each
+   * fault is counted once) and what the debugger reads memory through.
+   */
+  probe(va: number, access: AccessKind, el: number): Translation {
+    return this.answer(va, access, el, false);
+  }
+
+  private answer(va: number, access: AccessKind, el: number, viaTlb: boolean): Translation {
     this.refresh();
     const a = this.access;
     a.kind = KIND[access]!;
     a.el = el === 0 ? 0 : 1;
-    const out = this.tlb.translate(this.regime, va, a);
+    const out = viaTlb ? this.tlb.translate(this.regime, va, a) : this.regime.translate(va, a);
     if (out.ok) {
       const r = this.ok;
       r.pa = out.pa;

@@ -150,10 +150,12 @@ export class Vcpu {
   private installHooks(): void {
     const uc = this.uc;
     uc.onTlbFill((va, type) => {
+      this.fills++;
       const access: AccessKind = type === MemAccess.FETCH ? Access.FETCH : type === MemAccess.WRITE ? Access.WRITE : Access.READ;
       const el = this.translator.stage1Enabled ? this.fillEl(access) : 1;
       const t = this.translator.translate(va, access, el);
       if (t.ok) return t;
+      this.refusedFills++;
       if (this.refused === null) this.refused = { va, access };
       return null;
     });
@@ -255,6 +257,10 @@ export class Vcpu {
 
   /** TLB maintenance instructions the guest executed. */
   tlbiCount = 0;
+  /** Unicorn TLB-fill hook calls, refused ones, and whole-TLB flushes the model asked for. */
+  fills = 0;
+  refusedFills = 0;
+  tlbFlushes = 0;
 
   private onInterrupt(intno: number): void {
     const pc = this.pc;
@@ -443,7 +449,7 @@ export class Vcpu {
     const pc = this.pc;
     const el = this.el;
     if (fetch) {
-      const t = this.translator.translate(pc, Access.FETCH, el);
+      const t = this.translator.probe(pc, Access.FETCH, el);
       if (t.ok) return; // translation changed since the fill: just retry
       this.abort(t.fault, pc, pc, true, false, null);
       return;
@@ -466,10 +472,10 @@ export class Vcpu {
     // start in a mapped page and cross into the faulting one (4 KiB is the
     // smallest translation granule).
     let faultVa = acc.address;
-    let t = this.translator.translate(faultVa, kind, accessEl);
+    let t = this.translator.probe(faultVa, kind, accessEl);
     for (let page = Math.floor(acc.address / 0x1000 + 1) * 0x1000; t.ok && page < acc.address + acc.totalSize; page += 0x1000) {
       faultVa = page;
-      t = this.translator.translate(faultVa, kind, accessEl);
+      t = this.translator.probe(faultVa, kind, accessEl);
     }
     if (t.ok) return; // the mapping appeared (e.g. break-before-make completed): retry
     const single: DataAccess | null = acc.isv
@@ -531,6 +537,7 @@ export class Vcpu {
 
   /** Invalidate cached translations in the model and in Unicorn. */
   flushTlb(): void {
+    this.tlbFlushes++;
     this.translator.invalidateAll();
     this.uc.flushTlb();
   }
