@@ -26,6 +26,7 @@
  * - Memory access from the debugger goes through the vCPU's translator in the current
  *   regime and reads/writes guest RAM directly: no faults injected, no MMIO side effects.
  */
+import { walkReport, formatWalk } from '../mmu/walk-report.js';
 import type { HaltReason, Exit, ExitAction } from '../cpu/exits.js';
 import type { Vcpu } from '../cpu/vcpu.js';
 import { Access } from '../cpu/translator.js';
@@ -34,7 +35,7 @@ import { decodeMemoryAccess } from '../cpu/access.js';
 import { CNTFRQ_HZ, NS_PER_INSN } from '../cpu/vcpu.js';
 import { modeName } from '../cpu/pstate.js';
 import { Reg, xreg } from '../unicorn/uc.js';
-import { vaFromBigint, vaToBigint } from '../types.js';
+import { vaFromBigint, vaToBigint, hexVa } from '../types.js';
 import { AARCH64_REGISTERS, FEATURE_SYSREGS } from './aarch64-registers.js';
 import {
   TRAP_REASONS,
@@ -47,9 +48,6 @@ import {
   type TrapReason,
   type WatchKind,
 } from './target.js';
-import { createRegime } from '../mmu/translate.js';
-import { decodeStage1 } from '../mmu/config.js';
-import { RamDescriptorMemory } from '../mmu/memory.js';
 
 /** The parts of a cli Session this target needs (kept structural so emulator/ never imports cli/ or hyp/). */
 export interface VcpuTargetSession {
@@ -641,47 +639,22 @@ export class VcpuTarget implements DebugTarget {
 
   walk(va: bigint): string {
     const v = this.vcpu;
-    const vaNum = vaFromBigint(va);
-    const el = v.el;
-    const out: string[] = [`VA ${hex(va)} at ${modeName(v.pstate)} (EL1&0 regime)`];
-    // Stage 1 from the guest's own registers, walked by the architectural model (emulator/mmu).
-    try {
-      const reg = (name: keyof typeof S1_ENC) => v.uc.sysregRead(S1_ENC[name]) ?? 0n;
-      const s1 = decodeStage1({ sctlr: reg('sctlr'), tcr: reg('tcr'), ttbr0: reg('ttbr0'), ttbr1: reg('ttbr1'), mair: reg('mair') });
-      const regime = createRegime({ stage1: s1, mem: new RamDescriptorMemory({ base: v.ram.base, bytes: v.ram.bytes }) });
-      const t = regime.translate(va, { kind: 'read', el: el === 0 ? 0 : 1 }, { record: true });
-      out.push(`stage 1: ${s1.enabled ? `enabled (SCTLR_EL1.M=1), TTBR${va >> 55n & 1n ? 1 : 0}_EL1` : 'disabled (SCTLR_EL1.M=0): VA = IPA'}`);
-      for (const w of t.walk ?? []) {
-        out.push(`  S${w.stage}${w.forS1Walk ? '(ptw)' : ''} L${w.level} table ${hex(w.table)}[${w.index}] @PA ${hex(w.descAddr)} = ${w.descriptor}  ${w.decision}`);
-      }
-      if (t.ok) {
-        const a = t.attrs;
-        const leaf = t.s1Level >= 0 ? `leaf L${t.s1Level}, ${2 ** (t.s1SizeLog2 - 10)} KiB, ` : '';
-        out.push(`  -> IPA ${hex(t.ipa)} (${leaf}EL1 ${perm(t.permsEl1)} EL0 ${perm(t.permsEl0)}${t.nG ? ', nG asid ' + t.asid : ''})`);
-        out.push(`  attributes: stage 1 ${a.s1.name} ${a.s1.shareability}${s1.enabled ? '' : ' (data accesses with stage 1 off, Arm ARM D8.2.11)'}`);
-      } else {
-        out.push(`  -> stage-${t.stage} ${t.type} fault at level ${t.level}: ${t.detail}`);
-      }
-    } catch (err) {
-      out.push(`stage 1: cannot walk (${(err as Error).message})`);
-    }
-    out.push('stage 2: the hypervisor model does not expose its stage-2 tables yet (the machine maps the RAM window 1:1)');
-    // What the vCPU actually uses (Unicorn's TLB is filled from this).
-    const m = v.translator.translate(vaNum, Access.READ, el);
-    out.push(
-      m.ok
-        ? `machine translation (vCPU, ${v.translator.stage1Enabled ? 'stage 1 on' : 'stage 1 off'}): PA ${hex(m.pa)} IPA ${hex(m.ipa)} perms ${uperm(m.perms)}`
-        : `machine translation (vCPU): stage-${m.fault.stage} fault, FSC ${hex(m.fault.fsc)} at level ${m.fault.level}${m.fault.stage === 2 ? `, IPA ${hex(m.fault.ipa)}` : ''}`,
-    );
-    return out.join('\n');
+    const t = v.translator;
+    // The machine's real two-stage regime (the guest's stage 1, the hypervisor's stage 2), walked by the one MMU model.
+    const report = walkReport(hexVa(vaFromBigint(va)), t.inspect(vaFromBigint(va), Access.READ, v.el), t.stage1Enabled, t.regime.stage2.enabled);
+    return `${formatWalk(report)}\n(at ${modeName(v.pstate)}, EL1&0 regime)`;
   }
 
   tlb(): string {
-    const t = this.vcpu.translator;
+    const v = this.vcpu;
+    const st = v.translator.tlb.stats;
+    const faults = Object.entries(st.faults)
+      .filter(([, byLevel]) => byLevel.some((n) => n > 0))
+      .map(([type, byLevel]) => `${type} ${byLevel.map((n, l) => (n ? `L${l}:${n}` : '')).filter(Boolean).join(' ')}`);
     return [
-      `machine translator: ${t.constructor.name} (stage 1 ${t.stage1Enabled ? 'enabled' : 'disabled'})`,
-      'the TLB model (emulator/mmu/tlb.ts) is not wired into the vCPU yet: no cached entries to list.',
-      "Unicorn's soft TLB is filled on demand from the translator and flushed on every translation change.",
+      `Unicorn TLB fills: ${v.fills} (${v.refusedFills} refused: guest faults and MMIO), whole-TLB flushes: ${v.tlbFlushes}, guest TLBIs: ${v.tlbiCount}`,
+      `model TLB: ${st.fills} walks cached, ${st.hits} hits, ${st.invalidations} invalidations (${st.entriesInvalidated} entries), ${st.evictions} evictions`,
+      `faults: stage 1 ${st.faultsByStage[1]}, stage 2 ${st.faultsByStage[2]}${faults.length ? ' (' + faults.join('; ') + ')' : ''}`,
     ].join('\n');
   }
 
@@ -696,21 +669,6 @@ export class VcpuTarget implements DebugTarget {
     return lines.join('\n');
   }
 }
-
-const S1_ENC = {
-  sctlr: { op0: 3, op1: 0, crn: 1, crm: 0, op2: 0 },
-  tcr: { op0: 3, op1: 0, crn: 2, crm: 0, op2: 2 },
-  ttbr0: { op0: 3, op1: 0, crn: 2, crm: 0, op2: 0 },
-  ttbr1: { op0: 3, op1: 0, crn: 2, crm: 0, op2: 1 },
-  mair: { op0: 3, op1: 0, crn: 10, crm: 2, op2: 0 },
-} as const;
-
-/** mmu PERM_R/W/X bits (1/2/4) as rwx. */
-function perm(p: number): string {
-  return (p & 1 ? 'r' : '-') + (p & 2 ? 'w' : '-') + (p & 4 ? 'x' : '-');
-}
-/** Unicorn UC_PROT_* bits are the same 1/2/4. */
-const uperm = perm;
 
 function leBytesToBig(b: Uint8Array): bigint {
   let v = 0n;
