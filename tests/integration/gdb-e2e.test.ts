@@ -102,7 +102,7 @@ function gdb(port: number, elf: string | null, commands: string[]): Promise<stri
     execFile(GDB!, args, { timeout: 60_000 }, (err, stdout, stderr) => {
       if (err !== null && (err.killed || err.signal !== null)) reject(new Error(`gdb timed out\n${stdout}\n${stderr}`));
       else {
-        // HYPEMU_GDB_TRANSCRIPT=1 prints the session (how docs/debugging.md's transcript is made).
+        // HYPEMU_GDB_TRANSCRIPT=1 prints the session (how the README's Debugging transcript is made).
         if (process.env.HYPEMU_GDB_TRANSCRIPT) console.log(stdout + stderr);
         resolve(stdout + stderr);
       }
