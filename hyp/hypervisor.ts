@@ -18,7 +18,7 @@ import { EC, esrEc } from '../emulator/cpu/esr.js';
 import { sysregKey } from '../emulator/cpu/sysregs.js';
 import { hypercall } from './hypercalls.js';
 import { emulateMmio, injectExternalAbort } from './mmio.js';
-import { El2Regs } from './el2-regs.js';
+import { El2Regs, EL2_REG_NAMES, type El2RegName } from './el2-regs.js';
 import { GuestContext, type HypMode } from './context.js';
 import { DEFAULT_COST_MODEL, type CostModel } from './cost.js';
 import { HypStats } from './stats.js';
@@ -273,6 +273,22 @@ export class Hypervisor implements El2Handler {
     }
     if (outcome === 'external-abort') return { action: RESUME, after: () => injectExternalAbort(vcpu, exit) };
     return { action: RESUME };
+  }
+
+  // ------------------------------------------------------- debugger view
+
+  el2Register(name: string): bigint | undefined {
+    return (EL2_REG_NAMES as readonly string[]).includes(name) ? this.el2.get(name as El2RegName) : undefined;
+  }
+
+  setEl2Register(name: string, value: bigint): boolean {
+    if (!(EL2_REG_NAMES as readonly string[]).includes(name)) return false;
+    this.el2.set(name as El2RegName, value);
+    return true;
+  }
+
+  guestView(name: string, cpuValue: bigint): bigint {
+    return name === 'MAIR_EL1' ? this.sysregs.guestMair(cpuValue) : cpuValue;
   }
 
   /** The exits counters in the stats JSON shape. */

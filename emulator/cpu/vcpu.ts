@@ -413,8 +413,11 @@ export class Vcpu {
         // aborted (it does not retire); a refused fetch never started.
         const fetch = refused.access === Access.FETCH && this.isFetchOfPc(refused.va);
         this.instructions += Math.min(n, Math.max(0, fetch ? started : started - 1));
+        const faultPc = this.pc;
         this.handleRefusedFill(refused, fetch);
         if (this.gatedExit !== null) break;
+        // The hypervisor completed the access (emulated MMIO) and skipped it: it retired.
+        if (!fetch && this.halted === null && this.pc === faultPc + 4) this.instructions++;
         continue;
       }
       // Stopped from a hook (a halt, an exit the debugger gated) or an error.

@@ -50,10 +50,21 @@ import {
 } from './target.js';
 
 /** The parts of a cli Session this target needs (kept structural so emulator/ never imports cli/ or hyp/). */
+export interface El2DebugView {
+  /** The exit counters, shown by `monitor stats`. */
+  readonly exits: unknown;
+  /** The model's EL2 register by name ('HCR_EL2'), or undefined if it has none. */
+  el2Register?(name: string): bigint | undefined;
+  /** Write a model EL2 register; false if it has none. */
+  setEl2Register?(name: string, value: bigint): boolean;
+  /** What the guest reads from a system register whose CPU value the model rewrites (MAIR_EL1 under mangling). */
+  guestView?(name: string, cpuValue: bigint): bigint;
+}
+
 export interface VcpuTargetSession {
   readonly machine: { readonly vcpu: Vcpu };
-  /** The EL2 model's counters (hyp.exits), shown by `monitor stats`. */
-  readonly hyp: { readonly exits: unknown };
+  /** What the debugger needs of the EL2 model (structural: emulator/ never imports hyp/). */
+  readonly hyp: El2DebugView;
   readonly flushConsole?: () => void;
 }
 
@@ -294,9 +305,32 @@ export class VcpuTarget implements DebugTarget {
     }
     if (r.feature === FEATURE_SYSREGS && r.sysreg) {
       const enc = r.sysreg;
-      // Other EL2 registers belong to the hypervisor model, which does not expose them yet:
-      // Unicorn's own EL2 registers are not what the model uses, so showing them would mislead.
-      if (enc.op1 >= 4 && r.name.endsWith('_el2')) return ro(() => undefined);
+      // Other EL2 registers are the hypervisor model's register file (Unicorn's own EL2 state is
+      // not what the model uses). Writable: a new HCR_EL2 reroutes traps and reinstalls stage 2.
+      if (enc.op1 >= 4 && r.name.endsWith('_el2')) {
+        const hyp = this.session.hyp;
+        const name = r.name.toUpperCase();
+        return {
+          read: () => hyp.el2Register?.(name),
+          write: (val) => {
+            if (!hyp.setEl2Register?.(name, val)) return false;
+            v.flushTlb();
+            this.codeDirty = true;
+            return true;
+          },
+        };
+      }
+      // MAIR_EL1 as the guest reads it (under --mair-mangle the CPU holds the mangled value).
+      if (r.name === 'mair_el1') {
+        const hyp = this.session.hyp;
+        return {
+          read: () => {
+            const cpu = uc.sysregRead(enc) ?? 0n;
+            return hyp.guestView ? hyp.guestView('MAIR_EL1', cpu) : cpu;
+          },
+          write: (val) => v.setSysreg(enc, val),
+        };
+      }
       const readOnly = r.name === 'midr_el1' || r.name === 'mpidr_el1';
       return {
         read: () => uc.sysregRead(enc) ?? undefined,
