@@ -52,14 +52,17 @@ const ret = (v: number | bigint): HypercallResult => ({ kind: 'return', x0: BigI
 
 interface HypercallRow {
   readonly name: string;
-  /** A PSCI function that PSCI_FEATURES reports as implemented. */
+  /**
+   * Reported as implemented by PSCI_FEATURES: the PSCI functions, and
+   * SMCCC_VERSION, which callers discover that way (DEN0022 5.1.16, DEN0028 7.2).
+   */
   readonly psci?: true;
   readonly call: (ctx: HypercallContext) => HypercallResult;
 }
 
 /** Function id → handler: one row per call, as KVM's hypercalls.c switch, written as data. */
 const TABLE: Map<number, HypercallRow> = new Map<number, HypercallRow>([
-  [FN.SMCCC_VERSION, { name: 'SMCCC_VERSION', call: () => ret(SMCCC_VERSION_1_1) }],
+  [FN.SMCCC_VERSION, { name: 'SMCCC_VERSION', psci: true, call: () => ret(SMCCC_VERSION_1_1) }],
   [
     FN.SMCCC_ARCH_FEATURES,
     {

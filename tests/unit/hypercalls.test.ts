@@ -18,6 +18,8 @@ describe('PSCI', () => {
       expect(x0(FN.PSCI_FEATURES, BigInt(f))).toBe(0n);
     }
     expect(x0(FN.PSCI_FEATURES, BigInt(FN.CPU_SUSPEND_64))).toBe(-1n);
+    // SMCCC_VERSION is discovered through PSCI_FEATURES (DEN0028 7.2): Linux then reports SMCCC v1.1.
+    expect(x0(FN.PSCI_FEATURES, BigInt(FN.SMCCC_VERSION))).toBe(0n);
     expect(x0(FN.PSCI_FEATURES, 0x8400_00ffn)).toBe(-1n);
   });
   it('CPU_ON for the running CPU is ALREADY_ON; for a CPU that does not exist INVALID_PARAMETERS', () => {
