@@ -76,15 +76,18 @@ export function esrUndefined(): number {
  * Op0 [21:20], Op2 [19:17], Op1 [16:14], CRn [13:10], Rt [9:5], CRm [4:1],
  * Direction [0] (1 = read, MRS/SYSL; 0 = write, MSR/SYS).
  */
-export function issSysreg(f: {
-  op0: number;
-  op1: number;
-  crn: number;
-  crm: number;
-  op2: number;
-  rt: number;
-  read: boolean;
-}): number {
+/** The fields an EC 0x18 syndrome carries: the encoding, Rt, and the direction. */
+export interface SysregAccessFields {
+  readonly op0: number;
+  readonly op1: number;
+  readonly crn: number;
+  readonly crm: number;
+  readonly op2: number;
+  readonly rt: number;
+  readonly read: boolean;
+}
+
+export function issSysreg(f: SysregAccessFields): number {
   return (
     ((f.op0 & 3) << 20) |
     ((f.op2 & 7) << 17) |
@@ -96,15 +99,7 @@ export function issSysreg(f: {
   );
 }
 
-export function decodeIssSysreg(iss: number): {
-  op0: number;
-  op1: number;
-  crn: number;
-  crm: number;
-  op2: number;
-  rt: number;
-  read: boolean;
-} {
+export function decodeIssSysreg(iss: number): SysregAccessFields {
   return {
     op0: (iss >>> 20) & 3,
     op2: (iss >>> 17) & 7,

@@ -5,6 +5,7 @@
  * hands an Exit to the registered handler; it never imports the handler.
  */
 import type { Vcpu } from './vcpu.js';
+import type { SysregAccessFields } from './esr.js';
 
 /** Exit reasons as the statistics and the debugger name them. */
 export type ExitReason = 'sysreg' | 'hvc' | 'smc' | 'dabt_s2' | 'iabt_s2' | 'wfx' | 'irq';
@@ -25,15 +26,8 @@ export interface SmcExit extends ExitBase {
   readonly imm: number;
 }
 /** A trapped MSR/MRS/SYS/SYSL (EC 0x18). */
-export interface SysregExit extends ExitBase {
+export interface SysregExit extends ExitBase, SysregAccessFields {
   readonly reason: 'sysreg';
-  readonly op0: number;
-  readonly op1: number;
-  readonly crn: number;
-  readonly crm: number;
-  readonly op2: number;
-  readonly rt: number;
-  readonly read: boolean;
   /** For a write: the value of Xt (XZR reads as 0). */
   readonly value: bigint;
 }
@@ -82,14 +76,7 @@ export type ExitAction = { kind: 'resume' } | { kind: 'halt'; halt: HaltReason }
 export const RESUME: ExitAction = Object.freeze({ kind: 'resume' });
 
 /** A system-instruction access as the machine sees it, before any trap decision. */
-export interface SysInsnAccess {
-  readonly op0: number;
-  readonly op1: number;
-  readonly crn: number;
-  readonly crm: number;
-  readonly op2: number;
-  readonly rt: number;
-  readonly read: boolean;
+export interface SysInsnAccess extends SysregAccessFields {
   /** Xt for writes. */
   readonly value: bigint;
   readonly pc: number;
