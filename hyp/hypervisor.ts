@@ -65,11 +65,11 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
  * on (VM), EL1 is AArch64 (RW), SMC trapped for PSCI (TSC), ID registers
  * answered from the sanitised feature set (TID1, TID3), ACTLR and set/way
  * cache maintenance trapped (TACR, TSW), SWIO; pointer-authentication keys
- * and instructions not trapped (APK, API), since the feature set offers them.
- * TVM/TRVM only under a policy.
- * TWI/TWE are not set: Unicorn executes WFI/WFE as NOPs without telling us.
+ * and instructions not trapped (APK, API), since the feature set offers them;
+ * WFI/WFE trapped (TWI, TWE) as KVM does, so a waiting vCPU exits. TVM/TRVM
+ * only under a policy.
  */
-export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'RW', 'TSC', 'TID1', 'TID3', 'TACR', 'TSW', 'APK', 'API');
+export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'RW', 'TSC', 'TID1', 'TID3', 'TACR', 'TSW', 'TWI', 'TWE', 'APK', 'API');
 
 type FastHandler = (hyp: Hypervisor, vcpu: Vcpu, exit: Exit) => boolean;
 
@@ -224,7 +224,8 @@ export class Hypervisor implements El2Handler {
       case 'iabt_s2':
         return this.stage2Abort(vcpu, exit, ctx);
       case 'wfx':
-        // No interrupt controller is modelled yet: nothing to wait for.
+        // KVM's kvm_handle_wfx blocks the vCPU until an interrupt is pending;
+        // no interrupt controller is modelled yet, so there is nothing to wait for.
         ctx.skipInstruction();
         return { action: RESUME };
       case 'irq':

@@ -32,6 +32,10 @@ export interface VcpuOptions {
   sliceInsns?: number;
 }
 
+/** WFI and WFE (HINT #3, #2), Arm ARM C6.2 "WFI" / "WFE". */
+const WFI = 0xd503207f;
+const WFE = 0xd503205f;
+
 /** Unicorn's interrupt numbers (QEMU's EXCP_* in target/arm/cpu.h). */
 const EXCP_UDEF = 1;
 const EXCP_SWI = 2;
@@ -154,7 +158,10 @@ export class Vcpu {
       const access: AccessKind = type === MemAccess.FETCH ? Access.FETCH : type === MemAccess.WRITE ? Access.WRITE : Access.READ;
       const el = this.translator.stage1Enabled ? this.fillEl(access) : 1;
       const t = this.translator.translate(va, access, el);
-      if (t.ok) return t;
+      if (t.ok) {
+        if (access === Access.FETCH) this.scanForWfx(va, t.pa);
+        return t;
+      }
       this.refusedFills++;
       if (this.refused === null) this.refused = { va, access };
       return null;
@@ -178,6 +185,54 @@ export class Vcpu {
     const insn = this.readInsn(this.pc);
     if (insn !== null && isUnprivilegedLoadStore(insn)) return 0;
     return el;
+  }
+
+  /**
+   * Unicorn executes WFI and WFE as NOPs and offers no hook for them, so the
+   * trap rule (HCR_EL2.TWI/TWE) needs help: a code page is always filled for
+   * fetch before QEMU translates code on it, so the fill scans the 1 KiB page
+   * for WFI/WFE words and puts a one-address code hook on each (a hook must
+   * exist when the block is translated to be called). The hook decides at run
+   * time, on the instruction actually there, whether the hypervisor wants it.
+   */
+  private scanForWfx(vaPage: number, paPage: number): void {
+    if (!this.ram.contains(paPage, 0x400)) return;
+    const base = paPage - this.ram.base;
+    const words = this.ramWords;
+    for (let i = base >>> 2, end = (base + 0x400) >>> 2; i < end; i++) {
+      const w = words[i]!;
+      if (w !== WFI && w !== WFE) continue;
+      const va = vaPage + (i * 4 - base);
+      if (this.wfxHooks.has(va)) continue;
+      this.wfxHooks.add(va);
+      // Adding a hook from inside a Unicorn callback re-enters it: stop the
+      // slice (QEMU checks for exit on entering the block about to be
+      // translated, before it runs) and install it from the run loop.
+      this.pendingWfx.push(va);
+      this.stopRequested = true;
+      this.uc.emuStop();
+    }
+  }
+  private readonly pendingWfx: number[] = [];
+
+  /** Install the WFx hooks found since the last slice and retranslate, so the blocks include them. */
+  private installWfxHooks(): void {
+    for (const va of this.pendingWfx) this.uc.onCode(va, va, (address) => this.onWfx(address));
+    this.pendingWfx.length = 0;
+    this.uc.flushTb();
+  }
+  private readonly wfxHooks = new Set<number>();
+  private get ramWords(): Uint32Array {
+    return (this.ramWordsCache ??= new Uint32Array(this.ram.bytes.buffer, this.ram.bytes.byteOffset, this.ram.bytes.byteLength >>> 2));
+  }
+  private ramWordsCache: Uint32Array | null = null;
+
+  private onWfx(address: number): void {
+    const insn = this.readInsn(address);
+    if (insn !== WFI && insn !== WFE) return;
+    const wfe = insn === WFE;
+    if (!this.el2?.trapsWfx(this, wfe)) return; // not trapped: the CPU runs it (a NOP here)
+    this.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(wfe)), pc: address, wfe });
   }
 
   /** Unicorn register id → architectural register number (31 = XZR/SP). */
@@ -405,7 +460,10 @@ export class Vcpu {
       const started = uc.sliceCounter();
       const refused = this.takeRefused();
       if (rc === UC_ERR_OK && !this.stopRequested && refused === null) {
-        this.instructions += n;
+        // A full slice stops on the count hook of instruction n + 1. Fewer
+        // started means the CPU stopped by itself: QEMU halts on a WFI with
+        // nothing pending and Unicorn returns; that WFI retired.
+        this.instructions += started > n ? n : Math.max(0, started);
         continue;
       }
       if (rc === UC_ERR_EXCEPTION && refused !== null) {
@@ -418,6 +476,11 @@ export class Vcpu {
         if (this.gatedExit !== null) break;
         // The hypervisor completed the access (emulated MMIO) and skipped it: it retired.
         if (!fetch && this.halted === null && this.pc === faultPc + 4) this.instructions++;
+        continue;
+      }
+      if (this.pendingWfx.length > 0 && rc === UC_ERR_OK && this.halted === null && this.gatedExit === null) {
+        this.instructions += Math.min(n, Math.max(0, started));
+        this.installWfxHooks();
         continue;
       }
       // Stopped from a hook (a halt, an exit the debugger gated) or an error.

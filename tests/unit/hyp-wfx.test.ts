@@ -1,0 +1,63 @@
+// WFI/WFE trapped by HCR_EL2.TWI/TWE (Arm ARM D19.2.48) exit with EC 0x01 and the
+// WF* ISS (D17.2.37: CV = 1, COND = 0b1110, TI = 00 WFI / 01 WFE); the
+// hypervisor resumes after the instruction. Not trapped, they execute (as NOPs
+// here: no interrupt ever needs waiting for) and retire.
+import { afterEach, describe, expect, it } from 'vitest';
+import { VirtMachine } from '../../emulator/platform/virt.js';
+import { VIRT } from '../../emulator/platform/memmap.js';
+import { Hypervisor } from '../../hyp/hypervisor.js';
+import { hcrOf } from '../../hyp/hcr.js';
+import type { Exit } from '../../emulator/cpu/exits.js';
+
+const B = 0x4008_0000;
+const PROGRAM = [
+  0xd2800020, // mov x0, #1
+  0xd503207f, // wfi
+  0x91000400, // add x0, x0, #1
+  0xd503205f, // wfe
+  0x91000400, // add x0, x0, #1
+  0xd503201f, // nop
+];
+
+let machine: VirtMachine | null = null;
+afterEach(() => {
+  machine?.close();
+  machine = null;
+});
+
+function run(trap: boolean): { exits: Exit[]; m: VirtMachine; hyp: Hypervisor } {
+  const m = new VirtMachine({ uartOut: () => {} });
+  machine = m;
+  const hyp = new Hypervisor();
+  hyp.attach(m.vcpu, { ram: { base: VIRT.RAM.base, size: m.ramSize } });
+  hyp.el2.hcr = trap ? hyp.el2.hcr | hcrOf('TWI', 'TWE') : hyp.el2.hcr & ~hcrOf('TWI', 'TWE');
+  PROGRAM.forEach((w, i) => m.vcpu.ram.write32(B + 4 * i, w));
+  m.vcpu.pc = B;
+  const exits: Exit[] = [];
+  m.vcpu.onExit = (e) => exits.push(e);
+  expect(m.vcpu.runFor(PROGRAM.length)).toBeNull();
+  return { exits, m, hyp };
+}
+
+describe('WFx traps (HCR_EL2.TWI/TWE)', () => {
+  it('trapped WFI and WFE exit with EC 0x01, TI 00 / 01, and resume after the instruction', () => {
+    const { exits, m, hyp } = run(true);
+    const wfx = exits.filter((e) => e.reason === 'wfx');
+    expect(wfx.map((e) => [e.pc, e.esr >>> 0])).toEqual([
+      [B + 4, 0x07e0_0000],
+      [B + 12, 0x07e0_0001],
+    ]);
+    expect(hyp.stats.exits.byReason.wfx).toBe(2);
+    expect(m.vcpu.x(0)).toBe(3n);
+    expect(m.vcpu.pc).toBe(B + 4 * PROGRAM.length);
+    expect(m.vcpu.instructions).toBe(PROGRAM.length);
+  });
+
+  it('untrapped, they retire in place and the instruction count stays exact', () => {
+    const { exits, m } = run(false);
+    expect(exits.filter((e) => e.reason === 'wfx')).toHaveLength(0);
+    expect(m.vcpu.x(0)).toBe(3n);
+    expect(m.vcpu.pc).toBe(B + 4 * PROGRAM.length);
+    expect(m.vcpu.instructions).toBe(PROGRAM.length);
+  });
+});
