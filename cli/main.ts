@@ -17,6 +17,7 @@ interface HypFlags {
   deviceS2: 'normal-nc' | 'device-ngnre';
   cost?: string[];
   fastPath: boolean;
+  stage2Map: 'block' | 'page';
 }
 import { runUnderGdb, type GdbRunOptions } from './gdb.js';
 
@@ -44,6 +45,7 @@ program
   .option('--mair-mangle', 'seed 000: trap MAIR_EL1 (TVM/TRVM) and make uncached attributes cacheable in the value the MMU uses; the guest reads back what it wrote')
   .option('--default-cacheable', 'seed 002: set HCR_EL2.DC and TVM while the guest MMU is off, clear both when it sets SCTLR_EL1.M')
   .addOption(new Option('--device-s2 <TYPE>', 'seed 001: stage-2 memory type of passthrough device mappings').choices(['normal-nc', 'device-ngnre']).default('device-ngnre'))
+  .addOption(new Option('--stage2-map <HOW>', 'how the hypervisor maps guest RAM at stage 2 on a fault: 2 MiB blocks where they fit, or 4 KB pages').choices(['block', 'page']).default('block'))
   .option('--no-fast-path', 'send every trap through the full world switch (compare with the EL2 fast path, seed 000)')
   .option('--cost <KEY=CYCLES>', `override the cycle-cost model (repeatable); keys: ${COST_KEYS.join(', ')}`, (v: string, prev: string[] = []) => [...prev, v])
   .option('--walk <VA>', 'at the end of the run, report the stage-1/stage-2 walk of VA (repeatable): stderr, and walks["0x..."] in --stats-json', (v: string, prev: bigint[] = []) => {
@@ -80,6 +82,7 @@ The guest's UART (PL011 at 0x09000000) is stdout; in a terminal, keystrokes go t
       defaultCacheable: o.defaultCacheable === true,
       deviceS2: o.deviceS2,
       fastPath: o.fastPath,
+      stage2Mapping: o.stage2Map,
       cost,
     };
     const opts = { ...o, hyp, ...(image ? { image } : {}) };

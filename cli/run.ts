@@ -13,7 +13,8 @@ import type { HaltReason } from '../emulator/cpu/exits.js';
 import { NS_PER_INSN } from '../emulator/cpu/vcpu.js';
 import { Hypervisor, type HypervisorConfig } from '../hyp/hypervisor.js';
 import { UsageError } from './parse.js';
-import { walkReport, formatWalk, type WalkReport } from '../emulator/mmu/walk-report.js';
+import { formatWalk, type WalkReport } from '../emulator/mmu/walk-report.js';
+import { translate } from '../emulator/cpu/mmu-translator.js';
 import { hexVa, vaFromBigint } from '../emulator/types.js';
 
 /** Process exit status for each way a run can end (also in `hypemu run --help` and the README). */
@@ -216,8 +217,7 @@ export function finishSession(session: Session, halt: HaltReason): RunResult {
   const walks: Record<string, WalkReport> = {};
   for (const va of opts.walk ?? []) {
     const key = hexVa(vaFromBigint(va));
-    const t = vcpu.translator;
-    const r = walkReport(key, t.inspect(vaFromBigint(va)), t.stage1Enabled, t.regime.stage2.enabled);
+    const r = translate(vcpu, va);
     walks[key] = r;
     if (!opts.quiet) process.stderr.write(formatWalk(r) + '\n');
   }

@@ -18,6 +18,8 @@ import { fsc } from '../mmu/faults.js';
 import type { RegBatch, Unicorn } from '../unicorn/uc.js';
 import { SR } from './sysregs.js';
 import { Access, type AccessKind, type Translation, type Translator } from './translator.js';
+import { walkReport, type WalkReport } from '../mmu/walk-report.js';
+import { hexVa, vaFromBigint } from '../types.js';
 
 const KIND: readonly MmuAccess['kind'][] = ['read', 'write', 'fetch'];
 
@@ -141,4 +143,21 @@ class SwappableMemory implements DescriptorMemory {
   isBacked(pa: number, len: number): boolean {
     return this.inner.isBacked(pa, len);
   }
+}
+
+/**
+ * The translation of `va` in the vCPU's current regime, as a user reads it:
+ * IPA, PA, effective attributes and, for each level of each stage, the table
+ * address, descriptor and decision; or the fault the access would raise.
+ * Side-effect free (no TLB fill, no statistics).
+ */
+export function translate(
+  vcpu: { readonly translator: MmuTranslator },
+  va: number | bigint,
+  opts: { el?: 0 | 1; access?: 'read' | 'write' | 'fetch' } = {},
+): WalkReport {
+  const t = vcpu.translator;
+  const num = typeof va === 'bigint' ? vaFromBigint(va) : va;
+  const access = opts.access === 'write' ? Access.WRITE : opts.access === 'fetch' ? Access.FETCH : Access.READ;
+  return walkReport(hexVa(num), t.inspect(num, access, opts.el ?? 1), t.stage1Enabled, t.regime.stage2.enabled);
 }
