@@ -136,3 +136,38 @@ describe('exception statistics', () => {
     expect(v.exceptions.total).toBe(1);
   });
 });
+
+describe('asynchronous exceptions: IRQ at +0x80, FIQ at +0x100, SError at +0x180 (Arm ARM D1.10.2, vector table)', () => {
+  it('an IRQ taken from EL1h enters VBAR_EL1 + 0x280 with ELR = the next instruction to run and ESR unchanged', () => {
+    const v = machine([A64.nop, A64.nop]);
+    v.setSysreg(SR.ESR_EL1, 0x1234n);
+    v.runFor(1);
+    v.takeException('irq', Number(v.sysreg(SR.ESR_EL1)), v.pc);
+    expect(v.pc).toBe(VBAR + 0x280);
+    expect(el1(v).elr).toBe(BASE + 4);
+    expect(v.pstate & 0x3cf).toBe(0x3c5);
+    expect(v.exceptions.byTarget.EL1).toEqual({ irq: 1 });
+  });
+
+  it('an FIQ taken from EL0 enters VBAR_EL1 + 0x500; SPSR records EL0t with interrupts unmasked', () => {
+    const user = BASE + 0x100;
+    const v = machine([A64.eret]);
+    v.ram.write32(user, A64.nop);
+    v.setSysreg(SR.ELR_EL1, BigInt(user));
+    v.setSysreg(SR.SPSR_EL1, 0n);
+    v.runFor(2);
+    expect(v.el).toBe(0);
+    v.takeException('fiq', 0, v.pc);
+    expect(v.pc).toBe(VBAR + 0x500);
+    expect(el1(v).spsr & 0x3cf).toBe(0);
+    expect(el1(v).elr).toBe(user + 4);
+  });
+
+  it('an SError from EL1t enters VBAR_EL1 + 0x180', () => {
+    const v = machine([A64.msrSpsel0, A64.nop]);
+    v.runFor(1);
+    v.takeException('serror', 0xbe00_0000, v.pc);
+    expect(v.pc).toBe(VBAR + 0x180);
+    expect(el1(v).esr).toBe(0xbe00_0000);
+  });
+});
