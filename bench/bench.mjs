@@ -1,11 +1,15 @@
-// hypemu benchmarks. Each case runs a guest under hypemu and the same work
-// under QEMU in this process tree, takes the best of N wall-clock runs, and
-// prints the ratio (QEMU time / hypemu time: above 1 means hypemu is faster).
-// Usage: node bench/bench.mjs [--runs N] [--only NAME] [--json FILE]
+// hypemu benchmarks. Each case runs guests under hypemu and under QEMU in
+// this process tree and derives its figures from the best (minimum) of N
+// wall-clock runs of every command. The runs are interleaved (round 1 runs
+// every command once, then round 2, ...) so a burst of load on the machine
+// hits all commands alike rather than one of them N times.
+// Usage: node bench/bench.mjs [--runs N] [--only NAME[,NAME...]] [--json FILE]
+// Cases: compute-loop, compute-loop-default-tcg, compute-loop-mmu, tlb-fill, sysreg-trap.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, writeFileSync, readFileSync, existsSync, copyFileSync, rmSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpus, loadavg } from 'node:os';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -14,86 +18,289 @@ const opt = (name, dflt) => {
   return i >= 0 ? args[i + 1] : dflt;
 };
 const RUNS = Number(opt('--runs', '3'));
-const ONLY = opt('--only', null);
+const ONLY = opt('--only', null)?.split(',') ?? null;
 const JSON_OUT = opt('--json', join(root, 'bench/out/bench.json'));
-const guest = (name) => join(root, 'guest-images/build', `${name}.elf`);
-const hypemu = (image, extra = []) => ['node', [join(root, 'dist/cli/main.js'), 'run', image, '-q', ...extra]];
-const qemu = (image, machine = 'virt', extra = []) => [
-  'qemu-system-aarch64',
-  ['-M', machine, '-cpu', 'max', '-m', '256M', '-nographic', '-no-reboot', ...extra, '-kernel', image],
-];
+const OUT = join(root, 'bench/out');
+const gi = join(root, 'guest-images');
+const guest = (name) => join(gi, 'build', `${name}.elf`);
+const variant = (dir, name) => join(gi, 'build/bench-variants', dir, `${name}.elf`);
 
-/** Wall time of one command in seconds; fails loudly if it does not exit 0. */
-function timeOnce([cmd, argv], statsFile) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, statsFile ? [...argv, '--stats-json', statsFile] : argv, { encoding: 'utf8', timeout: 300_000 });
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}: ${r.stderr?.slice(-500)}`);
-  return { seconds: s, stdout: r.stdout };
-}
+const TLB_PAGES = 16384; // guest-images/src/tlb-storm.c TLB_STORM_PAGES (default)
+const TLB_ROUNDS = 32; // guest-images/Makefile TLB_STORM_ROUNDS (default)
+const TLB_ROUNDS_QEMU = 320; // the QEMU-only long variant
+const STORM_TRAPS = 1_000_000; // MAIR_EL1 writes in sysreg-storm / el2-storm
 
-function best(cmd, statsFile) {
-  let min = Infinity;
-  let last;
-  for (let i = 0; i < RUNS; i++) {
-    last = timeOnce(cmd, statsFile);
-    min = Math.min(min, last.seconds);
-  }
-  return { seconds: min, stdout: last.stdout };
-}
+/** A command to time: a display string, argv, and whether it is hypemu (then it writes --stats-json). */
+const hypemu = (image, extra = []) => ({
+  kind: 'hypemu',
+  image,
+  argv: ['node', join(root, 'dist/cli/main.js'), 'run', image, '-q', ...extra],
+});
+const qemu = (image, machine = 'virt', extra = []) => ({
+  kind: 'qemu',
+  image,
+  argv: ['qemu-system-aarch64', '-M', machine, '-cpu', 'max', '-m', '256M', '-nographic', '-no-reboot', ...extra, '-kernel', image],
+});
+const show = (c) => c.argv.map((a) => (a.startsWith(root) ? relative(root, a) : a)).join(' ').replace(/^node dist\/cli\/main\.js/, 'node dist/cli/main.js');
+const key = (c) => c.argv.join('\0');
+
+// ------------------------------------------------------------------ cases
+// Each case lists the commands it needs (by role) and computes its result
+// from their best times and (hypemu) the stats of the best run.
+
+const loopCase = (name, what, image, qemuCmd, qemuLabel, target) => ({
+  name,
+  what,
+  cmds: { hypemu: hypemu(image), qemu: qemuCmd },
+  compute: (m) => {
+    const h = m.hypemu, q = m.qemu;
+    const ratio = q.seconds / h.seconds;
+    return {
+      rows: [{
+        case: name,
+        hypemu: `${h.seconds.toFixed(2)} s`,
+        qemu: `${q.seconds.toFixed(2)} s`,
+        figure: `ratio ${ratio.toFixed(2)}`,
+        reference: qemuLabel + (target ? `; target >= ${target}` : ''),
+        met: target ? ratio >= target : null,
+      }],
+      data: {
+        hypemuSeconds: +h.seconds.toFixed(3),
+        qemuSeconds: +q.seconds.toFixed(3),
+        qemu: qemuLabel,
+        ratio: +ratio.toFixed(2),
+        instructions: h.stats.instructions,
+        hypemuMips: Math.round(h.stats.instructions / h.seconds / 1e6),
+        ...(target ? { target: `ratio >= ${target}`, met: ratio >= target } : {}),
+      },
+    };
+  },
+});
 
 const cases = [
+  loopCase('compute-loop', 'bench-loop: 600M iterations of add/cmp/b.ne at EL1 (1.8G instructions), MMU off',
+    guest('bench-loop'), qemu(guest('bench-loop'), 'virt', ['-icount', 'shift=0']), 'QEMU -icount shift=0', 0.8),
+  loopCase('compute-loop-default-tcg', 'same loop against QEMU without -icount (not deterministic: for reference)',
+    guest('bench-loop'), qemu(guest('bench-loop')), 'QEMU default TCG (reference)', null),
+  loopCase('compute-loop-mmu', 'bench-loop-mmu: the same loop with the stage-1 MMU on (4 KB granule, 4 levels)',
+    guest('bench-loop-mmu'), qemu(guest('bench-loop-mmu'), 'virt', ['-icount', 'shift=0']), 'QEMU -icount shift=0', 0.8),
   {
-    name: 'compute-loop',
-    what: 'bench-loop: 600M iterations of add/cmp/b.ne at EL1 (1.8G instructions), MMU off',
-    hypemu: hypemu(guest('bench-loop')),
-    qemu: qemu(guest('bench-loop'), 'virt', ['-icount', 'shift=0']),
-    qemuLabel: 'QEMU -icount shift=0',
-    target: 'hypemu >= 0.8x QEMU -icount shift=0',
+    name: 'tlb-fill',
+    what: `tlb-storm: ${TLB_PAGES} pages x ${TLB_ROUNDS} rounds of one load per page + TLBI VMALLE1; every touch a fresh fill (stage 1 + hypemu's stage 2)`,
+    build: true,
+    cmds: {
+      storm: hypemu(guest('tlb-storm')),
+      base: hypemu(variant('tlb-storm-r0', 'tlb-storm')),
+      noTlbi: hypemu(variant('tlb-storm-notlbi', 'tlb-storm')),
+      qStorm: qemu(guest('tlb-storm')),
+      qBase: qemu(variant('tlb-storm-r0', 'tlb-storm')),
+      // QEMU's fills are ~0.1 us: 32 rounds add ~0.05 s, inside its start-up noise.
+      // Its per-fill figure comes from a 10x-rounds build of the same guest.
+      qLong: qemu(variant('tlb-storm-r320', 'tlb-storm')),
+    },
+    compute: (m) => {
+      const walks = m.storm.stats.tlb.modelFills - m.base.stats.tlb.modelFills;
+      const ucFills = m.storm.stats.tlb.fills - m.base.stats.tlb.fills;
+      const us = ((m.storm.seconds - m.base.seconds) / walks) * 1e6;
+      const hitFills = m.noTlbi.stats.tlb.fills - m.base.stats.tlb.fills;
+      const hitWalks = m.noTlbi.stats.tlb.modelFills - m.base.stats.tlb.modelFills;
+      const usHit = ((m.noTlbi.seconds - m.base.seconds) / hitFills) * 1e6;
+      const qus = ((m.qLong.seconds - m.qBase.seconds) / (TLB_PAGES * TLB_ROUNDS_QEMU)) * 1e6;
+      return {
+        rows: [
+          {
+            case: 'tlb-fill',
+            hypemu: `${us.toFixed(2)} us/fill`,
+            qemu: `${qus.toFixed(2)} us/fill`,
+            figure: `x${(us / qus).toFixed(1)}`,
+            reference: `(tlb-storm ${m.storm.seconds.toFixed(2)} s - R=0 ${m.base.seconds.toFixed(2)} s) / ${walks} model walks; target < 2 us. QEMU (context, stage 1 only): tlb-storm ${m.qStorm.seconds.toFixed(2)} s, R=0 ${m.qBase.seconds.toFixed(2)} s, R=${TLB_ROUNDS_QEMU} ${m.qLong.seconds.toFixed(2)} s`,
+            met: us < 2,
+          },
+          {
+            case: 'tlb-fill-model-hit',
+            hypemu: `${usHit.toFixed(2)} us/fill`,
+            qemu: '-',
+            figure: '-',
+            reference: `no-TLBI variant ${m.noTlbi.seconds.toFixed(2)} s: ${hitFills} Unicorn fills, ${hitWalks} walks (answered by the model's TLB); diagnostic`,
+            met: null,
+          },
+        ],
+        data: {
+          hypemuStormSeconds: +m.storm.seconds.toFixed(3),
+          hypemuBaseSeconds: +m.base.seconds.toFixed(3),
+          hypemuNoTlbiSeconds: +m.noTlbi.seconds.toFixed(3),
+          qemuStormSeconds: +m.qStorm.seconds.toFixed(3),
+          qemuBaseSeconds: +m.qBase.seconds.toFixed(3),
+          qemuLongSeconds: +m.qLong.seconds.toFixed(3),
+          qemuLongRounds: TLB_ROUNDS_QEMU,
+          modelWalks: walks,
+          unicornFills: ucFills,
+          usPerFill: +us.toFixed(3),
+          usPerFillModelHit: +usHit.toFixed(3),
+          noTlbiUnicornFills: hitFills,
+          noTlbiModelWalks: hitWalks,
+          qemuUsPerFill: +qus.toFixed(3),
+          qemuTouches: TLB_PAGES * TLB_ROUNDS_QEMU,
+          qemuUsPerFillMethod: `(R=${TLB_ROUNDS_QEMU} s - R=0 s) / (${TLB_PAGES} x ${TLB_ROUNDS_QEMU}) touches`,
+          qemu: 'QEMU default TCG (stage 1 only: no EL2 in -M virt)',
+          target: 'usPerFill < 2',
+          met: us < 2,
+          stormTlb: m.storm.stats.tlb,
+          baseTlb: m.base.stats.tlb,
+        },
+      };
+    },
   },
   {
-    name: 'compute-loop-default-tcg',
-    what: 'same loop against QEMU without -icount (not deterministic: for reference)',
-    hypemu: hypemu(guest('bench-loop')),
-    qemu: qemu(guest('bench-loop')),
-    qemuLabel: 'QEMU (default TCG)',
+    name: 'sysreg-trap',
+    what: 'sysreg-storm: 1,000,000 MAIR_EL1 writes, trapped (hypemu --mair-mangle) vs untrapped; QEMU el2-storm (EL2 handler, trap + ERET) vs sysreg-storm at EL1',
+    cmds: {
+      base: hypemu(guest('sysreg-storm')),
+      fast: hypemu(guest('sysreg-storm'), ['--mair-mangle']),
+      nvhe: hypemu(guest('sysreg-storm'), ['--mair-mangle', '--no-fast-path', '--hyp-mode', 'nvhe']),
+      vhe: hypemu(guest('sysreg-storm'), ['--mair-mangle', '--no-fast-path', '--hyp-mode', 'vhe']),
+      qBase: qemu(guest('sysreg-storm')),
+      qTrap: qemu(guest('el2-storm'), 'virt,virtualization=on'),
+    },
+    compute: (m) => {
+      const qus = ((m.qTrap.seconds - m.qBase.seconds) / STORM_TRAPS) * 1e6;
+      const rows = [];
+      const data = { qemuTrapSeconds: +m.qTrap.seconds.toFixed(3), qemuBaseSeconds: +m.qBase.seconds.toFixed(3), qemuUsPerTrap: +qus.toFixed(3), hypemuBaseSeconds: +m.base.seconds.toFixed(3), configs: {} };
+      for (const [role, label, target] of [['fast', 'fast path (vhe)', 2], ['nvhe', 'world switch nvhe', 5], ['vhe', 'world switch vhe', 5]]) {
+        const r = m[role];
+        const us = ((r.seconds - m.base.seconds) / STORM_TRAPS) * 1e6;
+        const ratio = us / qus;
+        const ex = r.stats.exits;
+        const sysExits = ex.byReason.sysreg;
+        const hostNsPerExit = r.stats.cost.hostNs / ex.total;
+        const cyclesPerExit = r.stats.cost.modelCycles / ex.total;
+        const cyclesPerSysregExit = r.stats.cost.byReason.sysreg / sysExits;
+        // What the cost model (hyp/cost.ts, echoed in the stats) says a sysreg exit of this kind costs.
+        const cm = r.stats.hyp.costModel, mode = r.stats.hyp.mode;
+        const expected = role === 'fast' ? cm.trap + cm.fastPath : cm.trap + cm.worldSwitch[mode] + cm.handler.sysreg;
+        if (Math.round(cyclesPerSysregExit) !== expected)
+          warnings.push(`sysreg-trap ${label}: the stats charge ${Math.round(cyclesPerSysregExit)} model cycles per sysreg exit, the cost model gives ${expected} (trap ${cm.trap}${role === 'fast' ? ` + fastPath ${cm.fastPath}` : ` + worldSwitch.${mode} ${cm.worldSwitch[mode]} + handler.sysreg ${cm.handler.sysreg}`}); difference ${Math.round(cyclesPerSysregExit) - expected}${Math.round(cyclesPerSysregExit) - expected === cm.userspace ? ' = userspace: a user-space return charged to exits that never left EL2' : ''}`);
+        rows.push({
+          case: `sysreg-trap ${label}`,
+          hypemu: `${us.toFixed(2)} us/trap`,
+          qemu: `${qus.toFixed(2)} us/trap`,
+          figure: `x${ratio.toFixed(2)}`,
+          reference: `${r.seconds.toFixed(2)} s vs ${m.base.seconds.toFixed(2)} s; hostNs/exit ${Math.round(hostNsPerExit)}, model cycles/exit ${Math.round(cyclesPerExit)} (sysreg ${Math.round(cyclesPerSysregExit)}); target <= ${target}x`,
+          met: ratio <= target,
+        });
+        data.configs[role] = {
+          command: show(m[role].cmd),
+          seconds: +r.seconds.toFixed(3),
+          usPerTrap: +us.toFixed(3),
+          ratioToQemu: +ratio.toFixed(2),
+          target: `ratio <= ${target}`,
+          met: ratio <= target,
+          exits: ex,
+          hostNsPerExit: Math.round(hostNsPerExit),
+          modelCyclesPerExit: Math.round(cyclesPerExit),
+          modelCyclesPerSysregExit: Math.round(cyclesPerSysregExit),
+          modelCyclesPerSysregExitExpected: expected,
+        };
+      }
+      return { rows, data };
+    },
   },
 ];
 
-const results = [];
-for (const c of cases) {
-  if (ONLY && c.name !== ONLY) continue;
-  const image = c.hypemu[1][2];
-  if (!existsSync(image)) {
-    console.error(`bench: ${c.name}: ${image} is not built; run npm run setup`);
-    continue;
+// ------------------------------------------------------------------ running
+
+/** Builds the tlb-storm variants (make is a no-op when they are up to date). */
+function buildVariants() {
+  for (const [dir, vars] of [['tlb-storm-r0', ['TLB_STORM_ROUNDS=0']], ['tlb-storm-notlbi', ['TLB_STORM_DEFS=-DTLB_STORM_NO_TLBI']], ['tlb-storm-r320', [`TLB_STORM_ROUNDS=${TLB_ROUNDS_QEMU}`]]]) {
+    const b = `build/bench-variants/${dir}`;
+    const r = spawnSync('make', ['-s', '-C', gi, `B=${b}`, ...vars, `${b}/tlb-storm.elf`], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`bench: building ${b}/tlb-storm.elf failed:\n${r.stdout}${r.stderr}`);
   }
-  process.stderr.write(`bench: ${c.name} (${RUNS} runs each) ... `);
-  const statsFile = join(root, 'bench/out', `${c.name}.stats.json`);
-  mkdirSync(dirname(statsFile), { recursive: true });
-  const h = best(c.hypemu, statsFile);
-  const q = best(c.qemu);
-  const stats = JSON.parse(readFileSync(statsFile, 'utf8'));
-  const r = {
-    name: c.name,
-    what: c.what,
-    hypemuSeconds: +h.seconds.toFixed(3),
-    qemuSeconds: +q.seconds.toFixed(3),
-    qemu: c.qemuLabel,
-    ratio: +(q.seconds / h.seconds).toFixed(2),
-    instructions: stats.instructions,
-    hypemuMips: Math.round(stats.instructions / h.seconds / 1e6),
-    ...(c.target ? { target: c.target } : {}),
-  };
-  results.push(r);
-  process.stderr.write('done\n');
 }
 
-console.log(`\n${'case'.padEnd(26)} ${'hypemu s'.padStart(9)} ${'QEMU s'.padStart(8)}  ratio  reference`);
-for (const r of results) {
-  console.log(`${r.name.padEnd(26)} ${r.hypemuSeconds.toFixed(3).padStart(9)} ${r.qemuSeconds.toFixed(3).padStart(8)}  ${r.ratio.toFixed(2).padStart(5)}  ${r.qemu}${r.target ? `  (target: ${r.target})` : ''}`);
+/** Wall time of one command in seconds; fails loudly if it does not exit 0. */
+function timeOnce(c, statsFile) {
+  const argv = c.kind === 'hypemu' ? [...c.argv, '--stats-json', statsFile] : c.argv;
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${show(c)} exited ${r.status}: ${r.stderr?.slice(-500)}`);
+  if (/^FAIL/m.test(r.stdout) || !/done/.test(r.stdout)) throw new Error(`${show(c)}: guest did not finish cleanly:\n${r.stdout.slice(-500)}`);
+  return s;
 }
-console.log('\nratio = QEMU seconds / hypemu seconds (wall clock, best of', RUNS, 'runs, process start included); > 1: hypemu faster');
+
+const selected = cases.filter((c) => !ONLY || ONLY.includes(c.name));
+if (ONLY) for (const n of ONLY) if (!cases.some((c) => c.name === n)) throw new Error(`bench: unknown case '${n}' (cases: ${cases.map((c) => c.name).join(', ')})`);
+if (selected.some((c) => c.build)) buildVariants();
+
+const measures = new Map(); // key -> { cmd, seconds, stats, statsFile }
+for (const c of selected) {
+  for (const [role, cmd] of Object.entries(c.cmds)) {
+    if (!existsSync(cmd.image)) throw new Error(`bench: ${cmd.image} is not built; run make -C guest-images`);
+    if (!measures.has(key(cmd)))
+      measures.set(key(cmd), { cmd, seconds: Infinity, stats: null, runs: [], statsFile: join(OUT, 'stats', `${c.name}.${role}.json`) });
+  }
+}
+mkdirSync(join(OUT, 'stats'), { recursive: true });
+const load0 = loadavg();
+const t0 = Date.now();
+for (let round = 1; round <= RUNS; round++) {
+  process.stderr.write(`bench: round ${round}/${RUNS} (${measures.size} commands) `);
+  for (const m of measures.values()) {
+    const tmp = join(OUT, 'stats', 'run.tmp.json');
+    const s = timeOnce(m.cmd, tmp);
+    m.runs.push(+s.toFixed(3));
+    if (s < m.seconds) {
+      m.seconds = s;
+      if (m.cmd.kind === 'hypemu') copyFileSync(tmp, m.statsFile);
+    }
+    process.stderr.write('.');
+  }
+  process.stderr.write('\n');
+}
+rmSync(join(OUT, 'stats', 'run.tmp.json'), { force: true });
+for (const m of measures.values()) if (m.cmd.kind === 'hypemu') m.stats = JSON.parse(readFileSync(m.statsFile, 'utf8'));
+
+const results = [];
+const rows = [];
+const warnings = [];
+for (const c of selected) {
+  const ms = Object.fromEntries(Object.entries(c.cmds).map(([role, cmd]) => [role, measures.get(key(cmd))]));
+  const { rows: r, data } = c.compute(ms);
+  rows.push(...r);
+  results.push({
+    name: c.name,
+    what: c.what,
+    commands: Object.fromEntries(Object.entries(ms).map(([role, m]) => [role, {
+      command: show(m.cmd),
+      bestSeconds: +m.seconds.toFixed(3),
+      runs: m.runs,
+      ...(m.cmd.kind === 'hypemu' ? { stats: relative(root, m.statsFile) } : {}),
+    }])),
+    ...data,
+  });
+}
+
+const w = (s, n) => String(s).padEnd(n);
+const cw = Math.max(...rows.map((r) => r.case.length)) + 1;
+console.log(`\n${w('case', cw)} ${w('hypemu', 16)} ${w('QEMU', 16)} ${w('hyp vs QEMU', 12)} ${w('target', 7)} how`);
+for (const r of rows) {
+  const met = r.met === null ? '-' : r.met ? 'met' : 'MISSED';
+  console.log(`${w(r.case, cw)} ${w(r.hypemu, 16)} ${w(r.qemu, 16)} ${w(r.figure, 12)} ${w(met, 7)} ${r.reference}`);
+}
+console.log(`\nbest of ${RUNS} interleaved wall-clock runs per command, process start included.`);
+console.log('compute loops: ratio = QEMU s / hypemu s (> 1: hypemu faster). tlb-fill: hypemu us per fill, xN = hypemu / QEMU.');
+console.log('sysreg-trap: per trap = (storm with traps - storm without) / 1e6 on each emulator; xN = hypemu / QEMU trap-and-return.');
+for (const w of warnings) console.log(`WARNING ${w}`);
+console.log(`load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 mkdirSync(dirname(JSON_OUT), { recursive: true });
-writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), runs: RUNS, results }, null, 2) + '\n');
-console.log(`results: ${JSON_OUT}`);
+const qv = spawnSync('qemu-system-aarch64', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0];
+writeFileSync(JSON_OUT, JSON.stringify({
+  date: new Date().toISOString(),
+  runs: RUNS,
+  host: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, qemu: qv, loadavgBefore: load0, loadavgAfter: loadavg(), seconds: (Date.now() - t0) / 1000 },
+  table: rows,
+  warnings,
+  results,
+}, null, 2) + '\n');
+console.log(`results: ${relative(process.cwd(), JSON_OUT) || JSON_OUT}`);

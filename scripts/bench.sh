@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # npm run bench: hypemu against QEMU on the same guests, in the same process tree.
+# Arguments go to bench/bench.mjs: --runs N (default 3), --only CASE[,CASE], --json FILE.
 # Installs Debian's qemu-system-arm when it is missing (QEMU is the reference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,5 +10,6 @@ if ! command -v qemu-system-aarch64 >/dev/null 2>&1; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends qemu-system-arm >/dev/null; fi
 fi
 [ -f dist/cli/main.js ] || npm run build
-[ -f guest-images/build/bench-loop.elf ] || make -s -C guest-images
+# Every guest (a no-op when up to date); bench.mjs builds the tlb-storm variants.
+make -s -C guest-images
 exec node bench/bench.mjs "$@"
