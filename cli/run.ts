@@ -69,6 +69,16 @@ function readInput(path: string, what: string): Uint8Array {
   }
 }
 
+/**
+ * stdout closed by the reader (`hypemu run ... | head`): stop writing the
+ * console, keep running, no stack trace.
+ */
+let stdoutClosed = false;
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') stdoutClosed = true;
+  else throw e;
+});
+
 /** Collects UART bytes and writes them to stdout in chunks (one write per byte is slow). */
 class ConsoleSink {
   private buf = new Uint8Array(4096);
@@ -179,7 +189,9 @@ export function createSession(opts: RunOptions): Session {
   const log = (s: string) => {
     if (!opts.quiet) process.stderr.write(`hypemu: ${s}\n`);
   };
-  const sink = new ConsoleSink((b) => process.stdout.write(b));
+  const sink = new ConsoleSink((b) => {
+    if (!stdoutClosed) process.stdout.write(b);
+  });
   const machine = new VirtMachine({ ramSize, uartOut: sink.put });
   const hyp = new Hypervisor(opts.hyp ?? {});
   hyp.attach(machine.vcpu, { ram, passthrough: VIRT.PASSTHROUGH });

@@ -157,6 +157,7 @@ export class Hypervisor implements El2Handler {
     s.exits.byReason[exit.reason]++;
     let cycles = cost.trap;
     let action: ExitAction;
+    this.lastExitWentToUserspace = false;
     const fast = this.fastPath[this.config.mode][esrEc(exit.esr)];
     if (fast !== undefined && fast(this, vcpu, exit)) {
       s.exits.fastPath++;
@@ -183,7 +184,6 @@ export class Hypervisor implements El2Handler {
    */
   private worldSwitch(vcpu: Vcpu, exit: Exit): ExitAction {
     const ctx = this.context;
-    this.lastExitWentToUserspace = false;
     ctx.saveRun();
     if (this.config.mode === 'nvhe') ctx.saveSysregs();
     let after: (() => void) | null = null;
@@ -193,14 +193,9 @@ export class Hypervisor implements El2Handler {
       action = r.action;
       after = r.after ?? null;
     } finally {
-      if (this.config.mode === 'nvhe') ctx.restoreSysregs();
-      ctx.restoreRun();
-    }
-    if (this.config.mode === 'vhe' && this.lastExitWentToUserspace) {
-      // Returning to the user-space device model is a vcpu_put/vcpu_load pair:
-      // in VHE that is when the deferred EL1 registers really move.
-      ctx.saveSysregs();
+      // nVHE: every exit; VHE: only after a user-space exit put the vCPU (no-op otherwise).
       ctx.restoreSysregs();
+      ctx.restoreRun();
     }
     after?.();
     return action;
@@ -257,9 +252,12 @@ export class Hypervisor implements El2Handler {
     if (exit.reason === 'iabt_s2') {
       return { action: { kind: 'halt', halt: { kind: 'fault', message: `instruction fetch from IPA 0x${ipa.toString(16)}, which is not RAM` } } };
     }
-    // MMIO: the access goes to the user-space device model.
+    // MMIO: the access goes to the user-space device model. Returning to user
+    // space is vcpu_put: in VHE that is when the deferred EL1 registers move
+    // to memory, before the device model runs (vcpu_load brings them back).
     this.lastExitWentToUserspace = true;
     s.exits.userspace++;
+    ctx.saveSysregs();
     const outcome = emulateMmio(vcpu.bus, ctx, exit);
     if (outcome === 'no-syndrome') {
       return {

@@ -109,13 +109,36 @@ export class Stage2 {
     return this.map(ipa, pa, size, { r: true, w: true, x: exec, mem: type });
   }
 
+  /**
+   * Map a range. If any of it is mapped already, the live entries are first
+   * broken (invalidated, then every TLB told by IPA) before the new ones are
+   * made: break-before-make (Arm ARM D8.16.1).
+   */
   private map(ipa: number, pa: number, size: number, prot: { r: boolean; w: boolean; x: boolean; mem: S2MemType }): BuildResult {
-    const r = this.builder.map(ipa, pa, size, prot);
-    if (r.ok) {
-      this.stats.stage2.mappedPages += size / GRANULE;
-      this.stats.stage2.mappedBytes += size;
+    if (this.anyMapped(ipa, size)) {
+      const u = this.unmap(ipa, size);
+      if (!u.ok) return u;
     }
+    const r = this.builder.map(ipa, pa, size, prot);
+    if (r.ok) this.account(ipa, size, true);
     return r;
+  }
+
+  /** 4 KB pages currently mapped (the statistics count these, not requests). */
+  private readonly mapped = new Set<number>();
+
+  private anyMapped(ipa: number, size: number): boolean {
+    for (let p = ipa / GRANULE, end = (ipa + size) / GRANULE; p < end; p++) if (this.mapped.has(p)) return true;
+    return false;
+  }
+
+  private account(ipa: number, size: number, add: boolean): void {
+    for (let p = ipa / GRANULE, end = (ipa + size) / GRANULE; p < end; p++) {
+      if (add) this.mapped.add(p);
+      else this.mapped.delete(p);
+    }
+    this.stats.stage2.mappedPages = this.mapped.size;
+    this.stats.stage2.mappedBytes = this.mapped.size * GRANULE;
   }
 
   /**
@@ -123,11 +146,11 @@ export class Stage2 {
    * then every TLB is told by IPA, and only then may a new mapping be made.
    */
   unmap(ipa: number, size: number): BuildResult {
+    if (!this.anyMapped(ipa, size)) return { ok: true, leavesWritten: 0, tablesAllocated: 0 };
     const r = this.builder.unmap(ipa, size);
     if (r.ok) {
       this.stats.stage2.unmaps++;
-      this.stats.stage2.mappedPages = Math.max(0, this.stats.stage2.mappedPages - size / GRANULE);
-      this.stats.stage2.mappedBytes = Math.max(0, this.stats.stage2.mappedBytes - size);
+      this.account(ipa, size, false);
       this.stats.stage2.tlbiIpa++;
       this.onInvalidateIpa?.(ipa, size);
     }

@@ -139,10 +139,10 @@ describe('seed 000: MAIR_EL1 write on the EL2 fast path, mangled on the CPU, rea
     expect(v.x(2)).toBe(GUEST_MAIR);
   });
 
-  // BUG (cost model): Hypervisor.lastExitWentToUserspace is reset only in worldSwitch(), so every
+  // Regression (fixed; cost model): Hypervisor.lastExitWentToUserspace is reset only in worldSwitch(), so every
   // fast-path exit that follows an MMIO (user-space) exit is charged cost.userspace (5000 cycles)
   // as well. sysreg-storm --mair-mangle shows it: 5100 cycles per fast-path MAIR write instead of 100.
-  it.fails('cost: a fast-path exit after an MMIO exit costs trap + fastPath only (BUG: charged cost.userspace too)', () => {
+  it('cost: a fast-path exit after an MMIO exit costs trap + fastPath only (was a bug: charged cost.userspace too)', () => {
     const { v, hyp, exits } = boot([A64.ldrW2X20, A64.msrMairX1, A64.self], { mairMangle: true });
     const dev: MmioDevice = { name: 'd', base: 0x0900_0000, size: 0x1000, read: () => 7, write: () => {} };
     v.bus.add(dev);

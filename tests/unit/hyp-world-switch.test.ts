@@ -320,13 +320,13 @@ describe('where the EL1 registers move (seed 004): nVHE on every switch, VHE onl
     expect(hyp.toJSON().hyp).toMatchObject({ mode: 'nvhe', contextMoves: { runSaves: 6, runRestores: 6, sysregSaves: 6, sysregRestores: 6 } });
   });
 
-  // BUG (ordering, hyp/hypervisor.ts worldSwitch): in VHE the user-space exit's vcpu_put
+  // Regression (fixed; ordering, hyp/hypervisor.ts worldSwitch): in VHE the user-space exit's vcpu_put
   // (saveSysregs) happens only AFTER the device model already ran inside hostHandler, and the
   // vcpu_load follows at once. In KVM the device model runs in user space between vcpu_put and
   // vcpu_load, so whatever runs there (another vCPU loaded on this CPU, the VMM) cannot touch
   // the guest's EL1 registers. Here a device model that changes an EL1 register on the CPU
   // leaks it into the guest (and sysregsOnCpu is still true while it runs).
-  it.fails('VHE: the device model of an MMIO exit runs after vcpu_put: its CPU EL1 changes do not reach the guest (BUG: put happens after it)', () => {
+  it('VHE: the device model of an MMIO exit runs after vcpu_put: its CPU EL1 changes do not reach the guest', () => {
     const { v, hyp } = boot([A64.ldrW2X20, A64.mrsMairX2, A64.self], { mode: 'vhe' });
     v.setSysreg(SR.MAIR_EL1, GUEST_MAIR);
     let onCpuInDevice: boolean | null = null;
