@@ -460,11 +460,22 @@ export class Vcpu {
       const started = uc.sliceCounter();
       const refused = this.takeRefused();
       if (rc === UC_ERR_OK && !this.stopRequested && refused === null) {
-        // A full slice stops on the count hook of instruction n + 1. Fewer
-        // started means the CPU stopped by itself: QEMU halts on a WFI with
-        // nothing pending and Unicorn returns; that WFI retired.
-        this.instructions += started > n ? n : Math.max(0, started);
-        continue;
+        // A full slice stops on the count hook of instruction n + 1.
+        if (started > n) {
+          this.instructions += n;
+          continue;
+        }
+        // Fewer started: either QEMU halted on a WFI/WFE with nothing pending
+        // (Unicorn then returns, PC after it; it retired), or a hook outside
+        // the vCPU stopped the CPU before an instruction ran (the debugger's
+        // breakpoints): that one has not run, and the caller must see the stop.
+        const prev = this.readInsn(this.pc - 4);
+        if (prev === WFI || prev === WFE) {
+          this.instructions += Math.max(0, started);
+          continue;
+        }
+        this.instructions += Math.max(0, started - 1);
+        break;
       }
       if (rc === UC_ERR_EXCEPTION && refused !== null) {
         // Unicorn's counter includes a data access that was started and
