@@ -159,7 +159,7 @@ export class Vcpu {
       const el = this.translator.stage1Enabled ? this.fillEl(access) : 1;
       const t = this.translator.translate(va, access, el);
       if (t.ok) {
-        if (access === Access.FETCH) this.scanForWfx(va, t.pa);
+        if (access === Access.FETCH) this.scanCodePage(va, t.pa);
         return t;
       }
       this.refusedFills++;
@@ -177,15 +177,19 @@ export class Vcpu {
   /**
    * The exception level whose permissions a fill must use. The hook is not
    * told Unicorn's MMU index, so an EL1 LDTR/STTR (checked with EL0
-   * permissions) is recognised from the instruction at PC (DESIGN.md).
+   * permissions, and filled into QEMU's EL0 TLB) is known from a one-address
+   * hook on each such instruction (see scanCodePage), which marks the fill it
+   * is about to cause; a data fill from anywhere else reads only PSTATE.
    */
   private fillEl(access: AccessKind): number {
     const el = this.el;
-    if (el === 0 || access === Access.FETCH) return el;
-    const insn = this.readInsn(this.pc);
-    if (insn !== null && isUnprivilegedLoadStore(insn)) return 0;
+    if (el === 0 || access === Access.FETCH || this.unprivilegedAt === null) return el;
+    if (this.pc === this.unprivilegedAt) return 0;
+    this.unprivilegedAt = null;
     return el;
   }
+  /** PC of the LDTR/STTR about to execute at EL1, whose data fills use EL0 permissions. */
+  private unprivilegedAt: number | null = null;
 
   /**
    * Unicorn executes WFI and WFE as NOPs and offers no hook for them, so the
@@ -194,17 +198,18 @@ export class Vcpu {
    * for WFI/WFE words and puts a one-address code hook on each (a hook must
    * exist when the block is translated to be called). The hook decides at run
    * time, on the instruction actually there, whether the hypervisor wants it.
+   * LDTR/STTR get the same treatment (fillEl).
    */
-  private scanForWfx(vaPage: number, paPage: number): void {
+  private scanCodePage(vaPage: number, paPage: number): void {
     if (!this.ram.contains(paPage, 0x400)) return;
     const base = paPage - this.ram.base;
     const words = this.ramWords;
     for (let i = base >>> 2, end = (base + 0x400) >>> 2; i < end; i++) {
       const w = words[i]!;
-      if (w !== WFI && w !== WFE) continue;
+      if (w !== WFI && w !== WFE && !isUnprivilegedLoadStore(w)) continue;
       const va = vaPage + (i * 4 - base);
-      if (this.wfxHooks.has(va)) continue;
-      this.wfxHooks.add(va);
+      if (this.codeHooks.has(va)) continue;
+      this.codeHooks.add(va);
       // Adding a hook from inside a Unicorn callback re-enters it: stop the
       // slice (QEMU checks for exit on entering the block about to be
       // translated, before it runs) and install it from the run loop.
@@ -215,20 +220,29 @@ export class Vcpu {
   }
   private readonly pendingWfx: number[] = [];
 
-  /** Install the WFx hooks found since the last slice and retranslate, so the blocks include them. */
+  /** Install the hooks found since the last slice and retranslate, so the blocks include them. */
   private installWfxHooks(): void {
-    for (const va of this.pendingWfx) this.uc.onCode(va, va, (address) => this.onWfx(address));
+    for (const va of this.pendingWfx) this.uc.onCode(va, va, (address) => this.onHookedInsn(address));
     this.pendingWfx.length = 0;
     this.uc.flushTb();
   }
-  private readonly wfxHooks = new Set<number>();
+
+  private onHookedInsn(address: number): void {
+    const insn = this.readInsn(address);
+    if (insn === null) return;
+    if (isUnprivilegedLoadStore(insn)) {
+      if (this.el === 1) this.unprivilegedAt = address;
+      return;
+    }
+    this.onWfx(address, insn);
+  }
+  private readonly codeHooks = new Set<number>();
   private get ramWords(): Uint32Array {
     return (this.ramWordsCache ??= new Uint32Array(this.ram.bytes.buffer, this.ram.bytes.byteOffset, this.ram.bytes.byteLength >>> 2));
   }
   private ramWordsCache: Uint32Array | null = null;
 
-  private onWfx(address: number): void {
-    const insn = this.readInsn(address);
+  private onWfx(address: number, insn: number): void {
     if (insn !== WFI && insn !== WFE) return;
     const wfe = insn === WFE;
     if (!this.el2?.trapsWfx(this, wfe)) return; // not trapped: the CPU runs it (a NOP here)

@@ -16,7 +16,6 @@ import {
   IntrCb,
   MmioReadCb,
   MmioWriteCb,
-  TlbEntry,
   TlbFillCb,
   koffi,
   unicorn,
@@ -340,15 +339,26 @@ export class Unicorn {
    * or null to refuse (Unicorn then stops with UC_ERR_EXCEPTION).
    */
   onTlbFill(handler: TlbFillHandler): number {
-    const entry = { paddr: 0, perms: 0 };
+    // The uc_tlb_entry Unicorn passes lives at a fixed address (as the
+    // cp_reg of onSysInsn); koffi.encode per call costs far more than a
+    // typed-array store, so the views are made once per distinct address.
+    let cachedAddr = -1n;
+    let u32 = new Uint32Array(0);
     const cb = koffi.register(
       (_uc: unknown, vaddr: number | bigint, type: number, out: unknown) => {
         const va = toNum(vaddr);
         const r = va === UNTIL_PAGE_SIGNED ? { pa: SENTINEL_PA + 0xc00, perms: Prot.READ | Prot.EXEC } : handler(va, type as MemAccessType);
         if (r === null) return false;
-        entry.paddr = r.pa;
-        entry.perms = r.perms;
-        koffi.encode(out, TlbEntry, entry);
+        const addr = koffi.address(out) as bigint;
+        if (addr !== cachedAddr) {
+          const ab = koffi.view(out, 16);
+          u32 = new Uint32Array(ab, 0, 4);
+          cachedAddr = addr;
+        }
+        // uint64 paddr (exact below 2^53) as two little-endian words, then the int perms.
+        u32[0] = r.pa >>> 0;
+        u32[1] = Math.floor(r.pa / 0x1_0000_0000) >>> 0;
+        u32[2] = r.perms;
         return true;
       },
       koffi.pointer(TlbFillCb),
