@@ -55,7 +55,6 @@ function loadLibrary(): { lib: LibraryHandle; path: string } {
 }
 
 // Prototypes of the callbacks Unicorn calls back into JavaScript.
-export const TlbEntry = koffi.struct('uc_tlb_entry', { paddr: 'uint64_t', perms: 'int' });
 export const CpReg = koffi.struct('uc_arm64_cp_reg', {
   crn: 'uint32_t',
   crm: 'uint32_t',
@@ -64,7 +63,16 @@ export const CpReg = koffi.struct('uc_arm64_cp_reg', {
   op2: 'uint32_t',
   val: 'uint64_t',
 });
-export const TlbFillCb = koffi.proto('bool hypemu_tlb_fill_cb(void *uc, uint64_t vaddr, int type, void *out, void *ud)');
+// `out` arrives as an integer address (a Number: user-space addresses are
+// below 2^47), which is much cheaper to compare than koffi.address() on a pointer.
+export const TlbFillCb = koffi.proto('bool hypemu_tlb_fill_cb(void *uc, uint64_t vaddr, int type, uint64_t out, void *ud)');
+
+/** A native pointer for an integer address: memcpy(dst, dst, 0) returns dst, as a koffi pointer. */
+let libcMemcpy: ((dst: number, src: number, n: number) => unknown) | null = null;
+export function pointerAt(address: number): unknown {
+  libcMemcpy ??= koffi.load('libc.so.6').func('void *memcpy(uint64_t dst, uint64_t src, size_t n)') as (dst: number, src: number, n: number) => unknown;
+  return libcMemcpy(address, address, 0);
+}
 export const InsnSysCb = koffi.proto('uint32_t hypemu_insn_sys_cb(void *uc, int reg, void *cp_reg, void *ud)');
 export const IntrCb = koffi.proto('void hypemu_intr_cb(void *uc, uint32_t intno, void *ud)');
 export const CodeCb = koffi.proto('void hypemu_code_cb(void *uc, uint64_t address, uint32_t size, void *ud)');

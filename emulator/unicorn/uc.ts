@@ -17,6 +17,7 @@ import {
   MmioReadCb,
   MmioWriteCb,
   TlbFillCb,
+  pointerAt,
   koffi,
   unicorn,
   type UnicornApi,
@@ -339,21 +340,20 @@ export class Unicorn {
    * or null to refuse (Unicorn then stops with UC_ERR_EXCEPTION).
    */
   onTlbFill(handler: TlbFillHandler): number {
-    // The uc_tlb_entry Unicorn passes lives at a fixed address (as the
-    // cp_reg of onSysInsn); koffi.encode per call costs far more than a
-    // typed-array store, so the views are made once per distinct address.
-    let cachedAddr = -1n;
-    let u32 = new Uint32Array(0);
+    // The uc_tlb_entry Unicorn fills comes from one of a few stack slots:
+    // views over each are made once (koffi.encode per call costs far more than
+    // a typed-array store), keyed by the address as a plain number.
+    const views = new Map<number, Uint32Array>();
     const cb = koffi.register(
-      (_uc: unknown, vaddr: number | bigint, type: number, out: unknown) => {
+      (_uc: unknown, vaddr: number | bigint, type: number, out: number | bigint) => {
         const va = toNum(vaddr);
         const r = va === UNTIL_PAGE_SIGNED ? { pa: SENTINEL_PA + 0xc00, perms: Prot.READ | Prot.EXEC } : handler(va, type as MemAccessType);
         if (r === null) return false;
-        const addr = koffi.address(out) as bigint;
-        if (addr !== cachedAddr) {
-          const ab = koffi.view(out, 16);
-          u32 = new Uint32Array(ab, 0, 4);
-          cachedAddr = addr;
+        const addr = Number(out);
+        let u32 = views.get(addr);
+        if (u32 === undefined) {
+          u32 = new Uint32Array(koffi.view(pointerAt(addr), 16), 0, 4);
+          views.set(addr, u32);
         }
         // uint64 paddr (exact below 2^53) as two little-endian words, then the int perms.
         u32[0] = r.pa >>> 0;
