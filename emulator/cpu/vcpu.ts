@@ -7,7 +7,7 @@
 import { Unicorn, Reg, xreg, MemAccess, SysInsn, UC_ERR_OK, UC_ERR_EXCEPTION, type CpRegView } from '../unicorn/uc.js';
 import { GuestRam } from '../memory/ram.js';
 import { MmioBus } from '../memory/bus.js';
-import { EC, EC_NAMES, esr, esrEc, FSC, issDataAbort, issInstructionAbort, issSysreg, issWfx } from './esr.js';
+import { EC, EC_NAMES, esr, esrEc, issDataAbort, issInstructionAbort, issSysreg, issWfx } from './esr.js';
 import { PSTATE, pstateEl } from './pstate.js';
 import { SR, KEY, sysregKey } from './sysregs.js';
 import { Access, type AccessKind, type TranslationFault } from './translator.js';
@@ -46,8 +46,6 @@ export interface ExceptionCounters {
   /** By target EL then exception-class name: { EL1: { svc64: 2 }, EL2: { hvc64: 1 } }. */
   byTarget: Record<string, Record<string, number>>;
 }
-
-export class GuestStopped extends Error {}
 
 export class Vcpu {
   readonly uc: Unicorn;
@@ -127,11 +125,16 @@ export class Vcpu {
     return this.uc.sysregWrite(e, v);
   }
 
-  /** Instructions retired so far, including the part of the slice now running. */
+  /**
+   * Instructions retired so far. Inside a slice (in a hook) that includes
+   * the part of the slice already run, from Unicorn's counter; outside, the
+   * counter is stale and `instructions` is exact.
+   */
   get currentInstructions(): number {
-    const c = this.uc.sliceCounter();
-    return this.sliceBase + Math.max(0, c - 1);
+    if (!this.inSlice) return this.instructions;
+    return this.sliceBase + Math.max(0, this.uc.sliceCounter() - 1);
   }
+  private inSlice = false;
   get virtualTimeNs(): number {
     return this.currentInstructions * NS_PER_INSN;
   }
@@ -213,17 +216,17 @@ export class Vcpu {
       // Adding a hook from inside a Unicorn callback re-enters it: stop the
       // slice (QEMU checks for exit on entering the block about to be
       // translated, before it runs) and install it from the run loop.
-      this.pendingWfx.push(va);
+      this.pendingCodeHooks.push(va);
       this.stopRequested = true;
       this.uc.emuStop();
     }
   }
-  private readonly pendingWfx: number[] = [];
+  private readonly pendingCodeHooks: number[] = [];
 
   /** Install the hooks found since the last slice and retranslate, so the blocks include them. */
-  private installWfxHooks(): void {
-    for (const va of this.pendingWfx) this.uc.onCode(va, va, (address) => this.onHookedInsn(address));
-    this.pendingWfx.length = 0;
+  private installCodeHooks(): void {
+    for (const va of this.pendingCodeHooks) this.uc.onCode(va, va, (address) => this.onHookedInsn(address));
+    this.pendingCodeHooks.length = 0;
     this.uc.flushTb();
   }
 
@@ -350,11 +353,11 @@ export class Vcpu {
         return;
       }
       default:
-        this.halt({ kind: 'fault', message: `unhandled CPU exception ${intno} at PC 0x${pc.toString(16)}` });
+        this.halt({ kind: 'fault', message: `unhandled CPU exception ${intno} at PC ${hexVa(pc)}` });
     }
   }
 
-  /** HVC, SMC, WFI/WFE traps and real UNDEFINED instructions all arrive here (DESIGN.md). */
+  /** HVC and SMC at EL1 arrive as UNDEFINED instructions (DESIGN.md), as do the really undefined ones. */
   private onUndefined(pc: number): void {
     const insn = this.readInsn(pc);
     const el = this.el;
@@ -470,7 +473,9 @@ export class Vcpu {
       this.refused = null;
       this.stopRequested = false;
       this.sliceBase = this.instructions;
+      this.inSlice = true;
       const rc = uc.emuStart(this.pc, n);
+      this.inSlice = false;
       const started = uc.sliceCounter();
       const refused = this.takeRefused();
       if (rc === UC_ERR_OK && !this.stopRequested && refused === null) {
@@ -503,9 +508,9 @@ export class Vcpu {
         if (!fetch && this.halted === null && this.pc === faultPc + 4) this.instructions++;
         continue;
       }
-      if (this.pendingWfx.length > 0 && rc === UC_ERR_OK && this.halted === null && this.gatedExit === null) {
+      if (this.pendingCodeHooks.length > 0 && rc === UC_ERR_OK && this.halted === null && this.gatedExit === null) {
         this.instructions += Math.min(n, Math.max(0, started));
-        this.installWfxHooks();
+        this.installCodeHooks();
         continue;
       }
       // Stopped from a hook (a halt, an exit the debugger gated) or an error.
@@ -547,12 +552,12 @@ export class Vcpu {
     }
     const insn = this.readInsn(pc);
     if (insn === null) {
-      this.halt({ kind: 'fault', message: `data fault at 0x${ref.va.toString(16)} but the instruction at PC 0x${pc.toString(16)} cannot be read` });
+      this.halt({ kind: 'fault', message: `data fault at ${hexVa(ref.va)} but the instruction at PC ${hexVa(pc)} cannot be read` });
       return;
     }
     const acc = decodeMemoryAccess(insn, (n: number) => this.readBase(n), pc);
     if (acc === null) {
-      this.halt({ kind: 'fault', message: `data fault at 0x${ref.va.toString(16)} from an instruction hypemu cannot decode (0x${insn.toString(16).padStart(8, '0')} at PC 0x${pc.toString(16)})` });
+      this.halt({ kind: 'fault', message: `data fault at ${hexVa(ref.va)} from an instruction hypemu cannot decode (0x${insn.toString(16).padStart(8, '0')} at PC ${hexVa(pc)})` });
       return;
     }
     // The exact FAR: the first byte of the access that faults (it may start in
@@ -621,11 +626,6 @@ export class Vcpu {
     });
   }
 
-  /** Deliver a WFx trap syndrome (used by the run loop's WFI handling). */
-  wfxSyndrome(wfe: boolean): number {
-    return esr(EC.WFX, issWfx(wfe));
-  }
-
   /** Invalidate cached translations in the model and in Unicorn. */
   flushTlb(): void {
     this.tlbFlushes++;
@@ -639,4 +639,3 @@ export class Vcpu {
 }
 
 
-export { FSC };
