@@ -62,32 +62,191 @@ export interface TlbEntry {
   vmid: number;
   attrs: EffectiveAttributes;
   // bookkeeping
-  map: Map<number, TlbEntry>;
+  map: EntryTable | null;
   groupKey: number;
 }
 
+/** A blank entry (fields are overwritten on every (re)use; see TlbModel.insert). */
+function blankEntry(attrs: EffectiveAttributes): TlbEntry {
+  return {
+    key: 0, vaTop: 0, ttbr: 0, regionBase: 0, sizeLog2: 12, ipaBase: 0, paBase: 0, permsEl1: 0, permsEl0: 0,
+    s1Level: 0, s1SizeLog2: 0, s2Level: 0, s2SizeLog2: 0, s2LeafIpa: 0, asid: 0, global: false, flat: false,
+    vmid: 0, attrs, map: null, groupKey: -1,
+  };
+}
+
+const EMPTY_KEY = -1;
+
+/**
+ * Integer-keyed hash table of entries (keys are non-negative integers below 2^53):
+ * open addressing with linear probing and backward-shift deletion, keys in a
+ * Float64Array. Unlike a Map it keeps its storage when cleared, so refilling it after a
+ * TLBI allocates nothing.
+ */
+export class EntryTable {
+  private keys: Float64Array;
+  private vals: (TlbEntry | null)[];
+  private mask: number;
+  private shift: number;
+  size = 0;
+
+  constructor(log2 = 6) {
+    this.keys = new Float64Array(1 << log2).fill(EMPTY_KEY);
+    this.vals = new Array<TlbEntry | null>(1 << log2).fill(null);
+    this.mask = (1 << log2) - 1;
+    this.shift = 32 - log2;
+  }
+
+  private slot(key: number): number {
+    return Math.imul((key >>> 0) ^ Math.imul((key / TWO32) >>> 0, 0x85ebca6b), 0x9e3779b1) >>> this.shift;
+  }
+
+  get(key: number): TlbEntry | undefined {
+    const keys = this.keys;
+    const mask = this.mask;
+    let i = this.slot(key);
+    for (;;) {
+      const k = keys[i]!;
+      if (k === key) return this.vals[i]!;
+      if (k === EMPTY_KEY) return undefined;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** Insert or replace; returns the entry that was replaced. */
+  set(key: number, e: TlbEntry): TlbEntry | undefined {
+    if ((this.size + 1) * 2 > this.mask + 1) this.grow();
+    const keys = this.keys;
+    const mask = this.mask;
+    let i = this.slot(key);
+    for (;;) {
+      const k = keys[i]!;
+      if (k === key) {
+        const old = this.vals[i]!;
+        this.vals[i] = e;
+        return old;
+      }
+      if (k === EMPTY_KEY) {
+        keys[i] = key;
+        this.vals[i] = e;
+        this.size++;
+        return undefined;
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
+  delete(key: number): boolean {
+    const keys = this.keys;
+    const vals = this.vals;
+    const mask = this.mask;
+    let i = this.slot(key);
+    for (;;) {
+      const k = keys[i]!;
+      if (k === EMPTY_KEY) return false;
+      if (k === key) break;
+      i = (i + 1) & mask;
+    }
+    // backward-shift deletion: move later members of the probe run into the hole
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const k = keys[j]!;
+      if (k === EMPTY_KEY) break;
+      const home = this.slot(k);
+      // move k to i when its home is not in the cyclic range (i, j]
+      if (i <= j ? home <= i || home > j : home <= i && home > j) {
+        keys[i] = k;
+        vals[i] = vals[j]!;
+        i = j;
+      }
+    }
+    keys[i] = EMPTY_KEY;
+    vals[i] = null;
+    this.size--;
+    return true;
+  }
+
+  /** Call fn on every entry (the table must not be modified meanwhile). */
+  forEach(fn: (e: TlbEntry) => void): void {
+    const keys = this.keys;
+    const vals = this.vals;
+    for (let i = 0; i <= this.mask; i++) if (keys[i] !== EMPTY_KEY) fn(vals[i]!);
+  }
+
+  /** A snapshot of the entries. */
+  values(): TlbEntry[] {
+    const out: TlbEntry[] = [];
+    this.forEach((e) => out.push(e));
+    return out;
+  }
+
+  /** Remove everything, keeping the storage; recycled entries go to `free`. */
+  clear(free: TlbEntry[] | null): void {
+    if (this.size === 0) return;
+    if (free !== null) {
+      const keys = this.keys;
+      const vals = this.vals;
+      for (let i = 0; i <= this.mask; i++) {
+        if (keys[i] !== EMPTY_KEY) {
+          const e = vals[i]!;
+          e.map = null;
+          free.push(e);
+        }
+      }
+    }
+    this.keys.fill(EMPTY_KEY);
+    this.vals.fill(null);
+    this.size = 0;
+  }
+
+  private grow(): void {
+    const oldKeys = this.keys;
+    const oldVals = this.vals;
+    const log2 = 32 - this.shift + 1;
+    this.keys = new Float64Array(1 << log2).fill(EMPTY_KEY);
+    this.vals = new Array<TlbEntry | null>(1 << log2).fill(null);
+    this.mask = (1 << log2) - 1;
+    this.shift = 32 - log2;
+    this.size = 0;
+    for (let i = 0; i < oldKeys.length; i++) if (oldKeys[i] !== EMPTY_KEY) this.set(oldKeys[i]!, oldVals[i]!);
+  }
+}
+
+/** ASID tables kept (empty) across a VMID invalidation, so refills reuse their storage */
+const KEEP_ASID_TABLES = 64;
+
 class VmidSpace {
-  readonly global = new Map<number, TlbEntry>();
-  readonly flat = new Map<number, TlbEntry>();
-  readonly asids = new Map<number, Map<number, TlbEntry>>();
+  readonly global = new EntryTable();
+  readonly flat = new EntryTable();
+  readonly asids = new Map<number, EntryTable>();
   /** entries larger than 4 KiB by region: sizeLog2 * 2^38 + ttbr * 2^37 + region index */
   readonly groups = new Map<number, Set<TlbEntry>>();
   readonly sizes = new Set<number>();
   count = 0;
 
-  asidMap(asid: number): Map<number, TlbEntry> {
+  asidMap(asid: number): EntryTable {
     let m = this.asids.get(asid);
     if (m === undefined) {
-      m = new Map();
+      m = new EntryTable();
       this.asids.set(asid, m);
     }
     return m;
   }
 
-  *maps(): Generator<Map<number, TlbEntry>> {
-    yield this.flat;
-    yield this.global;
-    yield* this.asids.values();
+  maps(): EntryTable[] {
+    return [this.flat, this.global, ...this.asids.values()];
+  }
+
+  /** Drop every entry (recycled into `free`), keeping the tables' storage. */
+  reset(free: TlbEntry[]): void {
+    this.flat.clear(free);
+    this.global.clear(free);
+    for (const m of this.asids.values()) m.clear(free);
+    if (this.asids.size > KEEP_ASID_TABLES) this.asids.clear();
+    this.groups.clear();
+    this.sizes.clear();
+    this.count = 0;
   }
 }
 
@@ -155,6 +314,8 @@ export class TlbModel {
   /** entries were dropped without Unicorn being flushed: the next invalidation must flush */
   private stale = false;
   private readonly hl = { hi: 0, lo: 0 };
+  /** entries removed from the tables, reused by insert (no allocation per fill in steady state) */
+  private readonly free: TlbEntry[] = [];
 
   constructor(opts: TlbOptions = {}) {
     this.capacity = opts.capacity ?? 65536;
@@ -268,31 +429,30 @@ export class TlbModel {
     const off = low48 - regionBase;
     const key = r.ttbr * TWO36 + Math.floor(low48 / 4096);
     const map = flat ? sp.flat : r.global ? sp.global : sp.asidMap(r.asid);
-    const e: TlbEntry = {
-      key,
-      vaTop: vaHi >>> 16,
-      ttbr: r.ttbr,
-      regionBase,
-      sizeLog2: r.sizeLog2,
-      ipaBase: r.ipa - off,
-      paBase: r.pa - off,
-      permsEl1: r.permsEl1,
-      permsEl0: r.permsEl0,
-      s1Level: r.s1Level,
-      s1SizeLog2: r.s1SizeLog2,
-      s2Level: r.s2Level,
-      s2SizeLog2: r.s2SizeLog2,
-      s2LeafIpa: r.s2Level < 0 ? -1 : Math.floor(r.ipa / POW2[r.s2SizeLog2]!) * POW2[r.s2SizeLog2]!,
-      asid: r.asid,
-      global: flat || r.global,
-      flat,
-      vmid: r.vmid,
-      attrs: r.attrs,
-      map,
-      groupKey: -1,
-    };
     const old = map.get(key);
     if (old !== undefined) this.remove(sp, old);
+    const e = this.free.length > 0 ? this.free.pop()! : blankEntry(r.attrs);
+    e.key = key;
+    e.vaTop = vaHi >>> 16;
+    e.ttbr = r.ttbr;
+    e.regionBase = regionBase;
+    e.sizeLog2 = r.sizeLog2;
+    e.ipaBase = r.ipa - off;
+    e.paBase = r.pa - off;
+    e.permsEl1 = r.permsEl1;
+    e.permsEl0 = r.permsEl0;
+    e.s1Level = r.s1Level;
+    e.s1SizeLog2 = r.s1SizeLog2;
+    e.s2Level = r.s2Level;
+    e.s2SizeLog2 = r.s2SizeLog2;
+    e.s2LeafIpa = r.s2Level < 0 ? -1 : Math.floor(r.ipa / POW2[r.s2SizeLog2]!) * POW2[r.s2SizeLog2]!;
+    e.asid = r.asid;
+    e.global = flat || r.global;
+    e.flat = flat;
+    e.vmid = r.vmid;
+    e.attrs = r.attrs;
+    e.map = map;
+    e.groupKey = -1;
     map.set(key, e);
     if (r.sizeLog2 > 12) {
       const gk = r.sizeLog2 * TWO38 + r.ttbr * TWO37 + Math.floor(low48 / size);
@@ -312,8 +472,10 @@ export class TlbModel {
   }
 
   private remove(sp: VmidSpace, e: TlbEntry): void {
-    if (e.map.get(e.key) === e) {
-      e.map.delete(e.key);
+    const m = e.map;
+    if (m === null) return; // already removed
+    if (m.get(e.key) === e) {
+      m.delete(e.key);
       sp.count--;
       this.total--;
     }
@@ -324,6 +486,8 @@ export class TlbModel {
         if (g.size === 0) sp.groups.delete(e.groupKey);
       }
     }
+    e.map = null;
+    this.free.push(e);
   }
 
   private done(removed: number): boolean {
@@ -339,7 +503,8 @@ export class TlbModel {
 
   private clearAll(): number {
     const n = this.total;
-    this.spaces.clear();
+    for (const sp of this.spaces.values()) sp.reset(this.free);
+    if (this.spaces.size > 16) this.spaces.clear();
     this.total = 0;
     return n;
   }
@@ -360,9 +525,10 @@ export class TlbModel {
   invalidateVmid(vmid: number): boolean {
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
-    this.spaces.delete(vmid);
-    this.total -= sp.count;
-    return this.done(sp.count);
+    const n = sp.count;
+    sp.reset(this.free);
+    this.total -= n;
+    return this.done(n);
   }
 
   /** TLBI ASIDE1: non-global entries of `asid` in `vmid`. */
@@ -371,11 +537,10 @@ export class TlbModel {
     const m = sp?.asids.get(asid);
     if (sp === undefined || m === undefined) return this.done(0);
     let n = 0;
-    for (const e of [...m.values()]) {
+    for (const e of m.values()) {
       this.remove(sp, e);
       n++;
     }
-    sp.asids.delete(asid);
     return this.done(n);
   }
 
@@ -387,7 +552,7 @@ export class TlbModel {
   private removeVaPage(sp: VmidSpace, low48: number, ttbr: number, asid: number | null): number {
     let n = 0;
     const key = ttbr * TWO36 + Math.floor(low48 / 4096);
-    const consider = (m: Map<number, TlbEntry> | undefined): void => {
+    const consider = (m: EntryTable | undefined): void => {
       const e = m?.get(key);
       if (e !== undefined && this.matchAsid(e, asid)) {
         this.remove(sp, e);
@@ -434,8 +599,8 @@ export class TlbModel {
     if (length / 4096 <= 512) {
       for (let a = low48 - (low48 % 4096); a < end; a += 4096) n += this.removeVaPage(sp, a, ttbr, asid);
     } else {
-      for (const m of [...sp.maps()]) {
-        for (const e of [...m.values()]) {
+      for (const m of sp.maps()) {
+        for (const e of m.values()) {
           if (e.ttbr !== ttbr || !this.matchAsid(e, asid)) continue;
           if (e.regionBase < end && e.regionBase + 2 ** e.sizeLog2 > low48) {
             this.remove(sp, e);
@@ -454,8 +619,8 @@ export class TlbModel {
     if (sp === undefined) return this.done(0);
     let n = 0;
     const end = ipa + length;
-    for (const m of [...sp.maps()]) {
-      for (const e of [...m.values()]) {
+    for (const m of sp.maps()) {
+      for (const e of m.values()) {
         if (e.s2LeafIpa < 0) continue;
         if (e.s2LeafIpa < end && e.s2LeafIpa + 2 ** e.s2SizeLog2 > ipa) {
           this.remove(sp, e);
