@@ -286,6 +286,12 @@ export class Hypervisor implements El2Handler {
     return true;
   }
 
+  /** Would this exit be handled on the fast path? Decided without side effects (the debugger's trap-break line). */
+  exitPath(exit: Exit): 'fast path' | 'world switch' {
+    if (!this.config.fastPath || exit.reason !== 'sysreg') return 'world switch';
+    return this.sysregs.fastPathApplies(exit) ? 'fast path' : 'world switch';
+  }
+
   guestView(name: string, cpuValue: bigint): bigint {
     return name === 'MAIR_EL1' ? this.sysregs.guestMair(cpuValue) : cpuValue;
   }

@@ -81,13 +81,19 @@ export class SysregPolicy {
     return routeAccess(this.ctl, row, access).route;
   }
 
+  /** Is this trap one the EL2 fast path handles (no side effects)? */
+  fastPathApplies(exit: SysregExit): boolean {
+    const key = sysregKey(exit);
+    if (findSysregByKey(key)?.fastPath !== 'vm-write') return false;
+    // Turning the MMU on under the default-cacheable policy changes HCR_EL2: the host does that.
+    return !(!exit.read && key === KEY_SCTLR && this.hyp.config.defaultCacheable && (exit.value & 1n) === 1n);
+  }
+
   /** EL2 fast path: trivial VM-register accesses, done on the live CPU without a world switch. */
   fastPath(vcpu: Vcpu, exit: SysregExit): boolean {
+    if (!this.fastPathApplies(exit)) return false;
     const key = sysregKey(exit);
-    const row = findSysregByKey(key);
-    if (row?.fastPath !== 'vm-write') return false;
-    // Turning the MMU on under the default-cacheable policy changes HCR_EL2: the host does that.
-    if (!exit.read && key === KEY_SCTLR && this.hyp.config.defaultCacheable && (exit.value & 1n) === 1n) return false;
+    const row = findSysregByKey(key)!;
     this.hyp.stats.sysreg(row.name).fastPath++;
     this.vmAccess(exit, row, {
       read: (e) => vcpu.sysreg(e),

@@ -59,6 +59,8 @@ export interface El2DebugView {
   setEl2Register?(name: string, value: bigint): boolean;
   /** What the guest reads from a system register whose CPU value the model rewrites (MAIR_EL1 under mangling). */
   guestView?(name: string, cpuValue: bigint): bigint;
+  /** How the model will handle a pending exit, decided without handling it. */
+  exitPath?(exit: Exit): 'fast path' | 'world switch';
 }
 
 export interface VcpuTargetSession {
@@ -515,7 +517,8 @@ export class VcpuTarget implements DebugTarget {
       this.vcpu.pc = gated.pc;
       // EL2's syndrome registers are what the model will see on this (pending) exit.
       this.lastExit = gated;
-      return { kind: 'trap-break', pc: vaToBigint(gated.pc), reason: gated.reason, text: `EL2 exit: ${describeExit(gated, this.vcpu.x(0))}` };
+      const path = this.session.hyp.exitPath?.(gated);
+      return { kind: 'trap-break', pc: vaToBigint(gated.pc), reason: gated.reason, text: `EL2 exit: ${describeExit(gated, this.vcpu.x(0))}${path ? `, ${path}` : ''}` };
     }
     if (this.vcpu.instructions >= this.maxInstructions) return this.ended({ kind: 'insn-limit' });
     return null;
