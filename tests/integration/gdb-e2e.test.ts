@@ -15,18 +15,8 @@ import { VcpuTarget } from '../../emulator/debug/vcpu-target.js';
 import { GdbStub } from '../../emulator/debug/gdbstub.js';
 import { RESUME, type El2Handler, type Exit, type SysInsnAccess } from '../../emulator/cpu/exits.js';
 import type { Vcpu } from '../../emulator/cpu/vcpu.js';
+import { findGdb } from '../unit/gdb-client.js';
 
-function findGdb(): string | null {
-  for (const exe of ['gdb-multiarch', 'aarch64-linux-gnu-gdb']) {
-    try {
-      execFileSync(exe, ['--version'], { stdio: 'ignore' });
-      return exe;
-    } catch {
-      // not installed
-    }
-  }
-  return null;
-}
 const GDB = findGdb();
 if (GDB === null) console.warn('gdb-multiarch not found: skipping the real-GDB end-to-end tests (Debian: apt-get install gdb-multiarch)');
 

@@ -3,6 +3,7 @@
  * input, and a packet-level helper that handles acks like GDB does.
  */
 import * as net from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { RspDecoder, encodePacket, type RspEvent } from '../../emulator/debug/rsp.js';
 
 export class RspClient {
@@ -140,4 +141,17 @@ export class RspClient {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** The gdb the real-GDB tests drive (Debian's gdb-multiarch, installed by the set-up), or null. */
+export function findGdb(): string | null {
+  for (const exe of ['gdb-multiarch', 'aarch64-linux-gnu-gdb']) {
+    try {
+      execFileSync(exe, ['--version'], { stdio: 'ignore' });
+      return exe;
+    } catch {
+      // not installed
+    }
+  }
+  return null;
 }

@@ -1,22 +1,12 @@
 // The real debugger against the stub + fake target: proves the target description, register
 // layout, no-ack negotiation, breakpoints, stepping, watchpoints and monitor output work with
 // GDB itself, not only with our own client. Skipped when gdb-multiarch is not installed.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeTarget, TOY_HVC, TOY_STR } from '../../emulator/debug/fake-target.js';
 import { GdbStub } from '../../emulator/debug/gdbstub.js';
+import { findGdb } from './gdb-client.js';
 
-function findGdb(): string | null {
-  for (const exe of ['gdb-multiarch', 'aarch64-linux-gnu-gdb']) {
-    try {
-      execFileSync(exe, ['--version'], { stdio: 'ignore' });
-      return exe;
-    } catch {
-      // not installed
-    }
-  }
-  return null;
-}
 
 const GDB = findGdb();
 if (GDB === null) console.warn('gdb-multiarch not found: skipping the real-GDB tests (apt-get install gdb-multiarch)');
