@@ -2,7 +2,7 @@
 // gdb-multiarch in batch mode (the transcript the README shows) and by a raw RSP client for the
 // protocol-level guarantees (one client at a time, Ctrl-C, determinism with a debugger attached).
 // Needs `npm run build` (dist/) and the built guests; gdb tests are skipped without gdb-multiarch.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
