@@ -35,7 +35,7 @@ program
   .argument('[IMAGE]', 'ELF64 AArch64, arm64 Linux Image (optionally gzip\'d) or raw binary')
   .option('--load <ADDR>', 'load address of a raw binary (default 0x40080000)', (v) => parseNumber(v, '--load'))
   .option('--entry <ADDR>', 'entry point (default: ELF entry, or the load address)', (v) => parseNumber(v, '--entry'))
-  .option('--mem <SIZE>', 'guest RAM size at 0x40000000, e.g. 256M, 1G', (v) => parseSize(v, '--mem'), 256 * 1024 * 1024)
+  .addOption(new Option('--mem <SIZE>', 'guest RAM size at 0x40000000, e.g. 256M, 1G').argParser((v) => parseSize(v, '--mem')).default(256 * 1024 * 1024, '256M'))
   .option('--max-insns <N>', 'stop after N instructions (exit status 124)', (v) => parseNumber(v, '--max-insns'))
   .option('--stats-json <FILE>', 'write run statistics as JSON to FILE')
   .addOption(new Option('--format <FMT>', 'image format').choices(['auto', 'raw', 'elf', 'linux']).default('auto'))
