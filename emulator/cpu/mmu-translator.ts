@@ -13,7 +13,7 @@
 import { createRegime, type Regime, type TranslateOutcome, type Access as MmuAccess } from '../mmu/translate.js';
 import { Stage1Decoder, decodeStage2, stage2Disabled, type Stage2Registers } from '../mmu/config.js';
 import { TlbModel } from '../mmu/tlb.js';
-import { RamDescriptorMemory, type DescriptorMemory, type RamBlock } from '../mmu/memory.js';
+import { RamDescriptorMemory, type DescriptorMemory, type DescriptorPair, type RamBlock } from '../mmu/memory.js';
 import { fsc } from '../mmu/faults.js';
 import type { RegBatch, Unicorn } from '../unicorn/uc.js';
 import { SR } from './sysregs.js';
@@ -142,6 +142,14 @@ class SwappableMemory implements DescriptorMemory {
   }
   isBacked(pa: number, len: number): boolean {
     return this.inner.isBacked(pa, len);
+  }
+  readPair(pa: number, out: DescriptorPair): boolean {
+    const m = this.inner;
+    if (m.readPair !== undefined) return m.readPair(pa, out);
+    if (!m.isBacked(pa, 8)) return false;
+    out.lo = m.read32(pa);
+    out.hi = m.read32(pa + 4);
+    return true;
   }
 }
 

@@ -164,6 +164,7 @@ export class Walker {
     const gb = g.granuleBits;
     const stride = g.stride;
     const flags = visitor.flags;
+    const pair = mem.readPair !== undefined;
     const ctx = this.ctx;
     let name = p.root;
     let level = g.startLevel;
@@ -182,13 +183,25 @@ export class Walker {
           return WALK_RESOLVER_FAULT;
         }
       }
-      if (!mem.isBacked(descAddr, 8)) {
-        this.faultLevel = level;
-        this.faultAddr = descAddr;
-        return WALK_EXTERNAL_ABORT;
+      let lo: number;
+      let hi: number;
+      if (pair) {
+        if (!mem.readPair!(descAddr, ctx)) {
+          this.faultLevel = level;
+          this.faultAddr = descAddr;
+          return WALK_EXTERNAL_ABORT;
+        }
+        lo = ctx.lo;
+        hi = ctx.hi;
+      } else {
+        if (!mem.isBacked(descAddr, 8)) {
+          this.faultLevel = level;
+          this.faultAddr = descAddr;
+          return WALK_EXTERNAL_ABORT;
+        }
+        lo = mem.read32(descAddr);
+        hi = mem.read32(descAddr + 4);
       }
-      let lo = mem.read32(descAddr);
-      let hi = mem.read32(descAddr + 4);
       let kind = classify(lo, level, gb);
       ctx.level = level;
       ctx.tableAddr = descAddr - index * 8;
