@@ -316,6 +316,9 @@ export class TlbModel {
   private readonly hl = { hi: 0, lo: 0 };
   /** entries removed from the tables, reused by insert (no allocation per fill in steady state) */
   private readonly free: TlbEntry[] = [];
+  /** the space of the last VMID looked up (spaces are kept until clearAll drops them all) */
+  private lastVmid = -1;
+  private lastSpace: VmidSpace | null = null;
 
   constructor(opts: TlbOptions = {}) {
     this.capacity = opts.capacity ?? 65536;
@@ -326,11 +329,14 @@ export class TlbModel {
   }
 
   private space(vmid: number): VmidSpace {
+    if (vmid === this.lastVmid) return this.lastSpace!;
     let s = this.spaces.get(vmid);
     if (s === undefined) {
       s = new VmidSpace();
       this.spaces.set(vmid, s);
     }
+    this.lastVmid = vmid;
+    this.lastSpace = s;
     return s;
   }
 
@@ -403,7 +409,7 @@ export class TlbModel {
   }
 
   private lookupKey(vmid: number, asid: number, flat: boolean, key: number, vaTop: number): TlbEntry | undefined {
-    const sp = this.spaces.get(vmid);
+    const sp = vmid === this.lastVmid ? this.lastSpace! : this.spaces.get(vmid);
     if (sp === undefined) return undefined;
     let e: TlbEntry | undefined;
     if (flat) e = sp.flat.get(key);
@@ -429,8 +435,6 @@ export class TlbModel {
     const off = low48 - regionBase;
     const key = r.ttbr * TWO36 + Math.floor(low48 / 4096);
     const map = flat ? sp.flat : r.global ? sp.global : sp.asidMap(r.asid);
-    const old = map.get(key);
-    if (old !== undefined) this.remove(sp, old);
     const e = this.free.length > 0 ? this.free.pop()! : blankEntry(r.attrs);
     e.key = key;
     e.vaTop = vaHi >>> 16;
@@ -453,7 +457,8 @@ export class TlbModel {
     e.attrs = r.attrs;
     e.map = map;
     e.groupKey = -1;
-    map.set(key, e);
+    const old = map.set(key, e);
+    if (old !== undefined) this.detach(sp, old);
     if (r.sizeLog2 > 12) {
       const gk = r.sizeLog2 * TWO38 + r.ttbr * TWO37 + Math.floor(low48 / size);
       e.groupKey = gk;
@@ -490,6 +495,21 @@ export class TlbModel {
     this.free.push(e);
   }
 
+  /** The bookkeeping of remove() for an entry already replaced in its table by set(). */
+  private detach(sp: VmidSpace, e: TlbEntry): void {
+    sp.count--;
+    this.total--;
+    if (e.groupKey >= 0) {
+      const g = sp.groups.get(e.groupKey);
+      if (g !== undefined) {
+        g.delete(e);
+        if (g.size === 0) sp.groups.delete(e.groupKey);
+      }
+    }
+    e.map = null;
+    this.free.push(e);
+  }
+
   private done(removed: number): boolean {
     this.stats.invalidations++;
     this.stats.entriesInvalidated += removed;
@@ -504,7 +524,11 @@ export class TlbModel {
   private clearAll(): number {
     const n = this.total;
     for (const sp of this.spaces.values()) sp.reset(this.free);
-    if (this.spaces.size > 16) this.spaces.clear();
+    if (this.spaces.size > 16) {
+      this.spaces.clear();
+      this.lastVmid = -1;
+      this.lastSpace = null;
+    }
     this.total = 0;
     return n;
   }

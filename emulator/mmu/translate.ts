@@ -270,6 +270,13 @@ export class Regime {
   private curWrite = false;
   private curFetch = false;
   private curCm = false;
+  // inputs and result of the last effectiveAttributes() call (a pure, memoised function)
+  private attrS1 = -2;
+  private attrSh = 0;
+  private attrS2 = 0;
+  private attrS2sh = 0;
+  private attrFwb = false;
+  private attrLast: EffectiveAttributes;
 
   constructor(stage1: Stage1Config, stage2: Stage2Config, mem: DescriptorMemory, paBits = DEFAULT_PA_BITS) {
     this.stage1 = stage1;
@@ -281,6 +288,7 @@ export class Regime {
       s1Level: -1, s1SizeLog2: 0, s2Level: -1, s2SizeLog2: 0, asid: 0, vmid: 0, nG: false, global: true, ttbr: 0,
       attrs: effectiveAttributes(0xff, 3, -1, 0, false), walk: null,
     };
+    this.attrLast = this.result.attrs;
     this.fault = { ok: false, stage: 1, type: 'translation', level: 0, s1ptw: false, ipa: -1, va: 0, write: false, fetch: false, cm: false, detail: '', walk: null };
     this.p1 = { geometry: stage1.ranges[0].geometry, mem, root: 0, rootHi: 0, resolver: null };
     this.p2 = { geometry: stage2.geometry, mem, root: 0, rootHi: 0, resolver: null };
@@ -455,7 +463,15 @@ export class Regime {
     r.nG = nG;
     r.global = !nG;
     r.ttbr = ttbr;
-    r.attrs = effectiveAttributes(attr, sh, memAttr, s2sh, s2.fwb);
+    if (attr !== this.attrS1 || sh !== this.attrSh || memAttr !== this.attrS2 || s2sh !== this.attrS2sh || s2.fwb !== this.attrFwb) {
+      this.attrS1 = attr;
+      this.attrSh = sh;
+      this.attrS2 = memAttr;
+      this.attrS2sh = s2sh;
+      this.attrFwb = s2.fwb;
+      this.attrLast = effectiveAttributes(attr, sh, memAttr, s2sh, s2.fwb);
+    }
+    r.attrs = this.attrLast;
     r.walk = record;
     return r;
   }
