@@ -252,6 +252,7 @@ export class Regime {
   private readonly w2 = new Walker();
   private readonly v1 = new S1Visitor();
   private readonly v2 = new S2Visitor();
+  private readonly leaf2 = { leafLo: 0, leafHi: 0, leafLevel: 0, leafIa: 0, leafKind: 0 };
   private readonly p1: WalkParams;
   private readonly p2: WalkParams;
   private readonly resolver: TableResolver;
@@ -385,6 +386,7 @@ export class Regime {
       // ---- stage-1 walk (each descriptor address translated by stage 2 when enabled) --------------
       const p = this.p1;
       p.geometry = g;
+      p.mem = this.mem;
       p.root = range.tableBase;
       p.rootHi = range.baseHi;
       p.resolver = s2.enabled ? this.resolver : null;
@@ -490,9 +492,26 @@ export class Regime {
     p.geometry = g;
     p.root = s2.tableBase;
     p.rootHi = s2.baseHi;
-    const v = this.v2;
-    if (v.record !== this.record || v.forS1 !== forS1) v.setRecord(this.record, forS1);
-    const st = this.w2.walkOne(p, ipa, v);
+    p.mem = this.mem;
+    let v: { leafLo: number; leafHi: number; leafLevel: number; leafIa: number; leafKind: number };
+    let st: number;
+    if (this.record === null) {
+      // no recording: the visitor would only capture the leaf, which walkLeaf leaves in ctx
+      st = this.w2.walkLeaf(p, ipa);
+      const c = this.w2.ctx;
+      const leaf = this.leaf2;
+      leaf.leafLo = c.lo;
+      leaf.leafHi = c.hi;
+      leaf.leafLevel = c.level;
+      leaf.leafIa = c.ia;
+      leaf.leafKind = c.kind;
+      v = leaf;
+    } else {
+      const v2 = this.v2;
+      if (v2.record !== this.record || v2.forS1 !== forS1) v2.setRecord(this.record, forS1);
+      st = this.w2.walkOne(p, ipa, v2);
+      v = v2;
+    }
     if (st !== WALK_STOPPED) {
       if (st === WALK_ADDRESS_SIZE) return this.failB(2, 'addressSize', this.w2.faultLevel, ipa, forS1, `stage-2 table address ${hexAddr(this.w2.faultAddr)} above ${g.oaBits} bits`);
       if (st === WALK_EXTERNAL_ABORT) return this.failB(2, 'externalAbort', this.w2.faultLevel, ipa, forS1, `stage-2 descriptor at PA ${hexAddr(this.w2.faultAddr)} is not backed`);

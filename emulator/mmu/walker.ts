@@ -246,6 +246,84 @@ export class Walker {
     }
   }
 
+  /**
+   * walkOne for a visitor that wants only the leaf and stops there (flags = LEAF,
+   * visit returns STOP), without a resolver and without calling anything: returns
+   * WALK_STOPPED with the leaf (or invalid entry) in `ctx` (level, descAddr, lo, hi,
+   * kind, ia, size; tableAddr, tableName and index too), or the same failure
+   * statuses as walkOne. The stage-2 hot path.
+   */
+  walkLeaf(p: WalkParams, ia: number): WalkStatus {
+    const g = p.geometry;
+    const mem = p.mem;
+    this.geometry = g;
+    this.mem = mem;
+    this.resolver = null;
+    const rootHi = p.rootHi ?? Math.floor(p.root / TWO32);
+    if (oaExceeds(rootHi, g.oaBits)) {
+      this.faultLevel = 0;
+      this.faultAddr = p.root;
+      return WALK_ADDRESS_SIZE;
+    }
+    const gb = g.granuleBits;
+    const stride = g.stride;
+    const pair = mem.readPair !== undefined;
+    const ctx = this.ctx;
+    let name = p.root;
+    let level = g.startLevel;
+    let shift = gb + stride * (3 - level);
+    let entries = POW2[g.startBits]!;
+    for (;;) {
+      const size = POW2[shift]!;
+      const q = Math.floor(ia / size);
+      const index = q - Math.floor(q / entries) * entries;
+      const descAddr = name + index * 8;
+      let lo: number;
+      let hi: number;
+      if (pair) {
+        if (!mem.readPair!(descAddr, ctx)) {
+          this.faultLevel = level;
+          this.faultAddr = descAddr;
+          return WALK_EXTERNAL_ABORT;
+        }
+        lo = ctx.lo;
+        hi = ctx.hi;
+      } else {
+        if (!mem.isBacked(descAddr, 8)) {
+          this.faultLevel = level;
+          this.faultAddr = descAddr;
+          return WALK_EXTERNAL_ABORT;
+        }
+        lo = mem.read32(descAddr);
+        hi = mem.read32(descAddr + 4);
+      }
+      const kind = classify(lo, level, gb);
+      if (kind !== KIND_TABLE) {
+        ctx.level = level;
+        ctx.tableAddr = name;
+        ctx.tableName = name;
+        ctx.index = index;
+        ctx.descAddr = descAddr;
+        ctx.lo = lo;
+        ctx.hi = hi;
+        ctx.kind = kind;
+        ctx.ia = q * size;
+        ctx.size = size;
+        this.faultLevel = level;
+        return WALK_STOPPED;
+      }
+      if (oaExceeds(hi, g.oaBits)) {
+        this.faultLevel = level;
+        this.faultAddr = tableAddress(lo, hi, gb);
+        return WALK_ADDRESS_SIZE;
+      }
+      name = tableAddress(lo, hi, gb);
+      level++;
+      shift -= stride;
+      entries = POW2[stride]!;
+    }
+  }
+
   /** Write a new descriptor at ctx.descAddr (builder visitors); the walker re-reads it before descending. */
   setDescriptor(lo: number, hi: number): void {
     const c = this.ctx;
