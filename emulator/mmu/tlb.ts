@@ -97,8 +97,13 @@ export class EntryTable {
     this.shift = 32 - log2;
   }
 
+  /**
+   * Home slot: runs of 16 consecutive keys (pages) hash to one random base and occupy
+   * consecutive slots from it, so a sequential sweep touches the table sequentially.
+   */
   private slot(key: number): number {
-    return Math.imul((key >>> 0) ^ Math.imul((key / TWO32) >>> 0, 0x85ebca6b), 0x9e3779b1) >>> this.shift;
+    const h = Math.imul(((key / 16) >>> 0) ^ Math.imul((key / TWO36) >>> 0, 0x85ebca6b), 0x9e3779b1) >>> this.shift;
+    return (h + (key & 15)) & this.mask;
   }
 
   get(key: number): TlbEntry | undefined {
