@@ -283,6 +283,8 @@ export class Hypervisor implements El2Handler {
   setEl2Register(name: string, value: bigint): boolean {
     if (!(EL2_REG_NAMES as readonly string[]).includes(name)) return false;
     this.el2.set(name as El2RegName, value);
+    // A new stage-2 base or geometry takes effect like a new HCR_EL2: reinstall the regime.
+    if (name === 'VTTBR_EL2' || name === 'VTCR_EL2') this.el2.onHcrChange?.(this.el2.hcr);
     return true;
   }
 
