@@ -66,10 +66,11 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
  * answered from the sanitised feature set (TID1, TID3), ACTLR and set/way
  * cache maintenance trapped (TACR, TSW), SWIO; pointer-authentication keys
  * and instructions not trapped (APK, API), since the feature set offers them;
- * WFI/WFE trapped (TWI, TWE) as KVM does, so a waiting vCPU exits. TVM/TRVM
- * only under a policy.
+ * WFI/WFE trapped (TWI, TWE) as KVM does, so a waiting vCPU exits; physical
+ * IRQ/FIQ/SError routed to EL2 (IMO, FMO, AMO), presented to the guest as
+ * virtual interrupts. TVM/TRVM only under a policy.
  */
-export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'RW', 'TSC', 'TID1', 'TID3', 'TACR', 'TSW', 'TWI', 'TWE', 'APK', 'API');
+export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'FMO', 'IMO', 'AMO', 'RW', 'TSC', 'TID1', 'TID3', 'TACR', 'TSW', 'TWI', 'TWE', 'APK', 'API');
 
 type FastHandler = (hyp: Hypervisor, vcpu: Vcpu, exit: Exit) => boolean;
 
@@ -219,8 +220,9 @@ export class Hypervisor implements El2Handler {
       case 'iabt_s2':
         return this.stage2Abort(vcpu, exit, ctx);
       case 'wfx':
-        // KVM's kvm_handle_wfx blocks the vCPU until an interrupt is pending;
-        // no interrupt controller is modelled yet, so there is nothing to wait for.
+        // KVM's kvm_handle_wfx: a WFI blocks the vCPU until an interrupt is
+        // pending (virtual time moves to the next timer deadline); WFE just yields.
+        if (!exit.wfe) vcpu.waitForInterrupt();
         ctx.skipInstruction();
         return { action: RESUME };
       case 'irq':

@@ -32,6 +32,26 @@ export interface VcpuOptions {
   sliceInsns?: number;
 }
 
+/**
+ * Hardware that answers system registers itself, with no trap: the generic
+ * timer and the GIC CPU interface. Returns the value read (0n after a
+ * write), or null when the encoding is not the device's.
+ */
+export interface SysregDevice {
+  sysregAccess(e: { op0: number; op1: number; crn: number; crm: number; op2: number }, read: boolean, value: bigint): bigint | null;
+}
+
+/** The interrupt controller's IRQ output to this CPU. */
+export interface IrqSource {
+  irqPending(): boolean;
+}
+
+/** Timers: re-evaluated at slice boundaries; their next deadline (counter ticks) bounds the slice. */
+export interface TimerSource {
+  update(): void;
+  nextDeadline(): bigint | null;
+}
+
 /** WFI and WFE (HINT #3, #2), Arm ARM C6.2 "WFI" / "WFE". */
 const WFI = 0xd503207f;
 const WFE = 0xd503205f;
@@ -54,8 +74,15 @@ export class Vcpu {
   readonly translator: MmuTranslator;
   el2: El2Handler | null = null;
 
-  /** Retired instructions, the only source of virtual time. */
+  /** Retired instructions: with the time spent waiting for an interrupt (idleNs), the only source of virtual time. */
   instructions = 0;
+  /** Virtual nanoseconds skipped while the CPU waited in WFI for a timer (no instructions ran). */
+  idleNs = 0;
+  readonly sysregDevices: SysregDevice[] = [];
+  irqSource: IrqSource | null = null;
+  timerSource: TimerSource | null = null;
+  /** Interrupts taken (IRQ exception entries). */
+  irqsTaken = 0;
   readonly exceptions: ExceptionCounters = { total: 0, byTarget: {} };
   halted: HaltReason | null = null;
   /** Instructions executed before the current slice began. */
@@ -136,7 +163,7 @@ export class Vcpu {
   }
   private inSlice = false;
   get virtualTimeNs(): number {
-    return this.currentInstructions * NS_PER_INSN;
+    return this.currentInstructions * NS_PER_INSN + this.idleNs;
   }
   /** CNTPCT_EL0 derived from virtual time (62.5 MHz = one tick per 16 ns). */
   get counter(): bigint {
@@ -276,6 +303,16 @@ export class Vcpu {
       pc,
       el,
     };
+    // Timer and GIC CPU-interface registers are answered by the hardware
+    // models themselves (as the virtual CPU interface and virtual timer do on
+    // a real host: no exit).
+    for (const d of this.sysregDevices) {
+      const r = d.sysregAccess(cp, read, access.value);
+      if (r === null) continue;
+      if (read) this.setX(rt, r);
+      this.pc = pc + 4;
+      return true;
+    }
     const route = this.el2 ? this.el2.routeSysInsn(this, access) : 'native';
     if (route === 'handled') return true;
     if (route === 'trap') {
@@ -392,7 +429,7 @@ export class Vcpu {
     }
     if (bypass) this.gateBypass = null;
     this.gatedExit = null;
-    this.count(2, EC_NAMES[esrEc(exit.esr)] ?? 'unknown');
+    this.count(2, exit.reason === 'irq' ? 'irq' : (EC_NAMES[esrEc(exit.esr)] ?? 'unknown'));
     const action = this.el2 ? this.el2.handleExit(this, exit) : ({ kind: 'halt', halt: { kind: 'fault', message: `no hypervisor to handle ${exit.reason} exit` } } as const);
     this.onExit?.(exit, action);
     if (action.kind === 'halt') this.halt(action.halt);
@@ -469,7 +506,16 @@ export class Vcpu {
     while (this.halted === null) {
       const remaining = stopAt - this.instructions;
       if (remaining <= 0) break;
-      const n = Math.min(this.sliceInsns, remaining);
+      let n = Math.min(this.sliceInsns, remaining);
+      if (this.timerSource !== null) {
+        this.timerSource.update();
+        const dl = this.timerSource.nextDeadline();
+        if (dl !== null) n = Math.max(1, Math.min(n, Math.ceil(this.ticksToNs(dl) - this.virtualTimeNs)));
+      }
+      if (this.irqSource !== null && this.irqSource.irqPending() && (this.pstate & PSTATE.I) === 0) {
+        this.takeIrq();
+        if (this.halted !== null || this.gatedExit !== null) break;
+      }
       this.refused = null;
       this.stopRequested = false;
       this.sliceBase = this.instructions;
@@ -491,6 +537,7 @@ export class Vcpu {
         const prev = this.readInsn(this.pc - 4);
         if (prev === WFI || prev === WFE) {
           this.instructions += Math.max(0, started);
+          if (prev === WFI) this.waitForInterrupt();
           continue;
         }
         this.instructions += Math.max(0, started - 1);
@@ -527,6 +574,42 @@ export class Vcpu {
     }
     this.sliceBase = this.instructions;
     return this.halted;
+  }
+
+  /** Counter ticks (62.5 MHz) to virtual nanoseconds. */
+  private ticksToNs(ticks: bigint): number {
+    return (Number(ticks) * 1_000_000_000) / CNTFRQ_HZ;
+  }
+
+  /**
+   * WFI: nothing runs until an interrupt is pending. With one pending, or
+   * nothing that could ever make one (no enabled timer), it returns at once;
+   * otherwise virtual time jumps to the next timer deadline, as a sleeping
+   * CPU's would, without running instructions.
+   */
+  waitForInterrupt(): void {
+    this.timerSource?.update();
+    if (this.irqSource?.irqPending()) return;
+    const dl = this.timerSource?.nextDeadline() ?? null;
+    if (dl === null) return;
+    const wait = this.ticksToNs(dl) - this.virtualTimeNs;
+    if (wait > 0) this.idleNs += Math.ceil(wait);
+    this.timerSource!.update();
+  }
+
+  /**
+   * A physical interrupt while the guest runs: with HCR_EL2.IMO it is an exit
+   * to EL2 (counted and costed by the hypervisor), which then presents it to
+   * the guest as a virtual IRQ: exception entry at VBAR_EL1 + 0x080/0x280/0x480,
+   * ELR = the next instruction, ESR_EL1 unchanged (Arm ARM D1.10.2).
+   */
+  private takeIrq(): void {
+    const pc = this.pc;
+    this.dispatchExit({ reason: 'irq', esr: 0, pc });
+    // Halted, or stopped by the debugger's trap-break: taken on the next run.
+    if (this.halted !== null || this.gatedExit !== null) return;
+    this.irqsTaken++;
+    this.takeException('irq', Number(this.sysreg(SR.ESR_EL1) & 0xffff_ffffn), this.pc);
   }
 
   private takeRefused(): { va: number; access: AccessKind } | null {
