@@ -195,6 +195,7 @@ export function createSession(opts: RunOptions): Session {
   const machine = new VirtMachine({ ramSize, uartOut: sink.put });
   const hyp = new Hypervisor(opts.hyp ?? {});
   hyp.attach(machine.vcpu, { ram, passthrough: VIRT.PASSTHROUGH });
+  machine.virtualOffset = () => hyp.el2.get('CNTVOFF_EL2');
   machine.boot(image);
   const imageName = opts.image ?? DEFAULT_GUEST;
   log(`${image.format} image ${imageName}, entry 0x${image.entry.toString(16)}, RAM ${ramSize >> 20} MiB at 0x${ram.base.toString(16)}`);

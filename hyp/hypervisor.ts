@@ -66,11 +66,12 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
  * answered from the sanitised feature set (TID1, TID3), ACTLR and set/way
  * cache maintenance trapped (TACR, TSW), SWIO; pointer-authentication keys
  * and instructions not trapped (APK, API), since the feature set offers them;
- * WFI/WFE trapped (TWI, TWE) as KVM does, so a waiting vCPU exits; physical
+ * WFI trapped (TWI) so a waiting vCPU exits; WFE not (KVM clears TWE for a
+ * vCPU that has its physical CPU to itself, as ours does); physical
  * IRQ/FIQ/SError routed to EL2 (IMO, FMO, AMO), presented to the guest as
  * virtual interrupts. TVM/TRVM only under a policy.
  */
-export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'FMO', 'IMO', 'AMO', 'RW', 'TSC', 'TID1', 'TID3', 'TACR', 'TSW', 'TWI', 'TWE', 'APK', 'API');
+export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'FMO', 'IMO', 'AMO', 'RW', 'TSC', 'TID1', 'TID3', 'TACR', 'TSW', 'TWI', 'APK', 'API');
 
 type FastHandler = (hyp: Hypervisor, vcpu: Vcpu, exit: Exit) => boolean;
 

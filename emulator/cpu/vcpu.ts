@@ -117,6 +117,20 @@ export class Vcpu {
     if (this.uc.sliceCounter() < 0) {
       throw new Error('cannot locate Unicorn\'s instruction counter: this libunicorn build is not supported (need 2.1.x)');
     }
+    // QEMU's own access checks run before our system-instruction hook: with
+    // its (unused) CNTHCTL_EL2 at reset 0 an EL1 access to the physical
+    // timer/counter "traps to EL2", which asserts in Unicorn's Secure-only
+    // CPU. Let EL1 through (EL1PCTEN | EL1PCEN); the timer is ours anyway.
+    this.uc.sysregWrite({ op0: 3, op1: 4, crn: 14, crm: 1, op2: 0 }, 3n);
+    // Likewise pointer authentication: QEMU checks its own HCR_EL2.APK/API
+    // (keys, PAC instructions). Only those two bits: any trap bit set there
+    // would make QEMU itself trap to an EL2 it cannot enter. The EL2 model's
+    // HCR_EL2 (hyp/) is what decides traps.
+    this.uc.sysregWrite({ op0: 3, op1: 4, crn: 1, crm: 1, op2: 0 }, (1n << 40n) | (1n << 41n));
+    // QEMU 5.0 (Unicorn 2.1) reads HCR_EL2 as 0 in Secure state, where its CPU
+    // starts: make EL1 Non-secure, as on a hypervisor host (SCR_EL3.NS, RW, and
+    // APK/API so the pointer-authentication checks at EL3 pass too).
+    this.uc.sysregWrite({ op0: 3, op1: 6, crn: 1, crm: 1, op2: 0 }, 1n | (1n << 10n) | (1n << 16n) | (1n << 17n));
     this.installHooks();
   }
 
@@ -207,77 +221,72 @@ export class Vcpu {
   /**
    * The exception level whose permissions a fill must use. The hook is not
    * told Unicorn's MMU index, so an EL1 LDTR/STTR (checked with EL0
-   * permissions, and filled into QEMU's EL0 TLB) is known from a one-address
-   * hook on each such instruction (see scanCodePage), which marks the fill it
-   * is about to cause; a data fill from anywhere else reads only PSTATE.
+   * permissions, and filled into QEMU's EL0 TLB) is recognised by its PC: the
+   * code-page scan (scanCodePage) records every LDTR/STTR site, and only a
+   * fill whose PC is one of them decodes the instruction to be sure. A guest
+   * with no such instruction pays one PSTATE read per fill.
    */
   private fillEl(access: AccessKind): number {
     const el = this.el;
-    if (el === 0 || access === Access.FETCH || this.unprivilegedAt === null) return el;
-    if (this.pc === this.unprivilegedAt) return 0;
-    this.unprivilegedAt = null;
-    return el;
+    if (el === 0 || access === Access.FETCH || this.unprivilegedSites.size === 0) return el;
+    const pc = this.pc;
+    if (!this.unprivilegedSites.has(pc)) return el;
+    const insn = this.readInsn(pc);
+    return insn !== null && isUnprivilegedLoadStore(insn) ? 0 : el;
   }
-  /** PC of the LDTR/STTR about to execute at EL1, whose data fills use EL0 permissions. */
-  private unprivilegedAt: number | null = null;
+  /** VAs where the code-page scan saw an LDTR/STTR-family instruction. */
+  private readonly unprivilegedSites = new Set<number>();
 
   /**
-   * Unicorn executes WFI and WFE as NOPs and offers no hook for them, so the
-   * trap rule (HCR_EL2.TWI/TWE) needs help: a code page is always filled for
-   * fetch before QEMU translates code on it, so the fill scans the 1 KiB page
-   * for WFI/WFE words and puts a one-address code hook on each (a hook must
-   * exist when the block is translated to be called). The hook decides at run
-   * time, on the instruction actually there, whether the hypervisor wants it.
-   * LDTR/STTR get the same treatment (fillEl).
+   * Scan a code page at its fetch fill (a code page is always filled for
+   * fetch before QEMU translates code on it). LDTR/STTR sites are recorded for
+   * fillEl. WFI needs nothing: QEMU halts on it and Unicorn returns from the
+   * slice with PC just past it, where runFor sees it. WFE runs on as a NOP, so
+   * while HCR_EL2.TWE is set each WFE gets a one-address code hook (installed
+   * from the run loop: adding a hook inside a Unicorn callback re-enters it).
+   * TWE is off by default, as KVM clears it for a vCPU alone on its CPU:
+   * Linux has WFE in every spin-wait, and hooks slow all translation.
    */
   private scanCodePage(vaPage: number, paPage: number): void {
     if (!this.ram.contains(paPage, 0x400)) return;
     const base = paPage - this.ram.base;
     const words = this.ramWords;
+    const twe = this.el2?.trapsWfx(this, true) ?? false;
     for (let i = base >>> 2, end = (base + 0x400) >>> 2; i < end; i++) {
       const w = words[i]!;
-      if (w !== WFI && w !== WFE && !isUnprivilegedLoadStore(w)) continue;
-      const va = vaPage + (i * 4 - base);
-      if (this.codeHooks.has(va)) continue;
-      this.codeHooks.add(va);
-      // Adding a hook from inside a Unicorn callback re-enters it: stop the
-      // slice (QEMU checks for exit on entering the block about to be
-      // translated, before it runs) and install it from the run loop.
-      this.pendingCodeHooks.push(va);
-      this.stopRequested = true;
-      this.uc.emuStop();
+      if (isUnprivilegedLoadStore(w)) {
+        this.unprivilegedSites.add(vaPage + (i * 4 - base));
+      } else if (twe && w === WFE) {
+        const va = vaPage + (i * 4 - base);
+        if (this.wfeHooks.has(va)) continue;
+        this.wfeHooks.add(va);
+        this.pendingWfeHooks.push(va);
+        this.stopRequested = true;
+        this.uc.emuStop();
+      }
     }
   }
-  private readonly pendingCodeHooks: number[] = [];
+  private readonly wfeHooks = new Set<number>();
+  private readonly pendingWfeHooks: number[] = [];
 
-  /** Install the hooks found since the last slice and retranslate, so the blocks include them. */
-  private installCodeHooks(): void {
-    for (const va of this.pendingCodeHooks) this.uc.onCode(va, va, (address) => this.onHookedInsn(address));
-    this.pendingCodeHooks.length = 0;
-    this.uc.flushTb();
-  }
-
-  private onHookedInsn(address: number): void {
-    const insn = this.readInsn(address);
-    if (insn === null) return;
-    if (isUnprivilegedLoadStore(insn)) {
-      if (this.el === 1) this.unprivilegedAt = address;
-      return;
+  /** Install the WFE hooks found in the last slice; retranslate just the blocks holding them. */
+  private installWfeHooks(): void {
+    for (const va of this.pendingWfeHooks) {
+      this.uc.onCode(va, va, (address) => this.onWfe(address));
+      this.uc.removeTbCache(va, va + 4);
     }
-    this.onWfx(address, insn);
+    this.pendingWfeHooks.length = 0;
   }
-  private readonly codeHooks = new Set<number>();
+
+  private onWfe(address: number): void {
+    if (this.readInsn(address) !== WFE || !this.el2?.trapsWfx(this, true)) return;
+    this.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(true)), pc: address, wfe: true });
+  }
+
   private get ramWords(): Uint32Array {
     return (this.ramWordsCache ??= new Uint32Array(this.ram.bytes.buffer, this.ram.bytes.byteOffset, this.ram.bytes.byteLength >>> 2));
   }
   private ramWordsCache: Uint32Array | null = null;
-
-  private onWfx(address: number, insn: number): void {
-    if (insn !== WFI && insn !== WFE) return;
-    const wfe = insn === WFE;
-    if (!this.el2?.trapsWfx(this, wfe)) return; // not trapped: the CPU runs it (a NOP here)
-    this.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(wfe)), pc: address, wfe });
-  }
 
   /** Unicorn register id → architectural register number (31 = XZR/SP). */
   private rtFromUc(regId: number): number {
@@ -536,8 +545,20 @@ export class Vcpu {
         // breakpoints): that one has not run, and the caller must see the stop.
         const prev = this.readInsn(this.pc - 4);
         if (prev === WFI || prev === WFE) {
+          const wfe = prev === WFE;
+          if (this.el2?.trapsWfx(this, wfe)) {
+            // HCR_EL2.TWI/TWE: the WFx traps (ESR_EL2 EC 0x01, ELR = the WFx);
+            // the hypervisor waits and skips it, completing it: it retires, as
+            // an emulated MMIO access does.
+            this.instructions += Math.max(0, started);
+            const at = this.pc - 4;
+            this.pc = at;
+            this.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(wfe)), pc: at, wfe });
+            if (this.gatedExit !== null) break;
+            continue;
+          }
           this.instructions += Math.max(0, started);
-          if (prev === WFI) this.waitForInterrupt();
+          if (!wfe) this.waitForInterrupt();
           continue;
         }
         this.instructions += Math.max(0, started - 1);
@@ -555,9 +576,9 @@ export class Vcpu {
         if (!fetch && this.halted === null && this.pc === faultPc + 4) this.instructions++;
         continue;
       }
-      if (this.pendingCodeHooks.length > 0 && rc === UC_ERR_OK && this.halted === null && this.gatedExit === null) {
+      if (this.pendingWfeHooks.length > 0 && rc === UC_ERR_OK && this.halted === null && this.gatedExit === null) {
         this.instructions += Math.min(n, Math.max(0, started));
-        this.installCodeHooks();
+        this.installWfeHooks();
         continue;
       }
       // Stopped from a hook (a halt, an exit the debugger gated) or an error.

@@ -7,6 +7,9 @@
 import { Vcpu } from '../cpu/vcpu.js';
 import { Pl011 } from '../devices/pl011.js';
 import { ScratchDevice } from '../devices/scratch.js';
+import { GicV3 } from '../devices/gicv3.js';
+import { GenericTimer, timerRegByEncoding } from '../devices/generic-timer.js';
+import { iccRegByEncoding } from '../devices/icc.js';
 import { Unicorn, type SharedBlock } from '../unicorn/uc.js';
 import { DEFAULT_RAM_SIZE, VIRT } from './memmap.js';
 import { linuxBootRegisters, writeSegments, type LoadedImage } from './loader.js';
@@ -25,6 +28,10 @@ export class VirtMachine {
   readonly passthrough: SharedBlock;
   /** The emulated device next to it, reached only through stage-2 faults. */
   readonly trapdev: ScratchDevice;
+  readonly gic: GicV3;
+  readonly timer: GenericTimer;
+  /** CNTVOFF_EL2, which the hypervisor owns: the board asks for it. */
+  virtualOffset: () => bigint = () => 0n;
 
   constructor(opts: VirtOptions) {
     const ramSize = opts.ramSize ?? DEFAULT_RAM_SIZE;
@@ -35,6 +42,44 @@ export class VirtMachine {
     this.vcpu.uc.mapShared(VIRT.PASSTHROUGH.base, this.passthrough);
     this.trapdev = new ScratchDevice('trapdev', VIRT.TRAPDEV.base, VIRT.TRAPDEV.size);
     this.vcpu.bus.add(this.trapdev);
+
+    // GICv3 (distributor + redistributor on the bus, CPU interface as system
+    // registers), the generic timer on PPIs 27 (virtual) and 30 (physical), the
+    // UART on SPI 1 (INTID 33), as QEMU virt's device tree says.
+    const v = this.vcpu;
+    this.gic = new GicV3({ distBase: VIRT.GIC_DIST.base, redistBase: VIRT.GIC_REDIST.base });
+    v.bus.add(this.gic.distributor);
+    v.bus.add(this.gic.redistributor);
+    this.timer = new GenericTimer({
+      physicalCount: () => v.counter,
+      virtualOffset: () => this.virtualOffset(),
+      setLine: (ppi, level) => this.gic.setLevel(ppi, level),
+    });
+    this.uart.onIrqChange = (level: boolean) => this.gic.setLevel(33, level);
+    v.irqSource = this.gic;
+    v.timerSource = this.timer;
+    const timer = this.timer;
+    const gic = this.gic;
+    v.sysregDevices.push(
+      {
+        sysregAccess: (e, read, value) => {
+          const name = timerRegByEncoding(e);
+          if (name === null) return null;
+          if (read) return timer.read(name);
+          timer.write(name, value);
+          return 0n;
+        },
+      },
+      {
+        sysregAccess: (e, read, value) => {
+          const name = iccRegByEncoding(e);
+          if (name === null) return null;
+          if (read) return gic.iccRead(name) ?? 0n;
+          gic.iccWrite(name, value);
+          return 0n;
+        },
+      },
+    );
   }
 
   get ramBase(): number {

@@ -66,6 +66,7 @@ const UC_TLB_VIRTUAL = 1;
 // UC_CTL_WRITE(type, nr) = type | nr << 26 | 1 << 30 (unicorn.h)
 const ctlWrite = (type: number, nr: number) => (type | (nr << 26) | (1 << 30)) >>> 0;
 const UC_CTL_CPU_MODEL = 7;
+const UC_CTL_TB_REMOVE_CACHE = 9;
 const UC_CTL_TB_FLUSH = 10;
 const UC_CTL_TLB_FLUSH = 11;
 const UC_CTL_TLB_TYPE = 12;
@@ -448,6 +449,11 @@ export class Unicorn {
   /** Drop every cached translation in Unicorn's TLB (after the model's TLB changed). */
   flushTlb(): void {
     this.check('uc_ctl(TLB_FLUSH)', this.api.uc_ctl(this.handle, ctlWrite(UC_CTL_TLB_FLUSH, 0)));
+  }
+
+  /** Drop the translated blocks covering guest VAs [begin, end) (uc_ctl_remove_cache). */
+  removeTbCache(begin: number, end: number): void {
+    this.check('uc_ctl(TB_REMOVE_CACHE)', this.api.uc_ctl(this.handle, ctlWrite(UC_CTL_TB_REMOVE_CACHE, 2), 'uint64_t', toU64(begin), 'uint64_t', toU64(end)));
   }
 
   /** Drop translated code (after code in guest memory changed behind QEMU's back). */
