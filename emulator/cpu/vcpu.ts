@@ -52,6 +52,9 @@ export interface TimerSource {
   nextDeadline(): bigint | null;
 }
 
+/** Slice length while an interrupt is pending but PSTATE.I masks it. */
+const MASKED_IRQ_SLICE = 32;
+
 /** WFI and WFE (HINT #3, #2), Arm ARM C6.2 "WFI" / "WFE". */
 const WFI = 0xd503207f;
 const WFE = 0xd503205f;
@@ -521,9 +524,16 @@ export class Vcpu {
         const dl = this.timerSource.nextDeadline();
         if (dl !== null) n = Math.max(1, Math.min(n, Math.ceil(this.ticksToNs(dl) - this.virtualTimeNs)));
       }
-      if (this.irqSource !== null && this.irqSource.irqPending() && (this.pstate & PSTATE.I) === 0) {
-        this.takeIrq();
-        if (this.halted !== null || this.gatedExit !== null) break;
+      if (this.irqSource !== null && this.irqSource.irqPending()) {
+        if ((this.pstate & PSTATE.I) === 0) {
+          this.takeIrq();
+          if (this.halted !== null || this.gatedExit !== null) break;
+        } else {
+          // Pending but masked (Linux idles with IRQs masked around WFI and
+          // unmasks right after): short slices notice the unmask promptly,
+          // as a real CPU takes the interrupt at the next instruction.
+          n = Math.min(n, MASKED_IRQ_SLICE);
+        }
       }
       this.refused = null;
       this.stopRequested = false;
