@@ -489,6 +489,11 @@ export class TlbModel {
       sp.count--;
       this.total--;
     }
+    this.release(sp, e);
+  }
+
+  /** Drop an entry from its size group and return it to the free list. */
+  private release(sp: VmidSpace, e: TlbEntry): void {
     if (e.groupKey >= 0) {
       const g = sp.groups.get(e.groupKey);
       if (g !== undefined) {
@@ -504,16 +509,9 @@ export class TlbModel {
   private detach(sp: VmidSpace, e: TlbEntry): void {
     sp.count--;
     this.total--;
-    if (e.groupKey >= 0) {
-      const g = sp.groups.get(e.groupKey);
-      if (g !== undefined) {
-        g.delete(e);
-        if (g.size === 0) sp.groups.delete(e.groupKey);
-      }
-    }
-    e.map = null;
-    this.free.push(e);
+    this.release(sp, e);
   }
+
 
   private done(removed: number): boolean {
     this.stats.invalidations++;
