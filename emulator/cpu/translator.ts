@@ -27,13 +27,6 @@ export type Translation =
   | { ok: true; pa: number; ipa: number; perms: number }
   | { ok: false; fault: TranslationFault };
 
-export interface TranslateRequest {
-  va: number;
-  access: AccessKind;
-  /** Exception level whose permissions apply (an EL1 LDTR/STTR passes 0). */
-  el: number;
-}
-
 export interface Translator {
   translate(va: number, access: AccessKind, el: number): Translation;
   /** Drop every cached translation (the caller also flushes Unicorn's TLB). */
