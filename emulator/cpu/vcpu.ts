@@ -281,9 +281,14 @@ export class Vcpu {
     this.pendingWfeHooks.length = 0;
   }
 
+  /** A trapped WFI/WFE: ESR_EL2 EC 0x01 with the WF* ISS, ELR = the instruction. */
+  private dispatchWfx(pc: number, wfe: boolean): void {
+    this.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(wfe)), pc, wfe });
+  }
+
   private onWfe(address: number): void {
     if (this.readInsn(address) !== WFE || !this.el2?.trapsWfx(this, true)) return;
-    this.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(true)), pc: address, wfe: true });
+    this.dispatchWfx(address, true);
   }
 
   private get ramWords(): Uint32Array {
@@ -563,7 +568,7 @@ export class Vcpu {
             this.instructions += Math.max(0, started);
             const at = this.pc - 4;
             this.pc = at;
-            this.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(wfe)), pc: at, wfe });
+            this.dispatchWfx(at, wfe);
             if (this.gatedExit !== null) break;
             continue;
           }
