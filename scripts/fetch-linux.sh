@@ -16,7 +16,7 @@
 # libunicorn fetch). Idempotent: a second run only prints the paths.
 #
 # Usage: scripts/fetch-linux.sh [--print]   (--print: only print the paths, fail if not cached)
-# Prints three lines on stdout: KERNEL=..., INITRD=..., CMDLINE=...
+# Prints three shell-quoted lines on stdout (eval "$(scripts/fetch-linux.sh)"): KERNEL=, INITRD=, CMDLINE=
 # Exit status 0: ready; 3: Debian's arm64 packages could not be reached (callers skip);
 # anything else: a real failure.
 set -euo pipefail
@@ -29,7 +29,7 @@ die() { printf '[fetch-linux] error: %s\n' "$*" >&2; exit "${2:-1}"; }
 cmdline='console=ttyAMA0 rdinit=/init panic=-1'
 
 print_paths() {
-	printf 'KERNEL=%s\nINITRD=%s\nCMDLINE=%s\n' "$dir/Image" "$dir/initramfs.gz" "$(cat "$dir/cmdline")"
+	printf 'KERNEL=%q\nINITRD=%q\nCMDLINE=%q\n' "$dir/Image" "$dir/initramfs.gz" "$(cat "$dir/cmdline")"
 }
 
 if [[ -s "$dir/Image" && -s "$dir/initramfs.gz" && -s "$dir/cmdline" && "$dir/initramfs.gz" -nt "$root/scripts/mkinitramfs.mjs" ]]; then
