@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # hypemu setup (npm run setup): everything a fresh Debian 12 machine needs, then
-# one run of the emulator. Idempotent; a re-run only checks and skips.
+# one run of the emulator. Idempotent: a re-run skips steps 1-3 when their result
+# is there; steps 4 and 5 are incremental (tsc, make) and step 6 always runs.
 #
-#   1. apt packages: cross toolchain, QEMU (the oracle), gdb-multiarch
+#   0. Node.js >= 20
+#   1. apt packages: cross toolchain, QEMU (the oracle), gdb-multiarch,
+#      device-tree-compiler (dtc, used by the tests), make
 #   2. libunicorn >= 2.1 into vendor/unicorn/ (from Debian trixie, without
 #      touching the system's apt configuration; see DESIGN.md)
 #   3. npm ci when node_modules is missing or older than package-lock.json
+#      (package-lock.json is never rewritten)
 #   4. npm run build (tsc)
 #   5. make -C guest-images
 #   6. node dist/cli/main.js run
 #
-# Progress goes to stderr. Environment: HYPEMU_SKIP_RUN=1 skips step 6.
+# Progress goes to stderr. Environment: HYPEMU_SKIP_RUN=1 skips step 6;
+# HYPEMU_LIBUNICORN=/path/to/libunicorn.so.2 (>= 2.1) replaces step 2.
+# Without apt (not Debian) or without root, setup checks for the tools below
+# and says what is missing instead of installing it.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,31 +26,57 @@ cd "$root"
 log() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
-as_root() {
-	if [[ $(id -u) -eq 0 ]]; then
-		"$@"
-	elif command -v sudo >/dev/null; then
-		sudo "$@"
-	else
-		die "need root to run: $* (no sudo available)"
-	fi
-}
+# ---------------------------------------------------------------- 0. Node.js
+command -v node >/dev/null || die "Node.js >= 20 is required (https://nodejs.org, or Debian's nodejs from bookworm-backports)"
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+((node_major >= 20)) || die "Node.js >= 20 is required; this is $(node --version) ($(command -v node))"
 
 # ---------------------------------------------------------------- 1. apt packages
+# Each Debian package, and a command that proves it is there (for systems without dpkg).
 apt_packages=(gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-system-arm gdb-multiarch
-	make debian-archive-keyring)
-missing=()
-for p in "${apt_packages[@]}"; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-		missing+=("$p")
+	device-tree-compiler make debian-archive-keyring)
+declare -A probe=(
+	[gcc-aarch64-linux-gnu]=aarch64-linux-gnu-gcc [binutils-aarch64-linux-gnu]=aarch64-linux-gnu-objcopy
+	[qemu-system-arm]=qemu-system-aarch64 [gdb-multiarch]=gdb-multiarch [device-tree-compiler]=dtc
+	[make]=make [debian-archive-keyring]='')
+non_debian_help="On a system without apt, install the equivalents yourself: an aarch64-linux-gnu- cross
+  gcc and binutils (CROSS=<prefix> make -C guest-images picks another prefix), qemu-system-aarch64,
+  gdb-multiarch (a gdb with aarch64 support), dtc (device-tree-compiler), GNU make, and
+  libunicorn >= 2.1 (Arch: unicorn; Homebrew: unicorn; or pip's unicorn wheel), then
+  export HYPEMU_LIBUNICORN=/path/to/libunicorn.so.2 and re-run npm run setup."
+if command -v dpkg-query >/dev/null && command -v apt-get >/dev/null; then
+	missing=()
+	for p in "${apt_packages[@]}"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			missing+=("$p")
+		fi
+	done
+	if ((${#missing[@]})); then
+		if [[ $(id -u) -eq 0 ]]; then
+			as_root=()
+		elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+			as_root=(sudo)
+		else
+			die "missing apt packages: ${missing[*]}; setup needs root to install them. As root run:
+  apt-get update && apt-get install --no-install-recommends ${missing[*]}
+then run npm run setup again."
+		fi
+		log "installing apt packages: ${missing[*]}"
+		"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+		"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+	else
+		log "apt packages present: ${apt_packages[*]}"
 	fi
-done
-if ((${#missing[@]})); then
-	log "installing apt packages: ${missing[*]}"
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 else
-	log "apt packages present: ${apt_packages[*]}"
+	missing=()
+	for p in "${apt_packages[@]}"; do
+		[[ -z "${probe[$p]}" ]] || command -v "${probe[$p]}" >/dev/null || missing+=("${probe[$p]}")
+	done
+	((${#missing[@]} == 0)) || die "not a Debian system (no apt-get/dpkg) and these commands are missing: ${missing[*]}.
+  $non_debian_help"
+	[[ -n "${HYPEMU_LIBUNICORN:-}" ]] || die "not a Debian system: setup cannot fetch libunicorn from Debian trixie.
+  $non_debian_help"
+	log "not a Debian system: found ${probe[*]}; libunicorn from HYPEMU_LIBUNICORN=$HYPEMU_LIBUNICORN"
 fi
 
 # ---------------------------------------------------------------- 2. libunicorn >= 2.1
@@ -51,6 +84,10 @@ fi
 # (2.1.x) depends only on libc6 >= 2.34 and runs here. A private sources list
 # and private apt state under vendor/apt/ fetch it; the system apt config is
 # never touched. The library ends at vendor/unicorn/usr/lib/<triplet>/libunicorn.so.2.
+if [[ -n "${HYPEMU_LIBUNICORN:-}" ]]; then
+	[[ -e "$HYPEMU_LIBUNICORN" ]] || die "HYPEMU_LIBUNICORN=$HYPEMU_LIBUNICORN does not exist"
+	log "libunicorn from HYPEMU_LIBUNICORN=$HYPEMU_LIBUNICORN (version checked when hypemu loads it)"
+else
 arch="$(dpkg --print-architecture)"
 case "$arch" in
 amd64) triplet=x86_64-linux-gnu ;;
@@ -83,24 +120,14 @@ SOURCES
 	mv vendor/unicorn.tmp vendor/unicorn
 	log "libunicorn $version installed: $unicorn_lib"
 fi
+fi
 
 # ---------------------------------------------------------------- 3. npm ci
+# package-lock.json is complete (every optional platform package of rollup and
+# esbuild included), so `npm ci` accepts it and never writes it.
 if [[ ! -d node_modules || ! -e node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
 	log "npm ci (node_modules missing or older than package-lock.json)"
-	mkdir -p vendor
-	if ! npm ci --no-audit --no-fund >vendor/npm-ci.log 2>&1; then
-		# The registry reachable here does not serve every optional platform
-		# package of rollup, so package-lock.json lists only the linux ones and
-		# npm 11's `npm ci` refuses it as "not in sync". `npm install` accepts
-		# it and resolves to exactly the locked versions.
-		grep -E '^npm error (code|`npm ci`|Missing)' vendor/npm-ci.log | head -n 4 >&2 || true
-		log "npm ci refused the lock file (full log: vendor/npm-ci.log); falling back to npm install"
-		cp package-lock.json vendor/package-lock.before-install.json
-		npm install --no-audit --no-fund >&2
-		if ! cmp -s package-lock.json vendor/package-lock.before-install.json; then
-			log "warning: npm install changed package-lock.json (previous copy: vendor/package-lock.before-install.json)"
-		fi
-	fi
+	npm ci --no-audit --no-fund >&2 || die "npm ci failed (see above); package-lock.json was not changed"
 else
 	log "node_modules up to date with package-lock.json"
 fi
@@ -111,8 +138,9 @@ node -e "require('esbuild').transformSync('let a = 1')" 2>/dev/null ||
 	die "esbuild (used by vitest) does not run; try: rm -rf node_modules && npm run setup"
 
 # ---------------------------------------------------------------- 4. build
-log "npm run build (tsc)"
+log "npm run build (tsc) and type-check of tests/ and bench/"
 npm run --silent build >&2
+npm run --silent typecheck >&2
 
 # ---------------------------------------------------------------- 5. guests
 log "make -C guest-images"
