@@ -5,7 +5,7 @@
 #
 # Each guest's console goes to guest-images/build/qemu/<guest>.out (QEMU's own
 # stderr to <guest>.err). Guests marked hypemu-only are skipped; qemu-el2
-# guests run with -M virt,virtualization=on (they start at EL2).
+# and nested guests run with -M virt,virtualization=on (they start at EL2).
 # A guest is OK when QEMU powers off by itself (the guest reached exit(),
 # i.e. PSCI SYSTEM_OFF) within the timeout and printed no FAIL line. The exit
 # status is not visible under QEMU; the console is. Exits 1 if any guest is not OK.
@@ -35,7 +35,7 @@ while read -r name where _; do
 	unset "wanted[$name]"
 	case "$where" in
 	both) machine=virt ;;
-	qemu-el2) machine=virt,virtualization=on ;;
+	qemu-el2 | nested) machine=virt,virtualization=on ;;
 	hypemu-only)
 		printf '%-16s SKIP    (hypemu only)\n' "$name"
 		continue
@@ -44,7 +44,7 @@ while read -r name where _; do
 	esac
 	rc=0
 	t0=$(date +%s%N)
-	timeout "$limit" "$qemu" -M "$machine" -cpu max -m 256M -nographic \
+	timeout "$limit" "$qemu" -M "$machine" -cpu max -m 256M -nographic -nic none \
 		-kernel "$gi/build/$name.elf" </dev/null >"$out/$name.out" 2>"$out/$name.err" || rc=$?
 	t1=$(date +%s%N)
 	npass=$(grep -c '^PASS' "$out/$name.out" || true)
