@@ -212,7 +212,9 @@ export function finishSession(session: Session, halt: HaltReason): RunResult {
     image: session.imageName,
     halt,
     instructions: vcpu.instructions,
-    virtualTimeNs: vcpu.instructions * NS_PER_INSN,
+    // Instructions plus the time skipped while idle in WFI (see README: virtual time).
+    virtualTimeNs: vcpu.instructions * NS_PER_INSN + vcpu.idleNs,
+    idleNs: vcpu.idleNs,
     exceptions: vcpu.exceptions,
     ...hyp.toJSON(),
     tlb: {
@@ -251,13 +253,9 @@ export function finishSession(session: Session, halt: HaltReason): RunResult {
 export async function runCommand(opts: RunOptions): Promise<RunResult> {
   const session = createSession(opts);
   const { machine } = session;
-  const stdinFeed = (d: Buffer) => machine.uart.pushInput(new Uint8Array(d));
-  const interactive = process.stdin.isTTY === true;
-  if (interactive) {
-    process.stdin.setRawMode(true);
-    process.stdin.on('data', stdinFeed);
-  }
+  const input = new ConsoleInput((bytes) => machine.uart.pushInput(bytes));
   const vcpu = machine.vcpu;
+  vcpu.returnWhenIdle = true;
   const limit = opts.maxInsns ?? Number.MAX_SAFE_INTEGER;
   let halt: HaltReason | null = null;
   try {
@@ -269,15 +267,75 @@ export async function runCommand(opts: RunOptions): Promise<RunResult> {
       }
       halt = vcpu.runFor(Math.min(CHUNK, left));
       session.flushConsole();
-      if (halt === null && interactive) await new Promise((r) => setImmediate(r));
+      if (halt !== null) break;
+      if (vcpu.idleWaiting) {
+        // WFI with no timer armed and no interrupt pending: only console input
+        // can wake the guest. Sleep until some arrives (no host core spins);
+        // virtual time stands still meanwhile. With the input ended, nothing
+        // ever will.
+        if (!(await input.waitForData())) {
+          halt = { kind: 'fault', message: 'guest waits in WFI with no timer armed and the console input has ended: it can never wake' };
+        }
+      } else if (input.live) {
+        await new Promise((r) => setImmediate(r));
+      }
     }
   } finally {
     session.flushConsole();
-    if (interactive) {
-      process.stdin.off('data', stdinFeed);
-      process.stdin.setRawMode(false);
-      process.stdin.pause();
-    }
+    input.close();
   }
   return finishSession(session, halt);
+}
+
+/**
+ * The UART's receive side fed from stdin: a terminal (raw mode) or a pipe or
+ * file. Bytes reach the guest when the run loop next yields to the event loop,
+ * so the virtual time at which input arrives depends on the host: a run with
+ * input that comes while the guest runs is not deterministic (input queued
+ * before the guest reads it, as from a file, is seen at the guest's next read).
+ */
+class ConsoleInput {
+  private ended = false;
+  private wake: ((gotData: boolean) => void) | null = null;
+  private readonly tty = process.stdin.isTTY === true;
+  private readonly onData = (d: Buffer): void => {
+    this.push(new Uint8Array(d));
+    this.resolve(true);
+  };
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    this.resolve(false);
+  };
+
+  constructor(private readonly push: (bytes: Uint8Array) => void) {
+    if (this.tty) process.stdin.setRawMode(true);
+    process.stdin.on('data', this.onData);
+    process.stdin.on('end', this.onEnd);
+    process.stdin.on('error', this.onEnd);
+  }
+
+  /** Input may still arrive. */
+  get live(): boolean {
+    return !this.ended;
+  }
+
+  /** Resolves true when input arrived, false when it has ended. */
+  waitForData(): Promise<boolean> {
+    if (this.ended) return Promise.resolve(false);
+    return new Promise((r) => (this.wake = r));
+  }
+
+  private resolve(v: boolean): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.(v);
+  }
+
+  close(): void {
+    process.stdin.off('data', this.onData);
+    process.stdin.off('end', this.onEnd);
+    process.stdin.off('error', this.onEnd);
+    if (this.tty) process.stdin.setRawMode(false);
+    process.stdin.pause();
+  }
 }

@@ -86,6 +86,16 @@ export class Vcpu {
   timerSource: TimerSource | null = null;
   /** Interrupts taken (IRQ exception entries). */
   irqsTaken = 0;
+  /**
+   * Set when runFor returned because the guest executed WFI with nothing that
+   * could ever wake it from inside the machine (no interrupt pending, no timer
+   * armed): only outside input (the UART) can. The caller may sleep until
+   * input arrives instead of resuming a guest that would spin on WFI.
+   * Cleared at the next runFor. Only when `returnWhenIdle` is set (the CLI's
+   * run loop); otherwise WFI completes at once, as the architecture allows.
+   */
+  idleWaiting = false;
+  returnWhenIdle = false;
   readonly exceptions: ExceptionCounters = { total: 0, byTarget: {} };
   halted: HaltReason | null = null;
   /** Instructions executed before the current slice began. */
@@ -519,6 +529,7 @@ export class Vcpu {
   runFor(budget: number): HaltReason | null {
     const uc = this.uc;
     if (this.gatedExit !== null) this.gateBypass = this.gatedExit;
+    this.idleWaiting = false;
     const stopAt = this.instructions + budget;
     while (this.halted === null) {
       const remaining = stopAt - this.instructions;
@@ -573,7 +584,10 @@ export class Vcpu {
             continue;
           }
           this.instructions += Math.max(0, started);
-          if (!wfe) this.waitForInterrupt();
+          if (!wfe && !this.waitForInterrupt() && this.returnWhenIdle) {
+            this.idleWaiting = true;
+            break;
+          }
           continue;
         }
         this.instructions += Math.max(0, started - 1);
@@ -621,16 +635,19 @@ export class Vcpu {
    * WFI: nothing runs until an interrupt is pending. With one pending, or
    * nothing that could ever make one (no enabled timer), it returns at once;
    * otherwise virtual time jumps to the next timer deadline, as a sleeping
-   * CPU's would, without running instructions.
+   * CPU's would, without running instructions. Returns false when nothing
+   * inside the machine can ever end the wait (no pending interrupt, no timer
+   * armed): virtual time stands still and only outside input can wake it.
    */
-  waitForInterrupt(): void {
+  waitForInterrupt(): boolean {
     this.timerSource?.update();
-    if (this.irqSource?.irqPending()) return;
+    if (this.irqSource?.irqPending()) return true;
     const dl = this.timerSource?.nextDeadline() ?? null;
-    if (dl === null) return;
+    if (dl === null) return false;
     const wait = this.ticksToNs(dl) - this.virtualTimeNs;
     if (wait > 0) this.idleNs += Math.ceil(wait);
     this.timerSource!.update();
+    return true;
   }
 
   /**
