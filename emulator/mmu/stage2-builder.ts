@@ -22,6 +22,11 @@ export interface S2Prot {
   x: boolean;
   /** default 'normal' */
   mem?: S2MemType;
+  /**
+   * Raw stage-2 MemAttr[3:0] and XN[1:0], overriding `mem` and `x` (a nested hypervisor's
+   * shadow stage 2 writes the attributes it composed from two stage 2s; no seed-001 check).
+   */
+  raw?: { memAttr: number; xn: number };
 }
 
 export type BuildResult =
@@ -50,7 +55,7 @@ export function s2MemAttrFor(mem: S2MemType, fwb: boolean): number {
 
 /** Leaf descriptor halves for a stage-2 mapping (AF = 1, SH = Inner Shareable). */
 export function s2LeafHalves(oa: number, level: number, prot: S2Prot, fwb: boolean): { lo: number; hi: number } {
-  const memAttr = s2MemAttrFor(prot.mem ?? 'normal', fwb);
+  const memAttr = prot.raw !== undefined ? prot.raw.memAttr & 0xf : s2MemAttrFor(prot.mem ?? 'normal', fwb);
   let lo = (oa >>> 0) & 0xfffff000;
   lo |= level === 3 ? 3 : 1;
   lo |= memAttr << 2;
@@ -59,7 +64,8 @@ export function s2LeafHalves(oa: number, level: number, prot: S2Prot, fwb: boole
   lo |= 3 << 8; // SH = Inner Shareable
   lo |= 1 << 10; // AF
   let hi = Math.floor(oa / 4294967296) & 0xffff;
-  if (!prot.x) hi |= 2 << 21; // XN[1:0] = 0b10: not executable at EL1 or EL0
+  if (prot.raw !== undefined) hi |= (prot.raw.xn & 3) << 21;
+  else if (!prot.x) hi |= 2 << 21; // XN[1:0] = 0b10: not executable at EL1 or EL0
   return { lo: lo >>> 0, hi: hi >>> 0 };
 }
 
@@ -159,7 +165,7 @@ export class Stage2Builder {
     const bad = this.check(ipa, size);
     if (bad) return bad;
     const mem = prot.mem ?? 'normal';
-    if (prot.x && mem !== 'normal') return { ok: false, error: 'EINVAL', reason: `${mem} stage-2 mappings cannot be executable (seed 001)` };
+    if (prot.raw === undefined && prot.x && mem !== 'normal') return { ok: false, error: 'EINVAL', reason: `${mem} stage-2 mappings cannot be executable (seed 001)` };
     if (pa % POW2[this.geometry.granuleBits]! !== 0) return { ok: false, error: 'EINVAL', reason: 'PA not granule aligned' };
     const v = new MapVisitor(this);
     v.ipa = ipa;

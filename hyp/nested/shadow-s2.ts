@@ -1,0 +1,454 @@
+/**
+ * Shadow stage 2 for a guest hypervisor (seed 003, KVM "nv: Shadow stage-2 page table
+ * handling"): for each {VMID, VTTBR, VTCR} context L1 runs L2 with, one shadow MMU whose
+ * tables map L2's IPAs straight to host PAs: the composition of L1's stage 2 (tables in
+ * guest memory, walked with the one walker, each table address itself translated by our
+ * stage 2) and ours. Shadows are built one fault at a time and behave as TLBs: they are
+ * kept in a bounded array, recycled least-recently-used, and torn down (in part or
+ * whole) by L1's TLB maintenance, never by L1's table writes alone.
+ *
+ * A shadow MMU is an ordinary stage-2 config (its own VMID: ours, not L1's) whose tables
+ * live in a host-owned pool no IPA maps to, so the MMU model and the model TLB use it as
+ * they use our own stage 2; entries the model TLB built from a shadow are tagged with the
+ * shadow's VMID, which is how TLB maintenance finds exactly those of the right L1 VMID.
+ *
+ * Arm ARM: D8.2 (stage-2 translation), D8.4.3 (stage-2 permissions), D8.6.5/D8.6.6
+ * (memory types, FWB; see compose.ts), D8.13 [K.a D8.16] and C5.5 (TLB maintenance).
+ */
+import { Walker, LEAF, STOP, WALK_STOPPED, WALK_ADDRESS_SIZE, WALK_EXTERNAL_ABORT, WALK_RESOLVER_FAULT, type VisitContext, type WalkVisitor, type WalkParams, type TableResolver } from '../../emulator/mmu/walker.js';
+import { decodeStage2, type Stage2Config } from '../../emulator/mmu/config.js';
+import { levelShift, outputAddress, oaExceeds, DESC_AF, KIND_INVALID, POW2 } from '../../emulator/mmu/descriptors.js';
+import { Stage2Builder } from '../../emulator/mmu/stage2-builder.js';
+import { RamDescriptorMemory, type DescriptorMemory, type RamBlock } from '../../emulator/mmu/memory.js';
+import { stage2Perms, PERM_R, PERM_W, PERM_X, type AccessKind } from '../../emulator/mmu/translate.js';
+import type { FaultType } from '../../emulator/mmu/faults.js';
+import { decodeTlbiIpa, decodeTlbiRange } from '../../emulator/mmu/tlb.js';
+import { composeS2MemAttr, encodeS2Perms, intersectS2Perms } from './compose.js';
+import type { TlbiOp, TlbiScope } from './tlbi.js';
+
+/** Host-physical base of the shadow table pools: above our stage-2 pool (0x80_0000_0000), never an IPA. */
+export const SHADOW_POOL_BASE = 0x90_0000_0000;
+/** Our VMIDs for shadow MMUs: SHADOW_VMID_BASE + slot (our own VM is VMID 1). */
+export const SHADOW_VMID_BASE = 0x100;
+const GRANULE = 0x1000;
+/**
+ * Shadow VTCR: T0SZ 16 (48-bit IPA, enough for any L1 VTCR), SL0 2 (start at level 0,
+ * 4 KB granule), IRGN0/ORGN0 WB, SH0 inner, PS 48 bits, VS (16-bit VMIDs), RES1 bit 31.
+ */
+const SHADOW_VTCR = BigInt(16 | (2 << 6) | (1 << 8) | (1 << 10) | (3 << 12) | (5 << 16) | (1 << 19)) | (1n << 31n);
+const HCR_VM = 1n;
+const HCR_FWB = 1n << 46n;
+
+/** L1's stage-2 context (its virtual VTTBR_EL2 / VTCR_EL2 / HCR_EL2.FWB). */
+export interface L1S2Context {
+  vttbr: bigint;
+  vtcr: bigint;
+  fwb: boolean;
+}
+
+/** Our own stage 2 as the shadow code reads it: the config and the memory its tables live in. */
+export interface HostStage2View {
+  config: Stage2Config;
+  mem: DescriptorMemory;
+}
+
+/** What the shadows tell the model TLB (TlbModel implements it). */
+export interface ShadowTlbSink {
+  invalidateVmid(vmid: number): boolean;
+  invalidateIpa(vmid: number, ipa: number, length?: number, lastLevel?: boolean): boolean;
+  /** stage-1 maintenance by VA / ASID, as TlbModel.tlbi */
+  tlbi(op: string, xt: bigint, vmid: number): boolean;
+}
+
+export interface ShadowEntry {
+  /** L2 IPA of the shadow leaf's region and its size */
+  ipa: number;
+  size: number;
+  pa: number;
+  /** L1's stage-2 leaf this came from (the TTL-like tag of seed 003) */
+  l1LeafIpa: number;
+  l1LeafSize: number;
+  l1Level: number;
+}
+
+export type FillOutcome =
+  | { kind: 'mapped'; entry: ShadowEntry; perms: number; memAttr: number; l1Pa: number; hostPa: number }
+  /** L1's stage 2 faults: deliver a stage-2 abort to L1 (ESR_EL2/FAR_EL2/HPFAR_EL2) */
+  | { kind: 'l1-fault'; type: FaultType; level: number; ipa: number; detail: string }
+  /** our stage 2 has nothing (or forbids the access) at `ipa` (an L1 PA): map RAM or emulate MMIO, then retry */
+  | { kind: 'host-fault'; ipa: number; forL1Walk: boolean; permission: boolean };
+
+export interface ShadowStats {
+  shadowMmus: number;
+  shadowFaults: number;
+  shadowMaps: number;
+  recycled: number;
+  resets: number;
+  tlbi: Record<string, number>;
+}
+
+class LeafCapture implements WalkVisitor {
+  flags = LEAF;
+  lo = 0;
+  hi = 0;
+  level = 0;
+  ia = 0;
+  kind = 0;
+  visit(c: VisitContext): number {
+    this.lo = c.lo;
+    this.hi = c.hi;
+    this.level = c.level;
+    this.ia = c.ia;
+    this.kind = c.kind;
+    return STOP;
+  }
+}
+
+/** One shadow MMU: an L1 context, our VMID for it, its tables and its entries. */
+export class ShadowS2Mmu {
+  l1: L1S2Context = { vttbr: 0n, vtcr: 0n, fwb: false };
+  /** decoded L1 stage-2 config of this context */
+  l1Config!: Stage2Config;
+  /** the shadow stage 2 the MMU walks while L2 runs in this context */
+  config!: Stage2Config;
+  inUse = false;
+  lastUsed = 0;
+  readonly entries = new Map<number, ShadowEntry>();
+  private builder!: Stage2Builder;
+  private next = 0;
+
+  constructor(
+    readonly slot: number,
+    readonly vmid: number,
+    private readonly mem: DescriptorMemory,
+    private readonly poolBase: number,
+    private readonly poolPages: number,
+  ) {}
+
+  /** L1's VMID (VTTBR_EL2.VMID, 8 or 16 bits per VTCR_EL2.VS) */
+  get l1Vmid(): number {
+    return this.l1Config.vmid;
+  }
+
+  /** Assign to a context (empty tables). */
+  assign(l1: L1S2Context): void {
+    this.l1 = { vttbr: l1.vttbr, vtcr: l1.vtcr, fwb: l1.fwb };
+    this.l1Config = decodeStage2({ vtcr: l1.vtcr, vttbr: l1.vttbr, hcr: HCR_VM | (l1.fwb ? HCR_FWB : 0n) });
+    this.inUse = true;
+    this.reset();
+  }
+
+  /** Drop every entry: zeroed root, allocator rewound (the caller invalidates the model TLB). */
+  reset(): void {
+    this.entries.clear();
+    const root = this.poolBase;
+    for (let a = root; a < root + GRANULE; a += 4) this.mem.write32(a, 0);
+    this.next = root + GRANULE;
+    this.config = decodeStage2({ vtcr: SHADOW_VTCR, vttbr: BigInt(root) | (BigInt(this.vmid) << 48n), hcr: HCR_VM | (this.l1.fwb ? HCR_FWB : 0n) });
+    this.builder = new Stage2Builder({ mem: this.mem, geometry: this.config.geometry, root, alloc: () => this.alloc(), fwb: this.l1.fwb });
+  }
+
+  private alloc(): number | null {
+    if (this.next >= this.poolBase + this.poolPages * GRANULE) return null;
+    const pa = this.next;
+    this.next += GRANULE;
+    for (let a = pa; a < pa + GRANULE; a += 4) this.mem.write32(a, 0);
+    return pa;
+  }
+
+  matches(l1: L1S2Context): boolean {
+    return this.inUse && this.l1.vttbr === l1.vttbr && this.l1.vtcr === l1.vtcr && this.l1.fwb === l1.fwb;
+  }
+
+  /** Install a leaf; false when the pool is exhausted. */
+  install(e: ShadowEntry, perms: number, memAttr: number): boolean {
+    const { s2ap, xn } = encodeS2Perms(perms);
+    const r = this.builder.map(e.ipa, e.pa, e.size, { r: (s2ap & 1) !== 0, w: (s2ap & 2) !== 0, x: xn !== 2, raw: { memAttr, xn } });
+    if (!r.ok) return false;
+    this.entries.set(e.ipa, e);
+    return true;
+  }
+
+  /**
+   * Remove the entries whose shadow region overlaps [start, end), and with `byL1Leaf` also
+   * those built from an L1 leaf that overlaps it (TLBI by IPA: L1's TLB entry would have
+   * covered its whole leaf); returns them in `out`.
+   */
+  removeOverlapping(start: number, end: number, byL1Leaf: boolean, out: ShadowEntry[]): void {
+    for (const e of this.entries.values()) {
+      const hitsLeaf = byL1Leaf && e.l1LeafIpa < end && e.l1LeafIpa + e.l1LeafSize > start;
+      const hitsRegion = e.ipa < end && e.ipa + e.size > start;
+      if (hitsLeaf || hitsRegion) out.push(e);
+    }
+    for (const e of out) {
+      this.builder.unmap(e.ipa, e.size);
+      this.entries.delete(e.ipa);
+    }
+  }
+}
+
+export interface NestedS2Options {
+  /** guest RAM, addressed by host PA (where L1's tables are read from) */
+  guestMem: DescriptorMemory;
+  /** our stage 2 now (config + table memory) */
+  host: () => HostStage2View;
+  tlb: ShadowTlbSink;
+  /** how many shadow MMUs at most (seed 003: a bounded array, recycled LRU) */
+  capacity?: number;
+  /** table pages per shadow MMU */
+  poolPages?: number;
+}
+
+/** The set of shadow MMUs, the fault path that fills them and the TLBI emulation that empties them. */
+export class NestedS2 {
+  readonly mmus: ShadowS2Mmu[] = [];
+  readonly pool: RamBlock;
+  readonly poolMem: RamDescriptorMemory;
+  readonly stats: ShadowStats = { shadowMmus: 0, shadowFaults: 0, shadowMaps: 0, recycled: 0, resets: 0, tlbi: {} };
+  private clock = 0;
+  private readonly l1Walker = new Walker();
+  private readonly hostWalker = new Walker();
+  private readonly leaf = new LeafCapture();
+  private readonly resolver: TableResolver;
+  private readonly l1Params: WalkParams;
+  private readonly hostParams: WalkParams;
+  private hostFaultIpa = -1;
+  private host!: HostStage2View;
+  // output of hostLookup
+  private hPa = 0;
+  private hLo = 0;
+  private hHi = 0;
+  private hSize = 0;
+  private readonly capacity: number;
+  private readonly removed: ShadowEntry[] = [];
+
+  constructor(private readonly o: NestedS2Options) {
+    this.capacity = o.capacity ?? 8;
+    const pages = o.poolPages ?? 256;
+    this.pool = { base: SHADOW_POOL_BASE, bytes: new Uint8Array(this.capacity * pages * GRANULE) };
+    this.poolMem = new RamDescriptorMemory(this.pool);
+    for (let i = 0; i < this.capacity; i++) {
+      this.mmus.push(new ShadowS2Mmu(i, SHADOW_VMID_BASE + i, this.poolMem, SHADOW_POOL_BASE + i * pages * GRANULE, pages));
+    }
+    const self = this;
+    this.resolver = {
+      resolveDescriptor(name: number): number {
+        if (self.hostLookup(name)) return self.hPa;
+        self.hostFaultIpa = name;
+        return -1;
+      },
+    };
+    this.l1Params = { geometry: decodeStage2({ vtcr: 0n, vttbr: 0n, hcr: 0n }).geometry, mem: o.guestMem, root: 0, resolver: this.resolver };
+    this.hostParams = { geometry: this.l1Params.geometry, mem: o.guestMem, root: 0 };
+  }
+
+  /**
+   * The shadow MMU for an L1 context (on every entry to L2): found, or a free slot
+   * assigned, or the least recently used one recycled (its VMID invalidated first).
+   */
+  select(l1: L1S2Context): ShadowS2Mmu {
+    const now = ++this.clock;
+    let victim: ShadowS2Mmu | null = null;
+    for (const m of this.mmus) {
+      if (m.matches(l1)) {
+        m.lastUsed = now;
+        return m;
+      }
+      if (victim === null || (!m.inUse && victim.inUse) || (m.inUse === victim.inUse && m.lastUsed < victim.lastUsed)) victim = m;
+    }
+    const m = victim!;
+    if (m.inUse) {
+      this.stats.recycled++;
+      this.o.tlb.invalidateVmid(m.vmid);
+    } else this.stats.shadowMmus++;
+    m.assign(l1);
+    m.lastUsed = now;
+    return m;
+  }
+
+  /** Walk our stage 2 for `ipa` (an L1 PA); fills hPa/hLo/hHi/hSize. */
+  private hostLookup(ipa: number): boolean {
+    const h = this.host;
+    const c = h.config;
+    if (!c.enabled) {
+      this.hPa = ipa;
+      this.hLo = (0xf << 2) | (3 << 6) | DESC_AF; // Normal WB, RW, executable: no restriction
+      this.hHi = 0;
+      this.hSize = 2 ** 30;
+      return true;
+    }
+    if (c.misconfigured !== null || ipa >= POW2[c.geometry.inputBits]!) return false;
+    const p = this.hostParams;
+    p.geometry = c.geometry;
+    p.mem = h.mem;
+    p.root = c.tableBase;
+    p.rootHi = c.baseHi;
+    if (this.hostWalker.walkLeaf(p, ipa) !== WALK_STOPPED) return false;
+    const x = this.hostWalker.ctx;
+    if (x.kind === KIND_INVALID || (x.lo & DESC_AF) === 0 || oaExceeds(x.hi, c.geometry.oaBits)) return false;
+    this.hLo = x.lo;
+    this.hHi = x.hi;
+    this.hSize = POW2[levelShift(c.geometry.granuleBits, x.level)]!;
+    this.hPa = outputAddress(x.lo, x.hi, c.geometry.granuleBits, x.level) + (ipa - x.ia);
+    return true;
+  }
+
+  /**
+   * A stage-2 fault on `ipa` while L2 ran in `mmu`'s context (a shadow miss, or a
+   * permission fault on a shadow entry): walk L1's stage 2, then ours, compose, install.
+   */
+  fill(mmu: ShadowS2Mmu, ipa: number, access: AccessKind, el: 0 | 1): FillOutcome {
+    this.stats.shadowFaults++;
+    this.host = this.o.host();
+    const c = mmu.l1Config;
+    const l1Fault = (type: FaultType, level: number, detail: string): FillOutcome => ({ kind: 'l1-fault', type, level, ipa, detail });
+    if (c.misconfigured !== null) return l1Fault('translation', 0, c.misconfigured);
+    if (ipa >= POW2[c.geometry.inputBits]!) return l1Fault('translation', 0, `IPA above L1's ${c.geometry.inputBits}-bit stage-2 input range`);
+    const p = this.l1Params;
+    p.geometry = c.geometry;
+    p.root = c.tableBase;
+    p.rootHi = c.baseHi;
+    this.hostFaultIpa = -1;
+    const st = this.l1Walker.walkOne(p, ipa, this.leaf);
+    if (st === WALK_RESOLVER_FAULT) return { kind: 'host-fault', ipa: this.hostFaultIpa, forL1Walk: true, permission: false };
+    if (st === WALK_ADDRESS_SIZE) return l1Fault('addressSize', this.l1Walker.faultLevel, 'L1 stage-2 table address above its PS');
+    if (st === WALK_EXTERNAL_ABORT) return l1Fault('externalAbort', this.l1Walker.faultLevel, 'L1 stage-2 descriptor in unbacked memory');
+    if (st !== WALK_STOPPED) return l1Fault('translation', this.l1Walker.faultLevel, 'L1 stage-2 walk found no entry');
+    const lf = this.leaf;
+    const gb = c.geometry.granuleBits;
+    if (lf.kind === KIND_INVALID) return l1Fault('translation', lf.level, `invalid L1 stage-2 descriptor at level ${lf.level}`);
+    if (oaExceeds(lf.hi, c.geometry.oaBits)) return l1Fault('addressSize', lf.level, 'L1 stage-2 output address above its PS');
+    if ((lf.lo & DESC_AF) === 0) return l1Fault('accessFlag', lf.level, `L1 stage-2 AF = 0 at level ${lf.level}`);
+    const need = access === 'fetch' ? PERM_X : access === 'write' ? PERM_W : PERM_R;
+    const l1Perms = stage2Perms(lf.lo, lf.hi, c.xnx);
+    if ((((el === 0 ? l1Perms >>> 3 : l1Perms) & 7) & need) === 0) return l1Fault('permission', lf.level, `L1 stage 2 does not permit ${access} at EL${el}`);
+    const l1Lo = lf.lo;
+    const l1Hi = lf.hi;
+    const l1Level = lf.level;
+    const l1Size = POW2[levelShift(gb, l1Level)]!;
+    const l1LeafIpa = lf.ia;
+    const l1Pa = outputAddress(l1Lo, l1Hi, gb, l1Level) + (ipa - l1LeafIpa);
+    if (!this.hostLookup(l1Pa)) return { kind: 'host-fault', ipa: l1Pa, forL1Walk: false, permission: false };
+    const hostPerms = stage2Perms(this.hLo, this.hHi, this.host.config.xnx);
+    if ((((el === 0 ? hostPerms >>> 3 : hostPerms) & 7) & need) === 0) return { kind: 'host-fault', ipa: l1Pa, forL1Walk: false, permission: true };
+    // The shadow leaf covers the smaller of both leaves: aligned alike in IPA, L1 PA and host PA.
+    const size = Math.min(l1Size, this.hSize);
+    const base = Math.floor(ipa / size) * size;
+    const entry: ShadowEntry = { ipa: base, size, pa: this.hPa - (ipa - base), l1LeafIpa, l1LeafSize: l1Size, l1Level };
+    const perms = intersectS2Perms(l1Lo, l1Hi, this.hLo, this.hHi, c.xnx && this.host.config.xnx);
+    const memAttr = composeS2MemAttr((l1Lo >>> 2) & 0xf, mmu.l1.fwb, (this.hLo >>> 2) & 0xf, this.host.config.fwb);
+    // A refill over a live entry (a permission fault L1 fixed, or a remap L1 invalidated
+    // only partially) replaces it break-before-make: old entry out of the shadow and the TLB first.
+    this.dropRange(mmu, base, base + size, false);
+    if (!mmu.install(entry, perms, memAttr)) {
+      // pool exhausted: discard the whole shadow, like a full TLB, and start again
+      this.resetMmu(mmu);
+      if (!mmu.install(entry, perms, memAttr)) throw new Error('shadow stage 2: an empty pool cannot hold one leaf');
+    }
+    this.stats.shadowMaps++;
+    return { kind: 'mapped', entry, perms, memAttr, l1Pa, hostPa: this.hPa };
+  }
+
+  private dropRange(mmu: ShadowS2Mmu, start: number, end: number, byL1Leaf: boolean): number {
+    const out = this.removed;
+    out.length = 0;
+    mmu.removeOverlapping(start, end, byL1Leaf, out);
+    for (const e of out) this.o.tlb.invalidateIpa(mmu.vmid, e.ipa, e.size);
+    const n = out.length;
+    out.length = 0;
+    return n;
+  }
+
+  private resetMmu(mmu: ShadowS2Mmu): void {
+    this.stats.resets++;
+    mmu.reset();
+    this.o.tlb.invalidateVmid(mmu.vmid);
+  }
+
+  /** The shadow MMUs built for L1's VMID `vmid`. */
+  private forVmid(vmid: number, fn: (m: ShadowS2Mmu) => void): number {
+    let n = 0;
+    for (const m of this.mmus) {
+      if (m.inUse && m.l1Vmid === vmid) {
+        fn(m);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Emulate one TLBI L1 executed (virtual EL2) with operand `xt`, L1's current
+   * VTTBR_EL2 VMID `vmid`. Returns the shadow entries removed (whole-MMU resets count
+   * their entries) and which of our VMIDs were touched. EL2-regime forms are the
+   * caller's (L1's own stage 1): scope 'el2' does nothing here.
+   */
+  tlbi(op: TlbiOp, xt: bigint, vmid: number): { scope: TlbiScope; removed: number; vmids: number[] } {
+    this.stats.tlbi[op.base] = (this.stats.tlbi[op.base] ?? 0) + 1;
+    const vmids: number[] = [];
+    let removed = 0;
+    const tlb = this.o.tlb;
+    switch (op.scope) {
+      case 'alle1':
+        // D8.13: all EL1&0 entries of every VMID, both stages
+        for (const m of this.mmus) {
+          if (!m.inUse) continue;
+          removed += m.entries.size;
+          this.resetMmu(m);
+          vmids.push(m.vmid);
+        }
+        break;
+      case 'vmalls12e1':
+        // stage 1 and stage 2 of the current VMID: every shadow of that VMID goes
+        this.forVmid(vmid, (m) => {
+          removed += m.entries.size;
+          this.resetMmu(m);
+          vmids.push(m.vmid);
+        });
+        break;
+      case 'vmalle1':
+        // stage 1 only: the shadows stay; the combined entries of that VMID leave the TLB
+        this.forVmid(vmid, (m) => {
+          tlb.invalidateVmid(m.vmid);
+          vmids.push(m.vmid);
+        });
+        break;
+      case 'va-e1':
+        this.forVmid(vmid, (m) => {
+          tlb.tlbi(op.base, xt, m.vmid);
+          vmids.push(m.vmid);
+        });
+        break;
+      case 'ipas2': {
+        // by IPA: the entries built from L1's leaf covering the IPA; a TTL hint names that
+        // leaf's level, and we invalidate its whole size (a superset is always allowed)
+        const d = decodeTlbiIpa(xt);
+        let start = d.ipa;
+        let end = d.ipa + 1;
+        if (d.ttl !== null && d.ttl.level > 0) {
+          const sz = POW2[levelShift(d.ttl.granuleBits, d.ttl.level)]!;
+          start = Math.floor(d.ipa / sz) * sz;
+          end = start + sz;
+        }
+        this.forVmid(vmid, (m) => {
+          removed += this.dropRange(m, start, end, true);
+          vmids.push(m.vmid);
+        });
+        break;
+      }
+      case 'ripas2': {
+        const d = decodeTlbiRange(xt);
+        if (d.length === 0) break; // TG = 0b00 reserved: no invalidation required
+        const start = Number(d.base & 0xffff_ffff_ffffn);
+        this.forVmid(vmid, (m) => {
+          removed += this.dropRange(m, start, start + d.length, true);
+          vmids.push(m.vmid);
+        });
+        break;
+      }
+      case 'el2':
+        break;
+    }
+    return { scope: op.scope, removed, vmids };
+  }
+}
