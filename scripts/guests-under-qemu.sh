@@ -34,8 +34,9 @@ while read -r name where _; do
 	if (($# > 0)) && [[ -z "${wanted[$name]:-}" ]]; then continue; fi
 	unset "wanted[$name]"
 	case "$where" in
-	both) machine=virt ;;
-	qemu-el2 | nested) machine=virt,virtualization=on ;;
+	both) machine=virt ext=elf args=() ;;
+	both-raw) machine=virt ext=bin args=(-append "hypemu $name") ;;
+	qemu-el2 | nested) machine=virt,virtualization=on ext=elf args=() ;;
 	hypemu-only)
 		printf '%-16s SKIP    (hypemu only)\n' "$name"
 		continue
@@ -45,7 +46,7 @@ while read -r name where _; do
 	rc=0
 	t0=$(date +%s%N)
 	timeout "$limit" "$qemu" -M "$machine" -cpu max -m 256M -nographic -nic none \
-		-kernel "$gi/build/$name.elf" </dev/null >"$out/$name.out" 2>"$out/$name.err" || rc=$?
+		-kernel "$gi/build/$name.$ext" "${args[@]}" </dev/null >"$out/$name.out" 2>"$out/$name.err" || rc=$?
 	t1=$(date +%s%N)
 	npass=$(grep -c '^PASS' "$out/$name.out" || true)
 	nfail=$(grep -c '^FAIL' "$out/$name.out" || true)

@@ -92,14 +92,19 @@ export class VirtMachine {
   /**
    * Place a loaded image in RAM and set the boot state: PC = entry, EL1h with
    * DAIF masked and the MMU off; for a Linux Image, x0 = DTB address and
-   * x1..x3 = 0 (Documentation/arch/arm64/booting.rst).
+   * x1..x3 = 0 (Documentation/arch/arm64/booting.rst). A raw binary gets the same
+   * registers: QEMU's hw/arm/boot.c boots a raw `-kernel` binary on arm64 as a Linux
+   * Image (is_linux = 1: RAM + 0x80000, DTB in x0), and guests such as kvm-unit-tests'
+   * `.flat` files rely on it. ELF images get x0 = 0, as QEMU's ELF path does.
    */
   boot(image: LoadedImage): void {
     writeSegments(image, this.vcpu.ram.base, this.vcpu.ram.bytes);
     const v = this.vcpu;
     v.pc = image.entry;
     for (let i = 0; i < 4; i++) v.setX(i, 0);
-    if (image.format === 'linux') v.setX(0, linuxBootRegisters(image).x0);
+    if (image.format === 'linux' || (image.format === 'raw' && image.dtbAddr !== undefined)) {
+      v.setX(0, linuxBootRegisters(image).x0);
+    }
   }
 
   close(): void {

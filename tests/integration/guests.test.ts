@@ -45,3 +45,19 @@ describe('determinism', () => {
     expect(strip(a.stats!)).toEqual(strip(b.stats!));
   });
 });
+
+describe('boot-dtb (raw image: x0 = DTB address, as QEMU -kernel boots a raw arm64 binary)', () => {
+  it('finds an FDT at x0 whose /chosen/bootargs is the --append line', () => {
+    const bin = guest('boot-dtb').replace(/\.elf$/, '.bin');
+    const r = hypemu(['run', bin, '--append', 'hypemu boot-dtb', '-q']);
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout).toContain('PASS FDT magic');
+    expect(r.stdout).toContain('PASS /chosen/bootargs is the command line');
+    expect(r.status).toBe(0);
+  });
+  it('an ELF image still starts with x0 = 0 (QEMU passes no DTB to a bare ELF)', () => {
+    const r = hypemu(['run', guest('boot-dtb'), '--append', 'hypemu boot-dtb', '-q']);
+    expect(r.stdout).toContain('x0 at entry: 0x0');
+    expect(r.status).toBe(2);
+  });
+});
