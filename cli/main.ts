@@ -4,22 +4,12 @@
  * to stdout; bad input gets one line and a distinct exit status.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT_CODES, DEFAULT_GUEST, runCommand } from './run.js';
-import { parseNumber, parseSize, UsageError } from './parse.js';
-import { parseAddress } from '../emulator/types.js';
-import { COST_KEYS, costModelWith } from '../hyp/cost.js';
-import type { HypervisorConfig } from '../hyp/hypervisor.js';
+import { runCommand } from './run.js';
+import { COST_KEYS } from '../hyp/cost.js';
+import { ConfigError, EXIT_CODES, type MachineConfig } from '../machine/index.js';
+import { DEFAULT_GUEST } from '../machine/paths.js';
 
-interface HypFlags {
-  hypMode: 'vhe' | 'nvhe';
-  mairMangle?: boolean;
-  defaultCacheable?: boolean;
-  deviceS2: 'normal-nc' | 'device-ngnre';
-  cost?: string[];
-  fastPath: boolean;
-  stage2Map: 'block' | 'page';
-}
-import { runUnderGdb, type GdbRunOptions } from './gdb.js';
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 const program = new Command();
 program
@@ -33,10 +23,10 @@ program
   .command('run')
   .description(`run a guest image on the virt board (default guest: ${DEFAULT_GUEST})`)
   .argument('[IMAGE]', 'ELF64 AArch64, arm64 Linux Image (optionally gzip\'d) or raw binary')
-  .option('--load <ADDR>', 'load address of a raw binary (default 0x40080000)', (v) => parseNumber(v, '--load'))
-  .option('--entry <ADDR>', 'entry point (default: ELF entry, or the load address)', (v) => parseNumber(v, '--entry'))
-  .addOption(new Option('--mem <SIZE>', 'guest RAM size at 0x40000000, e.g. 256M, 1G').argParser((v) => parseSize(v, '--mem')).default(256 * 1024 * 1024, '256M'))
-  .option('--max-insns <N>', 'stop after N instructions (exit status 124)', (v) => parseNumber(v, '--max-insns'))
+  .option('--load <ADDR>', 'load address of a raw binary, 4 KiB aligned (default 0x40080000)')
+  .option('--entry <ADDR>', 'entry point (default: ELF entry, or the load address)')
+  .option('--mem <SIZE>', 'guest RAM size at 0x40000000, e.g. 256M, 1G (default 256M)')
+  .option('--max-insns <N>', 'stop after N instructions (exit status 124); decimal, 0x-hex, 1e9 or 1_000_000')
   .option('--stats-json <FILE>', 'write run statistics as JSON to FILE')
   .addOption(new Option('--format <FMT>', 'image format').choices(['auto', 'raw', 'elf', 'linux']).default('auto'))
   .option('--append <ARGS>', 'kernel command line (/chosen/bootargs) for a Linux Image')
@@ -47,12 +37,8 @@ program
   .addOption(new Option('--device-s2 <TYPE>', 'seed 001: stage-2 memory type of passthrough device mappings').choices(['normal-nc', 'device-ngnre']).default('device-ngnre'))
   .addOption(new Option('--stage2-map <HOW>', 'how the hypervisor maps guest RAM at stage 2 on a fault: 2 MiB blocks where they fit, or 4 KB pages').choices(['block', 'page']).default('block'))
   .option('--no-fast-path', 'send every trap through the full world switch (compare with the EL2 fast path, seed 000)')
-  .option('--cost <KEY=CYCLES>', `override the cycle-cost model (repeatable); keys: ${COST_KEYS.join(', ')}`, (v: string, prev: string[] = []) => [...prev, v])
-  .option('--walk <VA>', 'at the end of the run, report the stage-1/stage-2 walk of VA (repeatable): stderr, and walks["0x..."] in --stats-json', (v: string, prev: bigint[] = []) => {
-    const a = parseAddress(v);
-    if (a === null) throw new UsageError(`--walk: '${v}' is not an address (decimal or 0x-hex)`);
-    return [...prev, a];
-  })
+  .option('--cost <KEY=CYCLES>', `override the cycle-cost model (repeatable); keys: ${COST_KEYS.join(', ')}`, collect)
+  .option('--walk <VA>', 'at the end of the run, report the stage-1/stage-2 walk of VA (repeatable): stderr, and walks["0x..."] in --stats-json', collect)
   .option('-q, --quiet', 'no progress lines on stderr (guest output still goes to stdout)')
   .option('--gdb [PORT]', 'serve the GDB remote protocol on 127.0.0.1:PORT (default 1234)')
   .option('--gdb-wait', 'with --gdb (implied): halt before the first instruction until a debugger continues')
@@ -69,25 +55,8 @@ Exit status:
 
 The guest's UART (PL011 at 0x09000000) is stdout; in a terminal, keystrokes go to its input.`,
   )
-  .action(async (image: string | undefined, o: Omit<GdbRunOptions, 'image' | 'hyp'> & HypFlags) => {
-    let cost;
-    try {
-      cost = costModelWith(o.cost ?? []);
-    } catch (e) {
-      throw new UsageError(`--cost: ${(e as Error).message}`);
-    }
-    const hyp: Partial<HypervisorConfig> = {
-      mode: o.hypMode,
-      mairMangle: o.mairMangle === true,
-      defaultCacheable: o.defaultCacheable === true,
-      deviceS2: o.deviceS2,
-      fastPath: o.fastPath,
-      stage2Mapping: o.stage2Map,
-      cost,
-    };
-    const opts = { ...o, hyp, ...(image ? { image } : {}) };
-    const r = o.gdb !== undefined || o.gdbWait ? await runUnderGdb(opts) : await runCommand(opts);
-    process.exitCode = r.exitCode;
+  .action(async (image: string | undefined, o: Omit<MachineConfig, 'image'>) => {
+    process.exitCode = await runCommand({ ...o, ...(image !== undefined ? { image } : {}) });
   });
 
 async function main(): Promise<void> {
@@ -99,7 +68,7 @@ async function main(): Promise<void> {
       process.exitCode = e.exitCode === 0 ? 0 : EXIT_CODES.badInput;
       return;
     }
-    if (e instanceof UsageError) {
+    if (e instanceof ConfigError) {
       process.stderr.write(`hypemu: ${e.message}\n`);
       process.exitCode = EXIT_CODES.badInput;
       return;

@@ -79,8 +79,8 @@ export interface VcpuTargetOptions {
   readonly maxInstructions?: number;
   /** How many exits `monitor exits` can show. */
   readonly exitHistory?: number;
-  /** Maps a final halt to the process exit status reported to GDB (W packet). */
-  readonly exitCodeFor?: (halt: HaltReason) => number;
+  /** Maps a final halt to the process exit status reported to GDB (W packet): machine/exit-status.ts's exitCodeFor. */
+  readonly exitCodeFor: (halt: HaltReason) => number;
 }
 
 interface Watch {
@@ -205,14 +205,14 @@ export class VcpuTarget implements DebugTarget {
 
   constructor(
     private readonly session: VcpuTargetSession,
-    options: VcpuTargetOptions = {},
+    options: VcpuTargetOptions,
   ) {
     this.vcpu = session.machine.vcpu;
     this.slice = options.sliceInstructions ?? DEFAULT_SLICE;
     this.watchSlice = options.watchSliceInstructions ?? DEFAULT_WATCH_SLICE;
     this.maxInstructions = options.maxInstructions ?? Number.MAX_SAFE_INTEGER;
     this.exitHistory = options.exitHistory ?? 4096;
-    this.exitCodeFor = options.exitCodeFor ?? ((h) => (h.kind === 'guest-exit' ? h.status : h.kind === 'fault' ? 125 : h.kind === 'insn-limit' ? 124 : 0));
+    this.exitCodeFor = options.exitCodeFor;
     this.regs = AARCH64_REGISTERS.map((r) => this.registerAccess(r));
     const fp0 = (session.hyp.exits as { fastPath?: unknown } | null)?.fastPath;
     if (typeof fp0 === 'number') this.lastFastPathCount = fp0;

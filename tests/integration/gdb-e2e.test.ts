@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RspClient } from '../unit/gdb-client.js';
 import { CLI, ROOT, guest, hypemu } from './helpers.js';
-import { createSession } from '../../cli/run.js';
+import { Machine, exitCodeFor } from '../../machine/index.js';
 import { VcpuTarget } from '../../emulator/debug/vcpu-target.js';
 import { GdbStub } from '../../emulator/debug/gdbstub.js';
 import { RESUME, type El2Handler, type Exit, type SysInsnAccess } from '../../emulator/cpu/exits.js';
@@ -209,8 +209,9 @@ describe.skipIf(GDB === null)('hypemu run --gdb with gdb-multiarch', () => {
   it('trap-break on sysreg with an EL2 model that traps MAIR_EL1 (in-process, real vCPU)', async () => {
     // A test EL2 model: traps MSR MAIR_EL1 (as HCR_EL2.TVM would) and emulates it; everything else
     // goes to the session's hypervisor. Proves the debugger side until hyp/ traps the VM registers.
-    const session = createSession({ image: guest('mair-uncached'), quiet: true });
-    const vcpu = session.machine.vcpu;
+    const machine = await Machine.create({ image: guest('mair-uncached'), quiet: true });
+    const session = { machine: machine.board, hyp: machine.hyp };
+    const vcpu = machine.board.vcpu;
     const real = vcpu.el2!;
     const isMair = (a: { op0: number; op1: number; crn: number; crm: number; op2: number }) => a.op0 === 3 && a.op1 === 0 && a.crn === 10 && a.crm === 2 && a.op2 === 0;
     const testModel: El2Handler = {
@@ -225,11 +226,11 @@ describe.skipIf(GDB === null)('hypemu run --gdb with gdb-multiarch', () => {
       },
     };
     vcpu.el2 = testModel;
-    const target = new VcpuTarget(session);
+    const target = new VcpuTarget(session, { exitCodeFor });
     const stub = new GdbStub(target, { port: 0, waitForAttach: true });
     const port = await stub.listen();
     cleanups.push(() => stub.close());
-    cleanups.push(() => session.machine.close());
+    cleanups.push(() => machine.dispose());
     const msr = lstAddress('mair-uncached', /^msr\s+mair_el1, x\d+/);
     const out = await gdb(port, guest('mair-uncached'), [
       'monitor trap-break on sysreg',

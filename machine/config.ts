@@ -1,0 +1,170 @@
+/**
+ * The typed configuration of a machine: one field per `hypemu run` option, camelCase
+ * (`--max-insns` is `maxInsns`, `--no-fast-path` is `fastPath: false`). Values may be given as
+ * the CLI would (strings: '256M', '0x40080000', '1e9') or typed (numbers, bigints). resolveConfig
+ * validates everything before anything is built, with one-line ConfigErrors naming the option.
+ *
+ * To add an option: a field here, its check in resolveConfig, its flag in cli/main.ts.
+ * (Several vCPUs, `--smp`, will make `vcpus` an array in ResolvedConfig; nothing here assumes one.)
+ */
+import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { DEFAULT_RAM_SIZE, VIRT } from '../emulator/platform/memmap.js';
+import { parseAddress } from '../emulator/types.js';
+import { DEFAULT_HYP_CONFIG, type HypervisorConfig } from '../hyp/hypervisor.js';
+import { costModelWith } from '../hyp/cost.js';
+import { parseGdbPort } from '../emulator/debug/gdbstub.js';
+import { ConfigError } from './errors.js';
+import { oneOf, parseSize, toNumber } from './parse.js';
+import { DEFAULT_GUEST, defaultGuestPath } from './paths.js';
+
+export type ImageFormatOption = 'auto' | 'raw' | 'elf' | 'linux';
+export type Numeric = number | bigint | string;
+
+export interface MachineConfig {
+  /** Guest image: ELF64 AArch64, arm64 Linux Image (optionally gzip'd) or raw binary. Default: the demo guest. */
+  image?: string;
+  /** --format */
+  format?: ImageFormatOption;
+  /** --load: load address of a raw binary (default 0x40080000); must be 4 KiB aligned. */
+  load?: Numeric;
+  /** --entry: entry point (default: ELF entry, or the load address). */
+  entry?: Numeric;
+  /** --mem: RAM size in bytes, or '256M', '1G'. */
+  mem?: Numeric;
+  /** --initrd: initramfs for a Linux Image. */
+  initrd?: string;
+  /** --append: kernel command line. */
+  append?: string;
+  /** --max-insns: the run ends with exit status 124 after this many instructions. */
+  maxInsns?: Numeric;
+  /** --stats-json: file the statistics are written to when the run ends. */
+  statsJson?: string;
+  /** --hyp-mode */
+  hypMode?: 'vhe' | 'nvhe';
+  /** --mair-mangle (seed 000) */
+  mairMangle?: boolean;
+  /** --default-cacheable (seed 002) */
+  defaultCacheable?: boolean;
+  /** --device-s2 (seed 001) */
+  deviceS2?: 'normal-nc' | 'device-ngnre';
+  /** --stage2-map */
+  stage2Map?: 'block' | 'page';
+  /** --no-fast-path is fastPath: false. */
+  fastPath?: boolean;
+  /** --cost KEY=CYCLES (repeatable), or an object { 'worldSwitch.vhe': 800 }. */
+  cost?: readonly string[] | Readonly<Record<string, number>>;
+  /** --walk VA (repeatable): walks reported when the run ends (stderr unless quiet, and stats.walks). */
+  walk?: readonly Numeric[];
+  /** --quiet: no progress lines on stderr. */
+  quiet?: boolean;
+  /** --gdb [PORT]: serve the GDB remote protocol on 127.0.0.1 (true: port 1234). */
+  gdb?: boolean | Numeric;
+  /** --gdb-wait: halt before the first instruction until a debugger continues (implies gdb). */
+  gdbWait?: boolean;
+}
+
+export interface ResolvedConfig {
+  readonly imagePath: string;
+  /** The image as the user named it (stats.image). */
+  readonly imageName: string;
+  readonly format: ImageFormatOption;
+  readonly load: number | undefined;
+  readonly entry: number | undefined;
+  readonly ram: { readonly base: number; readonly size: number };
+  readonly initrdPath: string | undefined;
+  readonly append: string | undefined;
+  readonly maxInsns: number;
+  readonly statsJson: string | undefined;
+  readonly hyp: HypervisorConfig;
+  readonly walk: readonly bigint[];
+  readonly quiet: boolean;
+  /** The GDB port, or undefined when no debugger is served. */
+  readonly gdbPort: number | undefined;
+  readonly gdbWait: boolean;
+}
+
+const KNOWN = new Set<string>([
+  'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
+  'defaultCacheable', 'deviceS2', 'stage2Map', 'fastPath', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait',
+]);
+
+/** Raw binaries are placed by page: an unaligned --load would silently shift the image. */
+const LOAD_ALIGN = 0x1000;
+
+export function resolveConfig(c: MachineConfig): ResolvedConfig {
+  for (const k of Object.keys(c)) {
+    if (!KNOWN.has(k) && (c as Record<string, unknown>)[k] !== undefined) throw new ConfigError(`unknown machine option '${k}'`);
+  }
+  const imagePath = resolve(c.image ?? defaultGuestPath());
+  if (c.image === undefined && !existsSync(imagePath)) {
+    throw new ConfigError(`the default guest ${DEFAULT_GUEST} is not built; run \`npm run setup\` first`);
+  }
+  const format = oneOf(c.format ?? 'auto', ['auto', 'raw', 'elf', 'linux'] as const, '--format');
+  const load = c.load === undefined ? undefined : toNumber(c.load, '--load');
+  if (load !== undefined && load % LOAD_ALIGN !== 0) {
+    throw new ConfigError(`--load: 0x${load.toString(16)} is not 4 KiB aligned (raw images load at a page boundary, e.g. 0x40080000)`);
+  }
+  const entry = c.entry === undefined ? undefined : toNumber(c.entry, '--entry');
+  if (entry !== undefined && entry % 4 !== 0) throw new ConfigError(`--entry: 0x${entry.toString(16)} is not 4-byte aligned (A64 instructions are)`);
+  const size = c.mem === undefined ? DEFAULT_RAM_SIZE : typeof c.mem === 'string' ? parseSize(c.mem, '--mem') : toNumber(c.mem, '--mem');
+  if (size < 0x10_0000 || size % 0x1000 !== 0) throw new ConfigError(`--mem: must be at least 1M and a multiple of 4K`);
+  if (VIRT.RAM.base + size > 2 ** 40) throw new ConfigError(`--mem: ${size} bytes does not fit the 40-bit physical address space`);
+  const maxInsns = c.maxInsns === undefined ? Number.MAX_SAFE_INTEGER : toNumber(c.maxInsns, '--max-insns');
+
+  let cost = DEFAULT_HYP_CONFIG.cost;
+  if (c.cost !== undefined) {
+    const list = Array.isArray(c.cost) ? (c.cost as readonly string[]) : Object.entries(c.cost).map(([k, v]) => `${k}=${v}`);
+    try {
+      cost = costModelWith(list);
+    } catch (e) {
+      throw new ConfigError(`--cost: ${(e as Error).message}`);
+    }
+  }
+  const hyp: HypervisorConfig = {
+    ...DEFAULT_HYP_CONFIG,
+    mode: oneOf(c.hypMode ?? 'vhe', ['vhe', 'nvhe'] as const, '--hyp-mode'),
+    mairMangle: c.mairMangle === true,
+    defaultCacheable: c.defaultCacheable === true,
+    deviceS2: oneOf(c.deviceS2 ?? 'device-ngnre', ['normal-nc', 'device-ngnre'] as const, '--device-s2'),
+    stage2Mapping: oneOf(c.stage2Map ?? 'block', ['block', 'page'] as const, '--stage2-map'),
+    fastPath: c.fastPath !== false,
+    cost,
+  };
+  const walk = (c.walk ?? []).map((v) => {
+    const a = typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : parseAddress(v);
+    if (a === null || a < 0n || a > 0xffff_ffff_ffff_ffffn) throw new ConfigError(`--walk: '${String(v)}' is not an address (decimal or 0x-hex)`);
+    return a;
+  });
+  let gdbPort: number | undefined;
+  if (c.gdb !== undefined && c.gdb !== false) {
+    if (typeof c.gdb === 'string' || c.gdb === true) {
+      try {
+        gdbPort = parseGdbPort(c.gdb);
+      } catch (e) {
+        throw new ConfigError((e as Error).message);
+      }
+    } else {
+      // A number from a library caller; 0 picks an ephemeral port (machine.gdbPort tells which).
+      gdbPort = toNumber(c.gdb, '--gdb');
+      if (gdbPort > 65535) throw new ConfigError(`--gdb: '${gdbPort}' is not a TCP port (1-65535)`);
+    }
+  } else if (c.gdbWait) gdbPort = parseGdbPort(undefined);
+  return {
+    imagePath,
+    imageName: c.image ?? DEFAULT_GUEST,
+    format,
+    load,
+    entry,
+    ram: { base: VIRT.RAM.base, size },
+    initrdPath: c.initrd === undefined ? undefined : resolve(c.initrd),
+    append: c.append,
+    maxInsns,
+    statsJson: c.statsJson,
+    hyp,
+    walk,
+    quiet: c.quiet === true,
+    gdbPort,
+    gdbWait: c.gdbWait === true,
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * The guest's console: UART bytes collected and handed on in chunks (a line, or 4 KiB), because
+ * one write per byte is slow. Where a chunk goes is the caller's business (the CLI's stdout, the
+ * library's 'console' event); nothing here touches process.stdout.
+ */
+export class ConsoleSink {
+  private readonly buf = new Uint8Array(4096);
+  private len = 0;
+  constructor(private readonly out: (chunk: Uint8Array) => void) {}
+
+  /** One transmitted byte (the PL011's TX callback: allocation-free). */
+  readonly put = (byte: number): void => {
+    this.buf[this.len++] = byte;
+    if (this.len === this.buf.length || byte === 0x0a) this.flush();
+  };
+
+  flush(): void {
+    if (this.len === 0) return;
+    const chunk = this.buf.slice(0, this.len);
+    this.len = 0;
+    this.out(chunk);
+  }
+}

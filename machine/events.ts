@@ -1,0 +1,143 @@
+/**
+ * What a Machine tells its listeners: every EL2 exit the hypervisor model handled, and the
+ * guest's console output. Events are a discriminated union; the observer that builds them
+ * runs only while someone listens (Machine.on installs it, the last off() removes it), so a
+ * machine nobody listens to pays nothing per exit.
+ */
+import type { El2Handler, Exit, ExitAction, ExitReason, SysInsnAccess } from '../emulator/cpu/exits.js';
+import type { Vcpu } from '../emulator/cpu/vcpu.js';
+import { vaToBigint } from '../emulator/types.js';
+import { findSysreg, genericName } from '../hyp/sysreg-table.js';
+import type { Hypervisor } from '../hyp/hypervisor.js';
+
+/** How the EL2 model handled an exit: at EL2 without a context switch, through a world switch, or on to the user-space device model. */
+export type ExitPath = 'fastPath' | 'worldSwitch' | 'userspace';
+
+interface ExitEventBase {
+  readonly type: 'exit';
+  /** ESR_EL2 as the hardware would have written it. */
+  readonly esr: number;
+  /** The trapping instruction's address (64-bit VA). */
+  readonly pc: bigint;
+  /** Exception level the guest was at (0 or 1). */
+  readonly el: number;
+  /** Instructions the guest had retired when it trapped (virtual time: 1 ns each). */
+  readonly instructions: number;
+  readonly path: ExitPath;
+  /** What the model decided: 'resume', or 'halt' when the exit ended the run. */
+  readonly action: ExitAction['kind'];
+}
+
+export interface SysregExitEvent extends ExitEventBase {
+  readonly reason: 'sysreg';
+  /** The register or system instruction; value is Xt (written, or read back after the model answered). */
+  readonly sysreg: { readonly name: string; readonly value: bigint; readonly write: boolean };
+}
+export interface AbortExitEvent extends ExitEventBase {
+  readonly reason: 'dabt_s2' | 'iabt_s2';
+  /** The faulting IPA. */
+  readonly ipa: number;
+  /** Present when the access went to an emulated device (path 'userspace'). */
+  readonly mmio?: { readonly ipa: number; readonly size: number; readonly write: boolean; readonly value: bigint };
+}
+export interface HypercallExitEvent extends ExitEventBase {
+  readonly reason: 'hvc' | 'smc';
+  readonly imm: number;
+  /** The function identifier (x0 at the call). */
+  readonly function: bigint;
+}
+export interface WfxExitEvent extends ExitEventBase {
+  readonly reason: 'wfx';
+  readonly wfe: boolean;
+}
+export interface IrqExitEvent extends ExitEventBase {
+  readonly reason: 'irq';
+}
+
+export type ExitEvent = SysregExitEvent | AbortExitEvent | HypercallExitEvent | WfxExitEvent | IrqExitEvent;
+
+export interface ConsoleEvent {
+  readonly type: 'console';
+  /** Guest UART output, a line (or up to 4 KiB) at a time, decoded as UTF-8. */
+  readonly text: string;
+}
+
+export type MachineEvent = ExitEvent | ConsoleEvent;
+
+/** Listener signatures by event name: `on('exit', (e: ExitEvent) => ...)`, `on('console', (text: string) => ...)`. */
+export interface MachineEventMap {
+  exit: (e: ExitEvent) => void;
+  console: (text: string, e: ConsoleEvent) => void;
+}
+export type MachineEventName = keyof MachineEventMap;
+
+/**
+ * Builds ExitEvents: an El2Handler that stands between the vCPU and the hypervisor model while
+ * an 'exit' listener exists (it sees the registers before and after the model handles each exit),
+ * and forwards everything else untouched.
+ */
+export class ExitObserver implements El2Handler {
+  private fast: number;
+  private user: number;
+
+  constructor(
+    private readonly hyp: Hypervisor,
+    private readonly emit: (e: ExitEvent) => void,
+  ) {
+    this.fast = hyp.stats.exits.fastPath;
+    this.user = hyp.stats.exits.userspace;
+  }
+
+  routeSysInsn(vcpu: Vcpu, access: SysInsnAccess): 'native' | 'trap' | 'handled' {
+    return this.hyp.routeSysInsn(vcpu, access);
+  }
+  trapsWfx(vcpu: Vcpu, wfe: boolean): boolean {
+    return this.hyp.trapsWfx(vcpu, wfe);
+  }
+  trapsSmc(vcpu: Vcpu): boolean {
+    return this.hyp.trapsSmc(vcpu);
+  }
+
+  handleExit(v: Vcpu, exit: Exit): ExitAction {
+    const instructions = v.currentInstructions;
+    const el = v.el;
+    // A hypercall's x0 is overwritten by its result; a write's Xt is what was written.
+    const x0 = exit.reason === 'hvc' || exit.reason === 'smc' ? v.x(0) : 0n;
+    const action = this.hyp.handleExit(v, exit);
+    const s = this.hyp.stats.exits;
+    const path: ExitPath = s.userspace !== this.user ? 'userspace' : s.fastPath !== this.fast ? 'fastPath' : 'worldSwitch';
+    this.fast = s.fastPath;
+    this.user = s.userspace;
+    const base = { type: 'exit' as const, esr: exit.esr >>> 0, pc: vaToBigint(exit.pc), el, instructions, path, action: action.kind };
+    switch (exit.reason) {
+      case 'sysreg': {
+        const name = findSysreg(exit)?.name ?? genericName(exit);
+        const value = exit.read ? (exit.rt === 31 ? 0n : v.x(exit.rt)) : exit.value;
+        this.emit({ ...base, reason: 'sysreg', sysreg: { name, value, write: !exit.read } });
+        break;
+      }
+      case 'dabt_s2':
+      case 'iabt_s2': {
+        const a = exit.access;
+        if (path === 'userspace' && a !== null) {
+          const value = a.rt === 31 ? 0n : v.x(a.rt);
+          this.emit({ ...base, reason: exit.reason, ipa: exit.ipa, mmio: { ipa: exit.ipa, size: a.size, write: a.write, value } });
+        } else this.emit({ ...base, reason: exit.reason, ipa: exit.ipa });
+        break;
+      }
+      case 'hvc':
+      case 'smc':
+        this.emit({ ...base, reason: exit.reason, imm: exit.imm, function: x0 });
+        break;
+      case 'wfx':
+        this.emit({ ...base, reason: 'wfx', wfe: exit.wfe });
+        break;
+      case 'irq':
+        this.emit({ ...base, reason: 'irq' });
+        break;
+    }
+    return action;
+  }
+}
+
+export type { ExitReason };

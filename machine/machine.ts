@@ -1,0 +1,420 @@
+/**
+ * A machine: the virt board (emulator/platform/virt.ts), the EL2 model (hyp/) and its statistics,
+ * assembled from a typed configuration (machine/config.ts). The CLI (`hypemu run`), the debugger
+ * (--gdb) and library users (`import { Machine } from 'hypemu'`) all build runs through it, run
+ * them through its one run loop, and map their end to an exit status with machine/exit-status.ts.
+ *
+ * Nothing here writes to the process's stdout or stderr: the guest's console goes to `console`
+ * listeners and to `io.console`, progress lines to `io.log`; the CLI connects those.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { VirtMachine } from '../emulator/platform/virt.js';
+import { loadImage, ImageError, type LoadedImage } from '../emulator/platform/loader.js';
+import { buildVirtDtb } from '../emulator/platform/virt-dt.js';
+import { VIRT } from '../emulator/platform/memmap.js';
+import { translate } from '../emulator/cpu/mmu-translator.js';
+import { formatWalk, type WalkReport } from '../emulator/mmu/walk-report.js';
+import { hexVa, vaFromBigint, vaToBigint } from '../emulator/types.js';
+import { Reg } from '../emulator/unicorn/uc.js';
+import { VcpuTarget } from '../emulator/debug/vcpu-target.js';
+import { Hypervisor } from '../hyp/hypervisor.js';
+import { resolveConfig, type MachineConfig, type ResolvedConfig } from './config.js';
+import { ConsoleSink } from './console.js';
+import { ConfigError } from './errors.js';
+import { ExitObserver, type ExitEvent, type MachineEventMap, type MachineEventName } from './events.js';
+import { describeEnd, exitCodeFor, type RunEnd } from './exit-status.js';
+import { collectStats } from './stats.js';
+import { serveGdb } from './gdb.js';
+
+/** Where a Machine's output goes. The library default is nowhere (use the events); the CLI connects stdout and stderr. */
+export interface MachineIo {
+  /** Raw guest console bytes, in order (the CLI: stdout). */
+  console?: (chunk: Uint8Array) => void;
+  /** Human progress lines without a trailing newline (the CLI: stderr unless --quiet). */
+  log?: (line: string) => void;
+  /** Diagnostics that must reach the user even under --quiet (the GDB port being waited on). */
+  notice?: (line: string) => void;
+  /**
+   * 'open': console input may still come (sendConsole) until endConsoleInput(), so a guest idle in
+   * WFI with nothing else to wake it waits for it (the CLI with stdin). 'closed' (the default):
+   * all input is whatever sendConsole() gave before, and such a guest can never wake: the run ends
+   * as a fault.
+   */
+  consoleInput?: 'open' | 'closed';
+}
+
+/** When run() returns before the guest ends. */
+export type Until = 'exit' | { readonly console: RegExp } | { readonly instructions: number } | { readonly pc: bigint | number };
+
+export interface RunResult {
+  /** The process exit status this end maps to (README table), or null when run() paused on an `until` condition. */
+  readonly status: number | null;
+  /** How the run ended (a RunEnd kind), or which `until` condition paused it ('console' | 'instructions' | 'pc'). */
+  readonly reason: RunEnd['kind'] | 'console' | 'instructions' | 'pc';
+  /** Retired instructions so far. */
+  readonly instructions: number;
+  /** The full end record when the run ended (e.g. { kind: 'fault', message }), else null. */
+  readonly end: RunEnd | null;
+}
+
+export interface Registers {
+  /** x0..x30 */
+  readonly x: readonly bigint[];
+  readonly sp: bigint;
+  readonly pc: bigint;
+  readonly pstate: number;
+  /** Current exception level (0 or 1). */
+  readonly el: number;
+}
+
+/**
+ * Instructions per run-loop turn: between turns the event loop runs (stdin, signals, timers).
+ * Bounds how late a SIGINT or Ctrl-A x is acted on (tens of ms at tens of MIPS).
+ */
+const TURN = 4_000_000;
+/** With `until: { console }`, the console is checked this often: run() returns at most this many instructions after the match. */
+const CONSOLE_TURN = 100_000;
+/** Console text kept for `until: { console }` matching. */
+const CONSOLE_TAIL = 64 * 1024;
+
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+export class Machine {
+  readonly config: ResolvedConfig;
+  readonly board: VirtMachine;
+  readonly hyp: Hypervisor;
+  readonly image: LoadedImage;
+  /** Set when the run has ended: no more guest instructions will run. */
+  private ended: RunEnd | null = null;
+  private finalResult: RunResult | null = null;
+  private stopRequest: RunEnd | null = null;
+  private onStopRequest: (() => void) | null = null;
+  private readonly sink: ConsoleSink;
+  private readonly decoder = new TextDecoder();
+  private consoleTail = '';
+  private readonly t0 = process.hrtime.bigint();
+  private readonly listeners: { [K in MachineEventName]: Array<MachineEventMap[K]> } = { exit: [], console: [] };
+  private exitObserver: ExitObserver | null = null;
+  private debugTarget: VcpuTarget | null = null;
+  private disposed = false;
+  private inputOpen: boolean;
+  private inputWaiter: (() => void) | null = null;
+  /** Input came during the last slice (from a console listener): an idle guest must run again, not wait. */
+  private inputArrived = false;
+  /** The TCP port the GDB stub listens on once run() started it (useful with gdb: 0). */
+  gdbPort: number | null = null;
+
+  private constructor(
+    config: ResolvedConfig,
+    image: LoadedImage,
+    private readonly io: MachineIo,
+  ) {
+    this.config = config;
+    this.image = image;
+    this.inputOpen = io.consoleInput === 'open';
+    this.sink = new ConsoleSink((chunk) => this.consoleOut(chunk));
+    this.board = new VirtMachine({ ramSize: config.ram.size, uartOut: this.sink.put });
+    this.hyp = new Hypervisor(config.hyp);
+    this.hyp.attach(this.board.vcpu, { ram: config.ram, passthrough: VIRT.PASSTHROUGH });
+    this.board.virtualOffset = () => this.hyp.el2.get('CNTVOFF_EL2');
+    this.board.boot(image);
+    // A WFI with no interrupt pending and no timer armed returns from runFor (vcpu.idleWaiting):
+    // only console input can wake the guest, and the run loop waits for it without spinning.
+    this.board.vcpu.returnWhenIdle = true;
+  }
+
+  /**
+   * Validate the configuration, read and load the image, build the board and the hypervisor.
+   * Bad input (an option value, a missing or malformed image) is a ConfigError with one line.
+   */
+  static async create(config: MachineConfig = {}, io: MachineIo = {}): Promise<Machine> {
+    const c = resolveConfig(config);
+    const bytes = await readInput(c.imagePath, 'image');
+    const initrd = c.initrdPath !== undefined ? await readInput(c.initrdPath, 'initrd') : undefined;
+    let image: LoadedImage;
+    try {
+      image = loadImage(c.imagePath, bytes, {
+        ram: c.ram,
+        format: c.format,
+        ...(c.load !== undefined ? { loadAddr: c.load } : {}),
+        ...(c.entry !== undefined ? { entry: c.entry } : {}),
+        ...(initrd ? { initrd } : {}),
+        dtb: (layout) =>
+          buildVirtDtb({
+            ramBase: c.ram.base,
+            ramSize: c.ram.size,
+            cpus: 1,
+            ...(c.append !== undefined ? { bootargs: c.append } : {}),
+            ...(layout.initrd ? { initrd: layout.initrd } : {}),
+          }),
+      });
+    } catch (e) {
+      if (e instanceof ImageError) throw new ConfigError(e.message);
+      throw e;
+    }
+    const m = new Machine(c, image, io);
+    m.log(`${image.format} image ${c.imageName}, entry 0x${image.entry.toString(16)}, RAM ${c.ram.size >> 20} MiB at 0x${c.ram.base.toString(16)}`);
+    return m;
+  }
+
+  // ------------------------------------------------------------------ events
+
+  on<K extends MachineEventName>(event: K, listener: MachineEventMap[K]): this {
+    (this.listeners[event] as Array<MachineEventMap[K]>).push(listener);
+    if (event === 'exit') this.updateExitObserver();
+    return this;
+  }
+
+  off<K extends MachineEventName>(event: K, listener: MachineEventMap[K]): this {
+    const list = this.listeners[event] as Array<MachineEventMap[K]>;
+    const i = list.indexOf(listener);
+    if (i >= 0) list.splice(i, 1);
+    if (event === 'exit') this.updateExitObserver();
+    return this;
+  }
+
+  /** The exit observer stands between the vCPU and the model only while someone listens. */
+  private updateExitObserver(): void {
+    const vcpu = this.board.vcpu;
+    if (this.listeners.exit.length > 0 && this.exitObserver === null) {
+      this.exitObserver = new ExitObserver(this.hyp, (e) => this.emitExit(e));
+      vcpu.el2 = this.exitObserver;
+    } else if (this.listeners.exit.length === 0 && this.exitObserver !== null) {
+      this.exitObserver = null;
+      vcpu.el2 = this.hyp;
+    }
+  }
+
+  private emitExit(e: ExitEvent): void {
+    for (const l of this.listeners.exit) l(e);
+  }
+
+  private consoleOut(chunk: Uint8Array): void {
+    this.io.console?.(chunk);
+    const text = this.decoder.decode(chunk, { stream: true });
+    this.consoleTail = (this.consoleTail + text).slice(-CONSOLE_TAIL);
+    if (this.listeners.console.length > 0) {
+      const e = { type: 'console' as const, text };
+      for (const l of this.listeners.console) l(text, e);
+    }
+  }
+
+  private log(line: string): void {
+    this.io.log?.(line);
+  }
+
+  // --------------------------------------------------------------- the run
+
+  /** Bytes for the guest's UART receive FIFO (what a user types). */
+  sendConsole(data: string | Uint8Array): void {
+    this.board.uart.pushInput(typeof data === 'string' ? new TextEncoder().encode(data) : data);
+    this.inputArrived = true;
+    this.wakeInput();
+  }
+
+  /** No more console input will come (stdin reached its end). */
+  endConsoleInput(): void {
+    this.inputOpen = false;
+    this.wakeInput();
+  }
+
+  private wakeInput(): void {
+    const w = this.inputWaiter;
+    this.inputWaiter = null;
+    w?.();
+  }
+
+  /** Retired instructions so far (virtual time, 1 ns each). */
+  get instructions(): number {
+    return this.board.vcpu.instructions;
+  }
+
+  /** How the run ended, or null while it can go on. */
+  get end(): RunEnd | null {
+    return this.ended;
+  }
+
+  /**
+   * End the run at the next turn of the run loop (a signal, the Ctrl-A x escape): the guest stops
+   * between two instructions, run() resolves with this end, the stats are final.
+   */
+  requestStop(end: RunEnd): void {
+    if (this.ended !== null || this.stopRequest !== null) return;
+    this.stopRequest = end;
+    this.onStopRequest?.();
+    this.wakeInput();
+  }
+
+  /**
+   * Run the guest until it ends ('exit', the default) or until a condition: console output
+   * matching a RegExp, an instruction count, or PC reaching an address (before that instruction
+   * runs). When the run ends, the stats JSON is written (statsJson) and walks are reported.
+   * With `gdb` configured, the GDB stub drives the guest and run() resolves when the session ends.
+   */
+  async run(opts: { until?: Until } = {}): Promise<RunResult> {
+    if (this.disposed) throw new Error('machine disposed');
+    if (this.finalResult !== null) return this.finalResult;
+    if (this.config.gdbPort !== undefined) {
+      const end = await serveGdb(this.gdbTarget(), {
+        port: this.config.gdbPort,
+        wait: this.config.gdbWait,
+        notice: (l) => (this.io.notice ?? this.io.log)?.(l),
+        onPort: (p) => (this.gdbPort = p),
+        setStopHook: (hook) => (this.onStopRequest = hook),
+      });
+      return this.finish(this.stopRequest ?? end);
+    }
+    const until = opts.until ?? 'exit';
+    if (typeof until === 'object' && 'pc' in until) return this.runToPc(until.pc);
+    const vcpu = this.board.vcpu;
+    const maxInsns = this.config.maxInsns;
+    let consoleRe: RegExp | null = null;
+    if (typeof until === 'object' && 'console' in until) {
+      consoleRe = until.console;
+      this.consoleTail = '';
+    }
+    const target = typeof until === 'object' && 'instructions' in until ? until.instructions : Number.MAX_SAFE_INTEGER;
+    for (;;) {
+      if (this.stopRequest !== null) return this.finish(this.stopRequest);
+      const left = maxInsns - vcpu.instructions;
+      if (left <= 0) return this.finish({ kind: 'insn-limit' });
+      if (vcpu.instructions >= target) return this.paused('instructions');
+      const budget = Math.min(consoleRe ? CONSOLE_TURN : TURN, left, target - vcpu.instructions);
+      this.inputArrived = false;
+      const halt = vcpu.runFor(budget);
+      this.sink.flush();
+      if (halt !== null) return this.finish(halt);
+      if (consoleRe !== null && consoleRe.test(this.consoleTail)) return this.paused('console');
+      if (vcpu.idleWaiting && !this.inputArrived) {
+        // WFI with no timer armed and no interrupt pending: only console input can wake the
+        // guest. Sleep until some arrives (no host core spins); virtual time stands still
+        // meanwhile. With the input ended, nothing ever will.
+        if (!this.inputOpen) {
+          return this.finish({ kind: 'fault', message: 'guest waits in WFI with no timer armed and the console input has ended: it can never wake' });
+        }
+        await new Promise<void>((r) => (this.inputWaiter = r));
+      } else await yieldToEventLoop();
+    }
+  }
+
+  /** Run until PC = addr, through the debugger's exact breakpoints (the instruction count stays exact). */
+  private async runToPc(pcAddr: bigint | number): Promise<RunResult> {
+    const t = this.gdbTarget();
+    const addr = BigInt.asUintN(64, BigInt(pcAddr));
+    t.addBreakpoint('hw', addr, 4);
+    try {
+      for (;;) {
+        const stop = await new Promise<import('../emulator/debug/target.js').StopReason>((resolve) => {
+          t.setStopHandler(resolve);
+          this.onStopRequest = () => t.interrupt();
+          if (this.stopRequest !== null) t.interrupt();
+          t.resume('continue');
+        });
+        this.onStopRequest = null;
+        this.sink.flush();
+        if (stop.kind === 'exited') return this.finish(this.stopRequest ?? t.halt ?? { kind: 'insn-limit' });
+        if (this.stopRequest !== null) return this.finish(this.stopRequest);
+        if (stop.kind === 'breakpoint') return this.paused('pc');
+        // Anything else (a trap-break nobody set, a watchpoint): keep going.
+      }
+    } finally {
+      t.removeBreakpoint('hw', addr, 4);
+    }
+  }
+
+  /** The debug engine (breakpoints with exact instruction counts), shared by until-pc and --gdb. */
+  private gdbTarget(): VcpuTarget {
+    this.debugTarget ??= new VcpuTarget(
+      { machine: this.board, hyp: this.hyp, flushConsole: () => this.sink.flush() },
+      { exitCodeFor, maxInstructions: this.config.maxInsns },
+    );
+    return this.debugTarget;
+  }
+
+  private paused(reason: 'console' | 'instructions' | 'pc'): RunResult {
+    return { status: null, reason, instructions: this.instructions, end: null };
+  }
+
+  /** The run is over: final statistics, the stats JSON, walks, the closing progress line. */
+  private async finish(end: RunEnd): Promise<RunResult> {
+    this.sink.flush();
+    this.ended = end;
+    const vcpu = this.board.vcpu;
+    const status = exitCodeFor(end);
+    this.wakeInput();
+    if (end.kind === 'signal' || end.kind === 'quit') this.log(`${describeEnd(end)}: guest stopped after ${vcpu.instructions} instructions`);
+    const hostNs = Number(process.hrtime.bigint() - this.t0);
+    for (const va of this.config.walk) this.log(formatWalk(this.walk(va)));
+    this.log(`${describeEnd(end)} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${status})`);
+    if (this.config.statsJson !== undefined) {
+      try {
+        await writeFile(this.config.statsJson, JSON.stringify(this.stats(), null, 2) + '\n');
+      } catch (e) {
+        throw new ConfigError(`--stats-json ${this.config.statsJson}: ${(e as Error).message}`);
+      }
+    }
+    this.finalResult = { status, reason: end.kind, instructions: vcpu.instructions, end };
+    return this.finalResult;
+  }
+
+  // ------------------------------------------------------------- inspection
+
+  /** The statistics object, as --stats-json writes it (host fields measured now). */
+  stats(): Record<string, unknown> {
+    let walks: Record<string, WalkReport> | null = null;
+    if (this.config.walk.length > 0) {
+      walks = {};
+      for (const va of this.config.walk) walks[hexVa(vaFromBigint(va))] = this.walk(va);
+    }
+    return collectStats(this.board, this.hyp, {
+      imageName: this.config.imageName,
+      halt: this.ended,
+      hostNs: Number(process.hrtime.bigint() - this.t0),
+      walks,
+    });
+  }
+
+  /** The stage-1 and stage-2 walk of a VA in the vCPU's current regime (side-effect free). */
+  walk(va: bigint | number, opts: { el?: 0 | 1; access?: 'read' | 'write' | 'fetch' } = {}): WalkReport {
+    return translate(this.board.vcpu, typeof va === 'number' ? BigInt(va) : va, opts);
+  }
+
+  /** `n` bytes of guest RAM at an intermediate physical address (a copy). Throws RangeError outside RAM. */
+  readMemory(ipa: number | bigint, n: number): Uint8Array {
+    const ram = this.board.vcpu.ram;
+    const a = Number(ipa);
+    if (!ram.contains(a, n)) throw new RangeError(`IPA 0x${a.toString(16)}+${n} is not in guest RAM (0x${ram.base.toString(16)}..0x${ram.end.toString(16)})`);
+    return ram.slice(a, n).slice();
+  }
+
+  /** Write guest RAM at an IPA (tests, loaders). */
+  writeMemory(ipa: number | bigint, data: Uint8Array): void {
+    this.board.vcpu.ram.load(Number(ipa), data);
+    this.board.vcpu.uc.flushTb();
+  }
+
+  regs(): Registers {
+    const v = this.board.vcpu;
+    const x: bigint[] = [];
+    for (let i = 0; i < 31; i++) x.push(v.x(i));
+    return { x, sp: v.uc.regRead(Reg.SP), pc: vaToBigint(v.pc), pstate: v.pstate >>> 0, el: v.el };
+  }
+
+  /** Release Unicorn and host memory. The machine cannot run afterwards. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.sink.flush();
+    this.board.close();
+  }
+}
+
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new ConfigError(`${what} ${path}: ${why}`);
+  }
+}
