@@ -14,36 +14,9 @@
 import type { Vcpu } from '../emulator/cpu/vcpu.js';
 import { Reg, xreg, type BatchReg, type RegBatch, type SysregEncoding } from '../emulator/unicorn/uc.js';
 import { SR } from '../emulator/cpu/sysregs.js';
+import { SR_FLAG, type SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 
 export type HypMode = 'vhe' | 'nvhe';
-
-/** EL1 and EL0 system registers that belong to the guest's context (KVM's __sysreg_save_el1_state and user state). */
-export const EL1_CONTEXT: ReadonlyArray<readonly [string, SysregEncoding]> = [
-  ['SCTLR_EL1', SR.SCTLR_EL1],
-  ['CPACR_EL1', SR.CPACR_EL1],
-  ['TTBR0_EL1', SR.TTBR0_EL1],
-  ['TTBR1_EL1', SR.TTBR1_EL1],
-  ['TCR_EL1', SR.TCR_EL1],
-  ['ESR_EL1', SR.ESR_EL1],
-  ['AFSR0_EL1', SR.AFSR0_EL1],
-  ['AFSR1_EL1', SR.AFSR1_EL1],
-  ['FAR_EL1', SR.FAR_EL1],
-  ['MAIR_EL1', SR.MAIR_EL1],
-  ['AMAIR_EL1', SR.AMAIR_EL1],
-  ['VBAR_EL1', SR.VBAR_EL1],
-  ['CONTEXTIDR_EL1', SR.CONTEXTIDR_EL1],
-  ['TPIDR_EL1', SR.TPIDR_EL1],
-  ['PAR_EL1', SR.PAR_EL1],
-  ['CNTKCTL_EL1', SR.CNTKCTL_EL1],
-  ['CSSELR_EL1', SR.CSSELR_EL1],
-  ['TPIDR_EL0', SR.TPIDR_EL0],
-  ['TPIDRRO_EL0', SR.TPIDRRO_EL0],
-  // Timer state (the virtual and physical EL0 timers the guest programs).
-  ['CNTV_CTL_EL0', SR.CNTV_CTL_EL0],
-  ['CNTV_CVAL_EL0', SR.CNTV_CVAL_EL0],
-  ['CNTP_CTL_EL0', SR.CNTP_CTL_EL0],
-  ['CNTP_CVAL_EL0', SR.CNTP_CVAL_EL0],
-];
 
 const RUN_CONTEXT: BatchReg[] = [
   ...Array.from({ length: 31 }, (_, i) => ({ id: xreg(i) })),
@@ -73,6 +46,8 @@ export class GuestContext {
   /** Same layout as el1: what is live on the CPU at restore time. */
   private readonly el1Live: RegBatch;
   private readonly el1Index = new Map<string, number>();
+  /** The EL1 context: the catalogue's rows flagged EL1_CONTEXT (KVM's __sysreg_save_el1_state and user state). */
+  private readonly el1Regs: readonly SysregEntry[];
   /** Are the EL1 system registers live on the CPU (true) or in this structure (false)? */
   sysregsOnCpu = true;
   /** Is the run context (GPRs, PC, ...) live on the CPU? False between save and restore. */
@@ -87,14 +62,15 @@ export class GuestContext {
     // In SP_EL1-banked mode the live SP is not in SP_EL1: the wrapper's PSTATE
     // view does not bank (DESIGN.md), so the run context saves SP explicitly.
     this.run = vcpu.uc.createBatch([...RUN_CONTEXT, { id: Reg.SP }]);
-    this.el1 = vcpu.uc.createBatch(EL1_CONTEXT.map(([, e]) => ({ sysreg: e })));
-    this.el1Live = vcpu.uc.createBatch(EL1_CONTEXT.map(([, e]) => ({ sysreg: e })));
-    EL1_CONTEXT.forEach(([n], i) => this.el1Index.set(n, i));
+    this.el1Regs = vcpu.sysregs.withFlag(SR_FLAG.EL1_CONTEXT);
+    this.el1 = vcpu.uc.createBatch(this.el1Regs.map((e) => ({ sysreg: e })));
+    this.el1Live = vcpu.uc.createBatch(this.el1Regs.map((e) => ({ sysreg: e })));
+    this.el1Regs.forEach((e, i) => this.el1Index.set(e.name, i));
   }
 
   /** Names of the EL1 context registers, in order. */
-  static el1Names(): string[] {
-    return EL1_CONTEXT.map(([n]) => n);
+  el1Names(): string[] {
+    return this.el1Regs.map((e) => e.name);
   }
 
   // ---------------------------------------------------------------- moving
@@ -127,8 +103,8 @@ export class GuestContext {
     // read what is live in one call and write back only what differs: a
     // register the host clobbered meanwhile is still put right.
     this.el1Live.read();
-    for (let i = 0; i < EL1_CONTEXT.length; i++) {
-      if (this.el1Live.get(i) !== this.el1.get(i)) this.vcpu.setSysreg(EL1_CONTEXT[i]![1], this.el1.get(i));
+    for (let i = 0; i < this.el1Regs.length; i++) {
+      if (this.el1Live.get(i) !== this.el1.get(i)) this.vcpu.setSysreg(this.el1Regs[i]!, this.el1.get(i));
     }
     this.sysregsOnCpu = true;
     this.moved.sysregRestores++;
@@ -138,9 +114,8 @@ export class GuestContext {
     this.translationDirty = false;
   }
 
-  /** Set when a write through the accessors changes SCTLR/TCR/TTBRx while they are in memory. */
+  /** Set when a write through the accessors changes a TRANSLATION-flagged register while it is in memory. */
   private translationDirty = false;
-  private static readonly TRANSLATION_REGS = new Set(['SCTLR_EL1', 'TCR_EL1', 'TTBR0_EL1', 'TTBR1_EL1']);
 
   // ------------------------------------------------------------- accessors
 
@@ -190,7 +165,7 @@ export class GuestContext {
       this.vcpu.setSysreg(enc, v);
       return;
     }
-    if (GuestContext.TRANSLATION_REGS.has(name) && this.el1.get(i) !== BigInt.asUintN(64, v)) this.translationDirty = true;
+    if ((this.el1Regs[i]!.flags & SR_FLAG.TRANSLATION) !== 0 && this.el1.get(i) !== BigInt.asUintN(64, v)) this.translationDirty = true;
     this.el1.set(i, v);
   }
 

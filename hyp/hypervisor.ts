@@ -22,7 +22,10 @@ import { El2Regs, EL2_REG_NAMES, type El2RegName } from './el2-regs.js';
 import { GuestContext, type HypMode } from './context.js';
 import { DEFAULT_COST_MODEL, type CostModel } from './cost.js';
 import { HypStats } from './stats.js';
-import { SysregPolicy, type SysregRoute } from './sysreg-policy.js';
+import { SysregPolicy } from './sysreg-policy.js';
+import { attachTraps } from './sysreg-table.js';
+import type { Route } from './traps.js';
+import type { SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 import { HCR, hcrOf } from './hcr.js';
 import { logger } from './log.js';
 import { Stage2 } from './stage2.js';
@@ -108,6 +111,7 @@ export class Hypervisor implements El2Handler {
   attach(vcpu: Vcpu, layout: GuestLayout): void {
     this.vcpu = vcpu;
     this.layout = layout;
+    attachTraps(vcpu.sysregs);
     this.ctx = new GuestContext(vcpu, this.config.mode);
     vcpu.el2 = this;
     const s2 = this.stage2;
@@ -137,8 +141,8 @@ export class Hypervisor implements El2Handler {
 
   // ------------------------------------------------------------- routing
 
-  routeSysInsn(vcpu: Vcpu, access: SysInsnAccess): SysregRoute {
-    return this.sysregs.route(vcpu, access);
+  routeSysInsn(vcpu: Vcpu, access: SysInsnAccess, entry: SysregEntry | undefined): Route {
+    return this.sysregs.route(vcpu, access, entry);
   }
 
   trapsWfx(_vcpu: Vcpu, wfe: boolean): boolean {

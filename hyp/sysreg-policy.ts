@@ -10,27 +10,26 @@ import type { SysInsnAccess, SysregExit, ExitAction } from '../emulator/cpu/exit
 import { RESUME } from '../emulator/cpu/exits.js';
 import type { Vcpu } from '../emulator/cpu/vcpu.js';
 import { sysregKey, SR } from '../emulator/cpu/sysregs.js';
+import { SR_FLAG, type SysregDef, type SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 import { EC, esr } from '../emulator/cpu/esr.js';
 import { Access } from '../emulator/cpu/translator.js';
 import type { GuestContext } from './context.js';
 import type { Hypervisor } from './hypervisor.js';
 import { HCR } from './hcr.js';
-import { findSysregByKey, formatUnknown, type SysregRow } from './sysreg-table.js';
-import { routeAccess, type TrapControls } from './traps.js';
+import { formatUnknown, rowOf, type SysregRow } from './sysreg-table.js';
+import { DEVICE, NATIVE, routeAccess, TRAP_EMULATE, type Route, type TrapControls } from './traps.js';
 import { defaultFeatureSet, type FeatureSet } from './idregs.js';
 import { logger } from './log.js';
-
-export type SysregRoute = 'native' | 'trap' | 'handled';
 
 const KEY_MAIR = sysregKey(SR.MAIR_EL1);
 const KEY_SCTLR = sysregKey(SR.SCTLR_EL1);
 /**
- * Writes after which translations handed to Unicorn may be stale: its TLB is
- * not tagged with ASIDs or attributes, so a new SCTLR/TCR/TTBR value means a
- * flush. MAIR, ESR, FAR, AFSRx, AMAIR and CONTEXTIDR change no permission or
- * output address (the MMU model re-reads MAIR for attributes), so they do not.
+ * Writes after which translations handed to Unicorn may be stale (the
+ * catalogue's TRANSLATION flag): its TLB is not tagged with ASIDs or
+ * attributes, so a new SCTLR/TCR/TTBR value means a flush. MAIR changes no
+ * permission or output address (the MMU model re-reads it for attributes).
  */
-const FLUSHES_TLB = new Set([KEY_SCTLR, sysregKey(SR.TCR_EL1), sysregKey(SR.TTBR0_EL1), sysregKey(SR.TTBR1_EL1)]);
+const flushesTlb = (row: SysregDef): boolean => (row.flags & SR_FLAG.TRANSLATION) !== 0;
 
 /**
  * Seed 000: replace every uncached MAIR attribute (Device-*, Normal
@@ -71,29 +70,30 @@ export class SysregPolicy {
 
   constructor(private readonly hyp: Hypervisor) {}
 
-  route(_vcpu: Vcpu, access: SysInsnAccess): SysregRoute {
-    const row = findSysregByKey(sysregKey(access));
+  /** Where a guest system instruction goes: the trap rules over the entry's attached row, then its device. */
+  route(_vcpu: Vcpu, access: SysInsnAccess, entry: SysregEntry | undefined): Route {
     // An encoding nobody knows at EL0 is the CPU's business (UNDEFINED to EL1).
-    if (row === undefined && access.el === 0) return 'native';
+    if (entry === undefined && access.el === 0) return NATIVE;
     const el2 = this.hyp.el2;
     this.ctl.lo = el2.hcrLo;
     this.ctl.hi = el2.hcrHi;
-    return routeAccess(this.ctl, row, access).route;
+    const r = routeAccess(this.ctl, entry === undefined ? undefined : rowOf(entry), access);
+    // No trap bit applies: a device's row is answered by the device.
+    if (entry?.device && (r === NATIVE || r === TRAP_EMULATE)) return DEVICE;
+    return r;
   }
 
   /** Is this trap one the EL2 fast path handles (no side effects)? */
   fastPathApplies(exit: SysregExit): boolean {
-    const key = sysregKey(exit);
-    if (findSysregByKey(key)?.fastPath !== 'vm-write') return false;
+    if (exit.row === null || rowOf(exit.row).fastPath !== 'vm-write') return false;
     // Turning the MMU on under the default-cacheable policy changes HCR_EL2: the host does that.
-    return !(!exit.read && key === KEY_SCTLR && this.hyp.config.defaultCacheable && (exit.value & 1n) === 1n);
+    return !(!exit.read && exit.row.key === KEY_SCTLR && this.hyp.config.defaultCacheable && (exit.value & 1n) === 1n);
   }
 
   /** EL2 fast path: trivial VM-register accesses, done on the live CPU without a world switch. */
   fastPath(vcpu: Vcpu, exit: SysregExit): boolean {
     if (!this.fastPathApplies(exit)) return false;
-    const key = sysregKey(exit);
-    const row = findSysregByKey(key)!;
+    const row = rowOf(exit.row!);
     this.hyp.stats.sysreg(row.name).fastPath++;
     this.vmAccess(exit, row, {
       read: (e) => vcpu.sysreg(e),
@@ -101,7 +101,7 @@ export class SysregPolicy {
       setX: (n, v) => vcpu.setX(n, v),
     });
     vcpu.pc = exit.pc + 4;
-    if (!exit.read && FLUSHES_TLB.has(key)) vcpu.flushTlb();
+    if (!exit.read && flushesTlb(row)) vcpu.flushTlb();
     return true;
   }
 
@@ -110,13 +110,13 @@ export class SysregPolicy {
    * `ctx`. `after` runs once they are back on the CPU (exception injection).
    */
   hostHandle(vcpu: Vcpu, exit: SysregExit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
-    const key = sysregKey(exit);
-    const row = findSysregByKey(key);
-    if (row === undefined) {
+    if (exit.row === null) {
       this.unknown(exit, ctx);
       ctx.skipInstruction();
       return { action: RESUME };
     }
+    const row = rowOf(exit.row);
+    const key = row.key;
     const c = this.hyp.stats.sysreg(row.name);
     c.worldSwitch++;
     const regs: RegAccess = {
@@ -129,7 +129,7 @@ export class SysregPolicy {
       case 'VM':
         this.vmAccess(exit, row, regs);
         if (!exit.read && key === KEY_SCTLR) this.onSctlrWrite(exit.value);
-        if (!exit.read && FLUSHES_TLB.has(key)) vcpu.flushTlb();
+        if (!exit.read && flushesTlb(row)) vcpu.flushTlb();
         break;
       case 'ID0':
       case 'ID1':

@@ -23,6 +23,8 @@
  */
 import { HCR, type HcrBitName, type HcrWords } from './hcr.js';
 import { MDCR, type MdcrBitName, type SysregRow } from './sysreg-table.js';
+import { encodingMinEl } from '../emulator/cpu/sysreg-catalogue.js';
+import type { SysInsnRoute } from '../emulator/cpu/exits.js';
 
 export type TrapReason =
   | HcrBitName
@@ -32,8 +34,7 @@ export type TrapReason =
   /** no trap bit applies, but hypemu must handle it (SysregRow.cpu === 'emulate') */
   | 'emulate';
 
-export interface Route {
-  readonly route: 'native' | 'trap';
+export interface Route extends SysInsnRoute {
   readonly reason: TrapReason | null;
 }
 
@@ -56,6 +57,14 @@ export interface AccessInfo {
 }
 
 export const NATIVE: Route = Object.freeze({ route: 'native', reason: null });
+/** The device that registered the row answers (no trap applies). */
+export const DEVICE: Route = Object.freeze({ route: 'device', reason: null });
+/**
+ * UNDEFINED at the accessing EL: an EL2/EL3 register or instruction from EL1
+ * or EL0, or an EL1 one from EL0 (Arm ARM D1 "Synchronous exception
+ * prioritization": UNDEFINED, to EL1, before any trap to EL2).
+ */
+export const UNDEF: Route = Object.freeze({ route: 'undefined', reason: null });
 
 const TRAPS = new Map<TrapReason, Route>();
 function trapFor(reason: TrapReason): Route {
@@ -103,15 +112,18 @@ export function routeAccess(hcr: TrapControls | bigint, row: SysregRow | undefin
   }
 
   if (row === undefined) {
+    if (encodingMinEl(access) > access.el && encodingMinEl(access) > 1) return UNDEF;
     // D19.2.48 TIDCP: op0 = 3, CRn = 11 or 15 is the IMPLEMENTATION DEFINED space.
     // (At EL0 it is IMPLEMENTATION DEFINED whether TIDCP traps or the access UNDEFs; we trap.)
     if (access.op0 === 3 && (access.crn === 11 || access.crn === 15) && (c.lo & (1 << HCR.TIDCP)) !== 0) return TRAP_TIDCP;
     return TRAP_UNKNOWN;
   }
 
+  // EL2/EL3 rows below their EL (EL0 access to EL1 rows is the el0 rule's business).
+  if (row.minEl > 1 && row.minEl > access.el) return UNDEF;
   if (access.el === 0) {
     const ctl = row.el0Ctl;
-    if (ctl < 0) return NATIVE; // UNDEFINED at EL0: the exception goes to EL1
+    if (ctl < 0) return row.storage === 'device' ? UNDEF : NATIVE; // UNDEFINED at EL0: the exception goes to EL1 (the CPU raises it for its own registers)
     if (ctl > 0 && c.sctlrEl1 !== undefined && (c.sctlrEl1 & ctl) === 0) return NATIVE; // disabled by SCTLR_EL1: trap to EL1
   }
 

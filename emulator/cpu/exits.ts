@@ -6,6 +6,7 @@
  */
 import type { Vcpu } from './vcpu.js';
 import type { SysregAccessFields } from './esr.js';
+import type { SysregEntry } from './sysreg-catalogue.js';
 
 /** Exit reasons as the statistics and the debugger name them. */
 export type ExitReason = 'sysreg' | 'hvc' | 'smc' | 'dabt_s2' | 'iabt_s2' | 'wfx' | 'irq';
@@ -30,6 +31,10 @@ export interface SysregExit extends ExitBase, SysregAccessFields {
   readonly reason: 'sysreg';
   /** For a write: the value of Xt (XZR reads as 0). */
   readonly value: bigint;
+  /** The catalogue entry of the encoding (null: an encoding the machine does not know). */
+  readonly row: SysregEntry | null;
+  /** Why it trapped, as the EL2 model named it ('TVM', 'TID3', 'MDCR.TDA', 'emulate', 'unknown', ...). */
+  readonly trap: string | null;
 }
 /** A single general-purpose-register load/store as decoded for ISV = 1 syndromes. */
 export interface DataAccess {
@@ -84,14 +89,24 @@ export interface SysInsnAccess extends SysregAccessFields {
   readonly el: number;
 }
 
+/**
+ * Where a system instruction goes, decided once per access: run natively on
+ * the CPU, answered by the device that registered the row, trapped to EL2
+ * (an EC 0x18 exit carrying the row and `reason`), UNDEFINED at the current
+ * EL (an Undefined Instruction exception, EC 0x00), or already handled by the
+ * EL2 model (PC advanced).
+ */
+export interface SysInsnRoute {
+  readonly route: 'native' | 'device' | 'trap' | 'undefined' | 'handled';
+  readonly reason: string | null;
+}
+
 export interface El2Handler {
   /**
-   * Called for every MRS/MSR/SYS/SYSL the guest executes. Return 'native' to
-   * let the CPU execute it, 'trap' to make it an EC 0x18 exit (the machine then
-   * calls handleExit with the syndrome), or 'handled' when the handler
-   * already produced the architectural effect (and advanced PC).
+   * Called for every MRS/MSR/SYS/SYSL the guest executes, with the catalogue
+   * entry of its encoding (undefined when the machine does not know it).
    */
-  routeSysInsn(vcpu: Vcpu, access: SysInsnAccess): 'native' | 'trap' | 'handled';
+  routeSysInsn(vcpu: Vcpu, access: SysInsnAccess, entry: SysregEntry | undefined): SysInsnRoute;
   /** Should WFI/WFE at EL1/EL0 exit (HCR_EL2.TWI/TWE)? */
   trapsWfx(vcpu: Vcpu, wfe: boolean): boolean;
   /** Should SMC from EL1 exit (HCR_EL2.TSC)? Otherwise it is UNDEFINED at EL1 (no EL3). */

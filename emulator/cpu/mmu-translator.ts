@@ -16,12 +16,22 @@ import { TlbModel } from '../mmu/tlb.js';
 import { RamDescriptorMemory, type DescriptorMemory, type DescriptorPair, type RamBlock } from '../mmu/memory.js';
 import { fsc } from '../mmu/faults.js';
 import type { RegBatch, Unicorn } from '../unicorn/uc.js';
-import { SR } from './sysregs.js';
+import { SR_FLAG } from './sysreg-catalogue.js';
+import { ARCH_SYSREGS } from './sysreg-rows.js';
 import { Access, type AccessKind, type Translation, type Translator } from './translator.js';
 import { walkReport, type WalkReport } from '../mmu/walk-report.js';
 import { hexVa, vaFromBigint } from '../types.js';
 
 const KIND: readonly MmuAccess['kind'][] = ['read', 'write', 'fetch'];
+
+/** The registers the stage-1 decoder reads: the catalogue's MMU_INPUT rows, read in one batch. */
+const MMU_INPUTS = ARCH_SYSREGS.filter((d) => (d.flags & SR_FLAG.MMU_INPUT) !== 0);
+const inputIndex = (name: string): number => {
+  const i = MMU_INPUTS.findIndex((d) => d.name === name);
+  if (i < 0) throw new Error(`MMU input ${name} is not flagged MMU_INPUT in the catalogue`);
+  return i;
+};
+const IX = { sctlr: inputIndex('SCTLR_EL1'), tcr: inputIndex('TCR_EL1'), ttbr0: inputIndex('TTBR0_EL1'), ttbr1: inputIndex('TTBR1_EL1'), mair: inputIndex('MAIR_EL1') };
 
 export class MmuTranslator implements Translator {
   readonly regime: Regime;
@@ -41,7 +51,7 @@ export class MmuTranslator implements Translator {
     ram: RamBlock,
   ) {
     this.blocks = [ram];
-    this.regs = uc.createBatch([SR.SCTLR_EL1, SR.TCR_EL1, SR.TTBR0_EL1, SR.TTBR1_EL1, SR.MAIR_EL1].map((e) => ({ sysreg: e })));
+    this.regs = uc.createBatch(MMU_INPUTS.map((e) => ({ sysreg: e })));
     this.mem = new SwappableMemory(new RamDescriptorMemory(this.blocks));
     this.regime = createRegime({ mem: this.mem, stage2: stage2Disabled() });
   }
@@ -63,11 +73,11 @@ export class MmuTranslator implements Translator {
     if (!this.dirty) return;
     this.regs.read();
     this.regime.stage1 = this.s1.decode({
-      sctlr: this.regs.get(0),
-      tcr: this.regs.get(1),
-      ttbr0: this.regs.get(2),
-      ttbr1: this.regs.get(3),
-      mair: this.regs.get(4),
+      sctlr: this.regs.get(IX.sctlr),
+      tcr: this.regs.get(IX.tcr),
+      ttbr0: this.regs.get(IX.ttbr0),
+      ttbr1: this.regs.get(IX.ttbr1),
+      mair: this.regs.get(IX.mair),
     });
     this.dirty = false;
   }

@@ -9,11 +9,13 @@ import { GuestRam } from '../memory/ram.js';
 import { MmioBus } from '../memory/bus.js';
 import { EC, EC_NAMES, esr, esrEc, issDataAbort, issInstructionAbort, issSysreg, issWfx } from './esr.js';
 import { PSTATE, pstateEl } from './pstate.js';
-import { SR, KEY, sysregKey } from './sysregs.js';
+import { SR } from './sysregs.js';
+import { SysregCatalogue, SR_FLAG, sysregKey, type SysregEntry } from './sysreg-catalogue.js';
+import { ARCH_SYSREGS } from './sysreg-rows.js';
 import { Access, type AccessKind, type TranslationFault } from './translator.js';
 import { MmuTranslator } from './mmu-translator.js';
 import { hexVa } from '../types.js';
-import type { DataAccess, El2Handler, Exit, ExitAction, HaltReason, SysInsnAccess } from './exits.js';
+import type { DataAccess, El2Handler, Exit, ExitAction, HaltReason, SysInsnAccess, SysInsnRoute } from './exits.js';
 import { decodeMemoryAccess } from './access.js';
 import { isUnprivilegedLoadStore } from './decode.js';
 
@@ -30,15 +32,6 @@ export interface VcpuOptions {
   ramSize: number;
   /** Instructions per uc_emu_start slice. */
   sliceInsns?: number;
-}
-
-/**
- * Hardware that answers system registers itself, with no trap: the generic
- * timer and the GIC CPU interface. Returns the value read (0n after a
- * write), or null when the encoding is not the device's.
- */
-export interface SysregDevice {
-  sysregAccess(e: { op0: number; op1: number; crn: number; crm: number; op2: number }, read: boolean, value: bigint): bigint | null;
 }
 
 /** The interrupt controller's IRQ output to this CPU. */
@@ -81,7 +74,8 @@ export class Vcpu {
   instructions = 0;
   /** Virtual nanoseconds skipped while the CPU waited in WFI for a timer (no instructions ran). */
   idleNs = 0;
-  readonly sysregDevices: SysregDevice[] = [];
+  /** This machine's system-register catalogue: architectural rows, plus those devices register. */
+  readonly sysregs = new SysregCatalogue(ARCH_SYSREGS);
   irqSource: IrqSource | null = null;
   timerSource: TimerSource | null = null;
   /** Interrupts taken (IRQ exception entries). */
@@ -144,6 +138,12 @@ export class Vcpu {
     // starts: make EL1 Non-secure, as on a hypervisor host (SCR_EL3.NS, RW, and
     // APK/API so the pointer-authentication checks at EL3 pass too).
     this.uc.sysregWrite({ op0: 3, op1: 6, crn: 1, crm: 1, op2: 0 }, 1n | (1n << 10n) | (1n << 16n) | (1n << 17n));
+    // The counters are virtual time, which this vCPU owns: it answers them (never the host clock).
+    this.sysregs.register(
+      ARCH_SYSREGS.filter((d) => d.group === 'TIMER' && d.storage === 'device'),
+      { read: (e) => (e.name === 'CNTFRQ_EL0' ? BigInt(CNTFRQ_HZ) : this.counter), write: () => {} },
+      { replace: true },
+    );
     this.installHooks();
   }
 
@@ -314,10 +314,16 @@ export class Vcpu {
     return 31;
   }
 
+  /**
+   * Every MRS/MSR/SYS/SYSL: one catalogue lookup, then the EL2 model's route
+   * (or, with no EL2 model, the catalogue's own rules) decides: native, the
+   * row's device, an exit carrying the row and the trap reason, or UNDEFINED.
+   */
   private onSysInsn(rtId: number, cp: CpRegView, read: boolean): boolean {
     const pc = this.pc;
     const rt = this.rtFromUc(rtId);
     const el = this.el;
+    const entry = this.sysregs.get(sysregKey(cp));
     const access: SysInsnAccess = {
       op0: cp.op0,
       op1: cp.op1,
@@ -330,64 +336,46 @@ export class Vcpu {
       pc,
       el,
     };
-    // Timer and GIC CPU-interface registers are answered by the hardware
-    // models themselves (as the virtual CPU interface and virtual timer do on
-    // a real host: no exit).
-    for (const d of this.sysregDevices) {
-      const r = d.sysregAccess(cp, read, access.value);
-      if (r === null) continue;
-      if (read) this.setX(rt, r);
-      this.pc = pc + 4;
-      return true;
-    }
-    const route = this.el2 ? this.el2.routeSysInsn(this, access) : 'native';
-    if (route === 'handled') return true;
-    if (route === 'trap') {
-      const exit: Exit = {
-        reason: 'sysreg',
-        esr: esr(EC.SYS64, issSysreg(access)),
-        pc,
-        op0: access.op0,
-        op1: access.op1,
-        crn: access.crn,
-        crm: access.crm,
-        op2: access.op2,
-        rt,
-        read,
-        value: access.value,
-      };
-      this.dispatchExit(exit);
-      return true;
-    }
-    if (!read) this.noteNativeWrite(cp);
-    // The generic timer's counters come from virtual time, never the host clock.
-    if (read && cp.op0 === 3) {
-      const key = sysregKey(cp);
-      if (key === KEY.CNTVCT_EL0 || key === KEY.CNTPCT_EL0 || key === KEY.CNTVCTSS_EL0 || key === KEY.CNTPCTSS_EL0) {
-        this.setX(rt, this.counter);
+    const r = this.el2 ? this.el2.routeSysInsn(this, access, entry) : bareRoute(entry, el);
+    switch (r.route) {
+      case 'handled':
+        return true;
+      case 'device': {
+        const d = entry!.device!;
+        if (read) this.setX(rt, d.read(entry!));
+        else d.write(entry!, access.value);
         this.pc = pc + 4;
         return true;
       }
-      if (key === KEY.CNTFRQ_EL0) {
-        this.setX(rt, BigInt(CNTFRQ_HZ));
-        this.pc = pc + 4;
+      case 'undefined':
+        this.takeException('sync', esr(EC.UNKNOWN, 0), pc);
         return true;
-      }
-    }
-    return false;
-  }
-
-  /**
-   * A system instruction the CPU is about to execute natively. SCTLR_EL1,
-   * TTBR0/1_EL1, TCR_EL1 and MAIR_EL1 shape the stage-1 regime the MMU model
-   * caches; a TLBI (op0 1, CRn 8) makes QEMU drop its TLB and must drop the
-   * model's too (conservatively all of it: a refill is a walk, never wrong).
-   */
-  private noteNativeWrite(cp: { op0: number; op1: number; crn: number; crm: number; op2: number }): void {
-    if (cp.op0 === 3 && cp.op1 === 0 && (cp.crn === 1 || cp.crn === 2 || cp.crn === 10)) this.translator.markDirty();
-    else if (cp.op0 === 1 && cp.crn === 8) {
-      this.translator.tlb.invalidateAll();
-      this.tlbiCount++;
+      case 'trap':
+        this.dispatchExit({
+          reason: 'sysreg',
+          esr: esr(EC.SYS64, issSysreg(access)),
+          pc,
+          op0: access.op0,
+          op1: access.op1,
+          crn: access.crn,
+          crm: access.crm,
+          op2: access.op2,
+          rt,
+          read,
+          value: access.value,
+          row: entry ?? null,
+          trap: r.reason,
+        });
+        return true;
+      case 'native':
+        // A native write to a register the MMU model reads: re-read the regime at the next fill.
+        if (!read && entry !== undefined && (entry.flags & SR_FLAG.MMU_INPUT) !== 0) this.translator.markDirty();
+        // A TLBI run by the CPU (no EL2 model to trap it) drops QEMU's TLB: drop the model's too.
+        else if (entry !== undefined && entry.group === 'TLB') {
+          this.translator.tlb.invalidateAll();
+          this.tlbiCount++;
+        }
+        return false;
     }
   }
 
@@ -774,4 +762,13 @@ export class Vcpu {
   }
 }
 
+const BARE_NATIVE: SysInsnRoute = Object.freeze({ route: 'native', reason: null });
+const BARE_DEVICE: SysInsnRoute = Object.freeze({ route: 'device', reason: null });
+const BARE_UNDEF: SysInsnRoute = Object.freeze({ route: 'undefined', reason: null });
 
+/** With no EL2 model attached: the catalogue's own rules (a device answers its rows; EL2/EL3 rows are UNDEFINED). */
+function bareRoute(entry: SysregEntry | undefined, el: number): SysInsnRoute {
+  if (entry === undefined) return BARE_NATIVE;
+  if (entry.minEl > 1 && entry.minEl > el) return BARE_UNDEF;
+  return entry.device !== null ? BARE_DEVICE : BARE_NATIVE;
+}

@@ -32,11 +32,12 @@ import type { Vcpu } from '../cpu/vcpu.js';
 import { Access } from '../cpu/translator.js';
 import { describeEsr } from '../cpu/esr.js';
 import { decodeMemoryAccess } from '../cpu/access.js';
-import { CNTFRQ_HZ, NS_PER_INSN } from '../cpu/vcpu.js';
+import { NS_PER_INSN } from '../cpu/vcpu.js';
 import { modeName } from '../cpu/pstate.js';
 import { Reg, xreg } from '../unicorn/uc.js';
 import { vaFromBigint, vaToBigint, hexVa } from '../types.js';
-import { AARCH64_REGISTERS, FEATURE_SYSREGS } from './aarch64-registers.js';
+import { buildRegisterTable, FEATURE_SYSREGS } from './aarch64-registers.js';
+import { genericName, type SysregEncoding } from '../cpu/sysreg-catalogue.js';
 import {
   TRAP_REASONS,
   type BreakpointKind,
@@ -103,33 +104,13 @@ const DEFAULT_SLICE = 250_000;
 const DEFAULT_WATCH_SLICE = 20_000;
 const PAGE = 0x1000;
 
-/** Name a system register by encoding, from the debugger's register table (S3_0_C10_C2_0 style otherwise). */
-const SYSREG_NAMES = new Map<string, string>();
-for (const r of AARCH64_REGISTERS) {
-  if (r.sysreg) SYSREG_NAMES.set(encKey(r.sysreg), r.name.toUpperCase());
-}
-function encKey(e: { op0: number; op1: number; crn: number; crm: number; op2: number }): string {
-  return `${e.op0}_${e.op1}_${e.crn}_${e.crm}_${e.op2}`;
-}
-/** Names for common op0=1 system instructions a hypervisor traps (TLBI/DC/IC by encoding). */
-const SYS_NAMES: Record<string, string> = {
-  '1_0_8_7_0': 'TLBI VMALLE1',
-  '1_0_8_3_0': 'TLBI VMALLE1IS',
-  '1_0_8_7_1': 'TLBI VAE1',
-  '1_0_8_3_1': 'TLBI VAE1IS',
-  '1_0_8_7_2': 'TLBI ASIDE1',
-  '1_0_7_6_1': 'DC IVAC',
-  '1_0_7_6_2': 'DC ISW',
-  '1_0_7_10_2': 'DC CSW',
-  '1_0_7_14_2': 'DC CISW',
-  '1_3_7_14_1': 'DC CIVAC',
-  '1_3_7_10_1': 'DC CVAC',
-  '1_0_7_5_0': 'IC IALLU',
-  '1_0_7_1_0': 'IC IALLUIS',
-};
-export function sysregName(e: { op0: number; op1: number; crn: number; crm: number; op2: number }): string {
-  const k = encKey(e);
-  return SYSREG_NAMES.get(k) ?? SYS_NAMES[k] ?? `S${e.op0}_${e.op1}_C${e.crn}_C${e.crm}_${e.op2}`;
+/**
+ * Name a system register or instruction by encoding for exit descriptions: the catalogue's name
+ * ('TLBI_VAE1IS' reads "TLBI VAE1IS"), S3_0_C10_C2_0 style for an encoding it does not know.
+ */
+export function sysregName(e: SysregEncoding, row: { name: string } | null = null): string {
+  if (row === null) return genericName(e);
+  return e.op0 === 1 ? row.name.replace('_', ' ') : row.name;
 }
 
 const hex = (v: number | bigint): string => '0x' + (typeof v === 'bigint' ? v : BigInt(Math.trunc(v))).toString(16);
@@ -140,7 +121,7 @@ export function describeExit(exit: Exit, x0?: bigint): string {
   const syndrome = `ESR_EL2=${hex(exit.esr >>> 0)} (${describeEsr(exit.esr)})`;
   switch (exit.reason) {
     case 'sysreg': {
-      const name = sysregName(exit);
+      const name = sysregName(exit, exit.row);
       const what = exit.op0 === 1 ? `sys ${name}${exit.rt !== 31 ? `, x${exit.rt}` : ''}` : exit.read ? `sysreg read ${name} -> x${exit.rt}` : `sysreg write ${name} <- ${hex(exit.value)}`;
       return `${what}; ${syndrome}`;
     }
@@ -197,6 +178,8 @@ export class VcpuTarget implements DebugTarget {
   private lastFastPathCount = -1;
 
   private readonly regs: readonly RegAccess[];
+  /** This machine's register table: core, FPU and its catalogue's DEBUGGER rows. */
+  private readonly table: readonly RegisterDescriptor[];
   private readonly slice: number;
   private readonly watchSlice: number;
   private readonly maxInstructions: number;
@@ -213,7 +196,8 @@ export class VcpuTarget implements DebugTarget {
     this.maxInstructions = options.maxInstructions ?? Number.MAX_SAFE_INTEGER;
     this.exitHistory = options.exitHistory ?? 4096;
     this.exitCodeFor = options.exitCodeFor;
-    this.regs = AARCH64_REGISTERS.map((r) => this.registerAccess(r));
+    this.table = buildRegisterTable(this.vcpu.sysregs.entries());
+    this.regs = this.table.map((r) => this.registerAccess(r));
     const fp0 = (session.hyp.exits as { fastPath?: unknown } | null)?.fastPath;
     if (typeof fp0 === 'number') this.lastFastPathCount = fp0;
 
@@ -238,7 +222,7 @@ export class VcpuTarget implements DebugTarget {
   // ------------------------------------------------------------------ registers
 
   registerTable(): readonly RegisterDescriptor[] {
-    return AARCH64_REGISTERS;
+    return this.table;
   }
 
   readRegister(regnum: number): bigint | undefined {
@@ -248,7 +232,7 @@ export class VcpuTarget implements DebugTarget {
   writeRegister(regnum: number, value: bigint): boolean {
     const r = this.regs[regnum];
     if (r === undefined || r.write === null || this.halt !== null) return false;
-    return r.write(BigInt.asUintN(AARCH64_REGISTERS[regnum]!.bitsize, value));
+    return r.write(BigInt.asUintN(this.table[regnum]!.bitsize, value));
   }
 
   private registerAccess(r: RegisterDescriptor): RegAccess {
@@ -292,9 +276,6 @@ export class VcpuTarget implements DebugTarget {
         };
       case 'currentel':
         return ro(() => BigInt(v.el << 2));
-      // Virtual time is the retired-instruction count (never the host clock).
-      case 'cntvct_el0':
-        return ro(() => (BigInt(v.instructions * NS_PER_INSN) * BigInt(CNTFRQ_HZ)) / 1_000_000_000n);
       // What the EL2 model was told about the last exit: the syndrome registers hardware would have written.
       case 'esr_el2':
         return ro(() => (this.lastExit ? BigInt(this.lastExit.esr >>> 0) : 0n));
@@ -333,7 +314,14 @@ export class VcpuTarget implements DebugTarget {
           write: (val) => v.setSysreg(enc, val),
         };
       }
-      const readOnly = r.name === 'midr_el1' || r.name === 'mpidr_el1';
+      // A row a device answers (the timer, the GIC CPU interface, the counters) is read and written
+      // through the device, as the guest would.
+      const entry = v.sysregs.find(enc);
+      const device = entry?.device ?? null;
+      if (entry !== undefined && device !== null) {
+        return { read: () => device.read(entry), write: entry.access === 'ro' ? null : (val) => (device.write(entry, val), true) };
+      }
+      const readOnly = entry?.access === 'ro';
       return {
         read: () => uc.sysregRead(enc) ?? undefined,
         write: readOnly

@@ -32,6 +32,7 @@
  * Time only moves when the caller's physicalCount() moves; call update() after time advances so
  * the output lines follow the counter, and use nextDeadline() to size execution slices.
  */
+import { defineSysreg, sysregKey, SR_FLAG, type SysregCatalogue, type SysregDef, type SysregEncoding, type SysregSpec } from '../cpu/sysreg-catalogue.js';
 
 /** Names of the registers this model owns. */
 export type TimerRegName =
@@ -197,17 +198,36 @@ function tval(t: TimerState, count: bigint): bigint {
   return U64(BigInt.asIntN(32, t.cval - count));
 }
 
+const T: SysregSpec = { storage: 'device', group: 'TIMER', el0: 'CNTKCTL' };
+const treg = (name: TimerRegName, op1: number, crm: number, op2: number, s: Partial<SysregSpec> = {}): SysregDef =>
+  defineSysreg('reg', name, 3, op1, 14, crm, op2, { ...T, ...s });
+
 /**
- * The timer register for an MRS/MSR encoding, or null. Encodings from the register descriptions:
- * CNTV_CTL_EL0 S3_3_C14_C3_1, CNTV_CVAL_EL0 S3_3_C14_C3_2, CNTV_TVAL_EL0 S3_3_C14_C3_0,
- * CNTP_CTL_EL0 S3_3_C14_C2_1, CNTP_CVAL_EL0 S3_3_C14_C2_2, CNTP_TVAL_EL0 S3_3_C14_C2_0,
- * CNTKCTL_EL1 S3_0_C14_C1_0.
+ * The timer's rows in the system-register catalogue (register descriptions of CNTKCTL_EL1
+ * S3_0_C14_C1_0, CNTP_{TVAL,CTL,CVAL}_EL0 S3_3_C14_C2_{0,1,2}, CNTV_{TVAL,CTL,CVAL}_EL0
+ * S3_3_C14_C3_{0,1,2}). The counters (CNTPCT/CNTVCT) are the vCPU's virtual time, not the timer's.
  */
-export function timerRegByEncoding(e: { op0: number; op1: number; crn: number; crm: number; op2: number }): TimerRegName | null {
-  if (e.op0 !== 3 || e.crn !== 14) return null;
-  if (e.op1 === 0) return e.crm === 1 && e.op2 === 0 ? 'CNTKCTL_EL1' : null;
-  if (e.op1 !== 3) return null;
-  if (e.crm === 3) return (['CNTV_TVAL_EL0', 'CNTV_CTL_EL0', 'CNTV_CVAL_EL0'] as const)[e.op2] ?? null;
-  if (e.crm === 2) return (['CNTP_TVAL_EL0', 'CNTP_CTL_EL0', 'CNTP_CVAL_EL0'] as const)[e.op2] ?? null;
-  return null;
+export const TIMER_SYSREGS: readonly SysregDef[] = Object.freeze([
+  treg('CNTKCTL_EL1', 0, 1, 0, { el0: 'none', reset: 0n, flags: SR_FLAG.DEBUGGER }),
+  treg('CNTP_TVAL_EL0', 3, 2, 0),
+  treg('CNTP_CTL_EL0', 3, 2, 1, { reset: 0n }),
+  treg('CNTP_CVAL_EL0', 3, 2, 2),
+  treg('CNTV_TVAL_EL0', 3, 3, 0),
+  treg('CNTV_CTL_EL0', 3, 3, 1, { reset: 0n, flags: SR_FLAG.DEBUGGER }),
+  treg('CNTV_CVAL_EL0', 3, 3, 2, { flags: SR_FLAG.DEBUGGER }),
+]);
+
+const TIMER_BY_KEY = new Map<number, TimerRegName>(TIMER_SYSREGS.map((d) => [d.key, d.name as TimerRegName]));
+
+/** The timer register for an MRS/MSR encoding, or null. */
+export function timerRegByEncoding(e: SysregEncoding): TimerRegName | null {
+  return TIMER_BY_KEY.get(sysregKey(e)) ?? null;
+}
+
+/** Register the timer's rows, answered by this model. */
+export function registerTimer(catalogue: SysregCatalogue, timer: GenericTimer): void {
+  catalogue.register(TIMER_SYSREGS, {
+    read: (e) => timer.read(e.name as TimerRegName),
+    write: (e, v) => timer.write(e.name as TimerRegName, v),
+  });
 }

@@ -8,8 +8,8 @@ import { Vcpu } from '../cpu/vcpu.js';
 import { Pl011 } from '../devices/pl011.js';
 import { ScratchDevice } from '../devices/scratch.js';
 import { GicV3 } from '../devices/gicv3.js';
-import { GenericTimer, timerRegByEncoding } from '../devices/generic-timer.js';
-import { iccRegByEncoding } from '../devices/icc.js';
+import { GenericTimer, registerTimer } from '../devices/generic-timer.js';
+import { registerIcc } from '../devices/icc.js';
 import { Unicorn, type SharedBlock } from '../unicorn/uc.js';
 import { DEFAULT_RAM_SIZE, VIRT } from './memmap.js';
 import { linuxBootRegisters, writeSegments, type LoadedImage } from './loader.js';
@@ -58,28 +58,9 @@ export class VirtMachine {
     this.uart.onIrqChange = (level: boolean) => this.gic.setLevel(33, level);
     v.irqSource = this.gic;
     v.timerSource = this.timer;
-    const timer = this.timer;
-    const gic = this.gic;
-    v.sysregDevices.push(
-      {
-        sysregAccess: (e, read, value) => {
-          const name = timerRegByEncoding(e);
-          if (name === null) return null;
-          if (read) return timer.read(name);
-          timer.write(name, value);
-          return 0n;
-        },
-      },
-      {
-        sysregAccess: (e, read, value) => {
-          const name = iccRegByEncoding(e);
-          if (name === null) return null;
-          if (read) return gic.iccRead(name) ?? 0n;
-          gic.iccWrite(name, value);
-          return 0n;
-        },
-      },
-    );
+    // The timer and the GIC CPU interface answer their own system registers.
+    registerTimer(v.sysregs, this.timer);
+    registerIcc(v.sysregs, this.gic);
   }
 
   get ramBase(): number {

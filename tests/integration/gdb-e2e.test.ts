@@ -215,7 +215,7 @@ describe.skipIf(GDB === null)('hypemu run --gdb with gdb-multiarch', () => {
     const real = vcpu.el2!;
     const isMair = (a: { op0: number; op1: number; crn: number; crm: number; op2: number }) => a.op0 === 3 && a.op1 === 0 && a.crn === 10 && a.crm === 2 && a.op2 === 0;
     const testModel: El2Handler = {
-      routeSysInsn: (v: Vcpu, a: SysInsnAccess) => (isMair(a) && !a.read ? 'trap' : real.routeSysInsn(v, a)),
+      routeSysInsn: (v: Vcpu, a: SysInsnAccess, e) => (isMair(a) && !a.read ? { route: 'trap', reason: 'test' } : real.routeSysInsn(v, a, e)),
       trapsWfx: (v, wfe) => real.trapsWfx(v, wfe),
       trapsSmc: (v) => real.trapsSmc(v),
       handleExit: (v: Vcpu, exit: Exit) => {

@@ -196,7 +196,7 @@ describe('GuestContext: EL1 system registers and the accessors (seed 004: vcpu_r
   it('every EL1 context register round-trips through save, clobber, restore', () => {
     const v = vcpuWith([A64.self]);
     const ctx = new GuestContext(v, 'nvhe');
-    const names = GuestContext.el1Names();
+    const names = ctx.el1Names();
     expect(names).toEqual(expect.arrayContaining(['SCTLR_EL1', 'TTBR0_EL1', 'TTBR1_EL1', 'TCR_EL1', 'MAIR_EL1', 'VBAR_EL1', 'TPIDR_EL1', 'CONTEXTIDR_EL1']));
     v.setSysreg(SR.TTBR0_EL1, 0x0001_0000_4008_c000n);
     v.setSysreg(SR.VBAR_EL1, 0x4000_0800n);
