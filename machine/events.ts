@@ -4,10 +4,11 @@
  * runs only while someone listens (Machine.on installs it, the last off() removes it), so a
  * machine nobody listens to pays nothing per exit.
  */
-import type { El2Handler, Exit, ExitAction, ExitReason, SysInsnAccess } from '../emulator/cpu/exits.js';
+import type { El2Handler, Exit, ExitAction, ExitReason, SysInsnAccess, SysInsnRoute } from '../emulator/cpu/exits.js';
+import type { SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 import type { Vcpu } from '../emulator/cpu/vcpu.js';
 import { vaToBigint } from '../emulator/types.js';
-import { findSysreg, genericName } from '../hyp/sysreg-table.js';
+import { genericName } from '../emulator/cpu/sysreg-catalogue.js';
 import type { Hypervisor } from '../hyp/hypervisor.js';
 
 /** How the EL2 model handled an exit: at EL2 without a context switch, through a world switch, or on to the user-space device model. */
@@ -88,8 +89,8 @@ export class ExitObserver implements El2Handler {
     this.user = hyp.stats.exits.userspace;
   }
 
-  routeSysInsn(vcpu: Vcpu, access: SysInsnAccess): 'native' | 'trap' | 'handled' {
-    return this.hyp.routeSysInsn(vcpu, access);
+  routeSysInsn(vcpu: Vcpu, access: SysInsnAccess, entry: SysregEntry | undefined): SysInsnRoute {
+    return this.hyp.routeSysInsn(vcpu, access, entry);
   }
   trapsWfx(vcpu: Vcpu, wfe: boolean): boolean {
     return this.hyp.trapsWfx(vcpu, wfe);
@@ -111,7 +112,7 @@ export class ExitObserver implements El2Handler {
     const base = { type: 'exit' as const, esr: exit.esr >>> 0, pc: vaToBigint(exit.pc), el, instructions, path, action: action.kind };
     switch (exit.reason) {
       case 'sysreg': {
-        const name = findSysreg(exit)?.name ?? genericName(exit);
+        const name = exit.row?.name ?? genericName(exit);
         const value = exit.read ? (exit.rt === 31 ? 0n : v.x(exit.rt)) : exit.value;
         this.emit({ ...base, reason: 'sysreg', sysreg: { name, value, write: !exit.read } });
         break;
