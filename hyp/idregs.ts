@@ -170,7 +170,7 @@ export const ID_FIELDS: Readonly<Record<string, readonly IdField[]>> = Object.fr
   ID_AA64DFR0_EL1: [
     f('DebugVer', 0, 6, 'Armv8.0 debug architecture'),
     f('TraceVer', 4, 0, 'no trace unit'),
-    f('PMUVer', 8, 0, 'no PMU advertised (registers are emulated RAZ/WI)'),
+    f('PMUVer', 8, 6, 'FEAT_PMUv3p5: the board\'s PMU (emulator/devices/pmu.ts)'),
     f('BRPs', 12, 'min'),
     f('WRPs', 20, 'min'),
     f('CTX_CMPs', 28, 'min'),

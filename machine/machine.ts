@@ -117,6 +117,10 @@ export class Machine {
     this.hyp = new Hypervisor(config.hyp);
     this.hyp.attach(this.board.vcpu, { ram: config.ram, passthrough: VIRT.PASSTHROUGH });
     this.board.virtualOffset = () => this.hyp.el2.get('CNTVOFF_EL2');
+    // MDCR_EL2.HPMN = PMCR_EL0.N: all event counters belong to the guest, as KVM sets it
+    // (kvm_arm_setup_mdcr_el2 keeps the host's HPMN); TPM/TPMCR clear.
+    this.hyp.el2.set('MDCR_EL2', (this.hyp.el2.get('MDCR_EL2') & ~0x1fn) | BigInt(this.board.pmu.n));
+    this.board.debugControl = () => this.hyp.el2.get('MDCR_EL2');
     this.board.boot(image);
     // A WFI with no interrupt pending and no timer armed returns from runFor (vcpu.idleWaiting):
     // only console input can wake the guest, and the run loop waits for it without spinning.

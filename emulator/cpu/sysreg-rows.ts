@@ -181,8 +181,8 @@ function idRegs(): SysregDef[] {
 
 
 function pmuRegs(): SysregDef[] {
-  // PMUv3 (Arm ARM "Performance Monitors registers" descriptions). ID_AA64DFR0_EL1.PMUVer = 0 in the default
-  // feature set: these are emulated RAZ/WI (or a minimal PMU with PMCR_EL0.N = 0).
+  // PMUv3 (Arm ARM "Performance Monitors registers" descriptions): emulated RAZ/WI here; a board with a PMU
+  // model replaces these rows with its own (the virt board: emulator/devices/pmu.ts, PMUVer = 6).
   const P: SysregSpec = { storage: 'emulated', group: 'PMU', el0: 'PMUSERENR', cpu: 'emulate' };
   const rows: SysregDef[] = [
     reg('PMCR_EL0', 3, 3, 9, 12, 0, { ...P, note: 'also MDCR_EL2.TPMCR' }),

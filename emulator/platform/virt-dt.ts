@@ -41,6 +41,8 @@ export const VIRT_IRQ = {
   TIMER_PHYS_PPI: 14,
   TIMER_VIRT_PPI: 11,
   TIMER_HYP_PPI: 10,
+  /** PMU overflow interrupt (VIRTUAL_PMU_IRQ 7: INTID 23). */
+  PMU_PPI: 7,
 } as const;
 
 /** PSCI 0.2 function IDs QEMU lists in /psci for the legacy PSCI 0.1 binding (Arm DEN0022). */
@@ -108,6 +110,7 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
     .u64s('reg', [ramBase, ramSize]);
 
   const uart = root.node(`pl011@${hex(VIRT.UART0.base)}`);
+  const pmu = root.node('pmu');
   const gic = root.node(`intc@${hex(VIRT.GIC_DIST.base)}`);
   const cpusNode = root.node('cpus');
   const timer = root.node('timer');
@@ -172,6 +175,11 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
     .cells('interrupts', [GIC_SPI, VIRT_IRQ.UART0_SPI, IRQ_TYPE_LEVEL_HIGH])
     .cells('clocks', [clk, clk])
     .strings('clock-names', ['uartclk', 'apb_pclk']);
+
+  // PMUv3: Documentation/devicetree/bindings/arm/pmu.yaml. PPI 7 (INTID 23), level high, as
+  // QEMU virt's fdt_add_pmu_nodes (emulator/devices/pmu.ts is the model).
+  pmu.cells('interrupts', [GIC_PPI, VIRT_IRQ.PMU_PPI, IRQ_TYPE_LEVEL_HIGH])
+    .strings('compatible', ['arm,armv8-pmuv3']);
 
   // /chosen: devicetree spec 3.6 and Documentation/devicetree/bindings/chosen.txt.
   chosen.string('stdout-path', opts.stdoutPath ?? VIRT_UART_PATH);

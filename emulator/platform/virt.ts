@@ -4,12 +4,13 @@
  * board knows nothing of the hypervisor: the caller plugs an El2Handler into
  * `vcpu.el2`.
  */
-import { Vcpu } from '../cpu/vcpu.js';
+import { Vcpu, CNTFRQ_HZ } from '../cpu/vcpu.js';
 import { Pl011 } from '../devices/pl011.js';
 import { ScratchDevice } from '../devices/scratch.js';
 import { GicV3 } from '../devices/gicv3.js';
 import { GenericTimer, registerTimer } from '../devices/generic-timer.js';
 import { registerIcc } from '../devices/icc.js';
+import { Pmu, PMU_PPI, registerPmu } from '../devices/pmu.js';
 import { Unicorn, type SharedBlock } from '../unicorn/uc.js';
 import { DEFAULT_RAM_SIZE, VIRT } from './memmap.js';
 import { linuxBootRegisters, writeSegments, type LoadedImage } from './loader.js';
@@ -30,8 +31,11 @@ export class VirtMachine {
   readonly trapdev: ScratchDevice;
   readonly gic: GicV3;
   readonly timer: GenericTimer;
+  readonly pmu: Pmu;
   /** CNTVOFF_EL2, which the hypervisor owns: the board asks for it. */
   virtualOffset: () => bigint = () => 0n;
+  /** MDCR_EL2 (HPMN, TPM, TPMCR for the PMU), which the hypervisor owns. */
+  debugControl: () => bigint | undefined = () => undefined;
 
   constructor(opts: VirtOptions) {
     const ramSize = opts.ramSize ?? DEFAULT_RAM_SIZE;
@@ -56,11 +60,35 @@ export class VirtMachine {
       setLine: (ppi, level) => this.gic.setLevel(ppi, level),
     });
     this.uart.onIrqChange = (level: boolean) => this.gic.setLevel(33, level);
+    this.pmu = new Pmu({
+      instructions: () => v.currentInstructions,
+      el: () => v.el,
+      setIrq: (level) => this.gic.setLevel(PMU_PPI, level),
+      mdcr: () => this.debugControl(),
+    });
     v.irqSource = this.gic;
-    v.timerSource = this.timer;
-    // The timer and the GIC CPU interface answer their own system registers.
+    const timer = this.timer;
+    const pmu = this.pmu;
+    // The slice bound is the earlier of the next timer deadline and the next PMU overflow
+    // (instructions -> counter ticks: 1 ns per instruction, 16 ns per tick; rounded up, so
+    // the overflow interrupt is seen at most one tick after the overflowing instruction).
+    v.timerSource = {
+      update: () => {
+        timer.update();
+        pmu.sync();
+      },
+      nextDeadline: () => {
+        const dl = timer.nextDeadline();
+        const left = pmu.instructionsToOverflow();
+        if (left === null) return dl;
+        const at = BigInt(Math.ceil(((v.virtualTimeNs + Math.max(1, left)) * CNTFRQ_HZ) / 1e9));
+        return dl === null || at < dl ? at : dl;
+      },
+    };
+    // The timer, the GIC CPU interface and the PMU answer their own system registers.
     registerTimer(v.sysregs, this.timer);
     registerIcc(v.sysregs, this.gic);
+    registerPmu(v.sysregs, this.pmu);
   }
 
   get ramBase(): number {

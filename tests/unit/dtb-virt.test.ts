@@ -160,7 +160,7 @@ describe.skipIf(REF === null)('virt DT mirrors QEMU 7.2 virt-gicv3-smp2.dts', ()
   });
   it('emits exactly the modelled nodes', () => {
     expect(ours.children.map((c) => c.name).sort()).toEqual(
-      ['apb-pclk', 'chosen', 'cpus', 'intc@8000000', 'memory@40000000', 'pl011@9000000', 'psci', 'timer'],
+      ['apb-pclk', 'chosen', 'cpus', 'intc@8000000', 'memory@40000000', 'pl011@9000000', 'pmu', 'psci', 'timer'],
     );
     // The GIC's ITS child is the one reference sub-node we do not model.
     expect(node(ref, '/intc@8000000').children.map((c) => c.name)).toEqual(['its@8080000']);

@@ -38,10 +38,10 @@ describe('sanitised ID_AA64* fields', () => {
     expect(fs.value('ID_AA64SMFR0_EL1')).toBe(0n);
   });
 
-  it('ID_AA64DFR0_EL1: Armv8.0 debug, no trace, no PMU, 6 breakpoints, 4 watchpoints, 2 context comparators', () => {
+  it('ID_AA64DFR0_EL1: Armv8.0 debug, no trace, PMUv3p5, 6 breakpoints, 4 watchpoints, 2 context comparators', () => {
     expect(F('ID_AA64DFR0_EL1.DebugVer')).toBe(6);
     expect(F('ID_AA64DFR0_EL1.TraceVer')).toBe(0);
-    expect(F('ID_AA64DFR0_EL1.PMUVer')).toBe(0);
+    expect(F('ID_AA64DFR0_EL1.PMUVer')).toBe(6); // FEAT_PMUv3p5 (emulator/devices/pmu.ts)
     expect(F('ID_AA64DFR0_EL1.BRPs')).toBe(5); // number of breakpoints minus 1
     expect(F('ID_AA64DFR0_EL1.WRPs')).toBe(3);
     expect(F('ID_AA64DFR0_EL1.CTX_CMPs')).toBe(1);
