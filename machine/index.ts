@@ -9,4 +9,5 @@ export type {
 } from './events.js';
 export { EXIT_CODES, exitCodeFor, describeEnd, type RunEnd } from './exit-status.js';
 export { ConfigError } from './errors.js';
+export type { MachineStats } from './stats.js';
 export type { WalkReport } from '../emulator/mmu/walk-report.js';

@@ -23,7 +23,7 @@ import { ConsoleSink } from './console.js';
 import { ConfigError } from './errors.js';
 import { ExitObserver, type ExitEvent, type MachineEventMap, type MachineEventName } from './events.js';
 import { describeEnd, exitCodeFor, type RunEnd } from './exit-status.js';
-import { collectStats } from './stats.js';
+import { collectStats, type MachineStats } from './stats.js';
 import { serveGdb } from './gdb.js';
 
 /** Where a Machine's output goes. The library default is nowhere (use the events); the CLI connects stdout and stderr. */
@@ -72,8 +72,6 @@ export interface Registers {
  * Bounds how late a SIGINT or Ctrl-A x is acted on (tens of ms at tens of MIPS).
  */
 const TURN = 4_000_000;
-/** With `until: { console }`, the console is checked this often: run() returns at most this many instructions after the match. */
-const CONSOLE_TURN = 100_000;
 /** Console text kept for `until: { console }` matching. */
 const CONSOLE_TAIL = 64 * 1024;
 
@@ -92,6 +90,9 @@ export class Machine {
   private readonly sink: ConsoleSink;
   private readonly decoder = new TextDecoder();
   private consoleTail = '';
+  /** run({ until: { console } }): the pattern, and whether the output matched it. */
+  private consoleUntil: RegExp | null = null;
+  private consoleMatched = false;
   private readonly t0 = process.hrtime.bigint();
   private readonly listeners: { [K in MachineEventName]: Array<MachineEventMap[K]> } = { exit: [], console: [] };
   private exitObserver: ExitObserver | null = null;
@@ -197,6 +198,10 @@ export class Machine {
     this.io.console?.(chunk);
     const text = this.decoder.decode(chunk, { stream: true });
     this.consoleTail = (this.consoleTail + text).slice(-CONSOLE_TAIL);
+    if (this.consoleUntil !== null && this.consoleUntil.test(this.consoleTail)) {
+      this.consoleMatched = true;
+      this.board.vcpu.pauseRequested = true;
+    }
     if (this.listeners.console.length > 0) {
       const e = { type: 'console' as const, text };
       for (const l of this.listeners.console) l(text, e);
@@ -271,24 +276,31 @@ export class Machine {
     const until = opts.until ?? 'exit';
     if (typeof until === 'object' && 'pc' in until) return this.runToPc(until.pc);
     const vcpu = this.board.vcpu;
-    const maxInsns = this.config.maxInsns;
-    let consoleRe: RegExp | null = null;
-    if (typeof until === 'object' && 'console' in until) {
-      consoleRe = until.console;
-      this.consoleTail = '';
+    this.consoleTail = '';
+    this.consoleMatched = false;
+    this.consoleUntil = typeof until === 'object' && 'console' in until ? until.console : null;
+    try {
+      return await this.runLoop(typeof until === 'object' && 'instructions' in until ? until.instructions : Number.MAX_SAFE_INTEGER);
+    } finally {
+      this.consoleUntil = null;
+      vcpu.pauseRequested = false;
     }
-    const target = typeof until === 'object' && 'instructions' in until ? until.instructions : Number.MAX_SAFE_INTEGER;
+  }
+
+  private async runLoop(target: number): Promise<RunResult> {
+    const vcpu = this.board.vcpu;
+    const maxInsns = this.config.maxInsns;
     for (;;) {
       if (this.stopRequest !== null) return this.finish(this.stopRequest);
       const left = maxInsns - vcpu.instructions;
       if (left <= 0) return this.finish({ kind: 'insn-limit' });
       if (vcpu.instructions >= target) return this.paused('instructions');
-      const budget = Math.min(consoleRe ? CONSOLE_TURN : TURN, left, target - vcpu.instructions);
+      const budget = Math.min(TURN, left, target - vcpu.instructions);
       this.inputArrived = false;
       const halt = vcpu.runFor(budget);
       this.sink.flush();
       if (halt !== null) return this.finish(halt);
-      if (consoleRe !== null && consoleRe.test(this.consoleTail)) return this.paused('console');
+      if (this.consoleMatched) return this.paused('console');
       if (vcpu.idleWaiting && !this.inputArrived) {
         // WFI with no timer armed and no interrupt pending: only console input can wake the
         // guest. Sleep until some arrives (no host core spins); virtual time stands still
@@ -364,7 +376,7 @@ export class Machine {
   // ------------------------------------------------------------- inspection
 
   /** The statistics object, as --stats-json writes it (host fields measured now). */
-  stats(): Record<string, unknown> {
+  stats(): MachineStats {
     let walks: Record<string, WalkReport> | null = null;
     if (this.config.walk.length > 0) {
       walks = {};

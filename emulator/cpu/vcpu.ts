@@ -92,6 +92,12 @@ export class Vcpu {
   returnWhenIdle = false;
   readonly exceptions: ExceptionCounters = { total: 0, byTarget: {} };
   halted: HaltReason | null = null;
+  /**
+   * Set by an observer (a library `until` condition met, e.g. console output): runFor returns
+   * before its next slice, with no halt; the guest continues at the next runFor. Set from an
+   * exit handler, the pause falls right after the trapping instruction.
+   */
+  pauseRequested = false;
   /** Instructions executed before the current slice began. */
   private sliceBase = 0;
   private readonly sliceInsns: number;
@@ -520,6 +526,10 @@ export class Vcpu {
     this.idleWaiting = false;
     const stopAt = this.instructions + budget;
     while (this.halted === null) {
+      if (this.pauseRequested) {
+        this.pauseRequested = false;
+        break;
+      }
       const remaining = stopAt - this.instructions;
       if (remaining <= 0) break;
       let n = Math.min(this.sliceInsns, remaining);

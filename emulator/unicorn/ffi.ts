@@ -20,7 +20,8 @@ export class UnicornLoadError extends Error {
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'emulator'))) return dir;
+    // The repository (emulator/ sources) or an installed package (dist/ only).
+    if (existsSync(join(dir, 'package.json')) && (existsSync(join(dir, 'emulator')) || existsSync(join(dir, 'dist')))) return dir;
     dir = dirname(dir);
   }
   return process.cwd();
