@@ -48,9 +48,9 @@ export class MmuTranslator implements Translator {
 
   constructor(
     uc: Unicorn,
-    ram: RamBlock,
+    ram: RamBlock | RamBlock[],
   ) {
-    this.blocks = [ram];
+    this.blocks = Array.isArray(ram) ? [...ram] : [ram];
     this.regs = uc.createBatch(MMU_INPUTS.map((e) => ({ sysreg: e })));
     this.mem = new SwappableMemory(new RamDescriptorMemory(this.blocks));
     this.regime = createRegime({ mem: this.mem, stage2: stage2Disabled() });

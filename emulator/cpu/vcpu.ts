@@ -125,7 +125,7 @@ export class Vcpu {
     this.uc = new Unicorn();
     this.ram = new GuestRam(opts.ramBase, opts.ramSize);
     this.uc.mapShared(opts.ramBase, this.ram.block);
-    this.translator = new MmuTranslator(this.uc, { base: this.ram.base, bytes: this.ram.bytes });
+    this.translator = new MmuTranslator(this.uc, this.ram.blocks());
     this.sliceInsns = opts.sliceInsns ?? 1_000_000;
     if (this.uc.sliceCounter() < 0) {
       throw new Error('cannot locate Unicorn\'s instruction counter: this libunicorn build is not supported (need 2.1.x)');
@@ -268,15 +268,14 @@ export class Vcpu {
    */
   private scanCodePage(vaPage: number, paPage: number): void {
     if (!this.ram.contains(paPage, 0x400)) return;
-    const base = paPage - this.ram.base;
-    const words = this.ramWords;
+    const { words, index } = this.ram.wordsAt(paPage);
     const twe = this.el2?.trapsWfx(this, true) ?? false;
-    for (let i = base >>> 2, end = (base + 0x400) >>> 2; i < end; i++) {
+    for (let i = index, end = index + 0x100; i < end; i++) {
       const w = words[i]!;
       if (isUnprivilegedLoadStore(w)) {
-        this.unprivilegedSites.add(vaPage + (i * 4 - base));
+        this.unprivilegedSites.add(vaPage + (i - index) * 4);
       } else if (twe && w === WFE) {
-        const va = vaPage + (i * 4 - base);
+        const va = vaPage + (i - index) * 4;
         if (this.wfeHooks.has(va)) continue;
         this.wfeHooks.add(va);
         this.pendingWfeHooks.push(va);
@@ -306,11 +305,6 @@ export class Vcpu {
     if (this.readInsn(address) !== WFE || !this.el2?.trapsWfx(this, true)) return;
     this.dispatchWfx(address, true);
   }
-
-  private get ramWords(): Uint32Array {
-    return (this.ramWordsCache ??= new Uint32Array(this.ram.bytes.buffer, this.ram.bytes.byteOffset, this.ram.bytes.byteLength >>> 2));
-  }
-  private ramWordsCache: Uint32Array | null = null;
 
   /** Unicorn register id → architectural register number (31 = XZR/SP). */
   private rtFromUc(regId: number): number {

@@ -390,7 +390,7 @@ export class VcpuTarget implements DebugTarget {
     if (this.halt !== null) return null;
     const out = new Uint8Array(length);
     const ram = this.vcpu.ram;
-    const got = this.eachChunk(addr, length, (pa, off, n) => out.set(ram.bytes.subarray(pa - ram.base, pa - ram.base + n), off));
+    const got = this.eachChunk(addr, length, (pa, off, n) => out.set(ram.bytesAt(pa, n), off));
     return got === 0 ? null : out.subarray(0, got);
   }
 
@@ -399,7 +399,7 @@ export class VcpuTarget implements DebugTarget {
     // All or nothing: check every page first.
     if (this.eachChunk(addr, data.length, () => {}) !== data.length) return false;
     const ram = this.vcpu.ram;
-    this.eachChunk(addr, data.length, (pa, off, n) => ram.bytes.set(data.subarray(off, off + n), pa - ram.base));
+    this.eachChunk(addr, data.length, (pa, off, n) => ram.bytesAt(pa, n).set(data.subarray(off, off + n)));
     // The write went around QEMU: translated code for it may be stale.
     this.codeDirty = true;
     return true;

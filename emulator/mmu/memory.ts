@@ -27,20 +27,41 @@ export interface DescriptorPair {
   hi: number;
 }
 
-/** A block of RAM at a physical base address (for instance a koffi.view over guest RAM). */
+/**
+ * A block of RAM at a physical base address (for instance a koffi.view over
+ * guest RAM). With `size` given, `bytes` is read only when the walker first
+ * touches the block (it may be a getter that makes the view then).
+ */
 export interface RamBlock {
   base: number;
-  bytes: Uint8Array;
-}
-
-interface Region {
-  base: number;
-  end: number; // exclusive
-  u32: Uint32Array | null; // fast path when the view is 4-byte aligned and the host is little endian
-  dv: DataView;
+  size?: number;
+  readonly bytes: Uint8Array;
 }
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** One block; its views are made when the walker first touches it (RamBlock.size given). */
+class Region {
+  readonly end: number; // exclusive
+  /** Fast path when the view is 4-byte aligned and the host is little endian. */
+  u32: Uint32Array | null = null;
+  dv: DataView | null = null;
+  constructor(
+    readonly base: number,
+    private readonly block: RamBlock,
+  ) {
+    this.end = base + (block.size ?? block.bytes.byteLength);
+    if (block.size === undefined) this.ensure();
+  }
+  ensure(): this {
+    if (this.dv === null) {
+      const b = this.block.bytes;
+      this.u32 = HOST_LITTLE_ENDIAN && b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2) : null;
+      this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    }
+    return this;
+  }
+}
 
 /**
  * DescriptorMemory over one or more RAM blocks. Remembers the last block hit,
@@ -55,16 +76,9 @@ export class RamDescriptorMemory implements DescriptorMemory {
   constructor(blocks: RamBlock | RamBlock[]) {
     const list = Array.isArray(blocks) ? blocks : [blocks];
     if (list.length === 0) throw new Error('RamDescriptorMemory: at least one RAM block is required');
-    this.regions = list.map((b) => {
-      const aligned = HOST_LITTLE_ENDIAN && b.bytes.byteOffset % 4 === 0;
-      return {
-        base: b.base,
-        end: b.base + b.bytes.byteLength,
-        u32: aligned ? new Uint32Array(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength >>> 2) : null,
-        dv: new DataView(b.bytes.buffer, b.bytes.byteOffset, b.bytes.byteLength),
-      };
-    });
-    this.last = this.regions[0]!;
+    this.regions = list.map((b) => new Region(b.base, b));
+    // `last` is always a region whose views exist (find makes them on a hit).
+    this.last = this.regions[0]!.ensure();
   }
 
   private find(pa: number, len: number): Region | null {
@@ -74,7 +88,7 @@ export class RamDescriptorMemory implements DescriptorMemory {
     for (let i = 0; i < regions.length; i++) {
       const r = regions[i]!;
       if (pa >= r.base && pa + len <= r.end) {
-        this.last = r;
+        this.last = r.ensure();
         return r;
       }
     }
@@ -91,8 +105,8 @@ export class RamDescriptorMemory implements DescriptorMemory {
       out.lo = u32[i]!;
       out.hi = u32[i + 1]!;
     } else {
-      out.lo = r.dv.getUint32(off, true);
-      out.hi = r.dv.getUint32(off + 4, true);
+      out.lo = r.dv!.getUint32(off, true);
+      out.hi = r.dv!.getUint32(off + 4, true);
     }
     return true;
   }
@@ -106,7 +120,7 @@ export class RamDescriptorMemory implements DescriptorMemory {
     if (r === null) throw new RangeError(`read32: PA 0x${pa.toString(16)} is not backed`);
     const off = pa - r.base;
     if (r.u32 !== null && (off & 3) === 0) return r.u32[off / 4]!;
-    return r.dv.getUint32(off, true);
+    return r.dv!.getUint32(off, true);
   }
 
   write32(pa: number, v: number): void {
@@ -114,7 +128,7 @@ export class RamDescriptorMemory implements DescriptorMemory {
     if (r === null) throw new RangeError(`write32: PA 0x${pa.toString(16)} is not backed`);
     const off = pa - r.base;
     if (r.u32 !== null && (off & 3) === 0) r.u32[off / 4] = v >>> 0;
-    else r.dv.setUint32(off, v >>> 0, true);
+    else r.dv!.setUint32(off, v >>> 0, true);
   }
 }
 

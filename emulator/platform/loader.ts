@@ -227,15 +227,21 @@ export function linuxBootRegisters(img: LoadedImage): { pc: number; x0: number; 
  * Copy the segments into a view of guest RAM (`ram[0]` is guest-physical `ramBase`) and
  * zero-fill each [data end, memSize) tail.
  */
-export function writeSegments(img: LoadedImage, ramBase: number, ram: Uint8Array): void {
+export function writeSegments(img: LoadedImage, ram: SegmentTarget): void {
   for (const s of img.segments) {
-    const off = s.addr - ramBase;
-    if (off < 0 || off + s.memSize > ram.length) {
+    if (!ram.contains(s.addr, s.memSize)) {
       throw new RangeError(`segment at ${hex(s.addr)} (size ${hex(s.memSize)}) outside the RAM view`);
     }
-    ram.set(s.data, off);
-    ram.fill(0, off + s.data.length, off + s.memSize);
+    ram.load(s.addr, s.data);
+    if (s.memSize > s.data.length) ram.zero(s.addr + s.data.length, s.memSize - s.data.length);
   }
+}
+
+/** Where writeSegments copies to (GuestRam). */
+export interface SegmentTarget {
+  contains(pa: number, len: number): boolean;
+  load(pa: number, data: Uint8Array): void;
+  zero(pa: number, len: number): void;
 }
 
 export { IMAGE_BASE_ALIGN };

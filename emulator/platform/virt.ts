@@ -107,7 +107,7 @@ export class VirtMachine {
    * `.flat` files rely on it. ELF images get x0 = 0, as QEMU's ELF path does.
    */
   boot(image: LoadedImage): void {
-    writeSegments(image, this.vcpu.ram.base, this.vcpu.ram.bytes);
+    writeSegments(image, this.vcpu.ram);
     const v = this.vcpu;
     v.pc = image.entry;
     for (let i = 0; i < 4; i++) v.setX(i, 0);

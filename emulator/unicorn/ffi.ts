@@ -115,6 +115,28 @@ function bind(lib: LibraryHandle) {
 
 export type UnicornApi = ReturnType<typeof bind>;
 
+/**
+ * libc's mmap/madvise: guest RAM is an anonymous private mapping, so the OS
+ * zero-fills pages when first touched and RSS grows with what the guest uses
+ * (koffi.alloc would allocate and zero everything up front, and caps at 2 GiB).
+ */
+let libcMem: {
+  mmap: (addr: null, len: number, prot: number, flags: number, fd: number, off: number) => unknown;
+  madvise: (addr: unknown, len: number, advice: number) => number;
+  errno: () => number;
+} | null = null;
+export function libcMemory(): NonNullable<typeof libcMem> {
+  if (libcMem) return libcMem;
+  const libc = koffi.load('libc.so.6');
+  const errnoLoc = libc.func('int *__errno_location(void)');
+  libcMem = {
+    mmap: libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)') as never,
+    madvise: libc.func('int madvise(void *addr, size_t len, int advice)') as never,
+    errno: () => koffi.decode(errnoLoc() as never, 'int') as number,
+  };
+  return libcMem;
+}
+
 let cached: { api: UnicornApi; path: string; version: [number, number] } | null = null;
 
 /** Load libunicorn once, check its version and bind the functions. */

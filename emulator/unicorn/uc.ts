@@ -19,6 +19,7 @@ import {
   TlbFillCb,
   pointerAt,
   koffi,
+  libcMemory,
   unicorn,
   type UnicornApi,
 } from './ffi.js';
@@ -122,8 +123,34 @@ export interface SysregEncoding {
 export interface SharedBlock {
   /** Opaque native pointer (keep alive as long as the mapping). */
   readonly ptr: unknown;
+  readonly size: number;
+  /** How many views cover the block (see segment). */
+  readonly segmentCount: number;
+  /**
+   * View i of the block: bytes [i * SHARED_SEGMENT, (i + 1) * SHARED_SEGMENT)
+   * (the last may be shorter). V8 caps one view at 4 GiB and guest RAM goes to
+   * 1 TiB; views are made on first use (each costs V8 some external-memory
+   * bookkeeping, ~3 ms per GiB), so a 16 GiB guest pays for what TypeScript reads.
+   */
+  segment(i: number): Uint8Array;
+  /** The first segment: the whole block when it fits one (every block but large RAM). */
   readonly bytes: Uint8Array;
 }
+
+/** Bytes per view of a shared block (1 GiB: a multiple of every page size, well under V8's 4 GiB cap). */
+export const SHARED_SEGMENT = 2 ** 30;
+
+/** Host memory could not be reserved (mmap failed): a user error when the size came from --mem. */
+export class HostMemoryError extends Error {
+  override name = 'HostMemoryError';
+}
+
+const PROT_READ_WRITE = 3;
+const MAP_PRIVATE = 0x02;
+const MAP_ANONYMOUS = 0x20;
+const MAP_NORESERVE = 0x4000;
+const MADV_DONTNEED = 4;
+const ENOMEM = 12;
 
 /** Fields of the uc_arm64_cp_reg a system-instruction hook receives, decoded without allocation. */
 export interface CpRegView {
@@ -164,6 +191,8 @@ export class Unicorn {
   /** Everything registered with koffi stays referenced here until close(). */
   private readonly keep: unknown[] = [];
   private readonly hooks: number[] = [];
+  /** Blocks mapped into this instance: their pages are released at close(). */
+  private readonly mapped: SharedBlock[] = [];
   // Scratch buffers so that register access allocates nothing per call.
   private readonly scratch = new BigUint64Array(2);
   private readonly scratch32 = new Uint32Array(this.scratch.buffer);
@@ -278,19 +307,48 @@ export class Unicorn {
 
   // ------------------------------------------------------------------- memory
 
-  /** Allocate host memory that can be mapped into the guest and viewed from TypeScript without copies. */
+  /**
+   * Reserve zeroed host memory that can be mapped into the guest and viewed
+   * from TypeScript without copies: an anonymous private mapping (MAP_NORESERVE),
+   * which costs nothing until touched; the OS zero-fills each page on first use.
+   */
   static allocShared(size: number): SharedBlock {
-    const ptr = koffi.alloc('uint8_t', size);
-    const bytes = new Uint8Array(koffi.view(ptr, size));
-    bytes.fill(0);
-    return { ptr, bytes };
+    const libc = libcMemory();
+    const ptr = libc.mmap(null, size, PROT_READ_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    const raw = BigInt(koffi.address(ptr) as bigint | number);
+    if (raw === 0n || raw === 0xffff_ffff_ffff_ffffn) { // MAP_FAILED is (void *)-1
+      const errno = libc.errno();
+      throw new HostMemoryError(`cannot reserve ${size} bytes of host memory (mmap: ${errno === ENOMEM ? 'out of memory or address space' : `errno ${errno}`})`);
+    }
+    const segmentCount = Math.ceil(size / SHARED_SEGMENT);
+    const views: Array<Uint8Array | undefined> = new Array(segmentCount);
+    const segment = (i: number): Uint8Array => {
+      let v = views[i];
+      if (v === undefined) {
+        if (!(i >= 0 && i < segmentCount)) throw new RangeError(`segment ${i} of a ${segmentCount}-segment block`);
+        const off = i * SHARED_SEGMENT;
+        v = new Uint8Array(koffi.view(off === 0 ? ptr : pointerAt(Number(raw) + off), Math.min(SHARED_SEGMENT, size - off)));
+        views[i] = v;
+      }
+      return v;
+    };
+    return { ptr, size, segmentCount, segment, get bytes() { return segment(0); } };
+  }
+
+  /**
+   * Give a block's pages back to the OS (after close). The mapping itself
+   * stays, so a view still held somewhere reads zeros rather than faulting.
+   */
+  static releaseShared(block: SharedBlock): void {
+    libcMemory().madvise(block.ptr, block.size, MADV_DONTNEED);
   }
 
   mapShared(address: number, block: SharedBlock, perms: number = Prot.ALL): void {
     this.keep.push(block);
+    this.mapped.push(block);
     this.check(
       'uc_mem_map_ptr',
-      this.api.uc_mem_map_ptr(this.handle, address, block.bytes.byteLength, perms, block.ptr),
+      this.api.uc_mem_map_ptr(this.handle, address, block.size, perms, block.ptr),
     );
   }
 
@@ -465,6 +523,8 @@ export class Unicorn {
     if (this.handle === null) return;
     this.api.uc_close(this.handle);
     this.handle = null;
+    for (const b of this.mapped) Unicorn.releaseShared(b);
+    this.mapped.length = 0;
     for (const k of this.keep) {
       try {
         koffi.unregister(k as never);

@@ -238,7 +238,11 @@ describe('arm64 Linux Image (booting.rst)', () => {
     expect(propU32s(chosen.props.get('linux,initrd-end')!)).toEqual([0x4800_0119]);
     // Everything lands in a RAM view, bss zeroed.
     const ram = new Uint8Array(RAM.size).fill(0xee);
-    writeSegments(img, RAM.base, ram);
+    writeSegments(img, {
+      contains: (pa, len) => pa >= RAM.base && pa + len <= RAM.base + RAM.size,
+      load: (pa, data) => ram.set(data, pa - RAM.base),
+      zero: (pa, len) => ram.fill(0, pa - RAM.base, pa - RAM.base + len),
+    });
     expect(ram[0x0800_0000]).toBe(7);
     expect(new DataView(ram.buffer).getUint32(0x0820_0000)).toBe(0xd00dfeed);
     expect(ram[0x10000]).toBe(0); // between file end and image_size: zeroed
