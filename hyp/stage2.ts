@@ -17,8 +17,12 @@ import { decodeStage2, type Stage2Config } from '../emulator/mmu/config.js';
 import { RamDescriptorMemory, type RamBlock } from '../emulator/mmu/memory.js';
 import type { HypStats } from './stats.js';
 
-/** Host-physical base of the table pool: above every guest IPA the board uses, never mapped to the guest. */
-export const S2_POOL_BASE = 0x80_0000_0000;
+/**
+ * Host-physical base of the table pool: the last 4 GiB of the 40-bit PA space
+ * (the walker checks table addresses against VTCR_EL2.PS), above every guest
+ * IPA the board uses and never mapped to the guest. Guest RAM ends below it.
+ */
+export const S2_POOL_BASE = 0xff_0000_0000;
 const GRANULE = 0x1000;
 const BLOCK_2M = 0x20_0000;
 

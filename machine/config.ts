@@ -15,6 +15,15 @@ import { DEFAULT_HYP_CONFIG, type HypervisorConfig } from '../hyp/hypervisor.js'
 import { costModelWith } from '../hyp/cost.js';
 import { parseGdbPort } from '../emulator/debug/gdbstub.js';
 import { ConfigError } from './errors.js';
+import { S2_POOL_BASE } from '../hyp/stage2.js';
+
+/** 256 MiB, 16 GiB, 1536 KiB: a size in the largest binary unit that divides it. */
+export function sizeText(bytes: number): string {
+  for (const [unit, n] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) {
+    if (bytes % n === 0) return `${bytes / n} ${unit}`;
+  }
+  return `${bytes} bytes`;
+}
 import { oneOf, parseSize, toNumber } from './parse.js';
 import { DEFAULT_GUEST, defaultGuestPath } from './paths.js';
 
@@ -109,7 +118,11 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
   if (entry !== undefined && entry % 4 !== 0) throw new ConfigError(`--entry: 0x${entry.toString(16)} is not 4-byte aligned (A64 instructions are)`);
   const size = c.mem === undefined ? DEFAULT_RAM_SIZE : typeof c.mem === 'string' ? parseSize(c.mem, '--mem') : toNumber(c.mem, '--mem');
   if (size < 0x10_0000 || size % 0x1000 !== 0) throw new ConfigError(`--mem: must be at least 1M and a multiple of 4K`);
-  if (VIRT.RAM.base + size > 2 ** 40) throw new ConfigError(`--mem: ${size} bytes does not fit the 40-bit physical address space`);
+  // The 40-bit IPA space (the board's PARange) ends at 1 TiB; its last 4 GiB
+  // hold the hypervisor's stage-2 tables (hyp/stage2.ts): RAM ends below them.
+  if (VIRT.RAM.base + size > S2_POOL_BASE) {
+    throw new ConfigError(`--mem: ${sizeText(size)} does not fit the 40-bit IPA space: RAM at 0x${VIRT.RAM.base.toString(16)} may be at most ${sizeText(S2_POOL_BASE - VIRT.RAM.base)}`);
+  }
   const maxInsns = c.maxInsns === undefined ? Number.MAX_SAFE_INTEGER : toNumber(c.maxInsns, '--max-insns');
 
   let cost = DEFAULT_HYP_CONFIG.cost;

@@ -18,9 +18,10 @@ import { hexVa, vaFromBigint, vaToBigint } from '../emulator/types.js';
 import { Reg } from '../emulator/unicorn/uc.js';
 import { VcpuTarget } from '../emulator/debug/vcpu-target.js';
 import { Hypervisor } from '../hyp/hypervisor.js';
-import { resolveConfig, type MachineConfig, type ResolvedConfig } from './config.js';
+import { resolveConfig, sizeText, type MachineConfig, type ResolvedConfig } from './config.js';
 import { ConsoleSink } from './console.js';
 import { ConfigError } from './errors.js';
+import { HostMemoryError } from '../emulator/unicorn/uc.js';
 import { ExitObserver, type ExitEvent, type MachineEventMap, type MachineEventName } from './events.js';
 import { describeEnd, exitCodeFor, type RunEnd } from './exit-status.js';
 import { collectStats, type MachineStats } from './stats.js';
@@ -114,7 +115,12 @@ export class Machine {
     this.image = image;
     this.inputOpen = io.consoleInput === 'open';
     this.sink = new ConsoleSink((chunk) => this.consoleOut(chunk));
-    this.board = new VirtMachine({ ramSize: config.ram.size, uartOut: this.sink.put });
+    try {
+      this.board = new VirtMachine({ ramSize: config.ram.size, uartOut: this.sink.put });
+    } catch (e) {
+      if (e instanceof HostMemoryError) throw new ConfigError(`--mem ${sizeText(config.ram.size)}: ${e.message}`);
+      throw e;
+    }
     this.hyp = new Hypervisor(config.hyp);
     this.hyp.attach(this.board.vcpu, { ram: config.ram, passthrough: VIRT.PASSTHROUGH });
     this.board.virtualOffset = () => this.hyp.el2.get('CNTVOFF_EL2');
@@ -158,7 +164,7 @@ export class Machine {
       throw e;
     }
     const m = new Machine(c, image, io);
-    m.log(`${image.format} image ${c.imageName}, entry 0x${image.entry.toString(16)}, RAM ${c.ram.size >> 20} MiB at 0x${c.ram.base.toString(16)}`);
+    m.log(`${image.format} image ${c.imageName}, entry 0x${image.entry.toString(16)}, RAM ${sizeText(c.ram.size)} at 0x${c.ram.base.toString(16)}`);
     return m;
   }
 
