@@ -26,8 +26,12 @@ import { decodeTlbiIpa, decodeTlbiRange } from '../../emulator/mmu/tlb.js';
 import { composeS2MemAttr, encodeS2Perms, intersectS2Perms } from './compose.js';
 import type { TlbiOp, TlbiScope } from './tlbi.js';
 
-/** Host-physical base of the shadow table pools: above our stage-2 pool (0x80_0000_0000), never an IPA. */
-export const SHADOW_POOL_BASE = 0x90_0000_0000;
+/**
+ * Host-physical base of the shadow table pools: 2 GiB above our stage-2 pool
+ * (S2_POOL_BASE, the last 4 GiB of the 40-bit PA space), never an IPA: guest
+ * RAM (--mem up to 1019G) ends below both.
+ */
+export const SHADOW_POOL_BASE = 0xff_8000_0000;
 /** Our VMIDs for shadow MMUs: SHADOW_VMID_BASE + slot (our own VM is VMID 1). */
 export const SHADOW_VMID_BASE = 0x100;
 const GRANULE = 0x1000;
