@@ -11,8 +11,8 @@
  *    VHE mode left loaded on the CPU across exits and moved only at
  *    vcpu_put/vcpu_load.
  */
-import type { Vcpu } from '../emulator/cpu/vcpu.js';
-import { Reg, xreg, type BatchReg, type RegBatch, type SysregEncoding } from '../emulator/unicorn/uc.js';
+import type { GuestCpu, RegisterBatch } from '../emulator/cpu/guest-cpu.js';
+import { Reg, xreg, type BatchReg, type SysregEncoding } from '../emulator/unicorn/uc.js';
 import { SR } from '../emulator/cpu/sysregs.js';
 import { SR_FLAG, type SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 
@@ -41,10 +41,10 @@ const IDX_Q0 = 37;
  * batch buffers means one FFI call moves the whole of each part.
  */
 export class GuestContext {
-  private readonly run: RegBatch;
-  private readonly el1: RegBatch;
+  private readonly run: RegisterBatch;
+  private readonly el1: RegisterBatch;
   /** Same layout as el1: what is live on the CPU at restore time. */
-  private readonly el1Live: RegBatch;
+  private readonly el1Live: RegisterBatch;
   private readonly el1Index = new Map<string, number>();
   /** The EL1 context: the catalogue's rows flagged EL1_CONTEXT (KVM's __sysreg_save_el1_state and user state). */
   private readonly el1Regs: readonly SysregEntry[];
@@ -56,15 +56,15 @@ export class GuestContext {
   readonly moved = { runSaves: 0, runRestores: 0, sysregSaves: 0, sysregRestores: 0 };
 
   constructor(
-    private readonly vcpu: Vcpu,
+    private readonly vcpu: GuestCpu,
     readonly mode: HypMode,
   ) {
     // In SP_EL1-banked mode the live SP is not in SP_EL1: the wrapper's PSTATE
     // view does not bank (DESIGN.md), so the run context saves SP explicitly.
-    this.run = vcpu.uc.createBatch([...RUN_CONTEXT, { id: Reg.SP }]);
+    this.run = vcpu.createBatch([...RUN_CONTEXT, { id: Reg.SP }]);
     this.el1Regs = vcpu.sysregs.withFlag(SR_FLAG.EL1_CONTEXT);
-    this.el1 = vcpu.uc.createBatch(this.el1Regs.map((e) => ({ sysreg: e })));
-    this.el1Live = vcpu.uc.createBatch(this.el1Regs.map((e) => ({ sysreg: e })));
+    this.el1 = vcpu.createBatch(this.el1Regs.map((e) => ({ sysreg: e })));
+    this.el1Live = vcpu.createBatch(this.el1Regs.map((e) => ({ sysreg: e })));
     this.el1Regs.forEach((e, i) => this.el1Index.set(e.name, i));
   }
 

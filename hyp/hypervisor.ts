@@ -13,7 +13,7 @@
  */
 import type { El2Handler, Exit, ExitAction, ExitReason, Stage2AbortExit, SysInsnAccess, SysregExit } from '../emulator/cpu/exits.js';
 import { RESUME } from '../emulator/cpu/exits.js';
-import type { Vcpu } from '../emulator/cpu/vcpu.js';
+import type { GuestCpu } from '../emulator/cpu/guest-cpu.js';
 import { EC, esrEc } from '../emulator/cpu/esr.js';
 import { sysregKey } from '../emulator/cpu/sysregs.js';
 import { hypercall } from './hypercalls.js';
@@ -76,7 +76,7 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
  */
 export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'FMO', 'IMO', 'AMO', 'RW', 'TSC', 'TID1', 'TID3', 'TACR', 'TSW', 'TWI', 'APK', 'API');
 
-type FastHandler = (hyp: Hypervisor, vcpu: Vcpu, exit: Exit) => boolean;
+type FastHandler = (hyp: Hypervisor, vcpu: GuestCpu, exit: Exit) => boolean;
 
 export class Hypervisor implements El2Handler {
   readonly config: HypervisorConfig;
@@ -85,7 +85,7 @@ export class Hypervisor implements El2Handler {
   readonly sysregs: SysregPolicy;
   readonly stage2: Stage2;
   private ctx: GuestContext | null = null;
-  private vcpu: Vcpu | null = null;
+  private vcpu: GuestCpu | null = null;
   /** Fast-path handlers indexed by ESR_EL2.EC, one table per mode (switch.h's hyp_exit_handlers). */
   private readonly fastPath: Record<HypMode, Array<FastHandler | undefined>>;
 
@@ -108,20 +108,19 @@ export class Hypervisor implements El2Handler {
    * Bind to the vCPU it runs (vcpu_load): the guest context starts loaded on
    * the CPU, and the stage-2 tables (empty: everything faults in) are installed.
    */
-  attach(vcpu: Vcpu, layout: GuestLayout): void {
+  attach(vcpu: GuestCpu & { el2: El2Handler | null }, layout: GuestLayout): void {
     this.vcpu = vcpu;
     this.layout = layout;
     attachTraps(vcpu.sysregs);
     this.ctx = new GuestContext(vcpu, this.config.mode);
     vcpu.el2 = this;
     const s2 = this.stage2;
-    vcpu.translator.addDescriptorMemory(s2.pool);
+    vcpu.addDescriptorMemory(s2.pool);
     this.el2.set('VTCR_EL2', s2.vtcr);
     this.el2.set('VTTBR_EL2', s2.vttbr);
     s2.onInvalidateIpa = () => vcpu.flushTlb();
     const install = (hcr: bigint) => {
-      vcpu.translator.setStage2({ vtcr: this.el2.get('VTCR_EL2'), vttbr: this.el2.get('VTTBR_EL2'), hcr });
-      vcpu.uc.flushTlb();
+      vcpu.setStage2({ vtcr: this.el2.get('VTCR_EL2'), vttbr: this.el2.get('VTTBR_EL2'), hcr });
     };
     this.el2.onHcrChange = install;
     install(this.el2.hcr);
@@ -141,21 +140,21 @@ export class Hypervisor implements El2Handler {
 
   // ------------------------------------------------------------- routing
 
-  routeSysInsn(vcpu: Vcpu, access: SysInsnAccess, entry: SysregEntry | undefined): Route {
+  routeSysInsn(vcpu: GuestCpu, access: SysInsnAccess, entry: SysregEntry | undefined): Route {
     return this.sysregs.route(vcpu, access, entry);
   }
 
-  trapsWfx(_vcpu: Vcpu, wfe: boolean): boolean {
+  trapsWfx(_vcpu: GuestCpu, wfe: boolean): boolean {
     return this.el2.hcrBit(wfe ? HCR.TWE : HCR.TWI);
   }
 
-  trapsSmc(_vcpu: Vcpu): boolean {
+  trapsSmc(_vcpu: GuestCpu): boolean {
     return this.el2.hcrBit(HCR.TSC);
   }
 
   // ------------------------------------------------------------ handling
 
-  handleExit(vcpu: Vcpu, exit: Exit): ExitAction {
+  handleExit(vcpu: GuestCpu, exit: Exit): ExitAction {
     const t0 = process.hrtime.bigint();
     const s = this.stats;
     const cost = this.config.cost;
@@ -188,7 +187,7 @@ export class Hypervisor implements El2Handler {
    * that copy, restore. What the handler changes in the copy is what the
    * guest sees; whatever the host did to the live CPU meanwhile is overwritten.
    */
-  private worldSwitch(vcpu: Vcpu, exit: Exit): ExitAction {
+  private worldSwitch(vcpu: GuestCpu, exit: Exit): ExitAction {
     const ctx = this.context;
     ctx.saveRun();
     if (this.config.mode === 'nvhe') ctx.saveSysregs();
@@ -208,7 +207,7 @@ export class Hypervisor implements El2Handler {
   }
 
   /** The host side of each exit. `after` runs once the guest context is back on the CPU. */
-  private hostHandler(vcpu: Vcpu, exit: Exit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
+  private hostHandler(vcpu: GuestCpu, exit: Exit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
     switch (exit.reason) {
       case 'sysreg':
         return this.sysregs.hostHandle(vcpu, exit, ctx);
@@ -240,7 +239,7 @@ export class Hypervisor implements El2Handler {
    * yet is mapped and the access retried; the passthrough region is mapped
    * with the --device-s2 type; anything else is MMIO for the device model.
    */
-  private stage2Abort(vcpu: Vcpu, exit: Stage2AbortExit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
+  private stage2Abort(vcpu: GuestCpu, exit: Stage2AbortExit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
     const s = this.stats;
     s.stage2.faults++;
     const layout = this.layout!;

@@ -5,7 +5,7 @@
  * the hypervisor performs the access on the device model and skips the
  * instruction without decoding it.
  */
-import type { Vcpu } from '../emulator/cpu/vcpu.js';
+import type { GuestCpu } from '../emulator/cpu/guest-cpu.js';
 import type { Stage2AbortExit } from '../emulator/cpu/exits.js';
 import type { MmioBus } from '../emulator/memory/bus.js';
 import { EC, esr, FSC, issDataAbort } from '../emulator/cpu/esr.js';
@@ -42,7 +42,7 @@ export function emulateMmio(bus: MmioBus, regs: GuestRegs, exit: Stage2AbortExit
  * Called once the guest context is back on the CPU (KVM's kvm_inject_dabt
  * likewise only marks the exception pending for the next entry).
  */
-export function injectExternalAbort(vcpu: Vcpu, exit: Stage2AbortExit): void {
+export function injectExternalAbort(vcpu: GuestCpu, exit: Stage2AbortExit): void {
   const lower = vcpu.el === 0;
   const wnr = exit.access?.write ?? false;
   vcpu.takeException('sync', esr(lower ? EC.DABT_LOW : EC.DABT_CUR, issDataAbort({ fsc: FSC.external(), wnr })), exit.pc, exit.far);

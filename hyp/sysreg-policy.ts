@@ -8,13 +8,22 @@
  */
 import type { SysInsnAccess, SysregExit, ExitAction } from '../emulator/cpu/exits.js';
 import { RESUME } from '../emulator/cpu/exits.js';
-import type { Vcpu } from '../emulator/cpu/vcpu.js';
+import type { GuestCpu } from '../emulator/cpu/guest-cpu.js';
 import { sysregKey, SR } from '../emulator/cpu/sysregs.js';
 import { SR_FLAG, type SysregDef, type SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 import { EC, esr } from '../emulator/cpu/esr.js';
 import { Access } from '../emulator/cpu/translator.js';
 import type { GuestContext } from './context.js';
-import type { Hypervisor } from './hypervisor.js';
+import type { El2Regs } from './el2-regs.js';
+import type { HypStats } from './stats.js';
+
+/** What the policy needs of the hypervisor that owns it (not the whole Hypervisor: no import cycle). */
+export interface SysregPolicyHost {
+  readonly config: { readonly mairMangle: boolean; readonly defaultCacheable: boolean };
+  readonly el2: El2Regs;
+  readonly stats: HypStats;
+  readonly stage2: { readonly vmid: number };
+}
 import { HCR } from './hcr.js';
 import { formatUnknown, rowOf, type SysregRow } from './sysreg-table.js';
 import { DEVICE, NATIVE, routeAccess, TRAP_EMULATE, type Route, type TrapControls } from './traps.js';
@@ -68,10 +77,10 @@ export class SysregPolicy {
   private readonly ctl: TrapControls = { lo: 0, hi: 0 };
   features: FeatureSet = defaultFeatureSet();
 
-  constructor(private readonly hyp: Hypervisor) {}
+  constructor(private readonly hyp: SysregPolicyHost) {}
 
   /** Where a guest system instruction goes: the trap rules over the entry's attached row, then its device. */
-  route(_vcpu: Vcpu, access: SysInsnAccess, entry: SysregEntry | undefined): Route {
+  route(_vcpu: GuestCpu, access: SysInsnAccess, entry: SysregEntry | undefined): Route {
     // An encoding nobody knows at EL0 is the CPU's business (UNDEFINED to EL1).
     if (entry === undefined && access.el === 0) return NATIVE;
     const el2 = this.hyp.el2;
@@ -91,7 +100,7 @@ export class SysregPolicy {
   }
 
   /** EL2 fast path: trivial VM-register accesses, done on the live CPU without a world switch. */
-  fastPath(vcpu: Vcpu, exit: SysregExit): boolean {
+  fastPath(vcpu: GuestCpu, exit: SysregExit): boolean {
     if (!this.fastPathApplies(exit)) return false;
     const row = rowOf(exit.row!);
     this.hyp.stats.sysreg(row.name).fastPath++;
@@ -109,7 +118,7 @@ export class SysregPolicy {
    * Host-side handling after a world switch: the guest's registers are in
    * `ctx`. `after` runs once they are back on the CPU (exception injection).
    */
-  hostHandle(vcpu: Vcpu, exit: SysregExit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
+  hostHandle(vcpu: GuestCpu, exit: SysregExit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
     if (exit.row === null) {
       this.unknown(exit, ctx);
       ctx.skipInstruction();
@@ -196,12 +205,9 @@ export class SysregPolicy {
     return this.hyp.config.mairMangle && this.mairShadow !== null ? this.mairShadow : cpuValue;
   }
 
-  /** TLBI performed on the guest's behalf: the model's TLB by the operation's semantics, Unicorn's wholesale. */
-  private tlbi(vcpu: Vcpu, row: SysregRow, xt: bigint): void {
-    const op = row.name.replace(/^TLBI_/, '');
-    vcpu.translator.tlb.tlbi(op, xt, this.hyp.stage2.vmid);
-    vcpu.tlbiCount++;
-    vcpu.uc.flushTlb();
+  /** TLBI performed on the guest's behalf, by the row's typed operation. */
+  private tlbi(vcpu: GuestCpu, row: SysregRow, xt: bigint): void {
+    if (row.tlbi) vcpu.tlbi(row.tlbi, xt, this.hyp.stage2.vmid);
   }
 
   /**
@@ -209,11 +215,11 @@ export class SysregPolicy {
    * gets the output address and attributes, or F = 1 with the fault status.
    * Stage 1 only: with stage 2 on, the result is the IPA.
    */
-  private at(vcpu: Vcpu, row: SysregRow, exit: SysregExit, regs: RegAccess): void {
+  private at(vcpu: GuestCpu, row: SysregRow, exit: SysregExit, regs: RegAccess): void {
     const write = row.name.endsWith('W');
     const el = row.name.includes('E0') ? 0 : 1;
     const va = Number(BigInt.asIntN(64, exit.value));
-    const out = vcpu.translator.inspect(va, write ? Access.WRITE : Access.READ, el);
+    const out = vcpu.inspect(va, write ? Access.WRITE : Access.READ, el);
     let par: bigint;
     if (out.ok) {
       // PAR_EL1 (D19.2.107) F = 0: PA[47:12] = output address, SH [8:7], ATTR [63:56] (MAIR encoding).

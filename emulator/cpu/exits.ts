@@ -4,7 +4,7 @@
  * guest, computes the architectural syndrome (ESR_EL2, FAR_EL2, HPFAR_EL2) and
  * hands an Exit to the registered handler; it never imports the handler.
  */
-import type { Vcpu } from './vcpu.js';
+import type { GuestCpu } from './guest-cpu.js';
 import type { SysregAccessFields } from './esr.js';
 import type { SysregEntry } from './sysreg-catalogue.js';
 
@@ -106,10 +106,10 @@ export interface El2Handler {
    * Called for every MRS/MSR/SYS/SYSL the guest executes, with the catalogue
    * entry of its encoding (undefined when the machine does not know it).
    */
-  routeSysInsn(vcpu: Vcpu, access: SysInsnAccess, entry: SysregEntry | undefined): SysInsnRoute;
+  routeSysInsn(cpu: GuestCpu, access: SysInsnAccess, entry: SysregEntry | undefined): SysInsnRoute;
   /** Should WFI/WFE at EL1/EL0 exit (HCR_EL2.TWI/TWE)? */
-  trapsWfx(vcpu: Vcpu, wfe: boolean): boolean;
+  trapsWfx(cpu: GuestCpu, wfe: boolean): boolean;
   /** Should SMC from EL1 exit (HCR_EL2.TSC)? Otherwise it is UNDEFINED at EL1 (no EL3). */
-  trapsSmc(vcpu: Vcpu): boolean;
-  handleExit(vcpu: Vcpu, exit: Exit): ExitAction;
+  trapsSmc(cpu: GuestCpu): boolean;
+  handleExit(cpu: GuestCpu, exit: Exit): ExitAction;
 }

@@ -20,6 +20,7 @@
  */
 
 import type { SysregEncoding } from '../unicorn/uc.js';
+import type { TlbiOperation } from '../mmu/tlbi-op.js';
 export type { SysregEncoding };
 
 /** Pack an encoding into one integer key: op0:op1:crn:crm:op2 (2+3+4+4+3 bits), as KVM's sys_reg() macro. */
@@ -127,6 +128,8 @@ export interface SysregDef extends SysregEncoding {
    * it, or running it natively would bypass a model: the TLB model, AT, RNDR).
    */
   readonly cpu: 'native' | 'emulate';
+  /** For a TLBI row: the typed operation it performs. */
+  readonly tlbi?: TlbiOperation;
   readonly note?: string;
 }
 
@@ -154,6 +157,7 @@ export interface SysregSpec {
   reset?: bigint | null;
   flags?: number;
   cpu?: 'native' | 'emulate';
+  tlbi?: TlbiOperation;
   note?: string;
 }
 
@@ -176,6 +180,7 @@ export function defineSysreg(kind: 'reg' | 'op', name: string, op0: number, op1:
     reset: s.reset === undefined ? null : s.reset,
     flags: s.flags ?? 0,
     cpu: s.cpu ?? 'native',
+    ...(s.tlbi ? { tlbi: s.tlbi } : {}),
     ...(s.note ? { note: s.note } : {}),
   });
 }

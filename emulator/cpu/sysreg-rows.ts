@@ -14,6 +14,7 @@
  * C5 "A64 System instructions for cache maintenance / address translation /
  * TLB maintenance".
  */
+import { tlbiOperation } from '../mmu/tlbi-op.js';
 import { defineSysreg, SR_FLAG, genericName, type SysregDef, type SysregSpec } from './sysreg-catalogue.js';
 
 const reg = (name: string, op0: number, op1: number, crn: number, crm: number, op2: number, s: SysregSpec) =>
@@ -265,12 +266,13 @@ function tlbiOps(): SysregDef[] {
   const basic: [string, number][] = [['VMALLE1', 0], ['VAE1', 1], ['ASIDE1', 2], ['VAAE1', 3], ['VALE1', 5], ['VAALE1', 7]];
   const range: [string, number][] = [['RVAE1', 1], ['RVAAE1', 3], ['RVALE1', 5], ['RVAALE1', 7]];
   // CRm: 1 = OS, 3 = IS, 7 = non-shareable; range forms 5 = OS, 2 = IS, 6 = non-shareable.
-  const shares: [string, number, number][] = [['OS', 1, 5], ['IS', 3, 2], ['', 7, 6]];
+  const shares: ['OS' | 'IS' | 'NSH', number, number][] = [['OS', 1, 5], ['IS', 3, 2], ['NSH', 7, 6]];
   for (const crn of [8, 9]) {
-    const nxs = crn === 9 ? 'NXS' : '';
-    for (const [suffix, crm, rcrm] of shares) {
-      for (const [name, op2] of basic) rows.push(op(`TLBI_${name}${suffix}${nxs}`, 1, 0, crn, crm, op2, T));
-      for (const [name, op2] of range) rows.push(op(`TLBI_${name}${suffix}${nxs}`, 1, 0, crn, rcrm, op2, T));
+    const nxs = crn === 9;
+    for (const [sh, crm, rcrm] of shares) {
+      const name = (base: string) => `TLBI_${base}${sh === 'NSH' ? '' : sh}${nxs ? 'NXS' : ''}`;
+      for (const [base, op2] of basic) rows.push(op(name(base), 1, 0, crn, crm, op2, { ...T, tlbi: tlbiOperation(base, sh, nxs) }));
+      for (const [base, op2] of range) rows.push(op(name(base), 1, 0, crn, rcrm, op2, { ...T, tlbi: tlbiOperation(base, sh, nxs) }));
     }
   }
   return rows;

@@ -12,6 +12,14 @@ import { PSTATE, pstateEl } from './pstate.js';
 import { SR } from './sysregs.js';
 import { SysregCatalogue, SR_FLAG, sysregKey, type SysregEntry } from './sysreg-catalogue.js';
 import { ARCH_SYSREGS } from './sysreg-rows.js';
+import type { ExceptionKind, GuestCpu, RegisterBatch } from './guest-cpu.js';
+import type { BatchReg } from '../unicorn/uc.js';
+import type { TlbiOperation } from '../mmu/tlbi-op.js';
+import type { Stage2Registers } from '../mmu/config.js';
+import type { RamBlock } from '../mmu/memory.js';
+import type { TranslateOutcome } from '../mmu/translate.js';
+
+export type { ExceptionKind };
 import { Access, type AccessKind, type TranslationFault } from './translator.js';
 import { MmuTranslator } from './mmu-translator.js';
 import { hexVa } from '../types.js';
@@ -24,7 +32,6 @@ export const CNTFRQ_HZ = 62_500_000;
 /** Virtual time per retired instruction (1 ns, as QEMU's -icount shift=0). */
 export const NS_PER_INSN = 1;
 
-export type ExceptionKind = 'sync' | 'irq' | 'fiq' | 'serror';
 const VECTOR_KIND_OFFSET: Record<ExceptionKind, number> = { sync: 0x000, irq: 0x080, fiq: 0x100, serror: 0x180 };
 
 export interface VcpuOptions {
@@ -63,7 +70,7 @@ export interface ExceptionCounters {
   byTarget: Record<string, Record<string, number>>;
 }
 
-export class Vcpu {
+export class Vcpu implements GuestCpu {
   readonly uc: Unicorn;
   readonly ram: GuestRam;
   readonly bus = new MmioBus();
@@ -752,6 +759,35 @@ export class Vcpu {
       hpfar: Math.floor(ipa / 0x1000) * 16,
       access: single && !f.s1ptw ? single : null,
     });
+  }
+
+  // ------------------------------------------------ GuestCpu: TLB, regime
+
+  /**
+   * A TLB maintenance operation: the model TLB drops what the operation names;
+   * Unicorn's TLB (not tagged by ASID or VMID) is flushed whole.
+   */
+  tlbi(op: TlbiOperation, xt: bigint, vmid: number): void {
+    this.translator.tlb.invalidate(op, xt, vmid);
+    this.tlbiCount++;
+    this.uc.flushTlb();
+  }
+
+  setStage2(r: Stage2Registers): void {
+    this.translator.setStage2(r);
+    this.uc.flushTlb();
+  }
+
+  addDescriptorMemory(block: RamBlock): void {
+    this.translator.addDescriptorMemory(block);
+  }
+
+  inspect(va: number, access: AccessKind, el: number): TranslateOutcome {
+    return this.translator.inspect(va, access, el);
+  }
+
+  createBatch(regs: readonly BatchReg[]): RegisterBatch {
+    return this.uc.createBatch(regs);
   }
 
   /** Invalidate cached translations in the model and in Unicorn. */

@@ -25,6 +25,7 @@
  * (uc_ctl(UC_CTL_TLB_FLUSH)) before the guest runs again: an entry the model handed out
  * was removed, or entries were evicted for capacity since the last flush.
  */
+import { parseTlbi, type TlbiOperation } from './tlbi-op.js';
 import type { Access, Regime, TranslateOutcome, TranslationResult } from './translate.js';
 import { PERM_R, PERM_W, PERM_X } from './translate.js';
 import { POW2 } from './descriptors.js';
@@ -660,43 +661,34 @@ export class TlbModel {
 
   /** Execute a TLBI by mnemonic (IS/OS/NXS suffixes accepted) with its Xt and the current VMID. */
   tlbi(op: string, xt: bigint, vmid: number): boolean {
-    const base = op.toUpperCase().replace(/NXS$/, '').replace(/(IS|OS)$/, '');
-    switch (base) {
-      case 'ALLE1':
+    return this.invalidate(parseTlbi(op), xt, vmid);
+  }
+
+  /** Execute a TLB maintenance operation with its Xt and the current VMID (D8.13: what each form removes). */
+  invalidate(op: TlbiOperation, xt: bigint, vmid: number): boolean {
+    switch (op.scope) {
+      case 'all':
         return this.invalidateAll();
-      case 'VMALLE1':
-      case 'VMALLS12E1':
+      case 'vmid':
         return this.invalidateVmid(vmid);
-      case 'ASIDE1':
+      case 'asid':
         return this.invalidateAsid(vmid, decodeTlbiVa(xt).asid);
-      case 'VAE1':
-      case 'VALE1':
-      case 'VAAE1':
-      case 'VAALE1': {
+      case 'va': {
         const d = decodeTlbiVa(xt);
-        return this.invalidateVa(vmid, d.va, base.startsWith('VAA') ? null : d.asid, base.endsWith('LE1'));
+        return this.invalidateVa(vmid, d.va, op.allAsids ? null : d.asid, op.lastLevel);
       }
-      case 'RVAE1':
-      case 'RVALE1':
-      case 'RVAAE1':
-      case 'RVAALE1': {
+      case 'va-range': {
         const d = decodeTlbiRange(xt);
         if (d.length === 0) return this.done(0); // TG = 0b00 reserved: no invalidation required
-        return this.invalidateVaRange(vmid, d.base, d.length, base.startsWith('RVAA') ? null : d.asid, base.endsWith('LE1'));
+        return this.invalidateVaRange(vmid, d.base, d.length, op.allAsids ? null : d.asid, op.lastLevel);
       }
-      case 'IPAS2E1':
-      case 'IPAS2LE1': {
-        const d = decodeTlbiIpa(xt);
-        return this.invalidateIpa(vmid, d.ipa, 1, base === 'IPAS2LE1');
-      }
-      case 'RIPAS2E1':
-      case 'RIPAS2LE1': {
+      case 'ipa':
+        return this.invalidateIpa(vmid, decodeTlbiIpa(xt).ipa, 1, op.lastLevel);
+      case 'ipa-range': {
         const d = decodeTlbiRange(xt);
         if (d.length === 0) return this.done(0);
-        return this.invalidateIpa(vmid, Number(d.base & 0xffff_ffff_ffffn), d.length, base === 'RIPAS2LE1');
+        return this.invalidateIpa(vmid, Number(d.base & 0xffff_ffff_ffffn), d.length, op.lastLevel);
       }
-      default:
-        throw new RangeError(`TLBI ${op}: not an EL1&0 / stage-2 TLB maintenance operation this model knows`);
     }
   }
 }
