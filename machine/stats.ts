@@ -20,6 +20,8 @@ export interface MachineStats {
   instructions: number;
   virtualTimeNs: number;
   idleNs: number;
+  /** The part of idleNs warped by counter polling, and how many reads warped (README: virtual time). */
+  counterWarp: { ns: number; reads: number };
   exceptions: ExceptionCounters;
   exits: HypStats['exits'];
   sysregTraps: HypStats['sysregTraps'];
@@ -56,6 +58,7 @@ export function collectStats(
     // Instructions plus the time skipped while idle in WFI (see README: virtual time).
     virtualTimeNs: vcpu.instructions * NS_PER_INSN + vcpu.idleNs,
     idleNs: vcpu.idleNs,
+    counterWarp: { ns: vcpu.warpNs, reads: vcpu.warps },
     exceptions: vcpu.exceptions,
     ...hyp.toJSON(),
     tlb: {

@@ -55,6 +55,11 @@ export interface TimerSource {
 /** Slice length while an interrupt is pending but PSTATE.I masks it. */
 const MASKED_IRQ_SLICE = 32;
 
+/** Counter polling warp (Vcpu.guestCounterRead): what counts as polling, and the step. */
+const POLL_MAX_GAP = 32;
+const POLL_FIRST_STEP_NS = 1_000;
+const POLL_MAX_STEP_NS = 1_000_000;
+
 /** WFI and WFE (HINT #3, #2), Arm ARM C6.2 "WFI" / "WFE". */
 const WFI = 0xd503207f;
 const WFE = 0xd503205f;
@@ -79,8 +84,15 @@ export class Vcpu implements GuestCpu {
 
   /** Retired instructions: with the time spent waiting for an interrupt (idleNs), the only source of virtual time. */
   instructions = 0;
-  /** Virtual nanoseconds skipped while the CPU waited in WFI for a timer (no instructions ran). */
+  /**
+   * Virtual nanoseconds not accounted for by instructions: skipped while the
+   * CPU waited in WFI for a timer, and warped by counter polling (warpNs).
+   */
   idleNs = 0;
+  /** The part of idleNs added by the counter-polling warp (guestCounterRead). */
+  warpNs = 0;
+  /** Counter reads that warped virtual time. */
+  warps = 0;
   /** This machine's system-register catalogue: architectural rows, plus those devices register. */
   readonly sysregs = new SysregCatalogue(ARCH_SYSREGS);
   irqSource: IrqSource | null = null;
@@ -154,7 +166,7 @@ export class Vcpu implements GuestCpu {
     // The counters are virtual time, which this vCPU owns: it answers them (never the host clock).
     this.sysregs.register(
       ARCH_SYSREGS.filter((d) => d.group === 'TIMER' && d.storage === 'device'),
-      { read: (e) => (e.name === 'CNTFRQ_EL0' ? BigInt(CNTFRQ_HZ) : this.counter), write: () => {} },
+      { read: (e) => (e.name === 'CNTFRQ_EL0' ? BigInt(CNTFRQ_HZ) : this.guestCounterRead()), write: () => {} },
       { replace: true },
     );
     this.installHooks();
@@ -205,6 +217,56 @@ export class Vcpu implements GuestCpu {
   get virtualTimeNs(): number {
     return this.currentInstructions * NS_PER_INSN + this.idleNs;
   }
+  /**
+   * A guest read of CNTPCT_EL0/CNTVCT_EL0 (and their self-synchronised views).
+   *
+   * Counter polling warp: a busy-wait (`while (cntvct - start < n)`) would cost
+   * a JavaScript round trip per read at 1 ns per instruction, so a 100 ms delay
+   * is 100M instructions of polling. When a read comes from the same PC as the
+   * previous read, at most POLL_MAX_GAP instructions later, with no exit and
+   * no exception in between, the guest is polling: virtual time jumps forward
+   * by a step that doubles from POLL_FIRST_STEP_NS up to POLL_MAX_STEP_NS,
+   * never past the next timer deadline (a timer due meanwhile still fires on
+   * time; the slice then ends so the run loop sees it). Any other event
+   * resets the step. Like QEMU's icount warp, but decided only by the guest's
+   * own instruction stream, so runs stay bit-for-bit deterministic. A guest
+   * cannot tell this from a CPU that was slow to come back from a WFE.
+   */
+  private guestCounterRead(): bigint {
+    const now = this.currentInstructions;
+    const pc = this.pc;
+    if (pc === this.pollPc && this.eventSeq === this.pollEvents && now - this.pollInsns <= POLL_MAX_GAP) {
+      this.pollStepNs = this.pollStepNs === 0 ? POLL_FIRST_STEP_NS : Math.min(this.pollStepNs * 2, POLL_MAX_STEP_NS);
+      let step = this.pollStepNs;
+      this.timerSource?.update();
+      const dl = this.timerSource?.nextDeadline() ?? null;
+      if (dl !== null) step = Math.min(step, Math.max(0, Math.floor(this.ticksToNs(dl) - this.virtualTimeNs)));
+      if (step > 0) {
+        this.idleNs += step;
+        this.warpNs += step;
+        this.warps++;
+        // The slice was sized to end at the deadline in instructions: end it
+        // now so the run loop re-evaluates the timers at the new time.
+        if (dl !== null && this.inSlice) {
+          this.stopRequested = true;
+          this.uc.emuStop();
+        }
+      }
+    } else {
+      this.pollStepNs = 0;
+    }
+    this.pollPc = pc;
+    this.pollInsns = now;
+    this.pollEvents = this.eventSeq;
+    return this.counter;
+  }
+  private pollPc = -1;
+  private pollInsns = 0;
+  private pollEvents = -1;
+  private pollStepNs = 0;
+  /** Exits and exceptions so far: any of them between two counter reads means the guest is not just polling. */
+  private eventSeq = 0;
+
   /** CNTPCT_EL0 derived from virtual time (62.5 MHz = one tick per 16 ns). */
   get counter(): bigint {
     return (BigInt(this.virtualTimeNs) * BigInt(CNTFRQ_HZ)) / 1_000_000_000n;
@@ -437,6 +499,7 @@ export class Vcpu implements GuestCpu {
   }
 
   private dispatchExit(exit: Exit): void {
+    this.eventSeq++;
     const bypass = this.gateBypass !== null && this.gateBypass.pc === exit.pc && this.gateBypass.reason === exit.reason;
     if (this.exitGate !== null && !bypass && this.exitGate(exit)) {
       // Leave the instruction unexecuted: it traps again on resume and is then handled.
@@ -480,6 +543,7 @@ export class Vcpu implements GuestCpu {
    * (lower EL, AArch64) plus 0x80/0x100/0x180 for IRQ/FIQ/SError.
    */
   takeException(kind: ExceptionKind, esrValue: number, preferredReturn: number, far?: number): void {
+    this.eventSeq++;
     const uc = this.uc;
     // Unicorn 2.1.1 shows PSTATE.IL = 1 to the interrupt hook for BRK and UDF
     // (QEMU itself saves IL = 0 for them, as the Arm ARM requires: IL is set

@@ -61,3 +61,19 @@ describe('boot-dtb (raw image: x0 = DTB address, as QEMU -kernel boots a raw arm
     expect(r.status).toBe(2);
   });
 });
+
+describe('counter-poll (D11.1.2: a busy-wait on CNTVCT_EL0)', () => {
+  it('waits 100 ms of virtual time in a few hundred reads (the polling warp), deterministically', () => {
+    const a = hypemu(['run', guest('counter-poll'), '-q'], { stats: true });
+    const b = hypemu(['run', guest('counter-poll'), '-q'], { stats: true });
+    expect(a.status, a.stderr).toBe(0);
+    expect(a.stdout).toContain('PASS counter-poll');
+    const reads = Number(/in (\d+) counter reads/.exec(a.stdout)![1]);
+    expect(reads).toBeLessThan(1000);
+    expect(a.stats!.virtualTimeNs).toBeGreaterThanOrEqual(100_000_000);
+    expect(a.stats!.counterWarp.ns).toBeGreaterThan(99_000_000);
+    expect(b.stdout).toBe(a.stdout);
+    expect(b.stats!.instructions).toBe(a.stats!.instructions);
+    expect(b.stats!.virtualTimeNs).toBe(a.stats!.virtualTimeNs);
+  });
+});
