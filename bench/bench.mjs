@@ -4,12 +4,14 @@
 // every command once, then round 2, ...) so a burst of load on the machine
 // hits all commands alike rather than one of them N times.
 // Usage: node bench/bench.mjs [--runs N] [--only NAME[,NAME...]] [--json FILE]
-// Cases: compute-loop, compute-loop-default-tcg, compute-loop-mmu, tlb-fill, sysreg-trap.
+// Cases: compute-loop, compute-loop-default-tcg, compute-loop-mmu, tlb-fill, sysreg-trap, and
+// (bench/system-cases.mjs) startup, startup-16g, linux-boot, counter-poll, uart-throughput, tlbi-storm.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, existsSync, copyFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
+import { systemCases } from './system-cases.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -39,7 +41,7 @@ const hypemu = (image, extra = []) => ({
 const qemu = (image, machine = 'virt', extra = []) => ({
   kind: 'qemu',
   image,
-  argv: ['qemu-system-aarch64', '-M', machine, '-cpu', 'max', '-m', '256M', '-nographic', '-no-reboot', ...extra, '-kernel', image],
+  argv: ['qemu-system-aarch64', '-M', machine, '-cpu', 'max', '-m', '256M', '-nographic', '-no-reboot', '-nic', 'none', ...extra, '-kernel', image],
 });
 const show = (c) => c.argv.map((a) => (a.startsWith(root) ? relative(root, a) : a)).join(' ').replace(/^node dist\/cli\/main\.js/, 'node dist/cli/main.js');
 const key = (c) => c.argv.join('\0');
@@ -207,6 +209,8 @@ const cases = [
   },
 ];
 
+cases.push(...systemCases({ root, guest, hypemu, qemu, OUT }));
+
 // ------------------------------------------------------------------ running
 
 /** Builds the tlb-storm variants (make is a no-op when they are up to date). */
@@ -218,27 +222,39 @@ function buildVariants() {
   }
 }
 
-/** Wall time of one command in seconds; fails loudly if it does not exit 0. */
+/** GNU time (Debian package `time`) reports the peak RSS of a command; without it RSS is not measured. */
+const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+const RSS_TAG = 'HYPEMU_BENCH_MAXRSS_KB=';
+
+/**
+ * Wall time (seconds) and peak RSS (KiB, or null) of one command; fails loudly if it does not
+ * exit 0 or its output lacks cmd.expect (default /done/; null: no check).
+ */
 function timeOnce(c, statsFile) {
-  const argv = c.kind === 'hypemu' ? [...c.argv, '--stats-json', statsFile] : c.argv;
+  let argv = c.kind === 'hypemu' ? [...c.argv, '--stats-json', statsFile] : c.argv;
+  if (c.rss && GNU_TIME) argv = [GNU_TIME, '-f', `${RSS_TAG}%M`, ...argv];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${show(c)} exited ${r.status}: ${r.stderr?.slice(-500)}`);
-  if (/^FAIL/m.test(r.stdout) || !/done/.test(r.stdout)) throw new Error(`${show(c)}: guest did not finish cleanly:\n${r.stdout.slice(-500)}`);
-  return s;
+  const expect = c.expect === undefined ? /done/ : c.expect;
+  if (/^FAIL/m.test(r.stdout) || (expect && !expect.test(r.stdout))) throw new Error(`${show(c)}: guest did not finish cleanly:\n${r.stdout.slice(-500)}`);
+  const rss = c.rss && GNU_TIME ? Number(new RegExp(`${RSS_TAG}(\\d+)`).exec(r.stderr)?.[1] ?? NaN) : null;
+  return { s, rss };
 }
 
 const selected = cases.filter((c) => !ONLY || ONLY.includes(c.name));
 if (ONLY) for (const n of ONLY) if (!cases.some((c) => c.name === n)) throw new Error(`bench: unknown case '${n}' (cases: ${cases.map((c) => c.name).join(', ')})`);
 if (selected.some((c) => c.build)) buildVariants();
+// Cases that need inputs made or fetched first (the Linux kernel) build their commands now.
+for (const c of selected) if (typeof c.cmds === 'function') c.cmds = c.cmds();
 
 const measures = new Map(); // key -> { cmd, seconds, stats, statsFile }
 for (const c of selected) {
   for (const [role, cmd] of Object.entries(c.cmds)) {
     if (!existsSync(cmd.image)) throw new Error(`bench: ${cmd.image} is not built; run make -C guest-images`);
     if (!measures.has(key(cmd)))
-      measures.set(key(cmd), { cmd, seconds: Infinity, stats: null, runs: [], statsFile: join(OUT, 'stats', `${c.name}.${role}.json`) });
+      measures.set(key(cmd), { cmd, seconds: Infinity, rssKb: null, rssRuns: [], stats: null, runs: [], statsFile: join(OUT, 'stats', `${c.name}.${role}.json`) });
   }
 }
 mkdirSync(join(OUT, 'stats'), { recursive: true });
@@ -248,10 +264,12 @@ for (let round = 1; round <= RUNS; round++) {
   process.stderr.write(`bench: round ${round}/${RUNS} (${measures.size} commands) `);
   for (const m of measures.values()) {
     const tmp = join(OUT, 'stats', 'run.tmp.json');
-    const s = timeOnce(m.cmd, tmp);
+    const { s, rss } = timeOnce(m.cmd, tmp);
     m.runs.push(+s.toFixed(3));
+    if (rss !== null) m.rssRuns.push(rss);
     if (s < m.seconds) {
       m.seconds = s;
+      m.rssKb = rss;
       if (m.cmd.kind === 'hypemu') copyFileSync(tmp, m.statsFile);
     }
     process.stderr.write('.');
@@ -275,6 +293,7 @@ for (const c of selected) {
       command: show(m.cmd),
       bestSeconds: +m.seconds.toFixed(3),
       runs: m.runs,
+      ...(m.rssKb !== null ? { rssKbOfBestRun: m.rssKb, rssKbRuns: m.rssRuns } : {}),
       ...(m.cmd.kind === 'hypemu' ? { stats: relative(root, m.statsFile) } : {}),
     }])),
     ...data,

@@ -1,0 +1,174 @@
+// Benchmark cases on whole-system behaviour (issue 10): start-up, a Linux boot, counter polling,
+// console throughput and a TLBI storm, each against QEMU measured in the same run. Wall times
+// are best-of-N (bench.mjs); RSS is GNU time's peak RSS of that best run.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const MiB = 1 << 20;
+const UART_BYTES = 4 * MiB; // guest-images/src/uart-flood.c UART_FLOOD_BYTES
+const TLBI_OPS = 100_000; // guest-images/src/tlbi-storm.c TLBI_STORM_OPS
+/** QEMU for Linux as the issue measures it: no pointer auth / SVE (the kernel would use them; Unicorn's are slow). */
+const LINUX_CPU = 'max,pauth=off,sve=off';
+
+const sec = (x) => `${x.toFixed(2)} s`;
+const mb = (kb) => (kb === null || Number.isNaN(kb) ? '?' : `${Math.round(kb / 1024)} MB`);
+
+/** scripts/fetch-linux.sh (cached): { KERNEL, INITRD, CMDLINE }. */
+function fetchLinux(root) {
+  const r = spawnSync('bash', [join(root, 'scripts/fetch-linux.sh')], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`bench linux-boot: scripts/fetch-linux.sh exited ${r.status}:\n${r.stderr.slice(-800)}`);
+  const env = spawnSync('bash', ['-c', `${r.stdout}\nprintf '%s\\0' "$KERNEL" "$INITRD" "$CMDLINE"`], { encoding: 'utf8' });
+  const [KERNEL, INITRD, CMDLINE] = env.stdout.split('\0');
+  return { KERNEL, INITRD, CMDLINE };
+}
+
+/** A raw image of three instructions: x0 = PSCI SYSTEM_OFF (0x8400_0008), HVC #0. */
+function offImage(out) {
+  mkdirSync(out, { recursive: true });
+  const file = join(out, 'system-off.bin');
+  const words = [0xd2800100, 0xf2b08000, 0xd4000002]; // movz x0,#8; movk x0,#0x8400,lsl #16; hvc #0
+  const b = Buffer.alloc(12);
+  words.forEach((w, i) => b.writeUInt32LE(w, i * 4));
+  writeFileSync(file, b);
+  return file;
+}
+
+export function systemCases({ root, guest, hypemu, qemu, OUT }) {
+  const rss = (c, expect) => ({ ...c, rss: true, expect });
+  const startup = (name, mem, what) => ({
+    name,
+    what,
+    cmds: () => {
+      const img = offImage(OUT);
+      return {
+        hypemu: rss(hypemu(img, ['--format', 'raw', ...(mem ? ['--mem', mem] : [])]), null),
+        qemu: rss(qemu(img), null),
+      };
+    },
+    compute: (m) => {
+      const h = m.hypemu, q = m.qemu;
+      const met = h.seconds <= 0.3 && (h.rssKb === null || h.rssKb <= 80 * 1024);
+      return {
+        rows: [{
+          case: name,
+          hypemu: `${sec(h.seconds)}, ${mb(h.rssKb)}`,
+          qemu: `${sec(q.seconds)}, ${mb(q.rssKb)}`,
+          figure: `x${(h.seconds / q.seconds).toFixed(2)} wall`,
+          reference: `process start to exit of a 3-instruction guest (PSCI SYSTEM_OFF)${mem ? ` with --mem ${mem}` : ''}; target <= 0.3 s and <= 80 MB`,
+          met,
+        }],
+        data: { hypemuSeconds: +h.seconds.toFixed(3), hypemuRssKb: h.rssKb, qemuSeconds: +q.seconds.toFixed(3), qemuRssKb: q.rssKb, target: 'wall <= 0.3 s, RSS <= 80 MB', met },
+      };
+    },
+  });
+
+  const linuxBoot = {
+    name: 'linux-boot',
+    what: 'Debian bookworm linux-image-6.1.0-*-cloud-arm64 + busybox-static initramfs (scripts/fetch-linux.sh) to /init, then power-off; QEMU -M virt -cpu max,pauth=off,sve=off, same kernel, initrd and command line',
+    cmds: () => {
+      const L = fetchLinux(root);
+      const append = `${L.CMDLINE} hypemu_cmd=true`;
+      return {
+        hypemu: rss(hypemu(L.KERNEL, ['--initrd', L.INITRD, '--append', append]), /HYPEMU-CMD-DONE/),
+        qemu: rss(
+          { ...qemu(L.KERNEL), argv: ['qemu-system-aarch64', '-M', 'virt', '-cpu', LINUX_CPU, '-m', '256M', '-nographic', '-no-reboot', '-nic', 'none', '-kernel', L.KERNEL, '-initrd', L.INITRD, '-append', append] },
+          /HYPEMU-CMD-DONE/,
+        ),
+      };
+    },
+    compute: (m) => {
+      const h = m.hypemu, q = m.qemu;
+      const wall = h.seconds / q.seconds;
+      const mem = h.rssKb && q.rssKb ? h.rssKb / q.rssKb : NaN;
+      const met = wall <= 2 && mem <= 1.5;
+      const ex = h.stats.exits;
+      return {
+        rows: [{
+          case: 'linux-boot',
+          hypemu: `${sec(h.seconds)}, ${mb(h.rssKb)}`,
+          qemu: `${sec(q.seconds)}, ${mb(q.rssKb)}`,
+          figure: `x${wall.toFixed(2)} wall, x${mem.toFixed(2)} RSS`,
+          reference: `${(h.stats.instructions / 1e6).toFixed(0)}M instructions; exits ${ex.total}: ${Object.entries(ex.byReason).filter(([, n]) => n).map(([k, n]) => `${k} ${n}`).join(', ')}; target <= 2x wall, <= 1.5x RSS`,
+          met,
+        }],
+        data: {
+          hypemuSeconds: +h.seconds.toFixed(3), qemuSeconds: +q.seconds.toFixed(3), wallRatio: +wall.toFixed(2),
+          hypemuRssKb: h.rssKb, qemuRssKb: q.rssKb, rssRatio: +mem.toFixed(2),
+          instructions: h.stats.instructions, virtualTimeNs: h.stats.virtualTimeNs, exits: ex, tlb: h.stats.tlb,
+          target: 'wall <= 2x QEMU, RSS <= 1.5x QEMU', met,
+        },
+      };
+    },
+  };
+
+  const counterPoll = {
+    name: 'counter-poll',
+    what: 'counter-poll: a 100 ms busy-wait on CNTVCT_EL0 (virtual time on hypemu, QEMU default TCG in real time)',
+    cmds: { hypemu: { ...hypemu(guest('counter-poll')), expect: /PASS counter-poll/ }, qemu: { ...qemu(guest('counter-poll')), expect: /PASS counter-poll/ } },
+    compute: (m) => {
+      const h = m.hypemu, q = m.qemu;
+      const r = h.seconds / q.seconds;
+      return {
+        rows: [{
+          case: 'counter-poll',
+          hypemu: sec(h.seconds), qemu: sec(q.seconds), figure: `x${r.toFixed(2)} wall`,
+          reference: `${h.stats.instructions} instructions, ${h.stats.counterWarp?.reads ?? '?'} warped counter reads; target <= 2x QEMU`,
+          met: r <= 2,
+        }],
+        data: { hypemuSeconds: +h.seconds.toFixed(3), qemuSeconds: +q.seconds.toFixed(3), ratio: +r.toFixed(2), instructions: h.stats.instructions, counterWarp: h.stats.counterWarp, target: 'wall <= 2x QEMU', met: r <= 2 },
+      };
+    },
+  };
+
+  const uart = {
+    name: 'uart-throughput',
+    what: 'uart-flood: 4 MiB through the PL011 (poll UARTFR, write UARTDR per byte) to stdout (a pipe); net of start-up (hello guest)',
+    cmds: {
+      hypemu: { ...hypemu(guest('uart-flood')), expect: null }, hBase: { ...hypemu(guest('hello')), expect: null },
+      qemu: { ...qemu(guest('uart-flood')), expect: null }, qBase: { ...qemu(guest('hello')), expect: null },
+    },
+    compute: (m) => {
+      const hs = Math.max(1e-3, m.hypemu.seconds - m.hBase.seconds), qs = Math.max(1e-3, m.qemu.seconds - m.qBase.seconds);
+      const hm = UART_BYTES / MiB / hs, qm = UART_BYTES / MiB / qs;
+      return {
+        rows: [{
+          case: 'uart-throughput',
+          hypemu: `${hm.toFixed(2)} MiB/s`, qemu: `${qm.toFixed(2)} MiB/s`, figure: `x${(hm / qm).toFixed(1)}`,
+          reference: `(${sec(m.hypemu.seconds)} - hello ${sec(m.hBase.seconds)}) vs QEMU (${sec(m.qemu.seconds)} - ${sec(m.qBase.seconds)}); MMIO exits ${m.hypemu.stats.exits.byReason.dabt_s2}; target >= 10 MiB/s`,
+          met: hm >= 10,
+        }],
+        data: { hypemuMiBs: +hm.toFixed(3), qemuMiBs: +qm.toFixed(3), hypemuSeconds: +m.hypemu.seconds.toFixed(3), qemuSeconds: +m.qemu.seconds.toFixed(3), exits: m.hypemu.stats.exits, target: '>= 10 MiB/s', met: hm >= 10 },
+      };
+    },
+  };
+
+  const tlbi = {
+    name: 'tlbi-storm',
+    what: `tlbi-storm: ${TLBI_OPS} x TLBI VALE1IS; DSB ISH; ISB (HCR_EL2.TTLB clear); net of start-up (hello guest)`,
+    cmds: { hypemu: hypemu(guest('tlbi-storm')), hBase: { ...hypemu(guest('hello')), expect: null }, qemu: qemu(guest('tlbi-storm')), qBase: { ...qemu(guest('hello')), expect: null } },
+    compute: (m) => {
+      const hus = (Math.max(0, m.hypemu.seconds - m.hBase.seconds) / TLBI_OPS) * 1e6;
+      const qus = (Math.max(0, m.qemu.seconds - m.qBase.seconds) / TLBI_OPS) * 1e6;
+      const r = m.hypemu.seconds / m.qemu.seconds;
+      return {
+        rows: [{
+          case: 'tlbi-storm',
+          hypemu: `${hus.toFixed(2)} us/TLBI`, qemu: `${qus.toFixed(2)} us/TLBI`, figure: `x${r.toFixed(2)} wall`,
+          reference: `${sec(m.hypemu.seconds)} vs ${sec(m.qemu.seconds)}; sysreg exits ${m.hypemu.stats.exits.byReason.sysreg}, world switches ${m.hypemu.stats.exits.worldSwitch}; target <= 2x QEMU wall`,
+          met: r <= 2,
+        }],
+        data: { hypemuUsPerTlbi: +hus.toFixed(3), qemuUsPerTlbi: +qus.toFixed(3), wallRatio: +r.toFixed(2), exits: m.hypemu.stats.exits, target: 'wall <= 2x QEMU', met: r <= 2 },
+      };
+    },
+  };
+
+  return [
+    startup('startup', null, 'start-up: a 3-instruction raw guest (PSCI SYSTEM_OFF), default --mem 256M, process start to exit'),
+    startup('startup-16g', '16G', 'start-up with --mem 16G (QEMU -m 256M)'),
+    linuxBoot,
+    counterPoll,
+    uart,
+    tlbi,
+  ];
+}
