@@ -36,6 +36,7 @@ program
   .option('--default-cacheable', 'seed 002: set HCR_EL2.DC and TVM while the guest MMU is off, clear both when it sets SCTLR_EL1.M')
   .addOption(new Option('--device-s2 <TYPE>', 'seed 001: stage-2 memory type of passthrough device mappings').choices(['normal-nc', 'device-ngnre']).default('device-ngnre'))
   .addOption(new Option('--stage2-map <HOW>', 'how the hypervisor maps guest RAM at stage 2 on a fault: 2 MiB blocks where they fit, or 4 KB pages').choices(['block', 'page']).default('block'))
+  .addOption(new Option('--gic <VERSION>', 'interrupt controller: v3 (GICv3, system-register CPU interface) or v2 (GICv2, memory-mapped CPU interface), at QEMU virt\'s addresses').choices(['v2', 'v3']).default('v3'))
   .option('--no-fast-path', 'send every trap through the full world switch (compare with the EL2 fast path, seed 000)')
   .option('--cost <KEY=CYCLES>', `override the cycle-cost model (repeatable); keys: ${COST_KEYS.join(', ')}`, collect)
   .option('--walk <VA>', 'at the end of the run, report the stage-1/stage-2 walk of VA (repeatable): stderr, and walks["0x..."] in --stats-json', collect)

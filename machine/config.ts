@@ -59,6 +59,8 @@ export interface MachineConfig {
   deviceS2?: 'normal-nc' | 'device-ngnre';
   /** --stage2-map */
   stage2Map?: 'block' | 'page';
+  /** --gic: interrupt controller of the virt board (default v3). */
+  gic?: 'v2' | 'v3';
   /** --no-fast-path is fastPath: false. */
   fastPath?: boolean;
   /** --cost KEY=CYCLES (repeatable), or an object { 'worldSwitch.vhe': 800 }. */
@@ -86,6 +88,7 @@ export interface ResolvedConfig {
   readonly maxInsns: number;
   readonly statsJson: string | undefined;
   readonly hyp: HypervisorConfig;
+  readonly gic: 'v2' | 'v3';
   readonly walk: readonly bigint[];
   readonly quiet: boolean;
   /** The GDB port, or undefined when no debugger is served. */
@@ -95,7 +98,7 @@ export interface ResolvedConfig {
 
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
-  'defaultCacheable', 'deviceS2', 'stage2Map', 'fastPath', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait',
+  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'fastPath', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait',
 ]);
 
 /** Raw binaries are placed by page: an unaligned --load would silently shift the image. */
@@ -175,6 +178,7 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     maxInsns,
     statsJson: c.statsJson,
     hyp,
+    gic: oneOf(c.gic ?? 'v3', ['v2', 'v3'] as const, '--gic'),
     walk,
     quiet: c.quiet === true,
     gdbPort,

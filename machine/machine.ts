@@ -116,7 +116,7 @@ export class Machine {
     this.inputOpen = io.consoleInput === 'open';
     this.sink = new ConsoleSink((chunk) => this.consoleOut(chunk));
     try {
-      this.board = new VirtMachine({ ramSize: config.ram.size, uartOut: this.sink.put });
+      this.board = new VirtMachine({ ramSize: config.ram.size, uartOut: this.sink.put, gic: config.gic });
     } catch (e) {
       if (e instanceof HostMemoryError) throw new ConfigError(`--mem ${sizeText(config.ram.size)}: ${e.message}`);
       throw e;
@@ -155,6 +155,7 @@ export class Machine {
             ramBase: c.ram.base,
             ramSize: c.ram.size,
             cpus: 1,
+            gic: c.gic,
             ...(c.append !== undefined ? { bootargs: c.append } : {}),
             ...(layout.initrd ? { initrd: layout.initrd } : {}),
           }),

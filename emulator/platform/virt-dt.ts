@@ -20,6 +20,8 @@ export interface VirtDtOptions {
   initrd?: { start: number; end: number };
   /** /chosen stdout-path; default the PL011 node. */
   stdoutPath?: string;
+  /** Interrupt controller (default v3). */
+  gic?: 'v2' | 'v3';
 }
 
 /** GIC interrupt specifier cell 0 (Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml). */
@@ -141,31 +143,47 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
   const cluster = cpusNode.node('cpu-map').node('socket0').node('cluster0');
   cpuNodes.forEach((c, i) => cluster.node(`core${i}`).cells('cpu', [c]));
 
-  // GICv3: Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml. reg is
-  // the distributor then one redistributor region; #address-cells/#size-cells/ranges are
-  // there for child ITS nodes, which QEMU has and we keep for a like-for-like tree.
-  gic.phandle();
-  gic.u32('#interrupt-cells', 3)
-    .empty('interrupt-controller')
-    .u32('#address-cells', 2)
-    .u32('#size-cells', 2)
-    .empty('ranges')
-    .strings('compatible', ['arm,gic-v3'])
-    .u32('#redistributor-regions', 1)
-    .u64s('reg', [VIRT.GIC_DIST.base, VIRT.GIC_DIST.size, VIRT.GIC_REDIST.base, VIRT.GIC_REDIST.size]);
+  if (opts.gic === 'v2') {
+    // GICv2: Documentation/devicetree/bindings/interrupt-controller/arm,gic.yaml; reg is the
+    // distributor then the CPU interface, as QEMU 7.2 emits (reference virt-gicv2-smp2.dts;
+    // its v2m MSI frame child is not modelled).
+    gic.phandle();
+    gic.u32('#interrupt-cells', 3)
+      .empty('interrupt-controller')
+      .u32('#address-cells', 2)
+      .u32('#size-cells', 2)
+      .empty('ranges')
+      .strings('compatible', ['arm,cortex-a15-gic'])
+      .u64s('reg', [VIRT.GIC_DIST.base, VIRT.GIC_DIST.size, VIRT.GIC_CPU.base, VIRT.GIC_CPU.size]);
+  } else {
+    // GICv3: Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml. reg is
+    // the distributor then one redistributor region; #address-cells/#size-cells/ranges are
+    // there for child ITS nodes, which QEMU has and we keep for a like-for-like tree.
+    gic.phandle();
+    gic.u32('#interrupt-cells', 3)
+      .empty('interrupt-controller')
+      .u32('#address-cells', 2)
+      .u32('#size-cells', 2)
+      .empty('ranges')
+      .strings('compatible', ['arm,gic-v3'])
+      .u32('#redistributor-regions', 1)
+      .u64s('reg', [VIRT.GIC_DIST.base, VIRT.GIC_DIST.size, VIRT.GIC_REDIST.base, VIRT.GIC_REDIST.size]);
+  }
   root.cells('interrupt-parent', [gic]);
 
   // Generic timer: Documentation/devicetree/bindings/timer/arm,arch_timer.yaml, order
   // secure phys, non-secure phys, virtual, hypervisor. Flags are IRQ_TYPE_LEVEL_HIGH with
   // no CPU mask: QEMU adds a PPI CPU mask (bits 15:8) only for GICv2, and the GICv3
   // binding has no such field (reference DTS: 0x04; the GICv2 tree has 0x304 for 2 CPUs).
+  // With GICv2 the PPI flags carry the CPU mask in bits [15:8] (arm,gic.yaml), as QEMU emits.
+  const ppiFlags = opts.gic === 'v2' ? (((1 << cpus) - 1) << 8) | IRQ_TYPE_LEVEL_HIGH : IRQ_TYPE_LEVEL_HIGH;
   timer.strings('compatible', ['arm,armv8-timer', 'arm,armv7-timer'])
     .empty('always-on')
     .cells('interrupts', [
-      GIC_PPI, VIRT_IRQ.TIMER_SEC_PPI, IRQ_TYPE_LEVEL_HIGH,
-      GIC_PPI, VIRT_IRQ.TIMER_PHYS_PPI, IRQ_TYPE_LEVEL_HIGH,
-      GIC_PPI, VIRT_IRQ.TIMER_VIRT_PPI, IRQ_TYPE_LEVEL_HIGH,
-      GIC_PPI, VIRT_IRQ.TIMER_HYP_PPI, IRQ_TYPE_LEVEL_HIGH,
+      GIC_PPI, VIRT_IRQ.TIMER_SEC_PPI, ppiFlags,
+      GIC_PPI, VIRT_IRQ.TIMER_PHYS_PPI, ppiFlags,
+      GIC_PPI, VIRT_IRQ.TIMER_VIRT_PPI, ppiFlags,
+      GIC_PPI, VIRT_IRQ.TIMER_HYP_PPI, ppiFlags,
     ]);
 
   // PL011: Documentation/devicetree/bindings/serial/arm,pl011.yaml + primecell.yaml. The
@@ -178,7 +196,7 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
 
   // PMUv3: Documentation/devicetree/bindings/arm/pmu.yaml. PPI 7 (INTID 23), level high, as
   // QEMU virt's fdt_add_pmu_nodes (emulator/devices/pmu.ts is the model).
-  pmu.cells('interrupts', [GIC_PPI, VIRT_IRQ.PMU_PPI, IRQ_TYPE_LEVEL_HIGH])
+  pmu.cells('interrupts', [GIC_PPI, VIRT_IRQ.PMU_PPI, ppiFlags])
     .strings('compatible', ['arm,armv8-pmuv3']);
 
   // /chosen: devicetree spec 3.6 and Documentation/devicetree/bindings/chosen.txt.

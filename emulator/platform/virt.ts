@@ -8,6 +8,7 @@ import { Vcpu, CNTFRQ_HZ } from '../cpu/vcpu.js';
 import { Pl011 } from '../devices/pl011.js';
 import { ScratchDevice } from '../devices/scratch.js';
 import { GicV3 } from '../devices/gicv3.js';
+import { GicV2 } from '../devices/gicv2.js';
 import { GenericTimer, registerTimer } from '../devices/generic-timer.js';
 import { registerIcc } from '../devices/icc.js';
 import { Pmu, PMU_PPI, registerPmu } from '../devices/pmu.js';
@@ -20,6 +21,8 @@ export interface VirtOptions {
   sliceInsns?: number;
   /** Where the UART's transmitted bytes go. */
   uartOut: (byte: number) => void;
+  /** Interrupt controller: GICv3 (default) or GICv2 (memory-mapped CPU interface). */
+  gic?: 'v2' | 'v3';
 }
 
 export class VirtMachine {
@@ -29,7 +32,7 @@ export class VirtMachine {
   readonly passthrough: SharedBlock;
   /** The emulated device next to it, reached only through stage-2 faults. */
   readonly trapdev: ScratchDevice;
-  readonly gic: GicV3;
+  readonly gic: GicV3 | GicV2;
   readonly timer: GenericTimer;
   readonly pmu: Pmu;
   /** CNTVOFF_EL2, which the hypervisor owns: the board asks for it. */
@@ -48,12 +51,22 @@ export class VirtMachine {
     this.vcpu.bus.add(this.trapdev);
 
     // GICv3 (distributor + redistributor on the bus, CPU interface as system
-    // registers), the generic timer on PPIs 27 (virtual) and 30 (physical), the
-    // UART on SPI 1 (INTID 33), as QEMU virt's device tree says.
+    // registers) or GICv2 (distributor + CPU interface on the bus), the generic timer on
+    // PPIs 27 (virtual) and 30 (physical), the PMU on PPI 23, the UART on SPI 1 (INTID 33),
+    // as QEMU virt's device tree says.
     const v = this.vcpu;
-    this.gic = new GicV3({ distBase: VIRT.GIC_DIST.base, redistBase: VIRT.GIC_REDIST.base });
-    v.bus.add(this.gic.distributor);
-    v.bus.add(this.gic.redistributor);
+    let gic3: GicV3 | null = null;
+    if (opts.gic === 'v2') {
+      const g = new GicV2({ distBase: VIRT.GIC_DIST.base, cpuBase: VIRT.GIC_CPU.base });
+      v.bus.add(g.distributor);
+      v.bus.add(g.cpuInterface);
+      this.gic = g;
+    } else {
+      gic3 = new GicV3({ distBase: VIRT.GIC_DIST.base, redistBase: VIRT.GIC_REDIST.base });
+      v.bus.add(gic3.distributor);
+      v.bus.add(gic3.redistributor);
+      this.gic = gic3;
+    }
     this.timer = new GenericTimer({
       physicalCount: () => v.counter,
       virtualOffset: () => this.virtualOffset(),
@@ -85,9 +98,9 @@ export class VirtMachine {
         return dl === null || at < dl ? at : dl;
       },
     };
-    // The timer, the GIC CPU interface and the PMU answer their own system registers.
+    // The timer, the GICv3 CPU interface and the PMU answer their own system registers.
     registerTimer(v.sysregs, this.timer);
-    registerIcc(v.sysregs, this.gic);
+    if (gic3 !== null) registerIcc(v.sysregs, gic3);
     registerPmu(v.sysregs, this.pmu);
   }
 

@@ -60,7 +60,7 @@ describe('--help', () => {
   it('documents the options and the exit statuses', () => {
     const r = hypemu(['run', '--help']);
     expect(r.status).toBe(0);
-    for (const s of ['--load', '--entry', '--mem', '--max-insns', '--stats-json', '--quiet', '124', '125', '64']) {
+    for (const s of ['--load', '--entry', '--mem', '--max-insns', '--stats-json', '--quiet', '--gic', '124', '125', '64']) {
       expect(r.stdout).toContain(s);
     }
   });
