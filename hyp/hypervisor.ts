@@ -24,12 +24,15 @@ import { DEFAULT_COST_MODEL, type CostModel } from './cost.js';
 import { HypStats } from './stats.js';
 import { SysregPolicy } from './sysreg-policy.js';
 import { attachTraps } from './sysreg-table.js';
-import type { Route } from './traps.js';
 import type { SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 import { HCR, hcrOf } from './hcr.js';
 import { logger } from './log.js';
 import { Stage2 } from './stage2.js';
 import { hexVa } from '../emulator/types.js';
+import type { ExceptionKind } from '../emulator/cpu/guest-cpu.js';
+import type { SysInsnRoute } from '../emulator/cpu/exits.js';
+import { RamDescriptorMemory } from '../emulator/mmu/memory.js';
+import { NestedVirt } from './nested/nested.js';
 
 /** The guest-physical layout the hypervisor maps at stage 2. */
 export interface GuestLayout {
@@ -51,6 +54,8 @@ export interface HypervisorConfig {
   /** Handle trivial traps at EL2 without a world switch (seed 000's patch 1). Off: every exit switches worlds. */
   fastPath: boolean;
   cost: CostModel;
+  /** Seed 003: the guest starts at virtual EL2h (a guest hypervisor), ID_AA64PFR0_EL1.EL2 advertised. */
+  nested: boolean;
 }
 
 export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
@@ -61,6 +66,7 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
   stage2Mapping: 'block',
   fastPath: true,
   cost: DEFAULT_COST_MODEL,
+  nested: false,
 };
 
 /**
@@ -86,6 +92,10 @@ export class Hypervisor implements El2Handler {
   readonly stage2: Stage2;
   private ctx: GuestContext | null = null;
   private vcpu: GuestCpu | null = null;
+  /** Seed 003: the guest hypervisor's virtual EL2 and shadow stage 2 (null unless config.nested). */
+  nested: NestedVirt | null = null;
+  /** Model cycles of nested reflections, ERETs and virtual-EL2 register accesses. */
+  readonly nestedCost = { reflect: 0, eret: 0, vel2Sysreg: 0 };
   /** Fast-path handlers indexed by ESR_EL2.EC, one table per mode (switch.h's hyp_exit_handlers). */
   private readonly fastPath: Record<HypMode, Array<FastHandler | undefined>>;
 
@@ -124,6 +134,51 @@ export class Hypervisor implements El2Handler {
     };
     this.el2.onHcrChange = install;
     install(this.el2.hcr);
+    if (this.config.nested) this.attachNested(vcpu, layout);
+  }
+
+  /**
+   * Seed 003: the guest is a hypervisor. It starts at virtual EL2h; our stage 2 stays under
+   * it (VMID 1), and the shadow stage 2s for its guests are composed with it.
+   */
+  private attachNested(vcpu: GuestCpu, layout: GuestLayout): void {
+    // ID_AA64PFR0_EL1.EL2 = 1: EL2 implemented, AArch64 only (KVM_ARM_VCPU_HAS_EL2, QEMU virtualization=on)
+    this.sysregs.features = this.sysregs.features.withOverrides({ 'ID_AA64PFR0_EL1.EL2': 1 });
+    const s2mem = new RamDescriptorMemory(this.stage2.pool);
+    const cost = this.config.cost;
+    const n = new NestedVirt(
+      {
+        ourStage2: () => ({ config: this.stage2.config, mem: s2mem }),
+        installOwnStage2: () => this.el2.onHcrChange?.(this.el2.hcr),
+        setExtraTraps: (hcr) => this.sysregs.setExtraTraps(hcr),
+        handleOwn: (v, exit) => this.worldSwitch(v, exit),
+        ram: layout.ram,
+        chargeNested: (kind) => {
+          // An exit L1 handles costs two world switches on hardware (L2 -> host -> L1, and
+          // L1's ERET, which traps without FEAT_NV2, -> host -> L2); each EL2 register access
+          // of L1 traps too (FEAT_NV without NV2) and is handled without a full switch.
+          const c = kind === 'vel2-sysreg' ? cost.trap + cost.fastPath : cost.trap + cost.worldSwitch[this.config.mode];
+          if (kind === 'reflect') this.nestedCost.reflect += c;
+          else if (kind === 'eret') this.nestedCost.eret += c;
+          else this.nestedCost.vel2Sysreg += c;
+          this.stats.cost.modelCycles += c;
+        },
+      },
+      vcpu,
+    );
+    this.nested = n;
+    n.start();
+  }
+
+  // ---- seed 003 hooks (El2Handler optional members) ----
+  get hooksCodeSite(): ((word: number) => boolean) | undefined {
+    return this.nested !== null ? NestedVirt.hooksWord : undefined;
+  }
+  onCodeSite(cpu: GuestCpu, pc: number, word: number): boolean {
+    return this.nested?.onCodeSite(cpu, pc, word) ?? false;
+  }
+  takeException(_cpu: GuestCpu, kind: ExceptionKind, esrValue: number, ret: number, far?: number): boolean {
+    return this.nested?.takeException(kind, esrValue, ret, far) ?? false;
   }
 
   /** Where guest RAM and the passthrough device region are (what KVM learns from memslots). */
@@ -140,7 +195,11 @@ export class Hypervisor implements El2Handler {
 
   // ------------------------------------------------------------- routing
 
-  routeSysInsn(vcpu: GuestCpu, access: SysInsnAccess, entry: SysregEntry | undefined): Route {
+  routeSysInsn(vcpu: GuestCpu, access: SysInsnAccess, entry: SysregEntry | undefined): SysInsnRoute {
+    if (this.nested !== null) {
+      const r = this.nested.routeSysInsn(vcpu, access);
+      if (r !== null) return r;
+    }
     return this.sysregs.route(vcpu, access, entry);
   }
 
@@ -149,7 +208,8 @@ export class Hypervisor implements El2Handler {
   }
 
   trapsSmc(_vcpu: GuestCpu): boolean {
-    return this.el2.hcrBit(HCR.TSC);
+    // A guest hypervisor's SMC goes to the firmware (our PSCI), or to it when it traps L2's
+    return this.nested !== null || this.el2.hcrBit(HCR.TSC);
   }
 
   // ------------------------------------------------------------ handling
@@ -160,6 +220,14 @@ export class Hypervisor implements El2Handler {
     const cost = this.config.cost;
     s.exits.total++;
     s.exits.byReason[exit.reason]++;
+    if (this.nested !== null) {
+      // reflected to the guest hypervisor (charged by chargeNested), or filled into a shadow
+      const a = this.nested.handleExit(vcpu, exit);
+      if (a !== null) {
+        s.cost.hostNs += Number(process.hrtime.bigint() - t0);
+        return a;
+      }
+    }
     let cycles = cost.trap;
     let action: ExitAction;
     this.lastExitWentToUserspace = false;
@@ -316,6 +384,7 @@ export class Hypervisor implements El2Handler {
       sysregTraps: s.sysregTraps,
       cost: s.cost,
       stage2: { ...s.stage2, tablePages: this.stage2.tablePages, vmid: this.stage2.vmid, mapping: this.stage2.mapping },
+      ...(this.nested !== null ? { nested: { ...this.nested.toJSON(), cost: this.nestedCost } } : {}),
       unknownSysregs: s.unknownSysregs,
       hyp: {
         mode: this.config.mode,

@@ -139,7 +139,7 @@ export const ID_FIELDS: Readonly<Record<string, readonly IdField[]>> = Object.fr
   ID_AA64PFR0_EL1: [
     f('EL0', 0, 1, 'AArch64 only: no AArch32 at EL0'),
     f('EL1', 4, 1, 'AArch64 only'),
-    f('EL2', 8, 0, 'the guest has no EL2 (no nested virtualization yet)'),
+    f('EL2', 8, 0, 'the guest has no EL2 unless run with --nested (then 1: hyp/nested)'),
     f('EL3', 12, 0, 'no EL3'),
     f('FP', 16, 'min', undefined, true),
     f('AdvSIMD', 20, 'min', undefined, true),

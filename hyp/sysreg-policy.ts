@@ -76,16 +76,25 @@ export class SysregPolicy {
   private readonly emulated = new Map<number, bigint>();
   private readonly ctl: TrapControls = { lo: 0, hi: 0 };
   features: FeatureSet = defaultFeatureSet();
+  /** Seed 003: a guest hypervisor's HCR_EL2 while its guest runs: its trap bits route too. */
+  private extraLo = 0;
+  private extraHi = 0;
 
   constructor(private readonly hyp: SysregPolicyHost) {}
+
+  setExtraTraps(hcr: bigint | null): void {
+    const v = hcr ?? 0n;
+    this.extraLo = Number(v & 0xffff_ffffn) >>> 0;
+    this.extraHi = Number(v >> 32n) >>> 0;
+  }
 
   /** Where a guest system instruction goes: the trap rules over the entry's attached row, then its device. */
   route(_vcpu: GuestCpu, access: SysInsnAccess, entry: SysregEntry | undefined): Route {
     // An encoding nobody knows at EL0 is the CPU's business (UNDEFINED to EL1).
     if (entry === undefined && access.el === 0) return NATIVE;
     const el2 = this.hyp.el2;
-    this.ctl.lo = el2.hcrLo;
-    this.ctl.hi = el2.hcrHi;
+    this.ctl.lo = (el2.hcrLo | this.extraLo) >>> 0;
+    this.ctl.hi = (el2.hcrHi | this.extraHi) >>> 0;
     const r = routeAccess(this.ctl, entry === undefined ? undefined : rowOf(entry), access);
     // No trap bit applies: a device's row is answered by the device.
     if (entry?.device && (r === NATIVE || r === TRAP_EMULATE)) return DEVICE;

@@ -63,6 +63,8 @@ export interface MachineConfig {
   gic?: 'v2' | 'v3';
   /** --no-fast-path is fastPath: false. */
   fastPath?: boolean;
+  /** --nested (seed 003): the guest starts at virtual EL2h. */
+  nested?: boolean;
   /** --cost KEY=CYCLES (repeatable), or an object { 'worldSwitch.vhe': 800 }. */
   cost?: readonly string[] | Readonly<Record<string, number>>;
   /** --walk VA (repeatable): walks reported when the run ends (stderr unless quiet, and stats.walks). */
@@ -98,7 +100,7 @@ export interface ResolvedConfig {
 
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
-  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'fastPath', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait',
+  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'fastPath', 'nested', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait',
 ]);
 
 /** Raw binaries are placed by page: an unaligned --load would silently shift the image. */
@@ -146,6 +148,7 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     stage2Mapping: oneOf(c.stage2Map ?? 'block', ['block', 'page'] as const, '--stage2-map'),
     fastPath: c.fastPath !== false,
     cost,
+    nested: c.nested === true,
   };
   const walk = (c.walk ?? []).map((v) => {
     const a = typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : parseAddress(v);

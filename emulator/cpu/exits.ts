@@ -4,7 +4,7 @@
  * guest, computes the architectural syndrome (ESR_EL2, FAR_EL2, HPFAR_EL2) and
  * hands an Exit to the registered handler; it never imports the handler.
  */
-import type { GuestCpu } from './guest-cpu.js';
+import type { GuestCpu, ExceptionKind } from './guest-cpu.js';
 import type { SysregAccessFields } from './esr.js';
 import type { SysregEntry } from './sysreg-catalogue.js';
 
@@ -112,4 +112,23 @@ export interface El2Handler {
   /** Should SMC from EL1 exit (HCR_EL2.TSC)? Otherwise it is UNDEFINED at EL1 (no EL3). */
   trapsSmc(cpu: GuestCpu): boolean;
   handleExit(cpu: GuestCpu, exit: Exit): ExitAction;
+  /**
+   * Optional: an exception the vCPU is about to take to EL1, which the handler may take
+   * itself instead (a guest hypervisor at virtual EL2 takes its exceptions at VBAR_EL2).
+   * Returns true when it did the exception entry.
+   */
+  takeException?(cpu: GuestCpu, kind: ExceptionKind, esr: number, preferredReturn: number, far?: number): boolean;
+  /**
+   * Optional: instruction words that get a code hook wherever the guest fetches them (the
+   * code-page scan asks for every word of a code page). A guest hypervisor needs its ERETs
+   * (ERET at EL1 runs natively in Unicorn) and its guests' system instructions (a PC change
+   * from the system-instruction hook is not honoured for registers accessible at EL1: the
+   * rest of the translation block runs; one from a code hook is).
+   */
+  hooksCodeSite?(word: number): boolean;
+  /**
+   * Called before a hooked instruction executes, with the word now at `pc`. Returns true
+   * when the handler performed it (and set PC), false to let the CPU execute it.
+   */
+  onCodeSite?(cpu: GuestCpu, pc: number, word: number): boolean;
 }

@@ -6,7 +6,7 @@
  * implements it (no Unicorn, no vCPU internals). The vCPU implements it.
  */
 import type { MmioBus } from '../memory/bus.js';
-import type { RamBlock } from '../mmu/memory.js';
+import type { DescriptorMemory, RamBlock } from '../mmu/memory.js';
 import type { Stage2Registers } from '../mmu/config.js';
 import type { TranslateOutcome } from '../mmu/translate.js';
 import type { TlbiOperation } from '../mmu/tlbi-op.js';
@@ -59,4 +59,6 @@ export interface GuestCpu {
   addDescriptorMemory(block: RamBlock): void;
   /** Walk a VA in the current regime without side effects (AT, the debugger). */
   inspect(va: number, access: AccessKind, el: number): TranslateOutcome;
+  /** What the walkers read descriptors from, by PA: guest RAM and every added pool (a guest hypervisor's tables). */
+  descriptorMemory(): DescriptorMemory;
 }

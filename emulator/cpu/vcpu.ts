@@ -16,7 +16,7 @@ import type { ExceptionKind, GuestCpu, RegisterBatch } from './guest-cpu.js';
 import type { BatchReg } from '../unicorn/uc.js';
 import type { TlbiOperation } from '../mmu/tlbi-op.js';
 import type { Stage2Registers } from '../mmu/config.js';
-import type { RamBlock } from '../mmu/memory.js';
+import type { DescriptorMemory, RamBlock } from '../mmu/memory.js';
 import type { TranslateOutcome } from '../mmu/translate.js';
 
 export type { ExceptionKind };
@@ -68,6 +68,8 @@ const WFE = 0xd503205f;
 const EXCP_UDEF = 1;
 const EXCP_SWI = 2;
 const EXCP_BKPT = 7;
+/** SMC at EL1 when Unicorn's own SCR_EL3.SMD is 0: reported with PC after the SMC. */
+const EXCP_SMC = 13;
 
 export interface ExceptionCounters {
   total: number;
@@ -339,10 +341,18 @@ export class Vcpu implements GuestCpu {
     if (!this.ram.contains(paPage, 0x400)) return;
     const { words, index } = this.ram.wordsAt(paPage);
     const twe = this.el2?.trapsWfx(this, true) ?? false;
+    const sites = this.el2?.hooksCodeSite !== undefined ? this.el2 : null;
     for (let i = index, end = index + 0x100; i < end; i++) {
       const w = words[i]!;
       if (isUnprivilegedLoadStore(w)) {
         this.unprivilegedSites.add(vaPage + (i - index) * 4);
+      } else if (sites !== null && sites.hooksCodeSite!(w)) {
+        const va = vaPage + (i - index) * 4;
+        if (this.siteHooks.has(va)) continue;
+        this.siteHooks.add(va);
+        this.pendingWfeHooks.push(-1 - va);
+        this.stopRequested = true;
+        this.uc.emuStop();
       } else if (twe && w === WFE) {
         const va = vaPage + (i - index) * 4;
         if (this.wfeHooks.has(va)) continue;
@@ -354,12 +364,16 @@ export class Vcpu implements GuestCpu {
     }
   }
   private readonly wfeHooks = new Set<number>();
+  private readonly siteHooks = new Set<number>();
+  /** Code hooks to install from the run loop: a WFE site, or a handler's code site (hooksCodeSite) encoded as -1 - va. */
   private readonly pendingWfeHooks: number[] = [];
 
-  /** Install the WFE hooks found in the last slice; retranslate just the blocks holding them. */
+  /** Install the WFE and code-site hooks found in the last slice; retranslate just the blocks holding them. */
   private installWfeHooks(): void {
-    for (const va of this.pendingWfeHooks) {
-      this.uc.onCode(va, va, (address) => this.onWfe(address));
+    for (const site of this.pendingWfeHooks) {
+      const va = site < 0 ? -1 - site : site;
+      if (site < 0) this.uc.onCode(va, va, (address) => this.onCodeSite(address));
+      else this.uc.onCode(va, va, (address) => this.onWfe(address));
       this.uc.removeTbCache(va, va + 4);
     }
     this.pendingWfeHooks.length = 0;
@@ -368,6 +382,12 @@ export class Vcpu implements GuestCpu {
   /** A trapped WFI/WFE: ESR_EL2 EC 0x01 with the WF* ISS, ELR = the instruction. */
   private dispatchWfx(pc: number, wfe: boolean): void {
     this.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(wfe)), pc, wfe });
+  }
+
+  private onCodeSite(address: number): void {
+    const w = this.readInsn(address);
+    if (w === null || this.el2?.hooksCodeSite?.(w) !== true) return;
+    this.el2.onCodeSite?.(this, address, w);
   }
 
   private onWfe(address: number): void {
@@ -473,6 +493,12 @@ export class Vcpu implements GuestCpu {
         this.onUndefined(pc);
         return;
       }
+      case EXCP_SMC: {
+        // The same decision as an SMC that arrives UNDEFINED: trapped (exit) or UNDEFINED at EL1.
+        this.pc = pc - 4;
+        this.onUndefined(pc - 4);
+        return;
+      }
       default:
         this.halt({ kind: 'fault', message: `unhandled CPU exception ${intno} at PC ${hexVa(pc)}` });
     }
@@ -544,6 +570,7 @@ export class Vcpu implements GuestCpu {
    */
   takeException(kind: ExceptionKind, esrValue: number, preferredReturn: number, far?: number): void {
     this.eventSeq++;
+    if (this.el2?.takeException?.(this, kind, esrValue, preferredReturn, far) === true) return;
     const uc = this.uc;
     // Unicorn 2.1.1 shows PSTATE.IL = 1 to the interrupt hook for BRK and UDF
     // (QEMU itself saves IL = 0 for them, as the Arm ARM requires: IL is set
@@ -614,6 +641,9 @@ export class Vcpu implements GuestCpu {
           n = Math.min(n, MASKED_IRQ_SLICE);
         }
       }
+      // Code hooks found by the code-page scan (WFE under TWE, a guest hypervisor's sites):
+      // installed here, outside any Unicorn callback, before the code runs again.
+      if (this.pendingWfeHooks.length > 0) this.installWfeHooks();
       this.refused = null;
       this.stopRequested = false;
       this.sliceBase = this.instructions;
@@ -848,6 +878,10 @@ export class Vcpu implements GuestCpu {
 
   inspect(va: number, access: AccessKind, el: number): TranslateOutcome {
     return this.translator.inspect(va, access, el);
+  }
+
+  descriptorMemory(): DescriptorMemory {
+    return this.translator.regime.mem;
   }
 
   createBatch(regs: readonly BatchReg[]): RegisterBatch {

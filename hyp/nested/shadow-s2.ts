@@ -117,6 +117,12 @@ export class ShadowS2Mmu {
   config!: Stage2Config;
   inUse = false;
   lastUsed = 0;
+  /** shadow faults and L1 TLBIs that touched this context since it was assigned */
+  faults = 0;
+  tlbi = 0;
+  /** VTTBR_EL2 / VTCR_EL2 of the shadow stage 2 (our VMID, host-owned root) */
+  vttbr = 0n;
+  readonly vtcr = SHADOW_VTCR;
   readonly entries = new Map<number, ShadowEntry>();
   private builder!: Stage2Builder;
   private next = 0;
@@ -139,6 +145,8 @@ export class ShadowS2Mmu {
     this.l1 = { vttbr: l1.vttbr, vtcr: l1.vtcr, fwb: l1.fwb };
     this.l1Config = decodeStage2({ vtcr: l1.vtcr, vttbr: l1.vttbr, hcr: HCR_VM | (l1.fwb ? HCR_FWB : 0n) });
     this.inUse = true;
+    this.faults = 0;
+    this.tlbi = 0;
     this.reset();
   }
 
@@ -148,7 +156,8 @@ export class ShadowS2Mmu {
     const root = this.poolBase;
     for (let a = root; a < root + GRANULE; a += 4) this.mem.write32(a, 0);
     this.next = root + GRANULE;
-    this.config = decodeStage2({ vtcr: SHADOW_VTCR, vttbr: BigInt(root) | (BigInt(this.vmid) << 48n), hcr: HCR_VM | (this.l1.fwb ? HCR_FWB : 0n) });
+    this.vttbr = BigInt(root) | (BigInt(this.vmid) << 48n);
+    this.config = decodeStage2({ vtcr: SHADOW_VTCR, vttbr: this.vttbr, hcr: HCR_VM | (this.l1.fwb ? HCR_FWB : 0n) });
     this.builder = new Stage2Builder({ mem: this.mem, geometry: this.config.geometry, root, alloc: () => this.alloc(), fwb: this.l1.fwb });
   }
 
@@ -303,6 +312,7 @@ export class NestedS2 {
    */
   fill(mmu: ShadowS2Mmu, ipa: number, access: AccessKind, el: 0 | 1): FillOutcome {
     this.stats.shadowFaults++;
+    mmu.faults++;
     this.host = this.o.host();
     const c = mmu.l1Config;
     const l1Fault = (type: FaultType, level: number, detail: string): FillOutcome => ({ kind: 'l1-fault', type, level, ipa, detail });
@@ -374,6 +384,7 @@ export class NestedS2 {
     let n = 0;
     for (const m of this.mmus) {
       if (m.inUse && m.l1Vmid === vmid) {
+        m.tlbi++;
         fn(m);
         n++;
       }

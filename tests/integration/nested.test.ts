@@ -1,0 +1,57 @@
+// Seed 003 (nested virtualisation) end to end: the nested-l1 guest hypervisor runs at virtual
+// EL2 under `hypemu run --nested` and prints the same PASS lines as under QEMU 7.2
+// `-M virt,virtualization=on` (scripts/guests-under-qemu.sh nested-l1).
+//
+// Rules encoded here (Arm ARM DDI0487):
+//  - D1.10 exception entry to EL2: ESR_EL2/ELR_EL2/SPSR_EL2, VBAR_EL2 + 0x400 from a lower EL;
+//    HVC's preferred return is the next instruction; a trapped MSR (EC 0x18) returns to itself.
+//  - ESR_EL2 ISS for a Data Abort (DFSC level, WnR, ISV) and HPFAR_EL2.FIPA = IPA[47:12] << 4.
+//  - D8.13 TLB maintenance: after break-before-make with TLBI IPAS2E1IS / RIPAS2E1IS /
+//    VMALLS12E1IS the old mapping is never used again; VMIDs keep two VMs apart.
+//  - Without --nested the same image is an ordinary EL1 guest: CurrentEL reads 1.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { guest, hypemu, type CliResult } from './helpers.js';
+
+describe('nested-l1 under --nested (seed 003)', () => {
+  let r: CliResult;
+  beforeAll(() => {
+    r = hypemu(['run', guest('nested-l1'), '--nested', '-q'], { stats: true });
+  });
+
+  it('every check the guest hypervisor makes passes, and it exits 0 through the vendor call over SMC', () => {
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout.match(/^PASS /gm)?.length).toBe(35);
+    expect(r.stdout).toContain('RESULT nested-l1: 0 failures');
+    expect(r.status).toBe(0);
+  });
+
+  it('counts exits to L1 by reason, shadow MMUs per context, shadow faults and TLBIs by kind', () => {
+    const n = r.stats!.nested;
+    // 14 + 6 hypercalls, one TVM-trapped MAIR_EL1 write, four stage-2 faults in L1's tables
+    expect(n.exitsToL1).toEqual({ hvc: 20, 'sysreg.TVM': 1, dabt_s2: 4 });
+    expect(n.shadowMmus).toBe(2);
+    expect(n.contexts.map((c: any) => c.l1Vmid)).toEqual([1, 2]);
+    expect(n.contexts[0].vmid).not.toBe(n.contexts[1].vmid);
+    expect(n.shadowFaults).toBeGreaterThanOrEqual(4);
+    expect(n.tlbi).toEqual({ IPAS2E1: 1, VMALLE1: 2, IPAS2LE1: 1, RIPAS2E1: 1, VMALLS12E1: 1 });
+    // every exit to L1 and every ERET back costs a world switch in the model (cost.ts)
+    expect(n.cost.reflect).toBeGreaterThan(0);
+    expect(n.cost.eret).toBeGreaterThan(0);
+    expect(n.erets).toBeGreaterThanOrEqual(25);
+  });
+
+  it('is deterministic: two runs print the same bytes and the same nested statistics', () => {
+    const b = hypemu(['run', guest('nested-l1'), '--nested', '-q'], { stats: true });
+    expect(b.stdout).toBe(r.stdout);
+    expect(b.stats!.nested).toEqual(r.stats!.nested);
+    expect(b.stats!.instructions).toBe(r.stats!.instructions);
+  });
+});
+
+describe('nested-l1 without --nested', () => {
+  it('starts at EL1 (no virtual EL2), says so and exits 1', () => {
+    const r = hypemu(['run', guest('nested-l1'), '-q']);
+    expect(r.stdout).toContain('FAIL not started at EL2');
+    expect(r.status).toBe(1);
+  });
+});
