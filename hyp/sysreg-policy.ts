@@ -95,7 +95,11 @@ export class SysregPolicy {
     const el2 = this.hyp.el2;
     this.ctl.lo = (el2.hcrLo | this.extraLo) >>> 0;
     this.ctl.hi = (el2.hcrHi | this.extraHi) >>> 0;
-    const r = routeAccess(this.ctl, entry === undefined ? undefined : rowOf(entry), access);
+    const row = entry === undefined ? undefined : rowOf(entry);
+    // MDCR_EL2 (TPM, TPMCR, TDA, TDOSA, TDRA) only matters to the debug and PMU rows: read it for
+    // those alone, so the hot path (every other register) does no BigInt work.
+    this.ctl.mdcr = row !== undefined && row.mdcrMask !== 0 ? Number(el2.get('MDCR_EL2') & 0xffff_ffffn) : undefined;
+    const r = routeAccess(this.ctl, row, access);
     // No trap bit applies: a device's row is answered by the device.
     if (entry?.device && (r === NATIVE || r === TRAP_EMULATE)) return DEVICE;
     return r;
@@ -178,6 +182,13 @@ export class SysregPolicy {
         // that live only in the vCPU structure (GIC, PMU, RAS, LOR, debug, ...).
         this.count(row, exit);
         if (row.kind === 'op') break;
+        // A device's register trapped by a control bit (MDCR_EL2.TPM for the PMU): the host
+        // emulates the access with the device model, as KVM's PMU emulation does.
+        if (exit.row.device !== null) {
+          if (exit.read) regs.setX(exit.rt, exit.row.device.read(exit.row));
+          else if (row.access !== 'ro') exit.row.device.write(exit.row, exit.value);
+          break;
+        }
         if (exit.read) regs.setX(exit.rt, this.emulated.get(key) ?? row.reset ?? 0n);
         else if (row.access !== 'ro') this.emulated.set(key, exit.value);
     }

@@ -97,8 +97,9 @@ export const PMU_SYSREGS: readonly SysregDef[] = Object.freeze(defs);
 
 /**
  * Register the PMU's rows, answered by this model. The trap rules (MDCR_EL2.TPM/TPMCR) are the
- * EL2 model's and apply before the device is reached; what the device itself enforces
- * (PMUSERENR_EL0 at EL0, HPMN) makes a refused access RAZ/WI here.
+ * EL2 model's and apply before the device is reached (hyp/sysreg-policy.ts; a trapped access is
+ * emulated with this model); what the device itself enforces (PMUSERENR_EL0 at EL0, HPMN) makes
+ * a refused access RAZ/WI here (an EL0 access PMUSERENR forbids should be UNDEFINED: not yet).
  */
 export function registerPmu(catalogue: SysregCatalogue, pmu: Pmu): void {
   catalogue.register(PMU_SYSREGS, {
@@ -256,17 +257,14 @@ export class Pmu {
 
   /**
    * An MRS/MSR of a PMU register: the value read (0n for a write), or null when it is not a PMU
-   * register this model answers at the current EL (the caller's trap rules then apply:
-   * MDCR_EL2.TPM/TPMCR traps, PMUSERENR_EL0 at EL0).
+   * register or EL0 may not access it (PMUSERENR_EL0).
    */
   sysregAccess(e: { op0: number; op1: number; crn: number; crm: number; op2: number }, read: boolean, value: bigint): bigint | null {
     const reg = pmuRegByEncoding(e);
     if (reg === null) return null;
-    const el = this.opts.el();
-    const mdcr = el < 2 ? this.opts.mdcr?.() ?? 0n : 0n;
-    // MDCR_EL2.TPM traps every PMU register, TPMCR PMCR_EL0 only (D19.2 "MDCR_EL2").
-    if ((mdcr & (1n << 6n)) !== 0n || (reg === 'PMCR' && (mdcr & (1n << 5n)) !== 0n)) return null;
-    if (el === 0 && !this.el0Allowed(reg, read)) return null;
+    // MDCR_EL2.TPM/TPMCR are trap rules the EL2 model applies before the access gets here (and a
+    // trapped access it emulates reaches this same model); HPMN is applied below.
+    if (this.opts.el() === 0 && !this.el0Allowed(reg, read)) return null;
     this.sync();
     const r = read ? this.read(reg) : (this.write(reg, value), 0n);
     this.updateIrq();

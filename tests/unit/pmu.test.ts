@@ -32,18 +32,13 @@ describe('PMCR_EL0 and identification (D19.4)', () => {
     expect(rd(ENC.PMCEID0)).toBe((1n << 0n) | (1n << 8n) | (1n << 0x11n) | (1n << 0x1en));
     expect(rd(ENC.PMCEID1)).toBe((1n << 3n) | (1n << 4n));
   });
-  it('MDCR_EL2.HPMN limits what EL1 sees (N reads as HPMN, higher counters RAZ/WI); TPM/TPMCR leave the access to the trap rules', () => {
-    const { st, rd, wr } = rig({ mdcr: 2n });
+  it('MDCR_EL2.HPMN limits what EL1 sees (N reads as HPMN, higher counters RAZ/WI)', () => {
+    const { rd, wr } = rig({ mdcr: 2n });
     expect((rd(ENC.PMCR)! >> 11n) & 0x1fn).toBe(2n);
     wr(evcntr(3), 5n);
     expect(rd(evcntr(3))).toBe(0n);
     wr(ENC.PMCNTENSET, 0xffff_ffffn);
     expect(rd(ENC.PMCNTENSET)).toBe(0x8000_0003n);
-    st.mdcr = 2n | (1n << 5n); // TPMCR
-    expect(rd(ENC.PMCR)).toBeNull();
-    expect(rd(ENC.PMCCNTR)).not.toBeNull();
-    st.mdcr = 2n | (1n << 6n); // TPM
-    expect(rd(ENC.PMCCNTR)).toBeNull();
   });
 });
 
@@ -159,5 +154,43 @@ describe('catalogue rows', () => {
     sel.device!.write(sel, 3n);
     expect(sel.device!.read(sel)).toBe(3n);
     expect(cat.byName('PMEVTYPER30_EL0')!.device).not.toBeNull();
+  });
+});
+
+describe('MDCR_EL2.TPM / TPMCR through the trap rules (D19.2 "MDCR_EL2"), on the virt board', () => {
+  it('TPMCR traps PMCR_EL0 alone, TPM every PMU register; the trapped access is emulated with the PMU model', async () => {
+    const { VirtMachine } = await import('../../emulator/platform/virt.js');
+    const { VIRT } = await import('../../emulator/platform/memmap.js');
+    const { Hypervisor } = await import('../../hyp/hypervisor.js');
+    const B = 0x4008_0000;
+    const run = (mdcr: bigint) => {
+      const m = new VirtMachine({ uartOut: () => {} });
+      try {
+        const hyp = new Hypervisor();
+        hyp.attach(m.vcpu, { ram: { base: VIRT.RAM.base, size: m.ramSize } });
+        hyp.el2.set('MDCR_EL2', mdcr);
+        m.debugControl = () => hyp.el2.get('MDCR_EL2');
+        // mrs x0, pmcr_el0; mrs x1, pmccntr_el0; b .
+        [0xd53b9c00, 0xd53b9d01, 0x14000000].forEach((w, i) => m.vcpu.ram.write32(B + 4 * i, w));
+        m.vcpu.pc = B;
+        const traps: string[] = [];
+        m.vcpu.onExit = (e) => {
+          if (e.reason === 'sysreg') traps.push(`${(e as { row: { name: string } | null }).row?.name}:${String((e as { trap: unknown }).trap)}`);
+        };
+        expect(m.vcpu.runFor(20)).toBeNull();
+        return { traps, x0: m.vcpu.x(0), pc: m.vcpu.pc, insns: m.vcpu.instructions };
+      } finally {
+        m.close();
+      }
+    };
+    const plain = run(6n);
+    expect(plain.traps).toEqual([]);
+    expect(plain.x0).toBe(0x41013000n);
+    const tpmcr = run(6n | (1n << 5n));
+    expect(tpmcr.traps).toEqual(['PMCR_EL0:MDCR.TPMCR']);
+    expect(tpmcr.x0).toBe(0x41013000n);
+    const tpm = run(6n | (1n << 6n));
+    expect(tpm.pc - B).toBe(8);
+    expect(tpm.traps).toEqual(['PMCR_EL0:MDCR.TPM', 'PMCCNTR_EL0:MDCR.TPM']);
   });
 });
