@@ -26,6 +26,7 @@ import { hexVa } from '../types.js';
 import type { DataAccess, El2Handler, Exit, ExitAction, HaltReason, SysInsnAccess, SysInsnRoute } from './exits.js';
 import { decodeMemoryAccess } from './access.js';
 import { isUnprivilegedLoadStore } from './decode.js';
+import { CodeGuard } from './code-guard.js';
 
 /** Generic-timer frequency the guest sees in CNTFRQ_EL0: 62.5 MHz, QEMU virt's value. */
 export const CNTFRQ_HZ = 62_500_000;
@@ -82,6 +83,8 @@ export class Vcpu implements GuestCpu {
   readonly ram: GuestRam;
   readonly bus = new MmioBus();
   readonly translator: MmuTranslator;
+  /** Untranslatable words kept from Unicorn's decoder; no TLB entry both writable and executable (code-guard.ts). */
+  readonly codeGuard: CodeGuard;
   el2: El2Handler | null = null;
 
   /** Retired instructions: with the time spent waiting for an interrupt (idleNs), the only source of virtual time. */
@@ -147,6 +150,7 @@ export class Vcpu implements GuestCpu {
     this.ram = new GuestRam(opts.ramBase, opts.ramSize);
     this.uc.mapShared(opts.ramBase, this.ram.block);
     this.translator = new MmuTranslator(this.uc, this.ram.blocks());
+    this.codeGuard = new CodeGuard(this.uc, this.ram.base, this.ram.size, this.ram);
     this.sliceInsns = opts.sliceInsns ?? 1_000_000;
     if (this.uc.sliceCounter() < 0) {
       throw new Error('cannot locate Unicorn\'s instruction counter: this libunicorn build is not supported (need 2.1.x)');
@@ -290,10 +294,18 @@ export class Vcpu implements GuestCpu {
     uc.onTlbFill((va, type) => {
       this.fills++;
       const access: AccessKind = type === MemAccess.FETCH ? Access.FETCH : type === MemAccess.WRITE ? Access.WRITE : Access.READ;
-      const el = this.translator.stage1Enabled ? this.fillEl(access) : 1;
-      const t = this.translator.translate(va, access, el);
+      const pstate = this.pstate;
+      const mmuEl = this.fillEl(access, pstateEl(pstate));
+      const t = this.translator.translate(va, access, this.translator.stage1Enabled ? mmuEl : 1);
       if (t.ok) {
         if (access === Access.FETCH) this.scanCodePage(va, t.pa);
+        if (this.ram.contains(t.pa, 0x400)) {
+          // The TLB entry this fill makes: QEMU's MMU index is EL0, EL1 or EL1 with PAN.
+          const key = va + (mmuEl === 0 ? 0 : pstate & PSTATE.PAN ? 2 : 1);
+          const perms = this.codeGuard.fill(t, key, access === Access.FETCH);
+          if (perms < 0) return null; // shadow pool full: the run loop flushes code and retries
+          t.perms = perms;
+        }
         return t;
       }
       this.refusedFills++;
@@ -316,8 +328,7 @@ export class Vcpu implements GuestCpu {
    * fill whose PC is one of them decodes the instruction to be sure. A guest
    * with no such instruction pays one PSTATE read per fill.
    */
-  private fillEl(access: AccessKind): number {
-    const el = this.el;
+  private fillEl(access: AccessKind, el: number): number {
     if (el === 0 || access === Access.FETCH || this.unprivilegedSites.size === 0) return el;
     const pc = this.pc;
     if (!this.unprivilegedSites.has(pc)) return el;
@@ -403,12 +414,22 @@ export class Vcpu implements GuestCpu {
     return 31;
   }
 
+  private icMaintenance(cp: CpRegView): void {
+    if (cp.op1 === 0 && ((cp.crm === 1 && cp.op2 === 0) || (cp.crm === 5 && cp.op2 === 0))) this.codeGuard.icInvalidate(null);
+    if (cp.op1 === 3 && cp.crm === 5 && cp.op2 === 1) {
+      const t = this.translator.probe(Number(BigInt.asIntN(64, cp.val)), Access.READ, this.el);
+      if (t.ok) this.codeGuard.icInvalidate(t.pa);
+    }
+  }
+
   /**
    * Every MRS/MSR/SYS/SYSL: one catalogue lookup, then the EL2 model's route
    * (or, with no EL2 model, the catalogue's own rules) decides: native, the
    * row's device, an exit carrying the row and the trap reason, or UNDEFINED.
    */
   private onSysInsn(rtId: number, cp: CpRegView, read: boolean): boolean {
+    // IC IALLUIS / IC IALLU / IC IVAU: code snapshots in use are retaken (code-guard.ts).
+    if (cp.op0 === 1 && cp.crn === 7 && this.codeGuard.snapshotsLive) this.icMaintenance(cp);
     const pc = this.pc;
     const rt = this.rtFromUc(rtId);
     const el = this.el;
@@ -652,7 +673,18 @@ export class Vcpu implements GuestCpu {
       this.inSlice = false;
       const started = uc.sliceCounter();
       const refused = this.takeRefused();
-      if (rc === UC_ERR_OK && !this.stopRequested && refused === null) {
+      if (this.codeGuard.poolExhausted) {
+        // The fetch fill was refused (never started): drop translated code, reuse the shadow pool, retry.
+        this.instructions += Math.min(n, Math.max(0, started));
+        uc.flushTb();
+        this.codeGuard.codeFlushed();
+        this.flushTlb();
+        continue;
+      }
+      // A page became writable while executable elsewhere, or the reverse: no stale entry may survive.
+      const guardStop = this.codeGuard.flushNeeded;
+      if (guardStop) this.flushTlb();
+      if (rc === UC_ERR_OK && !this.stopRequested && !guardStop && refused === null) {
         // A full slice stops on the count hook of instruction n + 1.
         if (started > n) {
           this.instructions += n;
@@ -893,6 +925,7 @@ export class Vcpu implements GuestCpu {
     this.tlbFlushes++;
     this.translator.invalidateAll();
     this.uc.flushTlb();
+    this.codeGuard.tlbFlushed();
   }
 
   close(): void {

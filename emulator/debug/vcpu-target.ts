@@ -486,6 +486,8 @@ export class VcpuTarget implements DebugTarget {
     const key = [...this.breakpoints.keys()].sort((a, b) => a - b).join(',');
     if (key !== this.tbKey || this.codeDirty) {
       this.vcpu.uc.flushTb();
+      // Written code is fetched through a new fill, so the code-page scan sees it (code-guard.ts).
+      if (this.codeDirty) this.vcpu.flushTlb();
       this.tbKey = key;
       this.codeDirty = false;
     }

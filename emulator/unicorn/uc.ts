@@ -72,17 +72,8 @@ const UC_CTL_TB_FLUSH = 10;
 const UC_CTL_TLB_FLUSH = 11;
 const UC_CTL_TLB_TYPE = 12;
 
-/**
- * uc_emu_start's `until`: an address the guest cannot reach (0 would stop at
- * once). Unicorn itself asks the TLB-fill hook about this page when a slice
- * ends (seen as a fetch of 0xffff_ffff_ffff_fc00); refusing it makes
- * uc_emu_start fail with UC_ERR_EXCEPTION, so the wrapper answers it with a
- * private sentinel page and never shows it to the MMU model.
- */
-const UNTIL = 0xffff_ffff_ffff_fffcn;
-const UNTIL_PAGE_SIGNED = -0x400;
-/** Physical home of the sentinel page: top of a 40-bit PA space, never RAM or a device. */
-const SENTINEL_PA = 0xff_ffff_f000;
+/** UC_CTL_UC_USE_EXITS (unicorn.h): uc_emu_start's `until` is ignored; exits come from a list we leave empty. */
+const UC_CTL_UC_USE_EXITS = 4;
 
 const UC_HOOK_INTR = 1 << 0;
 const UC_HOOK_INSN = 1 << 1;
@@ -213,8 +204,14 @@ export class Unicorn {
     this.handle = out[0];
     this.check('uc_ctl(CPU_MODEL)', api.uc_ctl(this.handle, ctlWrite(UC_CTL_CPU_MODEL, 1), 'int', UC_CPU_ARM64_MAX));
     this.check('uc_ctl(TLB_TYPE)', api.uc_ctl(this.handle, ctlWrite(UC_CTL_TLB_TYPE, 1), 'int', UC_TLB_VIRTUAL));
-    const sentinel = Unicorn.allocShared(0x1000);
-    this.mapShared(SENTINEL_PA, sentinel, Prot.READ | Prot.EXEC);
+    // No stop address: with `until` set, Unicorn compiles a stop into any
+    // block starting there and, after every slice, looks the address up
+    // through the TLB-fill hook to invalidate that block (2.1.1's
+    // resume_all_vcpus); every address is one some guest can reach, so a
+    // sentinel page showed through the top 1 KiB of the VA space and a branch
+    // there spun forever. With exits enabled and the list empty, slices end by
+    // instruction count or uc_emu_stop only (DESIGN.md).
+    this.check('uc_ctl(USE_EXITS)', api.uc_ctl(this.handle, ctlWrite(UC_CTL_UC_USE_EXITS, 1), 'int', 1));
   }
 
   private check(fn: string, code: number): void {
@@ -406,7 +403,7 @@ export class Unicorn {
     const cb = koffi.register(
       (_uc: unknown, vaddr: number | bigint, type: number, out: number | bigint) => {
         const va = toNum(vaddr);
-        const r = va === UNTIL_PAGE_SIGNED ? { pa: SENTINEL_PA + 0xc00, perms: Prot.READ | Prot.EXEC } : handler(va, type as MemAccessType);
+        const r = handler(va, type as MemAccessType);
         if (r === null) return false;
         const addr = Number(out);
         let u32 = views.get(addr);
@@ -475,7 +472,7 @@ export class Unicorn {
    * TLB fill or an exception Unicorn could not deliver).
    */
   emuStart(begin: number | bigint, count: number): number {
-    return this.api.uc_emu_start(this.handle, toU64(begin), UNTIL, 0, count) as number;
+    return this.api.uc_emu_start(this.handle, toU64(begin), 0, 0, count) as number;
   }
 
   /**

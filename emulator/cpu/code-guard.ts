@@ -1,0 +1,258 @@
+/**
+ * Keeps instruction words that Unicorn cannot translate away from its
+ * decoder, without the guest being able to tell.
+ *
+ * Unicorn 2.1.1's A64 decoder (QEMU 5.0's translate-a64.c,
+ * disas_simd_three_reg_same_fp16) reaches g_assert_not_reached() for eight
+ * unallocated "Advanced SIMD three same (FP16)" encodings: the process dies
+ * with SIGABRT while *translating*, before any hook runs. QEMU 7.2 makes them
+ * UNDEFINED (Arm ARM C4.1.96: unallocated encodings are UNDEFINED). Found by
+ * reading that function (its switch handles fpopcode 0x0-0x4, 0x6-0xa,
+ * 0xe-0x10, 0x12-0x18, 0x1a, 0x1c-0x1e) and confirmed by
+ * scripts/untranslatable-sweep.mjs (every word with any register fields:
+ * exactly these, nothing else in the A64 space).
+ *
+ * How they are kept away: Unicorn only translates code it fetched through a
+ * TLB entry our fill hook gave execute permission, so
+ *  - a fetch fill scans the 1 KiB page (the vCPU's code-page scan); a page
+ *    with such a word is answered with a private *shadow* copy in which each
+ *    one is replaced by UDF #0 (0x00000000, permanently UNDEFINED: the same
+ *    EC 0x00 syndrome), execute-only, so data reads of that page miss and
+ *    are answered with the real page: the guest reads its own bytes;
+ *  - no TLB entry is both writable and executable (fetch fills drop W, data
+ *    fills drop X): after a write through an entry, code on that page is
+ *    fetched through a new fill, and so scanned again, before Unicorn
+ *    translates it;
+ *  - a page writable through one entry and executable through another (an
+ *    alias, or the EL0 and PAN TLBs) is executed from a shadow snapshot even
+ *    when clean, so writes through the alias cannot reach the decoder. When
+ *    the conflict appears on a write fill, the TLB is flushed once (the run
+ *    loop stops the slice) and the page is remembered as aliased. A snapshot
+ *    is refreshed at the next fetch fill whose page content changed, and IC
+ *    invalidation by the guest flushes the TLB while snapshots exist, so
+ *    written code is visible after the cache maintenance the Arm ARM requires
+ *    for it (B2.4.4, "Concurrent modification and execution of instructions").
+ * Pages are tracked per 1 KiB RAM page with epochs (a TLB flush is O(1)).
+ * The shadow pool lives at SHADOW_PA, which no stage-2 mapping ever targets.
+ */
+import { Unicorn, Prot, type SharedBlock } from '../unicorn/uc.js';
+
+/** Physical home of the shadow pool: top of the 48-bit PA space, never RAM, MMIO or a stage-2 output. */
+export const SHADOW_PA = 0xffff_fff0_0000;
+const SLOT = 0x400;
+const SLOTS = 256;
+/** UDF #0: permanently UNDEFINED (Arm ARM C6.2 "UDF"). */
+const UDF0 = 0x0000_0000;
+
+/**
+ * Is this one of the words Unicorn 2.1.1 cannot translate? "Advanced SIMD
+ * three same (FP16)" (0 Q U 01110 a 10 Rm 00 opcode 1 Rn Rd) with
+ * U:a:opcode one of the unallocated values 0x05, 0x0b-0x0d, 0x11, 0x19, 0x1b, 0x1f.
+ */
+export function isUntranslatable(w: number): boolean {
+  if (((w & 0x9f60_c400) >>> 0) !== 0x0e40_0400) return false;
+  const fpop = ((w >>> 11) & 7) | (((w >>> 23) & 1) << 3) | (((w >>> 29) & 1) << 4);
+  return (UNALLOCATED >>> fpop) & 1 ? true : false;
+}
+const UNALLOCATED = (1 << 0x05) | (1 << 0x0b) | (1 << 0x0c) | (1 << 0x0d) | (1 << 0x11) | (1 << 0x19) | (1 << 0x1b) | (1 << 0x1f);
+
+/** Sentinel for the holder arrays: more than one TLB entry may hold the right. */
+const MANY = Infinity;
+const CHUNK_SHIFT = 10;
+const CHUNK_MASK = (1 << CHUNK_SHIFT) - 1;
+
+/** Tracking for 1024 RAM pages (1 MiB). */
+interface Chunk {
+  xKey: Float64Array;
+  xEpoch: Uint32Array;
+  wKey: Float64Array;
+  wEpoch: Uint32Array;
+  /** Seen writable and executable through different entries: always executed from a snapshot. */
+  aliased: Uint8Array;
+  /** Epoch in which a TLB entry last received the page's snapshot. */
+  sEpoch: Uint32Array;
+}
+function newChunk(): Chunk {
+  const n = 1 << CHUNK_SHIFT;
+  return { xKey: new Float64Array(n), xEpoch: new Uint32Array(n), wKey: new Float64Array(n), wEpoch: new Uint32Array(n), aliased: new Uint8Array(n), sEpoch: new Uint32Array(n) };
+}
+function hold(keys: Float64Array, epochs: Uint32Array, p: number, key: number, epoch: number): void {
+  if (epochs[p] === epoch && keys[p] !== key) keys[p] = MANY;
+  else keys[p] = key;
+  epochs[p] = epoch;
+}
+
+export class CodeGuard {
+  /** A full TLB flush must happen before the guest runs on (set from the fill hook). */
+  flushNeeded = false;
+  /** The shadow pool is full: flush translated code and the TLB, then retry the fetch. */
+  poolExhausted = false;
+  private epoch = 1;
+  // Per RAM 1 KiB page, in 1 MiB chunks made on first touch (RAM may be a
+  // terabyte): which TLB entry (key = VA page + MMU index) may execute it /
+  // write it, valid only in the current epoch.
+  private readonly chunks = new Map<number, Chunk>();
+  private lastChunkIndex = -1;
+  private lastChunk: Chunk | null = null;
+  private liveEpoch = 0;
+  private readonly pool: SharedBlock;
+  private readonly poolWords: Uint32Array;
+  private nextSlot = 0;
+  /** RAM page index -> shadow slot, and the slot's source words at the time it was made. */
+  private readonly shadowOf = new Map<number, number>();
+  private readonly slotSource = new Uint32Array(SLOTS * (SLOT >>> 2));
+  /** Statistics: pages shadowed, words replaced, flushes asked for. */
+  readonly stats = { shadowPages: 0, patchedWords: 0, wxFlushes: 0 };
+
+  constructor(
+    private readonly uc: Unicorn,
+    private readonly ramBase: number,
+    private readonly ramSize: number,
+    private readonly ram: { wordsAt(pa: number): { words: Uint32Array; index: number } },
+  ) {
+    this.pool = Unicorn.allocShared(SLOTS * SLOT);
+    this.poolWords = new Uint32Array(this.pool.bytes.buffer, this.pool.bytes.byteOffset, (SLOTS * SLOT) >>> 2);
+    uc.mapShared(SHADOW_PA, this.pool, Prot.READ | Prot.EXEC);
+  }
+
+  private chunk(p: number): Chunk {
+    const i = p >>> CHUNK_SHIFT;
+    if (i === this.lastChunkIndex) return this.lastChunk!;
+    let c = this.chunks.get(i);
+    if (c === undefined) {
+      c = newChunk();
+      this.chunks.set(i, c);
+    }
+    this.lastChunkIndex = i;
+    this.lastChunk = c;
+    return c;
+  }
+
+  /** Every TLB entry is gone (Unicorn's TLB was flushed). */
+  tlbFlushed(): void {
+    this.epoch++;
+    this.flushNeeded = false;
+  }
+
+  /** Translated code was dropped too: shadow slots can be reused. */
+  codeFlushed(): void {
+    this.shadowOf.clear();
+    this.nextSlot = 0;
+    this.poolExhausted = false;
+  }
+
+  /**
+   * Adjust a successful fill of RAM page `out.pa` (1 KiB aligned) for TLB
+   * entry `key`. Returns the permissions to install; `out.pa` may be
+   * redirected to a shadow page. Returns -1 to refuse the fill (pool full).
+   */
+  fill(out: { pa: number; perms: number }, key: number, fetch: boolean): number {
+    const page = Math.floor((out.pa - this.ramBase) / SLOT);
+    const c = this.chunk(page);
+    const p = page & CHUNK_MASK;
+    const e = this.epoch;
+    // This fill replaces whatever the same entry held.
+    if (c.xEpoch[p] === e && c.xKey[p] === key) c.xEpoch[p] = 0;
+    if (c.wEpoch[p] === e && c.wKey[p] === key) c.wEpoch[p] = 0;
+    let perms = out.perms;
+    if (fetch) {
+      perms &= ~Prot.WRITE;
+      if ((perms & Prot.EXEC) === 0) return perms;
+      // Writable through another entry: execute a snapshot, out of that entry's reach.
+      const alias = c.aliased[p] === 1 || c.wEpoch[p] === e;
+      const shadow = this.shadowFor(page, out.pa, alias);
+      if (shadow === -1) return -1;
+      if (shadow !== null) {
+        if (alias) c.aliased[p] = 1;
+        c.sEpoch[p] = e;
+        this.liveEpoch = e;
+        out.pa = shadow;
+        return Prot.EXEC;
+      }
+      hold(c.xKey, c.xEpoch, p, key, e);
+    } else {
+      perms &= ~Prot.EXEC;
+      if ((perms & Prot.WRITE) !== 0) {
+        // Another entry executes the real page: it must go before this one writes.
+        if (c.xEpoch[p] === e) {
+          c.aliased[p] = 1;
+          this.askFlush();
+        }
+        hold(c.wKey, c.wEpoch, p, key, e);
+      }
+    }
+    return perms;
+  }
+
+  /** Does some TLB entry execute a snapshot? */
+  get snapshotsLive(): boolean {
+    return this.liveEpoch === this.epoch;
+  }
+
+  /**
+   * The guest invalidated instruction caches (all of them, or the line at
+   * physical address `pa`): snapshots in use there are retaken, after a TLB
+   * flush, at the next fetch fills.
+   */
+  icInvalidate(pa: number | null): void {
+    if (!this.snapshotsLive) return;
+    if (pa !== null) {
+      if (pa < this.ramBase || pa >= this.ramBase + this.ramSize) return;
+      const page = Math.floor((pa - this.ramBase) / SLOT);
+      if (this.chunk(page).sEpoch[page & CHUNK_MASK] !== this.epoch) return;
+    }
+    this.askFlush();
+  }
+
+  private askFlush(): void {
+    if (this.flushNeeded) return;
+    this.flushNeeded = true;
+    this.stats.wxFlushes++;
+    this.uc.emuStop();
+  }
+
+  /** The shadow PA for RAM page p (at `pa`), null when it needs none, -1 when the pool is full. */
+  private shadowFor(p: number, pa: number, always: boolean): number | null {
+    const { words, index: first } = this.ram.wordsAt(pa);
+    const slot = this.shadowOf.get(p);
+    if (slot !== undefined) {
+      // Still the same content? Then the shadow (and code translated from it) stands.
+      const src = this.slotSource;
+      let same = true;
+      for (let i = 0, s = slot * (SLOT >>> 2); i < SLOT >>> 2; i++) {
+        if (src[s + i] !== words[first + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return SHADOW_PA + slot * SLOT;
+      this.shadowOf.delete(p);
+    }
+    let bad = always;
+    for (let i = 0; i < SLOT >>> 2 && !bad; i++) {
+      if (isUntranslatable(words[first + i]!)) bad = true;
+    }
+    if (!bad) return null;
+    if (this.nextSlot === SLOTS) {
+      this.poolExhausted = true;
+      return -1;
+    }
+    // A fresh slot each time: code translated from an older copy is never
+    // found again (QEMU looks blocks up by physical address), so nothing stale runs.
+    const s = this.nextSlot++;
+    const dst = this.poolWords;
+    for (let i = 0, d = s * (SLOT >>> 2); i < SLOT >>> 2; i++) {
+      const w = words[first + i]!;
+      this.slotSource[d + i] = w;
+      if (isUntranslatable(w)) {
+        dst[d + i] = UDF0;
+        this.stats.patchedWords++;
+      } else {
+        dst[d + i] = w;
+      }
+    }
+    this.shadowOf.set(p, s);
+    this.stats.shadowPages++;
+    return SHADOW_PA + s * SLOT;
+  }
+}

@@ -1,0 +1,33 @@
+// The words Unicorn 2.1.1 cannot translate (emulator/cpu/code-guard.ts), as
+// found by scripts/untranslatable-sweep.mjs: over every word with its register
+// fields zero (the decoder's decision does not depend on them), exactly these
+// sixteen killed the process (SIGABRT in disas_simd_three_reg_same_fp16).
+import { describe, expect, it } from 'vitest';
+import { isUntranslatable } from '../../emulator/cpu/code-guard.js';
+
+const SWEPT = [
+  0x0e402c00, 0x0ec01c00, 0x0ec02400, 0x0ec02c00, 0x2e400c00, 0x2ec00c00, 0x2ec01c00, 0x2ec03c00,
+  0x4e402c00, 0x4ec01c00, 0x4ec02400, 0x4ec02c00, 0x6e400c00, 0x6ec00c00, 0x6ec01c00, 0x6ec03c00,
+];
+
+describe('isUntranslatable (Advanced SIMD three same FP16, unallocated U:a:opcode)', () => {
+  it('matches the brute-force sweep exactly over the 2^17 register-free words', () => {
+    const found: number[] = [];
+    for (let i = 0; i < 1 << 17; i++) {
+      const w = ((((i >>> 6) & 0x7ff) << 21) | ((i & 0x3f) << 10)) >>> 0;
+      if (isUntranslatable(w)) found.push(w);
+    }
+    expect(found).toEqual(SWEPT);
+  });
+  it('ignores the register fields: 8 groups x 2^16 words = 524,288', () => {
+    let n = 0;
+    for (const w of SWEPT.slice(0, 8)) for (let r = 0; r < 1 << 15; r++) {
+      const regs = (r & 0x3ff) | ((r >>> 10) << 16);
+      if (isUntranslatable((w | regs) >>> 0) && isUntranslatable((w | regs | (1 << 30)) >>> 0)) n += 2;
+    }
+    expect(n).toBe(524_288);
+  });
+  it('leaves the allocated FP16 operations alone (FADD, FMUL, FCMGE, FMINP)', () => {
+    for (const w of [0x0e401400, 0x2e401c00, 0x2e402400, 0x2ec03400]) expect(isUntranslatable(w)).toBe(false);
+  });
+});
