@@ -17,7 +17,8 @@ program
   .description('Instruction-level AArch64 hypervisor emulator: Unicorn runs the guest at EL1/EL0, a TypeScript EL2 model takes every trap.')
   .version('0.1.0')
   .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // Commander's own errors (unknown option, missing value, bad choice) read like ours: `hypemu: ...`.
+  .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s, write) => write(s.replace(/^error: /, 'hypemu: ')) });
 
 program
   .command('run')
@@ -54,8 +55,11 @@ Exit status:
   ${EXIT_CODES.guestFault}   the guest stopped on an exception or fault nothing could handle
   ${EXIT_CODES.badInput}    bad input: unreadable or malformed image, bad option value
   ${EXIT_CODES.internal}    internal error in hypemu (a bug: please report it)
+  ${EXIT_CODES.sigint}   SIGINT (${EXIT_CODES.sigterm}: SIGTERM): the run was stopped; --stats-json is still written
 
-The guest's UART (PL011 at 0x09000000) is stdout; in a terminal, keystrokes go to its input.`,
+The guest's UART (PL011 at 0x09000000) is stdout; its input is stdin (a terminal, a pipe or a
+file). On a terminal, Ctrl-C goes to the guest; Ctrl-A x quits, Ctrl-A h lists the escapes.
+Numbers: decimal, 0x-hex, 1_000_000 or 1e9.`,
   )
   .action(async (image: string | undefined, o: Omit<MachineConfig, 'image'>) => {
     process.exitCode = await runCommand({ ...o, ...(image !== undefined ? { image } : {}) });

@@ -1,9 +1,11 @@
 /**
  * `hypemu run`: a Machine (machine/) built from the command-line options, its console on
  * stdout, progress on stderr, stdin to the guest's UART, run to the end; the process exit status
- * is the machine's (machine/exit-status.ts).
+ * is the machine's (machine/exit-status.ts). SIGINT/SIGTERM end the run at the next turn of its
+ * run loop, with the statistics written (exit status 130/143); a second signal leaves at once.
  */
 import { Machine, type MachineConfig } from '../machine/index.js';
+import { EXIT_CODES } from '../machine/exit-status.js';
 import { ConsoleInput } from './stdin.js';
 
 /**
@@ -29,12 +31,29 @@ export async function runCommand(config: MachineConfig): Promise<number> {
     notice: stderr,
     consoleInput: 'open',
   });
-  const input = new ConsoleInput((bytes) => m.sendConsole(bytes), () => m.endConsoleInput());
+  let signalled = false;
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    if (signalled) process.exit(signal === 'SIGINT' ? EXIT_CODES.sigint : EXIT_CODES.sigterm); // a second one: leave now
+    signalled = true;
+    m.requestStop({ kind: 'signal', signal });
+  };
+  const onInt = (): void => onSignal('SIGINT');
+  const onTerm = (): void => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  const input = new ConsoleInput({
+    push: (bytes) => m.sendConsole(bytes),
+    ended: () => m.endConsoleInput(),
+    quit: () => m.requestStop({ kind: 'quit' }),
+    help: (text) => process.stderr.write(`\r\n${text}\r\n`),
+  });
   try {
     const r = await m.run();
     return r.status ?? 0;
   } finally {
     input.close();
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
     await m.dispose();
   }
 }

@@ -26,6 +26,7 @@ import { ExitObserver, type ExitEvent, type MachineEventMap, type MachineEventNa
 import { describeEnd, exitCodeFor, type RunEnd } from './exit-status.js';
 import { collectStats, type MachineStats } from './stats.js';
 import { serveGdb } from './gdb.js';
+import { checkWritable } from './output-files.js';
 
 /** Where a Machine's output goes. The library default is nowhere (use the events); the CLI connects stdout and stderr. */
 export interface MachineIo {
@@ -140,6 +141,7 @@ export class Machine {
    */
   static async create(config: MachineConfig = {}, io: MachineIo = {}): Promise<Machine> {
     const c = resolveConfig(config);
+    if (c.statsJson !== undefined) checkWritable(c.statsJson, '--stats-json');
     const bytes = await readInput(c.imagePath, 'image');
     const initrd = c.initrdPath !== undefined ? await readInput(c.initrdPath, 'initrd') : undefined;
     let image: LoadedImage;
@@ -365,10 +367,12 @@ export class Machine {
     const vcpu = this.board.vcpu;
     const status = exitCodeFor(end);
     this.wakeInput();
-    if (end.kind === 'signal' || end.kind === 'quit') this.log(`${describeEnd(end)}: guest stopped after ${vcpu.instructions} instructions`);
     const hostNs = Number(process.hrtime.bigint() - this.t0);
     for (const va of this.config.walk) this.log(formatWalk(this.walk(va)));
-    this.log(`${describeEnd(end)} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${status})`);
+    const line = `${describeEnd(end)} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${status})`;
+    // A run the user stopped says so even under --quiet: one line, with the instruction count.
+    if (end.kind === 'signal' || end.kind === 'quit') (this.io.notice ?? this.io.log)?.(line);
+    else this.log(line);
     if (this.config.statsJson !== undefined) {
       try {
         await writeFile(this.config.statsJson, JSON.stringify(this.stats(), null, 2) + '\n');

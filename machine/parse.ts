@@ -14,6 +14,7 @@ export function parseNumber(text: string, what: string): number {
   if (/^0x[0-9a-f]+$/i.test(t) || /^[0-9]+$/.test(t)) v = Number(t);
   else if (/^[0-9]+(\.[0-9]+)?e\+?[0-9]+$/i.test(t)) v = Number(t);
   else throw new ConfigError(`${what}: '${text}' is not a number (use decimal, 0x-hex or 1e9)`);
+  if (!Number.isFinite(v)) throw new ConfigError(`${what}: '${text}' is too large`);
   if (!Number.isInteger(v)) throw new ConfigError(`${what}: '${text}' is not a whole number`);
   if (!Number.isSafeInteger(v)) throw new ConfigError(`${what}: '${text}' is too large`);
   return v;

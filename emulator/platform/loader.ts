@@ -27,8 +27,6 @@ const DTB_SLOT_ALIGN = 2 * MiB;
  * kernel reaches past that); doing the same keeps our boot logs comparable with QEMU's. */
 const INITRD_MAX_OFFSET = 128 * MiB;
 const PAGE = 4096;
-/** Uncompressed-size guard for gzip'd kernels (a Debian arm64 Image is ~30-40 MiB). */
-const MAX_GUNZIP_SIZE = 512 * MiB;
 
 export interface Span {
   start: number;
@@ -82,10 +80,19 @@ const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1
 const isZboot = (b: Uint8Array): boolean =>
   b.length >= 8 && b[0] === 0x4d && b[1] === 0x5a && String.fromCharCode(...b.subarray(4, 8)) === 'zimg';
 
-function gunzip(file: string, bytes: Uint8Array): Uint8Array {
+/**
+ * Decompress a gzip'd image, stopping as soon as the output would exceed `limit` (the RAM size:
+ * a larger image cannot load anyway), so a small hostile gzip cannot make us allocate gigabytes.
+ * zlib stops inflating at maxOutputLength; the result is used in place (no copy).
+ */
+function gunzip(file: string, bytes: Uint8Array, limit: number): Uint8Array {
   try {
-    return new Uint8Array(gunzipSync(bytes, { maxOutputLength: MAX_GUNZIP_SIZE }));
+    const b = gunzipSync(bytes, { maxOutputLength: limit });
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ImageError(file, `gzip-compressed image decompresses to more than the RAM size (${limit >> 20} MiB); decompression stopped there`);
+    }
     throw new ImageError(file, `gzip-compressed image does not decompress: ${(e as Error).message.split('\n')[0]}`);
   }
 }
@@ -100,7 +107,7 @@ export function loadImage(file: string, input: Uint8Array, opts: LoadOptions): L
   let gunzipped = false;
   // Debian and most distributions ship the arm64 kernel as a gzip'd Image (vmlinuz).
   if (requested !== 'raw' && isGzip(bytes)) {
-    bytes = gunzip(file, bytes);
+    bytes = gunzip(file, bytes, ram.size);
     gunzipped = true;
   }
   if (requested !== 'raw' && isZboot(bytes)) {

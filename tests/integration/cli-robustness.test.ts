@@ -1,0 +1,76 @@
+/** Runs that end cleanly whatever the user does (issue 9): signals, bad values, bad output paths, gzip bombs. */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { CLI, guest, hypemu } from './helpers.js';
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'hypemu-robust-'));
+
+describe('signals end a run at the next slice, with the stats written', () => {
+  for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    it(`${signal}: exit ${status}, one line naming the instruction count, stats JSON`, async () => {
+      const stats = join(tmp(), 's.json');
+      const p = spawn('node', [CLI, 'run', guest('bench-loop'), '-q', '--stats-json', stats], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (err += d));
+      // Wait for the guest's banner, so the signal arrives while it runs.
+      await new Promise<void>((r) => p.stdout.on('data', () => r()));
+      p.kill(signal);
+      const code = await new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
+      expect(code).toBe(status);
+      const lines = err.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^hypemu: stopped by ${signal} after (\\d+) instructions .*exit status ${status}\\)$`));
+      const s = JSON.parse(readFileSync(stats, 'utf8'));
+      expect(s.halt).toEqual({ kind: 'signal', signal });
+      expect(s.instructions).toBe(Number(/after (\d+) instructions/.exec(lines[0]!)![1]));
+      expect(out).toContain('bench-loop');
+    });
+  }
+});
+
+describe('bad values and paths: one line, status 64, before the guest runs', () => {
+  it('an unwritable --stats-json is refused before the guest starts', () => {
+    for (const path of ['/nonexistent-dir/s.json', tmpdir()]) {
+      const r = hypemu(['run', guest('hello'), '--stats-json', path]);
+      expect(r.status).toBe(64);
+      expect(r.stdout).toBe(''); // the guest never ran
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^hypemu: --stats-json /);
+    }
+  });
+  it('numbers in the forms the README shows', () => {
+    expect(hypemu(['run', guest('hello'), '-q', '--max-insns', '1e9']).status).toBe(0);
+    expect(hypemu(['run', guest('hello'), '-q', '--max-insns', '1_000']).status).toBe(124);
+    expect(hypemu(['run', guest('hello'), '-q', '--max-insns', '0x100']).status).toBe(124);
+  });
+  it('bad option values', () => {
+    const cases: [string[], RegExp][] = [
+      [['--max-insns', 'lots'], /^hypemu: --max-insns: 'lots' is not a number/],
+      [['--load', '0x40080004'], /^hypemu: --load: 0x40080004 is not 4 KiB aligned/],
+      [['--mem', '12Q'], /^hypemu: --mem: '12Q' is not a size/],
+      [['--format', 'exe'], /^hypemu: option '--format <FMT>' argument 'exe' is invalid/],
+      [['--bogus'], /^hypemu: unknown option '--bogus'/],
+      [['--gdb', '70000'], /^hypemu: --gdb: '70000' is not a TCP port/],
+    ];
+    for (const [args, re] of cases) {
+      const r = hypemu(['run', guest('hello'), ...args]);
+      expect(r.status, args.join(' ')).toBe(64);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(re);
+    }
+  });
+  it('a gzip that inflates past the RAM size stops at the RAM size', () => {
+    const f = join(tmp(), 'bomb.gz');
+    writeFileSync(f, gzipSync(Buffer.alloc(48 << 20), { level: 9 }));
+    const r = hypemu(['run', f, '--mem', '32M']);
+    expect(r.status).toBe(64);
+    expect(r.stderr).toMatch(/^hypemu: .*decompresses to more than the RAM size \(32 MiB\); decompression stopped there\n$/);
+    expect(existsSync(f)).toBe(true);
+  });
+});
