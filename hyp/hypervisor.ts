@@ -18,6 +18,7 @@ import { EC, esrEc } from '../emulator/cpu/esr.js';
 import { sysregKey } from '../emulator/cpu/sysregs.js';
 import { hypercall } from './hypercalls.js';
 import { emulateMmio, injectExternalAbort } from './mmio.js';
+import { CoalescedMmio } from './coalesced-mmio.js';
 import { El2Regs, EL2_REG_NAMES, type El2RegName } from './el2-regs.js';
 import { GuestContext, type HypMode } from './context.js';
 import { DEFAULT_COST_MODEL, type CostModel } from './cost.js';
@@ -106,7 +107,9 @@ export class Hypervisor implements El2Handler {
     const sysFast: FastHandler = (hyp, vcpu, exit) => hyp.sysregs.fastPath(vcpu, exit as SysregExit);
     const common: Array<FastHandler | undefined> = [];
     common[EC.SYS64] = sysFast;
-    // Both modes handle trivial sysreg traps at EL2; nothing else is trivial here.
+    // Coalesced MMIO: a UARTDR write completes at EL2 into a ring (hyp/coalesced-mmio.ts).
+    common[EC.DABT_LOW] = (hyp, vcpu, exit) => hyp.coalesced.tryWrite(vcpu, exit as Stage2AbortExit);
+    // Both modes handle trivial sysreg traps and coalesced MMIO writes at EL2; nothing else is trivial here.
     this.fastPath = this.config.fastPath ? { vhe: common.slice(), nvhe: common.slice() } : { vhe: [], nvhe: [] };
     let hcr = HCR_GUEST_DEFAULT;
     if (this.config.defaultCacheable) hcr |= hcrOf('DC', 'TVM');
@@ -237,6 +240,8 @@ export class Hypervisor implements El2Handler {
       cycles += cost.fastPath;
       action = RESUME;
     } else {
+      // User space sees the device in order: buffered writes first (KVM drains the ring on exit).
+      this.coalesced.drain();
       s.exits.worldSwitch++;
       cycles += cost.worldSwitch[this.config.mode] + cost.handler[exit.reason];
       action = this.worldSwitch(vcpu, exit);
@@ -249,6 +254,14 @@ export class Hypervisor implements El2Handler {
   }
 
   private lastExitWentToUserspace = false;
+
+  /** Coalesced MMIO writes (the console's UARTDR) buffered at EL2. */
+  readonly coalesced = new CoalescedMmio(() => this.vcpu?.bus ?? null);
+
+  /** The vCPU stops running (end of runFor): buffered device writes reach the devices. */
+  drain(): void {
+    this.coalesced.drain();
+  }
 
   /**
    * Save the guest context into the vCPU structure, run the host handler on
@@ -386,6 +399,8 @@ export class Hypervisor implements El2Handler {
       stage2: { ...s.stage2, tablePages: this.stage2.tablePages, vmid: this.stage2.vmid, mapping: this.stage2.mapping },
       ...(this.nested !== null ? { nested: { ...this.nested.toJSON(), cost: this.nestedCost } } : {}),
       unknownSysregs: s.unknownSysregs,
+      // Writes completed on the EL2 fast path into the coalesced-MMIO ring (counted in exits.fastPath too).
+      coalescedMmio: { writes: this.coalesced.writes, drains: this.coalesced.drains },
       hyp: {
         mode: this.config.mode,
         policies: { mairMangle: this.config.mairMangle, defaultCacheable: this.config.defaultCacheable, deviceS2: this.config.deviceS2 },

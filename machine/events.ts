@@ -38,7 +38,7 @@ export interface AbortExitEvent extends ExitEventBase {
   readonly reason: 'dabt_s2' | 'iabt_s2';
   /** The faulting IPA. */
   readonly ipa: number;
-  /** Present when the access went to an emulated device (path 'userspace'). */
+  /** Present when the access went to an emulated device (path 'userspace', or 'fastPath' for a coalesced MMIO write). */
   readonly mmio?: { readonly ipa: number; readonly size: number; readonly write: boolean; readonly value: bigint };
 }
 export interface HypercallExitEvent extends ExitEventBase {
@@ -120,7 +120,7 @@ export class ExitObserver implements El2Handler {
       case 'dabt_s2':
       case 'iabt_s2': {
         const a = exit.access;
-        if (path === 'userspace' && a !== null) {
+        if ((path === 'userspace' || path === 'fastPath') && a !== null) {
           const value = a.rt === 31 ? 0n : v.x(a.rt);
           this.emit({ ...base, reason: exit.reason, ipa: exit.ipa, mmio: { ipa: exit.ipa, size: a.size, write: a.write, value } });
         } else this.emit({ ...base, reason: exit.reason, ipa: exit.ipa });

@@ -131,4 +131,6 @@ export interface El2Handler {
    * when the handler performed it (and set PC), false to let the CPU execute it.
    */
   onCodeSite?(cpu: GuestCpu, pc: number, word: number): boolean;
+  /** The vCPU stopped running (runFor returns): complete anything deferred (coalesced MMIO writes). */
+  drain?(): void;
 }

@@ -748,6 +748,7 @@ export class Vcpu implements GuestCpu {
       }
     }
     this.sliceBase = this.instructions;
+    this.el2?.drain?.();
     return this.halted;
   }
 

@@ -227,6 +227,17 @@ export class Pl011 implements MmioDevice {
     }
   }
 
+  /**
+   * A UARTDR write may be coalesced (buffered at EL2 and performed at the next
+   * exit) when it cannot move the interrupt line: not in loopback (the byte
+   * would arrive as input), and TXRIS already set or TXIM clear (transmit sets
+   * TXRIS). Everything else a DR write does is the console output itself.
+   */
+  coalescable(offset: number, size: AccessSize): boolean {
+    if (offset !== PL011_REG.DR || size > 4) return false;
+    return (this.cr & CR.LBE) === 0 && ((this.ris & INT.TX) !== 0 || (this.imsc & INT.TX) === 0);
+  }
+
   private writeReg(reg: number, v: number): void {
     switch (reg) {
       case PL011_REG.DR:

@@ -15,6 +15,13 @@ export interface MmioDevice {
   /** Read `size` bytes at `offset` (offset < size). 8-byte values are bigint-safe through readWide. */
   read(offset: number, size: AccessSize): number;
   write(offset: number, size: AccessSize, value: number): void;
+  /**
+   * May a write of `size` bytes at `offset` be deferred (coalesced MMIO, as KVM's
+   * KVM_REGISTER_COALESCED_MMIO zones)? Only when performing it later, before the
+   * next access to this device is handled, changes nothing the guest could observe
+   * meanwhile: no interrupt line moves. Absent: never.
+   */
+  coalescable?(offset: number, size: AccessSize): boolean;
   /** Optional 64-bit access; the bus splits into two 32-bit accesses when absent. */
   read64?(offset: number): bigint;
   write64?(offset: number, value: bigint): void;
@@ -52,6 +59,12 @@ export class MmioBus {
       return BigInt(d.read(off, 4) >>> 0) | (BigInt(d.read(off + 4, 4) >>> 0) << 32n);
     }
     return BigInt(d.read(off, size) >>> 0);
+  }
+
+  /** May this write be deferred (see MmioDevice.coalescable)? */
+  coalescable(pa: number, size: AccessSize): boolean {
+    const d = this.find(pa);
+    return d?.coalescable?.(pa - d.base, size) ?? false;
   }
 
   write(pa: number, size: AccessSize, value: bigint): boolean {
