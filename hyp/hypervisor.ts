@@ -34,6 +34,8 @@ import type { ExceptionKind } from '../emulator/cpu/guest-cpu.js';
 import type { SysInsnRoute } from '../emulator/cpu/exits.js';
 import { RamDescriptorMemory } from '../emulator/mmu/memory.js';
 import { NestedVirt } from './nested/nested.js';
+import { formatNestedWalk } from './nested/walk.js';
+import { VEL2_REG_NAMES } from './nested/vregs.js';
 
 /** The guest-physical layout the hypervisor maps at stage 2. */
 export interface GuestLayout {
@@ -363,7 +365,14 @@ export class Hypervisor implements El2Handler {
 
   // ------------------------------------------------------- debugger view
 
+  /** `monitor walk` for a guest hypervisor: the three stages of an L2 address; null: the ordinary walk. */
+  walkText(va: bigint): string | null {
+    return this.nested !== null ? formatNestedWalk(this.nested.walk(Number(BigInt.asUintN(64, va)))) : null;
+  }
+
   el2Register(name: string): bigint | undefined {
+    // With a guest hypervisor, the EL2 registers the debugger shows are the ones it programs (virtual EL2).
+    if (this.nested !== null && VEL2_REG_NAMES.includes(name)) return this.nested.vel2.get(name);
     return (EL2_REG_NAMES as readonly string[]).includes(name) ? this.el2.get(name as El2RegName) : undefined;
   }
 

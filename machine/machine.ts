@@ -14,6 +14,7 @@ import { buildVirtDtb } from '../emulator/platform/virt-dt.js';
 import { VIRT } from '../emulator/platform/memmap.js';
 import { translate } from '../emulator/cpu/mmu-translator.js';
 import { formatWalk, type WalkReport } from '../emulator/mmu/walk-report.js';
+import { formatNestedWalk, type NestedWalkReport } from '../hyp/nested/walk.js';
 import { hexVa, vaFromBigint, vaToBigint } from '../emulator/types.js';
 import { Reg } from '../emulator/unicorn/uc.js';
 import { VcpuTarget } from '../emulator/debug/vcpu-target.js';
@@ -368,7 +369,10 @@ export class Machine {
     const status = exitCodeFor(end);
     this.wakeInput();
     const hostNs = Number(process.hrtime.bigint() - this.t0);
-    for (const va of this.config.walk) this.log(formatWalk(this.walk(va)));
+    for (const va of this.config.walk) {
+      const r = this.walk(va);
+      this.log('nested' in r ? formatNestedWalk(r as NestedWalkReport) : formatWalk(r));
+    }
     const line = `${describeEnd(end)} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${status})`;
     // A run the user stopped says so even under --quiet: one line, with the instruction count.
     if (end.kind === 'signal' || end.kind === 'quit') (this.io.notice ?? this.io.log)?.(line);
@@ -403,6 +407,8 @@ export class Machine {
 
   /** The stage-1 and stage-2 walk of a VA in the vCPU's current regime (side-effect free). */
   walk(va: bigint | number, opts: { el?: 0 | 1; access?: 'read' | 'write' | 'fetch' } = {}): WalkReport {
+    // A guest hypervisor (--nested): the three stages of an L2 address (hyp/nested/walk.ts)
+    if (this.hyp.nested !== null) return this.hyp.nested.walk(Number(BigInt.asUintN(64, BigInt(va))));
     return translate(this.board.vcpu, typeof va === 'number' ? BigInt(va) : va, opts);
   }
 

@@ -62,6 +62,8 @@ export interface El2DebugView {
   guestView?(name: string, cpuValue: bigint): bigint;
   /** How the model will handle a pending exit, decided without handling it. */
   exitPath?(exit: Exit): 'fast path' | 'world switch';
+  /** The model's own text for `monitor walk` (a guest hypervisor's three stages), or null for the ordinary walk. */
+  walkText?(va: bigint): string | null;
 }
 
 export interface VcpuTargetSession {
@@ -665,6 +667,8 @@ export class VcpuTarget implements DebugTarget {
   }
 
   walk(va: bigint): string {
+    const custom = this.session.hyp.walkText?.(va) ?? null;
+    if (custom !== null) return custom;
     const v = this.vcpu;
     const t = v.translator;
     // The machine's real two-stage regime (the guest's stage 1, the hypervisor's stage 2), walked by the one MMU model.

@@ -33,6 +33,7 @@ import { NestedS2, type HostStage2View, type ShadowS2Mmu } from './shadow-s2.js'
 import { decodeTlbi } from './tlbi.js';
 import { VirtualEl2, el2RegName, l2El1Index, L2_EL1_CONTEXT, KEY_CURRENT_EL, KEY_SP_EL1, sctlrEl2ToEl1, tcrEl2ToEl1 } from './vregs.js';
 import { atFromVel2 } from './at.js';
+import { nestedWalk, type NestedWalkReport } from './walk.js';
 
 const KIND_OFFSET: Record<ExceptionKind, number> = { sync: 0x000, irq: 0x080, fiq: 0x100, serror: 0x180 };
 /** ERET (Arm ARM C6.2 "ERET"). */
@@ -442,6 +443,19 @@ export class NestedVirt {
       case 'irq':
         return null;
     }
+  }
+
+  /** The three stages behind an L2 VA (and the shadow entry), side-effect free. */
+  walk(va: number): NestedWalkReport {
+    return nestedWalk(this.vcpu, va, {
+      mode: this.mode,
+      vel2: this.vel2,
+      l2El1: this.l2El1,
+      l1Vmid: this.l1Vmid,
+      shadows: this.s2.mmus,
+      ours: this.host.ourStage2(),
+      guestMem: this.vcpu.descriptorMemory(),
+    });
   }
 
   toJSON(): Record<string, unknown> {

@@ -48,6 +48,23 @@ describe('nested-l1 under --nested (seed 003)', () => {
   });
 });
 
+describe('--walk for an L2 address under --nested: all three stages and the shadow entry', () => {
+  it('shows L2 stage 1, the guest hypervisor\'s stage 2 (its tables in guest RAM), ours, and the shadow entry', () => {
+    const r = hypemu(['run', guest('nested-l1'), '--nested', '--walk', '0x50000010'], { stats: true });
+    expect(r.status).toBe(0);
+    // vm-b ran last: IPA 0x5000_0000 is its page (L1's level-3 leaf), behind our 2 MiB RAM block
+    expect(r.stderr).toMatch(/nested walk of L2 VA 0x50000010 .*VMID 2\)/);
+    expect(r.stderr).toMatch(/S2 L3 table 0x[0-9a-f]+ \[0x[0-9a-f]+\] = 0x[0-9a-f]+: page -> (0x[0-9a-f]+)/);
+    expect(r.stderr).toContain('[our stage 2 for the L1 PA]');
+    expect(r.stderr).toMatch(/shadow entry: slot 1 \(our VMID 257\) IPA 0x50000000\+0x1000 -> PA 0x[0-9a-f]+010 \(from an L1 level-3 leaf\)/);
+    const w = r.stats!.walks['0x0000000050000010'];
+    expect(w.stage2.levels.length).toBe(3); // L1's stage 2: levels 1, 2, 3
+    expect(w.nested.ourStage2.stage2.enabled).toBe(true);
+    expect(w.nested.hostPa).toBe(w.pa); // our stage 2 maps RAM 1:1
+    expect(w.nested.shadow.pa).toBe(w.pa);
+  });
+});
+
 describe('nested-l1 without --nested', () => {
   it('starts at EL1 (no virtual EL2), says so and exits 1', () => {
     const r = hypemu(['run', guest('nested-l1'), '-q']);
