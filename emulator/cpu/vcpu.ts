@@ -376,6 +376,22 @@ export class Vcpu implements GuestCpu {
   }
   private readonly wfeHooks = new Set<number>();
   private readonly siteHooks = new Set<number>();
+  /**
+   * Work a device asks for from inside a hook that must not run there (adding or removing CPU
+   * hooks, flushing translated code): the slice stops after the current instruction and the run
+   * loop does it before the next instruction (the breakpoint registers use it).
+   */
+  afterInstruction(fn: () => void): void {
+    this.deferred.push(fn);
+    if (this.inSlice) {
+      this.stopRequested = true;
+      this.uc.emuStop();
+    }
+  }
+  private readonly deferred: Array<() => void> = [];
+  private runDeferred(): void {
+    while (this.deferred.length > 0) this.deferred.shift()!();
+  }
   /** Code hooks to install from the run loop: a WFE site, or a handler's code site (hooksCodeSite) encoded as -1 - va. */
   private readonly pendingWfeHooks: number[] = [];
 
@@ -665,6 +681,7 @@ export class Vcpu implements GuestCpu {
       // Code hooks found by the code-page scan (WFE under TWE, a guest hypervisor's sites):
       // installed here, outside any Unicorn callback, before the code runs again.
       if (this.pendingWfeHooks.length > 0) this.installWfeHooks();
+      this.runDeferred();
       this.refused = null;
       this.stopRequested = false;
       this.sliceBase = this.instructions;
@@ -730,9 +747,10 @@ export class Vcpu implements GuestCpu {
         if (!fetch && this.halted === null && this.pc === faultPc + 4) this.instructions++;
         continue;
       }
-      if (this.pendingWfeHooks.length > 0 && rc === UC_ERR_OK && this.halted === null && this.gatedExit === null) {
+      if ((this.pendingWfeHooks.length > 0 || this.deferred.length > 0) && rc === UC_ERR_OK && this.halted === null && this.gatedExit === null) {
         this.instructions += Math.min(n, Math.max(0, started));
         this.installWfeHooks();
+        this.runDeferred();
         continue;
       }
       // Stopped from a hook (a halt, an exit the debugger gated) or an error.

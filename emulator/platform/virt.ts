@@ -12,6 +12,7 @@ import { GicV2 } from '../devices/gicv2.js';
 import { GenericTimer, registerTimer } from '../devices/generic-timer.js';
 import { registerIcc } from '../devices/icc.js';
 import { Pmu, PMU_PPI, registerPmu } from '../devices/pmu.js';
+import { DebugRegs, registerDebugRegs, type DebugCpu } from '../devices/debug-regs.js';
 import { Unicorn, type SharedBlock } from '../unicorn/uc.js';
 import { DEFAULT_RAM_SIZE, VIRT } from './memmap.js';
 import { linuxBootRegisters, writeSegments, type LoadedImage } from './loader.js';
@@ -35,6 +36,8 @@ export class VirtMachine {
   readonly gic: GicV3 | GicV2;
   readonly timer: GenericTimer;
   readonly pmu: Pmu;
+  /** Breakpoint/watchpoint registers, kept out of the core (a DBGBCR write with E = 1 crashes Unicorn 2.1.1). */
+  readonly debugRegs = new DebugRegs();
   /** CNTVOFF_EL2, which the hypervisor owns: the board asks for it. */
   virtualOffset: () => bigint = () => 0n;
   /** MDCR_EL2 (HPMN, TPM, TPMCR for the PMU), which the hypervisor owns. */
@@ -102,6 +105,29 @@ export class VirtMachine {
     registerTimer(v.sysregs, this.timer);
     if (gic3 !== null) registerIcc(v.sysregs, gic3);
     registerPmu(v.sysregs, this.pmu);
+    registerDebugRegs(v.sysregs, this.debugRegs);
+    const dbgCpu: DebugCpu = {
+      get el() { return v.el; },
+      get pstate() { return v.pstate; },
+      sysreg: (e) => v.sysreg(e),
+      takeException: (kind, esr, pc) => v.takeException(kind, esr, pc),
+      hookInsn: (va, fn) => v.uc.onCode(va, va, (pc) => fn(pc)),
+      unhook: (h) => v.uc.removeHook(h),
+      retranslate: (va) => {
+        const a = Number(BigInt.asIntN(64, va)); // a signed 49-bit VA is exact in a double
+        v.uc.removeTbCache(a, a + 4);
+      },
+    };
+    // Hooks cannot change while the CPU runs the MSR that asked: re-arm before the next instruction.
+    let rearm = false;
+    this.debugRegs.onChange = () => {
+      if (rearm) return;
+      rearm = true;
+      v.afterInstruction(() => {
+        rearm = false;
+        this.debugRegs.armBreakpoints(dbgCpu);
+      });
+    };
   }
 
   get ramBase(): number {

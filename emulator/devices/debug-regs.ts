@@ -1,0 +1,153 @@
+/**
+ * The breakpoint and watchpoint registers (Arm ARM D19 "DBGBVR<n>_EL1", "DBGBCR<n>_EL1",
+ * "DBGWVR<n>_EL1", "DBGWCR<n>_EL1") as a model the system-register catalogue answers, so no
+ * guest write ever reaches the CPU core: Unicorn 2.1.1 crashes (SIGSEGV in generated code) once
+ * a DBGBCR has its enable bit set. The counts are the ones ID_AA64DFR0_EL1 advertises (BRPs 6,
+ * WRPs 4); higher-numbered registers keep their architectural rows (UNDEFINED).
+ *
+ * Values are stored with their RES0 bits cleared, as the register descriptions define them:
+ * DBGBVR: VA[63:2] (bits [1:0] RES0); DBGBCR: BT [23:20], LBN [19:16], SSC [15:14], HMC [13],
+ * BAS [8:5], PMC [2:1], E [0]; DBGWVR: VA[63:2]; DBGWCR: MASK [28:24], WT [20], LBN [19:16],
+ * SSC [15:14], HMC [13], BAS [12:5], LSC [4:3], PAC [2:1], E [0].
+ *
+ * Breakpoints fire (armBreakpoints: a CPU code hook per enabled unlinked address-match
+ * breakpoint, checked against the debug-exception enables before the instruction executes);
+ * watchpoints and software step are not delivered yet: their registers read back what was
+ * written and nothing fires.
+ */
+import { defineSysreg, type SysregCatalogue, type SysregDef, type SysregSpec } from '../cpu/sysreg-catalogue.js';
+
+export const NUM_BRPS = 6;
+export const NUM_WRPS = 4;
+
+const BVR_MASK = 0xffff_ffff_ffff_fffcn;
+const BCR_MASK = 0x00ff_e1e7n;
+const WVR_MASK = 0xffff_ffff_ffff_fffcn;
+const WCR_MASK = 0x1f1f_ffffn;
+
+type Kind = 'bvr' | 'bcr' | 'wvr' | 'wcr';
+const MASKS: Record<Kind, bigint> = { bvr: BVR_MASK, bcr: BCR_MASK, wvr: WVR_MASK, wcr: WCR_MASK };
+const OP2: Record<Kind, number> = { bvr: 4, bcr: 5, wvr: 6, wcr: 7 };
+const NAME: Record<Kind, string> = { bvr: 'DBGBVR', bcr: 'DBGBCR', wvr: 'DBGWVR', wcr: 'DBGWCR' };
+
+const D: SysregSpec = { storage: 'device', group: 'DEBUG', cpu: 'emulate', reset: 0n };
+const defs: SysregDef[] = [];
+const BY_NAME = new Map<string, { kind: Kind; n: number }>();
+for (const kind of ['bvr', 'bcr', 'wvr', 'wcr'] as const) {
+  const count = kind === 'bvr' || kind === 'bcr' ? NUM_BRPS : NUM_WRPS;
+  for (let n = 0; n < count; n++) {
+    const name = `${NAME[kind]}${n}_EL1`;
+    defs.push(defineSysreg('reg', name, 2, 0, 0, n, OP2[kind], D));
+    BY_NAME.set(name, { kind, n });
+  }
+}
+// The OS lock (D2.5 "The OS Lock"): the core (QEMU 5 in Unicorn 2.1.1) has OSLSR_EL1 constant and
+// OSLAR_EL1 a no-op, so the lock is kept here: OSLAR_EL1.OSLK sets it, OSLSR_EL1 reports it with
+// OSLM = 0b10 (implemented); locked at cold reset (OSLSR_EL1 = 0xa).
+const OS: SysregSpec = { storage: 'device', group: 'OSLOCK', cpu: 'emulate' };
+defs.push(defineSysreg('reg', 'OSLAR_EL1', 2, 0, 1, 0, 4, { ...OS, access: 'wo' }));
+defs.push(defineSysreg('reg', 'OSLSR_EL1', 2, 0, 1, 1, 4, { ...OS, access: 'ro', reset: 0xan }));
+/** The rows this model answers (they replace the architectural ones, which the core would run). */
+export const DEBUG_REG_SYSREGS: readonly SysregDef[] = Object.freeze(defs);
+
+/** What the breakpoint model needs from the CPU it watches. */
+export interface DebugCpu {
+  readonly el: number;
+  readonly pstate: number;
+  sysreg(e: { op0: number; op1: number; crn: number; crm: number; op2: number }): bigint;
+  takeException(kind: 'sync', esr: number, pc: number): void;
+  /** Add a code hook on one instruction address (returns a handle), remove one. */
+  hookInsn(va: bigint, fn: (pc: number) => void): number;
+  unhook(h: number): void;
+  /** Drop translated code around one instruction address, so a hook change takes effect there. */
+  retranslate(va: bigint): void;
+}
+
+const MDSCR_EL1 = { op0: 2, op1: 0, crn: 0, crm: 2, op2: 2 };
+const MDSCR_KDE = 1n << 13n;
+const MDSCR_MDE = 1n << 15n;
+const PSTATE_D = 1 << 9;
+/** ESR_ELx EC values (D17.2.37): Breakpoint from a lower EL / without a change in EL; IFSC 0x22 = debug exception. */
+export const EC_BREAKPOINT_LOWER = 0x30;
+export const EC_BREAKPOINT_CUR = 0x31;
+const IFSC_DEBUG = 0x22;
+
+export class DebugRegs {
+  /** Called after a breakpoint register changed (the board re-arms the hooks). */
+  onChange: (() => void) | null = null;
+  private hooks: number[] = [];
+  /** The armed breakpoints as "va/pmc" strings, to skip re-arming when nothing changed. */
+  private armed: string[] = [];
+
+  readonly bvr = new Array<bigint>(NUM_BRPS).fill(0n);
+  readonly bcr = new Array<bigint>(NUM_BRPS).fill(0n);
+  readonly wvr = new Array<bigint>(NUM_WRPS).fill(0n);
+  readonly wcr = new Array<bigint>(NUM_WRPS).fill(0n);
+
+  /** OSLSR_EL1.OSLK. */
+  osLocked = true;
+
+  read(name: string): bigint {
+    if (name === 'OSLSR_EL1') return 0x8n | (this.osLocked ? 0x2n : 0n);
+    const r = BY_NAME.get(name);
+    return r === undefined ? 0n : this[r.kind][r.n]!;
+  }
+
+  write(name: string, v: bigint): void {
+    if (name === 'OSLAR_EL1') {
+      this.osLocked = (v & 1n) === 1n;
+      return;
+    }
+    const r = BY_NAME.get(name);
+    if (r !== undefined) this[r.kind][r.n] = BigInt.asUintN(64, v) & MASKS[r.kind];
+    if (r !== undefined && (r.kind === 'bvr' || r.kind === 'bcr')) this.onChange?.();
+  }
+
+  /**
+   * Re-arm the CPU's hooks: one per enabled unlinked instruction-address-match breakpoint
+   * (DBGBCR.BT = 0b0000, E = 1). When the CPU reaches that address the hook checks whether
+   * breakpoint exceptions are enabled (Arm ARM D2.4 "Enabling debug exceptions from the current
+   * EL": OS lock clear, MDSCR_EL1.MDE, and at EL1 also MDSCR_EL1.KDE with
+   * PSTATE.D clear) and whether DBGBCR.PMC selects the current EL, then takes the Breakpoint
+   * exception to EL1 before the instruction executes: ESR EC 0x31 (from EL1) or 0x30 (from
+   * EL0), IL = 1, IFSC 0x22; ELR = the instruction (MDCR_EL2.TDE routing to EL2 is not modelled).
+   */
+  armBreakpoints(cpu: DebugCpu): void {
+    const want: Array<{ va: bigint; pmc: number }> = [];
+    for (let n = 0; n < NUM_BRPS; n++) {
+      const bcr = this.bcr[n]!;
+      if ((bcr & 1n) === 0n || ((bcr >> 20n) & 0xfn) !== 0n) continue;
+      // VA[48:2], sign-extended from bit 48.
+      want.push({ va: BigInt.asUintN(64, BigInt.asIntN(49, this.bvr[n]!)), pmc: Number((bcr >> 1n) & 3n) });
+    }
+    const key = want.map((w) => `${w.va}/${w.pmc}`);
+    if (key.join() === this.armed.join()) return;
+    for (const h of this.hooks) cpu.unhook(h);
+    // Code translated with (or without) a hook keeps (or lacks) it: retranslate the old and new sites.
+    for (const k of this.armed) cpu.retranslate(BigInt(k.split('/')[0]!));
+    this.hooks = want.map(({ va, pmc }) => cpu.hookInsn(va, (pc) => this.breakpointHit(cpu, pmc, pc)));
+    for (const w of want) cpu.retranslate(w.va);
+    this.armed = key;
+  }
+
+  private breakpointHit(cpu: DebugCpu, pmc: number, pc: number): void {
+    const el = cpu.el;
+    if (el > 1 || ((pmc >> (el === 1 ? 0 : 1)) & 1) === 0) return;
+    // OS lock set: no breakpoint exceptions (the double lock, OSDLR_EL1, is not modelled: never set).
+    if (this.osLocked) return;
+    const mdscr = cpu.sysreg(MDSCR_EL1);
+    if ((mdscr & MDSCR_MDE) === 0n) return;
+    if (el === 1 && ((mdscr & MDSCR_KDE) === 0n || (cpu.pstate & PSTATE_D) !== 0)) return;
+    cpu.takeException('sync', (((el === 1 ? EC_BREAKPOINT_CUR : EC_BREAKPOINT_LOWER) << 26) | (1 << 25) | IFSC_DEBUG) >>> 0, pc);
+  }
+
+  /** Enabled breakpoints (DBGBCR.E = 1), for the debugger and a future event model. */
+  enabledBreakpoints(): number[] {
+    return this.bcr.flatMap((c, i) => ((c & 1n) === 1n ? [i] : []));
+  }
+}
+
+/** Register the breakpoint/watchpoint rows, answered by `regs` (replacing the core's). */
+export function registerDebugRegs(catalogue: SysregCatalogue, regs: DebugRegs): void {
+  catalogue.register(DEBUG_REG_SYSREGS, { read: (e) => regs.read(e.name), write: (e, v) => regs.write(e.name, v) }, { replace: true });
+}
