@@ -8,6 +8,7 @@ import { runCommand } from './run.js';
 import { COST_KEYS } from '../hyp/cost.js';
 import { ConfigError, EXIT_CODES, type MachineConfig } from '../machine/index.js';
 import { DEFAULT_GUEST } from '../machine/paths.js';
+import { LOG_LEVELS } from '../emulator/log.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -42,6 +43,7 @@ program
   .option('--no-fast-path', 'send every trap through the full world switch (compare with the EL2 fast path, seed 000)')
   .option('--cost <KEY=CYCLES>', `override the cycle-cost model (repeatable); keys: ${COST_KEYS.join(', ')}`, collect)
   .option('--walk <VA>', 'at the end of the run, report the stage-1/stage-2 walk of VA (repeatable): stderr, and walks["0x..."] in --stats-json', collect)
+  .addOption(new Option('--log-level <LEVEL>', 'diagnostics on stderr at or above LEVEL (default $HYPEMU_LOG or warn); human-readable on a terminal, JSON lines otherwise').choices([...LOG_LEVELS]))
   .option('-q, --quiet', 'no progress lines on stderr (guest output still goes to stdout)')
   .option('--gdb [PORT]', 'serve the GDB remote protocol on 127.0.0.1:PORT (default 1234)')
   .option('--gdb-wait', 'with --gdb (implied): halt before the first instruction until a debugger continues')

@@ -14,6 +14,7 @@ import { parseAddress } from '../emulator/types.js';
 import { DEFAULT_HYP_CONFIG, type HypervisorConfig } from '../hyp/hypervisor.js';
 import { costModelWith } from '../hyp/cost.js';
 import { parseGdbPort } from '../emulator/debug/gdbstub.js';
+import { LOG_LEVELS, type LogLevel } from '../emulator/log.js';
 import { ConfigError } from './errors.js';
 import { S2_POOL_BASE } from '../hyp/stage2.js';
 
@@ -75,6 +76,8 @@ export interface MachineConfig {
   gdb?: boolean | Numeric;
   /** --gdb-wait: halt before the first instruction until a debugger continues (implies gdb). */
   gdbWait?: boolean;
+  /** --log-level: diagnostics at or above this level reach stderr (default $HYPEMU_LOG or 'warn'). Process-wide. */
+  logLevel?: LogLevel;
 }
 
 export interface ResolvedConfig {
@@ -96,11 +99,12 @@ export interface ResolvedConfig {
   /** The GDB port, or undefined when no debugger is served. */
   readonly gdbPort: number | undefined;
   readonly gdbWait: boolean;
+  readonly logLevel: LogLevel | undefined;
 }
 
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
-  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'fastPath', 'nested', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait',
+  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'fastPath', 'nested', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel',
 ]);
 
 /** Raw binaries are placed by page: an unaligned --load would silently shift the image. */
@@ -186,5 +190,6 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     quiet: c.quiet === true,
     gdbPort,
     gdbWait: c.gdbWait === true,
+    logLevel: c.logLevel === undefined ? undefined : oneOf(c.logLevel, LOG_LEVELS, '--log-level'),
   };
 }

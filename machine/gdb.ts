@@ -5,6 +5,7 @@
  * when the guest does, when the debugger kills it, or when the machine is asked to stop (a signal).
  */
 import { GdbStub } from '../emulator/debug/gdbstub.js';
+import { loadDisassembler } from '../emulator/debug/disasm.js';
 import type { VcpuTarget } from '../emulator/debug/vcpu-target.js';
 import { ConfigError } from './errors.js';
 import type { RunEnd } from './exit-status.js';
@@ -20,6 +21,8 @@ export interface GdbServeOptions {
 }
 
 export async function serveGdb(target: VcpuTarget, o: GdbServeOptions): Promise<RunEnd> {
+  // Trap-break lines and `monitor disas` disassemble with Capstone: load it before a debugger can ask.
+  await loadDisassembler();
   const stub = new GdbStub(target, { port: o.port, waitForAttach: o.wait, ...(o.notice ? { log: o.notice } : {}) });
   try {
     o.onPort?.(await stub.listen());

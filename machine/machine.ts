@@ -15,9 +15,11 @@ import { VIRT } from '../emulator/platform/memmap.js';
 import { translate } from '../emulator/cpu/mmu-translator.js';
 import { formatWalk, type WalkReport } from '../emulator/mmu/walk-report.js';
 import { formatNestedWalk, type NestedWalkReport } from '../hyp/nested/walk.js';
-import { hexVa, vaFromBigint, vaToBigint } from '../emulator/types.js';
+import { hexPa, hexVa, vaFromBigint, vaToBigint } from '../emulator/types.js';
+import { logger, setLogLevel } from '../emulator/log.js';
 import { Reg } from '../emulator/unicorn/uc.js';
 import { VcpuTarget } from '../emulator/debug/vcpu-target.js';
+import { disassemble, loadDisassembler } from '../emulator/debug/disasm.js';
 import { Hypervisor } from '../hyp/hypervisor.js';
 import { resolveConfig, sizeText, type MachineConfig, type ResolvedConfig } from './config.js';
 import { ConsoleSink } from './console.js';
@@ -142,6 +144,7 @@ export class Machine {
    */
   static async create(config: MachineConfig = {}, io: MachineIo = {}): Promise<Machine> {
     const c = resolveConfig(config);
+    if (c.logLevel !== undefined) setLogLevel(c.logLevel);
     if (c.statsJson !== undefined) checkWritable(c.statsJson, '--stats-json');
     const bytes = await readInput(c.imagePath, 'image');
     const initrd = c.initrdPath !== undefined ? await readInput(c.initrdPath, 'initrd') : undefined;
@@ -167,7 +170,15 @@ export class Machine {
       if (e instanceof ImageError) throw new ConfigError(e.message);
       throw e;
     }
+    logger.debug(
+      { format: image.format, entry: hexVa(image.entry), segments: image.segments.map((g) => `${hexPa(g.addr)}+0x${g.data.length.toString(16)}`), dtb: image.dtbAddr !== undefined ? hexPa(image.dtbAddr) : null },
+      `image ${c.imageName} laid out`,
+    );
     const m = new Machine(c, image, io);
+    logger.info(
+      { mode: c.hyp.mode, mairMangle: c.hyp.mairMangle, defaultCacheable: c.hyp.defaultCacheable, deviceS2: c.hyp.deviceS2, stage2: c.hyp.stage2Mapping, fastPath: c.hyp.fastPath, ram: `${c.ram.size >> 20} MiB` },
+      'machine built: virt board, EL2 model attached',
+    );
     m.log(`${image.format} image ${c.imageName}, entry 0x${image.entry.toString(16)}, RAM ${sizeText(c.ram.size)} at 0x${c.ram.base.toString(16)}`);
     return m;
   }
@@ -373,7 +384,7 @@ export class Machine {
       const r = this.walk(va);
       this.log('nested' in r ? formatNestedWalk(r as NestedWalkReport) : formatWalk(r));
     }
-    const line = `${describeEnd(end)} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${status})`;
+    const line = `${describeEnd(end)}${end.kind === 'fault' ? await this.faultingInsn() : ''} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${status})`;
     // A run the user stopped says so even under --quiet: one line, with the instruction count.
     if (end.kind === 'signal' || end.kind === 'quit') (this.io.notice ?? this.io.log)?.(line);
     else this.log(line);
@@ -386,6 +397,14 @@ export class Machine {
     }
     this.finalResult = { status, reason: end.kind, instructions: vcpu.instructions, end };
     return this.finalResult;
+  }
+
+  /** For a fault report: ` (PC 0x...: ldp x0, x1, [x2])`, the instruction the guest stopped on. */
+  private async faultingInsn(): Promise<string> {
+    const v = this.board.vcpu;
+    const w = v.readInsn(v.pc);
+    if (w === null || !(await loadDisassembler())) return '';
+    return ` (PC ${hexVa(v.pc)}: ${disassemble(w, vaToBigint(v.pc))})`;
   }
 
   // ------------------------------------------------------------- inspection

@@ -106,6 +106,28 @@ export const MONITOR_COMMANDS: readonly MonitorCommand[] = [
     },
   },
   {
+    name: 'disas',
+    usage: 'disas [ADDR|$pc] [N]',
+    help: 'disassemble N (default 8, at most 256) A64 instructions from ADDR (default: PC) with Capstone: x/i for clients without an AArch64 disassembler',
+    run(target, args) {
+      if (target.disassemble === undefined) return 'this target cannot disassemble\n';
+      if (args.length > 2) return usage(this, 'too many arguments');
+      let addr: bigint | null = null;
+      let n = 8;
+      if (args.length >= 1 && args[0] !== '$pc' && args[0] !== 'pc') {
+        addr = parseAddress(args[0]!);
+        if (addr === null) return usage(this, `'${args[0]}' is not a 64-bit address (use 0x... for hex)`);
+      }
+      if (args.length === 2) {
+        if (!/^[0-9]{1,3}$/.test(args[1]!) || Number(args[1]) < 1) return usage(this, `'${args[1]}' is not a count`);
+        n = Math.min(256, Number(args[1]));
+      }
+      // x0..x30, sp, pc: GDB's aarch64 core feature fixes pc at register 32.
+      const pc = target.readRegister(32);
+      return ensureNewline(target.disassemble(addr ?? pc ?? 0n, n));
+    },
+  },
+  {
     name: 'stats',
     usage: 'stats',
     help: 'show exit/trap counters and instruction counts',

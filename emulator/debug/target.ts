@@ -113,4 +113,6 @@ export interface DebugTarget {
   tlb(): string;
   /** Exit and trap statistics. */
   stats(): string;
+  /** Optional: `count` instructions disassembled from a VA in the current regime (`monitor disas`). */
+  disassemble?(addr: bigint, count: number): string;
 }

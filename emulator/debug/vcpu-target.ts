@@ -36,6 +36,7 @@ import { NS_PER_INSN } from '../cpu/vcpu.js';
 import { modeName } from '../cpu/pstate.js';
 import { Reg, xreg } from '../unicorn/uc.js';
 import { vaFromBigint, vaToBigint, hexVa } from '../types.js';
+import { disassemble } from './disasm.js';
 import { buildRegisterTable, FEATURE_SYSREGS } from './aarch64-registers.js';
 import { genericName, type SysregEncoding } from '../cpu/sysreg-catalogue.js';
 import {
@@ -510,7 +511,7 @@ export class VcpuTarget implements DebugTarget {
       // EL2's syndrome registers are what the model will see on this (pending) exit.
       this.lastExit = gated;
       const path = this.session.hyp.exitPath?.(gated);
-      return { kind: 'trap-break', pc: vaToBigint(gated.pc), reason: gated.reason, text: `EL2 exit: ${describeExit(gated, this.vcpu.x(0))}${path ? `, ${path}` : ''}` };
+      return { kind: 'trap-break', pc: vaToBigint(gated.pc), reason: gated.reason, text: `EL2 exit: ${describeExit(gated, this.vcpu.x(0))}${path ? `, ${path}` : ''}${this.insnText(gated.pc)}` };
     }
     if (this.vcpu.instructions >= this.maxInstructions) return this.ended({ kind: 'insn-limit' });
     return null;
@@ -662,8 +663,33 @@ export class VcpuTarget implements DebugTarget {
   recentExits(count: number): string {
     const list = this.exits.slice(-count);
     if (list.length === 0) return `no EL2 exits yet (${this.vcpu.instructions} instructions retired)`;
-    const lines = list.map((r) => `#${r.seq} insn ${r.instructions} pc ${hexPc(r.exit.pc)}: ${describeExit(r.exit, r.x0)} -> ${describeAction(r.action)}${r.path ? ', ' + r.path : ''}`);
+    // The instruction is read from memory now (not recorded per exit, which would cost every exit a translation).
+    const lines = list.map((r) => `#${r.seq} insn ${r.instructions} pc ${hexPc(r.exit.pc)}: ${describeExit(r.exit, r.x0)} -> ${describeAction(r.action)}${r.path ? ', ' + r.path : ''}${this.insnText(r.exit.pc)}`);
     return `last ${list.length} of ${this.exitSeq} EL2 exits (most recent last):\n${lines.join('\n')}`;
+  }
+
+  /** ` [mnemonic operands]` of the instruction at a guest VA, or '' if unreadable or Capstone is not loaded. */
+  private insnText(pc: number): string {
+    const w = this.vcpu.readInsn(pc);
+    const text = w === null ? null : disassemble(w, vaToBigint(pc));
+    return text === null ? '' : ` [${text}]`;
+  }
+
+  /** `monitor disas`: N instructions from a VA in the current regime (for clients that cannot disassemble A64). */
+  disassemble(addr: bigint, count: number): string {
+    const lines: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const va = addr + BigInt(4 * i);
+      const bytes = this.readMemory(va, 4);
+      const at = `0x${va.toString(16).padStart(16, '0')}${va === this.pcBig() ? ' <pc>' : ''}`;
+      if (bytes === null || bytes.length < 4) {
+        lines.push(`${at}: cannot access memory`);
+        break;
+      }
+      const w = (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0;
+      lines.push(`${at}: ${w.toString(16).padStart(8, '0')}  ${disassemble(w, va) ?? '(disassembler not loaded)'}`);
+    }
+    return lines.join('\n');
   }
 
   walk(va: bigint): string {

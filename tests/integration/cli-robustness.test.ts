@@ -1,5 +1,5 @@
 /** Runs that end cleanly whatever the user does (issue 9): signals, bad values, bad output paths, gzip bombs. */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,36 @@ describe('signals end a run at the next slice, with the stats written', () => {
       expect(out).toContain('bench-loop');
     });
   }
+});
+
+describe('diagnostics through pino', () => {
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync('node', [CLI, 'run', guest('hello'), '-q', ...args], { encoding: 'utf8', input: '', env: { ...process.env, ...env } });
+  it('--log-level / HYPEMU_LOG select the level; JSON lines when stderr is not a terminal', () => {
+    expect(run([]).stderr).toBe(''); // default level warn: nothing to say
+    const info = run(['--log-level', 'info']);
+    const rec = JSON.parse(info.stderr.trim().split('\n')[0]!);
+    expect(rec).toMatchObject({ level: 30, name: 'hypemu', msg: 'machine built: virt board, EL2 model attached', mode: 'vhe' });
+    expect(info.stdout).toContain('Hello from hypemu guest!'); // the console never goes through the logger
+    expect(info.stdout).not.toContain('"level"');
+    expect(run([], { HYPEMU_LOG: 'debug' }).stderr).toMatch(/"level":20,.*"msg":"image .*hello.elf laid out"/);
+  });
+  it('human-readable lines on a terminal (HYPEMU_LOG_FORMAT=pretty forces it here)', () => {
+    expect(run(['--log-level', 'info'], { HYPEMU_LOG_FORMAT: 'pretty' }).stderr).toMatch(/^hypemu: info: machine built: virt board, EL2 model attached \(mode=vhe, /);
+  });
+});
+
+describe('exit reports', () => {
+  it('a fault names the instruction the guest stopped on (Capstone)', () => {
+    // ldp x0, x1, [x2] with x2 = the UART: an MMIO pair without a syndrome, which stops the run,
+    // or, once such accesses are emulated, a read of two UART registers and then the HVC exit.
+    const f = join(tmp(), 'fault.bin');
+    const words = [0xd2a12002 /* movz x2, #0x900, lsl #16 */, 0xa9400440 /* ldp x0, x1, [x2] */, 0xd2800000 /* mov x0, #0 */, 0xd4000002 /* hvc #0 (PSCI version) */, 0x14000000 /* b . */];
+    writeFileSync(f, Buffer.from(Uint32Array.from(words).buffer));
+    const r = hypemu(['run', f, '--max-insns', '100000']);
+    if (r.status === 125) expect(r.stderr).toMatch(/guest stopped: .*\(PC 0x0000000040080004: ldp x0, x1, \[x2\]\) after/);
+    else expect(r.status).toBe(124);
+  });
 });
 
 describe('bad values and paths: one line, status 64, before the guest runs', () => {

@@ -201,6 +201,8 @@ describe.skipIf(GDB === null)('hypemu run --gdb with gdb-multiarch', () => {
     expect(out).toContain(`$2 = ${hex(msr + 4n)}`); // stepi: handled, PC past it
     expect(out).toMatch(/\$3 = 0x[0-9a-f]+/); // the CPU's MAIR_EL1 (the mangled value the MMU uses, not the guest's view)
     expect(out).toMatch(/: sysreg write MAIR_EL1 <- 0x[0-9a-f]+; .* -> resumed, fast path/);
+    // Capstone names the trapping instruction on the trap-break and `monitor exits` lines.
+    expect(out).toMatch(/EL2 exit: sysreg write MAIR_EL1 .* \[msr mair_el1, x\d+\]/);
     expect(await h.done).toBe(plain.status);
     expect(h.stdout()).toBe(plain.stdout);
     expect(stats(h).instructions).toBe(plain.stats!.instructions);
