@@ -16,7 +16,10 @@
  *     DSB, TLBI VMALLE1IS, DSB, new descriptor), by IPA, by last-level IPA with a TTL
  *     hint, and by IPA range (TLBI RIPAS2E1IS): L2 never sees the old page again;
  *   - VMID separation: the same IPA in VM A and VM B reads each VM's own page, before and
- *     after the other ran; an unmap of VM B's page with TLBI VMALLS12E1IS faults again.
+ *     after the other ran; an unmap of VM B's page with TLBI VMALLS12E1IS faults again;
+ *   - L1's own trap controls for VM B's last run: TID3 (an ID register read, EC 0x18, L1
+ *     answers), TRVM (a MAIR_EL1 read), TWI (WFI, EC 0x01, ELR = the WFI) and TSC (SMC,
+ *     EC 0x17, ELR = the SMC, L1's return value in X0).
  *
  * Stage 2 (Arm ARM D8.3 descriptor formats, D8.4 stage-2 permissions, D8.5 MemAttr):
  * 4 KB granule, 32-bit IPA (VTCR_EL2.T0SZ = 32), walks start at level 1 (SL0 = 1).
@@ -49,10 +52,18 @@
 #define VTCR_VALUE (32UL | (1UL << 6) | (1UL << 8) | (1UL << 10) | (3UL << 12) | (0UL << 14) | (2UL << 16) | (1UL << 31))
 /* HCR_EL2 bits (Arm ARM, HCR_EL2 register description). */
 #define HCR_VM (1UL << 0)
+#define HCR_TWI (1UL << 13)
+#define HCR_TSC (1UL << 19)
+#define HCR_TID3 (1UL << 18)
 #define HCR_TVM (1UL << 26)
+#define HCR_TRVM (1UL << 30)
 #define HCR_RW (1UL << 31)
 
 /* ESR_EL2 fields for data aborts (Arm ARM, ISS encoding for an exception from a Data Abort). */
+#define EC_WFX 0x01
+#define EC_SMC64 0x17
+/* ISS for a trapped WFx from AArch64: CV = 1, COND = 0b1110, TI[1:0] (00 WFI) */
+#define ISS_WFX_A64 ((1UL << 24) | (0xeUL << 20))
 #define ISS_ISV (1UL << 24)
 #define ISS_WNR (1UL << 6)
 #define DFSC(esr) ((esr) & 0x3f)
@@ -88,7 +99,7 @@ enum { HC_ECHO = 1, HC_REPORT, HC_REMAP, HC_REMAP_RANGE, HC_DONE };
 /* Values L2 reports back (x1 = slot, x2 = value). */
 enum {
 	R_ECHO_RET, R_MAIR_A, R_LOAD_A1, R_LOAD_A2, R_LOAD_P, R_STORE_P, R_MAIR_B, R_LOAD_B,
-	R_MAIR_A_AGAIN, R_LOAD_A_AGAIN, R_LOAD_A3, R_LOAD_B_AGAIN, R_COUNT
+	R_MAIR_A_AGAIN, R_LOAD_A_AGAIN, R_LOAD_A3, R_LOAD_B_AGAIN, R_ID_PFR0, R_MAIR_TRVM, R_SMC_RET, R_COUNT
 };
 
 #define MAGIC_A1 0xa1a1a1a1u
@@ -117,7 +128,11 @@ struct vm {
 	u64 last_sysreg_esr, last_sysreg_val;
 	u64 fault_esr[4], fault_far[4], fault_hpfar[4];
 	u64 echo_esr, echo_elr, echo_want_elr;
+	/* the HCR_EL2 trap phase (TID3, TRVM, TWI, TSC) */
+	unsigned id_traps, trvm_traps, wfi_traps, smc_traps;
+	u64 id_esr, trvm_esr, wfi_esr, wfi_elr, wfi_want_elr, smc_esr, smc_elr, smc_want_elr;
 };
+#define FAKE_PFR0 0x1111222233334444UL
 
 static struct vm vms[2];
 static struct vm *cur;
@@ -252,6 +267,24 @@ static void sysreg_from_l2(struct frame *f)
 	/* ISS: Op0[21:20] Op2[19:17] Op1[16:14] CRn[13:10] Rt[9:5] CRm[4:1] Direction[0] (0 = write). */
 	u64 enc = iss & 0x3ffc1f;
 	u64 mair_write = (3UL << 20) | (0UL << 17) | (0UL << 14) | (10UL << 10) | (2UL << 1) | 0;
+	u64 mair_read = mair_write | 1;
+	u64 pfr0_read = (3UL << 20) | (0UL << 17) | (0UL << 14) | (0UL << 10) | (4UL << 1) | 1; /* ID_AA64PFR0_EL1 */
+	if (enc == pfr0_read) {          /* HCR_EL2.TID3: L1 says what L2's CPU has */
+		vm->id_traps++;
+		vm->id_esr = f->esr;
+		if (rt != 31)
+			f->x[rt] = FAKE_PFR0;
+		f->elr += 4;
+		return;
+	}
+	if (enc == mair_read) {          /* HCR_EL2.TRVM: L2 reads what it wrote */
+		vm->trvm_traps++;
+		vm->trvm_esr = f->esr;
+		if (rt != 31)
+			f->x[rt] = vm->mair;
+		f->elr += 4;
+		return;
+	}
 	vm->tvm_traps++;
 	vm->last_sysreg_esr = f->esr;
 	if (enc != mair_write) {
@@ -308,6 +341,23 @@ void el2_handler(struct frame *f, unsigned vec)
 			return sysreg_from_l2(f);
 		if (ec == EC_DABT_LOW)
 			return s2_fault_from_l2(f);
+		if (ec == EC_WFX) {      /* HCR_EL2.TWI: ELR_EL2 is the WFI itself */
+			cur->wfi_traps++;
+			cur->wfi_esr = f->esr;
+			cur->wfi_elr = f->elr;
+			cur->wfi_want_elr = f->x[3];
+			f->elr += 4;
+			return;
+		}
+		if (ec == EC_SMC64) {    /* HCR_EL2.TSC: ELR_EL2 is the SMC itself (preferred return) */
+			cur->smc_traps++;
+			cur->smc_esr = f->esr;
+			cur->smc_elr = f->elr;
+			cur->smc_want_elr = f->x[3];
+			f->x[0] = 0x77;
+			f->elr += 4;
+			return;
+		}
 	}
 	/* QEMU: an SMC with a function ID its PSCI code does not know is UNDEFINED. */
 	if (vec == VEC_CUR_SPX_SYNC && ec == EC_UNKNOWN && f->elr == (u64)l1_exit_vendor_smc) {
@@ -363,6 +413,20 @@ static void __attribute__((noreturn, noinline)) l2_vm_b(u64 arg)
 	__asm__ volatile("msr mair_el1, %0\n isb" :: "r"(MAIR_B));
 	l2_report(R_MAIR_B, read_sysreg(mair_el1));
 	l2_report(arg ? R_LOAD_B_AGAIN : R_LOAD_B, win32(0x10));
+	l2_hvc(HC_DONE, arg, 0);
+	for (;;)
+		;
+}
+
+/* VM B, third run: L1 traps ID registers (TID3), VM-register reads (TRVM), WFI (TWI) and SMC (TSC). */
+static void __attribute__((noreturn, noinline)) l2_vm_b_traps(u64 arg)
+{
+	l2_report(R_ID_PFR0, read_sysreg(id_aa64pfr0_el1));
+	l2_report(R_MAIR_TRVM, read_sysreg(mair_el1));
+	__asm__ volatile("adr x3, 1f\n1: wfi" ::: "x3", "memory");
+	register u64 x0 __asm__("x0") = 0xc2000042;
+	__asm__ volatile("adr x3, 1f\n1: smc #7" : "+r"(x0) :: "x3", "memory");
+	l2_report(R_SMC_RET, x0);
 	l2_hvc(HC_DONE, arg, 0);
 	for (;;)
 		;
@@ -476,6 +540,23 @@ int main(void)
 	check("vm-b fault: HPFAR_EL2", b->fault_hpfar[0], (IPA_WIN >> 12) << 4);
 	check("vm-b load after remapping", reports[R_LOAD_B_AGAIN], MAGIC_B);
 	check("vm-a and vm-b HVC counts", a->hvcs * 100 + b->hvcs, 14 * 100 + 6);
+
+	/* ---- VM B once more, with L1 trapping TID3, TRVM, TWI and TSC ---- */
+	b->hcr = HCR_VM | HCR_RW | HCR_TID3 | HCR_TRVM | HCR_TWI | HCR_TSC;
+	check("vm-b trap phase ran", run_vm(b, l2_vm_b_traps, 2), 2);
+	check("vm-b TID3: one trap, ESR_EL2 = EC 0x18 read of ID_AA64PFR0_EL1", b->id_traps * 0x100000000UL + (b->id_esr & ~(31UL << 5)),
+	      0x100000000UL + ((0x18UL << 26) | ESR_IL | (3UL << 20) | (4UL << 1) | 1));
+	check("vm-b TID3: L2 reads the value L1 gave", reports[R_ID_PFR0], FAKE_PFR0);
+	check("vm-b TRVM: one trap, ESR_EL2 = EC 0x18 read of MAIR_EL1", b->trvm_traps * 0x100000000UL + (b->trvm_esr & ~(31UL << 5)),
+	      0x100000000UL + ((0x18UL << 26) | ESR_IL | (3UL << 20) | (10UL << 10) | (2UL << 1) | 1));
+	check("vm-b TRVM: L2 reads its own MAIR_EL1 through L1", reports[R_MAIR_TRVM], MAIR_B);
+	check("vm-b TWI: one trap, ESR_EL2 = EC 0x01, CV/COND, WFI (TI = 0)", b->wfi_traps * 0x100000000UL + b->wfi_esr,
+	      0x100000000UL + ((0x01UL << 26) | ESR_IL | ISS_WFX_A64));
+	check("vm-b TWI: ELR_EL2 = the WFI", b->wfi_elr, b->wfi_want_elr);
+	check("vm-b TSC: one trap, ESR_EL2 = EC 0x17, imm16 = 7", b->smc_traps * 0x100000000UL + b->smc_esr,
+	      0x100000000UL + ((0x17UL << 26) | ESR_IL | 7));
+	check("vm-b TSC: ELR_EL2 = the SMC", b->smc_elr, b->smc_want_elr);
+	check("vm-b TSC: L1's return value reached L2", reports[R_SMC_RET], 0x77);
 
 	printf("RESULT nested-l1: %u failure%s\n", failures, failures == 1 ? "" : "s");
 	l1_exit(failures);
