@@ -11,9 +11,10 @@
  * SSC [15:14], HMC [13], BAS [12:5], LSC [4:3], PAC [2:1], E [0].
  *
  * Breakpoints fire (armBreakpoints: a CPU code hook per enabled unlinked address-match
- * breakpoint, checked against the debug-exception enables before the instruction executes);
- * watchpoints and software step are not delivered yet: their registers read back what was
- * written and nothing fires.
+ * breakpoint, checked against the debug-exception enables before the instruction executes), and
+ * so do watchpoints (armWatchpoints: a data hook per enabled watchpoint). Software step
+ * (MDSCR_EL1.SS) is not delivered yet; linked and context-matching breakpoints (BT != 0) and
+ * MDCR_EL2.TDE routing to EL2 are not modelled.
  */
 import { defineSysreg, type SysregCatalogue, type SysregDef, type SysregSpec } from '../cpu/sysreg-catalogue.js';
 
@@ -61,6 +62,13 @@ export interface DebugCpu {
   unhook(h: number): void;
   /** Drop translated code around one instruction address, so a hook change takes effect there. */
   retranslate(va: bigint): void;
+  /** Add a hook on data accesses to [begin, end] (inclusive), called before each access. */
+  hookData(begin: bigint, end: bigint, fn: (write: boolean, addr: number, size: number) => void): number;
+  /** The PC (of the instruction making the access, inside a data hook). */
+  readonly pc: number;
+  /** Run `fn` once the current instruction is done, before the next one. */
+  afterInstruction(fn: () => void): void;
+  takeDataException(esr: number, pc: number, far: number): void;
 }
 
 const MDSCR_EL1 = { op0: 2, op1: 0, crn: 0, crm: 2, op2: 2 };
@@ -71,11 +79,16 @@ const PSTATE_D = 1 << 9;
 export const EC_BREAKPOINT_LOWER = 0x30;
 export const EC_BREAKPOINT_CUR = 0x31;
 const IFSC_DEBUG = 0x22;
+/** Watchpoint from a lower EL / without a change in EL (D17.2.37); ISS WnR is bit 6, DFSC 0x22. */
+export const EC_WATCHPOINT_LOWER = 0x34;
+export const EC_WATCHPOINT_CUR = 0x35;
 
 export class DebugRegs {
   /** Called after a breakpoint register changed (the board re-arms the hooks). */
   onChange: (() => void) | null = null;
   private hooks: number[] = [];
+  private dataHooks: number[] = [];
+  private armedWatch = '';
   /** The armed breakpoints as "va/pmc" strings, to skip re-arming when nothing changed. */
   private armed: string[] = [];
 
@@ -100,7 +113,7 @@ export class DebugRegs {
     }
     const r = BY_NAME.get(name);
     if (r !== undefined) this[r.kind][r.n] = BigInt.asUintN(64, v) & MASKS[r.kind];
-    if (r !== undefined && (r.kind === 'bvr' || r.kind === 'bcr')) this.onChange?.();
+    if (r !== undefined) this.onChange?.();
   }
 
   /**
@@ -128,6 +141,79 @@ export class DebugRegs {
     this.hooks = want.map(({ va, pmc }) => cpu.hookInsn(va, (pc) => this.breakpointHit(cpu, pmc, pc)));
     for (const w of want) cpu.retranslate(w.va);
     this.armed = key;
+  }
+
+  /**
+   * Re-arm the data hooks: one per enabled watchpoint (DBGWCR.E = 1) over its address range
+   * (DBGWVR 8-byte aligned with BAS selecting bytes, or 2^MASK bytes when MASK is set). On an
+   * access overlapping the selected bytes, of a kind LSC selects (bit 0 loads, bit 1 stores),
+   * at an EL PAC selects, with debug exceptions enabled, the Watchpoint exception is taken to
+   * EL1: EC 0x35 (from EL1) / 0x34 (from EL0), ISS WnR and DFSC 0x22, FAR = the accessed
+   * address, ELR = the instruction. Deviation: Unicorn's hook runs before the access but cannot
+   * abandon it, so the access is performed and the exception taken right after the instruction
+   * (still with ELR = that instruction, which the guest re-executes on return).
+   */
+  armWatchpoints(cpu: DebugCpu): void {
+    const want: Array<{ lo: bigint; hi: bigint; bas: number; lsc: number; pac: number; base: bigint }> = [];
+    for (let n = 0; n < NUM_WRPS; n++) {
+      const wcr = this.wcr[n]!;
+      if ((wcr & 1n) === 0n) continue;
+      const mask = Number((wcr >> 24n) & 0x1fn);
+      const va = BigInt.asUintN(64, BigInt.asIntN(49, this.wvr[n]!));
+      const lsc = Number((wcr >> 3n) & 3n);
+      const pac = Number((wcr >> 1n) & 3n);
+      if (mask >= 3) {
+        const size = 1n << BigInt(mask);
+        const lo = va & ~(size - 1n);
+        want.push({ lo, hi: lo + size - 1n, bas: 0xff, lsc, pac, base: lo });
+      } else {
+        const base = va & ~7n;
+        want.push({ lo: base, hi: base + 7n, bas: Number((wcr >> 5n) & 0xffn), lsc, pac, base });
+      }
+    }
+    const key = want.map((w) => `${w.lo}-${w.hi}/${w.bas}/${w.lsc}/${w.pac}`).join();
+    if (key === this.armedWatch) return;
+    for (const h of this.dataHooks) cpu.unhook(h);
+    this.dataHooks = want.map((w) =>
+      cpu.hookData(w.lo, w.hi, (write, addr, size) => {
+        if (((w.lsc >> (write ? 1 : 0)) & 1) === 0) return;
+        if (w.bas !== 0xff || w.hi - w.lo !== 7n) {
+          // Byte-select check: does [addr, addr + size) touch a selected byte?
+          const a = BigInt.asUintN(64, BigInt(addr));
+          let hit = false;
+          for (let i = 0n; i < BigInt(size) && !hit; i++) {
+            const off = a + i - w.base;
+            hit = off >= 0n && off < 8n ? ((w.bas >> Number(off)) & 1) === 1 : a + i >= w.lo && a + i <= w.hi;
+          }
+          if (!hit) return;
+        }
+        this.watchpointHit(cpu, w.pac, write, addr);
+      }),
+    );
+    this.armedWatch = key;
+  }
+
+  private pendingWatch = false;
+  private watchpointHit(cpu: DebugCpu, pac: number, write: boolean, addr: number): void {
+    if (this.pendingWatch || !this.debugEnabled(cpu, pac)) return;
+    this.pendingWatch = true;
+    const pc = cpu.pc;
+    const el = cpu.el;
+    const esr = (((el === 1 ? EC_WATCHPOINT_CUR : EC_WATCHPOINT_LOWER) << 26) | (1 << 25) | (write ? 1 << 6 : 0) | IFSC_DEBUG) >>> 0;
+    cpu.afterInstruction(() => {
+      this.pendingWatch = false;
+      cpu.takeDataException(esr, pc, addr);
+    });
+  }
+
+  /** Debug exceptions from the current EL (D2.4), for an event whose PMC/PAC field is `pmc`. */
+  private debugEnabled(cpu: DebugCpu, pmc: number): boolean {
+    const el = cpu.el;
+    if (el > 1 || ((pmc >> (el === 1 ? 0 : 1)) & 1) === 0) return false;
+    if (this.osLocked) return false;
+    const mdscr = cpu.sysreg(MDSCR_EL1);
+    if ((mdscr & MDSCR_MDE) === 0n) return false;
+    return !(el === 1 && ((mdscr & MDSCR_KDE) === 0n || (cpu.pstate & PSTATE_D) !== 0));
   }
 
   private breakpointHit(cpu: DebugCpu, pmc: number, pc: number): void {

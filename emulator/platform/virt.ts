@@ -13,7 +13,7 @@ import { GenericTimer, registerTimer } from '../devices/generic-timer.js';
 import { registerIcc } from '../devices/icc.js';
 import { Pmu, PMU_PPI, registerPmu } from '../devices/pmu.js';
 import { DebugRegs, registerDebugRegs, type DebugCpu } from '../devices/debug-regs.js';
-import { Unicorn, type SharedBlock } from '../unicorn/uc.js';
+import { Unicorn, MemAccess, type SharedBlock } from '../unicorn/uc.js';
 import { DEFAULT_RAM_SIZE, VIRT } from './memmap.js';
 import { linuxBootRegisters, writeSegments, type LoadedImage } from './loader.js';
 
@@ -113,6 +113,10 @@ export class VirtMachine {
       takeException: (kind, esr, pc) => v.takeException(kind, esr, pc),
       hookInsn: (va, fn) => v.uc.onCode(va, va, (pc) => fn(pc)),
       unhook: (h) => v.uc.removeHook(h),
+      hookData: (lo, hi, fn) => v.uc.onMemAccess(lo, hi, (type, addr, size) => fn(type === MemAccess.WRITE, addr, size)),
+      get pc() { return v.pc; },
+      afterInstruction: (fn) => v.afterInstruction(fn),
+      takeDataException: (esr, pc, far) => v.takeException('sync', esr, pc, far),
       retranslate: (va) => {
         const a = Number(BigInt.asIntN(64, va)); // a signed 49-bit VA is exact in a double
         v.uc.removeTbCache(a, a + 4);
@@ -126,6 +130,7 @@ export class VirtMachine {
       v.afterInstruction(() => {
         rearm = false;
         this.debugRegs.armBreakpoints(dbgCpu);
+        this.debugRegs.armWatchpoints(dbgCpu);
       });
     };
   }

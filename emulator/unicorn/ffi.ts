@@ -81,6 +81,10 @@ export const MmioReadCb = koffi.proto('uint64_t hypemu_mmio_read_cb(void *uc, ui
 export const MmioWriteCb = koffi.proto(
   'void hypemu_mmio_write_cb(void *uc, uint64_t offset, unsigned int size, uint64_t value, void *ud)',
 );
+/** UC_HOOK_MEM_READ / UC_HOOK_MEM_WRITE (uc_cb_hookmem_t): called before the access. */
+export const MemHookCb = koffi.proto(
+  'void hypemu_mem_hook_cb(void *uc, int type, uint64_t address, int size, int64_t value, void *ud)',
+);
 export const MemEventCb = koffi.proto(
   'bool hypemu_mem_event_cb(void *uc, int type, uint64_t address, int size, int64_t value, void *ud)',
 );

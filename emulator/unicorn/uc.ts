@@ -11,6 +11,7 @@
  */
 import {
   CodeCb,
+  MemHookCb,
   CpReg,
   InsnSysCb,
   IntrCb,
@@ -78,6 +79,8 @@ const UC_CTL_UC_USE_EXITS = 4;
 const UC_HOOK_INTR = 1 << 0;
 const UC_HOOK_INSN = 1 << 1;
 const UC_HOOK_CODE = 1 << 2;
+const UC_HOOK_MEM_READ = 1 << 10;
+const UC_HOOK_MEM_WRITE = 1 << 11;
 const UC_HOOK_TLB_FILL = 1 << 17;
 
 /** uc_mem_type values passed to the TLB-fill hook. */
@@ -462,6 +465,19 @@ export class Unicorn {
       koffi.pointer(CodeCb),
     );
     return this.addHook(UC_HOOK_CODE, cb, begin, end);
+  }
+
+  /**
+   * Data-access hook over guest addresses [begin, end] (inclusive): UC_HOOK_MEM_READ |
+   * UC_HOOK_MEM_WRITE, called before each load or store that touches the range, with
+   * MemAccess.READ or WRITE, the address and the size.
+   */
+  onMemAccess(begin: number | bigint, end: number | bigint, handler: (type: number, address: number, size: number) => void): number {
+    const cb = koffi.register(
+      (_uc: unknown, type: number, address: number | bigint, size: number) => handler(type, toNum(address), size),
+      koffi.pointer(MemHookCb),
+    );
+    return this.addHook(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, cb, begin, end);
   }
 
   // ---------------------------------------------------------------- execution

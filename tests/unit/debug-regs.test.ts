@@ -74,3 +74,31 @@ describe('hardware breakpoints (Arm ARM D2, DBGBCR/DBGBVR)', () => {
     expect(d.read('OSLSR_EL1')).toBe(0x8n);
   });
 });
+
+describe('watchpoints (Arm ARM D2 "Watchpoint exceptions", DBGWCR/DBGWVR)', () => {
+  it('a store to a watched doubleword: EC 0x35, WnR, DFSC 0x22, FAR = the address, ELR = the store', () => {
+    const words = [
+      0xd2802000, // movz x0, #0x100
+      0xf2a80100, // movk x0, #0x4008, lsl #16     (x0 = B + 0x100)
+      0xd51000c0, // msr dbgwvr0_el1, x0
+      0xd283fe61, // movz x1, #0x1ff3              (BAS 0xff, LSC store, PAC EL1, E)
+      0xd51000e1, // msr dbgwcr0_el1, x1
+      0xd510109f, // msr oslar_el1, xzr
+      0xd2940002, // movz x2, #0xa000              (MDE | KDE)
+      0xd5100242, // msr mdscr_el1, x2
+      0xd2810003, // movz x3, #0x800
+      0xf2a80103, // movk x3, #0x4008, lsl #16
+      0xd518c003, // msr vbar_el1, x3
+      0xd5033fdf, // isb
+      0xd50348ff, // msr daifclr, #8
+      0xd503201f, 0xd503201f, 0xd503201f,
+      0xf9000002, // TARGET: str x2, [x0]
+      0x14000000, // b .
+    ];
+    const r = run(words);
+    expect(r.pc).toBe(VBAR + 0x200);
+    expect(r.esr).toBe(0xd600_0062n);
+    expect(r.elr).toBe(BigInt(TARGET));
+    expect(m!.vcpu.sysreg({ op0: 3, op1: 0, crn: 6, crm: 0, op2: 0 })).toBe(BigInt(B + 0x100)); // FAR_EL1
+  });
+});
