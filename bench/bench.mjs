@@ -232,15 +232,16 @@ const RSS_TAG = 'HYPEMU_BENCH_MAXRSS_KB=';
  */
 function timeOnce(c, statsFile) {
   let argv = c.kind === 'hypemu' ? [...c.argv, '--stats-json', statsFile] : c.argv;
-  if (c.rss && GNU_TIME) argv = [GNU_TIME, '-f', `${RSS_TAG}%M`, ...argv];
+  if (c.rss && GNU_TIME) argv = [GNU_TIME, '-f', `${RSS_TAG}%M %U %S`, ...argv];
   const t0 = process.hrtime.bigint();
   const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${show(c)} exited ${r.status}: ${r.stderr?.slice(-500)}`);
   const expect = c.expect === undefined ? /done/ : c.expect;
   if (/^FAIL/m.test(r.stdout) || (expect && !expect.test(r.stdout))) throw new Error(`${show(c)}: guest did not finish cleanly:\n${r.stdout.slice(-500)}`);
-  const rss = c.rss && GNU_TIME ? Number(new RegExp(`${RSS_TAG}(\\d+)`).exec(r.stderr)?.[1] ?? NaN) : null;
-  return { s, rss };
+  // Peak RSS (KiB) and CPU time (user + system, s): on a shared machine CPU time is the steadier figure.
+  const g = c.rss && GNU_TIME ? new RegExp(`${RSS_TAG}(\\d+) ([\\d.]+) ([\\d.]+)`).exec(r.stderr) : null;
+  return { s, rss: g ? Number(g[1]) : null, cpu: g ? Number(g[2]) + Number(g[3]) : null };
 }
 
 const selected = cases.filter((c) => !ONLY || ONLY.includes(c.name));
@@ -264,9 +265,10 @@ for (let round = 1; round <= RUNS; round++) {
   process.stderr.write(`bench: round ${round}/${RUNS} (${measures.size} commands) `);
   for (const m of measures.values()) {
     const tmp = join(OUT, 'stats', 'run.tmp.json');
-    const { s, rss } = timeOnce(m.cmd, tmp);
+    const { s, rss, cpu } = timeOnce(m.cmd, tmp);
     m.runs.push(+s.toFixed(3));
     if (rss !== null) m.rssRuns.push(rss);
+    if (cpu !== null) m.cpuSeconds = Math.min(m.cpuSeconds ?? Infinity, cpu);
     if (s < m.seconds) {
       m.seconds = s;
       m.rssKb = rss;
@@ -293,7 +295,7 @@ for (const c of selected) {
       command: show(m.cmd),
       bestSeconds: +m.seconds.toFixed(3),
       runs: m.runs,
-      ...(m.rssKb !== null ? { rssKbOfBestRun: m.rssKb, rssKbRuns: m.rssRuns } : {}),
+      ...(m.rssKb !== null ? { rssKbOfBestRun: m.rssKb, rssKbRuns: m.rssRuns, bestCpuSeconds: m.cpuSeconds } : {}),
       ...(m.cmd.kind === 'hypemu' ? { stats: relative(root, m.statsFile) } : {}),
     }])),
     ...data,
