@@ -168,9 +168,6 @@ export class VcpuTarget implements DebugTarget {
   private tbKey = '';
   private codeDirty = false;
   private readonly watchpoints: Watch[] = [];
-  /** See endStepAfterEvent. */
-  private stepping = false;
-  private stepCredit = 0;
 
   private readonly trapBreak = new Set<TrapReason>();
   /** The exit our gate stopped on during the current run (vcpu.gatedExit also stays set while a bypassed re-run executes other code). */
@@ -209,11 +206,6 @@ export class VcpuTarget implements DebugTarget {
     this.vcpu.onExit = (exit, action) => {
       previousObserver?.(exit, action);
       this.recordExit(exit, action);
-    };
-    const previousException = this.vcpu.onException;
-    this.vcpu.onException = (kind, esrValue, targetEl) => {
-      previousException?.(kind, esrValue, targetEl);
-      this.endStepAfterEvent();
     };
     this.vcpu.exitGate = (exit) => {
       if (!this.trapBreak.has(exit.reason)) return false;
@@ -442,7 +434,7 @@ export class VcpuTarget implements DebugTarget {
     // currentInstructions counts the instruction about to run as started (Unicorn's count hook ran
     // first): it is what the guest has retired before this instruction.
     this.bpHit = { pc, instructions: this.vcpu.currentInstructions };
-    this.vcpu.uc.emuStop();
+    this.vcpu.stopBeforeCurrent();
   }
 
   // ------------------------------------------------------------------ execution
@@ -523,35 +515,15 @@ export class VcpuTarget implements DebugTarget {
     return { kind: 'exited', exitCode: this.exitCodeFor(this.halt) & 0xff };
   }
 
-  /** Execute exactly one instruction with breakpoints disarmed (a step, or the first instruction of a continue). */
+  /**
+   * Execute exactly one instruction with breakpoints disarmed (a step, or the first instruction of
+   * a continue). An instruction the vCPU completes outside Unicorn (an emulated MMIO access, an
+   * abort taken from a refused fill) does not retire in Unicorn's count: the vCPU ends the step at
+   * the first exception or exit instead, so a step never lands one instruction too far.
+   */
   private stepOne(): StopReason | null {
     this.armed = false;
-    this.stepping = true;
-    this.stepCredit = 0;
-    let halt: HaltReason | null;
-    try {
-      halt = this.vcpu.runFor(1);
-    } finally {
-      this.vcpu.instructions -= this.stepCredit;
-      this.stepping = false;
-      this.stepCredit = 0;
-    }
-    return this.checkAfterRun(halt);
-  }
-
-  /**
-   * runFor(1) over an instruction that the vCPU completes *outside* Unicorn (an emulated MMIO
-   * access, or a data/instruction abort taken to EL1 from a refused TLB fill) does not count that
-   * instruction as retired, so its loop would run one more instruction: a step would land one
-   * instruction too far and a watchpoint/breakpoint on that instruction would be missed.
-   * During a step, the first exception or exit credits one instruction so the loop ends; the
-   * credit is taken back after runFor, leaving the guest's count exactly as without a debugger.
-   */
-  private endStepAfterEvent(): void {
-    if (this.stepping && this.stepCredit === 0) {
-      this.stepCredit = 1;
-      this.vcpu.instructions += 1;
-    }
+    return this.checkAfterRun(this.vcpu.runFor(1, { stopAfterEvent: true }));
   }
 
   private runSlice(mode: 'continue' | 'step', first: boolean): void {
@@ -594,8 +566,6 @@ export class VcpuTarget implements DebugTarget {
     const hit = this.bpHit as { pc: number; instructions: number } | null;
     if (hit !== null) {
       this.bpHit = null;
-      // The vCPU credited the whole slice; the guest retired only what ran before the breakpoint.
-      v.instructions = hit.instructions;
       if (halt === null) return { kind: 'breakpoint', pc: vaToBigint(hit.pc) };
     }
     return this.checkAfterRun(halt);
@@ -635,7 +605,6 @@ export class VcpuTarget implements DebugTarget {
   // ------------------------------------------------------------------ exits
 
   private recordExit(exit: Exit, action: ExitAction): void {
-    this.endStepAfterEvent();
     this.lastExit = exit;
     // The model counts fast-path exits; a change across this exit says which path handled it.
     const fp = (this.session.hyp.exits as { fastPath?: unknown } | null)?.fastPath;

@@ -1,0 +1,128 @@
+/**
+ * Exception entry to EL1, which Unicorn does not perform itself (DESIGN.md):
+ * the architectural state change of AArch64.TakeException, and the mapping of
+ * Unicorn's interrupt numbers (SVC, BRK, UNDEFINED, and HVC/SMC arriving as
+ * UNDEFINED) to the exception or the EL2 exit each one is.
+ */
+import { Reg, type Unicorn } from '../unicorn/uc.js';
+import { EC, esr } from './esr.js';
+import { PSTATE, pstateEl } from './pstate.js';
+import { SR } from './sysregs.js';
+import type { ExceptionKind } from './guest-cpu.js';
+import type { Exit, HaltReason } from './exits.js';
+import type { SysregEncoding } from './sysreg-catalogue.js';
+import { hexVa } from '../types.js';
+
+const VECTOR_KIND_OFFSET: Record<ExceptionKind, number> = { sync: 0x000, irq: 0x080, fiq: 0x100, serror: 0x180 };
+
+/** Unicorn's interrupt numbers (QEMU's EXCP_* in target/arm/cpu.h). */
+const EXCP_UDEF = 1;
+const EXCP_SWI = 2;
+const EXCP_BKPT = 7;
+/** SMC at EL1 when Unicorn's own SCR_EL3.SMD is 0: reported with PC after the SMC. */
+const EXCP_SMC = 13;
+
+interface EntryCpu {
+  readonly uc: Unicorn;
+  readonly pstate: number;
+  sysreg(e: SysregEncoding): bigint;
+  setSysreg(e: SysregEncoding, v: bigint): boolean;
+}
+
+/**
+ * Take an exception to EL1 (Arm ARM D1.10.2 "Exception entry",
+ * AArch64.TakeException): SPSR_EL1 = PSTATE, ELR_EL1 = preferred return
+ * address, PSTATE.{D,A,I,F} = 1, EL1h, SS = IL = 0, PAN = !SCTLR_EL1.SPAN,
+ * UAO = 0, BTYPE = 0, SSBS = SCTLR_EL1.DSSBS; PC = VBAR_EL1 + offset, where the
+ * offset is 0x000 (current EL, SP_EL0), 0x200 (current EL, SP_ELx) or 0x400
+ * (lower EL, AArch64) plus 0x80/0x100/0x180 for IRQ/FIQ/SError.
+ */
+export function enterException(cpu: EntryCpu, kind: ExceptionKind, esrValue: number, preferredReturn: number, far?: number): void {
+  const uc = cpu.uc;
+  // Unicorn 2.1.1 shows PSTATE.IL = 1 to the interrupt hook for BRK and UDF
+  // (QEMU itself saves IL = 0 for them, as the Arm ARM requires: IL is set
+  // only by an illegal exception return, which hypemu never produces).
+  const old = cpu.pstate & ~PSTATE.IL;
+  const oldEl = pstateEl(old);
+  const base = oldEl === 0 ? 0x400 : old & PSTATE.SP ? 0x200 : 0x000;
+  const sctlr = cpu.sysreg(SR.SCTLR_EL1);
+  // Unicorn does not bank SP when PSTATE changes: save the live SP to the
+  // bank it belongs to, then load SP_EL1 (DESIGN.md).
+  const sp = uc.regRead(Reg.SP);
+  const spEl1 = oldEl === 0 || (old & PSTATE.SP) === 0 ? uc.regRead(Reg.SP_EL1) : sp;
+  if (oldEl === 0 || (old & PSTATE.SP) === 0) uc.regWrite(Reg.SP_EL0, sp);
+  let next = (old & 0xf000_0000) | PSTATE.DAIF | 0x5; // NZCV kept, DAIF masked, EL1h
+  if ((sctlr & (1n << 23n)) === 0n) next |= PSTATE.PAN; // SCTLR_EL1.SPAN == 0 sets PAN
+  else next |= old & PSTATE.PAN;
+  if (sctlr & (1n << 44n)) next |= PSTATE.SSBS; // SCTLR_EL1.DSSBS
+  // PSTATE first, then the CP_REG writes, which rebuild QEMU's cached flags (DESIGN.md).
+  uc.regWrite(Reg.PSTATE, next >>> 0);
+  uc.regWrite(Reg.SP, spEl1);
+  cpu.setSysreg(SR.SPSR_EL1, BigInt(old >>> 0));
+  cpu.setSysreg(SR.ELR_EL1, BigInt(preferredReturn));
+  cpu.setSysreg(SR.ESR_EL1, BigInt(esrValue >>> 0));
+  if (far !== undefined) cpu.setSysreg(SR.FAR_EL1, BigInt.asUintN(64, BigInt(far)));
+  const vbarReg = cpu.sysreg(SR.VBAR_EL1);
+  const vbar = Number(vbarReg & 0xffff_ffff_f800n);
+  const target = BigInt(vbar + base + VECTOR_KIND_OFFSET[kind]) | ((vbarReg >> 48n) << 48n);
+  uc.regWrite(Reg.PC, target);
+}
+
+interface TrapCpu {
+  pc: number;
+  readonly el: number;
+  readInsn(va: number): number | null;
+  takeException(kind: ExceptionKind, esr: number, preferredReturn: number, far?: number): void;
+  dispatchExit(exit: Exit): void;
+  halt(reason: HaltReason): void;
+  /** HCR_EL2.TSC as the EL2 model says. */
+  trapsSmc(): boolean;
+}
+
+/** An exception Unicorn raised (its interrupt hook): SVC, BRK, or an UNDEFINED instruction. */
+export function onCpuException(cpu: TrapCpu, intno: number): void {
+  const pc = cpu.pc;
+  switch (intno) {
+    case EXCP_SWI: {
+      // SVC: Unicorn reports it with PC already after the instruction.
+      const insn = cpu.readInsn(pc - 4) ?? 0;
+      cpu.takeException('sync', esr(EC.SVC64, (insn >>> 5) & 0xffff), pc);
+      return;
+    }
+    case EXCP_BKPT: {
+      const insn = cpu.readInsn(pc) ?? 0;
+      cpu.takeException('sync', esr(EC.BRK64, (insn >>> 5) & 0xffff), pc);
+      return;
+    }
+    case EXCP_UDEF:
+      onUndefined(cpu, pc);
+      return;
+    case EXCP_SMC:
+      // The same decision as an SMC that arrives UNDEFINED: trapped (exit) or UNDEFINED at EL1.
+      cpu.pc = pc - 4;
+      onUndefined(cpu, pc - 4);
+      return;
+    default:
+      cpu.halt({ kind: 'fault', message: `unhandled CPU exception ${intno} at PC ${hexVa(pc)}` });
+  }
+}
+
+/** HVC and SMC at EL1 arrive as UNDEFINED instructions (DESIGN.md), as do the really undefined ones. */
+function onUndefined(cpu: TrapCpu, pc: number): void {
+  const insn = cpu.readInsn(pc);
+  const el = cpu.el;
+  if (insn !== null && el === 1 && (insn & 0xffe0_001f) >>> 0 === 0xd400_0002) {
+    // HVC at EL1: to EL2; the preferred return address is the next instruction.
+    const imm = (insn >>> 5) & 0xffff;
+    cpu.pc = pc + 4;
+    cpu.dispatchExit({ reason: 'hvc', esr: esr(EC.HVC64, imm), pc, imm });
+    return;
+  }
+  if (insn !== null && el === 1 && (insn & 0xffe0_001f) >>> 0 === 0xd400_0003 && cpu.trapsSmc()) {
+    // SMC trapped by HCR_EL2.TSC: the preferred return address is the SMC itself (the handler skips it).
+    const imm = (insn >>> 5) & 0xffff;
+    cpu.dispatchExit({ reason: 'smc', esr: esr(EC.SMC64, imm), pc, imm });
+    return;
+  }
+  cpu.takeException('sync', esr(EC.UNKNOWN, 0), pc);
+}

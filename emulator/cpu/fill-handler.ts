@@ -1,0 +1,262 @@
+/**
+ * TLB fills and the faults they reveal. Every Unicorn TLB miss asks the MMU
+ * model (UC_HOOK_TLB_FILL, DESIGN.md); a refused fill stops the slice, and the
+ * run loop hands it back here to become a stage-1 abort for the guest or a
+ * stage-2 abort exit for the hypervisor, with the exact FAR and syndrome
+ * decoded from the instruction. Code pages are scanned at their fetch fill for
+ * the sites the fill hook cannot see otherwise (LDTR/STTR, WFE under TWE).
+ */
+import { MemAccess, Reg, xreg, type Unicorn } from '../unicorn/uc.js';
+import type { GuestRam } from '../memory/ram.js';
+import { EC, esr, issDataAbort, issInstructionAbort, issWfx } from './esr.js';
+import { Access, type AccessKind, type Translation, type TranslationFault } from './translator.js';
+import type { MmuTranslator } from './mmu-translator.js';
+import type { DataAccess, Exit, HaltReason } from './exits.js';
+import type { CodeGuard } from './code-guard.js';
+import { PSTATE, pstateEl } from './pstate.js';
+import type { ExceptionKind } from './guest-cpu.js';
+import { decodeMemoryAccess } from './access.js';
+import { isUnprivilegedLoadStore } from './decode.js';
+import { hexVa } from '../types.js';
+
+/** WFE (HINT #2), Arm ARM C6.2 "WFE". */
+export const WFE = 0xd503205f;
+
+export interface FillCpu {
+  readonly uc: Unicorn;
+  readonly ram: GuestRam;
+  readonly translator: MmuTranslator;
+  readonly codeGuard: CodeGuard;
+  pc: number;
+  readonly pstate: number;
+  readonly el: number;
+  readInsn(va: number): number | null;
+  takeException(kind: ExceptionKind, esr: number, preferredReturn: number, far?: number): void;
+  dispatchExit(exit: Exit): void;
+  halt(reason: HaltReason): void;
+  /** HCR_EL2.TWE as the EL2 model says. */
+  trapsWfe(): boolean;
+  /** End the slice: the run loop acts after uc_emu_start returns. */
+  requestStop(): void;
+  /** Does the EL2 model want a code hook on this instruction word (a guest hypervisor's sites)? */
+  hooksCodeSite(word: number): boolean;
+  /** The hooked site is about to execute. */
+  onCodeSite(address: number, word: number): void;
+}
+
+export interface RefusedFill {
+  va: number;
+  access: AccessKind;
+}
+
+export class FillHandler {
+  /** Unicorn TLB-fill hook calls, and refused ones. */
+  fills = 0;
+  refusedFills = 0;
+  /** First TLB fill refused in the current slice (the guest fault, see DESIGN.md). */
+  private refused: RefusedFill | null = null;
+  /** VAs where the code-page scan saw an LDTR/STTR-family instruction. */
+  private readonly unprivilegedSites = new Set<number>();
+  private readonly wfeHooks = new Set<number>();
+  private readonly siteHooks = new Set<number>();
+  /** Code hooks to install from the run loop: a WFE site, or a handler's code site (hooksCodeSite) encoded as -1 - va. */
+  private readonly pendingWfeHooks: number[] = [];
+
+  constructor(private readonly cpu: FillCpu) {}
+
+  /** The fill hook: a translation for Unicorn, or null to refuse (a fault the run loop handles). */
+  onFill(va: number, type: number): Extract<Translation, { ok: true }> | null {
+    this.fills++;
+    const t0 = this.cpu.translator;
+    const access: AccessKind = type === MemAccess.FETCH ? Access.FETCH : type === MemAccess.WRITE ? Access.WRITE : Access.READ;
+    const cpu = this.cpu;
+    const pstate = cpu.pstate;
+    const mmuEl = this.fillEl(access, pstateEl(pstate));
+    const t = t0.translate(va, access, t0.stage1Enabled ? mmuEl : 1);
+    if (t.ok) {
+      if (access === Access.FETCH) this.scanCodePage(va, t.pa);
+      if (cpu.ram.contains(t.pa, 0x400)) {
+        // The TLB entry this fill makes: QEMU's MMU index is EL0, EL1 or EL1 with PAN.
+        const key = va + (mmuEl === 0 ? 0 : pstate & PSTATE.PAN ? 2 : 1);
+        const perms = cpu.codeGuard.fill(t, key, access === Access.FETCH);
+        if (perms < 0) return null; // shadow pool full: the run loop flushes code and retries
+        t.perms = perms;
+      }
+      return t;
+    }
+    this.refusedFills++;
+    if (this.refused === null) this.refused = { va, access };
+    return null;
+  }
+
+  /** The refused fill of the slice that just ended (and forget it). */
+  takeRefused(): RefusedFill | null {
+    const r = this.refused;
+    this.refused = null;
+    return r;
+  }
+
+  /** Did the refused fill concern the fetch of the instruction at PC (not a data access)? */
+  isFetchOfPc(ref: RefusedFill): boolean {
+    const pc = this.cpu.pc;
+    return ref.access === Access.FETCH && pc >= ref.va && pc < ref.va + 0x400;
+  }
+
+  /**
+   * The exception level whose permissions a fill must use. The hook is not
+   * told Unicorn's MMU index, so an EL1 LDTR/STTR (checked with EL0
+   * permissions, and filled into QEMU's EL0 TLB) is recognised by its PC: the
+   * code-page scan records every LDTR/STTR site, and only a fill whose PC is
+   * one of them decodes the instruction to be sure. A guest with no such
+   * instruction pays one PSTATE read per fill.
+   */
+  private fillEl(access: AccessKind, el: number): number {
+    const cpu = this.cpu;
+    if (el === 0 || access === Access.FETCH || this.unprivilegedSites.size === 0) return el;
+    const pc = cpu.pc;
+    if (!this.unprivilegedSites.has(pc)) return el;
+    const insn = cpu.readInsn(pc);
+    return insn !== null && isUnprivilegedLoadStore(insn) ? 0 : el;
+  }
+
+  /**
+   * Scan a code page at its fetch fill (a code page is always filled for
+   * fetch before QEMU translates code on it). LDTR/STTR sites are recorded for
+   * fillEl. WFI needs nothing: QEMU halts on it and Unicorn returns from the
+   * slice with PC just past it, where the run loop sees it. WFE runs on as a
+   * NOP, so while HCR_EL2.TWE is set each WFE gets a one-address code hook
+   * (installed from the run loop: adding a hook inside a Unicorn callback
+   * re-enters it). TWE is off by default, as KVM clears it for a vCPU alone on
+   * its CPU: Linux has WFE in every spin-wait, and hooks slow all translation.
+   */
+  private scanCodePage(vaPage: number, paPage: number): void {
+    const cpu = this.cpu;
+    if (!cpu.ram.contains(paPage, 0x400)) return;
+    const { words, index } = cpu.ram.wordsAt(paPage);
+    const twe = cpu.trapsWfe();
+    for (let i = index, end = index + 0x100; i < end; i++) {
+      const w = words[i]!;
+      if (isUnprivilegedLoadStore(w)) {
+        this.unprivilegedSites.add(vaPage + (i - index) * 4);
+      } else if (cpu.hooksCodeSite(w)) {
+        const va = vaPage + (i - index) * 4;
+        if (this.siteHooks.has(va)) continue;
+        this.siteHooks.add(va);
+        this.pendingWfeHooks.push(-1 - va);
+        cpu.requestStop();
+      } else if (twe && w === WFE) {
+        const va = vaPage + (i - index) * 4;
+        if (this.wfeHooks.has(va)) continue;
+        this.wfeHooks.add(va);
+        this.pendingWfeHooks.push(va);
+        cpu.requestStop();
+      }
+    }
+  }
+
+  get hasPendingWfeHooks(): boolean {
+    return this.pendingWfeHooks.length > 0;
+  }
+
+  /** Install the WFE and code-site hooks found in the last slice; retranslate just the blocks holding them. */
+  installWfeHooks(): void {
+    const uc = this.cpu.uc;
+    for (const site of this.pendingWfeHooks) {
+      const va = site < 0 ? -1 - site : site;
+      if (site < 0) uc.onCode(va, va, (address) => this.onCodeSite(address));
+      else uc.onCode(va, va, (address) => this.onWfe(address));
+      uc.removeTbCache(va, va + 4);
+    }
+    this.pendingWfeHooks.length = 0;
+  }
+
+  private onCodeSite(address: number): void {
+    const cpu = this.cpu;
+    const w = cpu.readInsn(address);
+    if (w === null || !cpu.hooksCodeSite(w)) return;
+    cpu.onCodeSite(address, w);
+  }
+
+  private onWfe(address: number): void {
+    const cpu = this.cpu;
+    if (cpu.readInsn(address) !== WFE || !cpu.trapsWfe()) return;
+    cpu.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(true)), pc: address, wfe: true });
+  }
+
+  /** A refused fill: a stage-1 fault for the guest, or a stage-2 fault for the hypervisor. */
+  handleRefused(ref: RefusedFill, fetch: boolean): void {
+    const cpu = this.cpu;
+    const pc = cpu.pc;
+    const el = cpu.el;
+    if (fetch) {
+      const t = cpu.translator.probe(pc, Access.FETCH, el);
+      if (t.ok) return; // translation changed since the fill: just retry
+      this.abort(t.fault, pc, pc, true, false, null);
+      return;
+    }
+    const insn = cpu.readInsn(pc);
+    if (insn === null) {
+      cpu.halt({ kind: 'fault', message: `data fault at ${hexVa(ref.va)} but the instruction at PC ${hexVa(pc)} cannot be read` });
+      return;
+    }
+    const acc = decodeMemoryAccess(insn, (n: number) => this.readBase(n), pc);
+    if (acc === null) {
+      cpu.halt({ kind: 'fault', message: `data fault at ${hexVa(ref.va)} from an instruction hypemu cannot decode (0x${insn.toString(16).padStart(8, '0')} at PC ${hexVa(pc)})` });
+      return;
+    }
+    const accessEl = acc.unprivileged && el === 1 ? 0 : el;
+    const kind = acc.write ? Access.WRITE : Access.READ;
+    // The exact FAR: the first byte of the access that faults. An access may
+    // start in a mapped page and cross into the faulting one (4 KiB is the
+    // smallest translation granule).
+    let faultVa = acc.address;
+    let t = cpu.translator.probe(faultVa, kind, accessEl);
+    for (let page = Math.floor(acc.address / 0x1000 + 1) * 0x1000; t.ok && page < acc.address + acc.totalSize; page += 0x1000) {
+      faultVa = page;
+      t = cpu.translator.probe(faultVa, kind, accessEl);
+    }
+    if (t.ok) return; // the mapping appeared (e.g. break-before-make completed): retry
+    const single: DataAccess | null = acc.isv
+      ? { size: acc.size as 1 | 2 | 4 | 8, write: acc.write, rt: acc.rt, signExtend: acc.signExtend, sf: acc.sf, acqRel: acc.acqRel }
+      : null;
+    this.abort(t.fault, pc, faultVa, false, acc.write, single, acc.cacheMaintenance);
+  }
+
+  private readBase(n: number): bigint {
+    const uc = this.cpu.uc;
+    return n === 31 ? uc.regRead(Reg.SP) : uc.regRead(xreg(n));
+  }
+
+  private abort(f: TranslationFault, pc: number, va: number, fetch: boolean, write: boolean, single: DataAccess | null, cm = false): void {
+    const cpu = this.cpu;
+    const lower = cpu.el === 0;
+    if (f.stage === 1) {
+      const ec = fetch ? (lower ? EC.IABT_LOW : EC.IABT_CUR) : lower ? EC.DABT_LOW : EC.DABT_CUR;
+      const iss = fetch ? issInstructionAbort({ fsc: f.fsc }) : issDataAbort({ fsc: f.fsc, wnr: write && !cm, cm });
+      cpu.takeException('sync', esr(ec, iss), pc, va);
+      return;
+    }
+    // Stage 2: exit to the hypervisor. From EL1/EL0 it is always a "lower EL" abort.
+    const sas = single ? ([1, 2, 4, 8].indexOf(single.size) as 0 | 1 | 2 | 3) : 0;
+    const iss = fetch
+      ? issInstructionAbort({ fsc: f.fsc, s1ptw: f.s1ptw })
+      : issDataAbort({
+          fsc: f.fsc,
+          wnr: (write && !cm) || f.s1ptw,
+          s1ptw: f.s1ptw,
+          cm,
+          ...(single && !f.s1ptw ? { isv: { sas, sse: single.signExtend, srt: single.rt, sf: single.sf, ar: single.acqRel } } : {}),
+        });
+    const ipa = f.ipa;
+    cpu.dispatchExit({
+      reason: fetch ? 'iabt_s2' : 'dabt_s2',
+      esr: esr(fetch ? EC.IABT_LOW : EC.DABT_LOW, iss),
+      pc,
+      far: va,
+      ipa,
+      // HPFAR_EL2.FIPA holds IPA[51:12] in bits [43:4] (Arm ARM D17.2.51).
+      hpfar: Math.floor(ipa / 0x1000) * 16,
+      access: single && !f.s1ptw ? single : null,
+    });
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The system-instruction hook: every MRS/MSR/SYS/SYSL the guest executes
+ * (UC_HOOK_INSN, DESIGN.md). One catalogue lookup, then the EL2 model's route
+ * (or, with no EL2 model, the catalogue's own rules) decides: native, the
+ * row's device, an exit carrying the row and the trap reason, or UNDEFINED.
+ */
+import { Reg, type CpRegView } from '../unicorn/uc.js';
+import { EC, esr, issSysreg } from './esr.js';
+import { SR_FLAG, sysregKey, type SysregEntry } from './sysreg-catalogue.js';
+import type { GuestCpu } from './guest-cpu.js';
+import type { El2Handler, Exit, SysInsnAccess, SysInsnRoute } from './exits.js';
+
+export interface SysInsnCpu extends GuestCpu {
+  readonly el2: El2Handler | null;
+  dispatchExit(exit: Exit): void;
+  /** A native write changed a register the MMU model reads. */
+  regimeChanged(): void;
+  /** The CPU ran a TLBI itself (no EL2 model to trap it): the model TLB must forget everything. */
+  nativeTlbi(): void;
+  /** Code snapshots are in use (code-guard.ts): IC maintenance must retake them. */
+  readonly codeSnapshotsLive: boolean;
+  icMaintenance(cp: CpRegView): void;
+}
+
+/** Unicorn register id → architectural register number (31 = XZR/SP). */
+function rtFromUc(regId: number): number {
+  if (regId >= Reg.X0 && regId <= Reg.X0 + 28) return regId - Reg.X0;
+  if (regId === Reg.X29) return 29;
+  if (regId === Reg.X30) return 30;
+  return 31;
+}
+
+/** Returns true when the instruction was dealt with (Unicorn skips it), false to run it natively. */
+export function onSysInsn(cpu: SysInsnCpu, rtId: number, cp: CpRegView, read: boolean): boolean {
+  // IC IALLUIS / IC IALLU / IC IVAU: code snapshots in use are retaken (code-guard.ts).
+  if (cp.op0 === 1 && cp.crn === 7 && cpu.codeSnapshotsLive) cpu.icMaintenance(cp);
+  const pc = cpu.pc;
+  const rt = rtFromUc(rtId);
+  const el = cpu.el;
+  const entry = cpu.sysregs.get(sysregKey(cp));
+  const access: SysInsnAccess = {
+    op0: cp.op0,
+    op1: cp.op1,
+    crn: cp.crn,
+    crm: cp.crm,
+    op2: cp.op2,
+    rt,
+    read,
+    value: read ? 0n : rt === 31 ? 0n : cp.val,
+    pc,
+    el,
+  };
+  const r = cpu.el2 ? cpu.el2.routeSysInsn(cpu, access, entry) : bareRoute(entry, el);
+  switch (r.route) {
+    case 'handled':
+      return true;
+    case 'device': {
+      const d = entry!.device!;
+      if (read) cpu.setX(rt, d.read(entry!));
+      else d.write(entry!, access.value);
+      cpu.pc = pc + 4;
+      return true;
+    }
+    case 'undefined':
+      cpu.takeException('sync', esr(EC.UNKNOWN, 0), pc);
+      return true;
+    case 'trap':
+      cpu.dispatchExit({
+        reason: 'sysreg',
+        esr: esr(EC.SYS64, issSysreg(access)),
+        pc,
+        op0: access.op0,
+        op1: access.op1,
+        crn: access.crn,
+        crm: access.crm,
+        op2: access.op2,
+        rt,
+        read,
+        value: access.value,
+        row: entry ?? null,
+        trap: r.reason,
+      });
+      return true;
+    case 'native':
+      // A native write to a register the MMU model reads: re-read the regime at the next fill.
+      if (!read && entry !== undefined && (entry.flags & SR_FLAG.MMU_INPUT) !== 0) cpu.regimeChanged();
+      else if (entry !== undefined && entry.group === 'TLB') cpu.nativeTlbi();
+      return false;
+  }
+}
+
+const BARE_NATIVE: SysInsnRoute = Object.freeze({ route: 'native', reason: null });
+const BARE_DEVICE: SysInsnRoute = Object.freeze({ route: 'device', reason: null });
+const BARE_UNDEF: SysInsnRoute = Object.freeze({ route: 'undefined', reason: null });
+
+/** With no EL2 model attached: the catalogue's own rules (a device answers its rows; EL2/EL3 rows are UNDEFINED). */
+function bareRoute(entry: SysregEntry | undefined, el: number): SysInsnRoute {
+  if (entry === undefined) return BARE_NATIVE;
+  if (entry.minEl > 1 && entry.minEl > el) return BARE_UNDEF;
+  return entry.device !== null ? BARE_DEVICE : BARE_NATIVE;
+}
