@@ -3,6 +3,13 @@
  * instruction-count slices; this class performs what Unicorn does not
  * (architectural exception entry, virtual time, fault syndromes) and turns
  * everything that must leave the guest into an Exit for the EL2 handler.
+ *
+ * What each part models lives in its own module: virtual-time.ts (the clock,
+ * counter polling), exception-entry.ts, fill-handler.ts (TLB fills and the
+ * aborts they reveal), sysinsn-hook.ts (system instructions). This file keeps
+ * the state they share, the GuestCpu surface and the run loop, whose
+ * accounting of retired instructions must stay in one place: that is why it
+ * is somewhat over the ~450-line guideline.
  */
 import { Unicorn, Reg, xreg, SysInsn, UC_ERR_OK, UC_ERR_EXCEPTION, type CpRegView, type BatchReg } from '../unicorn/uc.js';
 import { GuestRam } from '../memory/ram.js';
@@ -21,7 +28,7 @@ import { Access, type AccessKind } from './translator.js';
 import { MmuTranslator } from './mmu-translator.js';
 import { hexVa } from '../types.js';
 import type { El2Handler, Exit, ExitAction, HaltReason } from './exits.js';
-import { CNTFRQ_HZ, NS_PER_INSN, VirtualClock } from './virtual-time.js';
+import { CNTFRQ_HZ, NS_PER_INSN, CounterPollWarp, VirtualClock } from './virtual-time.js';
 import { enterException, onCpuException } from './exception-entry.js';
 import { FillHandler, WFE } from './fill-handler.js';
 import { onSysInsn } from './sysinsn-hook.js';
@@ -50,11 +57,6 @@ export interface TimerSource {
 
 /** Slice length while an interrupt is pending but PSTATE.I masks it. */
 const MASKED_IRQ_SLICE = 32;
-
-/** Counter polling warp (Vcpu.guestCounterRead): what counts as polling, and the step. */
-const POLL_MAX_GAP = 32;
-const POLL_FIRST_STEP_NS = 1_000;
-const POLL_MAX_STEP_NS = 1_000_000;
 
 /** WFI (HINT #3), Arm ARM C6.2 "WFI". */
 const WFI = 0xd503207f;
@@ -132,6 +134,7 @@ export class Vcpu implements GuestCpu {
     this.codeGuard = new CodeGuard(this.uc, this.ram.base, this.ram.size, this.ram);
     this.sliceInsns = opts.sliceInsns ?? 1_000_000;
     this.clock = new VirtualClock(() => this.uc.sliceCounter());
+    this.poll = new CounterPollWarp(this.clock, () => this.timerSource, () => this.requestStop());
     this.fill = new FillHandler(this);
     if (this.uc.sliceCounter() < 0) {
       throw new Error('cannot locate Unicorn\'s instruction counter: this libunicorn build is not supported (need 2.1.x)');
@@ -218,49 +221,11 @@ export class Vcpu implements GuestCpu {
     return this.clock.warps;
   }
 
-  /**
-   * A guest read of CNTPCT_EL0/CNTVCT_EL0 (and their self-synchronised views).
-   *
-   * Counter polling warp: a busy-wait (`while (cntvct - start < n)`) would cost
-   * a JavaScript round trip per read at 1 ns per instruction, so a 100 ms delay
-   * is 100M instructions of polling. When a read comes from the same PC as the
-   * previous read, at most POLL_MAX_GAP instructions later, with no exit and
-   * no exception in between, the guest is polling: virtual time jumps forward
-   * by a step that doubles from POLL_FIRST_STEP_NS up to POLL_MAX_STEP_NS,
-   * never past the next timer deadline (a timer due meanwhile still fires on
-   * time; the slice then ends so the run loop sees it). Any other event
-   * resets the step. Like QEMU's icount warp, but decided only by the guest's
-   * own instruction stream, so runs stay bit-for-bit deterministic. A guest
-   * cannot tell this from a CPU that was slow to come back from a WFE.
-   */
+  /** A guest read of CNTPCT_EL0/CNTVCT_EL0 (and their self-synchronised views): virtual time, warped while polling. */
   private guestCounterRead(): bigint {
-    const clock = this.clock;
-    const now = clock.current;
-    const pc = this.pc;
-    if (pc === this.pollPc && this.eventSeq === this.pollEvents && now - this.pollInsns <= POLL_MAX_GAP) {
-      this.pollStepNs = this.pollStepNs === 0 ? POLL_FIRST_STEP_NS : Math.min(this.pollStepNs * 2, POLL_MAX_STEP_NS);
-      let step = this.pollStepNs;
-      this.timerSource?.update();
-      const dl = this.timerSource?.nextDeadline() ?? null;
-      if (dl !== null) step = Math.min(step, Math.max(0, Math.floor(clock.ticksToNs(dl) - clock.ns)));
-      if (step > 0) {
-        clock.warp(step);
-        // The slice was sized to end at the deadline in instructions: end it
-        // now so the run loop re-evaluates the timers at the new time.
-        if (dl !== null && clock.running) this.requestStop();
-      }
-    } else {
-      this.pollStepNs = 0;
-    }
-    this.pollPc = pc;
-    this.pollInsns = now;
-    this.pollEvents = this.eventSeq;
-    return clock.counter;
+    return this.poll.read(this.pc, this.eventSeq);
   }
-  private pollPc = -1;
-  private pollInsns = 0;
-  private pollEvents = -1;
-  private pollStepNs = 0;
+  private readonly poll: CounterPollWarp;
   /** Exits and exceptions so far: any of them between two counter reads means the guest is not just polling. */
   private eventSeq = 0;
 

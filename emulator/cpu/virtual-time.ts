@@ -98,3 +98,66 @@ export class VirtualClock {
     this.warps++;
   }
 }
+
+/** Counter polling warp: what counts as polling, and the step. */
+const POLL_MAX_GAP = 32;
+const POLL_FIRST_STEP_NS = 1_000;
+const POLL_MAX_STEP_NS = 1_000_000;
+
+/** The timers the warp must not jump past. */
+interface DeadlineSource {
+  update(): void;
+  nextDeadline(): bigint | null;
+}
+
+/**
+ * Counter polling warp: a busy-wait (`while (cntvct - start < n)`) would cost
+ * a JavaScript round trip per read at 1 ns per instruction, so a 100 ms delay
+ * is 100M instructions of polling. When a read comes from the same PC as the
+ * previous read, at most POLL_MAX_GAP instructions later, with no exit and no
+ * exception in between, the guest is polling: virtual time jumps forward by a
+ * step that doubles from POLL_FIRST_STEP_NS up to POLL_MAX_STEP_NS, never past
+ * the next timer deadline (a timer due meanwhile still fires on time; the
+ * slice then ends so the run loop sees it). Any other event resets the step.
+ * Like QEMU's icount warp, but decided only by the guest's own instruction
+ * stream, so runs stay bit-for-bit deterministic. A guest cannot tell this
+ * from a CPU that was slow to come back from a WFE.
+ */
+export class CounterPollWarp {
+  private pollPc = -1;
+  private pollInsns = 0;
+  private pollEvents = -1;
+  private pollStepNs = 0;
+
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly timers: () => DeadlineSource | null,
+    private readonly endSlice: () => void,
+  ) {}
+
+  /** A counter read at `pc` after `events` exits and exceptions: the counter value, after any warp. */
+  read(pc: number, events: number): bigint {
+    const clock = this.clock;
+    const now = clock.current;
+    if (pc === this.pollPc && events === this.pollEvents && now - this.pollInsns <= POLL_MAX_GAP) {
+      this.pollStepNs = this.pollStepNs === 0 ? POLL_FIRST_STEP_NS : Math.min(this.pollStepNs * 2, POLL_MAX_STEP_NS);
+      let step = this.pollStepNs;
+      const timers = this.timers();
+      timers?.update();
+      const dl = timers?.nextDeadline() ?? null;
+      if (dl !== null) step = Math.min(step, Math.max(0, Math.floor(clock.ticksToNs(dl) - clock.ns)));
+      if (step > 0) {
+        clock.warp(step);
+        // The slice was sized to end at the deadline in instructions: end it
+        // now so the run loop re-evaluates the timers at the new time.
+        if (dl !== null && clock.running) this.endSlice();
+      }
+    } else {
+      this.pollStepNs = 0;
+    }
+    this.pollPc = pc;
+    this.pollInsns = now;
+    this.pollEvents = events;
+    return clock.counter;
+  }
+}
