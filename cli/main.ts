@@ -43,6 +43,8 @@ program
   .option('--no-fast-path', 'send every trap through the full world switch (compare with the EL2 fast path, seed 000)')
   .option('--cost <KEY=CYCLES>', `override the cycle-cost model (repeatable); keys: ${COST_KEYS.join(', ')}`, collect)
   .option('--walk <VA>', 'at the end of the run, report the stage-1/stage-2 walk of VA (repeatable): stderr, and walks["0x..."] in --stats-json', collect)
+  .option('--trace <FILE>', 'write every EL2 exit (instruction count, virtual time, PC, EL, reason, ESR decoded, sysreg or MMIO access, handling path, host ns, modelled cycles), every interrupt and console line to FILE as JSON lines')
+  .option('--trace-filter <LIST>', 'with --trace: keep only these exit reasons (sysreg, hvc, smc, dabt_s2, iabt_s2, wfx, irq), interrupt, console, or register names (MAIR_EL1); comma-separated, repeatable', collect)
   .addOption(new Option('--log-level <LEVEL>', 'diagnostics on stderr at or above LEVEL (default $HYPEMU_LOG or warn); human-readable on a terminal, JSON lines otherwise').choices([...LOG_LEVELS]))
   .option('-q, --quiet', 'no progress lines on stderr (guest output still goes to stdout)')
   .option('--gdb [PORT]', 'serve the GDB remote protocol on 127.0.0.1:PORT (default 1234)')

@@ -16,6 +16,7 @@ import { costModelWith } from '../hyp/cost.js';
 import { parseGdbPort } from '../emulator/debug/gdbstub.js';
 import { LOG_LEVELS, type LogLevel } from '../emulator/log.js';
 import { ConfigError } from './errors.js';
+import { parseTraceFilter, type TraceFilter } from './trace.js';
 import { S2_POOL_BASE } from '../hyp/stage2.js';
 
 /** 256 MiB, 16 GiB, 1536 KiB: a size in the largest binary unit that divides it. */
@@ -76,6 +77,10 @@ export interface MachineConfig {
   gdb?: boolean | Numeric;
   /** --gdb-wait: halt before the first instruction until a debugger continues (implies gdb). */
   gdbWait?: boolean;
+  /** --trace FILE: every EL2 exit, interrupt and console line as JSON lines (machine/trace.ts). */
+  trace?: string;
+  /** --trace-filter: exit reasons, `interrupt`, `console` or register names to keep (comma-separated or a list). */
+  traceFilter?: string | readonly string[];
   /** --log-level: diagnostics at or above this level reach stderr (default $HYPEMU_LOG or 'warn'). Process-wide. */
   logLevel?: LogLevel;
 }
@@ -100,11 +105,13 @@ export interface ResolvedConfig {
   readonly gdbPort: number | undefined;
   readonly gdbWait: boolean;
   readonly logLevel: LogLevel | undefined;
+  readonly trace: string | undefined;
+  readonly traceFilter: TraceFilter | null;
 }
 
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
-  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'fastPath', 'nested', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel',
+  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'fastPath', 'nested', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter',
 ]);
 
 /** Raw binaries are placed by page: an unaligned --load would silently shift the image. */
@@ -191,5 +198,7 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     gdbPort,
     gdbWait: c.gdbWait === true,
     logLevel: c.logLevel === undefined ? undefined : oneOf(c.logLevel, LOG_LEVELS, '--log-level'),
+    trace: c.trace,
+    traceFilter: c.traceFilter === undefined ? null : parseTraceFilter(typeof c.traceFilter === 'string' ? [c.traceFilter] : c.traceFilter),
   };
 }

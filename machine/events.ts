@@ -27,6 +27,12 @@ interface ExitEventBase {
   readonly path: ExitPath;
   /** What the model decided: 'resume', or 'halt' when the exit ended the run. */
   readonly action: ExitAction['kind'];
+  /** Virtual time at the trap (ns: instructions plus time skipped idle in WFI). */
+  readonly virtualTimeNs: number;
+  /** Host nanoseconds the model spent on this exit (varies run to run). */
+  readonly hostNs: number;
+  /** Hardware cycles the cost model charges for it (--cost). */
+  readonly cycles: number;
 }
 
 export interface SysregExitEvent extends ExitEventBase {
@@ -63,12 +69,23 @@ export interface ConsoleEvent {
   readonly text: string;
 }
 
-export type MachineEvent = ExitEvent | ConsoleEvent;
+/** The guest took an interrupt (IRQ/FIQ/SError exception entry at EL1). */
+export interface InterruptEvent {
+  readonly type: 'interrupt';
+  readonly kind: 'irq' | 'fiq' | 'serror';
+  readonly instructions: number;
+  readonly virtualTimeNs: number;
+  /** Where the guest was interrupted (ELR_EL1, the preferred return address). */
+  readonly pc: bigint;
+}
+
+export type MachineEvent = ExitEvent | ConsoleEvent | InterruptEvent;
 
 /** Listener signatures by event name: `on('exit', (e: ExitEvent) => ...)`, `on('console', (text: string) => ...)`. */
 export interface MachineEventMap {
   exit: (e: ExitEvent) => void;
   console: (text: string, e: ConsoleEvent) => void;
+  interrupt: (e: InterruptEvent) => void;
 }
 export type MachineEventName = keyof MachineEventMap;
 
@@ -101,7 +118,11 @@ export class ExitObserver implements El2Handler {
 
   handleExit(v: Vcpu, exit: Exit): ExitAction {
     const instructions = v.currentInstructions;
+    const virtualTimeNs = v.virtualTimeNs;
     const el = v.el;
+    const cost = this.hyp.stats.cost;
+    const ns0 = cost.hostNs;
+    const cycles0 = cost.modelCycles;
     // A hypercall's x0 is overwritten by its result; a write's Xt is what was written.
     const x0 = exit.reason === 'hvc' || exit.reason === 'smc' ? v.x(0) : 0n;
     const action = this.hyp.handleExit(v, exit);
@@ -109,7 +130,10 @@ export class ExitObserver implements El2Handler {
     const path: ExitPath = s.userspace !== this.user ? 'userspace' : s.fastPath !== this.fast ? 'fastPath' : 'worldSwitch';
     this.fast = s.fastPath;
     this.user = s.userspace;
-    const base = { type: 'exit' as const, esr: exit.esr >>> 0, pc: vaToBigint(exit.pc), el, instructions, path, action: action.kind };
+    const base = {
+      type: 'exit' as const, esr: exit.esr >>> 0, pc: vaToBigint(exit.pc), el, instructions, path, action: action.kind,
+      virtualTimeNs, hostNs: cost.hostNs - ns0, cycles: cost.modelCycles - cycles0,
+    };
     switch (exit.reason) {
       case 'sysreg': {
         const name = exit.row?.name ?? genericName(exit);

@@ -5,7 +5,7 @@ export { Machine, type MachineIo, type RunResult, type Registers, type Until } f
 export type { MachineConfig, ResolvedConfig, ImageFormatOption, Numeric } from './config.js';
 export type {
   ExitEvent, ExitPath, SysregExitEvent, AbortExitEvent, HypercallExitEvent, WfxExitEvent, IrqExitEvent,
-  ConsoleEvent, MachineEvent, MachineEventMap, MachineEventName,
+  ConsoleEvent, InterruptEvent, MachineEvent, MachineEventMap, MachineEventName,
 } from './events.js';
 export { EXIT_CODES, exitCodeFor, describeEnd, type RunEnd } from './exit-status.js';
 export { ConfigError } from './errors.js';

@@ -25,11 +25,13 @@ import { resolveConfig, sizeText, type MachineConfig, type ResolvedConfig } from
 import { ConsoleSink } from './console.js';
 import { ConfigError } from './errors.js';
 import { HostMemoryError } from '../emulator/unicorn/uc.js';
-import { ExitObserver, type ExitEvent, type MachineEventMap, type MachineEventName } from './events.js';
+import { ExitObserver, type ExitEvent, type InterruptEvent, type MachineEventMap, type MachineEventName } from './events.js';
+import { SR } from '../emulator/cpu/sysregs.js';
 import { describeEnd, exitCodeFor, type RunEnd } from './exit-status.js';
 import { collectStats, type MachineStats } from './stats.js';
 import { serveGdb } from './gdb.js';
 import { checkWritable } from './output-files.js';
+import { TraceWriter } from './trace.js';
 
 /** Where a Machine's output goes. The library default is nowhere (use the events); the CLI connects stdout and stderr. */
 export interface MachineIo {
@@ -99,10 +101,12 @@ export class Machine {
   private consoleUntil: RegExp | null = null;
   private consoleMatched = false;
   private readonly t0 = process.hrtime.bigint();
-  private readonly listeners: { [K in MachineEventName]: Array<MachineEventMap[K]> } = { exit: [], console: [] };
+  private readonly listeners: { [K in MachineEventName]: Array<MachineEventMap[K]> } = { exit: [], console: [], interrupt: [] };
+  private interruptObserver = false;
   private exitObserver: ExitObserver | null = null;
   private debugTarget: VcpuTarget | null = null;
   private disposed = false;
+  private trace: TraceWriter | null = null;
   private inputOpen: boolean;
   private inputWaiter: (() => void) | null = null;
   /** Input came during the last slice (from a console listener): an idle guest must run again, not wait. */
@@ -146,6 +150,7 @@ export class Machine {
     const c = resolveConfig(config);
     if (c.logLevel !== undefined) setLogLevel(c.logLevel);
     if (c.statsJson !== undefined) checkWritable(c.statsJson, '--stats-json');
+    if (c.trace !== undefined) checkWritable(c.trace, '--trace');
     const bytes = await readInput(c.imagePath, 'image');
     const initrd = c.initrdPath !== undefined ? await readInput(c.initrdPath, 'initrd') : undefined;
     let image: LoadedImage;
@@ -180,6 +185,12 @@ export class Machine {
       'machine built: virt board, EL2 model attached',
     );
     m.log(`${image.format} image ${c.imageName}, entry 0x${image.entry.toString(16)}, RAM ${sizeText(c.ram.size)} at 0x${c.ram.base.toString(16)}`);
+    if (c.trace !== undefined) {
+      await loadDisassembler(); // the trace names each trapping instruction
+      const t = new TraceWriter(c.trace, m.board.vcpu, c.traceFilter);
+      m.trace = t;
+      m.on('exit', t.exit).on('interrupt', t.interrupt).on('console', t.console);
+    }
     return m;
   }
 
@@ -188,6 +199,7 @@ export class Machine {
   on<K extends MachineEventName>(event: K, listener: MachineEventMap[K]): this {
     (this.listeners[event] as Array<MachineEventMap[K]>).push(listener);
     if (event === 'exit') this.updateExitObserver();
+    if (event === 'interrupt') this.observeInterrupts();
     return this;
   }
 
@@ -209,6 +221,22 @@ export class Machine {
       this.exitObserver = null;
       vcpu.el2 = this.hyp;
     }
+  }
+
+  /** Chained onto the vCPU's exception observer once (the debugger chains onto it too); idle without listeners. */
+  private observeInterrupts(): void {
+    if (this.interruptObserver) return;
+    this.interruptObserver = true;
+    const v = this.board.vcpu;
+    const previous = v.onException;
+    v.onException = (kind, esr, targetEl) => {
+      previous?.(kind, esr, targetEl);
+      if (kind === 'sync' || this.listeners.interrupt.length === 0) return;
+      const e: InterruptEvent = {
+        type: 'interrupt', kind, instructions: v.currentInstructions, virtualTimeNs: v.virtualTimeNs, pc: v.sysreg(SR.ELR_EL1),
+      };
+      for (const l of this.listeners.interrupt) l(e);
+    };
   }
 
   private emitExit(e: ExitEvent): void {
@@ -388,6 +416,8 @@ export class Machine {
     // A run the user stopped says so even under --quiet: one line, with the instruction count.
     if (end.kind === 'signal' || end.kind === 'quit') (this.io.notice ?? this.io.log)?.(line);
     else this.log(line);
+    this.trace?.close();
+    this.trace = null;
     if (this.config.statsJson !== undefined) {
       try {
         await writeFile(this.config.statsJson, JSON.stringify(this.stats(), null, 2) + '\n');
@@ -457,6 +487,8 @@ export class Machine {
     if (this.disposed) return;
     this.disposed = true;
     this.sink.flush();
+    this.trace?.close();
+    this.trace = null;
     this.board.close();
   }
 }
