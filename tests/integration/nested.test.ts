@@ -12,6 +12,8 @@
 //  - Without --nested the same image is an ordinary EL1 guest: CurrentEL reads 1.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { guest, hypemu, type CliResult } from './helpers.js';
+import { Machine, exitCodeFor } from '../../machine/index.js';
+import { VcpuTarget } from '../../emulator/debug/vcpu-target.js';
 
 describe('nested-l1 under --nested (seed 003)', () => {
   let r: CliResult;
@@ -71,5 +73,26 @@ describe('nested-l1 without --nested', () => {
     const r = hypemu(['run', guest('nested-l1'), '-q']);
     expect(r.stdout).toContain('FAIL not started at EL2');
     expect(r.status).toBe(1);
+  });
+});
+
+describe('the debugger with a guest hypervisor (in-process target, real vCPU)', () => {
+  it("shows the guest hypervisor's virtual EL2 registers and walks L2 addresses through three stages", async () => {
+    const machine = await Machine.create({ image: guest('nested-l1'), nested: true, quiet: true });
+    try {
+      // stop inside L1's code after vm-a's first run: its VBAR_EL2 and HCR_EL2 are programmed
+      const r = await machine.run({ until: { console: /PASS vm-a store reached the backing page\n/ } });
+      expect(r.status).toBeNull();
+      const target = new VcpuTarget({ machine: machine.board, hyp: machine.hyp }, { exitCodeFor });
+      const reg = (name: string) => target.readRegister(target.registerTable().findIndex((d) => d.name === name));
+      const vbar = reg('vbar_el2')!;
+      expect(vbar).not.toBe(0n);
+      expect(vbar % 2048n).toBe(0n); // the guest's 2 KiB-aligned vectors_el2, not our model's (0)
+      expect(reg('hcr_el2')).toBe(1n << 31n); // between guests L1 runs with HCR_EL2.RW only
+      expect(reg('vttbr_el2')! >> 48n).toBe(1n); // vm-a's VMID
+      expect(target.walk(0x5000_0010n)).toMatch(/nested walk of L2 VA 0x50000010 .*VMID 1\)[\s\S]*shadow entry: slot 0 \(our VMID 256\)/);
+    } finally {
+      await machine.dispose();
+    }
   });
 });
