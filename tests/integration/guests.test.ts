@@ -77,3 +77,13 @@ describe('counter-poll (D11.1.2: a busy-wait on CNTVCT_EL0)', () => {
     expect(b.stats!.virtualTimeNs).toBe(a.stats!.virtualTimeNs);
   });
 });
+
+describe('pmu (PMUv3, Arm ARM D13; validated under QEMU 7.2)', () => {
+  it('cycle counter, SW_INCR with a 32-bit wrap, PMXEV*, and INST_RETIRED exact', () => {
+    const r = hypemu(['run', guest('pmu'), '-q']);
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout).toContain('PASS INST_RETIRED counts the block exactly');
+    expect(r.stdout).toContain('RESULT pmu: 0 failures');
+    expect(r.status).toBe(0);
+  });
+});
