@@ -130,15 +130,18 @@ export class ExitObserver implements El2Handler {
     const path: ExitPath = s.userspace !== this.user ? 'userspace' : s.fastPath !== this.fast ? 'fastPath' : 'worldSwitch';
     this.fast = s.fastPath;
     this.user = s.userspace;
-    const base = {
-      type: 'exit' as const, esr: exit.esr >>> 0, pc: vaToBigint(exit.pc), el, instructions, path, action: action.kind,
-      virtualTimeNs, hostNs: cost.hostNs - ns0, cycles: cost.modelCycles - cycles0,
-    };
+    // One object literal per reason, all fields in one order (no spread): one allocation, stable shapes.
+    const esr = exit.esr >>> 0;
+    const pc = vaToBigint(exit.pc);
+    const kind = action.kind;
+    const hostNs = cost.hostNs - ns0;
+    const cycles = cost.modelCycles - cycles0;
+    let e: ExitEvent;
     switch (exit.reason) {
       case 'sysreg': {
         const name = exit.row?.name ?? genericName(exit);
         const value = exit.read ? (exit.rt === 31 ? 0n : v.x(exit.rt)) : exit.value;
-        this.emit({ ...base, reason: 'sysreg', sysreg: { name, value, write: !exit.read } });
+        e = { type: 'exit', reason: 'sysreg', esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, sysreg: { name, value, write: !exit.read } };
         break;
       }
       case 'dabt_s2':
@@ -146,21 +149,22 @@ export class ExitObserver implements El2Handler {
         const a = exit.access;
         if ((path === 'userspace' || path === 'fastPath') && a !== null) {
           const value = a.rt === 31 ? 0n : v.x(a.rt);
-          this.emit({ ...base, reason: exit.reason, ipa: exit.ipa, mmio: { ipa: exit.ipa, size: a.size, write: a.write, value } });
-        } else this.emit({ ...base, reason: exit.reason, ipa: exit.ipa });
+          e = { type: 'exit', reason: exit.reason, esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, ipa: exit.ipa, mmio: { ipa: exit.ipa, size: a.size, write: a.write, value } };
+        } else e = { type: 'exit', reason: exit.reason, esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, ipa: exit.ipa };
         break;
       }
       case 'hvc':
       case 'smc':
-        this.emit({ ...base, reason: exit.reason, imm: exit.imm, function: x0 });
+        e = { type: 'exit', reason: exit.reason, esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, imm: exit.imm, function: x0 };
         break;
       case 'wfx':
-        this.emit({ ...base, reason: 'wfx', wfe: exit.wfe });
+        e = { type: 'exit', reason: 'wfx', esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, wfe: exit.wfe };
         break;
       case 'irq':
-        this.emit({ ...base, reason: 'irq' });
+        e = { type: 'exit', reason: 'irq', esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles };
         break;
     }
+    this.emit(e);
     return action;
   }
 }

@@ -292,7 +292,7 @@ describe('hypemu run --gdb protocol guarantees (raw RSP client)', () => {
     const putc = lstAddress('sysreg-storm', /^str\s+w\d+, \[x\d+\]/, 'puts');
     expect(await c.request(`Z0,${putc.toString(16)},4`)).toBe('OK');
     for (let i = 0; i < 40; i++) {
-      const r = await c.request('c', 10_000);
+      const r = await c.request('c', 30_000); // generous: the shared CI machine may be loaded
       expect(r).toBe(`T05thread:01;20:${leHex(putc)};`);
       if (i % 10 === 0) expect(await c.request('s')).toMatch(/^T05/);
     }
