@@ -13,6 +13,7 @@ import type { TlbiOperation } from '../mmu/tlbi-op.js';
 import type { BatchReg, RegBatch } from '../unicorn/uc.js';
 import type { SysregCatalogue, SysregEncoding } from './sysreg-catalogue.js';
 import type { AccessKind } from './translator.js';
+import type { SysregAccessFields } from './esr.js';
 
 export type ExceptionKind = 'sync' | 'irq' | 'fiq' | 'serror';
 
@@ -41,6 +42,12 @@ export interface GuestCpu {
   // ----------------------------------------------------------- exceptions
   /** Exception entry to EL1 (Arm ARM D1.10.2), as an injection from EL2. */
   takeException(kind: ExceptionKind, esr: number, preferredReturn: number, far?: number): void;
+  /**
+   * A system-instruction trap found by the EL2 model itself (a guest hypervisor's code hook,
+   * before the instruction runs): raised as an EC 0x18 exit at `pc`, gated by the debugger's
+   * trap-break like any other exit, then handed to the handler.
+   */
+  raiseSysregExit(a: SysregAccessFields & { readonly pc: number; readonly value: bigint; readonly trap: string }): void;
   /** WFI: block until an interrupt is pending (virtual time moves to the next timer deadline). */
   waitForInterrupt(): void;
 

@@ -14,9 +14,10 @@
 import { Unicorn, Reg, xreg, SysInsn, UC_ERR_OK, UC_ERR_EXCEPTION, type CpRegView, type BatchReg } from '../unicorn/uc.js';
 import { GuestRam } from '../memory/ram.js';
 import { MmioBus } from '../memory/bus.js';
-import { EC, EC_NAMES, esr, esrEc, issWfx } from './esr.js';
+import type { SysregAccessFields } from './esr.js';
+import { EC, EC_NAMES, esr, esrEc, issSysreg, issWfx } from './esr.js';
 import { PSTATE, pstateEl } from './pstate.js';
-import { SR } from './sysregs.js';
+import { SR, sysregKey } from './sysregs.js';
 import { SysregCatalogue } from './sysreg-catalogue.js';
 import { ARCH_SYSREGS } from './sysreg-rows.js';
 import type { ExceptionKind, GuestCpu, RegisterBatch } from './guest-cpu.js';
@@ -327,6 +328,24 @@ export class Vcpu implements GuestCpu {
   tlbFlushes = 0;
 
   /** Hand an exit to the EL2 model (unless the debugger's trap-break gate holds it). */
+  raiseSysregExit(a: SysregAccessFields & { readonly pc: number; readonly value: bigint; readonly trap: string }): void {
+    this.dispatchExit({
+      reason: 'sysreg',
+      esr: esr(EC.SYS64, issSysreg(a)),
+      pc: a.pc,
+      op0: a.op0,
+      op1: a.op1,
+      crn: a.crn,
+      crm: a.crm,
+      op2: a.op2,
+      rt: a.rt,
+      read: a.read,
+      value: a.value,
+      row: this.sysregs.get(sysregKey(a)) ?? null,
+      trap: a.trap,
+    });
+  }
+
   dispatchExit(exit: Exit): void {
     this.eventSeen = true;
     this.eventSeq++;

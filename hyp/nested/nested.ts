@@ -285,8 +285,18 @@ export class NestedVirt {
     if (r.route !== 'trap' || r.reason === 'emulate' || r.reason === 'unknown' || r.reason === null) return false;
     // at EL0 a register EL0 may not access is UNDEFINED to L2's EL1, not a trap to L1
     if (a.el === 0 && row.el0Ctl < 0) return false;
-    this.reflect(`sysreg.${r.reason}`, 'sync', esr(EC.SYS64, issSysreg(a)), pc, null, null);
+    // an exit like any other (the debugger's trap-break sees it), reflected by handleExit
+    v.raiseSysregExit({ ...a, pc, value: a.read ? 0n : v.x(a.rt), trap: r.reason });
     return true;
+  }
+
+  /** Is this trapped access one L1's own HCR_EL2 asks for (the reason), or null. */
+  private l1Traps(a: { read: boolean; el: number; op0: number; op1: number; crn: number; crm: number; op2: number }): string | null {
+    const row = findSysregByKey(sysregKey(a));
+    if (row === undefined) return null;
+    const r = routeAccess(this.vel2.get('HCR_EL2'), row, a);
+    if (r.route !== 'trap' || r.reason === 'emulate' || r.reason === 'unknown' || r.reason === null) return null;
+    return r.reason;
   }
 
   /**
@@ -414,9 +424,11 @@ export class NestedVirt {
         return e2.hcr(HCR.TSC) ? this.reflect('smc', 'sync', exit.esr, exit.pc, null, null) : null;
       case 'wfx':
         return e2.hcr(exit.wfe ? HCR.TWE : HCR.TWI) ? this.reflect('wfx', 'sync', exit.esr, exit.pc, null, null) : null;
-      case 'sysreg':
-        // the ones L1 traps were taken to it by the code hook before they ran (onCodeSite)
-        return null;
+      case 'sysreg': {
+        // raised by onCodeSite before the instruction ran (or trapped by our own route)
+        const why = this.l1Traps({ read: exit.read, el: v.el, op0: exit.op0, op1: exit.op1, crn: exit.crn, crm: exit.crm, op2: exit.op2 });
+        return why === null ? null : this.reflect(`sysreg.${why}`, 'sync', exit.esr, exit.pc, null, null);
+      }
       case 'dabt_s2':
       case 'iabt_s2': {
         const mmu = this.current;

@@ -96,3 +96,31 @@ describe('the debugger with a guest hypervisor (in-process target, real vCPU)', 
     }
   });
 });
+
+describe('trap-break on an exit to the guest hypervisor', () => {
+  it('stops before a TVM-trapped L2 MAIR_EL1 write is reflected to L1, then resumes it', async () => {
+    const machine = await Machine.create({ image: guest('nested-l1'), nested: true, quiet: true });
+    try {
+      const vcpu = machine.board.vcpu;
+      const seen: Array<{ reason: string; trap: string | null; pc: number }> = [];
+      // the debugger's trap-break is this gate (emulator/debug/vcpu-target.ts)
+      vcpu.exitGate = (exit) => {
+        if (exit.reason !== 'sysreg' || exit.trap !== 'TVM') return false;
+        seen.push({ reason: exit.reason, trap: exit.trap, pc: exit.pc });
+        return true;
+      };
+      vcpu.runFor(5_000_000);
+      expect(seen.length).toBe(1);
+      expect(vcpu.gatedExit).not.toBeNull();
+      expect(vcpu.pc).toBe(seen[0]!.pc); // stopped on the MSR, in L2, not yet reflected
+      expect(machine.hyp.nested!.mode).toBe('l2');
+      expect(machine.hyp.nested!.stats.exitsToL1['sysreg.TVM']).toBeUndefined();
+      vcpu.exitGate = null;
+      const r = await machine.run();
+      expect(r.status).toBe(0);
+      expect(machine.hyp.nested!.stats.exitsToL1['sysreg.TVM']).toBe(1);
+    } finally {
+      await machine.dispose();
+    }
+  });
+});
