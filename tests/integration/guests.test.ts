@@ -87,3 +87,12 @@ describe('pmu (PMUv3, Arm ARM D13; validated under QEMU 7.2)', () => {
     expect(r.status).toBe(0);
   });
 });
+
+describe('debug-events (Arm ARM D2 breakpoints and watchpoints; validated under QEMU 7.2)', () => {
+  it('both taken to EL1 with QEMU\'s syndromes, ELR and FAR; PSTATE.D masks them; no crash on DBGBCR.E', () => {
+    const r = hypemu(['run', guest('debug-events'), '-q']);
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout.match(/^PASS /gm)?.length).toBe(9);
+    expect(r.status).toBe(0);
+  });
+});
