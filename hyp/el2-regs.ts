@@ -31,6 +31,8 @@ export class El2Regs {
   /** HCR_EL2[31:0] and [63:32] as numbers, kept in step with the bigint value. */
   hcrLo = 0;
   hcrHi = 0;
+  /** MDCR_EL2[31:0] as a number (the system-instruction filter compares it on every hook call). */
+  mdcrLo = 0;
   /** Called after HCR_EL2 changes (the MMU regime and trap routing depend on it). */
   onHcrChange: ((hcr: bigint) => void) | null = null;
 
@@ -51,6 +53,8 @@ export class El2Regs {
       this.hcrLo = Number(value & 0xffff_ffffn);
       this.hcrHi = Number(value >> 32n);
       this.onHcrChange?.(value);
+    } else if (name === 'MDCR_EL2') {
+      this.mdcrLo = Number(value & 0xffff_ffffn) >>> 0;
     }
   }
 

@@ -31,7 +31,7 @@ import { logger } from './log.js';
 import { Stage2 } from './stage2.js';
 import { hexVa } from '../emulator/types.js';
 import type { ExceptionKind } from '../emulator/cpu/guest-cpu.js';
-import type { SysInsnRoute } from '../emulator/cpu/exits.js';
+import type { SysInsnRoute, SysRoutingInputs } from '../emulator/cpu/exits.js';
 import { RamDescriptorMemory } from '../emulator/mmu/memory.js';
 import { NestedVirt } from './nested/nested.js';
 import { formatNestedWalk } from './nested/walk.js';
@@ -206,6 +206,13 @@ export class Hypervisor implements El2Handler {
       if (r !== null) return r;
     }
     return this.sysregs.route(vcpu, access, entry);
+  }
+
+  /** Pure routing (exits.ts) except while a guest hypervisor is nested: its vEL2 accesses are handled here. */
+  sysInsnRoutingInputs(out: SysRoutingInputs): boolean {
+    if (this.nested !== null) return false;
+    this.sysregs.routingInputs(out);
+    return true;
   }
 
   trapsWfx(_vcpu: GuestCpu, wfe: boolean): boolean {

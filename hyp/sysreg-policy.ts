@@ -88,6 +88,14 @@ export class SysregPolicy {
     this.extraHi = Number(v >> 32n) >>> 0;
   }
 
+  /** The trap controls route() reads (exits.ts SysRoutingInputs): the filter caches per value. */
+  routingInputs(out: { lo: number; hi: number; mdcr: number }): void {
+    const el2 = this.hyp.el2;
+    out.lo = (el2.hcrLo | this.extraLo) >>> 0;
+    out.hi = (el2.hcrHi | this.extraHi) >>> 0;
+    out.mdcr = el2.mdcrLo;
+  }
+
   /** Where a guest system instruction goes: the trap rules over the entry's attached row, then its device. */
   route(_vcpu: GuestCpu, access: SysInsnAccess, entry: SysregEntry | undefined): Route {
     // An encoding nobody knows at EL0 is the CPU's business (UNDEFINED to EL1).

@@ -4,7 +4,7 @@
  * runs only while someone listens (Machine.on installs it, the last off() removes it), so a
  * machine nobody listens to pays nothing per exit.
  */
-import type { El2Handler, Exit, ExitAction, ExitReason, SysInsnAccess, SysInsnRoute } from '../emulator/cpu/exits.js';
+import type { El2Handler, Exit, ExitAction, ExitReason, SysInsnAccess, SysInsnRoute, SysRoutingInputs } from '../emulator/cpu/exits.js';
 import type { SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 import type { Vcpu } from '../emulator/cpu/vcpu.js';
 import { vaToBigint } from '../emulator/types.js';
@@ -108,6 +108,9 @@ export class ExitObserver implements El2Handler {
 
   routeSysInsn(vcpu: Vcpu, access: SysInsnAccess, entry: SysregEntry | undefined): SysInsnRoute {
     return this.hyp.routeSysInsn(vcpu, access, entry);
+  }
+  sysInsnRoutingInputs(out: SysRoutingInputs): boolean {
+    return this.hyp.sysInsnRoutingInputs(out);
   }
   trapsWfx(vcpu: Vcpu, wfe: boolean): boolean {
     return this.hyp.trapsWfx(vcpu, wfe);

@@ -5,12 +5,13 @@
 #
 #   0. Node.js >= 20
 #   1. apt packages: cross toolchain, QEMU (the oracle), gdb-multiarch,
-#      device-tree-compiler (dtc, used by the tests), make
+#      device-tree-compiler (dtc, used by the tests), make, gcc (the native filter)
 #   2. libunicorn >= 2.1 into vendor/unicorn/ (from Debian trixie, without
 #      touching the system's apt configuration; see DESIGN.md)
 #   3. npm ci when node_modules is missing or older than package-lock.json
 #      (package-lock.json is never rewritten)
-#   4. npm run build (tsc)
+#   4. npm run build (tsc); the native system-instruction filter
+#      (emulator/unicorn/native/sysinsn-filter.c) with cc into vendor/native/
 #   5. make -C guest-images
 #   6. node dist/cli/main.js run
 #
@@ -34,11 +35,11 @@ node_major="$(node -p 'process.versions.node.split(".")[0]')"
 # ---------------------------------------------------------------- 1. apt packages
 # Each Debian package, and a command that proves it is there (for systems without dpkg).
 apt_packages=(gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-system-arm gdb-multiarch
-	device-tree-compiler make debian-archive-keyring)
+	device-tree-compiler make gcc debian-archive-keyring)
 declare -A probe=(
 	[gcc-aarch64-linux-gnu]=aarch64-linux-gnu-gcc [binutils-aarch64-linux-gnu]=aarch64-linux-gnu-objcopy
 	[qemu-system-arm]=qemu-system-aarch64 [gdb-multiarch]=gdb-multiarch [device-tree-compiler]=dtc
-	[make]=make [debian-archive-keyring]='')
+	[make]=make [gcc]=cc [debian-archive-keyring]='')
 non_debian_help="On a system without apt, install the equivalents yourself: an aarch64-linux-gnu- cross
   gcc and binutils (CROSS=<prefix> make -C guest-images picks another prefix), qemu-system-aarch64,
   gdb-multiarch (a gdb with aarch64 support), dtc (device-tree-compiler), GNU make, and
@@ -141,6 +142,18 @@ node -e "require('esbuild').transformSync('let a = 1')" 2>/dev/null ||
 log "npm run build (tsc) and type-check of tests/ and bench/"
 npm run --silent build >&2
 npm run --silent typecheck >&2
+# The native system-instruction filter (README "Architecture"): rebuilt when its source is newer.
+# Without it hypemu still runs (every MRS/MSR/SYS/SYSL then crosses into JavaScript, with a warning).
+filter_src=emulator/unicorn/native/sysinsn-filter.c
+filter_lib=vendor/native/libhypemu-sysinsn-filter.so
+if [[ ! -e "$filter_lib" || "$filter_src" -nt "$filter_lib" ]]; then
+	log "cc $filter_src -> $filter_lib"
+	mkdir -p vendor/native
+	cc -O2 -Wall -Wextra -shared -fPIC -o "$filter_lib.tmp" "$filter_src" >&2
+	mv "$filter_lib.tmp" "$filter_lib"
+else
+	log "native filter up to date: $filter_lib"
+fi
 
 # ---------------------------------------------------------------- 5. guests
 log "make -C guest-images"

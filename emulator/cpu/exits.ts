@@ -101,12 +101,28 @@ export interface SysInsnRoute {
   readonly reason: string | null;
 }
 
+/** The trap controls routeSysInsn depends on (HCR_EL2 halves, MDCR_EL2 low half). */
+export interface SysRoutingInputs {
+  lo: number;
+  hi: number;
+  mdcr: number;
+}
+
 export interface El2Handler {
   /**
    * Called for every MRS/MSR/SYS/SYSL the guest executes, with the catalogue
    * entry of its encoding (undefined when the machine does not know it).
    */
   routeSysInsn(cpu: GuestCpu, access: SysInsnAccess, entry: SysregEntry | undefined): SysInsnRoute;
+  /**
+   * Optional: fill `out` with the trap controls routeSysInsn depends on and return true when,
+   * for as long as they keep their values, routeSysInsn is a pure function of (them, entry,
+   * access.read, access.el) with no side effect. The system-instruction filter
+   * (sysinsn-filter.ts) then asks it once per state and lets native instructions bypass
+   * JavaScript. False (or no method): no filter, every instruction reaches the hook.
+   * The controls may change only inside an exit handler or between slices.
+   */
+  sysInsnRoutingInputs?(out: SysRoutingInputs): boolean;
   /** Should WFI/WFE at EL1/EL0 exit (HCR_EL2.TWI/TWE)? */
   trapsWfx(cpu: GuestCpu, wfe: boolean): boolean;
   /** Should SMC from EL1 exit (HCR_EL2.TSC)? Otherwise it is UNDEFINED at EL1 (no EL3). */

@@ -4,7 +4,8 @@
  * (or, with no EL2 model, the catalogue's own rules) decides: native, the
  * row's device, an exit carrying the row and the trap reason, or UNDEFINED.
  */
-import { Reg, type CpRegView } from '../unicorn/uc.js';
+import { Reg, type CpRegView, type SysInsnKind } from '../unicorn/uc.js';
+import type { SysInsnFilter } from './sysinsn-filter.js';
 import { EC, esr, issSysreg } from './esr.js';
 import { SR_FLAG, sysregKey, type SysregEntry } from './sysreg-catalogue.js';
 import type { GuestCpu } from './guest-cpu.js';
@@ -20,6 +21,8 @@ export interface SysInsnCpu extends GuestCpu {
   /** Code snapshots are in use (code-guard.ts): IC maintenance must retake them. */
   readonly codeSnapshotsLive: boolean;
   icMaintenance(cp: CpRegView): void;
+  /** Which instructions need nothing from us (sysinsn-filter.ts), brought up to date. */
+  syncSysFilter(): SysInsnFilter;
 }
 
 /** Unicorn register id → architectural register number (31 = XZR/SP). */
@@ -31,7 +34,10 @@ function rtFromUc(regId: number): number {
 }
 
 /** Returns true when the instruction was dealt with (Unicorn skips it), false to run it natively. */
-export function onSysInsn(cpu: SysInsnCpu, rtId: number, cp: CpRegView, read: boolean): boolean {
+export function onSysInsn(cpu: SysInsnCpu, kind: SysInsnKind, rtId: number, cp: CpRegView, read: boolean): boolean {
+  // Early exit before any FFI read or allocation: routed native, nothing for us to do
+  // (the native filter, when built, already kept most of these out of JavaScript).
+  if (cpu.syncSysFilter().passes(kind, sysregKey(cp))) return false;
   // IC IALLUIS / IC IALLU / IC IVAU: code snapshots in use are retaken (code-guard.ts).
   if (cp.op0 === 1 && cp.crn === 7 && cpu.codeSnapshotsLive) cpu.icMaintenance(cp);
   const pc = cpu.pc;
@@ -94,7 +100,7 @@ const BARE_DEVICE: SysInsnRoute = Object.freeze({ route: 'device', reason: null 
 const BARE_UNDEF: SysInsnRoute = Object.freeze({ route: 'undefined', reason: null });
 
 /** With no EL2 model attached: the catalogue's own rules (a device answers its rows; EL2/EL3 rows are UNDEFINED). */
-function bareRoute(entry: SysregEntry | undefined, el: number): SysInsnRoute {
+export function bareRoute(entry: SysregEntry | undefined, el: number): SysInsnRoute {
   if (entry === undefined) return BARE_NATIVE;
   if (entry.minEl > 1 && entry.minEl > el) return BARE_UNDEF;
   return entry.device !== null ? BARE_DEVICE : BARE_NATIVE;

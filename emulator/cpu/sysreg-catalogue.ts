@@ -236,6 +236,8 @@ export class SysregCatalogue {
   /** Entries in registration order (the order derived lists keep). */
   private readonly list: SysregEntry[] = [];
   private readonly listeners: Array<(e: SysregEntry) => void> = [];
+  /** Bumped by every register(): what the system-instruction filter caches is stale then. */
+  generation = 0;
 
   constructor(defs: readonly SysregDef[] = []) {
     this.register(defs);
@@ -247,6 +249,7 @@ export class SysregCatalogue {
    * architectural PMU rows); otherwise a clash is a programming error.
    */
   register(defs: readonly SysregDef[], device: SysregDevice | null = null, opts: { replace?: boolean } = {}): void {
+    this.generation++;
     for (const d of defs) {
       const old = this.byKey.get(d.key);
       if (old && !opts.replace) throw new Error(`sysreg catalogue: ${d.name} and ${old.name} share ${formatEncoding(d)}`);

@@ -11,7 +11,7 @@
  * accounting of retired instructions must stay in one place: that is why it
  * is somewhat over the ~450-line guideline.
  */
-import { Unicorn, Reg, xreg, SysInsn, UC_ERR_OK, UC_ERR_EXCEPTION, type CpRegView, type BatchReg } from '../unicorn/uc.js';
+import { Unicorn, Reg, xreg, SysInsn, UC_ERR_OK, UC_ERR_EXCEPTION, type CpRegView, type BatchReg, type SysInsnKind } from '../unicorn/uc.js';
 import { GuestRam } from '../memory/ram.js';
 import { MmioBus } from '../memory/bus.js';
 import type { SysregAccessFields } from './esr.js';
@@ -32,7 +32,8 @@ import type { El2Handler, Exit, ExitAction, HaltReason } from './exits.js';
 import { CNTFRQ_HZ, NS_PER_INSN, CounterPollWarp, VirtualClock } from './virtual-time.js';
 import { enterException, onCpuException } from './exception-entry.js';
 import { FillHandler, WFE } from './fill-handler.js';
-import { onSysInsn } from './sysinsn-hook.js';
+import { bareRoute, onSysInsn } from './sysinsn-hook.js';
+import { SysInsnFilter } from './sysinsn-filter.js';
 import { CodeGuard } from './code-guard.js';
 
 export type { ExceptionKind };
@@ -245,11 +246,29 @@ export class Vcpu implements GuestCpu {
     const uc = this.uc;
     uc.onTlbFill((va, type) => this.fill.onFill(va, type));
     uc.onInterrupt((intno) => onCpuException(this, intno));
-    const sys = (read: boolean) => (rt: number, cp: CpRegView) => onSysInsn(this, rt, cp, read);
-    uc.onSysInsn(SysInsn.MRS, sys(true));
-    uc.onSysInsn(SysInsn.MSR, sys(false));
-    uc.onSysInsn(SysInsn.SYS, sys(false));
-    uc.onSysInsn(SysInsn.SYSL, sys(true));
+    const sys = (kind: SysInsnKind, read: boolean) => (rt: number, cp: CpRegView) => onSysInsn(this, kind, rt, cp, read);
+    uc.onSysInsn(SysInsn.MRS, sys(SysInsn.MRS, true));
+    uc.onSysInsn(SysInsn.MSR, sys(SysInsn.MSR, false));
+    uc.onSysInsn(SysInsn.SYS, sys(SysInsn.SYS, false));
+    uc.onSysInsn(SysInsn.SYSL, sys(SysInsn.SYSL, true));
+  }
+
+  /** System instructions routed native with nothing for us to do: they skip JavaScript (sysinsn-filter.ts). */
+  private readonly sysFilter = new SysInsnFilter(this, bareRoute);
+  private sysFilterPushed = -1;
+  /** Refresh the filter (cheap when the trap controls did not change) and hand a new one to the native hook. */
+  syncSysFilter(): SysInsnFilter {
+    const f = this.sysFilter;
+    f.refresh();
+    if (f.version !== this.sysFilterPushed) {
+      this.sysFilterPushed = f.version;
+      const maps = f.current;
+      this.uc.setSysInsnFilter(SysInsn.MRS, maps?.[0] ?? null);
+      this.uc.setSysInsnFilter(SysInsn.MSR, maps?.[1] ?? null);
+      this.uc.setSysInsnFilter(SysInsn.SYS, maps?.[2] ?? null);
+      this.uc.setSysInsnFilter(SysInsn.SYSL, maps?.[3] ?? null);
+    }
+    return f;
   }
 
   // ------------------------------------------- what the hook modules ask of the vCPU
@@ -366,6 +385,8 @@ export class Vcpu implements GuestCpu {
     this.count(2, exit.reason === 'irq' ? 'irq' : (EC_NAMES[esrEc(exit.esr)] ?? 'unknown'));
     const action = this.el2 ? this.el2.handleExit(this, exit) : ({ kind: 'halt', halt: { kind: 'fault', message: `no hypervisor to handle ${exit.reason} exit` } } as const);
     this.onExit?.(exit, action);
+    // The handler may have changed the trap controls (HCR_EL2): the filter follows at once.
+    this.syncSysFilter();
     if (action.kind === 'halt') this.halt(action.halt);
   }
 
@@ -441,6 +462,8 @@ export class Vcpu implements GuestCpu {
       this.runDeferred();
       this.fill.takeRefused();
       this.stopRequested = false;
+      // The trap controls change only in exit handlers and between slices (exits.ts).
+      this.syncSysFilter();
       clock.beginSlice();
       const rc = uc.emuStart(this.pc, n);
       clock.endSlice();

@@ -141,6 +141,40 @@ export function libcMemory(): NonNullable<typeof libcMem> {
   return libcMem;
 }
 
+/**
+ * The native system-instruction filter (native/sysinsn-filter.c, built by `npm run setup` into
+ * vendor/native/): null when it is not built, and the caller falls back to the plain JS hook.
+ * $HYPEMU_SYSINSN_FILTER=off disables it (a measurement baseline).
+ */
+export interface SysInsnFilterLib {
+  readonly path: string;
+  create(js: unknown): unknown;
+  hook(): unknown;
+  cp(filter: unknown): unknown;
+  set(filter: unknown, bits: Uint8Array | null): void;
+}
+let filterLib: SysInsnFilterLib | null | undefined;
+export function sysInsnFilterLib(): { lib: SysInsnFilterLib | null; why: string } {
+  const path = join(packageRoot(), 'vendor/native/libhypemu-sysinsn-filter.so');
+  if (process.env.HYPEMU_SYSINSN_FILTER === 'off') return { lib: null, why: 'HYPEMU_SYSINSN_FILTER=off' };
+  if (filterLib !== undefined) return { lib: filterLib, why: `${path} not loaded` };
+  filterLib = null;
+  if (!existsSync(path)) return { lib: null, why: `${path} missing (run npm run setup)` };
+  try {
+    const lib = koffi.load(path);
+    filterLib = {
+      path,
+      create: lib.func('void *hypemu_sysinsn_filter_new(void *js)') as never,
+      hook: lib.func('void *hypemu_sysinsn_filter_hook(void)') as never,
+      cp: lib.func('void *hypemu_sysinsn_filter_cp(void *f)') as never,
+      set: lib.func('void hypemu_sysinsn_filter_set(void *f, const uint8_t *bits)') as never,
+    };
+  } catch (e) {
+    return { lib: null, why: `${path}: ${(e as Error).message.split('\n')[0]}` };
+  }
+  return { lib: filterLib, why: '' };
+}
+
 let cached: { api: UnicornApi; path: string; version: [number, number] } | null = null;
 
 /** Load libunicorn once, check its version and bind the functions. */

@@ -21,9 +21,14 @@ import {
   pointerAt,
   koffi,
   libcMemory,
+  sysInsnFilterLib,
   unicorn,
   type UnicornApi,
 } from './ffi.js';
+import { logger as log } from '../log.js';
+
+/** The missing-filter warning is printed once per process. */
+let filterWarned = false;
 
 /** Unicorn register ids for arm64 (from unicorn/arm64.h, Unicorn 2.1). */
 export const Reg = {
@@ -184,6 +189,8 @@ export class Unicorn {
   private handle: unknown;
   /** Everything registered with koffi stays referenced here until close(). */
   private readonly keep: unknown[] = [];
+  /** The native filter of each system-instruction hook kind (SysInsn - 1), when loaded. */
+  private readonly sysFilters: unknown[] = [null, null, null, null];
   private readonly hooks: number[] = [];
   /** Blocks mapped into this instance: their pages are released at close(). */
   private readonly mapped: SharedBlock[] = [];
@@ -377,12 +384,12 @@ export class Unicorn {
 
   // -------------------------------------------------------------------- hooks
 
-  private addHook(type: number, cb: unknown, begin: number | bigint, end: number | bigint, extra?: number): number {
+  private addHook(type: number, cb: unknown, begin: number | bigint, end: number | bigint, extra?: number, ud: unknown = null): number {
     const hh = [0];
     const rc =
       extra === undefined
-        ? this.api.uc_hook_add(this.handle, hh, type, cb, null, toU64(begin), toU64(end))
-        : this.api.uc_hook_add(this.handle, hh, type, cb, null, toU64(begin), toU64(end), 'int', extra);
+        ? this.api.uc_hook_add(this.handle, hh, type, cb, ud, toU64(begin), toU64(end))
+        : this.api.uc_hook_add(this.handle, hh, type, cb, ud, toU64(begin), toU64(end), 'int', extra);
     this.check('uc_hook_add', rc);
     this.keep.push(cb);
     this.hooks.push(hh[0]!);
@@ -426,8 +433,42 @@ export class Unicorn {
   }
 
   /** MRS/MSR/SYS/SYSL hook. Rt arrives as a Unicorn register id. */
+  /**
+   * The system-instruction hook for one kind (MRS/MSR/SYS/SYSL). With the native filter
+   * (native/sysinsn-filter.c, built by setup) Unicorn calls C first, which returns at once for
+   * the encodings setSysInsnFilter marked native and calls `handler` for the others; without
+   * it, every instruction reaches `handler` (a one-line warning says so once).
+   */
   onSysInsn(kind: SysInsnKind, handler: SysInsnHandler): number {
     const view: CpRegView = { op0: 0, op1: 0, crn: 0, crm: 0, op2: 0, val: 0n };
+    const fl = sysInsnFilterLib();
+    if (fl.lib !== null) {
+      // The filter copies the uc_arm64_cp_reg to its own fixed buffer: one view, made here.
+      const lib = fl.lib;
+      let u32 = new Uint32Array(0);
+      let u64 = new BigUint64Array(0);
+      const cb = koffi.register((_uc: unknown, reg: number) => {
+        view.crn = u32[0]!;
+        view.crm = u32[1]!;
+        view.op0 = u32[2]!;
+        view.op1 = u32[3]!;
+        view.op2 = u32[4]!;
+        view.val = u64[0]!;
+        return handler(reg, view) ? 1 : 0;
+      }, koffi.pointer(InsnSysCb));
+      const filter = lib.create(cb);
+      if (filter === null) throw new UnicornError('hypemu_sysinsn_filter_new', 1, 'out of memory');
+      const ab = koffi.view(lib.cp(filter), 32);
+      u32 = new Uint32Array(ab, 0, 5);
+      u64 = new BigUint64Array(ab, 24, 1);
+      this.keep.push(cb, filter);
+      this.sysFilters[kind - 1] = filter;
+      return this.addHook(UC_HOOK_INSN, lib.hook(), 1, 0, kind, filter);
+    }
+    if (!filterWarned) {
+      filterWarned = true;
+      log.warn(`native system-instruction filter not loaded (${fl.why}): every MRS/MSR/SYS/SYSL goes through JavaScript`);
+    }
     // Unicorn passes the same uc_arm64_cp_reg address on every call (measured:
     // it lives in the CPU state), and koffi.view costs ~1.6 us per call, so the
     // typed-array views are made once per distinct address (~0.25 us).
@@ -451,6 +492,20 @@ export class Unicorn {
       return handler(reg, view) ? 1 : 0;
     }, koffi.pointer(InsnSysCb));
     return this.addHook(UC_HOOK_INSN, cb, 1, 0, kind);
+  }
+
+  /** Is the native filter in use (onSysInsn installed it)? */
+  get hasNativeSysInsnFilter(): boolean {
+    return this.sysFilters.some((f) => f !== null);
+  }
+
+  /**
+   * Which encodings of a hook kind run natively without calling the handler (8192 bytes, one
+   * bit per sysregKey); null: none. A no-op without the native filter.
+   */
+  setSysInsnFilter(kind: SysInsnKind, bits: Uint8Array | null): void {
+    const f = this.sysFilters[kind - 1];
+    if (f !== null && f !== undefined) sysInsnFilterLib().lib!.set(f, bits);
   }
 
   onInterrupt(handler: InterruptHandler): number {
