@@ -16,8 +16,8 @@ export interface SysInsnCpu extends GuestCpu {
   dispatchExit(exit: Exit): void;
   /** A native write changed a register the MMU model reads. */
   regimeChanged(): void;
-  /** The CPU ran a TLBI itself (no EL2 model to trap it): the model TLB must forget everything. */
-  nativeTlbi(): void;
+  /** The CPU runs a TLBI itself (no trap applies): the model TLB drops what it names too. */
+  nativeTlbi(entry: SysregEntry, xt: bigint): void;
   /** Code snapshots are in use (code-guard.ts): IC maintenance must retake them. */
   readonly codeSnapshotsLive: boolean;
   icMaintenance(cp: CpRegView): void;
@@ -90,7 +90,7 @@ export function onSysInsn(cpu: SysInsnCpu, kind: SysInsnKind, rtId: number, cp: 
     case 'native':
       // A native write to a register the MMU model reads: re-read the regime at the next fill.
       if (!read && entry !== undefined && (entry.flags & SR_FLAG.MMU_INPUT) !== 0) cpu.regimeChanged();
-      else if (entry !== undefined && entry.group === 'TLB') cpu.nativeTlbi();
+      else if (entry !== undefined && entry.group === 'TLB') cpu.nativeTlbi(entry, access.value);
       return false;
   }
 }

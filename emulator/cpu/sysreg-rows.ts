@@ -260,9 +260,10 @@ function debugRegs(): SysregDef[] {
 
 function tlbiOps(): SysregDef[] {
   // TLBI at EL1 (C5 "A64 System instructions for TLB maintenance"; op0=1 op1=0 CRn=8, nXS CRn=9).
-  // All trapped by HCR_EL2.TTLB (D19.2.48, TTLB). 'emulate': the TypeScript TLB model must see them.
+  // All trapped by HCR_EL2.TTLB (D19.2.48, TTLB). With TTLB clear the CPU runs them natively and the
+  // vCPU tells the TypeScript TLB model what each one names (Vcpu.nativeTlbi): no world switch.
   const rows: SysregDef[] = [];
-  const T: SysregSpec = { storage: 'none', group: 'TLB', cpu: 'emulate' };
+  const T: SysregSpec = { storage: 'none', group: 'TLB' };
   const basic: [string, number][] = [['VMALLE1', 0], ['VAE1', 1], ['ASIDE1', 2], ['VAAE1', 3], ['VALE1', 5], ['VAALE1', 7]];
   const range: [string, number][] = [['RVAE1', 1], ['RVAAE1', 3], ['RVALE1', 5], ['RVAALE1', 7]];
   // CRm: 1 = OS, 3 = IS, 7 = non-shareable; range forms 5 = OS, 2 = IS, 6 = non-shareable.

@@ -18,7 +18,7 @@ import type { SysregAccessFields } from './esr.js';
 import { EC, EC_NAMES, esr, esrEc, issSysreg, issWfx } from './esr.js';
 import { PSTATE, pstateEl } from './pstate.js';
 import { SR, sysregKey } from './sysregs.js';
-import { SysregCatalogue } from './sysreg-catalogue.js';
+import { SysregCatalogue, type SysregEntry } from './sysreg-catalogue.js';
 import { ARCH_SYSREGS } from './sysreg-rows.js';
 import type { ExceptionKind, GuestCpu, RegisterBatch } from './guest-cpu.js';
 import type { TlbiOperation } from '../mmu/tlbi-op.js';
@@ -302,9 +302,23 @@ export class Vcpu implements GuestCpu {
       if (t.ok) this.codeGuard.icInvalidate(t.pa);
     }
   }
-  nativeTlbi(): void {
-    this.translator.tlb.invalidateAll();
+  /**
+   * A TLBI QEMU executes itself (HCR_EL2.TTLB clear: no world switch, KVM's
+   * guests run TLBI natively too). QEMU drops its own entries as the
+   * operation names; the model TLB drops the same, for the current VMID.
+   */
+  nativeTlbi(entry: SysregEntry, xt: bigint): void {
+    const op = entry.tlbi;
+    if (op) this.translator.tlb.invalidate(op, xt, this.translator.regime.stage2.vmid);
+    else this.translator.tlb.invalidateAll();
     this.tlbiCount++;
+    // QEMU's TLBI by VA drops one TARGET_PAGE (1 KiB on Unicorn's arm64, DESIGN.md) at the VA, not
+    // the whole 4/16/64 KiB granule: the other sub-pages would stay mapped to the old page (Linux's
+    // fixmap text patching then writes the old page and spins: the boot stall seen when TLBI first
+    // ran natively). Unicorn 2.1 has no page-range TLB flush, so a by-VA TLBI flushes its TLB whole;
+    // the others (VMALLE1, ASIDE1) QEMU already flushes whole by MMU index.
+    if (op === undefined || op.scope === 'va' || op.scope === 'va-range') this.flushUnicornTlb();
+    else this.codeGuard.tlbFlushed();
   }
   /**
    * Stop the CPU from a hook outside the vCPU (the debugger's breakpoint)
@@ -622,8 +636,13 @@ export class Vcpu implements GuestCpu {
 
   /** Invalidate cached translations in the model and in Unicorn. */
   flushTlb(): void {
-    this.tlbFlushes++;
     this.translator.invalidateAll();
+    this.flushUnicornTlb();
+  }
+
+  /** Unicorn's TLB only (the model's is already exact). */
+  private flushUnicornTlb(): void {
+    this.tlbFlushes++;
     this.uc.flushTlb();
     this.codeGuard.tlbFlushed();
   }

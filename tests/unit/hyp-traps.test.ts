@@ -97,8 +97,15 @@ describe('routeAccess: one HCR_EL2 bit at a time (D19.2.48)', () => {
     expect(routeAccess(~0n, undefined, e)).toBe(TRAP_UNKNOWN);
   });
 
-  it('rows the core cannot run trap as "emulate" when no bit applies (GIC CPU interface, TLBI, AT, RNDR)', () => {
-    for (const n of ['ICC_IAR1_EL1', 'ICC_SRE_EL1', 'AT_S1E1R', 'RNDR', 'TLBI_VMALLE1']) expect(route(0n, n, n !== 'AT_S1E1R' && n !== 'TLBI_VMALLE1')).toBe(TRAP_EMULATE);
+  it('rows the core cannot run trap as "emulate" when no bit applies (GIC CPU interface, AT, RNDR)', () => {
+    for (const n of ['ICC_IAR1_EL1', 'ICC_SRE_EL1', 'AT_S1E1R', 'RNDR']) expect(route(0n, n, n !== 'AT_S1E1R')).toBe(TRAP_EMULATE);
+  });
+
+  it('TLBI runs natively while HCR_EL2.TTLB is clear (the vCPU tells the model TLB), and traps when it is set (D19.2.48 TTLB)', () => {
+    for (const n of ['TLBI_VMALLE1', 'TLBI_VAALE1IS', 'TLBI_RVAE1OSNXS']) {
+      expect(route(0n, n, false)).toBe(NATIVE);
+      expect(route(1n << BigInt(HCR.TTLB), n, false).reason).toBe('TTLB');
+    }
   });
 
   it('the answer is one of a fixed set of objects (the hot path allocates nothing)', () => {
