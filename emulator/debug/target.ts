@@ -3,7 +3,7 @@
  *
  * The stub knows nothing about Unicorn, the vCPU or the EL2 model: it speaks the GDB
  * remote serial protocol and calls these methods. The emulator implements the interface
- * over the vCPU; tests implement it with an in-memory toy CPU (fake-target.ts). Keeping
+ * over the vCPU; tests implement it with an in-memory toy CPU (tests/unit/fake-target.ts). Keeping
  * the boundary this narrow is what lets the protocol be tested without a native library.
  *
  * Threading model: Node is single-threaded and the vCPU run loop is synchronous (it sits

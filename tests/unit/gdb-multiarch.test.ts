@@ -3,7 +3,7 @@
 // GDB itself, not only with our own client. Skipped when gdb-multiarch is not installed.
 import { execFile } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeTarget, TOY_HVC, TOY_STR } from '../../emulator/debug/fake-target.js';
+import { FakeTarget, TOY_HVC, TOY_STR } from './fake-target.js';
 import { GdbStub } from '../../emulator/debug/gdbstub.js';
 import { findGdb } from './gdb-client.js';
 

@@ -4,7 +4,7 @@
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AARCH64_REGISTERS, regnumOf } from '../../emulator/debug/aarch64-registers.js';
-import { FakeTarget, TOY_HLT, TOY_HVC, TOY_LDR, TOY_STR } from '../../emulator/debug/fake-target.js';
+import { FakeTarget, TOY_HLT, TOY_HVC, TOY_LDR, TOY_STR } from './fake-target.js';
 import { DEFAULT_GDB_PORT, GdbStub, parseGdbPort, type GdbStubOptions } from '../../emulator/debug/gdbstub.js';
 import { encodePacket, leHex, parseLeHex } from '../../emulator/debug/rsp.js';
 import { RspClient } from './gdb-client.js';

@@ -11,7 +11,7 @@
  *   0xd4000002  HVC #0         an "EL2 exit" of reason hvc (trap-break can stop on it)
  *   0xd4400000  HLT #0         machine exit with code x0 & 0xff
  */
-import { AARCH64_REGISTERS, regnumOf } from './aarch64-registers.js';
+import { AARCH64_REGISTERS, regnumOf } from '../../emulator/debug/aarch64-registers.js';
 import {
   TRAP_REASONS,
   type BreakpointKind,
@@ -22,7 +22,7 @@ import {
   type StopReason,
   type TrapReason,
   type WatchKind,
-} from './target.js';
+} from '../../emulator/debug/target.js';
 
 export const TOY_STR = 0xf9000041;
 export const TOY_LDR = 0xf9400041;
