@@ -16,9 +16,14 @@ import { Access } from '../../emulator/cpu/translator.js';
 import { createRegime, type TranslateOutcome } from '../../emulator/mmu/translate.js';
 import { decodeStage1, decodeStage2, stage2Disabled } from '../../emulator/mmu/config.js';
 import { faultStatusCode } from '../../emulator/mmu/faults.js';
-import { l2El1Index } from './vregs.js';
+import { l2El1Index, type VirtualEl2 } from './vregs.js';
 import { sysregKey, SR } from '../../emulator/cpu/sysregs.js';
-import type { NestedVirt } from './nested.js';
+
+/** What an AT at virtual EL2 reads of the nested state: L2's EL1 registers and the virtual EL2 file (no import of nested.ts, which calls us). */
+export interface AtContext {
+  readonly l2El1: readonly bigint[];
+  readonly vel2: Pick<VirtualEl2, 'get'>;
+}
 
 /** PAR_EL1 for an AT result (F = 0: PA[47:12], SH [8:7], ATTR [63:56]; F = 1: FST [6:1], PTW [8], S [9]). */
 export function parFor(out: TranslateOutcome, useIpa: boolean): bigint {
@@ -31,10 +36,10 @@ export function parFor(out: TranslateOutcome, useIpa: boolean): bigint {
   return (BigInt(useIpa ? out.ipa : out.pa) & 0xffff_ffff_f000n) | (sh << 7n) | (BigInt(attr) << 56n);
 }
 
-const reg = (n: NestedVirt, e: { op0: number; op1: number; crn: number; crm: number; op2: number }): bigint => n.l2El1[l2El1Index(sysregKey(e))]!;
+const reg = (n: AtContext, e: { op0: number; op1: number; crn: number; crm: number; op2: number }): bigint => n.l2El1[l2El1Index(sysregKey(e))]!;
 
 /** The PAR_EL1 value for an AT at virtual EL2, or null when the encoding is not an AT. */
-export function atFromVel2(n: NestedVirt, v: GuestCpu, a: SysInsnAccess): bigint | null {
+export function atFromVel2(n: AtContext, v: GuestCpu, a: SysInsnAccess): bigint | null {
   if (a.crm !== 8) return null;
   const write = (a.op2 & 1) === 1;
   const va = Number(BigInt.asIntN(64, a.value));
