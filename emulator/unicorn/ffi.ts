@@ -74,7 +74,9 @@ export function pointerAt(address: number): unknown {
   libcMemcpy ??= koffi.load('libc.so.6').func('void *memcpy(uint64_t dst, uint64_t src, size_t n)') as (dst: number, src: number, n: number) => unknown;
   return libcMemcpy(address, address, 0);
 }
-export const InsnSysCb = koffi.proto('uint32_t hypemu_insn_sys_cb(void *uc, int reg, void *cp_reg, void *ud)');
+// cp_reg as an integer address too (a Number): the hook compares it with the last one seen,
+// without koffi.address() making a BigInt on every call.
+export const InsnSysCb = koffi.proto('uint32_t hypemu_insn_sys_cb(void *uc, int reg, uint64_t cp_reg, void *ud)');
 export const IntrCb = koffi.proto('void hypemu_intr_cb(void *uc, uint32_t intno, void *ud)');
 export const CodeCb = koffi.proto('void hypemu_code_cb(void *uc, uint64_t address, uint32_t size, void *ud)');
 export const MmioReadCb = koffi.proto('uint64_t hypemu_mmio_read_cb(void *uc, uint64_t offset, unsigned int size, void *ud)');

@@ -472,13 +472,13 @@ export class Unicorn {
     // Unicorn passes the same uc_arm64_cp_reg address on every call (measured:
     // it lives in the CPU state), and koffi.view costs ~1.6 us per call, so the
     // typed-array views are made once per distinct address (~0.25 us).
-    let cachedAddr = -1n;
+    let cachedAddr = -1;
     let u32 = new Uint32Array(0);
     let u64 = new BigUint64Array(0);
-    const cb = koffi.register((_uc: unknown, reg: number, cp: unknown) => {
-      const addr = koffi.address(cp) as bigint;
+    const cb = koffi.register((_uc: unknown, reg: number, cpAddr: number | bigint) => {
+      const addr = Number(cpAddr);
       if (addr !== cachedAddr) {
-        const ab = koffi.view(cp, 32);
+        const ab = koffi.view(pointerAt(addr), 32);
         u32 = new Uint32Array(ab, 0, 5);
         u64 = new BigUint64Array(ab, 24, 1);
         cachedAddr = addr;
