@@ -465,7 +465,8 @@ export class Unicorn {
       this.sysFilters[kind - 1] = filter;
       return this.addHook(UC_HOOK_INSN, lib.hook(), 1, 0, kind, filter);
     }
-    if (!filterWarned) {
+    // Disabled on purpose (HYPEMU_SYSINSN_FILTER=off, for comparisons): no warning.
+    if (!filterWarned && !fl.why.startsWith('HYPEMU_SYSINSN_FILTER')) {
       filterWarned = true;
       log.warn(`native system-instruction filter not loaded (${fl.why}): every MRS/MSR/SYS/SYSL goes through JavaScript`);
     }
