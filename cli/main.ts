@@ -10,6 +10,12 @@ import { ConfigError, EXIT_CODES, type MachineConfig } from '../machine/index.js
 import { DEFAULT_GUEST } from '../machine/paths.js';
 import { LOG_LEVELS } from '../emulator/log.js';
 
+// `hypemu --help | head`: a reader that closes stdout early is not an error (no stack trace).
+// `run` adds its own listener that also stops writing the guest console (cli/run.ts).
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
+
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 const program = new Command();

@@ -104,3 +104,12 @@ describe('bad values and paths: one line, status 64, before the guest runs', () 
     expect(existsSync(f)).toBe(true);
   });
 });
+
+describe('a reader that closes stdout early', () => {
+  it('`hypemu run --help | head -1` prints one line, exits 0, no stack trace', () => {
+    const r = spawnSync('sh', ['-c', `node ${CLI} run --help | head -1; exit $(( $? ))`], { encoding: 'utf8' });
+    expect(r.stdout).toMatch(/^Usage: hypemu run/);
+    expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/EPIPE|at .*\.js:\d+/);
+  });
+});
