@@ -17,7 +17,7 @@ import type { GuestCpu } from '../emulator/cpu/guest-cpu.js';
 import { EC, esrEc } from '../emulator/cpu/esr.js';
 import { sysregKey } from '../emulator/cpu/sysregs.js';
 import { hypercall } from './hypercalls.js';
-import { emulateMmio, injectExternalAbort } from './mmio.js';
+import { emulateMmio, injectExternalAbort, injectExternalInstructionAbort } from './mmio.js';
 import { CoalescedMmio } from './coalesced-mmio.js';
 import { El2Regs, EL2_REG_NAMES, type El2RegName } from './el2-regs.js';
 import { GuestContext, type HypMode } from './context.js';
@@ -345,8 +345,16 @@ export class Hypervisor implements El2Handler {
       if (!r.ok) return { action: { kind: 'halt', halt: { kind: 'fault', message: `stage-2 map of the passthrough region failed: ${r.reason}` } } };
       return { action: RESUME };
     }
+    // A fetch from, or a stage-1 table walk through, an IPA that is not RAM:
+    // a synchronous external abort, as on QEMU's virt board (KVM injects an
+    // abort for a walk outside the memslots, too).
     if (exit.reason === 'iabt_s2') {
-      return { action: { kind: 'halt', halt: { kind: 'fault', message: `instruction fetch from IPA 0x${ipa.toString(16)}, which is not RAM` } } };
+      s.mmio.externalAborts++;
+      return { action: RESUME, after: () => injectExternalInstructionAbort(vcpu, exit) };
+    }
+    if ((exit.esr >>> 7) & 1) {
+      s.mmio.externalAborts++;
+      return { action: RESUME, after: () => injectExternalAbort(vcpu, exit) };
     }
     // MMIO: the access goes to the user-space device model. Returning to user
     // space is vcpu_put: in VHE that is when the deferred EL1 registers move
@@ -355,18 +363,13 @@ export class Hypervisor implements El2Handler {
     s.exits.userspace++;
     ctx.saveSysregs();
     const outcome = emulateMmio(vcpu.bus, ctx, exit);
-    if (outcome === 'no-syndrome') {
-      return {
-        action: {
-          kind: 'halt',
-          halt: {
-            kind: 'fault',
-            message: `MMIO access at IPA 0x${ipa.toString(16)} from PC ${hexVa(exit.pc)} has no instruction syndrome (ISV=0: pair, SIMD or writeback form); cannot emulate`,
-          },
-        },
-      };
+    if (outcome === 'emulated') s.mmio.syndrome++;
+    else if (outcome === 'decoded') s.mmio.decoded++;
+    else {
+      // Not emulable (or no device answers): an external abort for the guest, never a stopped run.
+      s.mmio.externalAborts++;
+      return { action: RESUME, after: () => injectExternalAbort(vcpu, exit) };
     }
-    if (outcome === 'external-abort') return { action: RESUME, after: () => injectExternalAbort(vcpu, exit) };
     return { action: RESUME };
   }
 
@@ -412,6 +415,7 @@ export class Hypervisor implements El2Handler {
       exits: s.exits,
       sysregTraps: s.sysregTraps,
       cost: s.cost,
+      mmio: s.mmio,
       stage2: { ...s.stage2, tablePages: this.stage2.tablePages, vmid: this.stage2.vmid, mapping: this.stage2.mapping },
       ...(this.nested !== null ? { nested: { ...this.nested.toJSON(), cost: this.nestedCost } } : {}),
       unknownSysregs: s.unknownSysregs,

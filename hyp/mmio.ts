@@ -8,9 +8,9 @@
 import type { GuestCpu } from '../emulator/cpu/guest-cpu.js';
 import type { Stage2AbortExit } from '../emulator/cpu/exits.js';
 import type { MmioBus } from '../emulator/memory/bus.js';
-import { EC, esr, FSC, issDataAbort } from '../emulator/cpu/esr.js';
+import { EC, esr, FSC, issDataAbort, issInstructionAbort } from '../emulator/cpu/esr.js';
 
-export type MmioOutcome = 'emulated' | 'external-abort' | 'no-syndrome';
+export type MmioOutcome = 'emulated' | 'decoded' | 'external-abort' | 'no-syndrome';
 
 /** Where the guest's registers are during the emulation: live on the CPU or saved by a world switch. */
 export interface GuestRegs {
@@ -21,7 +21,7 @@ export interface GuestRegs {
 
 export function emulateMmio(bus: MmioBus, regs: GuestRegs, exit: Stage2AbortExit): MmioOutcome {
   const a = exit.access;
-  if (a === null) return 'no-syndrome';
+  if (a === null) return emulateDecoded(bus, regs, exit);
   if (a.write) {
     const v = a.rt === 31 ? 0n : BigInt.asUintN(a.size * 8, regs.x(a.rt));
     if (!bus.write(exit.ipa, a.size, v)) return 'external-abort';
@@ -37,6 +37,58 @@ export function emulateMmio(bus: MmioBus, regs: GuestRegs, exit: Stage2AbortExit
 }
 
 /**
+ * ISV = 0 (Arm ARM D17.2.37: pairs, writeback, SIMD, exclusives, atomics
+ * give no instruction syndrome): KVM returns -ENOSYS to user space there; we
+ * own a decoder, so the vCPU attached the decoded instruction and the access
+ * is emulated from it, one bus access per register, then the base register
+ * written back. Pairs and writeback forms of general-purpose loads and
+ * stores are emulated; SIMD registers, exclusives (no monitor on a device)
+ * and atomics (no device here implements them) are an external abort, as is
+ * anything that could not be decoded.
+ */
+export function emulateDecoded(bus: MmioBus, regs: GuestRegs, exit: Stage2AbortExit): MmioOutcome {
+  const d = exit.decoded;
+  if (d === undefined || d === null) return 'no-syndrome';
+  if (d.simd || d.exclusive || d.atomic || d.cacheMaintenance) return 'external-abort';
+  const size = d.elementSize;
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) return 'external-abort';
+  // The writeback of SP needs the stack pointer, which this interface does not give: abort.
+  if (d.writebackValue !== null && d.rn === 31) return 'external-abort';
+  // IPA of the first byte (the exit's IPA is that of the faulting byte, FAR).
+  const start = exit.ipa - (exit.far - d.address);
+  const regsList = d.rt2 >= 0 ? [d.rt, d.rt2] : [d.rt];
+  const loaded: bigint[] = [];
+  for (let i = 0; i < regsList.length; i++) {
+    const ipa = start + i * size;
+    const r = regsList[i]!;
+    if (d.write) {
+      const v = r === 31 ? 0n : BigInt.asUintN(size * 8, regs.x(r));
+      if (!bus.write(ipa, size, v)) return 'external-abort';
+    } else {
+      const raw = bus.read(ipa, size);
+      if (raw === null) return 'external-abort';
+      let v = BigInt.asUintN(size * 8, raw);
+      if (d.signExtend) v = BigInt.asIntN(size * 8, v);
+      loaded.push(d.sf ? BigInt.asUintN(64, v) : BigInt.asUintN(32, v));
+    }
+  }
+  for (let i = 0; i < loaded.length; i++) regs.setX(regsList[i]!, loaded[i]!);
+  if (d.writebackValue !== null) regs.setX(d.rn, d.writebackValue);
+  regs.skipInstruction();
+  return 'decoded';
+}
+
+/**
+ * An instruction fetch, or a stage-1 table walk for one, from an address that
+ * is neither RAM nor executable: a synchronous external abort, as QEMU's virt
+ * board gives for unassigned memory (instruction abort, IFSC 0x10, ELR = FAR = the PC).
+ */
+export function injectExternalInstructionAbort(vcpu: GuestCpu, exit: Stage2AbortExit): void {
+  const lower = vcpu.el === 0;
+  vcpu.takeException('sync', esr(lower ? EC.IABT_LOW : EC.IABT_CUR, issInstructionAbort({ fsc: FSC.external() })), exit.pc, exit.far);
+}
+
+/**
  * Nothing decodes the address: inject a synchronous external abort, as
  * QEMU's virt board raises for an access to an unassigned physical address.
  * Called once the guest context is back on the CPU (KVM's kvm_inject_dabt
@@ -44,6 +96,6 @@ export function emulateMmio(bus: MmioBus, regs: GuestRegs, exit: Stage2AbortExit
  */
 export function injectExternalAbort(vcpu: GuestCpu, exit: Stage2AbortExit): void {
   const lower = vcpu.el === 0;
-  const wnr = exit.access?.write ?? false;
+  const wnr = exit.access?.write ?? exit.decoded?.write ?? false;
   vcpu.takeException('sync', esr(lower ? EC.DABT_LOW : EC.DABT_CUR, issDataAbort({ fsc: FSC.external(), wnr })), exit.pc, exit.far);
 }

@@ -28,6 +28,8 @@ export class HypStats {
     byReason: { sysreg: 0, hvc: 0, smc: 0, dabt_s2: 0, iabt_s2: 0, wfx: 0, irq: 0 } as Record<ExitReason, number>,
   };
   readonly stage2 = { faults: 0, mappedPages: 0, mappedBytes: 0, unmaps: 0, tlbiIpa: 0 };
+  /** MMIO accesses: emulated from the ISV syndrome, emulated by decoding the instruction (ISV = 0), or an external abort to the guest. */
+  readonly mmio = { syndrome: 0, decoded: 0, externalAborts: 0 };
   readonly unknownSysregs: Record<string, number> = {};
 
   sysreg(name: string): SysregTrapCount {

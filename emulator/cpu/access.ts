@@ -5,6 +5,7 @@
  * describe it. A thin adapter over the A64 decoder in decode.ts.
  */
 import { decodeMemAccess, issValid, type RegReader } from './decode.js';
+import type { DecodedAccess } from './exits.js';
 
 export interface MemoryAccess {
   /** First byte accessed (for DC by VA: the operand, which is what FAR reports). */
@@ -24,6 +25,8 @@ export interface MemoryAccess {
   unprivileged: boolean;
   /** DC/IC by VA: reported with CM = 1. */
   cacheMaintenance: boolean;
+  /** Everything else a device emulation needs (exits.ts DecodedAccess). */
+  decoded: DecodedAccess;
 }
 
 /** `readX(n)`: Xn for address generation, n = 31 meaning SP. */
@@ -31,8 +34,9 @@ export function decodeMemoryAccess(insn: number, readX: RegReader, pc?: number):
   const a = decodeMemAccess(insn, readX, pc === undefined ? {} : { pc: BigInt.asUintN(64, BigInt(pc)) });
   if (a === null) return null;
   const cm = a.isCacheMaintenance;
+  const address = Number(BigInt.asIntN(64, cm || a.isDcZva ? a.operand : a.address));
   return {
-    address: Number(BigInt.asIntN(64, cm || a.isDcZva ? a.operand : a.address)),
+    address,
     size: a.elementSize,
     totalSize: a.size,
     write: a.isWrite,
@@ -43,5 +47,21 @@ export function decodeMemoryAccess(insn: number, readX: RegReader, pc?: number):
     isv: issValid(a),
     unprivileged: a.isUnprivileged,
     cacheMaintenance: cm,
+    decoded: {
+      address,
+      elementSize: a.elementSize,
+      totalSize: a.size,
+      write: a.isWrite,
+      rt: a.rt,
+      rt2: a.rt2,
+      signExtend: a.signExtend,
+      sf: a.sf,
+      simd: a.isSimd,
+      exclusive: a.isExclusive,
+      atomic: a.isAtomic || (a.isRead && a.isWrite),
+      cacheMaintenance: cm || a.isDcZva,
+      rn: a.rn,
+      writebackValue: a.writeback ? a.writebackValue : null,
+    },
   };
 }

@@ -5,7 +5,8 @@
  * UNDEFINED) to the exception or the EL2 exit each one is.
  */
 import { Reg, type Unicorn } from '../unicorn/uc.js';
-import { EC, esr } from './esr.js';
+import { EC, esr, FSC, issDataAbort } from './esr.js';
+import { decodeMemoryAccess } from './access.js';
 import { PSTATE, pstateEl } from './pstate.js';
 import { SR } from './sysregs.js';
 import type { ExceptionKind } from './guest-cpu.js';
@@ -19,6 +20,7 @@ const VECTOR_KIND_OFFSET: Record<ExceptionKind, number> = { sync: 0x000, irq: 0x
 const EXCP_UDEF = 1;
 const EXCP_SWI = 2;
 const EXCP_BKPT = 7;
+const EXCP_DATA_ABORT = 4;
 /** SMC at EL1 when Unicorn's own SCR_EL3.SMD is 0: reported with PC after the SMC. */
 const EXCP_SMC = 13;
 
@@ -72,6 +74,8 @@ interface TrapCpu {
   pc: number;
   readonly el: number;
   readInsn(va: number): number | null;
+  /** Xn for address generation (31 = SP). */
+  readBase(n: number): bigint;
   takeException(kind: ExceptionKind, esr: number, preferredReturn: number, far?: number): void;
   dispatchExit(exit: Exit): void;
   halt(reason: HaltReason): void;
@@ -102,6 +106,16 @@ export function onCpuException(cpu: TrapCpu, intno: number): void {
       cpu.pc = pc - 4;
       onUndefined(cpu, pc - 4);
       return;
+    case EXCP_DATA_ABORT: {
+      // QEMU's own data aborts, with no TLB fill refused: alignment faults
+      // (exclusives, load-acquire/store-release, atomics to an unaligned
+      // address). Data Abort, DFSC 0b100001, FAR = the access (Arm ARM D8.14.2).
+      const insn = cpu.readInsn(pc);
+      const acc = insn === null ? null : decodeMemoryAccess(insn, (n: number) => cpu.readBase(n), pc);
+      const ec = cpu.el === 0 ? EC.DABT_LOW : EC.DABT_CUR;
+      cpu.takeException('sync', esr(ec, issDataAbort({ fsc: FSC.alignment(), wnr: acc?.write ?? false })), pc, acc?.address ?? 0);
+      return;
+    }
     default:
       cpu.halt({ kind: 'fault', message: `unhandled CPU exception ${intno} at PC ${hexVa(pc)}` });
   }

@@ -46,6 +46,32 @@ export interface DataAccess {
   readonly sf: boolean;
   readonly acqRel: boolean;
 }
+/**
+ * The whole access as the vCPU decoded it from the instruction (decode.ts),
+ * for what an ISV syndrome cannot describe: pairs, writeback, SIMD,
+ * exclusives, atomics. What a hypervisor that decodes, as KVM does not,
+ * needs to emulate the access on a device.
+ */
+export interface DecodedAccess {
+  /** VA of the first byte the instruction accesses. */
+  readonly address: number;
+  /** Bytes per register transfer. */
+  readonly elementSize: number;
+  readonly totalSize: number;
+  readonly write: boolean;
+  readonly rt: number;
+  /** Second register of a pair, -1 if none. */
+  readonly rt2: number;
+  readonly signExtend: boolean;
+  readonly sf: boolean;
+  readonly simd: boolean;
+  readonly exclusive: boolean;
+  readonly atomic: boolean;
+  readonly cacheMaintenance: boolean;
+  /** Base register (31 = SP), and its new value when the instruction writes it back. */
+  readonly rn: number;
+  readonly writebackValue: bigint | null;
+}
 export interface Stage2AbortExit extends ExitBase {
   readonly reason: 'dabt_s2' | 'iabt_s2';
   /** FAR_EL2: the faulting virtual address. */
@@ -55,6 +81,8 @@ export interface Stage2AbortExit extends ExitBase {
   readonly hpfar: number;
   /** Present when ISV = 1: the hypervisor can emulate the access from the syndrome alone. */
   readonly access: DataAccess | null;
+  /** The decoded instruction, when the vCPU could decode it (absent for fetches and table walks). */
+  readonly decoded?: DecodedAccess | null;
 }
 export interface WfxExit extends ExitBase {
   readonly reason: 'wfx';

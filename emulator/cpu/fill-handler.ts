@@ -11,7 +11,7 @@ import type { GuestRam } from '../memory/ram.js';
 import { EC, esr, issDataAbort, issInstructionAbort, issWfx } from './esr.js';
 import { Access, type AccessKind, type Translation, type TranslationFault } from './translator.js';
 import type { MmuTranslator } from './mmu-translator.js';
-import type { DataAccess, Exit, HaltReason } from './exits.js';
+import type { DataAccess, DecodedAccess, Exit, HaltReason } from './exits.js';
 import type { CodeGuard } from './code-guard.js';
 import { PSTATE, pstateEl } from './pstate.js';
 import type { ExceptionKind } from './guest-cpu.js';
@@ -199,9 +199,19 @@ export class FillHandler {
       cpu.halt({ kind: 'fault', message: `data fault at ${hexVa(ref.va)} but the instruction at PC ${hexVa(pc)} cannot be read` });
       return;
     }
-    const acc = decodeMemoryAccess(insn, (n: number) => this.readBase(n), pc);
+    let acc = decodeMemoryAccess(insn, (n: number) => this.readBase(n), pc);
+    // The decoder must agree with what Unicorn did: the refused page lies in
+    // the decoded access (a word the decoder reads as another instruction,
+    // e.g. one with non-default should-be-one fields, must not send the fault elsewhere).
+    if (acc !== null && (acc.address + Math.max(1, acc.totalSize) <= ref.va || acc.address >= ref.va + 0x400)) acc = null;
     if (acc === null) {
-      cpu.halt({ kind: 'fault', message: `data fault at ${hexVa(ref.va)} from an instruction hypemu cannot decode (0x${insn.toString(16).padStart(8, '0')} at PC ${hexVa(pc)})` });
+      // Not decodable here (LD1-4 single structure, LDRAA/LDRAB, ...): the
+      // refused fill's page is what is known. A stage-2 fault on RAM is mapped
+      // and retried all the same (no syndrome needed); a stage-1 fault reports
+      // the page's first byte as FAR; MMIO gets an external abort from EL2.
+      const t = cpu.translator.probe(ref.va, ref.access, el);
+      if (t.ok) return;
+      this.abort(t.fault, pc, ref.va, false, ref.access === Access.WRITE, null);
       return;
     }
     const accessEl = acc.unprivileged && el === 1 ? 0 : el;
@@ -219,7 +229,7 @@ export class FillHandler {
     const single: DataAccess | null = acc.isv
       ? { size: acc.size as 1 | 2 | 4 | 8, write: acc.write, rt: acc.rt, signExtend: acc.signExtend, sf: acc.sf, acqRel: acc.acqRel }
       : null;
-    this.abort(t.fault, pc, faultVa, false, acc.write, single, acc.cacheMaintenance);
+    this.abort(t.fault, pc, faultVa, false, acc.write, single, acc.cacheMaintenance, acc.decoded);
   }
 
   private readBase(n: number): bigint {
@@ -227,7 +237,7 @@ export class FillHandler {
     return n === 31 ? uc.regRead(Reg.SP) : uc.regRead(xreg(n));
   }
 
-  private abort(f: TranslationFault, pc: number, va: number, fetch: boolean, write: boolean, single: DataAccess | null, cm = false): void {
+  private abort(f: TranslationFault, pc: number, va: number, fetch: boolean, write: boolean, single: DataAccess | null, cm = false, decoded: DecodedAccess | null = null): void {
     const cpu = this.cpu;
     const lower = cpu.el === 0;
     if (f.stage === 1) {
@@ -257,6 +267,7 @@ export class FillHandler {
       // HPFAR_EL2.FIPA holds IPA[51:12] in bits [43:4] (Arm ARM D17.2.51).
       hpfar: Math.floor(ipa / 0x1000) * 16,
       access: single && !f.s1ptw ? single : null,
+      decoded: f.s1ptw ? null : decoded,
     });
   }
 }

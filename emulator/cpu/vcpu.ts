@@ -69,6 +69,9 @@ export interface ExceptionCounters {
   byTarget: Record<string, Record<string, number>>;
 }
 
+/** Exception entries in a row with no instruction retired before the run is a lock-up (see runFor). */
+const EXCEPTION_LOCKUP = 10_000;
+
 export class Vcpu implements GuestCpu {
   readonly uc: Unicorn;
   readonly ram: GuestRam;
@@ -416,6 +419,14 @@ export class Vcpu implements GuestCpu {
     this.uc.emuStop();
   }
 
+  /** Xn for address generation (31 = SP). */
+  readBase(n: number): bigint {
+    return n === 31 ? this.uc.regRead(Reg.SP) : this.uc.regRead(xreg(n));
+  }
+
+  private entriesWithoutRetiring = 0;
+  private lastRetired = -1;
+
   /** Exception entry to EL1 (exception-entry.ts), counted and observed. */
   takeException(kind: ExceptionKind, esrValue: number, preferredReturn: number, far?: number): void {
     this.eventSeen = true;
@@ -424,6 +435,7 @@ export class Vcpu implements GuestCpu {
     if (this.el2?.takeException?.(this, kind, esrValue, preferredReturn, far) === true) return;
     enterException(this, kind, esrValue, preferredReturn, far);
     this.count(1, kind === 'sync' ? (EC_NAMES[esrEc(esrValue)] ?? 'unknown') : kind);
+    this.entriesWithoutRetiring++;
     this.onException?.(kind, esrValue, 1);
   }
 
@@ -478,6 +490,16 @@ export class Vcpu implements GuestCpu {
       this.stopRequested = false;
       // The trap controls change only in exit handlers and between slices (exits.ts).
       this.syncSysFilter();
+      // An exception whose vector cannot even be fetched (VBAR in a hole) is
+      // taken again and again and no instruction ever retires, so no budget
+      // would end the run: a lock-up nothing can handle (status 125).
+      if (this.instructions !== this.lastRetired) {
+        this.lastRetired = this.instructions;
+        this.entriesWithoutRetiring = 0;
+      } else if (this.entriesWithoutRetiring > EXCEPTION_LOCKUP) {
+        this.halt({ kind: 'fault', message: `exception loop: ${this.entriesWithoutRetiring} exception entries with no instruction retired (ESR_EL1 0x${(Number(this.sysreg(SR.ESR_EL1)) >>> 0).toString(16)}, PC ${hexVa(this.pc)})` });
+        break;
+      }
       clock.beginSlice();
       const rc = uc.emuStart(this.pc, n);
       clock.endSlice();
