@@ -3,7 +3,7 @@
  * Brute-force sweep for A64 instruction words that kill Unicorn's process
  * (an assertion in its decoder, SIGABRT, or a crash in generated code).
  *
- *   node scripts/untranslatable-sweep.mjs [--regs zero|ones|mixed] [--from N] [--to N]
+ *   node scripts/untranslatable-sweep.mjs [--regs zero|ones|mixed|wide|fp16misc] [--from N] [--to N]
  *
  * The candidate space is every word with its register fields (bits [4:0],
  * [9:5], [20:16]) fixed by --regs, i.e. 2^17 words per pass: the decoder's
@@ -27,10 +27,20 @@ const opt = (name, dflt) => {
 };
 const regsMode = opt('--regs', 'zero');
 const from = Number(opt('--from', '0'));
-const to = Number(opt('--to', String(1 << 17)));
+const to = Number(opt('--to', String(regsMode === 'wide' ? 1 << 22 : regsMode === 'fp16misc' ? 1 << 9 : 1 << 17)));
 
-/** Index (17 bits) -> word: bits [31:21] and [15:10] come from the index, register fields from the mode. */
+/**
+ * Index -> word. Modes zero/ones/mixed: 17-bit index, bits [31:21] and [15:10]
+ * from it, the register fields [4:0], [9:5], [20:16] from the mode. Mode
+ * `wide`: 22-bit index for bits [31:10] (bits [20:16] are opcode bits in
+ * some groups, e.g. two-register miscellaneous), [9:0] zero.
+ */
 export function wordAt(i, mode) {
+  if (mode === 'wide') return (i << 10) >>> 0;
+  // The FP16 two-register-misc group (vector and scalar): Q, U, scalar, a and opcode from the index.
+  if (mode === 'fp16misc') {
+    return (0x0e780800 | (((i >>> 8) & 1) << 30) | (((i >>> 7) & 1) << 29) | (((i >>> 6) & 1) << 28) | (((i >>> 5) & 1) << 23) | ((i & 0x1f) << 12)) >>> 0;
+  }
   const hi = (i >>> 6) & 0x7ff; // bits 31:21
   const mid = i & 0x3f; // bits 15:10
   let regs = 0;

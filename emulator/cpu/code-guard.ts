@@ -45,16 +45,36 @@ const SLOTS = 256;
 const UDF0 = 0x0000_0000;
 
 /**
- * Is this one of the words Unicorn 2.1.1 cannot translate? "Advanced SIMD
- * three same (FP16)" (0 Q U 01110 a 10 Rm 00 opcode 1 Rn Rd) with
- * U:a:opcode one of the unallocated values 0x05, 0x0b-0x0d, 0x11, 0x19, 0x1b, 0x1f.
+ * Is this one of the words Unicorn 2.1.1 cannot translate?
+ *  - "Advanced SIMD three same (FP16)" (0 Q U 01110 a 10 Rm 00 opcode 1 Rn Rd)
+ *    with U:a:opcode one of the unallocated 0x05, 0x0b-0x0d, 0x11, 0x19, 0x1b, 0x1f
+ *    (disas_simd_three_reg_same_fp16);
+ *  - "Advanced SIMD (scalar) two-register miscellaneous (FP16)"
+ *    (0 Q U S 1110 a 1111 00 opcode 10 Rn Rd, not S = 1 with Q = 0) with
+ *    U:a:opcode not an allocated operation, and FRECPX in the vector form,
+ *    FABS / FSQRT in the scalar form (disas_simd_two_reg_misc_fp16's two switches).
  */
 export function isUntranslatable(w: number): boolean {
-  if (((w & 0x9f60_c400) >>> 0) !== 0x0e40_0400) return false;
-  const fpop = ((w >>> 11) & 7) | (((w >>> 23) & 1) << 3) | (((w >>> 29) & 1) << 4);
-  return (UNALLOCATED >>> fpop) & 1 ? true : false;
+  if (((w & 0x9f60_c400) >>> 0) === 0x0e40_0400) {
+    const fpop = ((w >>> 11) & 7) | (((w >>> 23) & 1) << 3) | (((w >>> 29) & 1) << 4);
+    return (UNALLOCATED >>> fpop) & 1 ? true : false;
+  }
+  if (((w & 0x8f7e_0c00) >>> 0) === 0x0e78_0800) {
+    const scalar = (w >>> 28) & 1;
+    const q = (w >>> 30) & 1;
+    if (scalar === 1 && q === 0) return false; // another group (FP data processing)
+    const fpop = ((w >>> 12) & 0x1f) | (((w >>> 23) & 1) << 5) | (((w >>> 29) & 1) << 6);
+    if (!MISC_ALLOCATED.has(fpop)) return true;
+    return scalar === 0 ? fpop === 0x3f : fpop === 0x2f || fpop === 0x7f;
+  }
+  return false;
 }
 const UNALLOCATED = (1 << 0x05) | (1 << 0x0b) | (1 << 0x0c) | (1 << 0x0d) | (1 << 0x11) | (1 << 0x19) | (1 << 0x1b) | (1 << 0x1f);
+/** fpop values disas_simd_two_reg_misc_fp16's first switch handles (opcode | a << 5 | U << 6). */
+const MISC_ALLOCATED = new Set([
+  0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x2c, 0x2d, 0x2e, 0x2f, 0x38, 0x39, 0x3a, 0x3b, 0x3d, 0x3f,
+  0x58, 0x59, 0x5a, 0x5b, 0x5c, 0x5d, 0x6c, 0x6d, 0x6f, 0x79, 0x7a, 0x7b, 0x7d, 0x7f,
+]);
 
 /** Sentinel for the holder arrays: more than one TLB entry may hold the right. */
 const MANY = Infinity;

@@ -360,7 +360,14 @@ export class VcpuTarget implements DebugTarget {
     // pages are readable by the debugger too.
     let t = tr.translate(va, Access.READ, 1);
     if (!t.ok) t = tr.translate(va, Access.FETCH, 1);
-    if (!t.ok) return null;
+    if (!t.ok) {
+      // RAM the guest has not touched yet is not mapped at stage 2 (the EL2
+      // model maps it on the first fault, 1:1): the debugger sees it all the
+      // same, at its IPA. Not for a fault on a stage-1 table walk (the IPA is the table's).
+      const f = t.fault;
+      if (f.stage === 2 && !f.s1ptw && this.vcpu.ram.contains(f.ipa)) return f.ipa + (va & 0xfff) - (f.ipa & 0xfff);
+      return null;
+    }
     const pa = t.pa; // copy: the translator reuses its result object
     return this.vcpu.ram.contains(pa) ? pa : null; // MMIO is never touched by the debugger
   }

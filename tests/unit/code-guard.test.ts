@@ -27,6 +27,18 @@ describe('isUntranslatable (Advanced SIMD three same FP16, unallocated U:a:opcod
     }
     expect(n).toBe(524_288);
   });
+  it('two-register misc FP16 (vector and scalar): 298 of the group\'s 512 operation encodings, as swept (--regs fp16misc)', () => {
+    let n = 0;
+    for (let i = 0; i < 512; i++) {
+      const w = (0x0e780800 | (((i >>> 8) & 1) << 30) | (((i >>> 7) & 1) << 29) | (((i >>> 6) & 1) << 28) | (((i >>> 5) & 1) << 23) | ((i & 0x1f) << 12)) >>> 0;
+      if (isUntranslatable(w)) n++;
+    }
+    expect(n).toBe(298);
+    // Found by scripts/fuzz (seeds 633, 834, 960): SIGABRT in disas_simd_two_reg_misc_fp16.
+    for (const w of [0x2e781803, 0x0ef83b65, 0x4e7978cf]) expect(isUntranslatable(w)).toBe(true);
+    // Allocated: FRINTN (vector), FRECPX (scalar), FABS (vector).
+    for (const w of [0x0e798800, 0x5ef9f800, 0x0ef8f800]) expect(isUntranslatable(w)).toBe(false);
+  });
   it('leaves the allocated FP16 operations alone (FADD, FMUL, FCMGE, FMINP)', () => {
     for (const w of [0x0e401400, 0x2e401c00, 0x2e402400, 0x2ec03400]) expect(isUntranslatable(w)).toBe(false);
   });
