@@ -55,6 +55,9 @@ program
   .option('-q, --quiet', 'no progress lines on stderr (guest output still goes to stdout)')
   .option('--gdb [PORT]', 'serve the GDB remote protocol on 127.0.0.1:PORT (default 1234)')
   .option('--gdb-wait', 'with --gdb (implied): halt before the first instruction until a debugger continues')
+  .option('--snapshot-at <N>', 'after exactly N instructions, save the whole machine to --snapshot FILE and continue running')
+  .option('--snapshot <FILE>', 'the snapshot file --snapshot-at writes (format: emulator/snapshot/README.md)')
+  .option('--restore <FILE>', 'continue from a snapshot: image and machine options come from it (only --max-insns, --stats-json, --trace, --walk, --quiet, --log-level, --snapshot-at/--snapshot may be given)')
   .addHelpText(
     'after',
     `
@@ -71,7 +74,14 @@ The guest's UART (PL011 at 0x09000000) is stdout; its input is stdin (a terminal
 file). On a terminal, Ctrl-C goes to the guest; Ctrl-A x quits, Ctrl-A h lists the escapes.
 Numbers: decimal, 0x-hex, 1_000_000 or 1e9.`,
   )
-  .action(async (image: string | undefined, o: Omit<MachineConfig, 'image'>) => {
+  .action(async (image: string | undefined, o: Omit<MachineConfig, 'image'> & { restore?: string }, cmd: Command) => {
+    if (o.restore !== undefined) {
+      // A restored machine is the snapshot's: only options the user typed are checked against
+      // what a restore allows (defaults such as --gic v3 are not the user's choice).
+      const typed = Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'restore' && cmd.getOptionValueSource(k) === 'cli'));
+      process.exitCode = await runCommand({ ...typed, ...(image !== undefined ? { image } : {}) }, o.restore);
+      return;
+    }
     process.exitCode = await runCommand({ ...o, ...(image !== undefined ? { image } : {}) });
   });
 

@@ -23,14 +23,15 @@ function consoleToStdout(): (chunk: Uint8Array) => void {
   };
 }
 
-export async function runCommand(config: MachineConfig): Promise<number> {
+export async function runCommand(config: MachineConfig, restoreFrom?: string): Promise<number> {
   const stderr = (line: string): void => void process.stderr.write(`hypemu: ${line}\n`);
-  const m = await Machine.create(config, {
+  const io = {
     console: consoleToStdout(),
     ...(config.quiet ? {} : { log: stderr }),
     notice: stderr,
-    consoleInput: 'open',
-  });
+    consoleInput: 'open' as const,
+  };
+  const m = restoreFrom !== undefined ? await Machine.restore(restoreFrom, config, io) : await Machine.create(config, io);
   let signalled = false;
   const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
     if (signalled) process.exit(signal === 'SIGINT' ? EXIT_CODES.sigint : EXIT_CODES.sigterm); // a second one: leave now

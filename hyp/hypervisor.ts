@@ -36,6 +36,8 @@ import { RamDescriptorMemory } from '../emulator/mmu/memory.js';
 import { NestedVirt } from './nested/nested.js';
 import { formatNestedWalk } from './nested/walk.js';
 import { VEL2_REG_NAMES } from './nested/vregs.js';
+import { snapshotHypervisor, restoreHypervisor } from './snapshot.js';
+import type { RestoreContext, SnapshotContext, StateValue } from '../emulator/snapshot/state.js';
 
 /** The guest-physical layout the hypervisor maps at stage 2. */
 export interface GuestLayout {
@@ -188,6 +190,14 @@ export class Hypervisor implements El2Handler {
 
   /** Where guest RAM and the passthrough device region are (what KVM learns from memslots). */
   private layout: GuestLayout | null = null;
+
+  /** Machine snapshots: the EL2 model's state (hyp/snapshot.ts). */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return snapshotHypervisor(this, ctx);
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    restoreHypervisor(this, state, ctx);
+  }
 
   get context(): GuestContext {
     if (!this.ctx) throw new Error('hypervisor not attached to a vCPU');

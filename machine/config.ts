@@ -83,6 +83,10 @@ export interface MachineConfig {
   traceFilter?: string | readonly string[];
   /** --log-level: diagnostics at or above this level reach stderr (default $HYPEMU_LOG or 'warn'). Process-wide. */
   logLevel?: LogLevel;
+  /** --snapshot-at: after exactly this many instructions (counted from the start of the original run), save the machine to `snapshot` and continue. */
+  snapshotAt?: Numeric;
+  /** --snapshot: the file --snapshot-at writes (emulator/snapshot/README.md). */
+  snapshot?: string;
 }
 
 export interface ResolvedConfig {
@@ -107,11 +111,15 @@ export interface ResolvedConfig {
   readonly logLevel: LogLevel | undefined;
   readonly trace: string | undefined;
   readonly traceFilter: TraceFilter | null;
+  /** Save a snapshot to `snapshotFile` when the instruction count reaches this. */
+  readonly snapshotAt: number | undefined;
+  readonly snapshotFile: string | undefined;
 }
 
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
   'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'fastPath', 'nested', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter',
+  'snapshotAt', 'snapshot',
 ]);
 
 /** Raw binaries are placed by page: an unaligned --load would silently shift the image. */
@@ -180,6 +188,9 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
       if (gdbPort > 65535) throw new ConfigError(`--gdb: '${gdbPort}' is not a TCP port (1-65535)`);
     }
   } else if (c.gdbWait) gdbPort = parseGdbPort(undefined);
+  const snapshotAt = c.snapshotAt === undefined ? undefined : toNumber(c.snapshotAt, '--snapshot-at');
+  if ((snapshotAt === undefined) !== (c.snapshot === undefined)) throw new ConfigError('--snapshot-at N and --snapshot FILE go together');
+  if (snapshotAt !== undefined && gdbPort !== undefined) throw new ConfigError('--snapshot-at cannot be combined with --gdb');
   return {
     imagePath,
     imageName: c.image ?? DEFAULT_GUEST,
@@ -200,5 +211,7 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     logLevel: c.logLevel === undefined ? undefined : oneOf(c.logLevel, LOG_LEVELS, '--log-level'),
     trace: c.trace,
     traceFilter: c.traceFilter === undefined ? null : parseTraceFilter(typeof c.traceFilter === 'string' ? [c.traceFilter] : c.traceFilter),
+    snapshotAt,
+    snapshotFile: c.snapshot,
   };
 }

@@ -32,6 +32,11 @@ import { collectStats, type MachineStats } from './stats.js';
 import { serveGdb } from './gdb.js';
 import { checkWritable } from './output-files.js';
 import { TraceWriter } from './trace.js';
+import { parseSnapshot, restoreSnapshot, takeSnapshot, type ParsedSnapshot } from './snapshot.js';
+import { SnapshotFormatError } from '../emulator/snapshot/state.js';
+
+/** Options a restored run may take: they limit or record the run, they do not change the machine. */
+const RESTORE_OPTIONS = new Set<string>(['maxInsns', 'statsJson', 'quiet', 'walk', 'logLevel', 'snapshotAt', 'snapshot', 'trace', 'traceFilter']);
 
 /** Where a Machine's output goes. The library default is nowhere (use the events); the CLI connects stdout and stderr. */
 export interface MachineIo {
@@ -88,7 +93,8 @@ export class Machine {
   readonly config: ResolvedConfig;
   readonly board: VirtMachine;
   readonly hyp: Hypervisor;
-  readonly image: LoadedImage;
+  /** The image the machine booted, or null for a machine restored from a snapshot. */
+  readonly image: LoadedImage | null;
   /** Set when the run has ended: no more guest instructions will run. */
   private ended: RunEnd | null = null;
   private finalResult: RunResult | null = null;
@@ -111,17 +117,20 @@ export class Machine {
   private inputWaiter: (() => void) | null = null;
   /** Input came during the last slice (from a console listener): an idle guest must run again, not wait. */
   private inputArrived = false;
+  /** --snapshot-at is configured and not reached yet. */
+  private snapshotPending: boolean;
   /** The TCP port the GDB stub listens on once run() started it (useful with gdb: 0). */
   gdbPort: number | null = null;
 
   private constructor(
     config: ResolvedConfig,
-    image: LoadedImage,
+    image: LoadedImage | null,
     private readonly io: MachineIo,
   ) {
     this.config = config;
     this.image = image;
     this.inputOpen = io.consoleInput === 'open';
+    this.snapshotPending = config.snapshotAt !== undefined;
     this.sink = new ConsoleSink((chunk) => this.consoleOut(chunk));
     try {
       this.board = new VirtMachine({ ramSize: config.ram.size, uartOut: this.sink.put, gic: config.gic });
@@ -136,7 +145,7 @@ export class Machine {
     // (kvm_arm_setup_mdcr_el2 keeps the host's HPMN); TPM/TPMCR clear.
     this.hyp.el2.set('MDCR_EL2', (this.hyp.el2.get('MDCR_EL2') & ~0x1fn) | BigInt(this.board.pmu.n));
     this.board.debugControl = () => this.hyp.el2.get('MDCR_EL2');
-    this.board.boot(image);
+    if (image !== null) this.board.boot(image);
     // A WFI with no interrupt pending and no timer armed returns from runFor (vcpu.idleWaiting):
     // only console input can wake the guest, and the run loop waits for it without spinning.
     this.board.vcpu.returnWhenIdle = true;
@@ -151,6 +160,7 @@ export class Machine {
     if (c.logLevel !== undefined) setLogLevel(c.logLevel);
     if (c.statsJson !== undefined) checkWritable(c.statsJson, '--stats-json');
     if (c.trace !== undefined) checkWritable(c.trace, '--trace');
+    if (c.snapshotFile !== undefined) checkWritable(c.snapshotFile, '--snapshot');
     const bytes = await readInput(c.imagePath, 'image');
     const initrd = c.initrdPath !== undefined ? await readInput(c.initrdPath, 'initrd') : undefined;
     let image: LoadedImage;
@@ -185,13 +195,79 @@ export class Machine {
       'machine built: virt board, EL2 model attached',
     );
     m.log(`${image.format} image ${c.imageName}, entry 0x${image.entry.toString(16)}, RAM ${sizeText(c.ram.size)} at 0x${c.ram.base.toString(16)}`);
-    if (c.trace !== undefined) {
-      await loadDisassembler(); // the trace names each trapping instruction
-      const t = new TraceWriter(c.trace, m.board.vcpu, c.traceFilter);
-      m.trace = t;
-      m.on('exit', t.exit).on('interrupt', t.interrupt).on('console', t.console);
-    }
+    await m.attachTrace();
     return m;
+  }
+
+  /** --trace: the trace writer listens to the machine's events. */
+  private async attachTrace(): Promise<void> {
+    const c = this.config;
+    if (c.trace === undefined) return;
+    await loadDisassembler(); // the trace names each trapping instruction
+    const t = new TraceWriter(c.trace, this.board.vcpu, c.traceFilter);
+    this.trace = t;
+    this.on('exit', t.exit).on('interrupt', t.interrupt).on('console', t.console);
+  }
+
+  /**
+   * A machine continuing from a snapshot file (`hypemu run --restore FILE`): built from the
+   * configuration the snapshot recorded, every component's state put back. `config` may hold only
+   * options that do not change the machine (RESTORE_OPTIONS: limits, outputs, a further
+   * snapshot); anything else, or a corrupt or foreign file, is a one-line ConfigError.
+   */
+  static async restore(file: string, config: MachineConfig = {}, io: MachineIo = {}): Promise<Machine> {
+    const t0 = process.hrtime.bigint();
+    for (const [k, v] of Object.entries(config)) {
+      if (v !== undefined && !RESTORE_OPTIONS.has(k)) {
+        throw new ConfigError(`--restore: ${k === 'image' ? 'an image' : `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`} would change the machine; a restored run takes it from the snapshot`);
+      }
+    }
+    const bytes = await readInput(file, 'snapshot');
+    let parsed: ParsedSnapshot;
+    try {
+      parsed = parseSnapshot(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } catch (e) {
+      if (e instanceof SnapshotFormatError) throw new ConfigError(`snapshot ${file}: ${e.message}`);
+      throw e;
+    }
+    const c: ResolvedConfig = { ...resolveConfig({ ...config, image: parsed.shape.imagePath }), ...parsed.shape };
+    if (c.logLevel !== undefined) setLogLevel(c.logLevel);
+    if (c.snapshotAt !== undefined && c.snapshotAt <= parsed.instructions) {
+      throw new ConfigError(`--snapshot-at ${c.snapshotAt}: the snapshot is already at instruction ${parsed.instructions}`);
+    }
+    if (c.statsJson !== undefined) checkWritable(c.statsJson, '--stats-json');
+    if (c.snapshotFile !== undefined) checkWritable(c.snapshotFile, '--snapshot');
+    if (c.trace !== undefined) checkWritable(c.trace, '--trace');
+    const m = new Machine(c, null, io);
+    try {
+      restoreSnapshot(m.board, m.hyp, parsed);
+    } catch (e) {
+      await m.dispose();
+      throw new ConfigError(`snapshot ${file}: ${(e as Error).message}`);
+    }
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    m.log(`restored ${file} (hypemu ${parsed.hypemu}, image ${c.imageName}, at instruction ${m.instructions}) in ${ms.toFixed(1)} ms`);
+    await m.attachTrace();
+    return m;
+  }
+
+  /**
+   * Save the whole machine to `file` now, between two instructions (after run() paused, e.g. on
+   * `until: { instructions: n }`). The machine's translation caches are dropped, as a restore
+   * starts with them cold, so this run and a restored one continue identically.
+   */
+  async snapshot(file: string): Promise<void> {
+    if (this.disposed) throw new Error('machine disposed');
+    if (this.ended !== null) throw new ConfigError('--snapshot: the run has ended; nothing to continue from');
+    this.sink.flush();
+    const bytes = takeSnapshot(this.board, this.hyp, this.config, { instructions: this.instructions });
+    this.board.vcpu.dropCachedTranslations();
+    try {
+      await writeFile(file, bytes);
+    } catch (e) {
+      throw new ConfigError(`--snapshot ${file}: ${(e as Error).message}`);
+    }
+    this.log(`snapshot at instruction ${this.instructions} written to ${file} (${(bytes.byteLength / 1048576).toFixed(1)} MiB)`);
   }
 
   // ------------------------------------------------------------------ events
@@ -341,10 +417,18 @@ export class Machine {
     const maxInsns = this.config.maxInsns;
     for (;;) {
       if (this.stopRequest !== null) return this.finish(this.stopRequest);
+      const snapAt = this.snapshotPending ? this.config.snapshotAt! : Number.MAX_SAFE_INTEGER;
+      if (vcpu.instructions >= snapAt) {
+        this.snapshotPending = false;
+        await this.snapshot(this.config.snapshotFile!);
+        continue;
+      }
       const left = maxInsns - vcpu.instructions;
       if (left <= 0) return this.finish({ kind: 'insn-limit' });
       if (vcpu.instructions >= target) return this.paused('instructions');
-      const budget = Math.min(TURN, left, target - vcpu.instructions);
+      // Turns end at multiples of TURN (absolute instruction counts), so a run restored from a
+      // snapshot takes its turns at the same counts as the run that saved it.
+      const budget = Math.min(TURN - (vcpu.instructions % TURN), left, target - vcpu.instructions, snapAt - vcpu.instructions);
       this.inputArrived = false;
       const halt = vcpu.runFor(budget);
       this.sink.flush();
@@ -412,6 +496,7 @@ export class Machine {
       const r = this.walk(va);
       this.log('nested' in r ? formatNestedWalk(r as NestedWalkReport) : formatWalk(r));
     }
+    if (this.snapshotPending) (this.io.notice ?? this.io.log)?.(`the run ended before --snapshot-at ${this.config.snapshotAt}: no snapshot written`);
     const line = `${describeEnd(end)}${end.kind === 'fault' ? await this.faultingInsn() : ''} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${status})`;
     // A run the user stopped says so even under --quiet: one line, with the instruction count.
     if (end.kind === 'signal' || end.kind === 'quit') (this.io.notice ?? this.io.log)?.(line);

@@ -35,6 +35,8 @@ import { FillHandler, WFE } from './fill-handler.js';
 import { bareRoute, onSysInsn } from './sysinsn-hook.js';
 import { SysInsnFilter } from './sysinsn-filter.js';
 import { CodeGuard } from './code-guard.js';
+import { snapshotVcpu, restoreVcpu } from './vcpu-snapshot.js';
+import type { RestoreContext, SnapshotContext, StateValue } from '../snapshot/state.js';
 
 export type { ExceptionKind };
 export { CNTFRQ_HZ, NS_PER_INSN };
@@ -665,6 +667,31 @@ export class Vcpu implements GuestCpu {
   /** Unicorn's TLB only (the model's is already exact). */
   private flushUnicornTlb(): void {
     this.tlbFlushes++;
+    this.uc.flushTlb();
+    this.codeGuard.tlbFlushed();
+  }
+
+  // ------------------------------------------------------------- snapshots
+
+  /** Machine snapshots: registers, virtual time and the vCPU's counters (vcpu-snapshot.ts). */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return snapshotVcpu(this, ctx);
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    restoreVcpu(this, state, ctx);
+    this.dropCachedTranslations();
+  }
+
+  /**
+   * Forget every cached translation (model TLB, Unicorn's TLB) without counting a flush: a
+   * snapshot point does this in the saving run as restore() does in the restored one, so both
+   * continue from the same (cold) TLBs and count the same refills. A refill is a walk, never
+   * wrong. Translated code is kept: it is keyed by physical address and flags, and Unicorn's
+   * TB flush costs seconds with a large RAM mapping.
+   */
+  dropCachedTranslations(): void {
+    this.translator.markDirty();
+    this.translator.invalidateAll();
     this.uc.flushTlb();
     this.codeGuard.tlbFlushed();
   }

@@ -17,6 +17,7 @@
  * MDCR_EL2.TDE routing to EL2 are not modelled.
  */
 import { defineSysreg, type SysregCatalogue, type SysregDef, type SysregSpec } from '../cpu/sysreg-catalogue.js';
+import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
 
 export const NUM_BRPS = 6;
 export const NUM_WRPS = 4;
@@ -83,7 +84,15 @@ const IFSC_DEBUG = 0x22;
 export const EC_WATCHPOINT_LOWER = 0x34;
 export const EC_WATCHPOINT_CUR = 0x35;
 
-export class DebugRegs {
+export class DebugRegs implements Snapshottable {
+  /** Machine snapshots (emulator/snapshot/state.ts): every data field except hooks, dataHooks, armed, armedWatch, pendingWatch (wiring, host resources). */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return captureState(this, ctx, ['hooks', 'dataHooks', 'armed', 'armedWatch', 'pendingWatch']);
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    applyState(this, state, ctx);
+  }
+
   /** Called after a breakpoint register changed (the board re-arms the hooks). */
   onChange: (() => void) | null = null;
   private hooks: number[] = [];

@@ -33,6 +33,7 @@
  * the output lines follow the counter, and use nextDeadline() to size execution slices.
  */
 import { defineSysreg, sysregKey, SR_FLAG, type SysregCatalogue, type SysregDef, type SysregEncoding, type SysregSpec } from '../cpu/sysreg-catalogue.js';
+import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
 
 /** Names of the registers this model owns. */
 export type TimerRegName =
@@ -62,7 +63,15 @@ interface TimerState {
   line: boolean; // current level of the output
 }
 
-export class GenericTimer {
+export class GenericTimer implements Snapshottable {
+  /** Machine snapshots (emulator/snapshot/state.ts): every data field. */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return captureState(this, ctx, []);
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    applyState(this, state, ctx);
+  }
+
   /** Virtual timer interrupt (PPI 27, INTID 27), as QEMU virt's device tree says. */
   static readonly VIRTUAL_PPI = 27;
   /** EL1 (non-secure) physical timer interrupt (PPI 30, INTID 30), as QEMU virt's device tree says. */

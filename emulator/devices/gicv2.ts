@@ -18,6 +18,7 @@
  * - one priority drop per EOI (GICC_CTLR.EOImodeNS = 0); GICC_DIR is accepted and ignored.
  */
 import type { AccessSize, MmioDevice } from '../memory/bus.js';
+import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
 
 export const GICV2_NUM_IRQS = 288;
 const WORDS = GICV2_NUM_IRQS / 32;
@@ -64,7 +65,15 @@ class CpuState {
   readonly activeStack: number[] = [];
 }
 
-export class GicV2 {
+export class GicV2 implements Snapshottable {
+  /** Machine snapshots (emulator/snapshot/state.ts): every data field except distributor, cpuInterface, cpus, distBase, cpuBase (wiring, host resources). */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return captureState(this, ctx, ['distributor', 'cpuInterface', 'cpus', 'distBase', 'cpuBase']);
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    applyState(this, state, ctx);
+  }
+
   readonly distributor: MmioDevice;
   /** CPU 0's CPU interface (the only one on a one-vCPU board). */
   readonly cpuInterface: MmioDevice;

@@ -23,6 +23,7 @@
  */
 import type { AccessSize, MmioDevice } from '../memory/bus.js';
 import { VIRT } from '../platform/memmap.js';
+import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
 
 /** Number of INTIDs implemented (SGIs + PPIs + SPIs): 32 * (GICD_TYPER.ITLinesNumber + 1). */
 export const GIC_NUM_IRQS = 288;
@@ -111,7 +112,15 @@ const setBit = (b: Bits, i: number, v: boolean): void => {
   else b[i >> 5]! &= ~(1 << (i & 31));
 };
 
-export class GicV3 {
+export class GicV3 implements Snapshottable {
+  /** Machine snapshots (emulator/snapshot/state.ts): every data field except distributor, redistributor (wiring, host resources). */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return captureState(this, ctx, ['distributor', 'redistributor']);
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    applyState(this, state, ctx);
+  }
+
   readonly distributor: MmioDevice;
   readonly redistributor: MmioDevice;
   onChange: (() => void) | undefined;

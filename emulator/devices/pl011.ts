@@ -19,6 +19,7 @@
  */
 import type { AccessSize, MmioDevice } from '../memory/bus.js';
 import { VIRT } from '../platform/memmap.js';
+import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
 
 /** Register offsets, DDI0183 Table 3-1. */
 export const PL011_REG = {
@@ -107,7 +108,15 @@ export interface Pl011Options {
   onGuestError?: (message: string) => void;
 }
 
-export class Pl011 implements MmioDevice {
+export class Pl011 implements Snapshottable, MmioDevice {
+  /** Machine snapshots (emulator/snapshot/state.ts): every data field except name, base, size (wiring, host resources). */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return captureState(this, ctx, ['name', 'base', 'size']);
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    applyState(this, state, ctx);
+  }
+
   readonly name: string;
   readonly base: number;
   readonly size = 0x1000;

@@ -19,6 +19,7 @@
  * without a PMU access or slice end in between is charged to the later EL (documented limit).
  */
 import { defineSysreg, sysregKey, type SysregCatalogue, type SysregDef, type SysregSpec } from '../cpu/sysreg-catalogue.js';
+import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
 
 /** Common event numbers (Arm ARM D13.11 "PMU events and event numbers"). */
 export const PMU_EVENT = {
@@ -121,7 +122,15 @@ function ceid(lo: number): bigint {
   return v;
 }
 
-export class Pmu {
+export class Pmu implements Snapshottable {
+  /** Machine snapshots (emulator/snapshot/state.ts): every data field except opts, n (wiring, host resources). */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return captureState(this, ctx, ['opts', 'n']);
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    applyState(this, state, ctx);
+  }
+
   readonly n: number;
   private pmcr = 0n;
   private cnten = 0n;

@@ -6,8 +6,17 @@
  * hypervisor's MMIO emulation, and the counters prove it.
  */
 import type { AccessSize, MmioDevice } from '../memory/bus.js';
+import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
 
-export class ScratchDevice implements MmioDevice {
+export class ScratchDevice implements Snapshottable, MmioDevice {
+  /** Machine snapshots (emulator/snapshot/state.ts): every data field except name, base, size (wiring, host resources). */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return captureState(this, ctx, ['name', 'base', 'size']);
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    applyState(this, state, ctx);
+  }
+
   private readonly regs: Uint32Array;
   reads = 0;
   writes = 0;

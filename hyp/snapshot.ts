@@ -1,0 +1,54 @@
+/**
+ * The EL2 model's part of a machine snapshot: its EL2 register file, the statistics (so a
+ * restored run ends with the same stats as an uninterrupted one), the sysreg policy's state (the
+ * guest's MAIR_EL1 behind a mangled one, emulated registers), stage 2 (the table pool's pages and
+ * allocator, the mapped set), the guest context's bookkeeping and the coalesced-MMIO counters.
+ * Configuration (mode, policies, cost model) is not state: the restoring machine is built from the
+ * configuration the snapshot records.
+ */
+import type { Hypervisor } from './hypervisor.js';
+import { applyState, captureState, SnapshotFormatError, type RestoreContext, type SnapshotContext, type StateValue } from '../emulator/snapshot/state.js';
+
+type Fields = Record<string, unknown>;
+
+export function snapshotHypervisor(h: Hypervisor, ctx: SnapshotContext): StateValue {
+  if (h.nested !== null) throw new SnapshotFormatError('snapshots of a guest hypervisor (--nested) are not supported');
+  const any = h as unknown as Fields;
+  const gctx = any['ctx'] as Fields;
+  // Between runs the guest context is on the CPU (VHE keeps EL1 registers loaded; nVHE restores them
+  // after each exit): the vCPU's registers are the whole of it.
+  if (gctx['runOnCpu'] !== true || gctx['sysregsOnCpu'] !== true) throw new Error('snapshot: guest context not loaded on the CPU');
+  const coalesced = any['coalesced'] as Fields;
+  if (coalesced['len'] !== 0) throw new Error('snapshot: coalesced MMIO ring not drained');
+  const s2 = h.stage2 as unknown as Fields;
+  return {
+    el2: captureState(h.el2, ctx),
+    stats: captureState(h.stats, ctx),
+    sysregs: captureState(h.sysregs, ctx, ['hyp', 'features', 'ctl']),
+    stage2: { next: s2['next'] as number, mapped: captureState({ mapped: s2['mapped'] }, ctx), pool: captureState(h.stage2.pool, ctx, ['base']) },
+    context: captureState(gctx, ctx, ['run', 'el1', 'el1Live', 'el1Index', 'el1Regs', 'vcpu', 'mode']),
+    nestedCost: captureState(h.nestedCost, ctx),
+    lastExitWentToUserspace: any['lastExitWentToUserspace'] as boolean,
+    coalesced: captureState(coalesced, ctx, ['bus', 'ipa', 'size', 'value']),
+  };
+}
+
+export function restoreHypervisor(h: Hypervisor, s: StateValue, ctx: RestoreContext): void {
+  if (s === null || typeof s !== 'object' || Array.isArray(s)) throw new SnapshotFormatError('hypervisor: state is not an object');
+  const st = s as Record<string, StateValue>;
+  const any = h as unknown as Fields;
+  applyState(h.el2, st['el2']!, ctx, 'El2Regs');
+  applyState(h.stats, st['stats']!, ctx, 'HypStats');
+  applyState(h.sysregs, st['sysregs']!, ctx, 'SysregPolicy');
+  const s2 = st['stage2'] as Record<string, StateValue>;
+  const s2f = h.stage2 as unknown as Fields;
+  s2f['next'] = s2['next'];
+  applyState(h.stage2 as object, s2['mapped']!, ctx, 'Stage2');
+  applyState(h.stage2.pool, s2['pool']!, ctx, 'Stage2.pool');
+  applyState(any['ctx'] as object, st['context']!, ctx, 'GuestContext');
+  applyState(h.nestedCost, st['nestedCost']!, ctx, 'nestedCost');
+  any['lastExitWentToUserspace'] = st['lastExitWentToUserspace'];
+  applyState(any['coalesced'] as object, st['coalesced']!, ctx, 'CoalescedMmio');
+  // HCR_EL2, VTTBR_EL2, VTCR_EL2 back: install stage 2 and the trap routing they select.
+  h.el2.onHcrChange?.(h.el2.hcr);
+}
