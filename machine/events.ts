@@ -7,6 +7,7 @@
 import type { El2Handler, Exit, ExitAction, ExitReason, SysInsnAccess, SysInsnRoute, SysRoutingInputs } from '../emulator/cpu/exits.js';
 import type { SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 import type { Vcpu } from '../emulator/cpu/vcpu.js';
+import type { ExceptionKind } from '../emulator/cpu/guest-cpu.js';
 import { vaToBigint } from '../emulator/types.js';
 import { genericName } from '../emulator/cpu/sysreg-catalogue.js';
 import type { Hypervisor } from '../hyp/hypervisor.js';
@@ -117,6 +118,21 @@ export class ExitObserver implements El2Handler {
   }
   trapsSmc(vcpu: Vcpu): boolean {
     return this.hyp.trapsSmc(vcpu);
+  }
+  // The optional members too: without drain() the coalesced-MMIO ring was not emptied when runFor
+  // returned (console bytes late, a snapshot point with writes in flight); without the others a
+  // guest hypervisor (--nested) did not run under an observer.
+  drain(): void {
+    this.hyp.drain();
+  }
+  takeException(v: Vcpu, kind: ExceptionKind, esr: number, ret: number, far?: number): boolean {
+    return this.hyp.takeException(v, kind, esr, ret, far);
+  }
+  get hooksCodeSite(): ((word: number) => boolean) | undefined {
+    return this.hyp.hooksCodeSite;
+  }
+  onCodeSite(v: Vcpu, pc: number, word: number): boolean {
+    return this.hyp.onCodeSite(v, pc, word);
   }
 
   handleExit(v: Vcpu, exit: Exit): ExitAction {

@@ -1,0 +1,214 @@
+/**
+ * Snapshots (issue 11): a run restored from a snapshot prints the same bytes and ends with the same
+ * statistics and trace as the run that saved it, and as an uninterrupted run; corrupt or foreign
+ * files and options that would change the machine are one-line errors (status 64). And
+ * determinism: every guest run twice gives identical console output, stats and traces.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Machine } from 'hypemu';
+import { CLI, ROOT, guest } from './helpers.js';
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'hypemu-snap-'));
+
+interface Run {
+  status: number;
+  stdout: Buffer;
+  stderr: string;
+  stats: Record<string, any>;
+  trace: string[];
+}
+
+/** Run the CLI; stdout as bytes, the stats JSON and the trace (host-time fields removed). */
+function run(args: string[], dir: string, tag: string): Run {
+  const stats = join(dir, `${tag}.json`);
+  const trace = join(dir, `${tag}.trace`);
+  const r = spawnSync('node', [CLI, 'run', ...args, '--stats-json', stats, '--trace', trace], { input: '', timeout: 240_000 });
+  let s: Record<string, any> = {};
+  let t: string[] = [];
+  try {
+    s = JSON.parse(readFileSync(stats, 'utf8'));
+    t = readFileSync(trace, 'utf8').split('\n').filter((l) => l !== '').map(stripTraceHost);
+  } catch {
+    // no stats/trace (a refused run): left empty
+  }
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString(), stats: s, trace: t };
+}
+
+function stripTraceHost(line: string): string {
+  const o = JSON.parse(line) as Record<string, unknown>;
+  delete o['hostNs'];
+  return JSON.stringify(o);
+}
+
+/**
+ * The stats without what legitimately varies: host time (cost.hostNs, host.*), and with `cold`
+ * the TLB refill counters, which count the cold TLBs a snapshot point leaves (README "Snapshots").
+ */
+function comparable(s: Record<string, any>, cold = false): Record<string, any> {
+  const c = structuredClone(s);
+  delete c.cost.hostNs;
+  delete c.host;
+  if (cold) {
+    delete c.tlb.fills;
+    delete c.tlb.modelFills;
+    delete c.tlb.modelHits;
+  }
+  return c;
+}
+
+/**
+ * Between two separate runs: QEMU resizes its TLB by host time, so Unicorn's refill count varies
+ * on long runs (README, "stats JSON"); everything the guest sees does not.
+ */
+const acrossRuns = (s: Record<string, any>): Record<string, any> => comparable(s, true);
+
+describe('snapshot at N, restore, continue: the same bytes, stats and trace', () => {
+  for (const [name, at] of [['timer-irq', 5_000_123], ['demo', 100_000], ['mmu-faults', 150_001]] as const) {
+    it(`${name}: snapshot at ${at}`, () => {
+      const dir = tmp();
+      const whole = run([guest(name), '-q'], dir, 'whole');
+      expect(whole.status, whole.stderr).toBe(0);
+      expect(whole.stats.instructions).toBeGreaterThan(at);
+      const snap = join(dir, 's.snap');
+      const saving = run([guest(name), '-q', '--snapshot-at', String(at), '--snapshot', snap], dir, 'saving');
+      expect(saving.status, saving.stderr).toBe(0);
+      // Taking a snapshot does not change the run.
+      expect(saving.stdout.equals(whole.stdout)).toBe(true);
+      expect(saving.trace).toEqual(whole.trace);
+      const restored = run(['--restore', snap], dir, 'restored');
+      expect(restored.status, restored.stderr).toBe(0);
+      expect(restored.stderr).toMatch(new RegExp(`^hypemu: restored .* at instruction ${at}\\) in [\\d.]+ ms$`, 'm'));
+      // Console: what the run prints up to N (--max-insns N) followed by the restored run's output
+      // is the uninterrupted output, byte for byte.
+      const head = run([guest(name), '-q', '--max-insns', String(at)], dir, 'head');
+      expect(head.status).toBe(124);
+      expect(Buffer.concat([head.stdout, restored.stdout]).equals(whole.stdout)).toBe(true);
+      if (name === 'timer-irq') expect(restored.stdout.toString()).toMatch(/^tick \d+: work/m); // interrupts after N
+      // Trace: the restored run's records are the uninterrupted run's from N on.
+      expect(restored.trace.length).toBeGreaterThan(0);
+      expect(restored.trace).toEqual(whole.trace.slice(whole.trace.length - restored.trace.length));
+      expect(JSON.parse(restored.trace[0]!).insn).toBeGreaterThanOrEqual(at);
+      // Stats: identical to the saving run's and the uninterrupted run's but for host time and
+      // Unicorn's TLB refills (cold after the snapshot point; QEMU also resizes its TLB by host time).
+      expect(acrossRuns(restored.stats)).toEqual(acrossRuns(saving.stats));
+      expect(acrossRuns(restored.stats)).toEqual(acrossRuns(whole.stats));
+      expect(restored.stats.exits.total).toBe(whole.stats.exits.total);
+    }, 240_000);
+  }
+
+  it('the library: run({ until: { instructions } }), m.snapshot(file), Machine.restore(file)', async () => {
+    const dir = tmp();
+    const file = join(dir, 'lib.snap');
+    const out = (m: Machine, sink: string[]): void => void m.on('console', (t) => sink.push(t));
+    const whole: string[] = [];
+    const a = await Machine.create({ image: guest('timer-irq') });
+    out(a, whole);
+    await a.run();
+    const wholeStats = a.stats();
+    await a.dispose();
+
+    const before: string[] = [];
+    const b = await Machine.create({ image: guest('timer-irq') });
+    out(b, before);
+    expect((await b.run({ until: { instructions: 3_000_000 } })).reason).toBe('instructions');
+    await b.snapshot(file);
+    await b.dispose();
+
+    const t0 = performance.now();
+    const c = await Machine.restore(file);
+    const restoreMs = performance.now() - t0;
+    expect(c.instructions).toBe(3_000_000);
+    const after: string[] = [];
+    out(c, after);
+    const r = await c.run();
+    expect(r.status).toBe(0);
+    expect(before.join('') + after.join('')).toBe(whole.join(''));
+    expect(comparable(c.stats(), true)).toEqual(comparable(wholeStats, true));
+    await c.dispose();
+    expect(restoreMs).toBeLessThan(2000); // tens of ms unloaded; generous for a shared CI machine
+  }, 120_000);
+});
+
+describe('bad snapshots and refused options: one line, status 64', () => {
+  const dir = tmp();
+  const snap = join(dir, 'ok.snap');
+  const mk = (): Buffer => {
+    const r = spawnSync('node', [CLI, 'run', guest('demo'), '-q', '--snapshot-at', '50000', '--snapshot', snap], { input: '' });
+    expect(r.status).toBe(0);
+    return readFileSync(snap);
+  };
+  const restore = (file: string, extra: string[] = []) => spawnSync('node', [CLI, 'run', '--restore', file, ...extra], { input: '', encoding: 'utf8' });
+  it.each([
+    ['foreign', (b: Buffer) => Buffer.from('not a snapshot at all, but long enough to have a header........'), /not a hypemu snapshot \(bad magic\)/],
+    ['truncated', (b: Buffer) => b.subarray(0, b.length - 10), /truncated or padded/],
+    ['newer version', (b: Buffer) => { const c = Buffer.from(b); c.writeUInt32LE(99, 8); return c; }, /format version 99; this hypemu reads version 1/],
+    ['damaged JSON', (b: Buffer) => { const c = Buffer.from(b); c[80] ^= 0x20; return c; }, /JSON section damaged \(SHA-256 mismatch\)/],
+    ['damaged pages', (b: Buffer) => { const c = Buffer.from(b); c[c.length - 20] ^= 0xff; return c; }, /region (ram|blob\d+): /],
+  ])('%s', (what, damage, message) => {
+    const file = join(dir, `${what.replace(/ /g, '-')}.snap`);
+    writeFileSync(file, damage(mk()));
+    const r = restore(file);
+    expect(r.status).toBe(64);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+  });
+  it('options that would change the machine are refused; run options are taken', () => {
+    mk();
+    for (const extra of [['--mem', '512M'], ['--gic', 'v2'], ['--hyp-mode', 'nvhe'], [guest('hello')], ['--mair-mangle']]) {
+      const r = restore(snap, extra);
+      expect(r.status, extra.join(' ')).toBe(64);
+      expect(r.stderr).toMatch(/^hypemu: --restore: .* would change the machine; a restored run takes it from the snapshot\n$/);
+    }
+    const r = restore(snap, ['--max-insns', '60000', '-q']);
+    expect(r.status).toBe(124);
+    expect(restore(join(dir, 'missing.snap')).stderr).toBe(`hypemu: snapshot ${join(dir, 'missing.snap')}: no such file\n`);
+    const before = spawnSync('node', [CLI, 'run', '--restore', snap, '--snapshot-at', '10', '--snapshot', join(dir, 'x.snap')], { input: '', encoding: 'utf8' });
+    expect(before.status).toBe(64);
+    expect(before.stderr).toMatch(/--snapshot-at 10: the snapshot is already at instruction 50000/);
+  });
+});
+
+/** Guests hypemu runs (guests.list: where is not qemu-el2), with the options they need. */
+function hypemuGuests(): Array<{ name: string; args: string[] }> {
+  const list = readFileSync(join(ROOT, 'guest-images/guests.list'), 'utf8');
+  const out: Array<{ name: string; args: string[] }> = [];
+  for (const line of list.split('\n')) {
+    const [name, where] = line.replace(/#.*/, '').trim().split(/\s+/);
+    if (name === undefined || name === '' || where === 'qemu-el2') continue;
+    const args = where === 'nested' ? ['--nested'] : where === 'both-raw' ? ['--format', 'raw'] : [];
+    out.push({ name, args: where === 'both-raw' ? [join(ROOT, 'guest-images/build', `${name}.bin`), ...args] : [guest(name), ...args] });
+  }
+  return out;
+}
+
+describe('determinism: every guest twice, identical console, stats and trace; once restored mid-run', () => {
+  // Long guests (600M-iteration loops, 4 MiB floods) are compared over their first 5M instructions.
+  const LIMIT = '5000000';
+  for (const g of hypemuGuests()) {
+    it(g.name, () => {
+      const dir = tmp();
+      const a = run([...g.args, '-q', '--max-insns', LIMIT], dir, 'a');
+      const b = run([...g.args, '-q', '--max-insns', LIMIT], dir, 'b');
+      expect(a.stats.instructions, a.stderr).toBeGreaterThan(0);
+      expect(b.status).toBe(a.status);
+      expect(b.stdout.toString('latin1')).toBe(a.stdout.toString('latin1'));
+      expect(acrossRuns(b.stats)).toEqual(acrossRuns(a.stats));
+      expect(b.trace).toEqual(a.trace);
+      if (g.args.includes('--nested')) return; // snapshots of a guest hypervisor are not supported (README)
+      const mid = Math.floor(a.stats.instructions / 2);
+      const snap = join(dir, 'mid.snap');
+      const s = run([...g.args, '-q', '--max-insns', LIMIT, '--snapshot-at', String(mid), '--snapshot', snap], dir, 's');
+      expect(s.stdout.toString('latin1')).toBe(a.stdout.toString('latin1'));
+      const r = run(['--restore', snap, '-q', '--max-insns', LIMIT], dir, 'r');
+      expect(r.status, r.stderr).toBe(a.status);
+      expect(a.stdout.subarray(a.stdout.length - r.stdout.length).toString('latin1')).toBe(r.stdout.toString('latin1'));
+      expect(r.trace).toEqual(s.trace.slice(s.trace.length - r.trace.length));
+      expect(acrossRuns(r.stats)).toEqual(acrossRuns(s.stats));
+    }, 300_000);
+  }
+});
