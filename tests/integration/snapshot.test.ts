@@ -4,7 +4,7 @@
  * files and options that would change the machine are one-line errors (status 64). And
  * determinism: every guest run twice gives identical console output, stats and traces.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,11 +22,21 @@ interface Run {
   trace: string[];
 }
 
-/** Run the CLI; stdout as bytes, the stats JSON and the trace (host-time fields removed). */
-function run(args: string[], dir: string, tag: string): Run {
+/**
+ * Run the CLI; stdout as bytes, the stats JSON and the trace (host-time fields removed). Async:
+ * a synchronous spawn would block the vitest worker long enough for its RPC to time out.
+ */
+async function run(args: string[], dir: string, tag: string): Promise<Run> {
   const stats = join(dir, `${tag}.json`);
   const trace = join(dir, `${tag}.trace`);
-  const r = spawnSync('node', [CLI, 'run', ...args, '--stats-json', stats, '--trace', trace], { input: '', timeout: 240_000 });
+  const r = await new Promise<{ status: number | null; stdout: Buffer; stderr: Buffer }>((resolve) => {
+    const p = spawn('node', [CLI, 'run', ...args, '--stats-json', stats, '--trace', trace], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    p.stdout.on('data', (d: Buffer) => out.push(d));
+    p.stderr.on('data', (d: Buffer) => err.push(d));
+    p.on('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
+  });
   let s: Record<string, any> = {};
   let t: string[] = [];
   try {
@@ -68,23 +78,23 @@ const acrossRuns = (s: Record<string, any>): Record<string, any> => comparable(s
 
 describe('snapshot at N, restore, continue: the same bytes, stats and trace', () => {
   for (const [name, at] of [['timer-irq', 5_000_123], ['demo', 100_000], ['mmu-faults', 150_001]] as const) {
-    it(`${name}: snapshot at ${at}`, () => {
+    it(`${name}: snapshot at ${at}`, async () => {
       const dir = tmp();
-      const whole = run([guest(name), '-q'], dir, 'whole');
+      const whole = await run([guest(name), '-q'], dir, 'whole');
       expect(whole.status, whole.stderr).toBe(0);
       expect(whole.stats.instructions).toBeGreaterThan(at);
       const snap = join(dir, 's.snap');
-      const saving = run([guest(name), '-q', '--snapshot-at', String(at), '--snapshot', snap], dir, 'saving');
+      const saving = await run([guest(name), '-q', '--snapshot-at', String(at), '--snapshot', snap], dir, 'saving');
       expect(saving.status, saving.stderr).toBe(0);
       // Taking a snapshot does not change the run.
       expect(saving.stdout.equals(whole.stdout)).toBe(true);
       expect(saving.trace).toEqual(whole.trace);
-      const restored = run(['--restore', snap], dir, 'restored');
+      const restored = await run(['--restore', snap], dir, 'restored');
       expect(restored.status, restored.stderr).toBe(0);
       expect(restored.stderr).toMatch(new RegExp(`^hypemu: restored .* at instruction ${at}\\) in [\\d.]+ ms$`, 'm'));
       // Console: what the run prints up to N (--max-insns N) followed by the restored run's output
       // is the uninterrupted output, byte for byte.
-      const head = run([guest(name), '-q', '--max-insns', String(at)], dir, 'head');
+      const head = await run([guest(name), '-q', '--max-insns', String(at)], dir, 'head');
       expect(head.status).toBe(124);
       expect(Buffer.concat([head.stdout, restored.stdout]).equals(whole.stdout)).toBe(true);
       if (name === 'timer-irq') expect(restored.stdout.toString()).toMatch(/^tick \d+: work/m); // interrupts after N
@@ -187,13 +197,13 @@ function hypemuGuests(): Array<{ name: string; args: string[] }> {
 }
 
 describe('determinism: every guest twice, identical console, stats and trace; once restored mid-run', () => {
-  // Long guests (600M-iteration loops, 4 MiB floods) are compared over their first 5M instructions.
-  const LIMIT = '5000000';
+  // Long guests (600M-iteration loops, 4 MiB floods) are compared over their first 3M instructions.
+  const LIMIT = '3000000';
   for (const g of hypemuGuests()) {
-    it(g.name, () => {
+    it(g.name, async () => {
       const dir = tmp();
-      const a = run([...g.args, '-q', '--max-insns', LIMIT], dir, 'a');
-      const b = run([...g.args, '-q', '--max-insns', LIMIT], dir, 'b');
+      const a = await run([...g.args, '-q', '--max-insns', LIMIT], dir, 'a');
+      const b = await run([...g.args, '-q', '--max-insns', LIMIT], dir, 'b');
       expect(a.stats.instructions, a.stderr).toBeGreaterThan(0);
       expect(b.status).toBe(a.status);
       expect(b.stdout.toString('latin1')).toBe(a.stdout.toString('latin1'));
@@ -202,9 +212,9 @@ describe('determinism: every guest twice, identical console, stats and trace; on
       if (g.args.includes('--nested')) return; // snapshots of a guest hypervisor are not supported (README)
       const mid = Math.floor(a.stats.instructions / 2);
       const snap = join(dir, 'mid.snap');
-      const s = run([...g.args, '-q', '--max-insns', LIMIT, '--snapshot-at', String(mid), '--snapshot', snap], dir, 's');
+      const s = await run([...g.args, '-q', '--max-insns', LIMIT, '--snapshot-at', String(mid), '--snapshot', snap], dir, 's');
       expect(s.stdout.toString('latin1')).toBe(a.stdout.toString('latin1'));
-      const r = run(['--restore', snap, '-q', '--max-insns', LIMIT], dir, 'r');
+      const r = await run(['--restore', snap, '-q', '--max-insns', LIMIT], dir, 'r');
       expect(r.status, r.stderr).toBe(a.status);
       expect(a.stdout.subarray(a.stdout.length - r.stdout.length).toString('latin1')).toBe(r.stdout.toString('latin1'));
       expect(r.trace).toEqual(s.trace.slice(s.trace.length - r.trace.length));
