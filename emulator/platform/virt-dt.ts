@@ -143,29 +143,20 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
   const cluster = cpusNode.node('cpu-map').node('socket0').node('cluster0');
   cpuNodes.forEach((c, i) => cluster.node(`core${i}`).cells('cpu', [c]));
 
+  // Properties both GIC bindings share, in QEMU 7.2's order; #address-cells/#size-cells/ranges
+  // are for child nodes (GICv2's v2m frame, GICv3's ITS), kept for a like-for-like tree.
+  gic.phandle();
+  gic.u32('#interrupt-cells', 3).empty('interrupt-controller').u32('#address-cells', 2).u32('#size-cells', 2).empty('ranges');
   if (opts.gic === 'v2') {
     // GICv2: Documentation/devicetree/bindings/interrupt-controller/arm,gic.yaml; reg is the
     // distributor then the CPU interface, as QEMU 7.2 emits (reference virt-gicv2-smp2.dts;
     // its v2m MSI frame child is not modelled).
-    gic.phandle();
-    gic.u32('#interrupt-cells', 3)
-      .empty('interrupt-controller')
-      .u32('#address-cells', 2)
-      .u32('#size-cells', 2)
-      .empty('ranges')
-      .strings('compatible', ['arm,cortex-a15-gic'])
+    gic.strings('compatible', ['arm,cortex-a15-gic'])
       .u64s('reg', [VIRT.GIC_DIST.base, VIRT.GIC_DIST.size, VIRT.GIC_CPU.base, VIRT.GIC_CPU.size]);
   } else {
     // GICv3: Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml. reg is
-    // the distributor then one redistributor region; #address-cells/#size-cells/ranges are
-    // there for child ITS nodes, which QEMU has and we keep for a like-for-like tree.
-    gic.phandle();
-    gic.u32('#interrupt-cells', 3)
-      .empty('interrupt-controller')
-      .u32('#address-cells', 2)
-      .u32('#size-cells', 2)
-      .empty('ranges')
-      .strings('compatible', ['arm,gic-v3'])
+    // the distributor then one redistributor region.
+    gic.strings('compatible', ['arm,gic-v3'])
       .u32('#redistributor-regions', 1)
       .u64s('reg', [VIRT.GIC_DIST.base, VIRT.GIC_DIST.size, VIRT.GIC_REDIST.base, VIRT.GIC_REDIST.size]);
   }

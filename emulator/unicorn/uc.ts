@@ -27,6 +27,17 @@ import {
 } from './ffi.js';
 import { logger as log } from '../log.js';
 
+/** Copy a uc_arm64_cp_reg (crn, crm, op0, op1, op2 as uint32, then the uint64 value at offset 24) into the reused view. */
+function readCpReg(view: CpRegView, u32: Uint32Array, u64: BigUint64Array): CpRegView {
+  view.crn = u32[0]!;
+  view.crm = u32[1]!;
+  view.op0 = u32[2]!;
+  view.op1 = u32[3]!;
+  view.op2 = u32[4]!;
+  view.val = u64[0]!;
+  return view;
+}
+
 /** The missing-filter warning is printed once per process. */
 let filterWarned = false;
 
@@ -448,13 +459,7 @@ export class Unicorn {
       let u32 = new Uint32Array(0);
       let u64 = new BigUint64Array(0);
       const cb = koffi.register((_uc: unknown, reg: number) => {
-        view.crn = u32[0]!;
-        view.crm = u32[1]!;
-        view.op0 = u32[2]!;
-        view.op1 = u32[3]!;
-        view.op2 = u32[4]!;
-        view.val = u64[0]!;
-        return handler(reg, view) ? 1 : 0;
+        return handler(reg, readCpReg(view, u32, u64)) ? 1 : 0;
       }, koffi.pointer(InsnSysCb));
       const filter = lib.create(cb);
       if (filter === null) throw new UnicornError('hypemu_sysinsn_filter_new', 1, 'out of memory');
@@ -484,13 +489,7 @@ export class Unicorn {
         u64 = new BigUint64Array(ab, 24, 1);
         cachedAddr = addr;
       }
-      view.crn = u32[0]!;
-      view.crm = u32[1]!;
-      view.op0 = u32[2]!;
-      view.op1 = u32[3]!;
-      view.op2 = u32[4]!;
-      view.val = u64[0]!;
-      return handler(reg, view) ? 1 : 0;
+      return handler(reg, readCpReg(view, u32, u64)) ? 1 : 0;
     }, koffi.pointer(InsnSysCb));
     return this.addHook(UC_HOOK_INSN, cb, 1, 0, kind);
   }
