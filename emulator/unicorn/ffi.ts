@@ -10,21 +10,11 @@
  */
 import koffi, { type LibraryHandle } from 'koffi';
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../package-root.js';
 
 export class UnicornLoadError extends Error {
   override name = 'UnicornLoadError';
-}
-
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    // The repository (emulator/ sources) or an installed package (dist/ only).
-    if (existsSync(join(dir, 'package.json')) && (existsSync(join(dir, 'emulator')) || existsSync(join(dir, 'dist')))) return dir;
-    dir = dirname(dir);
-  }
-  return process.cwd();
 }
 
 function candidates(): string[] {
