@@ -20,6 +20,10 @@
  * Not covered (decode returns null): single-structure LD1-4 / LDnR, SVE, pointer-auth
  * LDRAA/LDRAB, MTE tag loads/stores, LD64B/ST64B, FEAT_LRCPC3 forms, prefetches (PRFM/
  * PRFUM never fault).
+ *
+ * This module decodes; it builds no syndrome. ESR values (ISS fields, DFSC, ISV) are
+ * assembled in one place, esr.ts, from what the decoder found (access.ts adapts the
+ * decode for the fill handler, which calls esr.ts's issDataAbort).
  */
 
 export interface MemAccess {
@@ -448,46 +452,4 @@ export function faultAddress(access: MemAccess, faultPageVa: bigint, pageSize: n
 export function issValid(a: MemAccess | null): boolean {
   if (a === null) return false;
   return !(a.isPair || a.isSimd || a.isExclusive || a.isAtomic || a.writeback || a.isCacheMaintenance || a.isDcZva);
-}
-
-/** Fault fields the ISS needs (a TranslationFault fits). */
-export interface AbortInfo {
-  /** ISV is only ever set for stage-2 aborts (ESR_EL2); stage-1 aborts reported to EL1 get ISV = 0 */
-  stage?: 1 | 2;
-  type: 'translation' | 'accessFlag' | 'permission' | 'addressSize' | 'externalAbort';
-  level: number;
-  s1ptw: boolean;
-  write: boolean;
-}
-
-/** DFSC per ESR ISS encoding (same codes as emulator/mmu/faults.ts faultStatusCode). */
-function dfscOf(f: AbortInfo): number {
-  const baseCode = { addressSize: 0, translation: 4, accessFlag: 8, permission: 12, externalAbort: 20 }[f.type];
-  return baseCode | (f.level & 3);
-}
-
-/**
- * ISS of a Data Abort (EC 0x24 from a lower EL / 0x25 same EL), Arm ARM D17.2.40:
- * ISV[24], SAS[23:22], SSE[21], SRT[20:16], SF[15], AR[14], FnV[10]=0, EA[9], CM[8],
- * S1PTW[7], WnR[6], DFSC[5:0]. SAS/SSE/SRT/SF/AR only when ISV = 1 (see issValid).
- * WnR is 1 for cache maintenance (and for atomics/DC ZVA, which translate as writes),
- * 0 for a stage-2 fault on a stage-1 walk (a table read).
- */
-export function dataAbortIss(fault: AbortInfo, access: MemAccess | null): number {
-  let iss = dfscOf(fault);
-  const cm = access?.isCacheMaintenance === true;
-  const wnr = cm ? true : fault.s1ptw ? false : fault.write;
-  if (wnr) iss |= 1 << 6;
-  if (fault.s1ptw) iss |= 1 << 7;
-  if (cm) iss |= 1 << 8;
-  if (fault.type === 'externalAbort') iss |= 1 << 9;
-  if (access !== null && fault.stage !== 1 && issValid(access) && !fault.s1ptw) {
-    iss |= 1 << 24;
-    iss |= Math.log2(access.elementSize) << 22;
-    if (access.signExtend) iss |= 1 << 21;
-    iss |= (access.rt & 31) << 16;
-    if (access.sf) iss |= 1 << 15;
-    if (access.isAcqRel) iss |= 1 << 14;
-  }
-  return iss >>> 0;
 }

@@ -4,6 +4,7 @@
  * serve ESR_EL1 (exceptions the guest takes) and ESR_EL2 (exits to the
  * hypervisor model). Values fit in 32 bits: ISS2 (ESR[55:32]) is not produced.
  */
+import { faultStatusCode } from '../mmu/faults.js';
 
 /** Exception classes, ESR_ELx.EC (bits [31:26]). */
 export const EC = {
@@ -120,16 +121,20 @@ export function issWfx(isWfe: boolean): number {
   return (1 << 24) | (0xe << 20) | (isWfe ? 1 : 0);
 }
 
-/** Fault status codes, ISS[5:0] of data and instruction aborts (D17.2.37, DFSC/IFSC). */
+/**
+ * Fault status codes, ISS[5:0] of data and instruction aborts (D17.2.37, DFSC/IFSC).
+ * The translation-fault codes are the MMU's (mmu/faults.ts faultStatusCode, one table);
+ * these name them for code that raises a fault without a walk.
+ */
 export const FSC = {
-  addressSize: (level: number) => 0b000000 | (level & 3),
-  translation: (level: number) => 0b000100 | (level & 3),
-  accessFlag: (level: number) => 0b001000 | (level & 3),
-  permission: (level: number) => 0b001100 | (level & 3),
+  addressSize: (level: number) => faultStatusCode('addressSize', level),
+  translation: (level: number) => faultStatusCode('translation', level),
+  accessFlag: (level: number) => faultStatusCode('accessFlag', level),
+  permission: (level: number) => faultStatusCode('permission', level),
   /** Synchronous external abort, not on a translation table walk. */
   external: () => 0b010000,
   /** Synchronous external abort on a translation table walk at `level`. */
-  externalOnWalk: (level: number) => 0b010100 | (level & 3),
+  externalOnWalk: (level: number) => faultStatusCode('externalAbort', level),
   alignment: () => 0b100001,
 } as const;
 
@@ -155,12 +160,17 @@ export interface AbortSyndrome {
 /**
  * ISS of a data abort (EC 0x24/0x25): ISV [24], SAS [23:22], SSE [21], SRT [20:16],
  * SF [15], AR [14], FnV [10], EA [9], CM [8], S1PTW [7], WnR [6], DFSC [5:0].
+ * The one builder of data-abort syndromes: the fill handler, MMIO and alignment
+ * faults all come here (decode.ts only decodes the instruction).
  * Per the Arm ARM, a fault on a stage-1 walk reports WnR = 0... except that
  * it is UNKNOWN for S1PTW faults on some implementations; we report the access.
  */
 export function issDataAbort(s: AbortSyndrome): number {
   let iss = s.fsc & 0x3f;
-  if (s.wnr) iss |= 1 << 6;
+  // WnR: "For faults on cache maintenance and address translation instructions, this
+  // bit always returns a value of 1" (D17.2.37/.40, ISS encoding for a Data Abort).
+  // QEMU 7.2 reports CM = 0 and WnR = the access type instead (it never sets CM).
+  if (s.wnr || s.cm) iss |= 1 << 6;
   if (s.s1ptw) iss |= 1 << 7;
   if (s.cm) iss |= 1 << 8;
   if (s.ea) iss |= 1 << 9;

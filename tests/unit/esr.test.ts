@@ -62,7 +62,7 @@ describe('data and instruction abort ISS (D17.2.37, EC 0x24/0x25 and 0x20/0x21)'
   it('WnR [6], S1PTW [7], CM [8]', () => {
     expect(issDataAbort({ fsc: 0x07, wnr: true })).toBe(0x47);
     expect(issDataAbort({ fsc: 0x07, s1ptw: true })).toBe(0x87);
-    expect(issDataAbort({ fsc: 0x07, cm: true })).toBe(0x107);
+    expect(issDataAbort({ fsc: 0x07, cm: true })).toBe(0x147); // CM forces WnR = 1
   });
   it('ISV [24] with SAS [23:22], SSE [21], SRT [20:16], SF [15], AR [14]', () => {
     const iss = issDataAbort({ fsc: 0x06, wnr: false, isv: { sas: 2, sse: true, srt: 5, sf: false, ar: true } });
