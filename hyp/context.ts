@@ -11,24 +11,26 @@
  *    VHE mode left loaded on the CPU across exits and moved only at
  *    vcpu_put/vcpu_load.
  */
-import type { GuestCpu, RegisterBatch } from '../emulator/cpu/guest-cpu.js';
-import { Reg, xreg, type BatchReg, type SysregEncoding } from '../emulator/unicorn/uc.js';
+import type { CpuReg, GuestCpu, RegisterBatch } from '../emulator/cpu/guest-cpu.js';
 import { SR } from '../emulator/cpu/sysregs.js';
-import { SR_FLAG, type SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
+import { SR_FLAG, type SysregEntry, type SysregEncoding } from '../emulator/cpu/sysreg-catalogue.js';
 
 export type HypMode = 'vhe' | 'nvhe';
 
-const RUN_CONTEXT: BatchReg[] = [
-  ...Array.from({ length: 31 }, (_, i) => ({ id: xreg(i) })),
-  { id: Reg.PC },
-  { id: Reg.PSTATE },
-  { id: Reg.SP_EL0 },
-  { id: Reg.SP_EL1 },
+const RUN_CONTEXT: readonly CpuReg[] = [
+  ...Array.from({ length: 31 }, (_, i) => ({ x: i })),
+  { core: 'pc' },
+  { core: 'pstate' },
+  { core: 'sp_el0' },
+  { core: 'sp_el1' },
   { sysreg: SR.ELR_EL1 },
   { sysreg: SR.SPSR_EL1 },
-  ...Array.from({ length: 32 }, (_, i) => ({ id: Reg.Q0 + i })),
-  { id: Reg.FPCR },
-  { id: Reg.FPSR },
+  ...Array.from({ length: 32 }, (_, i) => ({ v: i })),
+  { core: 'fpcr' },
+  { core: 'fpsr' },
+  // In SP_EL1-banked mode the live SP is not in SP_EL1: the wrapper's PSTATE
+  // view does not bank (DESIGN.md), so the run context saves SP explicitly.
+  { core: 'sp' },
 ];
 const IDX_PC = 31;
 const IDX_PSTATE = 32;
@@ -59,9 +61,7 @@ export class GuestContext {
     private readonly vcpu: GuestCpu,
     readonly mode: HypMode,
   ) {
-    // In SP_EL1-banked mode the live SP is not in SP_EL1: the wrapper's PSTATE
-    // view does not bank (DESIGN.md), so the run context saves SP explicitly.
-    this.run = vcpu.createBatch([...RUN_CONTEXT, { id: Reg.SP }]);
+    this.run = vcpu.createBatch(RUN_CONTEXT);
     this.el1Regs = vcpu.sysregs.withFlag(SR_FLAG.EL1_CONTEXT);
     this.el1 = vcpu.createBatch(this.el1Regs.map((e) => ({ sysreg: e })));
     this.el1Live = vcpu.createBatch(this.el1Regs.map((e) => ({ sysreg: e })));

@@ -10,16 +10,14 @@ import type { DescriptorMemory, RamBlock } from '../mmu/memory.js';
 import type { Stage2Registers } from '../mmu/config.js';
 import type { TranslateOutcome } from '../mmu/translate.js';
 import type { TlbiOperation } from '../mmu/tlbi-op.js';
-import type { BatchReg, RegBatch } from '../unicorn/uc.js';
+import type { CpuReg, RegisterBatch } from './cpu-regs.js';
 import type { SysregCatalogue, SysregEncoding } from './sysreg-catalogue.js';
 import type { AccessKind } from './translator.js';
 import type { SysregAccessFields } from './esr.js';
 
 export type ExceptionKind = 'sync' | 'irq' | 'fiq' | 'serror';
 
-/** A set of registers moved in one call (the world switch's save/restore buffers). */
-export type RegisterBatch = Pick<RegBatch, 'read' | 'write' | 'get' | 'set' | 'bytesOf'>;
-export type { BatchReg };
+export type { CpuReg, RegisterBatch, CoreRegName } from './cpu-regs.js';
 
 export interface GuestCpu {
   // ------------------------------------------------------------ registers
@@ -34,8 +32,8 @@ export interface GuestCpu {
   skipInstruction(): void;
   sysreg(e: SysregEncoding): bigint;
   setSysreg(e: SysregEncoding, v: bigint): boolean;
-  /** Registers moved together (run context, EL1 context) in one call each way. */
-  createBatch(regs: readonly BatchReg[]): RegisterBatch;
+  /** Registers moved together (run context, EL1 context) in one call each way, named architecturally. */
+  createBatch(regs: readonly CpuReg[]): RegisterBatch;
   /** The machine's system-register catalogue (what each encoding is, where it lives). */
   readonly sysregs: SysregCatalogue;
 

@@ -11,7 +11,7 @@
  * accounting of retired instructions must stay in one place: that is why it
  * is somewhat over the ~450-line guideline.
  */
-import { Unicorn, Reg, xreg, SysInsn, UC_ERR_OK, UC_ERR_EXCEPTION, type CpRegView, type BatchReg, type SysInsnKind } from '../unicorn/uc.js';
+import { Unicorn, Reg, xreg, SysInsn, UC_ERR_OK, UC_ERR_EXCEPTION, type CpRegView, type SysInsnKind } from '../unicorn/uc.js';
 import { GuestRam } from '../memory/ram.js';
 import { MmioBus } from '../memory/bus.js';
 import type { SysregAccessFields } from './esr.js';
@@ -20,7 +20,8 @@ import { PSTATE, pstateEl } from './pstate.js';
 import { SR, sysregKey } from './sysregs.js';
 import { SysregCatalogue, type SysregEntry } from './sysreg-catalogue.js';
 import { ARCH_SYSREGS } from './sysreg-rows.js';
-import type { ExceptionKind, GuestCpu, RegisterBatch } from './guest-cpu.js';
+import type { ExceptionKind, GuestCpu } from './guest-cpu.js';
+import { unicornBatchReg, type CpuReg, type RegisterBatch } from './cpu-regs.js';
 import type { TlbiOperation } from '../mmu/tlbi-op.js';
 import type { Stage2Registers } from '../mmu/config.js';
 import type { DescriptorMemory, RamBlock } from '../mmu/memory.js';
@@ -654,8 +655,8 @@ export class Vcpu implements GuestCpu {
     return this.translator.regime.mem;
   }
 
-  createBatch(regs: readonly BatchReg[]): RegisterBatch {
-    return this.uc.createBatch(regs);
+  createBatch(regs: readonly CpuReg[]): RegisterBatch {
+    return this.uc.createBatch(regs.map(unicornBatchReg));
   }
 
   /** Invalidate cached translations in the model and in Unicorn. */

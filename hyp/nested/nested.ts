@@ -23,7 +23,6 @@ import { parseTlbi, tlbiOperation } from '../../emulator/mmu/tlbi-op.js';
 import { EC, esr, esrEc, issSysreg } from '../../emulator/cpu/esr.js';
 import { PSTATE } from '../../emulator/cpu/pstate.js';
 import { sysregKey, SR } from '../../emulator/cpu/sysregs.js';
-import { Reg } from '../../emulator/unicorn/uc.js';
 import { faultStatusCode } from '../../emulator/mmu/faults.js';
 import { findSysregByKey } from '../sysreg-table.js';
 import { routeAccess } from '../traps.js';
@@ -98,8 +97,8 @@ export class NestedVirt {
       },
     });
     vcpu.addDescriptorMemory(this.s2.pool);
-    this.sps = vcpu.createBatch([{ id: Reg.SP }, { id: Reg.SP_EL0 }, { id: Reg.SP_EL1 }]);
-    this.pst = vcpu.createBatch([{ id: Reg.PSTATE }]);
+    this.sps = vcpu.createBatch([{ core: 'sp' }, { core: 'sp_el0' }, { core: 'sp_el1' }]);
+    this.pst = vcpu.createBatch([{ core: 'pstate' }]);
   }
 
   private readSps(): void {

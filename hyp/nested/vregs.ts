@@ -8,7 +8,7 @@
  * every EL1 register L1 touches is in fact L2's and lives here, in memory.
  */
 import { sysregKey, SR } from '../../emulator/cpu/sysregs.js';
-import type { SysregEncoding } from '../../emulator/unicorn/uc.js';
+import type { SysregEncoding } from '../../emulator/cpu/sysreg-catalogue.js';
 
 /** [name, op1, CRn, CRm, op2] of the EL2 registers (op0 = 3, op1 = 4). */
 const EL2_ROWS: ReadonlyArray<readonly [string, number, number, number, number]> = [
