@@ -102,6 +102,12 @@ export type TranslateOutcome = TranslationResult | TranslationFault;
 export interface TranslateOptions {
   /** record every level of both stages in result.walk / fault.walk (allocates) */
   record?: boolean;
+  /**
+   * Stop after stage 1: the output is the IPA, with stage-1 attributes; the stage-1 table
+   * walks still go through stage 2. What AT S1E1R/W and S1E0R/W executed at EL2 report
+   * (Arm ARM C5.5 AT S1E1R: "stage 1 translation"; its PAR holds the IPA).
+   */
+  stage1Only?: boolean;
 }
 
 const TWO32 = 4294967296;
@@ -427,7 +433,7 @@ export class Regime {
     let s2SizeLog2 = 64;
     let memAttr = -1;
     let s2sh = 0;
-    if (s2.enabled) {
+    if (s2.enabled && opts?.stage1Only !== true) {
       if (!this.s2Lookup(ipa, false)) return this.fault;
       const lo = this.s2Lo;
       const hi = this.s2Hi;

@@ -5,7 +5,9 @@
  *
  *  - S1E2*: L1's own EL2 regime, which is the CPU's EL1 regime while L1 runs: output = L1 PA.
  *  - S1E1* / S1E0*: L2's EL1&0 stage 1 (the EL1 context L1 keeps), its table walks through
- *    L1's stage 2 when HCR_EL2.VM is set: output = L2 IPA.
+ *    L1's stage 2 when HCR_EL2.VM is set: output = L2 IPA, attributes of stage 1. The final
+ *    IPA is not looked up in stage 2 (AT S1E1R is stage 1 only), so a stage-2 fault can only
+ *    come from a stage-1 table walk (PAR.S = 1, PAR.PTW = 1).
  *  - S12E1* / S12E0*: both, with L1's stage 2: output = L1 PA.
  * L1's tables are read from guest RAM by their L1 PA: our stage 2 maps RAM 1:1, so an L1 PA
  * in RAM is also where the bytes are.
@@ -54,6 +56,6 @@ export function atFromVel2(n: AtContext, v: GuestCpu, a: SysInsnAccess): bigint 
   const stage1 = decodeStage1({ sctlr: reg(n, SR.SCTLR_EL1), tcr: reg(n, SR.TCR_EL1), ttbr0: reg(n, SR.TTBR0_EL1), ttbr1: reg(n, SR.TTBR1_EL1), mair: reg(n, SR.MAIR_EL1) });
   const stage2 = (hcr & 1n) === 1n ? decodeStage2({ vtcr: n.vel2.get('VTCR_EL2'), vttbr: n.vel2.get('VTTBR_EL2'), hcr }) : stage2Disabled();
   const regime = createRegime({ stage1, stage2, mem: v.descriptorMemory() });
-  const out = regime.translate(va, { kind: write ? 'write' : 'read', el });
+  const out = regime.translate(va, { kind: write ? 'write' : 'read', el }, both ? undefined : { stage1Only: true });
   return parFor(out, !both);
 }
