@@ -19,6 +19,7 @@ import { sysregKey } from '../emulator/cpu/sysregs.js';
 import { hypercall } from './hypercalls.js';
 import { emulateMmio, injectExternalAbort, injectExternalInstructionAbort } from './mmio.js';
 import { CoalescedMmio } from './coalesced-mmio.js';
+import { idReadApplies, idReadFastPath } from './fast-path.js';
 import { El2Regs, EL2_REG_NAMES, type El2RegName } from './el2-regs.js';
 import { GuestContext, type HypMode } from './context.js';
 import { DEFAULT_COST_MODEL, type CostModel } from './cost.js';
@@ -108,7 +109,9 @@ export class Hypervisor implements El2Handler {
     this.config = { ...DEFAULT_HYP_CONFIG, ...config };
     this.sysregs = new SysregPolicy(this);
     this.stage2 = new Stage2(this.stats, { mapping: this.config.stage2Mapping });
-    const sysFast: FastHandler = (hyp, vcpu, exit) => hyp.sysregs.fastPath(vcpu, exit as SysregExit);
+    // ID-register reads (hyp/fast-path.ts), then seed 000's VM-register accesses.
+    const sysFast: FastHandler = (hyp, vcpu, exit) =>
+      idReadFastPath(hyp.sysregs.features, hyp.stats, vcpu, exit as SysregExit) || hyp.sysregs.fastPath(vcpu, exit as SysregExit);
     const common: Array<FastHandler | undefined> = [];
     common[EC.SYS64] = sysFast;
     // Coalesced MMIO: a UARTDR write completes at EL2 into a ring (hyp/coalesced-mmio.ts).
@@ -407,7 +410,7 @@ export class Hypervisor implements El2Handler {
   /** Would this exit be handled on the fast path? Decided without side effects (the debugger's trap-break line). */
   exitPath(exit: Exit): 'fast path' | 'world switch' {
     if (!this.config.fastPath || exit.reason !== 'sysreg') return 'world switch';
-    return this.sysregs.fastPathApplies(exit) ? 'fast path' : 'world switch';
+    return this.sysregs.fastPathApplies(exit) || idReadApplies(this.sysregs.features, exit) ? 'fast path' : 'world switch';
   }
 
   guestView(name: string, cpuValue: bigint): bigint {

@@ -18,6 +18,7 @@ import { LOG_LEVELS, type LogLevel } from '../emulator/log.js';
 import { ConfigError } from './errors.js';
 import { parseTraceFilter, type TraceFilter } from './trace.js';
 import { S2_POOL_BASE } from '../hyp/stage2.js';
+import { DEFAULT_SEED } from '../emulator/devices/rng.js';
 
 /** 256 MiB, 16 GiB, 1536 KiB: a size in the largest binary unit that divides it. */
 export function sizeText(bytes: number): string {
@@ -87,6 +88,8 @@ export interface MachineConfig {
   snapshotAt?: Numeric;
   /** --snapshot: the file --snapshot-at writes (emulator/snapshot/README.md). */
   snapshot?: string;
+  /** --seed: seeds FEAT_RNG (RNDR/RNDRRS) and the device tree's rng-seed/kaslr-seed; 0 to 2^64-1, default 0. */
+  seed?: Numeric;
 }
 
 export interface ResolvedConfig {
@@ -114,13 +117,26 @@ export interface ResolvedConfig {
   /** Save a snapshot to `snapshotFile` when the instruction count reaches this. */
   readonly snapshotAt: number | undefined;
   readonly snapshotFile: string | undefined;
+  /** --seed (default DEFAULT_SEED): the one source of the guest's randomness. */
+  readonly seed: bigint;
 }
 
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
   'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'fastPath', 'nested', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter',
-  'snapshotAt', 'snapshot',
+  'snapshotAt', 'snapshot', 'seed',
 ]);
+
+/** --seed: an integer 0..2^64-1 (decimal, 0x-hex, `_` separators). */
+export function parseSeed(v: Numeric | undefined): bigint {
+  if (v === undefined) return DEFAULT_SEED;
+  let n: bigint | null = null;
+  if (typeof v === 'bigint') n = v;
+  else if (typeof v === 'number') n = Number.isSafeInteger(v) ? BigInt(v) : null;
+  else if (/^(0x[0-9a-f_]+|[0-9][0-9_]*)$/i.test(v.trim())) n = BigInt(v.trim().replace(/_/g, ''));
+  if (n === null || n < 0n || n > 0xffff_ffff_ffff_ffffn) throw new ConfigError(`--seed: '${String(v)}' is not an integer from 0 to 2^64-1 (decimal or 0x-hex)`);
+  return n;
+}
 
 /** Raw binaries are placed by page: an unaligned --load would silently shift the image. */
 const LOAD_ALIGN = 0x1000;
@@ -213,5 +229,6 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     traceFilter: c.traceFilter === undefined ? null : parseTraceFilter(typeof c.traceFilter === 'string' ? [c.traceFilter] : c.traceFilter),
     snapshotAt,
     snapshotFile: c.snapshot,
+    seed: parseSeed(c.seed),
   };
 }

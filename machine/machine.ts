@@ -10,7 +10,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { VirtMachine } from '../emulator/platform/virt.js';
 import { loadImage, ImageError, type LoadedImage } from '../emulator/platform/loader.js';
-import { buildVirtDtb } from '../emulator/platform/virt-dt.js';
+import { buildVirtDtb, dtRandomness } from '../emulator/platform/virt-dt.js';
+import { SeededRandom } from '../emulator/devices/rng.js';
 import { VIRT } from '../emulator/platform/memmap.js';
 import { translate } from '../emulator/cpu/mmu-translator.js';
 import { formatWalk, type WalkReport } from '../emulator/mmu/walk-report.js';
@@ -133,7 +134,7 @@ export class Machine {
     this.snapshotPending = config.snapshotAt !== undefined;
     this.sink = new ConsoleSink((chunk) => this.consoleOut(chunk));
     try {
-      this.board = new VirtMachine({ ramSize: config.ram.size, uartOut: this.sink.put, gic: config.gic });
+      this.board = new VirtMachine({ ramSize: config.ram.size, uartOut: this.sink.put, gic: config.gic, seed: config.seed });
     } catch (e) {
       if (e instanceof HostMemoryError) throw new ConfigError(`--mem ${sizeText(config.ram.size)}: ${e.message}`);
       throw e;
@@ -164,6 +165,8 @@ export class Machine {
     const bytes = await readInput(c.imagePath, 'image');
     const initrd = c.initrdPath !== undefined ? await readInput(c.initrdPath, 'initrd') : undefined;
     let image: LoadedImage;
+    // /chosen kaslr-seed and rng-seed: a stream of --seed of their own (RNDR draws from another).
+    const dtSeeds = new SeededRandom(c.seed, 'dt');
     try {
       image = loadImage(c.imagePath, bytes, {
         ram: c.ram,
@@ -179,6 +182,7 @@ export class Machine {
             gic: c.gic,
             ...(c.append !== undefined ? { bootargs: c.append } : {}),
             ...(layout.initrd ? { initrd: layout.initrd } : {}),
+            randomness: dtRandomness(() => dtSeeds.next64(), (n) => dtSeeds.bytes(n)),
           }),
       });
     } catch (e) {

@@ -15,7 +15,7 @@ import type { ResolvedConfig } from './config.js';
 export const HYPEMU_VERSION = '0.1.0';
 
 /** The configuration fields that shape the machine: recorded in a snapshot, never changed on restore. */
-export const MACHINE_SHAPING = ['imagePath', 'imageName', 'format', 'load', 'entry', 'ram', 'initrdPath', 'append', 'hyp', 'gic'] as const;
+export const MACHINE_SHAPING = ['imagePath', 'imageName', 'format', 'load', 'entry', 'ram', 'initrdPath', 'append', 'hyp', 'gic', 'seed'] as const;
 export type MachineShape = Pick<ResolvedConfig, (typeof MACHINE_SHAPING)[number]>;
 
 /** The stateful components of a board and its EL2 model, by name, in restore order. */
@@ -30,6 +30,7 @@ export function components(board: VirtMachine, hyp: Hypervisor): Array<[string, 
     ['timer', board.timer],
     ['pmu', board.pmu],
     ['debugRegs', board.debugRegs],
+    ['rng', board.rng],
     ['hyp', hyp],
   ];
 }

@@ -317,9 +317,9 @@ function atOps(): SysregDef[] {
 }
 
 function miscRegs(): SysregDef[] {
-  // FEAT_RNG: the core draws from the host's entropy, which breaks determinism (DESIGN.md):
-  // hidden (ID_AA64ISAR0_EL1.RNDR = 0) and emulated if executed anyway.
-  const R: SysregSpec = { storage: 'none', group: 'RNDR', access: 'ro', el0: 'always', cpu: 'emulate' };
+  // FEAT_RNG: the core draws from the host's entropy, which breaks determinism (DESIGN.md): never
+  // run natively; the board's seeded generator answers both (emulator/devices/rng.ts, --seed).
+  const R: SysregSpec = { storage: 'device', group: 'RNDR', access: 'ro', el0: 'always', cpu: 'emulate' };
   return [reg('RNDR', 3, 3, 2, 4, 0, R), reg('RNDRRS', 3, 3, 2, 4, 1, R)];
 }
 

@@ -3,8 +3,9 @@
  * (/work/shared/reference/virt-gicv3-smp2.dts, QEMU 7.2 hw/arm/virt.c) node for node, for the
  * devices hypemu models: PSCI, memory, CPUs, the generic timer, GICv3, PL011 and its clock.
  * Left out because hypemu has no such device: flash, fw-cfg, virtio-mmio, PCIe, PL031, PL061,
- * gpio-keys, PMU, the GIC ITS and platform-bus. Also left out: /chosen rng-seed and kaslr-seed,
- * which QEMU fills with host randomness and which would break run-to-run determinism.
+ * gpio-keys, PMU, the GIC ITS and platform-bus. /chosen rng-seed (32 bytes) and kaslr-seed (64
+ * bits) are there as QEMU 7.2's create_randomness writes them, but drawn from `--seed` (a fixed
+ * default) rather than host randomness, so runs stay reproducible (emulator/devices/rng.ts).
  */
 import { FdtBuilder, type FdtNode } from './dtb.js';
 import { VIRT } from './memmap.js';
@@ -22,6 +23,23 @@ export interface VirtDtOptions {
   stdoutPath?: string;
   /** Interrupt controller (default v3). */
   gic?: 'v2' | 'v3';
+  /** /chosen kaslr-seed and rng-seed (Documentation/devicetree/bindings/chosen.txt); omitted when absent. */
+  randomness?: DtRandomness;
+}
+
+/** What QEMU 7.2's hw/arm/virt.c create_randomness() puts in /chosen: a u64 and 32 bytes. */
+export interface DtRandomness {
+  readonly kaslrSeed: bigint;
+  readonly rngSeed: Uint8Array;
+}
+
+/** Bytes of /chosen rng-seed, as QEMU (hw/arm/virt.c: `uint8_t rng[32]`). */
+export const RNG_SEED_BYTES = 32;
+
+/** The device tree's seeds drawn from a generator: kaslr-seed first, then rng-seed, as QEMU draws its struct. */
+export function dtRandomness(next64: () => bigint, bytes: (n: number) => Uint8Array): DtRandomness {
+  const kaslrSeed = next64();
+  return { kaslrSeed, rngSeed: bytes(RNG_SEED_BYTES) };
 }
 
 /** GIC interrupt specifier cell 0 (Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml). */
@@ -190,7 +208,14 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
   pmu.cells('interrupts', [GIC_PPI, VIRT_IRQ.PMU_PPI, ppiFlags])
     .strings('compatible', ['arm,armv8-pmuv3']);
 
-  // /chosen: devicetree spec 3.6 and Documentation/devicetree/bindings/chosen.txt.
+  // /chosen: devicetree spec 3.6 and Documentation/devicetree/bindings/chosen.txt. kaslr-seed
+  // randomises the kernel's placement (arm64 KASLR), rng-seed is credited to its entropy pool
+  // (drivers/of/fdt.c early_init_dt_scan_chosen: add_bootloader_randomness) and then wiped.
+  if (opts.randomness) {
+    if (opts.randomness.rngSeed.length !== RNG_SEED_BYTES) throw new RangeError(`virt: rng-seed must be ${RNG_SEED_BYTES} bytes`);
+    chosen.u64('kaslr-seed', BigInt.asUintN(64, opts.randomness.kaslrSeed));
+    chosen.bytes('rng-seed', opts.randomness.rngSeed);
+  }
   chosen.string('stdout-path', opts.stdoutPath ?? VIRT_UART_PATH);
   if (opts.bootargs !== undefined) chosen.string('bootargs', opts.bootargs);
   if (opts.initrd) {

@@ -13,7 +13,9 @@ import { GenericTimer, registerTimer } from '../devices/generic-timer.js';
 import { registerIcc } from '../devices/icc.js';
 import { Pmu, PMU_PPI, registerPmu } from '../devices/pmu.js';
 import { DebugRegs, registerDebugRegs, type DebugCpu } from '../devices/debug-regs.js';
-import { Unicorn, MemAccess, type SharedBlock } from '../unicorn/uc.js';
+import { Unicorn, MemAccess, Reg, type SharedBlock } from '../unicorn/uc.js';
+import { DEFAULT_SEED, SeededRandom, registerRng } from '../devices/rng.js';
+import { ARCH_SYSREGS } from '../cpu/sysreg-rows.js';
 import { DEFAULT_RAM_SIZE, VIRT } from './memmap.js';
 import { linuxBootRegisters, writeSegments, type LoadedImage } from './loader.js';
 
@@ -24,6 +26,8 @@ export interface VirtOptions {
   uartOut: (byte: number) => void;
   /** Interrupt controller: GICv3 (default) or GICv2 (memory-mapped CPU interface). */
   gic?: 'v2' | 'v3';
+  /** `--seed`: seeds FEAT_RNG (RNDR/RNDRRS). Default DEFAULT_SEED. */
+  seed?: bigint;
 }
 
 export class VirtMachine {
@@ -38,6 +42,8 @@ export class VirtMachine {
   readonly pmu: Pmu;
   /** Breakpoint/watchpoint registers, kept out of the core (a DBGBCR write with E = 1 crashes Unicorn 2.1.1). */
   readonly debugRegs = new DebugRegs();
+  /** FEAT_RNG's generator: RNDR/RNDRRS, deterministic from `--seed` (emulator/devices/rng.ts). */
+  readonly rng: SeededRandom;
   /** CNTVOFF_EL2, which the hypervisor owns: the board asks for it. */
   virtualOffset: () => bigint = () => 0n;
   /** MDCR_EL2 (HPMN, TPM, TPMCR for the PMU), which the hypervisor owns. */
@@ -106,6 +112,8 @@ export class VirtMachine {
     if (gic3 !== null) registerIcc(v.sysregs, gic3);
     registerPmu(v.sysregs, this.pmu);
     registerDebugRegs(v.sysregs, this.debugRegs);
+    this.rng = new SeededRandom(opts.seed ?? DEFAULT_SEED, 'rndr');
+    registerRng(v.sysregs, ARCH_SYSREGS, this.rng, { setNzcv: (nzcv) => v.uc.regWrite(Reg.NZCV, nzcv) });
     const dbgCpu: DebugCpu = {
       get el() { return v.el; },
       get pstate() { return v.pstate; },

@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type ParsedNode, findNode, parseFdt, propString, propStrings, propU32s } from '../../emulator/platform/dtb.js';
 import { VIRT } from '../../emulator/platform/memmap.js';
-import { VIRT_UART_PATH, buildVirtDtb, virtMpidrAffinity } from '../../emulator/platform/virt-dt.js';
+import { RNG_SEED_BYTES, VIRT_UART_PATH, buildVirtDtb, dtRandomness, virtMpidrAffinity } from '../../emulator/platform/virt-dt.js';
+import { DEFAULT_SEED, SeededRandom } from '../../emulator/devices/rng.js';
 
 import { sharedFile } from '../shared-files.js';
 
@@ -104,6 +105,29 @@ describe('virt DT (self-contained checks)', () => {
   });
 });
 
+describe('/chosen kaslr-seed and rng-seed from --seed (QEMU 7.2 hw/arm/virt.c create_randomness)', () => {
+  const chosenOf = (seed: bigint) => {
+    const g = new SeededRandom(seed, 'dt');
+    const root = parseFdt(buildVirtDtb({ ...RAM, cpus: 1, randomness: dtRandomness(() => g.next64(), (n) => g.bytes(n)) })).root;
+    return node(root, '/chosen').props;
+  };
+  it('kaslr-seed is a u64 (two cells) and rng-seed 32 bytes', () => {
+    const p = chosenOf(DEFAULT_SEED);
+    expect(p.get('kaslr-seed')!.length).toBe(8);
+    expect(p.get('rng-seed')!.length).toBe(RNG_SEED_BYTES);
+  });
+  it('the same seed gives the same bytes; another seed different ones', () => {
+    expect(chosenOf(7n).get('rng-seed')).toEqual(chosenOf(7n).get('rng-seed'));
+    expect(chosenOf(7n).get('kaslr-seed')).toEqual(chosenOf(7n).get('kaslr-seed'));
+    expect(chosenOf(7n).get('rng-seed')).not.toEqual(chosenOf(8n).get('rng-seed'));
+    expect(chosenOf(7n).get('kaslr-seed')).not.toEqual(chosenOf(8n).get('kaslr-seed'));
+  });
+  it('no randomness given: neither property', () => {
+    const p = node(parseFdt(buildVirtDtb({ ...RAM, cpus: 1 })).root, '/chosen').props;
+    expect(p.has('rng-seed') || p.has('kaslr-seed')).toBe(false);
+  });
+});
+
 describe.skipIf(REF === null)('virt DT mirrors QEMU 7.2 virt-gicv3-smp2.dts', () => {
   // Built in beforeAll, not in the describe body: vitest collects a skipped describe's body too.
   let ref: ParsedNode;
@@ -118,8 +142,10 @@ describe.skipIf(REF === null)('virt DT mirrors QEMU 7.2 virt-gicv3-smp2.dts', ()
     ref = parseFdt(new Uint8Array(dtb)).root;
     refPh = phandles(ref);
   });
+  const seeded = new SeededRandom(DEFAULT_SEED, 'dt');
   const ours = parseFdt(buildVirtDtb({
     ...RAM, cpus: 2, bootargs: 'setup smp=2 mem=256', initrd: { start: 0x4800_0000, end: 0x4800_0119 },
+    randomness: dtRandomness(() => seeded.next64(), (n) => seeded.bytes(n)),
   })).root;
 
   /** phandle -> node path, so references compare by target rather than by number. */
@@ -135,15 +161,19 @@ describe.skipIf(REF === null)('virt DT mirrors QEMU 7.2 virt-gicv3-smp2.dts', ()
   };
   const ourPh = phandles(ours);
   const REF_PROPS = new Set(['interrupt-parent', 'clocks', 'cpu']);
-  /** QEMU-only properties we leave out on purpose (see virt-dt.ts header). */
-  const OMITTED = new Set(['/chosen:rng-seed', '/chosen:kaslr-seed']);
+  /** QEMU-only properties we leave out on purpose (see virt-dt.ts header): none today. */
+  const OMITTED = new Set<string>();
+  /** Random values (QEMU: host entropy; ours: --seed): same size, values differ. */
+  const RANDOM = new Set(['/chosen:rng-seed', '/chosen:kaslr-seed']);
 
   const compare = (n: ParsedNode, path: string): void => {
     const r = findNode(ref, path || '/');
     expect(r, `reference has ${path}`).toBeDefined();
     for (const [k, v] of n.props) {
       if (k === 'phandle') continue;
-      if (REF_PROPS.has(k)) {
+      if (RANDOM.has(`${path}:${k}`)) {
+        expect(v.length, `${path}:${k} size`).toBe(r!.props.get(k)!.length);
+      } else if (REF_PROPS.has(k)) {
         expect(propU32s(v).map((x) => ourPh.get(x)), `${path}:${k}`).toEqual(propU32s(r!.props.get(k)!).map((x) => refPh.get(x)));
       } else {
         expect(r!.props.get(k), `${path}:${k}`).toEqual(v);

@@ -278,7 +278,36 @@ describe('ID registers under HCR_EL2.TID3 come from the sanitised feature set', 
     expect(Number((v.x(0) >> 24n) & 0xfn)).toBe(0);
     expect(Number((v.x(0) >> 28n) & 0xfn)).toBe(0);
     expect(exits[1]!.exit.esr).toBe(ESR_MRS_MMFR0_X0);
-    expect(hyp.stats.sysregTraps.ID_AA64MMFR0_EL1).toEqual({ reads: 1, writes: 0, fastPath: 0, worldSwitch: 1 });
+    // Answered on the EL2 fast path (hyp/fast-path.ts): no world switch, no context moved.
+    expect(hyp.stats.sysregTraps.ID_AA64MMFR0_EL1).toEqual({ reads: 1, writes: 0, fastPath: 1, worldSwitch: 0 });
+    // exits[0] is the stage-2 fault of the first instruction fetch (RAM mapped on demand).
+    expect(hyp.stats.exits).toMatchObject({ total: 2, fastPath: 1, worldSwitch: 1 });
+    expect(exits[1]!.moved).toEqual(exits[0]!.moved);
+    expect(hyp.exitPath(exits[1]!.exit)).toBe('fast path');
+  });
+
+  for (const mode of ['vhe', 'nvhe'] as const) {
+    it(`${mode}, fastPath: false: the same read is a world switch with the same value and syndrome`, () => {
+      const { v, hyp, exits } = boot([A64.mrsMmfr0X0, A64.self], { mode, fastPath: false });
+      expect(v.runFor(2)).toBeNull();
+      expect(v.x(0)).toBe(defaultFeatureSet().value('ID_AA64MMFR0_EL1'));
+      expect(exits[1]!.exit.esr).toBe(ESR_MRS_MMFR0_X0);
+      expect(hyp.stats.sysregTraps.ID_AA64MMFR0_EL1).toEqual({ reads: 1, writes: 0, fastPath: 0, worldSwitch: 1 });
+      expect(hyp.stats.exits).toMatchObject({ total: 2, fastPath: 0, worldSwitch: 2 });
+    });
+  }
+
+  it('CCSIDR_EL1 on the fast path follows CSSELR_EL1 (Level 1 data, then instruction)', () => {
+    // CSSELR_EL1 and CCSIDR_EL1 are ID group 2: trapped only under HCR_EL2.TID2 (set here).
+    const code = [0xd51a0001 /* msr csselr_el1, x1 */, 0xd5390002 /* mrs x2, ccsidr_el1 */, A64.self];
+    const { v, hyp } = boot(code, {});
+    hyp.el2.hcr |= 1n << BigInt(HCR.TID2);
+    v.setX(1, 1n); // Level 1, InD = 1: instruction cache
+    expect(v.runFor(3)).toBeNull();
+    expect(v.x(2)).toBe(defaultFeatureSet().value('CCSIDR_EL1[1]'));
+    expect(hyp.stats.sysregTraps.CCSIDR_EL1).toEqual({ reads: 1, writes: 0, fastPath: 1, worldSwitch: 0 });
+    // The CSSELR_EL1 write is not an ID read: world switch.
+    expect(hyp.stats.sysregTraps.CSSELR_EL1).toEqual({ reads: 0, writes: 1, fastPath: 0, worldSwitch: 1 });
   });
 
   it('without a hypervisor the core answers itself: 0x1124 (no TGran16)', () => {

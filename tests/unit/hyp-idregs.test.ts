@@ -77,11 +77,11 @@ describe('sanitised ID_AA64* fields', () => {
     for (const n of ['UAO', 'VARange', 'CCIDX', 'NV', 'FWB', 'TTL', 'EVT', 'E0PD', 'IDS']) expect(F(`ID_AA64MMFR2_EL1.${n}`), n).toBe(0);
   });
 
-  it('ID_AA64ISAR0/1/2_EL1: instruction-set features the core runs; RNDR hidden for determinism', () => {
+  it('ID_AA64ISAR0/1/2_EL1: instruction-set features the core runs; FEAT_RNG offered (seeded, emulator/devices/rng.ts)', () => {
     expect(F('ID_AA64ISAR0_EL1.AES')).toBe(2); // AES + PMULL
     expect(F('ID_AA64ISAR0_EL1.Atomic')).toBe(2); // FEAT_LSE
     expect(F('ID_AA64ISAR0_EL1.CRC32')).toBe(1);
-    expect(F('ID_AA64ISAR0_EL1.RNDR')).toBe(0);
+    expect(F('ID_AA64ISAR0_EL1.RNDR')).toBe(1); // 0b0001: RNDR and RNDRRS
     expect(F('ID_AA64ISAR0_EL1.TME')).toBe(0);
     expect(F('ID_AA64ISAR0_EL1.TLB')).toBe(0); // the core lacks TLBI range/OS
     expect(F('ID_AA64ISAR1_EL1.APA')).toBe(1); // PAuth (QARMA) in both QEMU and the core
