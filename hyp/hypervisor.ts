@@ -190,6 +190,9 @@ export class Hypervisor implements El2Handler {
   takeException(_cpu: GuestCpu, kind: ExceptionKind, esrValue: number, ret: number, far?: number): boolean {
     return this.nested?.takeException(kind, esrValue, ret, far) ?? false;
   }
+  interruptMasked(cpu: GuestCpu, kind: 'irq' | 'fiq'): boolean | null {
+    return this.nested?.interruptMasked(cpu, kind) ?? null;
+  }
 
   /** Where guest RAM and the passthrough device region are (what KVM learns from memslots). */
   private layout: GuestLayout | null = null;

@@ -5,7 +5,7 @@
 #
 # Each guest's console goes to guest-images/build/qemu/<guest>.out (QEMU's own
 # stderr to <guest>.err). Guests marked hypemu-only are skipped; qemu-el2
-# and nested guests run with -M virt,virtualization=on (they start at EL2).
+# and nested guests run with -M virt,virtualization=on,gic-version=3 (they start at EL2).
 # A guest is OK when QEMU powers off by itself (the guest reached exit(),
 # i.e. PSCI SYSTEM_OFF) within the timeout and printed no FAIL line. The exit
 # status is not visible under QEMU; the console is. Exits 1 if any guest is not OK.
@@ -36,7 +36,8 @@ while read -r name where _; do
 	case "$where" in
 	both) machine=virt ext=elf args=() ;;
 	both-raw) machine=virt ext=bin args=(-append "hypemu $name") ;;
-	qemu-el2 | nested) machine=virt,virtualization=on ext=elf args=() ;;
+	# gic-version=3: hypemu's board has a GICv3 (QEMU 7.2's virt defaults to a GICv2)
+	qemu-el2 | nested) machine=virt,virtualization=on,gic-version=3 ext=elf args=() ;;
 	hypemu-only)
 		printf '%-16s SKIP    (hypemu only)\n' "$name"
 		continue

@@ -163,6 +163,14 @@ export interface El2Handler {
    */
   takeException?(cpu: GuestCpu, kind: ExceptionKind, esr: number, preferredReturn: number, far?: number): boolean;
   /**
+   * Optional: is a pending physical IRQ/FIQ masked now? Where an interrupt is taken depends on
+   * the routing controls of the EL above the guest (Arm ARM D1.3.6, "Asynchronous exception
+   * masking": routed to EL2 by HCR_EL2.IMO/FMO it is taken from EL1/EL0 whatever PSTATE.I/F
+   * say, and at EL2 only when they are clear; not routed, it is never taken at EL2). Null
+   * (or no method): PSTATE.I/F of the CPU decide.
+   */
+  interruptMasked?(cpu: GuestCpu, kind: 'irq' | 'fiq'): boolean | null;
+  /**
    * Optional: instruction words that get a code hook wherever the guest fetches them (the
    * code-page scan asks for every word of a code page). A guest hypervisor needs its ERETs
    * (ERET at EL1 runs natively in Unicorn) and its guests' system instructions (a PC change

@@ -475,7 +475,7 @@ export class Vcpu implements GuestCpu {
         if (dl !== null) n = Math.max(1, Math.min(n, Math.ceil(clock.ticksToNs(dl) - clock.ns)));
       }
       if (this.irqSource !== null && this.irqSource.irqPending()) {
-        if ((this.pstate & PSTATE.I) === 0) {
+        if (!this.irqMasked()) {
           this.takeIrq();
           if (this.halted !== null || this.gatedExit !== null) break;
         } else {
@@ -609,6 +609,12 @@ export class Vcpu implements GuestCpu {
     this.clock.wait(this.clock.ticksToNs(dl) - this.clock.ns);
     this.timerSource!.update();
     return true;
+  }
+
+  /** PSTATE.I, unless the EL2 model's routing decides (a guest hypervisor's HCR_EL2.IMO). */
+  private irqMasked(): boolean {
+    const m = this.el2?.interruptMasked?.(this, 'irq') ?? null;
+    return m ?? (this.pstate & PSTATE.I) !== 0;
   }
 
   /**

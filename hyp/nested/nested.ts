@@ -203,7 +203,8 @@ export class NestedVirt {
       base = handler ? 0x200 : 0x000;
     }
     const e2 = this.vel2;
-    e2.set('ESR_EL2', BigInt(esrValue >>> 0));
+    // IRQ/FIQ leave ESR_EL2 as it was (only synchronous exceptions and SError write it; QEMU alike)
+    if (kind === 'sync' || kind === 'serror') e2.set('ESR_EL2', BigInt(esrValue >>> 0));
     e2.set('ELR_EL2', BigInt.asUintN(64, BigInt(ret)));
     e2.set('SPSR_EL2', BigInt(spsr >>> 0));
     if (far !== null) e2.set('FAR_EL2', BigInt.asUintN(64, BigInt(far)));
@@ -305,6 +306,7 @@ export class NestedVirt {
    */
   takeException(kind: ExceptionKind, esrValue: number, ret: number, far?: number): boolean {
     if (this.mode === 'vel2') {
+      // an interrupt reaches virtual EL2 only when L1 routes it there (interruptMasked)
       this.stats.vel2Undefined += esrEc(esrValue) === EC.UNKNOWN && kind === 'sync' ? 1 : 0;
       this.enterVel2(kind, esrValue, ret, far ?? null, null);
       return true;
@@ -314,6 +316,19 @@ export class NestedVirt {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Masking of a pending physical interrupt under L1's routing (Arm ARM D1.3.6, table "Physical
+   * interrupt masking" with EL2 enabled, HCR_EL2.TGE = 0): routed to EL2 (IMO/FMO set) it is
+   * taken from L2 whatever L2's PSTATE.I/F, and at virtual EL2 when L1's PSTATE.I/F is clear;
+   * not routed, it targets EL1: never taken at EL2, taken from L2 when L2's PSTATE allows.
+   */
+  interruptMasked(v: GuestCpu, kind: 'irq' | 'fiq'): boolean {
+    const routed = this.vel2.hcr(kind === 'irq' ? HCR.IMO : HCR.FMO);
+    const bit = kind === 'irq' ? PSTATE.I : PSTATE.F;
+    if (this.mode === 'vel2') return !routed || (v.pstate & bit) !== 0;
+    return routed ? false : (v.pstate & bit) !== 0;
   }
 
   private reflect(reason: string, kind: ExceptionKind, esrValue: number, ret: number, far: number | null, hpfar: number | null): ExitAction {

@@ -51,6 +51,29 @@ describe('nested-l1 under --nested (seed 003)', () => {
   });
 });
 
+describe('nested-irq under --nested: physical IRQs routed by the guest hypervisor\'s HCR_EL2.IMO (Arm ARM D1.3.6, D1.10.2)', () => {
+  // The same 14 checks pass under QEMU 7.2 -M virt,virtualization=on,gic-version=3 (scripts/guests-under-qemu.sh nested-irq).
+  let r: CliResult;
+  beforeAll(() => {
+    r = hypemu(['run', guest('nested-irq'), '--nested', '-q'], { stats: true });
+  });
+  it('IMO set: the timer IRQ taken from L2 (even with L2 masked) reaches VBAR_EL2 + 0x480 with ELR/SPSR_EL2; IMO clear: L2\'s VBAR_EL1 + 0x280', () => {
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout.match(/^PASS /gm)?.length).toBe(14);
+    expect(r.stdout).toContain('RESULT nested-irq: 0 failures');
+    expect(r.status).toBe(0);
+  });
+  it('counts the two reflected IRQs as exits to L1 (the third, with IMO clear, went to L2 itself)', () => {
+    expect(r.stats!.nested.exitsToL1).toEqual({ irq: 2, hvc: 3 });
+  });
+  it('is deterministic', () => {
+    const b = hypemu(['run', guest('nested-irq'), '--nested', '-q'], { stats: true });
+    expect(b.stdout).toBe(r.stdout);
+    expect(b.stats!.instructions).toBe(r.stats!.instructions);
+    expect(b.stats!.nested).toEqual(r.stats!.nested);
+  });
+});
+
 describe('--walk for an L2 address under --nested: all three stages and the shadow entry', () => {
   it('shows L2 stage 1, the guest hypervisor\'s stage 2 (its tables in guest RAM), ours, and the shadow entry', () => {
     const r = hypemu(['run', guest('nested-l1'), '--nested', '--walk', '0x50000010'], { stats: true });
