@@ -45,6 +45,7 @@ program
   .addOption(new Option('--device-s2 <TYPE>', 'seed 001: stage-2 memory type of passthrough device mappings').choices(['normal-nc', 'device-ngnre']).default('device-ngnre'))
   .addOption(new Option('--stage2-map <HOW>', 'how the hypervisor maps guest RAM at stage 2 on a fault: 2 MiB blocks where they fit, or 4 KB pages').choices(['block', 'page']).default('block'))
   .addOption(new Option('--gic <VERSION>', 'interrupt controller: v3 (GICv3, system-register CPU interface) or v2 (GICv2, memory-mapped CPU interface), at QEMU virt\'s addresses').choices(['v2', 'v3']).default('v3'))
+  .option('--smp <N>', 'number of vCPUs, 1 to 8 (default 1): one CPU core each, secondaries start powered off (PSCI CPU_ON), scheduled round robin in fixed instruction quanta; not yet with --gdb, --snapshot-at/--restore or --nested')
   .option('--nested', 'seed 003: the guest is a hypervisor: it starts at virtual EL2h (ID_AA64PFR0_EL1.EL2 = 1), its guests run on shadow stage 2s')
   .option('--seed <N>', 'seed of the guest\'s randomness: FEAT_RNG (RNDR/RNDRRS) and the device tree\'s /chosen rng-seed and kaslr-seed; 0 to 2^64-1 (default 0: every run the same)')
   .option('--no-fast-path', 'send every trap through the full world switch (compare with the EL2 fast path, seed 000)')

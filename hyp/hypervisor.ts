@@ -90,6 +90,14 @@ export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'FMO', 'IMO', 'AMO', 'RW', 
 
 type FastHandler = (hyp: Hypervisor, vcpu: GuestCpu, exit: Exit) => boolean;
 
+/** What one VM's vCPUs share (KVM's struct kvm beside each struct kvm_vcpu): its stage 2. */
+export interface VmShared {
+  readonly stage2: Stage2;
+}
+
+/** PSCI calls that need the other vCPUs (SMP power management, hyp/psci-power.ts): X0, or null for the ordinary table. */
+export type PsciSmpHandler = (args: readonly [bigint, bigint, bigint, bigint]) => bigint | null;
+
 export class Hypervisor implements El2Handler {
   readonly config: HypervisorConfig;
   readonly el2 = new El2Regs();
@@ -105,10 +113,16 @@ export class Hypervisor implements El2Handler {
   /** Fast-path handlers indexed by ESR_EL2.EC, one table per mode (switch.h's hyp_exit_handlers). */
   private readonly fastPath: Record<HypMode, Array<FastHandler | undefined>>;
 
-  constructor(config: Partial<HypervisorConfig> = {}) {
+  /** SMP: CPU_ON, CPU_OFF, AFFINITY_INFO and CPU_SUSPEND go to the VM's power model first. */
+  psciSmp: PsciSmpHandler | null = null;
+  /** MPIDR affinity of this vCPU (VMPIDR_EL2's affinity fields), for the one-vCPU PSCI answers. */
+  mpidr = 0n;
+
+  /** One vCPU's EL2 model; `vm` shares another's stage 2 (every vCPU of a VM walks the same tables). */
+  constructor(config: Partial<HypervisorConfig> = {}, vm?: VmShared) {
     this.config = { ...DEFAULT_HYP_CONFIG, ...config };
     this.sysregs = new SysregPolicy(this);
-    this.stage2 = new Stage2(this.stats, { mapping: this.config.stage2Mapping });
+    this.stage2 = vm?.stage2 ?? new Stage2(this.stats, { mapping: this.config.stage2Mapping });
     // ID-register reads (hyp/fast-path.ts), then seed 000's VM-register accesses.
     const sysFast: FastHandler = (hyp, vcpu, exit) =>
       idReadFastPath(hyp.sysregs.features, hyp.stats, vcpu, exit as SysregExit) || hyp.sysregs.fastPath(vcpu, exit as SysregExit);
@@ -138,7 +152,12 @@ export class Hypervisor implements El2Handler {
     vcpu.addDescriptorMemory(s2.pool);
     this.el2.set('VTCR_EL2', s2.vtcr);
     this.el2.set('VTTBR_EL2', s2.vttbr);
-    s2.onInvalidateIpa = () => vcpu.flushTlb();
+    // Every vCPU of the VM drops its cached translations when a live mapping changes.
+    const others = s2.onInvalidateIpa;
+    s2.onInvalidateIpa = (ipa, size) => {
+      others?.(ipa, size);
+      vcpu.flushTlb();
+    };
     const install = (hcr: bigint) => {
       vcpu.setStage2({ vtcr: this.el2.get('VTCR_EL2'), vttbr: this.el2.get('VTTBR_EL2'), hcr });
     };
@@ -319,7 +338,9 @@ export class Hypervisor implements El2Handler {
         return this.sysregs.hostHandle(vcpu, exit, ctx);
       case 'hvc':
       case 'smc': {
-        const r = hypercall({ args: [ctx.x(0), ctx.x(1), ctx.x(2), ctx.x(3)], mpidr: 0n });
+        const args = [ctx.x(0), ctx.x(1), ctx.x(2), ctx.x(3)] as const;
+        const smp = this.psciSmp?.(args) ?? null;
+        const r = smp !== null ? ({ kind: 'return', x0: smp } as const) : hypercall({ args, mpidr: this.mpidr });
         if (r.kind === 'halt') return { action: { kind: 'halt', halt: r.halt } };
         ctx.setX(0, r.x0);
         // A trapped SMC returns to the SMC itself (preferred return address): skip it.

@@ -6,7 +6,7 @@
  *
  * MPIDR affinity of vCPU i is QEMU virt's: Aff0 = i % 16, Aff1 = i / 16 (virtMpidrAffinity).
  */
-import { PSCI_RET } from './hypercalls.js';
+import { FN, PSCI_RET } from './hypercalls.js';
 
 /** PSCI return codes beyond those hypercalls.ts needs for one vCPU (DEN0022 5.2.2). */
 export const PSCI_RET_SMP = { ...PSCI_RET, ON_PENDING: -5, INVALID_ADDRESS: -9 } as const;
@@ -99,5 +99,30 @@ export class PsciPower {
   /** Number of vCPUs on (for statistics and `nproc`-style checks). */
   onlineCount(): number {
     return this.states.filter((s) => s === 'on').length;
+  }
+}
+
+/**
+ * The PSCI calls that concern other vCPUs (DEN0022 5.1.2-5.1.5), for vCPU `caller`: the value
+ * for X0 and what the machine must do, or null for any other function (the ordinary hypercall
+ * table answers it). SMC32 forms take 32-bit arguments (DEN0028 2.5: the upper halves are ignored).
+ */
+export function psciSmpCall(power: PsciPower, caller: number, args: readonly [bigint, bigint, bigint, bigint]): PsciOutcome | null {
+  const fn = Number(args[0] & 0xffff_ffffn);
+  const w = (v: bigint): bigint => (fn & 0x4000_0000 ? v : v & 0xffff_ffffn);
+  switch (fn) {
+    case FN.CPU_ON_32:
+    case FN.CPU_ON_64:
+      return power.cpuOn(w(args[1]), w(args[2]), w(args[3]));
+    case FN.CPU_OFF:
+      return power.cpuOff(caller);
+    case FN.AFFINITY_INFO_32:
+    case FN.AFFINITY_INFO_64:
+      return power.affinityInfo(w(args[1]), w(args[2]));
+    case FN.CPU_SUSPEND_32:
+    case FN.CPU_SUSPEND_64:
+      return power.cpuSuspend(caller);
+    default:
+      return null;
   }
 }

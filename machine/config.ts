@@ -64,6 +64,8 @@ export interface MachineConfig {
   stage2Map?: 'block' | 'page';
   /** --gic: interrupt controller of the virt board (default v3). */
   gic?: 'v2' | 'v3';
+  /** --smp: number of vCPUs, 1 to 8 (default 1). */
+  smp?: Numeric;
   /** --no-fast-path is fastPath: false. */
   fastPath?: boolean;
   /** --nested (seed 003): the guest starts at virtual EL2h. */
@@ -106,6 +108,8 @@ export interface ResolvedConfig {
   readonly statsJson: string | undefined;
   readonly hyp: HypervisorConfig;
   readonly gic: 'v2' | 'v3';
+  /** vCPUs (1-8). */
+  readonly smp: number;
   readonly walk: readonly bigint[];
   readonly quiet: boolean;
   /** The GDB port, or undefined when no debugger is served. */
@@ -123,7 +127,7 @@ export interface ResolvedConfig {
 
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
-  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'fastPath', 'nested', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter',
+  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'smp', 'fastPath', 'nested', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter',
   'snapshotAt', 'snapshot', 'seed',
 ]);
 
@@ -207,6 +211,12 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
   const snapshotAt = c.snapshotAt === undefined ? undefined : toNumber(c.snapshotAt, '--snapshot-at');
   if ((snapshotAt === undefined) !== (c.snapshot === undefined)) throw new ConfigError('--snapshot-at N and --snapshot FILE go together');
   if (snapshotAt !== undefined && gdbPort !== undefined) throw new ConfigError('--snapshot-at cannot be combined with --gdb');
+  const smp = resolveSmp(c.smp);
+  if (smp > 1) {
+    // Not SMP-aware yet: refused rather than run on one vCPU or misbehave.
+    const alone = gdbPort !== undefined ? '--gdb' : snapshotAt !== undefined ? '--snapshot-at' : hyp.nested ? '--nested' : null;
+    if (alone !== null) throw new ConfigError(`--smp ${smp}: ${alone} supports one vCPU only for now (use --smp 1)`);
+  }
   return {
     imagePath,
     imageName: c.image ?? DEFAULT_GUEST,
@@ -220,6 +230,7 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     statsJson: c.statsJson,
     hyp,
     gic: oneOf(c.gic ?? 'v3', ['v2', 'v3'] as const, '--gic'),
+    smp,
     walk,
     quiet: c.quiet === true,
     gdbPort,
@@ -231,4 +242,17 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     snapshotFile: c.snapshot,
     seed: parseSeed(c.seed),
   };
+}
+
+/** --smp: an integer from 1 to 8 (QEMU virt's GICv2 limit; the GICv3 board takes as many). */
+function resolveSmp(v: Numeric | undefined): number {
+  if (v === undefined) return 1;
+  let n: number;
+  try {
+    n = toNumber(v, '--smp');
+  } catch {
+    n = NaN;
+  }
+  if (!Number.isInteger(n) || n < 1 || n > 8) throw new ConfigError(`--smp: '${String(v)}' is not a number of vCPUs from 1 to 8`);
+  return n;
 }

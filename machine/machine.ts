@@ -35,6 +35,7 @@ import { checkWritable } from './output-files.js';
 import { TraceWriter } from './trace.js';
 import { parseSnapshot, restoreSnapshot, takeSnapshot, type ParsedSnapshot } from './snapshot.js';
 import { SnapshotFormatError } from '../emulator/snapshot/state.js';
+import { SmpVm } from './smp.js';
 
 /** Options a restored run may take: they limit or record the run, they do not change the machine. */
 const RESTORE_OPTIONS = new Set<string>(['maxInsns', 'statsJson', 'quiet', 'walk', 'logLevel', 'snapshotAt', 'snapshot', 'trace', 'traceFilter']);
@@ -93,7 +94,12 @@ const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r)
 export class Machine {
   readonly config: ResolvedConfig;
   readonly board: VirtMachine;
+  /** vCPU 0's EL2 model (the only one unless --smp). */
   readonly hyp: Hypervisor;
+  /** Every vCPU's EL2 model, by vCPU index (one VM: they share the stage 2). */
+  readonly hyps: Hypervisor[];
+  /** --smp > 1: the PSCI power model and the scheduler over the vCPUs. */
+  readonly smp: SmpVm | null;
   /** The image the machine booted, or null for a machine restored from a snapshot. */
   readonly image: LoadedImage | null;
   /** Set when the run has ended: no more guest instructions will run. */
@@ -134,22 +140,29 @@ export class Machine {
     this.snapshotPending = config.snapshotAt !== undefined;
     this.sink = new ConsoleSink((chunk) => this.consoleOut(chunk));
     try {
-      this.board = new VirtMachine({ ramSize: config.ram.size, uartOut: this.sink.put, gic: config.gic, seed: config.seed });
+      this.board = new VirtMachine({ ramSize: config.ram.size, uartOut: this.sink.put, gic: config.gic, seed: config.seed, cpus: config.smp });
     } catch (e) {
       if (e instanceof HostMemoryError) throw new ConfigError(`--mem ${sizeText(config.ram.size)}: ${e.message}`);
       throw e;
     }
+    // One EL2 model per vCPU (KVM's kvm_vcpu), the first one's stage 2 shared by all (struct kvm).
     this.hyp = new Hypervisor(config.hyp);
-    this.hyp.attach(this.board.vcpu, { ram: config.ram, passthrough: VIRT.PASSTHROUGH });
-    this.board.virtualOffset = () => this.hyp.el2.get('CNTVOFF_EL2');
-    // MDCR_EL2.HPMN = PMCR_EL0.N: all event counters belong to the guest, as KVM sets it
-    // (kvm_arm_setup_mdcr_el2 keeps the host's HPMN); TPM/TPMCR clear.
-    this.hyp.el2.set('MDCR_EL2', (this.hyp.el2.get('MDCR_EL2') & ~0x1fn) | BigInt(this.board.pmu.n));
-    this.board.debugControl = () => this.hyp.el2.get('MDCR_EL2');
+    this.hyps = [this.hyp];
+    for (let i = 1; i < config.smp; i++) this.hyps.push(new Hypervisor(config.hyp, { stage2: this.hyp.stage2 }));
+    this.board.vcpus.forEach((v, i) => {
+      const hyp = this.hyps[i]!;
+      hyp.attach(v, { ram: config.ram, passthrough: VIRT.PASSTHROUGH });
+      // MDCR_EL2.HPMN = PMCR_EL0.N: all event counters belong to the guest, as KVM sets it
+      // (kvm_arm_setup_mdcr_el2 keeps the host's HPMN); TPM/TPMCR clear.
+      hyp.el2.set('MDCR_EL2', (hyp.el2.get('MDCR_EL2') & ~0x1fn) | BigInt(this.board.cpus[i]!.pmu.n));
+      // A WFI with no interrupt pending and no timer armed returns from runFor (vcpu.idleWaiting):
+      // only console input can wake the guest, and the run loop waits for it without spinning.
+      v.returnWhenIdle = true;
+    });
+    this.board.virtualOffset = (i) => this.hyps[i]!.el2.get('CNTVOFF_EL2');
+    this.board.debugControl = (i) => this.hyps[i]!.el2.get('MDCR_EL2');
+    this.smp = config.smp > 1 ? new SmpVm(this.board, this.hyps) : null;
     if (image !== null) this.board.boot(image);
-    // A WFI with no interrupt pending and no timer armed returns from runFor (vcpu.idleWaiting):
-    // only console input can wake the guest, and the run loop waits for it without spinning.
-    this.board.vcpu.returnWhenIdle = true;
   }
 
   /**
@@ -178,7 +191,7 @@ export class Machine {
           buildVirtDtb({
             ramBase: c.ram.base,
             ramSize: c.ram.size,
-            cpus: 1,
+            cpus: c.smp,
             gic: c.gic,
             ...(c.append !== undefined ? { bootargs: c.append } : {}),
             ...(layout.initrd ? { initrd: layout.initrd } : {}),
@@ -291,15 +304,18 @@ export class Machine {
     return this;
   }
 
-  /** The exit observer stands between the vCPU and the model only while someone listens. */
+  /** The exit observers stand between the vCPUs and their models only while someone listens. */
   private updateExitObserver(): void {
-    const vcpu = this.board.vcpu;
+    const vcpus = this.board.vcpus;
     if (this.listeners.exit.length > 0 && this.exitObserver === null) {
-      this.exitObserver = new ExitObserver(this.hyp, (e) => this.emitExit(e));
-      vcpu.el2 = this.exitObserver;
+      vcpus.forEach((v, i) => {
+        const o = new ExitObserver(this.hyps[i]!, (e) => this.emitExit(e));
+        if (i === 0) this.exitObserver = o;
+        v.el2 = o;
+      });
     } else if (this.listeners.exit.length === 0 && this.exitObserver !== null) {
       this.exitObserver = null;
-      vcpu.el2 = this.hyp;
+      vcpus.forEach((v, i) => (v.el2 = this.hyps[i]!));
     }
   }
 
@@ -307,7 +323,10 @@ export class Machine {
   private observeInterrupts(): void {
     if (this.interruptObserver) return;
     this.interruptObserver = true;
-    const v = this.board.vcpu;
+    for (const v of this.board.vcpus) this.observeInterruptsOf(v);
+  }
+
+  private observeInterruptsOf(v: VirtMachine['vcpu']): void {
     const previous = v.onException;
     v.onException = (kind, esr, targetEl) => {
       previous?.(kind, esr, targetEl);
@@ -329,7 +348,7 @@ export class Machine {
     this.consoleTail = (this.consoleTail + text).slice(-CONSOLE_TAIL);
     if (this.consoleUntil !== null && this.consoleUntil.test(this.consoleTail)) {
       this.consoleMatched = true;
-      this.board.vcpu.pauseRequested = true;
+      for (const v of this.board.vcpus) v.pauseRequested = true;
     }
     if (this.listeners.console.length > 0) {
       const e = { type: 'console' as const, text };
@@ -362,9 +381,9 @@ export class Machine {
     w?.();
   }
 
-  /** Retired instructions so far (virtual time, 1 ns each). */
+  /** Retired instructions so far (one vCPU: virtual time, 1 ns each; --smp: all vCPUs together). */
   get instructions(): number {
-    return this.board.vcpu.instructions;
+    return this.smp?.instructions ?? this.board.vcpu.instructions;
   }
 
   /** How the run ended, or null while it can go on. */
@@ -404,7 +423,6 @@ export class Machine {
     }
     const until = opts.until ?? 'exit';
     if (typeof until === 'object' && 'pc' in until) return this.runToPc(until.pc);
-    const vcpu = this.board.vcpu;
     this.consoleTail = '';
     this.consoleMatched = false;
     this.consoleUntil = typeof until === 'object' && 'console' in until ? until.console : null;
@@ -412,33 +430,33 @@ export class Machine {
       return await this.runLoop(typeof until === 'object' && 'instructions' in until ? until.instructions : Number.MAX_SAFE_INTEGER);
     } finally {
       this.consoleUntil = null;
-      vcpu.pauseRequested = false;
+      for (const v of this.board.vcpus) v.pauseRequested = false;
     }
   }
 
   private async runLoop(target: number): Promise<RunResult> {
-    const vcpu = this.board.vcpu;
     const maxInsns = this.config.maxInsns;
     for (;;) {
       if (this.stopRequest !== null) return this.finish(this.stopRequest);
+      const done = this.instructions;
       const snapAt = this.snapshotPending ? this.config.snapshotAt! : Number.MAX_SAFE_INTEGER;
-      if (vcpu.instructions >= snapAt) {
+      if (done >= snapAt) {
         this.snapshotPending = false;
         await this.snapshot(this.config.snapshotFile!);
         continue;
       }
-      const left = maxInsns - vcpu.instructions;
+      const left = maxInsns - done;
       if (left <= 0) return this.finish({ kind: 'insn-limit' });
-      if (vcpu.instructions >= target) return this.paused('instructions');
+      if (done >= target) return this.paused('instructions');
       // Turns end at multiples of TURN (absolute instruction counts), so a run restored from a
       // snapshot takes its turns at the same counts as the run that saved it.
-      const budget = Math.min(TURN - (vcpu.instructions % TURN), left, target - vcpu.instructions, snapAt - vcpu.instructions);
+      const budget = Math.min(TURN - (done % TURN), left, target - done, snapAt - done);
       this.inputArrived = false;
-      const halt = vcpu.runFor(budget);
+      const step = this.step(budget);
       this.sink.flush();
-      if (halt !== null) return this.finish(halt);
+      if (step.halt !== null) return this.finish(step.halt);
       if (this.consoleMatched) return this.paused('console');
-      if (vcpu.idleWaiting && !this.inputArrived) {
+      if (step.idle && !this.inputArrived) {
         // WFI with no timer armed and no interrupt pending: only console input can wake the
         // guest. Sleep until some arrives (no host core spins); virtual time stands still
         // meanwhile. With the input ended, nothing ever will.
@@ -448,6 +466,19 @@ export class Machine {
         await new Promise<void>((r) => (this.inputWaiter = r));
       } else await yieldToEventLoop();
     }
+  }
+
+  /** Run up to `budget` instructions: one vCPU directly, several through the SMP scheduler. */
+  private step(budget: number): { halt: RunEnd | null; idle: boolean } {
+    const smp = this.smp;
+    if (smp === null) {
+      const vcpu = this.board.vcpu;
+      return { halt: vcpu.runFor(budget), idle: vcpu.idleWaiting };
+    }
+    const r = smp.run(budget);
+    // Every vCPU off (PSCI CPU_OFF on the last one on): nothing can run again.
+    if (r === 'off') return { halt: { kind: 'system-off' }, idle: false };
+    return { halt: r === 'halt' ? smp.halt() : null, idle: r === 'idle' };
   }
 
   /** Run until PC = addr, through the debugger's exact breakpoints (the instruction count stays exact). */
@@ -492,7 +523,6 @@ export class Machine {
   private async finish(end: RunEnd): Promise<RunResult> {
     this.sink.flush();
     this.ended = end;
-    const vcpu = this.board.vcpu;
     const status = exitCodeFor(end);
     this.wakeInput();
     const hostNs = Number(process.hrtime.bigint() - this.t0);
@@ -501,7 +531,7 @@ export class Machine {
       this.log('nested' in r ? formatNestedWalk(r as NestedWalkReport) : formatWalk(r));
     }
     if (this.snapshotPending) (this.io.notice ?? this.io.log)?.(`the run ended before --snapshot-at ${this.config.snapshotAt}: no snapshot written`);
-    const line = `${describeEnd(end)}${end.kind === 'fault' ? await this.faultingInsn() : ''} after ${vcpu.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${status})`;
+    const line = `${describeEnd(end)}${end.kind === 'fault' ? await this.faultingInsn() : ''} after ${this.instructions} instructions (${(hostNs / 1e6).toFixed(1)} ms host, exit status ${status})`;
     // A run the user stopped says so even under --quiet: one line, with the instruction count.
     if (end.kind === 'signal' || end.kind === 'quit') (this.io.notice ?? this.io.log)?.(line);
     else this.log(line);
@@ -514,7 +544,7 @@ export class Machine {
         throw new ConfigError(`--stats-json ${this.config.statsJson}: ${(e as Error).message}`);
       }
     }
-    this.finalResult = { status, reason: end.kind, instructions: vcpu.instructions, end };
+    this.finalResult = { status, reason: end.kind, instructions: this.instructions, end };
     return this.finalResult;
   }
 
@@ -535,12 +565,13 @@ export class Machine {
       walks = {};
       for (const va of this.config.walk) walks[hexVa(vaFromBigint(va))] = this.walk(va);
     }
-    return collectStats(this.board, this.hyp, {
-      imageName: this.config.imageName,
-      halt: this.ended,
-      hostNs: Number(process.hrtime.bigint() - this.t0),
-      walks,
-    });
+    const smp = this.smp;
+    return collectStats(
+      this.board,
+      this.hyps,
+      { imageName: this.config.imageName, halt: this.ended, hostNs: Number(process.hrtime.bigint() - this.t0), walks },
+      smp === null ? null : { virtualTimeNs: smp.virtualTimeNs, quanta: smp.sched.quanta, power: this.board.vcpus.map((_, i) => smp.power.state(i)) },
+    );
   }
 
   /** The stage-1 and stage-2 walk of a VA in the vCPU's current regime (side-effect free). */
@@ -561,7 +592,7 @@ export class Machine {
   /** Write guest RAM at an IPA (tests, loaders). */
   writeMemory(ipa: number | bigint, data: Uint8Array): void {
     this.board.vcpu.ram.load(Number(ipa), data);
-    this.board.vcpu.uc.flushTb();
+    for (const v of this.board.vcpus) v.uc.flushTb();
   }
 
   regs(): Registers {

@@ -20,8 +20,8 @@ export type MachineShape = Pick<ResolvedConfig, (typeof MACHINE_SHAPING)[number]
 
 /** The stateful components of a board and its EL2 model, by name, in restore order. */
 export function components(board: VirtMachine, hyp: Hypervisor): Array<[string, Snapshottable]> {
-  // Several vCPUs (SMP) will each be `vcpu<i>`: nothing below assumes one.
-  const vcpus: Snapshottable[] = 'vcpus' in board ? (board as unknown as { vcpus: Snapshottable[] }).vcpus : [board.vcpu];
+  // Several vCPUs (SMP) would each be `vcpu<i>` (snapshots refuse --smp > 1 for now: machine/config.ts).
+  const vcpus: Snapshottable[] = board.vcpus;
   return [
     ...vcpus.map((v, i): [string, Snapshottable] => [`vcpu${i}`, v]),
     ['uart', board.uart],

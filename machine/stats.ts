@@ -44,12 +44,34 @@ export interface MachineStats {
   [more: string]: unknown;
 }
 
+/** What --smp adds: the scheduler's view of each vCPU. */
+export interface SmpView {
+  readonly virtualTimeNs: number;
+  readonly quanta: readonly number[];
+  readonly power: readonly string[];
+}
+
+/**
+ * The stats object. With several vCPUs the top-level fields are totals over the vCPUs (counts
+ * summed; `virtualTimeNs` the machine's time, the latest vCPU clock) and `vcpus[i]` has each
+ * one's own counts.
+ */
 export function collectStats(
+  board: VirtMachine,
+  hyps: readonly Hypervisor[],
+  o: { imageName: string; halt: RunEnd | null; hostNs: number; walks: Record<string, WalkReport> | null },
+  smp: SmpView | null = null,
+): MachineStats {
+  if (smp !== null) return smpStats(board, hyps, o, smp);
+  return oneCpuStats(board, hyps[0]!, o);
+}
+
+function oneCpuStats(
   board: VirtMachine,
   hyp: Hypervisor,
   o: { imageName: string; halt: RunEnd | null; hostNs: number; walks: Record<string, WalkReport> | null },
+  vcpu = board.vcpu,
 ): MachineStats {
-  const vcpu = board.vcpu;
   const tlb = vcpu.translator.tlb.stats;
   const stats = {
     image: o.imageName,
@@ -75,4 +97,52 @@ export function collectStats(
   } as MachineStats;
   if (o.walks !== null) stats.walks = o.walks;
   return stats;
+}
+
+type Json = number | string | boolean | null | Json[] | { [k: string]: Json };
+
+/** Numbers added field by field (records merged by key); anything else is the first one's. */
+function sumJson(a: Json, b: Json): Json {
+  if (typeof a === 'number' && typeof b === 'number') return a + b;
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const out: { [k: string]: Json } = { ...a };
+    for (const [k, v] of Object.entries(b)) out[k] = k in out ? sumJson(out[k]!, v) : v;
+    return out;
+  }
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) return a.map((x, i) => sumJson(x, b[i]!));
+  return a;
+}
+
+/** Fields summed over the vCPUs (the EL2 register file, configuration and walks stay vCPU 0's). */
+const SUMMED = ['exceptions', 'exits', 'sysregTraps', 'cost', 'mmio', 'unknownSysregs', 'coalescedMmio', 'tlb', 'counterWarp', 'instructions', 'idleNs'] as const;
+
+function smpStats(
+  board: VirtMachine,
+  hyps: readonly Hypervisor[],
+  o: { imageName: string; halt: RunEnd | null; hostNs: number; walks: Record<string, WalkReport> | null },
+  smp: SmpView,
+): MachineStats {
+  const per = board.vcpus.map((v, i) => oneCpuStats(board, hyps[i]!, { ...o, walks: null }, v));
+  const total = JSON.parse(JSON.stringify(per[0])) as MachineStats;
+  for (const s of per.slice(1)) {
+    for (const k of SUMMED) (total as Record<string, unknown>)[k] = sumJson(total[k] as Json, JSON.parse(JSON.stringify(s[k])) as Json);
+    // Stage-2 counters are each vCPU's faults; the tables are the VM's (shared): counted once.
+    total.stage2 = { ...total.stage2, faults: total.stage2.faults + s.stage2.faults };
+  }
+  total.virtualTimeNs = smp.virtualTimeNs;
+  total.host = { wallNs: o.hostNs, mips: o.hostNs > 0 ? Math.round((total.instructions / o.hostNs) * 1000 * 10) / 10 : 0 };
+  total.vcpus = per.map((s, i) => ({
+    vcpu: i,
+    power: smp.power[i],
+    quanta: smp.quanta[i],
+    instructions: s.instructions,
+    virtualTimeNs: s.virtualTimeNs,
+    idleNs: s.idleNs,
+    irqsTaken: board.vcpus[i]!.irqsTaken,
+    exceptions: s.exceptions,
+    exits: s.exits,
+    tlb: s.tlb,
+  }));
+  if (o.walks !== null) total.walks = o.walks;
+  return total;
 }

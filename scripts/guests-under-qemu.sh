@@ -36,6 +36,7 @@ while read -r name where _; do
 	case "$where" in
 	both) machine=virt ext=elf args=() ;;
 	both-raw) machine=virt ext=bin args=(-append "hypemu $name") ;;
+	smp) machine=virt,gic-version=3 ext=elf args=(-smp 4) ;;
 	# gic-version=3: hypemu's board has a GICv3 (QEMU 7.2's virt defaults to a GICv2)
 	qemu-el2 | nested) machine=virt,virtualization=on,gic-version=3 ext=elf args=() ;;
 	hypemu-only)

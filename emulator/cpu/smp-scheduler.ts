@@ -7,28 +7,39 @@
  * The rules (what a user debugging an SMP guest needs to know):
  * - Quantum: each powered-on, runnable vCPU runs QUANTUM instructions per round, in vCPU order
  *   (0, 1, ..., N-1). A vCPU's quantum ends early when it halts the machine, powers off (PSCI
- *   CPU_OFF) or goes idle (WFI with nothing pending).
- * - Virtual time: each vCPU's clock is its retired instructions (1 ns each) plus time spent idle.
- *   Running vCPUs stay within one quantum of each other. The machine's time is the latest of
- *   them; a vCPU that was idle (or powered off) catches up to it when it becomes runnable, so the
- *   generic timer never goes backwards between CPUs by more than a quantum.
+ *   CPU_OFF), goes idle (WFI or CPU_SUSPEND with nothing pending) or yields (WFE: the event it
+ *   waits for can only come from another vCPU).
+ * - Virtual time: the vCPUs run side by side, as on hardware: each vCPU's clock is its retired
+ *   instructions (1 ns each) plus the time it did not run (idle, powered off, or waiting for its
+ *   turn). At the start of a round every vCPU about to run catches up to the machine's time,
+ *   the latest clock of a powered vCPU, so a round of N busy vCPUs moves time by one quantum,
+ *   not N, and no two clocks differ by more than one quantum (plus counter-polling warps).
  * - WFI: an idle vCPU is skipped until an interrupt is pending for it or its next timer deadline
- *   is reached by the machine's time. When every powered vCPU is idle, virtual time jumps to the
- *   earliest deadline (as one vCPU's WFI does alone); with no deadline at all the machine is
- *   idle until outside input (console) arrives.
+ *   is reached by the machine's time (it then runs at the next round: at most one round late).
+ *   When a whole round passes with every powered vCPU idle, time jumps to the earliest deadline
+ *   (as one vCPU's WFI does alone); with no deadline at all the machine is idle until outside
+ *   input (console) arrives.
  * - Interrupts between vCPUs (an SGI, an SPI routed elsewhere, a CPU_ON) take effect when the
- *   target is next scheduled: at most (N - 1) quanta of virtual latency, always the same.
+ *   target is next scheduled: at most one round of virtual latency, always the same.
+ * - A run may stop at any instruction count (a turn of the host event loop, a pause, the
+ *   instruction limit): the scheduler resumes the same vCPU's quantum where it stopped, so the
+ *   interleaving never depends on where the caller stopped.
  */
 
 /** Instructions per vCPU per round (10 us of virtual time). */
 export const QUANTUM = 10_000;
 
+/** Why a vCPU's runFor returned: its budget ran out ('ran'), it idles, yields, powered off, halted the machine, or was paused from outside. */
+export type CpuRunResult = 'ran' | 'idle' | 'yield' | 'off' | 'halt' | 'paused';
+
 /** What the scheduler needs from a vCPU. */
 export interface SchedCpu {
   /** Powered on (PSCI): only powered vCPUs run. */
   readonly powered: boolean;
-  /** Run up to n instructions: 'ran' (quantum used up), 'idle' (WFI with nothing pending), 'off' (it powered off), 'halt' (the machine stops). */
-  runFor(n: number): 'ran' | 'idle' | 'off' | 'halt';
+  /** Retired instructions. */
+  readonly instructions: number;
+  /** Run up to n instructions. */
+  runFor(n: number): CpuRunResult;
   /** This vCPU's virtual time (ns). */
   readonly timeNs: number;
   /** Advance this vCPU's clock (idle time) to `ns` if it is behind. */
@@ -39,18 +50,34 @@ export interface SchedCpu {
   nextDeadlineNs(): number | null;
 }
 
-export type RoundResult = 'ran' | 'halt' | 'idle';
+/**
+ * 'ran': the budget was used (or the caller should look: a pause); 'halt': a vCPU stopped the
+ * machine; 'idle': every powered vCPU waits and nothing inside the machine can wake one; 'off':
+ * no vCPU is powered.
+ */
+export type SchedResult = 'ran' | 'halt' | 'idle' | 'off' | 'paused';
 
 export class SmpScheduler {
   /** vCPUs idle in WFI (skipped until woken). */
   private readonly idle: boolean[];
-  /** Rounds and quanta run, per vCPU (statistics). */
+  /** Quanta started, per vCPU (statistics). */
   readonly quanta: number[];
+  /** Whose turn it is, and what is left of its quantum (=== quantum: not started). */
+  private pos = 0;
+  private left: number;
+  /** The machine's time when the current round began (every vCPU starting a quantum catches up to it). */
+  private roundNs = 0;
+  private ranInRound = false;
 
-  constructor(private readonly cpus: readonly SchedCpu[], private readonly quantum = QUANTUM) {
+  constructor(
+    private readonly cpus: readonly SchedCpu[],
+    readonly quantum = QUANTUM,
+  ) {
     if (cpus.length < 1) throw new RangeError('SmpScheduler: no vCPUs');
+    if (!Number.isInteger(quantum) || quantum < 1) throw new RangeError('SmpScheduler: the quantum is a positive instruction count');
     this.idle = cpus.map(() => false);
     this.quanta = cpus.map(() => 0);
+    this.left = quantum;
   }
 
   /** The machine's virtual time: the latest powered vCPU clock. */
@@ -60,54 +87,96 @@ export class SmpScheduler {
     return t;
   }
 
-  private wakes(i: number, now: number): boolean {
-    const c = this.cpus[i]!;
-    if (c.interruptPending()) return true;
-    const dl = c.nextDeadlineNs();
-    return dl !== null && dl <= now;
-  }
-
-  /**
-   * One round: every runnable vCPU in order runs one quantum. 'idle' when nothing could run and
-   * no deadline exists (only outside input can wake the machine); 'halt' when a vCPU stopped it.
-   */
-  round(): RoundResult {
-    const now = this.nowNs;
-    let ran = false;
-    for (let i = 0; i < this.cpus.length; i++) {
-      const c = this.cpus[i]!;
-      if (!c.powered) {
-        this.idle[i] = false;
-        continue;
-      }
-      if (this.idle[i]) {
-        if (!this.wakes(i, this.nowNs)) continue;
-        this.idle[i] = false;
-      }
-      c.catchUp(now);
-      this.quanta[i]!++;
-      const r = c.runFor(this.quantum);
-      ran = true;
-      if (r === 'halt') return 'halt';
-      if (r === 'idle') this.idle[i] = true;
-    }
-    if (ran) return 'ran';
-    // Everyone powered is idle: jump to the earliest deadline (or wait for input).
-    let earliest: number | null = null;
-    for (let i = 0; i < this.cpus.length; i++) {
-      const c = this.cpus[i]!;
-      if (!c.powered) continue;
-      if (c.interruptPending()) return 'ran'; // woken by something outside (input) since: run next round
-      const dl = c.nextDeadlineNs();
-      if (dl !== null && (earliest === null || dl < earliest)) earliest = dl;
-    }
-    if (earliest === null) return 'idle';
-    for (const c of this.cpus) if (c.powered) c.catchUp(earliest);
-    return 'ran';
+  /** Retired instructions of every vCPU. */
+  get instructions(): number {
+    let n = 0;
+    for (const c of this.cpus) n += c.instructions;
+    return n;
   }
 
   /** Mark a vCPU runnable (it was just powered on, or outside input arrived for it). */
   wake(i: number): void {
     this.idle[i] = false;
+  }
+
+  isIdle(i: number): boolean {
+    return this.idle[i]!;
+  }
+
+  private wakes(i: number): boolean {
+    const c = this.cpus[i]!;
+    if (c.interruptPending()) return true;
+    const dl = c.nextDeadlineNs();
+    return dl !== null && dl <= this.nowNs;
+  }
+
+  /**
+   * Run vCPUs, in turn, until `budget` instructions (all vCPUs together) have retired, a vCPU
+   * halts the machine or is paused, or nothing can run.
+   */
+  run(budget: number): SchedResult {
+    let used = 0;
+    const q = this.quantum;
+    while (used < budget) {
+      if (this.pos === this.cpus.length) {
+        this.pos = 0;
+        if (!this.ranInRound) {
+          const r = this.allIdle();
+          if (r !== 'ran') return r;
+        }
+        this.ranInRound = false;
+      }
+      const i = this.pos;
+      const c = this.cpus[i]!;
+      if (this.left === q) {
+        if (i === 0) this.roundNs = this.nowNs;
+        if (!c.powered) {
+          this.idle[i] = false;
+          this.pos++;
+          continue;
+        }
+        if (this.idle[i]) {
+          if (!this.wakes(i)) {
+            this.pos++;
+            continue;
+          }
+          this.idle[i] = false;
+        }
+        c.catchUp(this.roundNs);
+        this.quanta[i]!++;
+      }
+      const before = c.instructions;
+      const r = c.runFor(Math.min(this.left, budget - used));
+      const ran = c.instructions - before;
+      used += ran;
+      this.left -= ran;
+      this.ranInRound = true;
+      if (r === 'halt') return 'halt';
+      if (r === 'paused') return 'paused';
+      if (r === 'idle') this.idle[i] = true;
+      if (r !== 'ran' || this.left <= 0) {
+        this.pos++;
+        this.left = q;
+      }
+    }
+    return 'ran';
+  }
+
+  /** A whole round passed and no vCPU ran: wake one, jump to the earliest deadline, or report idle/off. */
+  private allIdle(): SchedResult | 'ran' {
+    let earliest: number | null = null;
+    let powered = false;
+    for (let i = 0; i < this.cpus.length; i++) {
+      const c = this.cpus[i]!;
+      if (!c.powered) continue;
+      powered = true;
+      if (c.interruptPending()) return 'ran'; // woken since its turn (console input): it runs this round
+      const dl = c.nextDeadlineNs();
+      if (dl !== null && (earliest === null || dl < earliest)) earliest = dl;
+    }
+    if (!powered) return 'off';
+    if (earliest === null) return 'idle';
+    for (const c of this.cpus) if (c.powered) c.catchUp(earliest);
+    return 'ran';
   }
 }

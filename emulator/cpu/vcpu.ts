@@ -45,6 +45,10 @@ export { CNTFRQ_HZ, NS_PER_INSN };
 export interface VcpuOptions {
   ramBase: number;
   ramSize: number;
+  /** Another vCPU's guest RAM to map (SMP: every vCPU's core maps the same host memory). */
+  ram?: GuestRam;
+  /** This vCPU's number (MPIDR Aff0 on the virt board). */
+  index?: number;
   /** Instructions per uc_emu_start slice. */
   sliceInsns?: number;
 }
@@ -77,6 +81,7 @@ const EXCEPTION_LOCKUP = 10_000;
 
 export class Vcpu implements GuestCpu {
   readonly uc: Unicorn;
+  readonly index: number;
   readonly ram: GuestRam;
   readonly bus = new MmioBus();
   readonly translator: MmuTranslator;
@@ -102,6 +107,14 @@ export class Vcpu implements GuestCpu {
    */
   idleWaiting = false;
   returnWhenIdle = false;
+  /**
+   * SMP (smp-scheduler.ts): a WFI with nothing pending ends this vCPU's quantum with idleWaiting
+   * set instead of moving its clock to a timer deadline (the scheduler moves time for everyone),
+   * and a WFE ends the quantum (yieldRequested) so the vCPU that would send the event runs.
+   */
+  smpYield = false;
+  /** Set when runFor returned early to let other vCPUs run (a WFE under smpYield). */
+  yielded = false;
   readonly exceptions: ExceptionCounters = { total: 0, byTarget: {} };
   halted: HaltReason | null = null;
   /**
@@ -136,7 +149,8 @@ export class Vcpu implements GuestCpu {
 
   constructor(opts: VcpuOptions) {
     this.uc = new Unicorn();
-    this.ram = new GuestRam(opts.ramBase, opts.ramSize);
+    this.index = opts.index ?? 0;
+    this.ram = opts.ram ?? new GuestRam(opts.ramBase, opts.ramSize);
     this.uc.mapShared(opts.ramBase, this.ram.block);
     this.translator = new MmuTranslator(this.uc, this.ram.blocks());
     this.codeGuard = new CodeGuard(this.uc, this.ram.base, this.ram.size, this.ram);
@@ -295,6 +309,11 @@ export class Vcpu implements GuestCpu {
     this.stopRequested = true;
     this.uc.emuStop();
   }
+  /** SMP: end this vCPU's quantum (PSCI CPU_OFF): runFor returns before its next instruction. */
+  endQuantum(): void {
+    this.yielded = true;
+    if (this.clock.running) this.requestStop();
+  }
   regimeChanged(): void {
     this.translator.markDirty();
   }
@@ -302,11 +321,39 @@ export class Vcpu implements GuestCpu {
     return this.codeGuard.snapshotsLive;
   }
   icMaintenance(cp: CpRegView): void {
-    if (cp.op1 === 0 && ((cp.crm === 1 && cp.op2 === 0) || (cp.crm === 5 && cp.op2 === 0))) this.codeGuard.icInvalidate(null);
-    if (cp.op1 === 3 && cp.crm === 5 && cp.op2 === 1) {
-      const t = this.translator.probe(Number(BigInt.asIntN(64, cp.val)), Access.READ, this.el);
-      if (t.ok) this.codeGuard.icInvalidate(t.pa);
+    if (cp.op1 === 0 && ((cp.crm === 1 && cp.op2 === 0) || (cp.crm === 5 && cp.op2 === 0))) {
+      this.codeGuard.icInvalidate(null);
+      // IC IALLUIS (CRm 1) is broadcast: the other cores' translated code goes too. Within one
+      // core QEMU notices writes to translated code itself; a write by another core (another
+      // Unicorn instance over the same RAM) it cannot, so the maintenance the Arm ARM requires
+      // for it (B2.4.4) is what drops their stale translations.
+      if (cp.crm === 1) for (const p of this.peers) p.uc.flushTb();
     }
+    if (cp.op1 === 3 && cp.crm === 5 && cp.op2 === 1) {
+      const va = Number(BigInt.asIntN(64, cp.val));
+      const t = this.translator.probe(va, Access.READ, this.el);
+      if (t.ok) this.codeGuard.icInvalidate(t.pa);
+      // IC IVAU is broadcast to the Inner Shareable domain (Arm ARM C5.3 "IC IVAU"): one line
+      // (CTR_EL0.IminLine: 64 bytes) of every other core's translated code at this VA.
+      const line = va - (va % 64);
+      for (const p of this.peers) p.uc.removeTbCache(line, line + 64);
+    }
+  }
+  /** The other vCPUs of the VM (SMP): broadcast TLB and instruction-cache maintenance reaches them. */
+  peers: Vcpu[] = [];
+  /**
+   * A broadcast TLBI from another vCPU (the IS and OS forms, Arm ARM D8.13.2 "TLB maintenance
+   * instructions ... Shareability"): this vCPU's model TLB drops what it names and Unicorn's TLB
+   * (not tagged by ASID or VMID, and by-VA only per 1 KiB page) is flushed whole. The vCPU is not
+   * running: only one core runs at a time.
+   */
+  remoteTlbi(op: TlbiOperation, xt: bigint, vmid: number): void {
+    this.translator.tlb.invalidate(op, xt, vmid);
+    this.flushUnicornTlb();
+  }
+  private broadcastTlbi(op: TlbiOperation | undefined, xt: bigint, vmid: number): void {
+    if (op === undefined || op.shareability === 'NSH') return;
+    for (const p of this.peers) p.remoteTlbi(op, xt, vmid);
   }
   /**
    * A TLBI QEMU executes itself (HCR_EL2.TTLB clear: no world switch, KVM's
@@ -318,6 +365,7 @@ export class Vcpu implements GuestCpu {
     if (op) this.translator.tlb.invalidate(op, xt, this.translator.regime.stage2.vmid);
     else this.translator.tlb.invalidateAll();
     this.tlbiCount++;
+    this.broadcastTlbi(op, xt, this.translator.regime.stage2.vmid);
     // QEMU's TLBI by VA drops one TARGET_PAGE (1 KiB on Unicorn's arm64, DESIGN.md) at the VA, not
     // the whole 4/16/64 KiB granule: the other sub-pages would stay mapped to the old page (Linux's
     // fixmap text patching then writes the old page and spins: the boot stall seen when TLBI first
@@ -456,9 +504,11 @@ export class Vcpu implements GuestCpu {
     const clock = this.clock;
     if (this.gatedExit !== null) this.gateBypass = this.gatedExit;
     this.idleWaiting = false;
+    this.yielded = false;
     this.eventSeen = false;
     const stopAt = clock.instructions + budget;
     while (this.halted === null) {
+      if (this.idleWaiting || this.yielded) break;
       // A debugger step ends at the first exception or exit even when the
       // instruction did not retire in Unicorn (an abort, an emulated access).
       if (opts.stopAfterEvent === true && this.eventSeen) break;
@@ -550,6 +600,10 @@ export class Vcpu implements GuestCpu {
             continue;
           }
           clock.retire(Math.max(0, started));
+          if (wfe && this.smpYield) {
+            this.yielded = true;
+            break;
+          }
           if (!wfe && !this.waitForInterrupt() && this.returnWhenIdle) {
             this.idleWaiting = true;
             break;
@@ -604,6 +658,12 @@ export class Vcpu implements GuestCpu {
   waitForInterrupt(): boolean {
     this.timerSource?.update();
     if (this.irqSource?.irqPending()) return true;
+    if (this.smpYield) {
+      // The scheduler decides when this vCPU runs again (an interrupt for it, or its deadline).
+      this.idleWaiting = true;
+      if (this.clock.running) this.requestStop();
+      return true;
+    }
     const dl = this.timerSource?.nextDeadline() ?? null;
     if (dl === null) return false;
     this.clock.wait(this.clock.ticksToNs(dl) - this.clock.ns);
@@ -642,6 +702,7 @@ export class Vcpu implements GuestCpu {
     this.translator.tlb.invalidate(op, xt, vmid);
     this.tlbiCount++;
     this.uc.flushTlb();
+    this.broadcastTlbi(op, xt, vmid);
   }
 
   setStage2(r: Stage2Registers): void {
@@ -672,7 +733,7 @@ export class Vcpu implements GuestCpu {
   }
 
   /** Unicorn's TLB only (the model's is already exact). */
-  private flushUnicornTlb(): void {
+  flushUnicornTlb(): void {
     this.tlbFlushes++;
     this.uc.flushTlb();
     this.codeGuard.tlbFlushed();

@@ -1,6 +1,6 @@
 /**
- * GICv3 for one PE: Distributor (GICD), one Redistributor (GICR: RD_base + SGI_base) and the
- * CPU interface's system registers (ICC_*), as Linux's drivers/irqchip/irq-gic-v3.c drives them
+ * GICv3 for 1-8 PEs: Distributor (GICD), one Redistributor per PE (GICR: RD_base + SGI_base) and
+ * each PE's CPU interface system registers (ICC_*, gicv3-pe.ts), as Linux's drivers/irqchip/irq-gic-v3.c drives them
  * on QEMU's virt board. Reference: "Arm Generic Interrupt Controller Architecture Specification,
  * GIC architecture version 3 and version 4", Arm IHI0069 (the section titles below are its own):
  * chapter 4 "Physical Interrupt Handling and Prioritization", chapter 12 "Programmers' Model"
@@ -13,7 +13,8 @@
  * - No legacy operation: GICD_CTLR.ARE is RAO/WI, ICC_SRE_EL1.{SRE,DFB,DIB} RAO/WI. The
  *   banked GICD registers for INTIDs 0-31, ITARGETSR, SGIR, {C,S}PENDSGIR are RAZ/WI.
  * - 288 INTIDs (ITLinesNumber = 8: SGIs, PPIs, 256 SPIs), 16 INTID bits, no LPIs, no MBIs,
- *   no extended ranges, no 1-of-N SPI routing (GICD_TYPER.No1N = 1, IROUTER.IRM RAZ/WI).
+ *   no extended ranges, no 1-of-N SPI routing (GICD_TYPER.No1N = 1, IROUTER.IRM RAZ/WI): an SPI
+ *   goes to the PE whose affinity its IROUTER names (none if no PE has it).
  * - 5 bits of priority and of preemption (ICC_CTLR_EL1.PRIbits = 4, like Cortex-A cores and
  *   QEMU's max CPU): PMR keeps bits [7:3]; the minimum BPR0 is 2, BPR1 is 3; only
  *   ICC_AP{0,1}R0_EL1 is implemented (AP{0,1}R1-3 RAZ/WI). Distributor priority fields keep
@@ -24,17 +25,9 @@
 import type { AccessSize, MmioDevice } from '../memory/bus.js';
 import { VIRT } from '../platform/memmap.js';
 import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
+import { GIC_NUM_IRQS, GIC_SPURIOUS, GICD_CTLR, GICR_WAKER, GicV3Pe, WORDS, bit, setBit, type GicV3Spis, type IntBank } from './gicv3-pe.js';
 
-/** Number of INTIDs implemented (SGIs + PPIs + SPIs): 32 * (GICD_TYPER.ITLinesNumber + 1). */
-export const GIC_NUM_IRQS = 288;
-/** The special INTID "no pending interrupt" (IHI0069 2.2.1 "Special INTIDs"). */
-export const GIC_SPURIOUS = 1023;
-const WORDS = GIC_NUM_IRQS / 32;
-const PRI_BITS = 5;
-/** Implemented priority bits in the CPU interface (IHI0069 4.8 "Interrupt prioritization"). */
-const PRI_MASK = (0xff << (8 - PRI_BITS)) & 0xff;
-const MIN_BPR0 = 7 - PRI_BITS;
-const MIN_BPR1 = MIN_BPR0 + 1;
+export { GIC_NUM_IRQS, GIC_SPURIOUS, GICD_CTLR, GICR_WAKER, GicV3Pe };
 
 /** Distributor register offsets, IHI0069 12.8 "The GIC Distributor register map". */
 export const GICD = {
@@ -60,9 +53,6 @@ export const GICD = {
   PIDR2: 0xffe8,
 } as const;
 
-/** GICD_CTLR bits with GICD_CTLR.DS == 1 (IHI0069 12.9.4 "GICD_CTLR"). */
-export const GICD_CTLR = { EnableGrp0: 1 << 0, EnableGrp1: 1 << 1, ARE: 1 << 4, DS: 1 << 6, RWP: 1 << 31 } as const;
-
 /** Redistributor offsets, IHI0069 12.10 "The GIC Redistributor register map"; SGI_BASE-relative ones reuse GICD's. */
 export const GICR = {
   CTLR: 0x0000,
@@ -76,15 +66,14 @@ export const GICR = {
   SGI_BASE: 0x1_0000,
 } as const;
 
-/** GICR_WAKER bits (IHI0069 12.11 "GICR_WAKER"). */
-export const GICR_WAKER = { ProcessorSleep: 1 << 1, ChildrenAsleep: 1 << 2 } as const;
-
 /** GICD_TYPER: ITLinesNumber 8, SecurityExtn 0, MBIS 0, LPIS 0, IDbits 15, A3V 1, No1N 1. */
 const GICD_TYPER_VALUE = ((GIC_NUM_IRQS / 32 - 1) | (15 << 19) | (1 << 24) | (1 << 25)) >>> 0;
 /** IIDR: Implementer 0x43B (Arm), ProductID 0 (IHI0069 12.9.x "GICD_IIDR"; matches no Linux quirk). */
 const IIDR_VALUE = 0x0000_043b;
-/** GICR_TYPER: Processor_Number 0, Affinity_Value 0.0.0.0, Last = 1 (bit 4), no LPIs, 16 PPIs. */
-const GICR_TYPER_LO = 1 << 4;
+/** GICR_TYPER.Last (bit 4): the last Redistributor frame; Processor_Number in [23:8]; no LPIs, 16 PPIs. */
+const GICR_TYPER_LAST = 1 << 4;
+/** One Redistributor's frames (RD_base + SGI_base), QEMU virt's stride (IHI0069 12.10). */
+export const GICR_STRIDE = 0x2_0000;
 
 /**
  * Identification registers at 0xFFD0-0xFFFC (PIDR4-7, PIDR0-3, CIDR0-3), IHI0069 12.1.x
@@ -94,74 +83,72 @@ const GICR_TYPER_LO = 1 << 4;
 const GICD_ID = [0x44, 0, 0, 0, 0x92, 0xb4, 0x3b, 0, 0x0d, 0xf0, 0x05, 0xb1] as const;
 const GICR_ID = [0x44, 0, 0, 0, 0x93, 0xb4, 0x3b, 0, 0x0d, 0xf0, 0x05, 0xb1] as const;
 
-/** ICC_CTLR_EL1 (IHI0069 12.2 "ICC_CTLR_EL1"): CBPR [0], EOImode [1], PMHE [6] writable; PRIbits [10:8], A3V [15]. */
-const ICC_CTLR = { CBPR: 1 << 0, EOImode: 1 << 1, PMHE: 1 << 6, RO: ((PRI_BITS - 1) << 8) | (1 << 15) } as const;
-const ICC_CTLR_RW = ICC_CTLR.CBPR | ICC_CTLR.EOImode | ICC_CTLR.PMHE;
-
 export interface GicV3Options {
   distBase?: number;
   redistBase?: number;
-  /** Called whenever irqPending() or fiqPending() changes value. */
+  /** PEs (one Redistributor each), 1 to 8; default 1. */
+  cpus?: number;
+  /** Affinity (Aff2.Aff1.Aff0) of PE i; default Aff0 = i % 16, Aff1 = i / 16 (QEMU virt). */
+  affinity?: (i: number) => number;
+  /** Called whenever some PE's irqPending() or fiqPending() changes value. */
   onChange?: () => void;
 }
 
-type Bits = Uint32Array;
-const bit = (b: Bits, i: number): boolean => ((b[i >> 5]! >>> (i & 31)) & 1) !== 0;
-const setBit = (b: Bits, i: number, v: boolean): void => {
-  if (v) b[i >> 5]! |= 1 << (i & 31);
-  else b[i >> 5]! &= ~(1 << (i & 31));
-};
-
-export class GicV3 implements Snapshottable {
-  /** Machine snapshots (emulator/snapshot/state.ts): every data field except distributor, redistributor (wiring, host resources). */
+/**
+ * GICv3 for 1-8 PEs: the Distributor (GICD, SPIs and their routing), one Redistributor per PE in
+ * consecutive 128 KiB frames from the redistributor base (QEMU virt: 0x080a0000 + 0x20000 * n),
+ * and each PE's CPU interface (gicv3-pe.ts). SGIs written to a PE's ICC_SGI1R_EL1 are pended in
+ * the Redistributors the target list names. The one-PE accessors (irqPending, iccRead, ...) are
+ * PE 0's.
+ */
+export class GicV3 implements Snapshottable, GicV3Spis {
+  /** Machine snapshots: the distributor's data fields and each PE's (wiring and host resources excluded). */
   snapshot(ctx: SnapshotContext): StateValue {
-    return captureState(this, ctx, ['distributor', 'redistributor']);
+    return { ...(captureState(this, ctx, ['distributor', 'redistributor', 'pes', 'cpus']) as Record<string, StateValue>), pes: this.pes.map((p) => captureState(p, ctx, ['spis', 'index', 'affinity'])) };
   }
   restore(state: StateValue, ctx: RestoreContext): void {
-    applyState(this, state, ctx);
+    const { pes, ...dist } = state as Record<string, StateValue>;
+    applyState(this, dist, ctx);
+    (pes as StateValue[]).forEach((p, i) => applyState(this.pes[i]!, p, ctx));
+    this.changed();
   }
 
   readonly distributor: MmioDevice;
+  /** Every PE's Redistributor frames, one device. */
   readonly redistributor: MmioDevice;
+  readonly pes: GicV3Pe[] = [];
+  readonly cpus: number;
   onChange: (() => void) | undefined;
 
-  // Per-INTID state (IHI0069 4.1 "Interrupt lifecycle"). Pending = latch | (line & level-sensitive).
-  private readonly group = new Uint32Array(WORDS); // 1 = Group 1
-  private readonly enabled = new Uint32Array(WORDS);
-  private readonly latch = new Uint32Array(WORDS); // edge / software pending state
-  private readonly line = new Uint32Array(WORDS); // input levels from devices
-  private readonly edge = new Uint32Array(WORDS); // ICFGR Int_config[1]: 1 = edge-triggered
-  private readonly active = new Uint32Array(WORDS);
-  private readonly priority = new Uint8Array(GIC_NUM_IRQS);
+  // The SPI bank (words 1..8; word 0 is each PE's, in gicv3-pe.ts).
+  readonly group = new Uint32Array(WORDS);
+  readonly enabled = new Uint32Array(WORDS);
+  readonly latch = new Uint32Array(WORDS);
+  readonly line = new Uint32Array(WORDS);
+  readonly edge = new Uint32Array(WORDS);
+  readonly active = new Uint32Array(WORDS);
+  readonly priority = new Uint8Array(GIC_NUM_IRQS);
   /** GICD_IROUTER<n> Aff2.Aff1.Aff0 (low word; IRM RAZ) and Aff3 (high word), for SPIs. */
   private readonly routeLo = new Uint32Array(GIC_NUM_IRQS);
   private readonly routeHi = new Uint32Array(GIC_NUM_IRQS);
-
   private gicdCtlr = 0; // EnableGrp0 | EnableGrp1
-  private waker = 0;
-
-  // CPU interface.
-  private pmr = 0;
-  private bpr0 = MIN_BPR0;
-  private bpr1 = MIN_BPR1;
-  private iccCtlr = 0;
-  private igrpen0 = 0;
-  private igrpen1 = 0;
-  private ap0 = 0; // ICC_AP0R0_EL1
-  private ap1 = 0; // ICC_AP1R0_EL1
-
-  private dirty = true;
-  private irqCache = false;
-  private fiqCache = false;
-  private hppiCache = GIC_SPURIOUS;
 
   constructor(opts: GicV3Options = {}) {
     this.onChange = opts.onChange;
+    this.cpus = opts.cpus ?? 1;
+    if (!Number.isInteger(this.cpus) || this.cpus < 1 || this.cpus > 8) throw new RangeError('GICv3: 1 to 8 PEs');
+    const aff = opts.affinity ?? ((i: number) => ((i >> 4) << 8) | (i & 0xf));
+    for (let i = 0; i < this.cpus; i++) this.pes.push(new GicV3Pe(i, aff(i), this));
     const distBase = opts.distBase ?? VIRT.GIC_DIST.base;
     const redistBase = opts.redistBase ?? VIRT.GIC_REDIST.base;
     this.distributor = this.frame('gicv3-dist', distBase, 0x1_0000, (o) => this.distRead(o), (o, v) => this.distWrite(o, v), (o) => this.distBytes(o));
-    this.redistributor = this.frame('gicv3-redist', redistBase, 0x2_0000, (o) => this.redistRead(o), (o, v) => this.redistWrite(o, v), (o) =>
-      o >= GICR.SGI_BASE ? this.distBytes(o - GICR.SGI_BASE, true) : false,
+    this.redistributor = this.frame(
+      'gicv3-redist',
+      redistBase,
+      GICR_STRIDE * this.cpus,
+      (o) => this.redistRead(this.pes[Math.floor(o / GICR_STRIDE)]!, o % GICR_STRIDE),
+      (o, v) => this.redistWrite(this.pes[Math.floor(o / GICR_STRIDE)]!, o % GICR_STRIDE, v),
+      (o) => o % GICR_STRIDE >= GICR.SGI_BASE && this.distBytes((o % GICR_STRIDE) - GICR.SGI_BASE, true),
     );
     this.reset();
   }
@@ -169,309 +156,97 @@ export class GicV3 implements Snapshottable {
   /** Reset state (IHI0069 12.9 / 12.11 reset values; UNKNOWN ones are 0, all interrupts Group 0). */
   reset(): void {
     for (const a of [this.group, this.enabled, this.latch, this.active, this.edge]) a.fill(0);
-    this.edge[0] = 0xffff; // SGIs are always edge-triggered
     this.priority.fill(0);
     this.routeLo.fill(0);
     this.routeHi.fill(0);
     this.gicdCtlr = 0;
-    this.waker = GICR_WAKER.ProcessorSleep | GICR_WAKER.ChildrenAsleep;
-    this.pmr = 0;
-    this.bpr0 = MIN_BPR0;
-    this.bpr1 = MIN_BPR1;
-    this.iccCtlr = 0;
-    this.igrpen0 = this.igrpen1 = 0;
-    this.ap0 = this.ap1 = 0;
+    for (const p of this.pes) p.reset();
     this.changed();
+  }
+
+  get ctlr(): number {
+    return this.gicdCtlr;
   }
 
   // --- device lines ------------------------------------------------------------------------
 
-  /** Level of an interrupt line from a device (PPI 16-31 or SPI 32-287). */
-  setLevel(intid: number, level: boolean): void {
+  /** Level of an interrupt line from a device: a PPI (16-31) of PE `cpu`, or an SPI (32-287). */
+  setLevel(intid: number, level: boolean, cpu = 0): void {
     if (!Number.isInteger(intid) || intid < 16 || intid >= GIC_NUM_IRQS) throw new RangeError(`GICv3: no interrupt line ${intid}`);
-    const was = bit(this.line, intid);
-    if (was === level) return;
-    setBit(this.line, intid, level);
+    const b: IntBank = intid < 32 ? this.pes[cpu]! : this;
+    if (bit(b.line, intid) === level) return;
+    setBit(b.line, intid, level);
     // Edge-triggered: a rising edge sets the pending latch (IHI0069 4.1.1 "Edge-triggered and level-sensitive").
-    if (level && bit(this.edge, intid)) setBit(this.latch, intid, true);
+    if (level && bit(b.edge, intid)) setBit(b.latch, intid, true);
     this.changed();
   }
 
-  // --- signalling --------------------------------------------------------------------------
+  // --- signalling (PE 0's, for one-PE users) -----------------------------------------------
 
-  /** A Group 1 interrupt is signalled to the PE as IRQ (IHI0069 4.8 "Interrupt prioritization"). */
   irqPending(): boolean {
-    if (this.dirty) this.recompute();
-    return this.irqCache;
+    return this.pes[0]!.irqPending();
   }
-
-  /** A Group 0 interrupt is signalled as FIQ (Linux uses none). */
   fiqPending(): boolean {
-    if (this.dirty) this.recompute();
-    return this.fiqCache;
+    return this.pes[0]!.fiqPending();
   }
-
-  /** Pending state of an INTID (latch, or line for level-sensitive). */
-  isPending(intid: number): boolean {
-    return bit(this.latch, intid) || (bit(this.line, intid) && !bit(this.edge, intid));
-  }
-
-  isActive(intid: number): boolean {
-    return bit(this.active, intid);
-  }
-
-  private changed(): void {
-    this.dirty = true;
-    const irq = this.irqCache;
-    const fiq = this.fiqCache;
-    this.recompute();
-    if ((irq !== this.irqCache || fiq !== this.fiqCache) && this.onChange) this.onChange();
-  }
-
-  private groupEnabled(g1: boolean): boolean {
-    return g1 ? (this.gicdCtlr & GICD_CTLR.EnableGrp1) !== 0 && (this.igrpen1 & 1) !== 0 : (this.gicdCtlr & GICD_CTLR.EnableGrp0) !== 0 && (this.igrpen0 & 1) !== 0;
-  }
-
-  /** SPIs reach this PE when IROUTER names affinity 0.0.0.0 (IHI0069 12.9 "GICD_IROUTER<n>"). */
-  private routedHere(intid: number): boolean {
-    return intid < 32 || (this.routeLo[intid] === 0 && this.routeHi[intid] === 0);
-  }
-
-  /**
-   * The highest priority pending interrupt (IHI0069 4.7 "Interrupt prioritization" / 4.8): pending,
-   * enabled, not active, of a group enabled in GICD_CTLR and ICC_IGRPEN<n>_EL1, routed here;
-   * lowest priority value wins, then lowest INTID.
-   */
-  private recompute(): void {
-    this.dirty = false;
-    const g0 = this.groupEnabled(false);
-    const g1 = this.groupEnabled(true);
-    let best = GIC_SPURIOUS;
-    let bestPrio = 0x100;
-    if (g0 || g1) {
-      for (let w = 0; w < WORDS; w++) {
-        let cand = (this.latch[w]! | (this.line[w]! & ~this.edge[w]!)) & this.enabled[w]! & ~this.active[w]!;
-        const grp = this.group[w]!;
-        cand &= (g1 ? grp : 0) | (g0 ? ~grp : 0);
-        while (cand !== 0) {
-          const b = 31 - Math.clz32(cand & -cand);
-          cand &= cand - 1;
-          const id = w * 32 + b;
-          if (!this.routedHere(id)) continue;
-          const p = this.priority[id]! & PRI_MASK;
-          if (p < bestPrio) {
-            bestPrio = p;
-            best = id;
-          }
-        }
-      }
-    }
-    this.hppiCache = best;
-    this.irqCache = false;
-    this.fiqCache = false;
-    if (best !== GIC_SPURIOUS && this.canPreempt(best)) {
-      if (bit(this.group, best)) this.irqCache = true;
-      else this.fiqCache = true;
-    }
-  }
-
-  /** Priority above PMR and group priority above the running priority (IHI0069 4.8.x "Preemption"). */
-  private canPreempt(id: number): boolean {
-    const p = this.priority[id]! & PRI_MASK;
-    if (p >= this.pmr) return false;
-    const rpr = this.runningPriority();
-    return rpr === 0xff || (p & this.groupMask(bit(this.group, id))) < rpr;
-  }
-
-  private effectiveBpr(g1: boolean): number {
-    return g1 && !(this.iccCtlr & ICC_CTLR.CBPR) ? this.bpr1 : this.bpr0;
-  }
-
-  /** Group priority field mask for a BPR value (IHI0069 4.8.3 "Priority grouping"). */
-  private groupMask(g1: boolean): number {
-    return (0xff << (this.effectiveBpr(g1) + 1)) & 0xff;
-  }
-
-  /** ICC_RPR_EL1: the priority of the highest set active-priority bit, or 0xFF. */
-  private runningPriority(): number {
-    const a = (this.ap0 | this.ap1) >>> 0;
-    if (a === 0) return 0xff;
-    return (31 - Math.clz32(a & -a)) << (8 - PRI_BITS);
-  }
-
-  // --- CPU interface (IHI0069 12.2 "AArch64 System register descriptions") -----------------
-
   iccRead(name: string): bigint | null {
-    switch (name) {
-      case 'ICC_PMR_EL1':
-        return BigInt(this.pmr);
-      case 'ICC_IAR1_EL1':
-        return BigInt(this.acknowledge(true));
-      case 'ICC_IAR0_EL1':
-        return BigInt(this.acknowledge(false));
-      case 'ICC_HPPIR1_EL1':
-      case 'ICC_HPPIR0_EL1': {
-        if (this.dirty) this.recompute();
-        const id = this.hppiCache;
-        const g1 = name === 'ICC_HPPIR1_EL1';
-        return BigInt(id !== GIC_SPURIOUS && bit(this.group, id) === g1 ? id : GIC_SPURIOUS);
-      }
-      case 'ICC_EOIR1_EL1':
-      case 'ICC_EOIR0_EL1':
-      case 'ICC_DIR_EL1':
-      case 'ICC_SGI1R_EL1':
-      case 'ICC_ASGI1R_EL1':
-      case 'ICC_SGI0R_EL1':
-        return 0n; // write-only
-      case 'ICC_CTLR_EL1':
-        return BigInt((this.iccCtlr | ICC_CTLR.RO) >>> 0);
-      case 'ICC_SRE_EL1':
-        return 7n; // SRE, DFB, DIB RAO/WI
-      case 'ICC_IGRPEN1_EL1':
-        return BigInt(this.igrpen1);
-      case 'ICC_IGRPEN0_EL1':
-        return BigInt(this.igrpen0);
-      case 'ICC_BPR1_EL1':
-        return BigInt(this.effectiveBpr(true));
-      case 'ICC_BPR0_EL1':
-        return BigInt(this.bpr0);
-      case 'ICC_RPR_EL1':
-        return BigInt(this.runningPriority());
-      case 'ICC_AP1R0_EL1':
-        return BigInt(this.ap1 >>> 0);
-      case 'ICC_AP0R0_EL1':
-        return BigInt(this.ap0 >>> 0);
-      case 'ICC_AP1R1_EL1':
-      case 'ICC_AP1R2_EL1':
-      case 'ICC_AP1R3_EL1':
-      case 'ICC_AP0R1_EL1':
-      case 'ICC_AP0R2_EL1':
-      case 'ICC_AP0R3_EL1':
-        return 0n; // only 32 preemption levels: RAZ/WI
-      default:
-        return null;
-    }
+    return this.pes[0]!.iccRead(name);
   }
-
   iccWrite(name: string, value: bigint): boolean {
-    const v = Number(value & 0xffff_ffffn) >>> 0;
-    switch (name) {
-      case 'ICC_PMR_EL1':
-        this.pmr = v & PRI_MASK;
-        break;
-      case 'ICC_EOIR1_EL1':
-      case 'ICC_EOIR0_EL1':
-        this.endOfInterrupt(v & 0xff_ffff, name === 'ICC_EOIR1_EL1');
-        break;
-      case 'ICC_DIR_EL1':
-        // With EOImode == 0 a DIR write is UNPREDICTABLE; ignored here (as QEMU).
-        if (this.iccCtlr & ICC_CTLR.EOImode) this.deactivate(v & 0xff_ffff);
-        break;
-      case 'ICC_SGI1R_EL1':
-      case 'ICC_ASGI1R_EL1': // one Security state: treated as SGI1R (as QEMU)
-        this.generateSgi(value, true);
-        break;
-      case 'ICC_SGI0R_EL1':
-        this.generateSgi(value, false);
-        break;
-      case 'ICC_CTLR_EL1':
-        this.iccCtlr = v & ICC_CTLR_RW;
-        break;
-      case 'ICC_SRE_EL1':
-        break;
-      case 'ICC_IGRPEN1_EL1':
-        this.igrpen1 = v & 1;
-        break;
-      case 'ICC_IGRPEN0_EL1':
-        this.igrpen0 = v & 1;
-        break;
-      case 'ICC_BPR1_EL1':
-        // With CBPR set, BPR0 governs Group 1 and BPR1 writes are ignored.
-        if (!(this.iccCtlr & ICC_CTLR.CBPR)) this.bpr1 = Math.max(v & 7, MIN_BPR1);
-        break;
-      case 'ICC_BPR0_EL1':
-        this.bpr0 = Math.max(v & 7, MIN_BPR0);
-        break;
-      case 'ICC_AP1R0_EL1':
-        this.ap1 = v;
-        break;
-      case 'ICC_AP0R0_EL1':
-        this.ap0 = v;
-        break;
-      case 'ICC_IAR1_EL1':
-      case 'ICC_IAR0_EL1':
-      case 'ICC_HPPIR1_EL1':
-      case 'ICC_HPPIR0_EL1':
-      case 'ICC_RPR_EL1':
-      case 'ICC_AP1R1_EL1':
-      case 'ICC_AP1R2_EL1':
-      case 'ICC_AP1R3_EL1':
-      case 'ICC_AP0R1_EL1':
-      case 'ICC_AP0R2_EL1':
-      case 'ICC_AP0R3_EL1':
-        return true; // read-only or RAZ/WI
-      default:
-        return false;
+    return this.pes[0]!.iccWrite(name, value);
+  }
+
+  /** Pending state of an INTID (latch, or line for level-sensitive), private INTIDs as PE `cpu` sees them. */
+  isPending(intid: number, cpu = 0): boolean {
+    const b: IntBank = intid < 32 ? this.pes[cpu]! : this;
+    return bit(b.latch, intid) || (bit(b.line, intid) && !bit(b.edge, intid));
+  }
+
+  isActive(intid: number, cpu = 0): boolean {
+    return bit((intid < 32 ? this.pes[cpu]! : this).active, intid);
+  }
+
+  /** Every PE recomputes its signalling; onChange when any PE's IRQ or FIQ line changed. */
+  changed(): void {
+    let flipped = false;
+    for (const p of this.pes) {
+      const irq = p.irqCache;
+      const fiq = p.fiqCache;
+      p.recompute();
+      if (irq !== p.irqCache || fiq !== p.fiqCache) flipped = true;
     }
-    this.changed();
-    return true;
+    if (flipped && this.onChange) this.onChange();
+  }
+
+  /** SPIs reach the PE whose affinity GICD_IROUTER<n> names (IHI0069 12.9 "GICD_IROUTER<n>"; IRM RAZ: No1N). */
+  routedTo(id: number, affinity: number): boolean {
+    return this.routeLo[id] === affinity && this.routeHi[id] === 0;
   }
 
   /**
-   * ICC_IAR<n>_EL1 (IHI0069 4.1 "Interrupt lifecycle", 12.2 "ICC_IAR1_EL1"): the HPPI of the group,
-   * if it may preempt, becomes active (the pending latch clears; a level-sensitive interrupt whose
-   * line is still high stays pending) and its group priority is set in ICC_AP<n>R0_EL1.
+   * ICC_SGI1R_EL1 / ICC_SGI0R_EL1 of PE `from` (IHI0069 12.2 "ICC_SGI1R_EL1"): TargetList [15:0],
+   * Aff1 [23:16], INTID [27:24], Aff2 [39:32], IRM [40], RS [47:44], Aff3 [55:48]. IRM = 1: every
+   * PE but the sender; otherwise the PEs with Aff3.Aff2.Aff1 as given and Aff0 = RS * 16 + n for
+   * each set bit n of TargetList. The SGI is pended in a target only if its group matches there.
    */
-  private acknowledge(g1: boolean): number {
-    if (this.dirty) this.recompute();
-    const id = this.hppiCache;
-    if (id === GIC_SPURIOUS || bit(this.group, id) !== g1 || !this.canPreempt(id)) return GIC_SPURIOUS;
-    setBit(this.active, id, true);
-    setBit(this.latch, id, false);
-    const apBit = 1 << ((this.priority[id]! & this.groupMask(g1)) >> (8 - PRI_BITS));
-    if (g1) this.ap1 = (this.ap1 | apBit) >>> 0;
-    else this.ap0 = (this.ap0 | apBit) >>> 0;
-    this.changed();
-    return id;
-  }
-
-  /**
-   * ICC_EOIR<n>_EL1 (IHI0069 4.1.1 "Priority drop and interrupt deactivation"): drop the running
-   * priority (clear the highest priority active bit, if it belongs to this group), then with
-   * ICC_CTLR_EL1.EOImode == 0 deactivate the INTID.
-   */
-  private endOfInterrupt(id: number, g1: boolean): void {
-    if (id >= 1020 && id <= 1023) return; // special INTIDs
-    const all = (this.ap0 | this.ap1) >>> 0;
-    if (all === 0) return;
-    const lowest = (all & -all) >>> 0;
-    if (g1 ? (this.ap1 & lowest) === 0 : (this.ap0 & lowest) === 0) return; // not this group's: UNPREDICTABLE, ignored
-    if (g1) this.ap1 = (this.ap1 & ~lowest) >>> 0;
-    else this.ap0 = (this.ap0 & ~lowest) >>> 0;
-    if (!(this.iccCtlr & ICC_CTLR.EOImode)) this.deactivate(id);
-  }
-
-  private deactivate(id: number): void {
-    if (id < GIC_NUM_IRQS) setBit(this.active, id, false);
-  }
-
-  /**
-   * ICC_SGI1R_EL1 / ICC_SGI0R_EL1 (IHI0069 12.2 "ICC_SGI1R_EL1"): TargetList [15:0], Aff1 [23:16],
-   * INTID [27:24], Aff2 [39:32], IRM [40], RS [47:44], Aff3 [55:48]. This PE is affinity 0.0.0.0:
-   * it is targeted when IRM = 0, Aff3..Aff1 = 0, RS = 0 and TargetList bit 0 is set. IRM = 1 means
-   * "all PEs except self", which is nobody here. The SGI is pended only if its group matches.
-   */
-  private generateSgi(value: bigint, g1: boolean): void {
+  sendSgi(from: number, value: bigint, g1: boolean): void {
     const lo = Number(value & 0xffff_ffffn) >>> 0;
     const hi = Number((value >> 32n) & 0xffff_ffffn) >>> 0;
+    const sgi = (lo >>> 24) & 0xf;
     const irm = (hi >>> 8) & 1;
-    const aff1 = (lo >>> 16) & 0xff;
-    const aff2 = hi & 0xff;
+    const upper = (((hi & 0xff) << 8) | ((lo >>> 16) & 0xff)) >>> 0; // Aff2.Aff1
     const aff3 = (hi >>> 16) & 0xff;
     const rs = (hi >>> 12) & 0xf;
-    if (irm || aff1 || aff2 || aff3 || rs || (lo & 1) === 0) return;
-    const sgi = (lo >>> 24) & 0xf;
-    if (bit(this.group, sgi) === g1) setBit(this.latch, sgi, true);
+    for (const p of this.pes) {
+      if (irm) {
+        if (p.index !== from) p.pendSgi(sgi, g1);
+        continue;
+      }
+      const aff0 = p.affinity & 0xff;
+      if (aff3 !== 0 || p.affinity >>> 8 !== upper || aff0 >> 4 !== rs) continue;
+      if ((lo >>> (aff0 & 0xf)) & 1) p.pendSgi(sgi, g1);
+    }
+    this.changed();
   }
 
   // --- MMIO plumbing -----------------------------------------------------------------------
@@ -532,21 +307,25 @@ export class GicV3 implements Snapshottable {
     return true;
   }
 
+  /** A priority byte at `off` of a GICD-layout frame; redistributor offsets span the PE frames. */
   private priorityByte(off: number, inRange: (o: number) => boolean): number {
     if (!inRange(off)) return 0;
-    const id = (off & 0xffff) - GICD.IPRIORITYR;
-    return this.ownsPrivate(off) === id < 32 ? this.priority[id]! : 0;
+    const [b, id] = this.priorityAt(off);
+    return b === null ? 0 : b.priority[id]!;
   }
 
   private setPriorityByte(off: number, v: number, inRange: (o: number) => boolean): void {
     if (!inRange(off)) return;
-    const id = (off & 0xffff) - GICD.IPRIORITYR;
-    if (this.ownsPrivate(off) === id < 32) this.priority[id] = v;
+    const [b, id] = this.priorityAt(off);
+    if (b !== null) b.priority[id] = v;
   }
 
-  /** SGI_base offsets are >= 0x10000 (redistributor: INTIDs 0-31); distributor offsets below (ARE: 32+). */
-  private ownsPrivate(off: number): boolean {
-    return off >= GICR.SGI_BASE;
+  /** SGI_base offsets (INTIDs 0-31 of one PE) are >= 0x10000 within a PE's frame; distributor offsets below (ARE: 32+). */
+  private priorityAt(off: number): [IntBank | null, number] {
+    const local = off % GICR_STRIDE;
+    const id = (local & 0xffff) - GICD.IPRIORITYR;
+    if (local >= GICR.SGI_BASE) return id < 32 ? [this.pes[Math.floor(off / GICR_STRIDE)]!, id] : [null, 0];
+    return id >= 32 ? [this, id] : [null, 0];
   }
 
   // --- Distributor (IHI0069 12.9 "The GIC Distributor register descriptions") ---------------
@@ -561,7 +340,7 @@ export class GicV3 implements Snapshottable {
       return off & 4 ? this.routeHi[id]! : this.routeLo[id]!;
     }
     // Word n of a bit-array register covers INTIDs 32n..; with ARE, word 0 (SGIs/PPIs) is RAZ/WI.
-    return this.bankRead(off, 1, WORDS);
+    return this.bankRead(this, off, 1, WORDS);
   }
 
   private distWrite(off: number, v: number): void {
@@ -571,7 +350,7 @@ export class GicV3 implements Snapshottable {
       const id = (off - GICD.IROUTER) >> 3;
       if (off & 4) this.routeHi[id] = v & 0xff;
       else this.routeLo[id] = v & 0x00ff_ffff; // IRM (bit 31) RAZ/WI: GICD_TYPER.No1N = 1
-    } else if (!this.bankWrite(off, v, 1, WORDS)) {
+    } else if (!this.bankWrite(this, off, v, 1, WORDS)) {
       return;
     }
     this.changed();
@@ -579,11 +358,11 @@ export class GicV3 implements Snapshottable {
 
   // --- Redistributor (IHI0069 12.11 "The GIC Redistributor register descriptions") ----------
 
-  private redistRead(off: number): number {
+  private redistRead(pe: GicV3Pe, off: number): number {
     if (off >= GICR.SGI_BASE) {
       const o = off - GICR.SGI_BASE;
       if (o >= 0xffd0) return GICR_ID[(o - 0xffd0) >> 2] ?? 0;
-      return this.bankRead(o, 0, 1);
+      return this.bankRead(pe, o, 0, 1);
     }
     switch (off) {
       case GICR.CTLR:
@@ -591,26 +370,26 @@ export class GicV3 implements Snapshottable {
       case GICR.IIDR:
         return IIDR_VALUE;
       case GICR.TYPER:
-        return GICR_TYPER_LO;
+        return ((pe.index << 8) | (pe.index === this.cpus - 1 ? GICR_TYPER_LAST : 0)) >>> 0;
       case GICR.TYPER + 4:
-        return 0; // Affinity_Value 0.0.0.0
+        return pe.affinity; // Affinity_Value Aff3.Aff2.Aff1.Aff0 (Aff3 = 0)
       case GICR.WAKER:
-        return this.waker;
+        return pe.waker;
       default:
         if (off >= 0xffd0 && off < 0x1_0000) return GICR_ID[(off - 0xffd0) >> 2] ?? 0;
         return 0;
     }
   }
 
-  private redistWrite(off: number, v: number): void {
+  private redistWrite(pe: GicV3Pe, off: number, v: number): void {
     if (off >= GICR.SGI_BASE) {
-      if (this.bankWrite(off - GICR.SGI_BASE, v, 0, 1)) this.changed();
+      if (this.bankWrite(pe, off - GICR.SGI_BASE, v, 0, 1)) this.changed();
       return;
     }
     if (off === GICR.WAKER) {
       // ProcessorSleep is RW; ChildrenAsleep (RO) follows it at once (no in-flight state to drain).
       const sleep = v & GICR_WAKER.ProcessorSleep;
-      this.waker = sleep ? GICR_WAKER.ProcessorSleep | GICR_WAKER.ChildrenAsleep : 0;
+      pe.waker = sleep ? GICR_WAKER.ProcessorSleep | GICR_WAKER.ChildrenAsleep : 0;
     }
   }
 
@@ -618,24 +397,24 @@ export class GicV3 implements Snapshottable {
    * The bit-array and field registers shared by the GICD layout and SGI_base: word index n
    * (INTIDs 32n..32n+31) is served for n in [first, end); other words are RAZ/WI.
    */
-  private bankRead(off: number, first: number, end: number): number {
+  private bankRead(b: IntBank, off: number, first: number, end: number): number {
     const word = (base: number): number => {
       const n = (off - base) >> 2;
       return n >= first && n < end ? n : -1;
     };
     const inRange = (base: number, words: number): boolean => off >= base && off < base + words * 4;
     let n: number;
-    if (inRange(GICD.IGROUPR, 32) && (n = word(GICD.IGROUPR)) >= 0) return this.group[n]! >>> 0;
+    if (inRange(GICD.IGROUPR, 32) && (n = word(GICD.IGROUPR)) >= 0) return b.group[n]! >>> 0;
     if ((inRange(GICD.ISENABLER, 32) && (n = word(GICD.ISENABLER)) >= 0) || (inRange(GICD.ICENABLER, 32) && (n = word(GICD.ICENABLER)) >= 0))
-      return this.enabled[n]! >>> 0;
+      return b.enabled[n]! >>> 0;
     if ((inRange(GICD.ISPENDR, 32) && (n = word(GICD.ISPENDR)) >= 0) || (inRange(GICD.ICPENDR, 32) && (n = word(GICD.ICPENDR)) >= 0))
-      return (this.latch[n]! | (this.line[n]! & ~this.edge[n]!)) >>> 0;
+      return (b.latch[n]! | (b.line[n]! & ~b.edge[n]!)) >>> 0;
     if ((inRange(GICD.ISACTIVER, 32) && (n = word(GICD.ISACTIVER)) >= 0) || (inRange(GICD.ICACTIVER, 32) && (n = word(GICD.ICACTIVER)) >= 0))
-      return this.active[n]! >>> 0;
+      return b.active[n]! >>> 0;
     if (inRange(GICD.IPRIORITYR, 255)) {
       const id = off - GICD.IPRIORITYR;
       if (id >= first * 32 && id < end * 32) {
-        return (this.priority[id]! | (this.priority[id + 1]! << 8) | (this.priority[id + 2]! << 16) | (this.priority[id + 3]! << 24)) >>> 0;
+        return (b.priority[id]! | (b.priority[id + 1]! << 8) | (b.priority[id + 2]! << 16) | (b.priority[id + 3]! << 24)) >>> 0;
       }
       return 0;
     }
@@ -643,7 +422,7 @@ export class GicV3 implements Snapshottable {
       // Two ICFGR words per bank word; field k = Int_config[1:0] of INTID 16m+k, bit 0 RES0.
       const m = (off - GICD.ICFGR) >> 2;
       if (m < first * 2 || m >= end * 2) return 0;
-      const e = (this.edge[m >> 1]! >>> ((m & 1) * 16)) & 0xffff;
+      const e = (b.edge[m >> 1]! >>> ((m & 1) * 16)) & 0xffff;
       let v = 0;
       for (let k = 0; k < 16; k++) if ((e >>> k) & 1) v |= 2 << (2 * k);
       return v >>> 0;
@@ -652,7 +431,7 @@ export class GicV3 implements Snapshottable {
   }
 
   /** Returns whether state may have changed. */
-  private bankWrite(off: number, v: number, first: number, end: number): boolean {
+  private bankWrite(b: IntBank, off: number, v: number, first: number, end: number): boolean {
     const word = (base: number): number => {
       const n = (off - base) >> 2;
       return n >= first && n < end ? n : -1;
@@ -660,24 +439,24 @@ export class GicV3 implements Snapshottable {
     const inRange = (base: number, words: number): boolean => off >= base && off < base + words * 4;
     const at = (base: number): number => (inRange(base, 32) ? word(base) : -1);
     let n: number;
-    if ((n = at(GICD.IGROUPR)) >= 0) this.group[n] = v;
-    else if ((n = at(GICD.ISENABLER)) >= 0) this.enabled[n]! |= v;
-    else if ((n = at(GICD.ICENABLER)) >= 0) this.enabled[n]! &= ~v;
-    else if ((n = at(GICD.ISPENDR)) >= 0) this.latch[n]! |= v;
-    else if ((n = at(GICD.ICPENDR)) >= 0) this.latch[n]! &= ~v;
-    else if ((n = at(GICD.ISACTIVER)) >= 0) this.active[n]! |= v;
-    else if ((n = at(GICD.ICACTIVER)) >= 0) this.active[n]! &= ~v;
+    if ((n = at(GICD.IGROUPR)) >= 0) b.group[n] = v;
+    else if ((n = at(GICD.ISENABLER)) >= 0) b.enabled[n]! |= v;
+    else if ((n = at(GICD.ICENABLER)) >= 0) b.enabled[n]! &= ~v;
+    else if ((n = at(GICD.ISPENDR)) >= 0) b.latch[n]! |= v;
+    else if ((n = at(GICD.ICPENDR)) >= 0) b.latch[n]! &= ~v;
+    else if ((n = at(GICD.ISACTIVER)) >= 0) b.active[n]! |= v;
+    else if ((n = at(GICD.ICACTIVER)) >= 0) b.active[n]! &= ~v;
     else if (inRange(GICD.IPRIORITYR, 255)) {
       const id = off - GICD.IPRIORITYR;
       if (id < first * 32 || id >= end * 32) return false;
-      for (let i = 0; i < 4; i++) this.priority[id + i] = (v >>> (8 * i)) & 0xff;
+      for (let i = 0; i < 4; i++) b.priority[id + i] = (v >>> (8 * i)) & 0xff;
     } else if (inRange(GICD.ICFGR, 64)) {
       const m = (off - GICD.ICFGR) >> 2;
       if (m < first * 2 || m >= end * 2 || m === 0) return false; // ICFGR0 (SGIs) is RO: all edge
       let e = 0;
       for (let k = 0; k < 16; k++) if ((v >>> (2 * k + 1)) & 1) e |= 1 << k;
       const sh = (m & 1) * 16;
-      this.edge[m >> 1] = ((this.edge[m >> 1]! & ~(0xffff << sh)) | (e << sh)) >>> 0;
+      b.edge[m >> 1] = ((b.edge[m >> 1]! & ~(0xffff << sh)) | (e << sh)) >>> 0;
     } else return false;
     return true;
   }

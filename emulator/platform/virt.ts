@@ -1,5 +1,5 @@
 /**
- * The "virt" board: one vCPU, RAM at 0x4000_0000, a PL011 at 0x0900_0000,
+ * The "virt" board: 1-8 vCPUs, RAM at 0x4000_0000, a PL011 at 0x0900_0000,
  * laid out as QEMU's -M virt so that guests built for it run unchanged. The
  * board knows nothing of the hypervisor: the caller plugs an El2Handler into
  * `vcpu.el2`.
@@ -26,121 +26,78 @@ export interface VirtOptions {
   uartOut: (byte: number) => void;
   /** Interrupt controller: GICv3 (default) or GICv2 (memory-mapped CPU interface). */
   gic?: 'v2' | 'v3';
+  /** vCPUs (1-8, default 1): one CPU core each over the same guest RAM. */
+  cpus?: number;
   /** `--seed`: seeds FEAT_RNG (RNDR/RNDRRS). Default DEFAULT_SEED. */
   seed?: bigint;
 }
 
-export class VirtMachine {
+/** What each vCPU has of its own: the core, its generic timer, PMU and debug registers. */
+export interface VirtCpu {
   readonly vcpu: Vcpu;
+  readonly timer: GenericTimer;
+  readonly pmu: Pmu;
+  readonly debugRegs: DebugRegs;
+}
+
+export class VirtMachine {
+  /** Every vCPU, by index (vCPU i has MPIDR affinity Aff0 = i). */
+  readonly cpus: VirtCpu[] = [];
   readonly uart: Pl011;
   /** Backing memory of the passthrough-style device region (what a VFIO BAR mmap would be). */
   readonly passthrough: SharedBlock;
   /** The emulated device next to it, reached only through stage-2 faults. */
   readonly trapdev: ScratchDevice;
   readonly gic: GicV3 | GicV2;
-  readonly timer: GenericTimer;
-  readonly pmu: Pmu;
-  /** Breakpoint/watchpoint registers, kept out of the core (a DBGBCR write with E = 1 crashes Unicorn 2.1.1). */
-  readonly debugRegs = new DebugRegs();
-  /** FEAT_RNG's generator: RNDR/RNDRRS, deterministic from `--seed` (emulator/devices/rng.ts). */
+  /** FEAT_RNG's generator: RNDR/RNDRRS, deterministic from `--seed` (emulator/devices/rng.ts); one for all vCPUs, drawn in the scheduler's deterministic order. */
   readonly rng: SeededRandom;
-  /** CNTVOFF_EL2, which the hypervisor owns: the board asks for it. */
-  virtualOffset: () => bigint = () => 0n;
-  /** MDCR_EL2 (HPMN, TPM, TPMCR for the PMU), which the hypervisor owns. */
-  debugControl: () => bigint | undefined = () => undefined;
+  /** CNTVOFF_EL2 of vCPU `cpu`, which the hypervisor owns: the board asks for it. */
+  virtualOffset: (cpu: number) => bigint = () => 0n;
+  /** MDCR_EL2 of vCPU `cpu` (HPMN, TPM, TPMCR for the PMU), which the hypervisor owns. */
+  debugControl: (cpu: number) => bigint | undefined = () => undefined;
 
   constructor(opts: VirtOptions) {
     const ramSize = opts.ramSize ?? DEFAULT_RAM_SIZE;
-    this.vcpu = new Vcpu({ ramBase: VIRT.RAM.base, ramSize, ...(opts.sliceInsns ? { sliceInsns: opts.sliceInsns } : {}) });
+    const n = opts.cpus ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > 8) throw new RangeError('virt: 1 to 8 vCPUs');
     this.uart = new Pl011(opts.uartOut);
-    this.vcpu.bus.add(this.uart);
     this.passthrough = Unicorn.allocShared(VIRT.PASSTHROUGH.size);
-    this.vcpu.uc.mapShared(VIRT.PASSTHROUGH.base, this.passthrough);
     this.trapdev = new ScratchDevice('trapdev', VIRT.TRAPDEV.base, VIRT.TRAPDEV.size);
-    this.vcpu.bus.add(this.trapdev);
-
-    // GICv3 (distributor + redistributor on the bus, CPU interface as system
-    // registers) or GICv2 (distributor + CPU interface on the bus), the generic timer on
-    // PPIs 27 (virtual) and 30 (physical), the PMU on PPI 23, the UART on SPI 1 (INTID 33),
+    // GICv3 (distributor + one redistributor per vCPU on the bus, CPU interface as system
+    // registers) or GICv2 (distributor + CPU interface on the bus, banked per vCPU), the generic
+    // timer on PPIs 27 (virtual) and 30 (physical), the PMU on PPI 23, the UART on SPI 1 (INTID 33),
     // as QEMU virt's device tree says.
-    const v = this.vcpu;
-    let gic3: GicV3 | null = null;
-    if (opts.gic === 'v2') {
-      const g = new GicV2({ distBase: VIRT.GIC_DIST.base, cpuBase: VIRT.GIC_CPU.base });
-      v.bus.add(g.distributor);
-      v.bus.add(g.cpuInterface);
-      this.gic = g;
-    } else {
-      gic3 = new GicV3({ distBase: VIRT.GIC_DIST.base, redistBase: VIRT.GIC_REDIST.base });
-      v.bus.add(gic3.distributor);
-      v.bus.add(gic3.redistributor);
-      this.gic = gic3;
-    }
-    this.timer = new GenericTimer({
-      physicalCount: () => v.counter,
-      virtualOffset: () => this.virtualOffset(),
-      setLine: (ppi, level) => this.gic.setLevel(ppi, level),
-    });
+    this.gic =
+      opts.gic === 'v2'
+        ? new GicV2({ distBase: VIRT.GIC_DIST.base, cpuBase: VIRT.GIC_CPU.base, cpus: n })
+        : new GicV3({ distBase: VIRT.GIC_DIST.base, redistBase: VIRT.GIC_REDIST.base, cpus: n });
     this.uart.onIrqChange = (level: boolean) => this.gic.setLevel(33, level);
-    this.pmu = new Pmu({
-      instructions: () => v.currentInstructions,
-      el: () => v.el,
-      setIrq: (level) => this.gic.setLevel(PMU_PPI, level),
-      mdcr: () => this.debugControl(),
-    });
-    v.irqSource = this.gic;
-    const timer = this.timer;
-    const pmu = this.pmu;
-    // The slice bound is the earlier of the next timer deadline and the next PMU overflow
-    // (instructions -> counter ticks: 1 ns per instruction, 16 ns per tick; rounded up, so
-    // the overflow interrupt is seen at most one tick after the overflowing instruction).
-    v.timerSource = {
-      update: () => {
-        timer.update();
-        pmu.sync();
-      },
-      nextDeadline: () => {
-        const dl = timer.nextDeadline();
-        const left = pmu.instructionsToOverflow();
-        if (left === null) return dl;
-        const at = BigInt(Math.ceil(((v.virtualTimeNs + Math.max(1, left)) * CNTFRQ_HZ) / 1e9));
-        return dl === null || at < dl ? at : dl;
-      },
-    };
-    // The timer, the GICv3 CPU interface and the PMU answer their own system registers.
-    registerTimer(v.sysregs, this.timer);
-    if (gic3 !== null) registerIcc(v.sysregs, gic3);
-    registerPmu(v.sysregs, this.pmu);
-    registerDebugRegs(v.sysregs, this.debugRegs);
     this.rng = new SeededRandom(opts.seed ?? DEFAULT_SEED, 'rndr');
-    registerRng(v.sysregs, ARCH_SYSREGS, this.rng, { setNzcv: (nzcv) => v.uc.regWrite(Reg.NZCV, nzcv) });
-    const dbgCpu: DebugCpu = {
-      get el() { return v.el; },
-      get pstate() { return v.pstate; },
-      sysreg: (e) => v.sysreg(e),
-      takeException: (kind, esr, pc) => v.takeException(kind, esr, pc),
-      hookInsn: (va, fn) => v.uc.onCode(va, va, (pc) => fn(pc)),
-      unhook: (h) => v.uc.removeHook(h),
-      hookData: (lo, hi, fn) => v.uc.onMemAccess(lo, hi, (type, addr, size) => fn(type === MemAccess.WRITE, addr, size)),
-      get pc() { return v.pc; },
-      afterInstruction: (fn) => v.afterInstruction(fn),
-      takeDataException: (esr, pc, far) => v.takeException('sync', esr, pc, far),
-      retranslate: (va) => {
-        const a = Number(BigInt.asIntN(64, va)); // a signed 49-bit VA is exact in a double
-        v.uc.removeTbCache(a, a + 4);
-      },
-    };
-    // Hooks cannot change while the CPU runs the MSR that asked: re-arm before the next instruction.
-    let rearm = false;
-    this.debugRegs.onChange = () => {
-      if (rearm) return;
-      rearm = true;
-      v.afterInstruction(() => {
-        rearm = false;
-        this.debugRegs.armBreakpoints(dbgCpu);
-        this.debugRegs.armWatchpoints(dbgCpu);
-      });
-    };
+    for (let i = 0; i < n; i++) {
+      // vCPU 0 allocates guest RAM; the others map the same host memory (uc_mem_map_ptr).
+      const first = this.cpus[0]?.vcpu;
+      const vcpu = new Vcpu({ ramBase: VIRT.RAM.base, ramSize, index: i, ...(first ? { ram: first.ram } : {}), ...(opts.sliceInsns ? { sliceInsns: opts.sliceInsns } : {}) });
+      this.cpus.push(wireCpu(this, vcpu, i));
+    }
+    // Broadcast maintenance (TLBI ...IS, IC IVAU) reaches every other vCPU.
+    for (const c of this.cpus) c.vcpu.peers = this.cpus.map((o) => o.vcpu).filter((o) => o !== c.vcpu);
+  }
+
+  /** vCPU 0 (the boot CPU; the only one unless --smp). */
+  get vcpu(): Vcpu {
+    return this.cpus[0]!.vcpu;
+  }
+  get vcpus(): Vcpu[] {
+    return this.cpus.map((c) => c.vcpu);
+  }
+  get timer(): GenericTimer {
+    return this.cpus[0]!.timer;
+  }
+  get pmu(): Pmu {
+    return this.cpus[0]!.pmu;
+  }
+  get debugRegs(): DebugRegs {
+    return this.cpus[0]!.debugRegs;
   }
 
   get ramBase(): number {
@@ -169,6 +126,95 @@ export class VirtMachine {
   }
 
   close(): void {
-    this.vcpu.close();
+    for (const c of this.cpus) c.vcpu.close();
   }
+}
+
+/**
+ * One vCPU's devices and wiring: the shared UART, scratch device and GIC on its MMIO bus (the
+ * GICv2 banked per CPU), its own generic timer and PMU on its own PPIs, its own debug registers.
+ */
+function wireCpu(board: VirtMachine, v: Vcpu, i: number): VirtCpu {
+  v.uc.mapShared(VIRT.PASSTHROUGH.base, board.passthrough);
+  v.bus.add(board.uart);
+  v.bus.add(board.trapdev);
+  const g = board.gic;
+  let gic3: GicV3 | null = null;
+  if (g instanceof GicV2) {
+    v.bus.add(g.distributorFor(i));
+    v.bus.add(g.cpuInterfaceFor(i));
+    v.irqSource = { irqPending: () => g.irqPending(i) };
+  } else {
+    gic3 = g;
+    v.bus.add(g.distributor);
+    v.bus.add(g.redistributor);
+    v.irqSource = g.pes[i]!;
+  }
+  const timer = new GenericTimer({
+    physicalCount: () => v.counter,
+    virtualOffset: () => board.virtualOffset(i),
+    setLine: (ppi, level) => g.setLevel(ppi, level, i),
+  });
+  const pmu = new Pmu({
+    instructions: () => v.currentInstructions,
+    el: () => v.el,
+    setIrq: (level) => g.setLevel(PMU_PPI, level, i),
+    mdcr: () => board.debugControl(i),
+  });
+  const debugRegs = new DebugRegs();
+  // The slice bound is the earlier of the next timer deadline and the next PMU overflow
+  // (instructions -> counter ticks: 1 ns per instruction, 16 ns per tick; rounded up, so
+  // the overflow interrupt is seen at most one tick after the overflowing instruction).
+  v.timerSource = {
+    update: () => {
+      timer.update();
+      pmu.sync();
+    },
+    nextDeadline: () => {
+      const dl = timer.nextDeadline();
+      const left = pmu.instructionsToOverflow();
+      if (left === null) return dl;
+      const at = BigInt(Math.ceil(((v.virtualTimeNs + Math.max(1, left)) * CNTFRQ_HZ) / 1e9));
+      return dl === null || at < dl ? at : dl;
+    },
+  };
+  // The timer, the GICv3 CPU interface and the PMU answer their own system registers.
+  registerTimer(v.sysregs, timer);
+  if (gic3 !== null) registerIcc(v.sysregs, gic3.pes[i]!);
+  registerPmu(v.sysregs, pmu);
+  registerDebugRegs(v.sysregs, debugRegs);
+  registerRng(v.sysregs, ARCH_SYSREGS, board.rng, { setNzcv: (nzcv) => v.uc.regWrite(Reg.NZCV, nzcv) });
+  wireDebugRegs(v, debugRegs);
+  return { vcpu: v, timer, pmu, debugRegs };
+}
+
+/** The breakpoint and watchpoint registers act through this vCPU's hooks. */
+function wireDebugRegs(v: Vcpu, debugRegs: DebugRegs): void {
+  const dbgCpu: DebugCpu = {
+    get el() { return v.el; },
+    get pstate() { return v.pstate; },
+    sysreg: (e) => v.sysreg(e),
+    takeException: (kind, esr, pc) => v.takeException(kind, esr, pc),
+    hookInsn: (va, fn) => v.uc.onCode(va, va, (pc) => fn(pc)),
+    unhook: (h) => v.uc.removeHook(h),
+    hookData: (lo, hi, fn) => v.uc.onMemAccess(lo, hi, (type, addr, size) => fn(type === MemAccess.WRITE, addr, size)),
+    get pc() { return v.pc; },
+    afterInstruction: (fn) => v.afterInstruction(fn),
+    takeDataException: (esr, pc, far) => v.takeException('sync', esr, pc, far),
+    retranslate: (va) => {
+      const a = Number(BigInt.asIntN(64, va)); // a signed 49-bit VA is exact in a double
+      v.uc.removeTbCache(a, a + 4);
+    },
+  };
+  // Hooks cannot change while the CPU runs the MSR that asked: re-arm before the next instruction.
+  let rearm = false;
+  debugRegs.onChange = () => {
+    if (rearm) return;
+    rearm = true;
+    v.afterInstruction(() => {
+      rearm = false;
+      debugRegs.armBreakpoints(dbgCpu);
+      debugRegs.armWatchpoints(dbgCpu);
+    });
+  };
 }

@@ -1,13 +1,13 @@
 // SMP groundwork: the deterministic round-robin scheduler (emulator/cpu/smp-scheduler.ts) and
 // the PSCI power-state model (hyp/psci-power.ts, Arm DEN0022).
 import { describe, expect, it } from 'vitest';
-import { SmpScheduler, type SchedCpu } from '../../emulator/cpu/smp-scheduler.js';
+import { SmpScheduler, type CpuRunResult, type SchedCpu } from '../../emulator/cpu/smp-scheduler.js';
 import { AFFINITY, PSCI_RET_SMP, PsciPower, mpidrAffinity } from '../../hyp/psci-power.js';
 
 /** A fake vCPU: runs `work` instructions, then idles (WFI) unless `pending`; optional timer deadline. */
 class FakeCpu implements SchedCpu {
   powered = true;
-  insns = 0;
+  instructions = 0;
   idleNs = 0;
   pending = false;
   deadline: number | null = null;
@@ -16,7 +16,7 @@ class FakeCpu implements SchedCpu {
     this.log = log;
   }
   get timeNs(): number {
-    return this.insns + this.idleNs;
+    return this.instructions + this.idleNs;
   }
   catchUp(ns: number): void {
     if (ns > this.timeNs) this.idleNs += ns - this.timeNs;
@@ -27,11 +27,11 @@ class FakeCpu implements SchedCpu {
   nextDeadlineNs(): number | null {
     return this.deadline;
   }
-  runFor(n: number): 'ran' | 'idle' | 'off' | 'halt' {
+  runFor(n: number): CpuRunResult {
     this.pending = false;
     if (this.deadline !== null && this.deadline <= this.timeNs) this.deadline = null;
     const k = Math.min(n, this.work);
-    this.insns += k;
+    this.instructions += k;
     this.work -= k;
     this.log.push(`${this.id}:${k}@${this.timeNs}`);
     return k === n ? 'ran' : 'idle';
@@ -43,9 +43,27 @@ describe('SmpScheduler: round robin in fixed quanta', () => {
     const log: string[] = [];
     const cpus = [new FakeCpu(0, 1e9, log), new FakeCpu(1, 1e9, log)];
     const s = new SmpScheduler(cpus, 100);
-    for (let i = 0; i < 3; i++) expect(s.round()).toBe('ran');
+    expect(s.run(600)).toBe('ran');
     expect(log).toEqual(['0:100@100', '1:100@100', '0:100@200', '1:100@200', '0:100@300', '1:100@300']);
     expect(s.quanta).toEqual([3, 3]);
+    expect(s.instructions).toBe(600);
+    expect(s.nowNs).toBe(300); // two vCPUs side by side: 600 instructions in 300 ns
+  });
+  it('a budget that ends inside a quantum resumes the same quantum: the schedule does not depend on where runs stop', () => {
+    const whole: string[] = [];
+    new SmpScheduler([new FakeCpu(0, 1e9, whole), new FakeCpu(1, 1e9, whole)], 100).run(400);
+    const split: string[] = [];
+    const a = new FakeCpu(0, 1e9, split);
+    const b = new FakeCpu(1, 1e9, split);
+    const s = new SmpScheduler([a, b], 100);
+    for (const n of [30, 170, 1, 199]) s.run(n);
+    expect(a.instructions).toBe(200);
+    expect(b.instructions).toBe(200);
+    expect(a.timeNs).toBe(200);
+    expect(b.timeNs).toBe(200);
+    expect(whole).toEqual(['0:100@100', '1:100@100', '0:100@200', '1:100@200']);
+    // The same instructions ran on the same vCPUs, in pieces.
+    expect(split).toEqual(['0:30@30', '0:70@100', '1:100@100', '0:1@101', '0:99@200', '1:100@200']);
   });
   it('skips powered-off and idle vCPUs; an idle vCPU wakes on a pending interrupt and catches up to the machine time', () => {
     const log: string[] = [];
@@ -54,35 +72,36 @@ describe('SmpScheduler: round robin in fixed quanta', () => {
     const c = new FakeCpu(2, 1e9, log);
     c.powered = false;
     const s = new SmpScheduler([a, b, c], 100);
-    s.round(); // b idles after 50
-    s.round(); // b skipped
+    s.run(250); // b idles after 50; c is off
     expect(log).toEqual(['0:100@100', '1:50@50', '0:100@200']);
+    s.run(100); // b skipped
+    expect(log.slice(3)).toEqual(['0:100@300']);
     b.pending = true; // an SGI from vCPU 0
     b.work = 100;
-    s.round();
-    expect(log.slice(3)).toEqual(['0:100@300', '1:100@300']); // caught up to 200 (the machine time when the round began), then ran 100
+    s.run(200);
+    expect(log.slice(4)).toEqual(['1:100@300', '0:100@400']); // b caught up to 200 (the machine time when the round began), then ran 100
   });
-  it('when every vCPU idles, time jumps to the earliest timer deadline; with none, the machine is idle', () => {
+  it('when every vCPU idles, time jumps to the earliest timer deadline; with none, the machine is idle; with none powered, off', () => {
     const log: string[] = [];
     const a = new FakeCpu(0, 10, log);
     const b = new FakeCpu(1, 10, log);
     const s = new SmpScheduler([a, b], 100);
-    s.round();
-    expect(s.round()).toBe('idle');
+    expect(s.run(1000)).toBe('idle');
     b.deadline = 5000;
     b.work = 10;
-    expect(s.round()).toBe('ran'); // time jump
-    expect(a.timeNs).toBe(5000);
-    expect(b.timeNs).toBe(5000);
-    s.round();
+    s.run(10);
+    expect(a.timeNs).toBe(5000); // time jumped for everyone
     expect(log.at(-1)).toBe('1:10@5010');
+    a.powered = false;
+    b.powered = false;
+    expect(s.run(1000)).toBe('off');
   });
   it('is deterministic: the same inputs give the same schedule', () => {
     const run = () => {
       const log: string[] = [];
       const cpus = [new FakeCpu(0, 12345, log), new FakeCpu(1, 777, log), new FakeCpu(2, 5000, log)];
       const s = new SmpScheduler(cpus, 1000);
-      for (let i = 0; i < 20; i++) s.round();
+      for (let i = 0; i < 20; i++) s.run(997);
       return log.join(' ');
     };
     expect(run()).toBe(run());
