@@ -15,7 +15,7 @@ import type { El2Handler, Exit, ExitAction, ExitReason, Stage2AbortExit, SysInsn
 import { RESUME } from '../emulator/cpu/exits.js';
 import type { GuestCpu } from '../emulator/cpu/guest-cpu.js';
 import { EC, esrEc } from '../emulator/cpu/esr.js';
-import { sysregKey } from '../emulator/cpu/sysregs.js';
+import { SR, sysregKey } from '../emulator/cpu/sysregs.js';
 import { hypercall } from './hypercalls.js';
 import { emulateMmio, injectExternalAbort, injectExternalInstructionAbort } from './mmio.js';
 import { CoalescedMmio } from './coalesced-mmio.js';
@@ -32,7 +32,8 @@ import { logger } from './log.js';
 import { Stage2 } from './stage2.js';
 import { hexVa } from '../emulator/types.js';
 import type { ExceptionKind } from '../emulator/cpu/guest-cpu.js';
-import type { SysInsnRoute, SysRoutingInputs } from '../emulator/cpu/exits.js';
+import type { SysInsnRoute, SysRoutingInputs, WfxRoute } from '../emulator/cpu/exits.js';
+import { routeHvc, routeWfx, trapsSmc } from './traps.js';
 import { RamDescriptorMemory } from '../emulator/mmu/memory.js';
 import { NestedVirt } from './nested/nested.js';
 import { formatNestedWalk } from './nested/walk.js';
@@ -250,13 +251,29 @@ export class Hypervisor implements El2Handler {
     return true;
   }
 
-  trapsWfx(_vcpu: GuestCpu, wfe: boolean): boolean {
-    return this.el2.hcrBit(wfe ? HCR.TWE : HCR.TWI);
+  // WFx, SMC and HVC: the rules of hyp/traps.ts, with the current EL (and SCTLR_EL1 for EL0).
+
+  routeWfx(vcpu: GuestCpu, wfe: boolean): WfxRoute {
+    // Both traps apply only to a WFx that would wait (hyp/traps.ts). The CPU core never waits on
+    // WFE (QEMU runs it as YIELD); the model waits on it exactly when HCR_EL2.TWE exits to us. So
+    // with TWE clear no WFE traps, not even an EL0 one under SCTLR_EL1.nTWE = 0 (QEMU agrees).
+    if (wfe && !this.el2.hcrBit(HCR.TWE)) return 'native';
+    const el = vcpu.el;
+    const sctlr = el === 0 ? Number(vcpu.sysreg(SR.SCTLR_EL1) & 0xffff_ffffn) : undefined;
+    return routeWfx(this.el2.hcrLo, wfe, el, sctlr);
   }
 
-  trapsSmc(_vcpu: GuestCpu): boolean {
+  trapsSmc(vcpu: GuestCpu): boolean {
     // A guest hypervisor's SMC goes to the firmware (our PSCI), or to it when it traps L2's
-    return this.nested !== null || this.el2.hcrBit(HCR.TSC);
+    // (still UNDEFINED at EL0).
+    if (this.nested !== null) return vcpu.el === 1;
+    return trapsSmc(this.el2.hcrLo, vcpu.el);
+  }
+
+  takesHvc(vcpu: GuestCpu): boolean {
+    // A guest hypervisor's HVC at virtual EL2 is ours (its HCD is its guest's business).
+    if (this.nested !== null) return vcpu.el === 1;
+    return routeHvc(this.el2.hcrLo, vcpu.el) === 'el2';
   }
 
   // ------------------------------------------------------------ handling

@@ -146,14 +146,29 @@ export function routeAccess(hcr: TrapControls | bigint, row: SysregRow | undefin
   return row.cpu === 'emulate' ? TRAP_EMULATE : NATIVE;
 }
 
-// ---------------------------------------------------------------- SMC, WFI/WFE
+// ---------------------------------------------------------------- SMC, HVC, WFI/WFE
+// The one set of rules for these instructions: the hypervisor's El2Handler answers the vCPU
+// with them (hyp/hypervisor.ts), and the unit tests check them.
 
 /**
  * D19.2.48 TSC: SMC executed at EL1 traps to EL2 (EC 0x17) when HCR_EL2.TSC = 1.
- * SMC at EL0 is always UNDEFINED (to EL1), never trapped to EL2.
+ * SMC at EL0 is always UNDEFINED (to EL1), never trapped to EL2 (C6.2 "SMC":
+ * "UNDEFINED in EL0"); at EL1 with TSC = 0 it is UNDEFINED too, as this board has
+ * no EL3 (C6.2 "SMC": EL3 not implemented).
  */
 export function trapsSmc(hcrLo: number, el: number): boolean {
   return el === 1 && (hcrLo & (1 << HCR.TSC)) !== 0;
+}
+
+/**
+ * HVC (C6.2 "HVC"): UNDEFINED at EL0; at EL1 it is UNDEFINED when HCR_EL2.HCD
+ * = 1 (D19.2.48 HCD: "HVC instructions are UNDEFINED at EL2 and EL1", EL3 not
+ * implemented, so SCR_EL3.HCE does not apply); otherwise it is taken to EL2
+ * (EC 0x16, preferred return address the next instruction).
+ */
+export function routeHvc(hcrLo: number, el: number): 'el2' | 'undefined' {
+  if (el === 0) return 'undefined';
+  return (hcrLo & (1 << HCR.HCD)) !== 0 ? 'undefined' : 'el2';
 }
 
 /** SCTLR_EL1.nTWI (bit 16) / nTWE (bit 18): 0 traps EL0 WFI/WFE to EL1 (D19.2 "SCTLR_EL1"). */
@@ -161,17 +176,16 @@ export const SCTLR_NTWI = 1 << 16;
 export const SCTLR_NTWE = 1 << 18;
 
 /**
- * Where a WFI/WFE goes: D19.2.48 TWI/TWE trap WFI/WFE at EL0 and EL1 to EL2
- * (EC 0x01), but an EL0 WFx that SCTLR_EL1.nTWI/nTWE = 0 traps to EL1 goes
- * there first (Arm ARM D1 "Synchronous exception prioritization": the EL1 trap has priority).
+ * Where a WFI/WFE that would wait goes: D19.2.48 TWI/TWE trap WFI/WFE at EL0
+ * and EL1 to EL2 (EC 0x01), but an EL0 WFx that SCTLR_EL1.nTWI/nTWE = 0 traps
+ * to EL1 goes there first (Arm ARM D1 "Synchronous exception prioritization":
+ * the EL1 trap has priority; the ESR_ELx EC 0x01 description: "Trapped WFI or
+ * WFE instruction execution", ISS CV = 1, COND = 0b1110, TI). Both traps apply
+ * only "if the instruction would otherwise have caused the PE to enter a
+ * low-power state": a WFI with an interrupt pending completes.
  * `sctlrEl1Lo` undefined = nTWI and nTWE set (no EL1 trap).
  */
 export function routeWfx(hcrLo: number, wfe: boolean, el: number, sctlrEl1Lo?: number): 'native' | 'el1' | 'el2' {
   if (el === 0 && sctlrEl1Lo !== undefined && (sctlrEl1Lo & (wfe ? SCTLR_NTWE : SCTLR_NTWI)) === 0) return 'el1';
   return (hcrLo & (1 << (wfe ? HCR.TWE : HCR.TWI))) !== 0 ? 'el2' : 'native';
-}
-
-/** Does WFI/WFE trap to EL2? (routeWfx without the EL1 case.) */
-export function trapsWfx(hcrLo: number, wfe: boolean, el = 1, sctlrEl1Lo?: number): boolean {
-  return routeWfx(hcrLo, wfe, el, sctlrEl1Lo) === 'el2';
 }

@@ -4,7 +4,7 @@
  * runs only while someone listens (Machine.on installs it, the last off() removes it), so a
  * machine nobody listens to pays nothing per exit.
  */
-import type { El2Handler, Exit, ExitAction, ExitReason, SysInsnAccess, SysInsnRoute, SysRoutingInputs } from '../emulator/cpu/exits.js';
+import type { El2Handler, Exit, ExitAction, ExitReason, SysInsnAccess, SysInsnRoute, SysRoutingInputs, WfxRoute } from '../emulator/cpu/exits.js';
 import type { SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 import type { Vcpu } from '../emulator/cpu/vcpu.js';
 import type { ExceptionKind } from '../emulator/cpu/guest-cpu.js';
@@ -113,11 +113,14 @@ export class ExitObserver implements El2Handler {
   sysInsnRoutingInputs(out: SysRoutingInputs): boolean {
     return this.hyp.sysInsnRoutingInputs(out);
   }
-  trapsWfx(vcpu: Vcpu, wfe: boolean): boolean {
-    return this.hyp.trapsWfx(vcpu, wfe);
+  routeWfx(vcpu: Vcpu, wfe: boolean): WfxRoute {
+    return this.hyp.routeWfx(vcpu, wfe);
   }
   trapsSmc(vcpu: Vcpu): boolean {
     return this.hyp.trapsSmc(vcpu);
+  }
+  takesHvc(vcpu: Vcpu): boolean {
+    return this.hyp.takesHvc(vcpu);
   }
   // The optional members too: without drain() the coalesced-MMIO ring was not emptied when runFor
   // returned (console bytes late, a snapshot point with writes in flight); without the others a

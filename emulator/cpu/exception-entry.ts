@@ -5,7 +5,7 @@
  * UNDEFINED) to the exception or the EL2 exit each one is.
  */
 import { Reg, type Unicorn } from '../unicorn/uc.js';
-import { EC, esr, FSC, issDataAbort } from './esr.js';
+import { EC, esr, FSC, issDataAbort, issWfx } from './esr.js';
 import { decodeMemoryAccess } from './access.js';
 import { PSTATE, pstateEl } from './pstate.js';
 import { SR } from './sysregs.js';
@@ -15,6 +15,9 @@ import type { SysregEncoding } from './sysreg-catalogue.js';
 import { hexVa } from '../types.js';
 
 const VECTOR_KIND_OFFSET: Record<ExceptionKind, number> = { sync: 0x000, irq: 0x080, fiq: 0x100, serror: 0x180 };
+
+/** WFI (HINT #3), Arm ARM C6.2 "WFI". */
+const WFI_WORD = 0xd503207f;
 
 /** Unicorn's interrupt numbers (QEMU's EXCP_* in target/arm/cpu.h). */
 const EXCP_UDEF = 1;
@@ -79,8 +82,10 @@ interface TrapCpu {
   takeException(kind: ExceptionKind, esr: number, preferredReturn: number, far?: number): void;
   dispatchExit(exit: Exit): void;
   halt(reason: HaltReason): void;
-  /** HCR_EL2.TSC as the EL2 model says. */
+  /** SMC at the current EL exits to EL2 (HCR_EL2.TSC at EL1), as the EL2 model says (hyp/traps.ts). */
   trapsSmc(): boolean;
+  /** HVC at the current EL goes to EL2 (not EL0, not under HCR_EL2.HCD), as the EL2 model says. */
+  takesHvc(): boolean;
 }
 
 /** An exception Unicorn raised (its interrupt hook): SVC, BRK, or an UNDEFINED instruction. */
@@ -121,18 +126,26 @@ export function onCpuException(cpu: TrapCpu, intno: number): void {
   }
 }
 
-/** HVC and SMC at EL1 arrive as UNDEFINED instructions (DESIGN.md), as do the really undefined ones. */
+/**
+ * HVC and SMC at EL1 arrive as UNDEFINED instructions (DESIGN.md), as do the really undefined
+ * ones, and so does an EL0 WFI that SCTLR_EL1.nTWI = 0 traps to EL1 (QEMU raises it with the
+ * WFx syndrome, which the interrupt hook does not show).
+ */
 function onUndefined(cpu: TrapCpu, pc: number): void {
   const insn = cpu.readInsn(pc);
-  const el = cpu.el;
-  if (insn !== null && el === 1 && (insn & 0xffe0_001f) >>> 0 === 0xd400_0002) {
+  if (insn === WFI_WORD && cpu.el === 0) {
+    // Trapped WFI (ESR_ELx EC 0x01, CV = 1, COND = 0b1110, TI = 00), ELR = the WFI.
+    cpu.takeException('sync', esr(EC.WFX, issWfx(false)), pc);
+    return;
+  }
+  if (insn !== null && (insn & 0xffe0_001f) >>> 0 === 0xd400_0002 && cpu.takesHvc()) {
     // HVC at EL1: to EL2; the preferred return address is the next instruction.
     const imm = (insn >>> 5) & 0xffff;
     cpu.pc = pc + 4;
     cpu.dispatchExit({ reason: 'hvc', esr: esr(EC.HVC64, imm), pc, imm });
     return;
   }
-  if (insn !== null && el === 1 && (insn & 0xffe0_001f) >>> 0 === 0xd400_0003 && cpu.trapsSmc()) {
+  if (insn !== null && (insn & 0xffe0_001f) >>> 0 === 0xd400_0003 && cpu.trapsSmc()) {
     // SMC trapped by HCR_EL2.TSC: the preferred return address is the SMC itself (the handler skips it).
     const imm = (insn >>> 5) & 0xffff;
     cpu.dispatchExit({ reason: 'smc', esr: esr(EC.SMC64, imm), pc, imm });

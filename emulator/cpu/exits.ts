@@ -129,6 +129,9 @@ export interface SysInsnRoute {
   readonly reason: string | null;
 }
 
+/** Where a WFI/WFE that would wait goes (El2Handler.routeWfx). */
+export type WfxRoute = 'native' | 'el1' | 'el2';
+
 /** The trap controls routeSysInsn depends on (HCR_EL2 halves, MDCR_EL2 low half). */
 export interface SysRoutingInputs {
   lo: number;
@@ -151,10 +154,15 @@ export interface El2Handler {
    * The controls may change only inside an exit handler or between slices.
    */
   sysInsnRoutingInputs?(out: SysRoutingInputs): boolean;
-  /** Should WFI/WFE at EL1/EL0 exit (HCR_EL2.TWI/TWE)? */
-  trapsWfx(cpu: GuestCpu, wfe: boolean): boolean;
-  /** Should SMC from EL1 exit (HCR_EL2.TSC)? Otherwise it is UNDEFINED at EL1 (no EL3). */
+  /**
+   * Where a WFI/WFE at the current EL that would wait goes: 'native' (it waits), 'el1' (an EL0
+   * WFx that SCTLR_EL1.nTWI/nTWE traps: EC 0x01 to EL1), 'el2' (HCR_EL2.TWI/TWE: an exit).
+   */
+  routeWfx(cpu: GuestCpu, wfe: boolean): WfxRoute;
+  /** Should an SMC at the current EL exit (HCR_EL2.TSC, EL1 only)? Otherwise it is UNDEFINED (no EL3). */
   trapsSmc(cpu: GuestCpu): boolean;
+  /** Does an HVC at the current EL go to EL2? Otherwise it is UNDEFINED (EL0, or HCR_EL2.HCD = 1). */
+  takesHvc(cpu: GuestCpu): boolean;
   handleExit(cpu: GuestCpu, exit: Exit): ExitAction;
   /**
    * Optional: an exception the vCPU is about to take to EL1, which the handler may take

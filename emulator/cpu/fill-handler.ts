@@ -11,7 +11,7 @@ import type { GuestRam } from '../memory/ram.js';
 import { EC, esr, issDataAbort, issInstructionAbort, issWfx } from './esr.js';
 import { Access, type AccessKind, type Translation, type TranslationFault } from './translator.js';
 import type { MmuTranslator } from './mmu-translator.js';
-import type { DataAccess, DecodedAccess, Exit, HaltReason } from './exits.js';
+import type { DataAccess, DecodedAccess, Exit, HaltReason, WfxRoute } from './exits.js';
 import type { CodeGuard } from './code-guard.js';
 import { PSTATE, pstateEl } from './pstate.js';
 import type { ExceptionKind } from './guest-cpu.js';
@@ -34,8 +34,8 @@ export interface FillCpu {
   takeException(kind: ExceptionKind, esr: number, preferredReturn: number, far?: number): void;
   dispatchExit(exit: Exit): void;
   halt(reason: HaltReason): void;
-  /** HCR_EL2.TWE as the EL2 model says. */
-  trapsWfe(): boolean;
+  /** Where a WFE at the current EL goes (HCR_EL2.TWE, SCTLR_EL1.nTWE at EL0), as the EL2 model says. */
+  routeWfe(): WfxRoute;
   /** End the slice: the run loop acts after uc_emu_start returns. */
   requestStop(): void;
   /** Does the EL2 model want a code hook on this instruction word (a guest hypervisor's sites)? */
@@ -133,7 +133,8 @@ export class FillHandler {
     const cpu = this.cpu;
     if (!cpu.ram.contains(paPage, 0x400)) return;
     const { words, index } = cpu.ram.wordsAt(paPage);
-    const twe = cpu.trapsWfe();
+    // Scanned at the page's fetch fill, at the EL that fetches it (an EL0 page under nTWE = 0 too).
+    const twe = cpu.routeWfe() !== 'native';
     for (let i = index, end = index + 0x100; i < end; i++) {
       const w = words[i]!;
       if (isUnprivilegedLoadStore(w)) {
@@ -179,8 +180,11 @@ export class FillHandler {
 
   private onWfe(address: number): void {
     const cpu = this.cpu;
-    if (cpu.readInsn(address) !== WFE || !cpu.trapsWfe()) return;
-    cpu.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(true)), pc: address, wfe: true });
+    if (cpu.readInsn(address) !== WFE) return;
+    const route = cpu.routeWfe();
+    if (route === 'el2') cpu.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(true)), pc: address, wfe: true });
+    // An EL0 WFE that SCTLR_EL1.nTWE = 0 traps to EL1 (EC 0x01, TI = 01, ELR = the WFE).
+    else if (route === 'el1') cpu.takeException('sync', esr(EC.WFX, issWfx(true)), address);
   }
 
   /** A refused fill: a stage-1 fault for the guest, or a stage-2 fault for the hypervisor. */

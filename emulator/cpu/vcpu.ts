@@ -29,7 +29,7 @@ import type { TranslateOutcome } from '../mmu/translate.js';
 import { Access, type AccessKind } from './translator.js';
 import { MmuTranslator } from './mmu-translator.js';
 import { hexVa } from '../types.js';
-import type { El2Handler, Exit, ExitAction, HaltReason } from './exits.js';
+import type { El2Handler, Exit, ExitAction, HaltReason, WfxRoute } from './exits.js';
 import { CNTFRQ_HZ, NS_PER_INSN, CounterPollWarp, VirtualClock } from './virtual-time.js';
 import { enterException, onCpuException } from './exception-entry.js';
 import { FillHandler, WFE } from './fill-handler.js';
@@ -293,11 +293,15 @@ export class Vcpu implements GuestCpu {
 
   // ------------------------------------------- what the hook modules ask of the vCPU
 
-  trapsWfe(): boolean {
-    return this.el2?.trapsWfx(this, true) ?? false;
+  routeWfe(): WfxRoute {
+    return this.el2?.routeWfx(this, true) ?? 'native';
   }
   trapsSmc(): boolean {
     return this.el2?.trapsSmc(this) ?? false;
+  }
+  takesHvc(): boolean {
+    // No EL2 model: HVC at EL1 still reaches the exit path (which then reports there is none).
+    return this.el2 !== null ? this.el2.takesHvc(this) : this.el === 1;
   }
   hooksCodeSite(word: number): boolean {
     return this.el2?.hooksCodeSite?.(word) === true;
@@ -588,7 +592,15 @@ export class Vcpu implements GuestCpu {
         const prev = this.readInsn(this.pc - 4);
         if (prev === WFI || prev === WFE) {
           const wfe = prev === WFE;
-          if (this.el2?.trapsWfx(this, wfe)) {
+          const route = this.el2?.routeWfx(this, wfe) ?? 'native';
+          if (route === 'el1') {
+            // An EL0 WFx that SCTLR_EL1.nTWx traps (hyp/traps.ts routeWfx): EC 0x01 to EL1, ELR = the WFx.
+            clock.retire(Math.max(0, started - 1));
+            this.pc -= 4;
+            this.takeException('sync', esr(EC.WFX, issWfx(wfe)), this.pc);
+            continue;
+          }
+          if (route === 'el2') {
             // HCR_EL2.TWI/TWE: the WFx traps (ESR_EL2 EC 0x01, ELR = the WFx);
             // the hypervisor waits and skips it, completing it: it retires, as
             // an emulated MMIO access does.

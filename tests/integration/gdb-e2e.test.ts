@@ -218,8 +218,9 @@ describe.skipIf(GDB === null)('hypemu run --gdb with gdb-multiarch', () => {
     const isMair = (a: { op0: number; op1: number; crn: number; crm: number; op2: number }) => a.op0 === 3 && a.op1 === 0 && a.crn === 10 && a.crm === 2 && a.op2 === 0;
     const testModel: El2Handler = {
       routeSysInsn: (v: Vcpu, a: SysInsnAccess, e) => (isMair(a) && !a.read ? { route: 'trap', reason: 'test' } : real.routeSysInsn(v, a, e)),
-      trapsWfx: (v, wfe) => real.trapsWfx(v, wfe),
+      routeWfx: (v, wfe) => real.routeWfx(v, wfe),
       trapsSmc: (v) => real.trapsSmc(v),
+      takesHvc: (v) => real.takesHvc(v),
       handleExit: (v: Vcpu, exit: Exit) => {
         if (exit.reason !== 'sysreg') return real.handleExit(v, exit);
         v.setSysreg({ op0: 3, op1: 0, crn: 10, crm: 2, op2: 0 }, exit.value);

@@ -96,3 +96,17 @@ describe('debug-events (Arm ARM D2 breakpoints and watchpoints; validated under 
     expect(r.status).toBe(0);
   });
 });
+
+describe('trap-rules (WFI/WFE/SMC/HVC at EL0; validated under QEMU 7.2)', () => {
+  it('EL0 WFI under SCTLR_EL1.nTWI = 0 traps to EL1 (EC 0x01) before HCR_EL2.TWI; SMC/HVC at EL0 are UNDEFINED', () => {
+    const r = hypemu(['run', guest('trap-rules'), '-q'], { stats: true });
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout).toContain('PASS wfi-el0 ESR_EL1 (EC 0x01, TI 00)');
+    expect(r.stdout).toContain('RESULT trap-rules: 0 failures');
+    expect(r.status).toBe(0);
+    // None of them reached the EL2 model: no wfx, smc or hvc exit besides the final exit call.
+    expect(r.stats!.exits.byReason.wfx).toBe(0);
+    expect(r.stats!.exits.byReason.smc).toBe(0);
+    expect(r.stats!.exits.byReason.hvc).toBe(1);
+  });
+});

@@ -3,7 +3,7 @@
 // its D19.2 register description. For every bit: clear -> the access runs natively, set -> it
 // traps with that bit as the reason, and a register of another group is unaffected.
 import { describe, expect, it } from 'vitest';
-import { routeAccess, trapsSmc, trapsWfx, routeWfx, NATIVE, TRAP_UNKNOWN, TRAP_EMULATE, SCTLR_NTWI, SCTLR_NTWE } from '../../hyp/traps.js';
+import { routeAccess, trapsSmc, routeHvc, routeWfx, NATIVE, TRAP_UNKNOWN, TRAP_EMULATE, SCTLR_NTWI, SCTLR_NTWE } from '../../hyp/traps.js';
 import type { AccessInfo, TrapControls } from '../../hyp/traps.js';
 import { findSysreg, sysregByName, SCTLR_EL0_ENABLE, MDCR } from '../../hyp/sysreg-table.js';
 import { HCR, hcrOf, splitHcr, type HcrBitName } from '../../hyp/hcr.js';
@@ -185,13 +185,19 @@ describe('SMC and WFI/WFE', () => {
     expect(trapsSmc(lo(hcrOf('TWI', 'TWE')), 1)).toBe(false); // neighbour bits
   });
   it('TWI (bit 13) traps WFI only, TWE (bit 14) WFE only, at EL1 and EL0', () => {
-    expect(trapsWfx(lo(hcrOf('TWI')), false)).toBe(true);
-    expect(trapsWfx(lo(hcrOf('TWI')), true)).toBe(false);
-    expect(trapsWfx(lo(hcrOf('TWE')), true)).toBe(true);
-    expect(trapsWfx(lo(hcrOf('TWE')), false)).toBe(false);
-    expect(trapsWfx(0, false)).toBe(false);
-    expect(trapsWfx(lo(hcrOf('TWI')), false, 0)).toBe(true);
-    expect(trapsWfx(lo(hcrOf('TSC')), false)).toBe(false);
+    expect(routeWfx(lo(hcrOf('TWI')), false, 1)).toBe('el2');
+    expect(routeWfx(lo(hcrOf('TWI')), true, 1)).toBe('native');
+    expect(routeWfx(lo(hcrOf('TWE')), true, 1)).toBe('el2');
+    expect(routeWfx(lo(hcrOf('TWE')), false, 1)).toBe('native');
+    expect(routeWfx(0, false, 1)).toBe('native');
+    expect(routeWfx(lo(hcrOf('TWI')), false, 0)).toBe('el2');
+    expect(routeWfx(lo(hcrOf('TSC')), false, 1)).toBe('native');
+  });
+  it('HVC: UNDEFINED at EL0 and under HCD (bit 29); otherwise to EL2', () => {
+    expect(routeHvc(0, 1)).toBe('el2');
+    expect(routeHvc(lo(hcrOf('HCD')), 1)).toBe('undefined');
+    expect(routeHvc(0, 0)).toBe('undefined');
+    expect(routeHvc(lo(hcrOf('TSC', 'TWI', 'TWE')), 1)).toBe('el2'); // other bits
   });
   it('an EL0 WFx that SCTLR_EL1.nTWI/nTWE = 0 traps goes to EL1 first', () => {
     expect(routeWfx(lo(hcrOf('TWI')), false, 0, 0)).toBe('el1');

@@ -8,6 +8,7 @@ import { VIRT } from '../../emulator/platform/memmap.js';
 import { Hypervisor } from '../../hyp/hypervisor.js';
 import { hcrOf } from '../../hyp/hcr.js';
 import type { Exit } from '../../emulator/cpu/exits.js';
+import { SR } from '../../emulator/cpu/sysregs.js';
 
 const B = 0x4008_0000;
 const PROGRAM = [
@@ -60,4 +61,51 @@ describe('WFx traps (HCR_EL2.TWI/TWE)', () => {
     expect(m.vcpu.pc).toBe(B + 4 * PROGRAM.length);
     expect(m.vcpu.instructions).toBe(PROGRAM.length);
   });
+});
+
+// HVC and SMC at EL1 through the rules of hyp/traps.ts (routeHvc, trapsSmc): HCR_EL2.HCD makes HVC
+// UNDEFINED (D19.2.48 HCD, no EL3), TSC clear leaves SMC UNDEFINED (C6.2 "SMC", no EL3).
+describe('HVC under HCR_EL2.HCD, SMC without TSC', () => {
+  const VBAR = 0x4009_0000;
+  function runOne(word: number, set: string[], clear: string[]): { exits: Exit[]; m: VirtMachine } {
+    const m = new VirtMachine({ uartOut: () => {} });
+    machine = m;
+    const hyp = new Hypervisor();
+    hyp.attach(m.vcpu, { ram: { base: VIRT.RAM.base, size: m.ramSize } });
+    hyp.el2.hcr = (hyp.el2.hcr | hcrOf(...(set as never[]))) & ~hcrOf(...(clear as never[]));
+    m.vcpu.ram.write32(B, word);
+    m.vcpu.ram.write32(B + 4, 0xd503201f);
+    m.vcpu.ram.write32(VBAR + 0x200, 0xd503201f);
+    m.vcpu.setSysreg(SR.VBAR_EL1, BigInt(VBAR));
+    m.vcpu.pc = B;
+    const exits: Exit[] = [];
+    // Stage-2 faults (RAM mapped lazily) are not what these tests look at.
+    m.vcpu.onExit = (e) => (e.reason === 'iabt_s2' || e.reason === 'dabt_s2' ? undefined : exits.push(e));
+    m.vcpu.runFor(1);
+    return { exits, m };
+  }
+  const HVC5 = 0xd40000a2; // hvc #5
+  const SMC5 = 0xd40000a3; // smc #5
+
+  it('HVC at EL1 exits to EL2 (EC 0x16) while HCD is clear', () => {
+    const { exits, m } = run1(HVC5, [], ['HCD']);
+    expect(exits.map((e) => [e.reason, e.esr >>> 0])).toEqual([['hvc', 0x5a00_0005]]);
+    expect(m.vcpu.pc).toBe(B + 4);
+  });
+  it('HVC at EL1 under HCD is UNDEFINED: EC 0x00 to EL1, ELR = the HVC, no exit', () => {
+    const { exits, m } = run1(HVC5, ['HCD'], []);
+    expect(exits).toEqual([]);
+    expect(Number(m.vcpu.sysreg(SR.ESR_EL1))).toBe(0x0200_0000);
+    expect(Number(m.vcpu.sysreg(SR.ELR_EL1))).toBe(B);
+    expect(m.vcpu.pc).toBe(VBAR + 0x200);
+  });
+  it('SMC at EL1 exits (EC 0x17) under TSC and is UNDEFINED without it', () => {
+    const t = run1(SMC5, ['TSC'], []);
+    expect(t.exits.map((e) => [e.reason, e.esr >>> 0])).toEqual([['smc', 0x5e00_0005]]);
+    const u = run1(SMC5, [], ['TSC']);
+    expect(u.exits).toEqual([]);
+    expect(Number(u.m.vcpu.sysreg(SR.ESR_EL1))).toBe(0x0200_0000);
+    expect(u.m.vcpu.pc).toBe(VBAR + 0x200);
+  });
+  const run1 = runOne;
 });
