@@ -25,6 +25,7 @@ import { GuestContext, type HypMode } from './context.js';
 import { DEFAULT_COST_MODEL, type CostModel } from './cost.js';
 import { HypStats } from './stats.js';
 import { SysregPolicy } from './sysreg-policy.js';
+import { withPointerAuth } from './idregs.js';
 import { attachTraps } from './sysreg-table.js';
 import type { SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 import { HCR, hcrOf } from './hcr.js';
@@ -63,6 +64,8 @@ export interface HypervisorConfig {
   cost: CostModel;
   /** Seed 003: the guest starts at virtual EL2h (a guest hypervisor), ID_AA64PFR0_EL1.EL2 advertised. */
   nested: boolean;
+  /** FEAT_PAuth advertised to the guest (--pauth; idregs.ts withPointerAuth). */
+  pauth: boolean;
 }
 
 export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
@@ -74,6 +77,7 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
   fastPath: true,
   cost: DEFAULT_COST_MODEL,
   nested: false,
+  pauth: false,
 };
 
 /**
@@ -164,6 +168,7 @@ export class Hypervisor implements El2Handler {
     };
     this.el2.onHcrChange = install;
     install(this.el2.hcr);
+    if (this.config.pauth) this.sysregs.features = withPointerAuth(this.sysregs.features);
     if (this.config.nested) this.attachNested(vcpu, layout);
   }
 

@@ -70,6 +70,8 @@ export interface MachineConfig {
   fastPath?: boolean;
   /** --nested (seed 003): the guest starts at virtual EL2h. */
   nested?: boolean;
+  /** --pauth: pointer authentication (FEAT_PAuth) advertised to the guest. */
+  pauth?: boolean;
   /** --cost KEY=CYCLES (repeatable), or an object { 'worldSwitch.vhe': 800 }. */
   cost?: readonly string[] | Readonly<Record<string, number>>;
   /** --walk VA (repeatable): walks reported when the run ends (stderr unless quiet, and stats.walks). */
@@ -127,7 +129,7 @@ export interface ResolvedConfig {
 
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
-  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'smp', 'fastPath', 'nested', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter',
+  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'smp', 'fastPath', 'nested', 'pauth', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter',
   'snapshotAt', 'snapshot', 'seed',
 ]);
 
@@ -188,6 +190,7 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     fastPath: c.fastPath !== false,
     cost,
     nested: c.nested === true,
+    pauth: c.pauth === true,
   };
   const walk = (c.walk ?? []).map((v) => {
     const a = typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : parseAddress(v);

@@ -245,3 +245,21 @@ describe('--hyp-mode nvhe vs vhe: the guest cannot tell (identical console bytes
     });
   }
 });
+
+describe('idregs --pauth: pointer authentication only when asked (README, hyp/idregs.ts withPointerAuth)', () => {
+  // ID_AA64ISAR1_EL1 is S3_0_C0_C6_1 in idregs' output; APA is bits [7:4], GPA [27:24]
+  // (Arm ARM D19.2 "ID_AA64ISAR1_EL1"). Everything else the guest reads is the same.
+  const isar1 = (out: string) => BigInt(/^S3_0_C0_C6_1 = (0x[0-9a-f]+)$/m.exec(out)![1]!);
+  it('APA and GPA read 0 by default and 1 (QARMA) with --pauth; no other ID register changes', () => {
+    const off = hypemu(['run', guest('idregs'), '-q']);
+    const on = hypemu(['run', guest('idregs'), '-q', '--pauth']);
+    expect(off.status).toBe(0);
+    expect(on.status).toBe(0);
+    expect((isar1(off.stdout) >> 4n) & 0xfn).toBe(0n);
+    expect((isar1(off.stdout) >> 24n) & 0xfn).toBe(0n);
+    expect((isar1(on.stdout) >> 4n) & 0xfn).toBe(1n);
+    expect((isar1(on.stdout) >> 24n) & 0xfn).toBe(1n);
+    const others = (s: string) => s.split('\n').filter((l) => !l.startsWith('S3_0_C0_C6_1 ')).join('\n');
+    expect(others(on.stdout)).toBe(others(off.stdout));
+  });
+});

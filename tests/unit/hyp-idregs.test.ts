@@ -2,7 +2,7 @@
 // register description of each ID register (field names as the Arm ARM spells them);
 // "ID register space": op0=3 op1=0 CRn=0 CRm=1..7, unallocated encodings RAZ.
 import { describe, expect, it } from 'vitest';
-import { defaultFeatureSet, ID_FIELDS, QEMU_72_MAX, UNICORN_211_MAX, fieldOf, lowerSafe, sanitise } from '../../hyp/idregs.js';
+import { defaultFeatureSet, ID_FIELDS, QEMU_72_MAX, UNICORN_211_MAX, fieldOf, lowerSafe, sanitise, withPointerAuth } from '../../hyp/idregs.js';
 import { SYSREG_TABLE, sysregByName, ID_SPACE_NAMES } from '../../hyp/sysreg-table.js';
 
 const fs = defaultFeatureSet();
@@ -84,8 +84,13 @@ describe('sanitised ID_AA64* fields', () => {
     expect(F('ID_AA64ISAR0_EL1.RNDR')).toBe(1); // 0b0001: RNDR and RNDRRS
     expect(F('ID_AA64ISAR0_EL1.TME')).toBe(0);
     expect(F('ID_AA64ISAR0_EL1.TLB')).toBe(0); // the core lacks TLBI range/OS
-    expect(F('ID_AA64ISAR1_EL1.APA')).toBe(1); // PAuth (QARMA) in both QEMU and the core
-    expect(F('ID_AA64ISAR1_EL1.GPA')).toBe(1);
+    // PAuth (QARMA, in both QEMU and the core) only with --pauth: withPointerAuth
+    for (const n of ['APA', 'API', 'GPA', 'GPI']) expect(F(`ID_AA64ISAR1_EL1.${n}`), n).toBe(0);
+    const pa = withPointerAuth(fs);
+    expect(pa.field('ID_AA64ISAR1_EL1.APA')).toBe(1); // QARMA, address and generic
+    expect(pa.field('ID_AA64ISAR1_EL1.GPA')).toBe(1);
+    expect(pa.field('ID_AA64ISAR1_EL1.API')).toBe(0); // no IMPLEMENTATION DEFINED algorithm in either
+    expect(pa.value('ID_AA64ISAR1_EL1') & ~0xff00_0ff0n).toBe(fs.value('ID_AA64ISAR1_EL1'));
     expect(F('ID_AA64ISAR1_EL1.LRCPC')).toBe(2);
     expect(F('ID_AA64ISAR1_EL1.SPECRES')).toBe(0);
     expect(F('ID_AA64ISAR1_EL1.BF16')).toBe(0); // QEMU 7.2 has it, the core does not
