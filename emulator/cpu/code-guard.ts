@@ -107,6 +107,13 @@ export class CodeGuard {
   flushNeeded = false;
   /** The shadow pool is full: flush translated code and the TLB, then retry the fetch. */
   poolExhausted = false;
+  /**
+   * Flush Unicorn's TLB now, from inside the fill or system-instruction hook that found the
+   * need (and call tlbFlushed): no stop, so where a slice ends does not depend on which fills
+   * QEMU asks for, which varies between runs (it resizes its TLB by host time). Without it
+   * the guard stops the slice and sets flushNeeded for the run loop.
+   */
+  flushNow: (() => void) | null = null;
   private epoch = 1;
   // Per RAM 1 KiB page, in 1 MiB chunks made on first touch (RAM may be a
   // terabyte): which TLB entry (key = VA page + MMU index) may execute it /
@@ -198,7 +205,8 @@ export class CodeGuard {
           c.aliased[p] = 1;
           this.askFlush();
         }
-        hold(c.wKey, c.wEpoch, p, key, e);
+        // (A flush just now started a new epoch: this entry is in it.)
+        hold(c.wKey, c.wEpoch, p, key, this.epoch);
       }
     }
     return perms;
@@ -225,6 +233,11 @@ export class CodeGuard {
   }
 
   private askFlush(): void {
+    if (this.flushNow !== null) {
+      this.stats.wxFlushes++;
+      this.flushNow();
+      return;
+    }
     if (this.flushNeeded) return;
     this.flushNeeded = true;
     this.stats.wxFlushes++;

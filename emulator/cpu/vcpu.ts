@@ -154,6 +154,7 @@ export class Vcpu implements GuestCpu {
     this.uc.mapShared(opts.ramBase, this.ram.block);
     this.translator = new MmuTranslator(this.uc, this.ram.blocks());
     this.codeGuard = new CodeGuard(this.uc, this.ram.base, this.ram.size, this.ram);
+    this.codeGuard.flushNow = () => this.flushUnicornTlb();
     this.sliceInsns = opts.sliceInsns ?? 1_000_000;
     this.clock = new VirtualClock(() => this.uc.sliceCounter());
     this.poll = new CounterPollWarp(this.clock, () => this.timerSource, () => this.requestStop());
@@ -479,6 +480,12 @@ export class Vcpu implements GuestCpu {
     return n === 31 ? this.uc.regRead(Reg.SP) : this.uc.regRead(xreg(n));
   }
 
+  /**
+   * The last slice ended on a stop the fill hook asked for, before the end it was sized for
+   * (plannedEnd, in retired instructions): not a point to take an interrupt at (runFor).
+   */
+  private afterHostStop = false;
+  private plannedEnd = -1;
   private entriesWithoutRetiring = 0;
   private lastRetired = -1;
 
@@ -529,16 +536,24 @@ export class Vcpu implements GuestCpu {
         if (dl !== null) n = Math.max(1, Math.min(n, Math.ceil(clock.ticksToNs(dl) - clock.ns)));
       }
       if (this.irqSource !== null && this.irqSource.irqPending()) {
-        if (!this.irqMasked()) {
+        // Where a slice ends is guest-visible here (an unmasked interrupt is taken at a slice
+        // start), so only deterministic ends may take one: not a stop the fill hook asked for
+        // (QEMU resizes its TLB by host time, so which fills happen, and when, varies between
+        // runs), unless it falls on the masked-interrupt grid below.
+        const offGrid = clock.instructions % MASKED_IRQ_SLICE;
+        const hostPoint = this.afterHostStop && offGrid !== 0 && clock.instructions !== this.plannedEnd;
+        if (!this.irqMasked() && !hostPoint) {
           this.takeIrq();
           if (this.halted !== null || this.gatedExit !== null) break;
         } else {
           // Pending but masked (Linux idles with IRQs masked around WFI and
-          // unmasks right after): short slices notice the unmask promptly,
-          // as a real CPU takes the interrupt at the next instruction.
-          n = Math.min(n, MASKED_IRQ_SLICE);
+          // unmasks right after): short slices, ending on a grid of absolute
+          // instruction counts, notice the unmask promptly, as a real CPU
+          // takes the interrupt at the next instruction.
+          n = Math.min(n, MASKED_IRQ_SLICE - offGrid);
         }
       }
+      this.afterHostStop = false;
       // Code hooks found by the code-page scan (WFE under TWE, a guest hypervisor's sites):
       // installed here, outside any Unicorn callback, before the code runs again.
       if (this.fill.hasPendingWfeHooks) this.fill.installWfeHooks();
@@ -557,6 +572,7 @@ export class Vcpu implements GuestCpu {
         this.halt({ kind: 'fault', message: `exception loop: ${this.entriesWithoutRetiring} exception entries with no instruction retired (ESR_EL1 0x${(Number(this.sysreg(SR.ESR_EL1)) >>> 0).toString(16)}, PC ${hexVa(this.pc)})` });
         break;
       }
+      this.plannedEnd = clock.instructions + n;
       clock.beginSlice();
       const rc = uc.emuStart(this.pc, n);
       clock.endSlice();
@@ -564,6 +580,7 @@ export class Vcpu implements GuestCpu {
       const refused = this.fill.takeRefused();
       if (this.codeGuard.poolExhausted) {
         // The fetch fill was refused (never started): drop translated code, reuse the shadow pool, retry.
+        this.afterHostStop = true;
         clock.retire(Math.min(n, Math.max(0, started)));
         uc.flushTb();
         this.codeGuard.codeFlushed();
@@ -579,6 +596,8 @@ export class Vcpu implements GuestCpu {
       // A page became writable while executable elsewhere, or the reverse: no stale entry may survive.
       const guardStop = this.codeGuard.flushNeeded;
       if (guardStop) this.flushTlb();
+      // Stops asked for by the fill hook (not where a fault ended the slice anyway): see the interrupt check above.
+      this.afterHostStop = (guardStop || this.fill.hasPendingWfeHooks) && refused === null;
       if (rc === UC_ERR_OK && !this.stopRequested && !guardStop && refused === null) {
         // A full slice stops on the count hook of instruction n + 1.
         if (started > n) {
