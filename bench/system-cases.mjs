@@ -8,7 +8,7 @@ import { join } from 'node:path';
 const MiB = 1 << 20;
 const UART_BYTES = 4 * MiB; // guest-images/src/uart-flood.c UART_FLOOD_BYTES
 const TLBI_OPS = 100_000; // guest-images/src/tlbi-storm.c TLBI_STORM_OPS
-/** QEMU for Linux as the issue measures it: no pointer auth / SVE (the kernel would use them; Unicorn's are slow). */
+/** QEMU for Linux as the issue measures it: no pointer auth / SVE (the kernel would use them; Unicorn's are slow). hypemu offers no pointer auth either unless --pauth. */
 const LINUX_CPU = 'max,pauth=off,sve=off';
 
 const sec = (x) => `${x.toFixed(2)} s`;

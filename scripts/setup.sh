@@ -10,8 +10,8 @@
 #      touching the system's apt configuration; see DESIGN.md)
 #   3. npm ci when node_modules is missing or older than package-lock.json
 #      (package-lock.json is never rewritten)
-#   4. npm run build (tsc); the native system-instruction filter
-#      (emulator/unicorn/native/sysinsn-filter.c) with cc into vendor/native/
+#   4. npm run build (tsc); the native helpers (emulator/unicorn/native/*.c:
+#      system-instruction filter, TLB page flush) with cc into vendor/native/
 #   5. make -C guest-images
 #   6. node dist/cli/main.js run
 #
@@ -142,18 +142,22 @@ node -e "require('esbuild').transformSync('let a = 1')" 2>/dev/null ||
 log "npm run build (tsc) and type-check of tests/ and bench/"
 npm run --silent build >&2
 npm run --silent typecheck >&2
-# The native system-instruction filter (README "Architecture"): rebuilt when its source is newer.
-# Without it hypemu still runs (every MRS/MSR/SYS/SYSL then crosses into JavaScript, with a warning).
-filter_src=emulator/unicorn/native/sysinsn-filter.c
-filter_lib=vendor/native/libhypemu-sysinsn-filter.so
-if [[ ! -e "$filter_lib" || "$filter_src" -nt "$filter_lib" ]]; then
-	log "cc $filter_src -> $filter_lib"
-	mkdir -p vendor/native
-	cc -O2 -Wall -Wextra -shared -fPIC -o "$filter_lib.tmp" "$filter_src" >&2
-	mv "$filter_lib.tmp" "$filter_lib"
-else
-	log "native filter up to date: $filter_lib"
-fi
+# The native helpers (README "Architecture"), each rebuilt when its source is newer: the
+# system-instruction filter (without it every MRS/MSR/SYS/SYSL crosses into JavaScript, with a
+# warning) and the page-granular TLB flush (without it a TLBI by VA flushes Unicorn's whole TLB).
+# hypemu runs without either.
+for native in sysinsn-filter tlb-flush; do
+	native_src=emulator/unicorn/native/$native.c
+	native_lib=vendor/native/libhypemu-$native.so
+	if [[ ! -e "$native_lib" || "$native_src" -nt "$native_lib" ]]; then
+		log "cc $native_src -> $native_lib"
+		mkdir -p vendor/native
+		cc -O2 -Wall -Wextra -shared -fPIC -o "$native_lib.tmp" "$native_src" >&2
+		mv "$native_lib.tmp" "$native_lib"
+	else
+		log "native helper up to date: $native_lib"
+	fi
+done
 
 # ---------------------------------------------------------------- 5. guests
 log "make -C guest-images"

@@ -367,18 +367,33 @@ export class Vcpu implements GuestCpu {
    */
   nativeTlbi(entry: SysregEntry, xt: bigint): void {
     const op = entry.tlbi;
-    if (op) this.translator.tlb.invalidate(op, xt, this.translator.regime.stage2.vmid);
-    else this.translator.tlb.invalidateAll();
+    const tlb = this.translator.tlb;
+    const flush = op ? tlb.invalidate(op, xt, this.translator.regime.stage2.vmid) : tlb.invalidateAll();
     this.tlbiCount++;
     this.broadcastTlbi(op, xt, this.translator.regime.stage2.vmid);
     // QEMU's TLBI by VA drops one TARGET_PAGE (1 KiB on Unicorn's arm64, DESIGN.md) at the VA, not
     // the whole 4/16/64 KiB granule: the other sub-pages would stay mapped to the old page (Linux's
     // fixmap text patching then writes the old page and spins: the boot stall seen when TLBI first
-    // ran natively). Unicorn 2.1 has no page-range TLB flush, so a by-VA TLBI flushes its TLB whole;
-    // the others (VMALLE1, ASIDE1) QEMU already flushes whole by MMU index.
-    if (op === undefined || op.scope === 'va' || op.scope === 'va-range') this.flushUnicornTlb();
-    else this.codeGuard.tlbFlushed();
+    // ran natively). So the 1 KiB pages of every 4 KiB page the model TLB dropped are flushed
+    // (every Unicorn entry was filled from one of those), or Unicorn's TLB whole when that is not
+    // known or not possible; nothing when the model held nothing for the VA. The others (VMALLE1,
+    // ASIDE1) QEMU already flushes whole by MMU index.
+    if (op === undefined || op.scope === 'va' || op.scope === 'va-range') {
+      if (flush && !this.flushUnicornPages(tlb.removedPages, tlb.removedCount)) this.flushUnicornTlb();
+    } else this.codeGuard.tlbFlushed();
   }
+  /** Unicorn's TLB entries of `n` 4 KiB VA pages (4 TARGET_PAGEs each); false when it cannot (then nothing was done). */
+  private flushUnicornPages(pages4k: Float64Array, n: number): boolean {
+    if (n < 0 || n * 4 > this.subPages.length) return false;
+    const sub = this.subPages;
+    for (let i = 0; i < n; i++) for (let j = 0; j < 4; j++) sub[i * 4 + j] = pages4k[i]! + j * 0x400;
+    if (!this.uc.flushTlbPages(sub, n * 4)) return false;
+    this.tlbPageFlushes += n;
+    return true;
+  }
+  private readonly subPages = new Float64Array(256);
+  /** 4 KiB pages flushed from Unicorn's TLB one by one (instead of a whole flush). */
+  tlbPageFlushes = 0;
   /**
    * Stop the CPU from a hook outside the vCPU (the debugger's breakpoint)
    * before the instruction about to run: runFor returns with exactly the

@@ -36,6 +36,11 @@ const TWO32 = 4294967296;
 const TWO36 = 2 ** 36;
 const TWO37 = 2 ** 37;
 const TWO38 = 2 ** 38;
+const TWO48 = 2 ** 48;
+
+/** Capacity of TlbModel.removedPages, and the count that means "unknown: flush everything". */
+export const REMOVED_MAX = 64;
+export const REMOVED_UNKNOWN = -1;
 
 export interface TlbEntry {
   /** 4 KiB key: VA[55] * 2^36 + VA[47:12] */
@@ -485,6 +490,7 @@ export class TlbModel {
   private remove(sp: VmidSpace, e: TlbEntry): void {
     const m = e.map;
     if (m === null) return; // already removed
+    this.recordRemoved(e);
     if (m.get(e.key) === e) {
       m.delete(e.key);
       sp.count--;
@@ -514,9 +520,31 @@ export class TlbModel {
   }
 
 
+  /**
+   * The 4 KiB VA pages (signed VAs) of the entries the last invalidation by VA removed, so that
+   * Unicorn's TLB can be flushed page by page (every Unicorn entry was filled from a model entry
+   * keyed by its 4 KiB page): `removedCount` of them in `removedPages`, or REMOVED_UNKNOWN when
+   * more were removed than fit or entries were evicted for capacity (then only a whole flush is exact).
+   */
+  readonly removedPages = new Float64Array(REMOVED_MAX);
+  removedCount = 0;
+
+  private recordRemoved(e: TlbEntry): void {
+    const n = this.removedCount;
+    if (n === REMOVED_UNKNOWN) return;
+    if (n === REMOVED_MAX) {
+      this.removedCount = REMOVED_UNKNOWN;
+      return;
+    }
+    const top = e.vaTop >= 0x8000 ? e.vaTop - 0x1_0000 : e.vaTop;
+    this.removedPages[n] = top * TWO48 + (e.key % TWO36) * 4096;
+    this.removedCount = n + 1;
+  }
+
   private done(removed: number): boolean {
     this.stats.invalidations++;
     this.stats.entriesInvalidated += removed;
+    if (this.stale) this.removedCount = REMOVED_UNKNOWN;
     const flush = removed > 0 || this.stale;
     if (flush) {
       this.stats.unicornFlushes++;
@@ -666,6 +694,7 @@ export class TlbModel {
 
   /** Execute a TLB maintenance operation with its Xt and the current VMID (D8.13: what each form removes). */
   invalidate(op: TlbiOperation, xt: bigint, vmid: number): boolean {
+    this.removedCount = op.scope === 'va' || op.scope === 'va-range' ? 0 : REMOVED_UNKNOWN;
     switch (op.scope) {
       case 'all':
         return this.invalidateAll();

@@ -167,6 +167,37 @@ export function sysInsnFilterLib(): { lib: SysInsnFilterLib | null; why: string 
   return { lib: filterLib, why: '' };
 }
 
+/**
+ * The native page-granular TLB flush (native/tlb-flush.c, built by `npm run setup` into
+ * vendor/native/): null when it is not built or libunicorn does not export
+ * tlb_flush_page_aarch64; Unicorn's TLB is then flushed whole where a page would do.
+ * $HYPEMU_TLB_PAGE_FLUSH=off disables it (a measurement baseline).
+ */
+export interface TlbFlushLib {
+  locateCpu(uc: unknown, m0: bigint, m1: bigint): number;
+  flushPages(uc: unknown, cpuOffset: number, vas: Float64Array, n: number): void;
+}
+let tlbLib: TlbFlushLib | null | undefined;
+export function tlbFlushLib(): TlbFlushLib | null {
+  if (tlbLib !== undefined) return tlbLib;
+  tlbLib = null;
+  if (process.env.HYPEMU_TLB_PAGE_FLUSH === 'off') return null;
+  const path = join(packageRoot(), 'vendor/native/libhypemu-tlb-flush.so');
+  if (!existsSync(path)) return null;
+  try {
+    const lib = koffi.load(path);
+    const init = lib.func('int hypemu_tlb_init(const char *libpath)') as (p: string) => number;
+    if (init(unicorn().path) !== 0) return null;
+    tlbLib = {
+      locateCpu: lib.func('long hypemu_tlb_locate_cpu(void *uc, uint64_t m0, uint64_t m1)') as never,
+      flushPages: lib.func('void hypemu_tlb_flush_pages(void *uc, long cpu_off, const double *vas, int n)') as never,
+    };
+  } catch {
+    tlbLib = null;
+  }
+  return tlbLib;
+}
+
 let cached: { api: UnicornApi; path: string; version: [number, number] } | null = null;
 
 /** Load libunicorn once, check its version and bind the functions. */

@@ -22,6 +22,7 @@ import {
   koffi,
   libcMemory,
   sysInsnFilterLib,
+  tlbFlushLib,
   unicorn,
   type UnicornApi,
 } from './ffi.js';
@@ -575,6 +576,42 @@ export class Unicorn {
   /** Drop every cached translation in Unicorn's TLB (after the model's TLB changed). */
   flushTlb(): void {
     this.check('uc_ctl(TLB_FLUSH)', this.api.uc_ctl(this.handle, ctlWrite(UC_CTL_TLB_FLUSH, 0)));
+  }
+
+  /**
+   * Drop Unicorn's TLB entries for the 1 KiB pages at vas[0..n) (signed VAs, 1 KiB aligned),
+   * every MMU index (native/tlb-flush.c). Returns false, having done nothing, when the native
+   * flush is not available (the caller then flushes the whole TLB).
+   */
+  flushTlbPages(vas: Float64Array, n: number): boolean {
+    if (this.cpuOffset === undefined) this.cpuOffset = this.locateCpu();
+    if (this.cpuOffset < 0) return false;
+    tlbFlushLib()!.flushPages(this.handle, this.cpuOffset, vas, n);
+    return true;
+  }
+  private cpuOffset: number | undefined;
+
+  /** uc_struct's CPUState pointer, found twice with different X0/X1 markers (both must agree), or -1. */
+  private locateCpu(): number {
+    const lib = tlbFlushLib();
+    if (lib === null) return -1;
+    const x0 = this.regRead(Reg.X0);
+    const x1 = this.regRead(Reg.X0 + 1);
+    let off = -1;
+    for (const [m0, m1] of [[0x6879_7065_6d75_0001n, 0x5a5a_c3c3_0f0f_1e1en], [0x1357_9bdf_2468_ace0n, 0x0fed_cba9_8765_4321n]] as const) {
+      this.regWrite(Reg.X0, m0);
+      this.regWrite(Reg.X0 + 1, m1);
+      const o = lib.locateCpu(this.handle, m0, m1);
+      if (o < 0 || (off >= 0 && o !== off)) {
+        off = -1;
+        break;
+      }
+      off = o;
+    }
+    this.regWrite(Reg.X0, x0);
+    this.regWrite(Reg.X0 + 1, x1);
+    if (off < 0) log.warn('Unicorn\'s CPU state was not found: TLB maintenance by VA flushes its whole TLB');
+    return off;
   }
 
   /** Drop the translated blocks covering guest VAs [begin, end) (uc_ctl_remove_cache). */

@@ -56,6 +56,9 @@ describe('the npm package', () => {
     expect(files).toContain('package/dist/cli/main.js');
     expect(files).toContain('package/dist/machine/index.d.ts');
     expect(files).toContain('package/guest-images/build/demo.elf');
+    // The native helpers' C sources ship, so an installed copy can build them (README "Architecture").
+    expect(files).toContain('package/emulator/unicorn/native/sysinsn-filter.c');
+    expect(files).toContain('package/emulator/unicorn/native/tlb-flush.c');
     expect(files.some((f) => f.startsWith('package/tests/') || f.startsWith('package/machine/'))).toBe(false);
 
     const proj = join(dir, 'project');
