@@ -349,12 +349,15 @@ export class Vcpu implements GuestCpu {
   /**
    * A broadcast TLBI from another vCPU (the IS and OS forms, Arm ARM D8.13.2 "TLB maintenance
    * instructions ... Shareability"): this vCPU's model TLB drops what it names and Unicorn's TLB
-   * (not tagged by ASID or VMID, and by-VA only per 1 KiB page) is flushed whole. The vCPU is not
-   * running: only one core runs at a time.
+   * (not tagged by ASID or VMID) drops the pages of a by-VA form (as nativeTlbi) or everything.
+   * The vCPU is not running: only one core runs at a time.
    */
   remoteTlbi(op: TlbiOperation, xt: bigint, vmid: number): void {
-    this.translator.tlb.invalidate(op, xt, vmid);
-    this.flushUnicornTlb();
+    const tlb = this.translator.tlb;
+    const flush = tlb.invalidate(op, xt, vmid);
+    if (op.scope === 'va' || op.scope === 'va-range') {
+      if (flush && !this.flushUnicornPages(tlb.removedPages, tlb.removedCount)) this.flushUnicornTlb();
+    } else this.flushUnicornTlb();
   }
   private broadcastTlbi(op: TlbiOperation | undefined, xt: bigint, vmid: number): void {
     if (op === undefined || op.shareability === 'NSH') return;
