@@ -83,10 +83,13 @@ long hypemu_tlb_locate_cpu(void *uc, uint64_t m0, uint64_t m1)
 	const uint64_t ucp = (uint64_t)(uintptr_t)uc;
 	size_t got = safe_read(uc, words, sizeof words) / 8;
 	long best = -1;
-	uint64_t best_p = 0;
+	uint64_t best_p = 0, markers = 0;
 	for (size_t i = 0; i < got; i++) {
 		uint64_t p = words[i];
 		if (p == 0 || (p & 7) != 0 || p == ucp)
+			continue;
+		/* Once found, only a pointer between that candidate and the markers can be closer. */
+		if (best >= 0 && (p <= best_p || p >= markers))
 			continue;
 		size_t n = safe_read((void *)(uintptr_t)p, block, sizeof block) / 8;
 		for (size_t j = 0; j + 1 < n; j++) {
@@ -107,6 +110,7 @@ long hypemu_tlb_locate_cpu(void *uc, uint64_t m0, uint64_t m1)
 			if (back && envp && p > best_p) {
 				best = (long)(i * 8);
 				best_p = p;
+				markers = p + j * 8;
 			}
 			break;
 		}
