@@ -49,6 +49,7 @@ program
   .option('--nested', 'seed 003: the guest is a hypervisor: it starts at virtual EL2h (ID_AA64PFR0_EL1.EL2 = 1), its guests run on shadow stage 2s')
   .option('--seed <N>', 'seed of the guest\'s randomness: FEAT_RNG (RNDR/RNDRRS) and the device tree\'s /chosen rng-seed and kaslr-seed; 0 to 2^64-1 (default 0: every run the same)')
   .option('--pauth', 'advertise pointer authentication (FEAT_PAuth, QARMA) to the guest; off by default: a kernel then signs every return address, and QARMA in software doubles a Linux boot\'s time')
+  .addOption(new Option('--unknown-sysreg <HOW>', 'a system-register encoding the model does not know: undef injects an Undefined Instruction exception (EC 0x00) as KVM does; raz reads it as zero and ignores writes (bring-up). Reported once on stderr and counted in stats unknownSysregs').choices(['undef', 'raz']).default('undef'))
   .option('--no-fast-path', 'send every trap through the full world switch (compare with the EL2 fast path, seed 000)')
   .option('--cost <KEY=CYCLES>', `override the cycle-cost model (repeatable); keys: ${COST_KEYS.join(', ')}`, collect)
   .option('--walk <VA>', 'at the end of the run, report the stage-1/stage-2 walk of VA (repeatable): stderr, and walks["0x..."] in --stats-json', collect)

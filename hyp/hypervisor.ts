@@ -66,7 +66,15 @@ export interface HypervisorConfig {
   nested: boolean;
   /** FEAT_PAuth advertised to the guest (--pauth; idregs.ts withPointerAuth). */
   pauth: boolean;
+  /**
+   * A guest access to a system-register encoding the model does not know: 'undef' injects an
+   * Undefined Instruction exception (EC 0x00), as KVM does; 'raz' reads as zero and ignores
+   * writes (bring-up). Reported once on stderr and counted in stats.unknownSysregs either way.
+   */
+  unknownSysreg: UnknownSysregPolicy;
 }
+
+export type UnknownSysregPolicy = 'undef' | 'raz';
 
 export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
   mode: 'vhe',
@@ -78,12 +86,15 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
   cost: DEFAULT_COST_MODEL,
   nested: false,
   pauth: false,
+  unknownSysreg: 'undef',
 };
 
 /**
  * What the hypervisor runs a guest with, after KVM's HCR_GUEST_FLAGS: stage 2
  * on (VM), EL1 is AArch64 (RW), SMC trapped for PSCI (TSC), ID registers
- * answered from the sanitised feature set (TID1, TID3), ACTLR and set/way
+ * answered from the sanitised feature set (TID1, TID2, TID3: TID2 so the
+ * cache geometry CTR_EL0, CLIDR_EL1 and CCSIDR_EL1 per CSSELR_EL1 are the
+ * feature set's, not the CPU core's, as KVM traps them), ACTLR and set/way
  * cache maintenance trapped (TACR, TSW), SWIO; pointer-authentication keys
  * and instructions not trapped (APK, API), since the feature set offers them;
  * WFI trapped (TWI) so a waiting vCPU exits; WFE not (KVM clears TWE for a
@@ -91,7 +102,7 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
  * IRQ/FIQ/SError routed to EL2 (IMO, FMO, AMO), presented to the guest as
  * virtual interrupts. TVM/TRVM only under a policy.
  */
-export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'FMO', 'IMO', 'AMO', 'RW', 'TSC', 'TID1', 'TID3', 'TACR', 'TSW', 'TWI', 'APK', 'API');
+export const HCR_GUEST_DEFAULT = hcrOf('VM', 'SWIO', 'FMO', 'IMO', 'AMO', 'RW', 'TSC', 'TID1', 'TID2', 'TID3', 'TACR', 'TSW', 'TWI', 'APK', 'API');
 
 type FastHandler = (hyp: Hypervisor, vcpu: GuestCpu, exit: Exit) => boolean;
 

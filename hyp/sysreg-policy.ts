@@ -3,8 +3,10 @@
  * HCR_EL2/MDCR_EL2 bits over the descriptor table, hyp/traps.ts), the EL2
  * fast path for the trivial ones, the host-side handlers by register group,
  * and the policies of seeds 000 (MAIR mangling) and 002 (HCR_EL2.DC while the
- * MMU is off). An encoding the table does not know traps, warns once and is
- * RAZ/WI (seed 004).
+ * MMU is off). An encoding the table does not know traps, is reported once and
+ * is UNDEFINED for the guest, as KVM injects it (seed 004: "a *guest* access to
+ * an encoding the model does not implement ... KVM injects UNDEFINED, and so do
+ * we"); `unknownSysreg: 'raz'` keeps read-as-zero / writes-ignored for bring-up.
  */
 import type { SysInsnAccess, SysregExit, ExitAction } from '../emulator/cpu/exits.js';
 import { RESUME } from '../emulator/cpu/exits.js';
@@ -19,19 +21,21 @@ import type { HypStats } from './stats.js';
 
 /** What the policy needs of the hypervisor that owns it (not the whole Hypervisor: no import cycle). */
 export interface SysregPolicyHost {
-  readonly config: { readonly mairMangle: boolean; readonly defaultCacheable: boolean };
+  readonly config: { readonly mairMangle: boolean; readonly defaultCacheable: boolean; readonly unknownSysreg?: 'undef' | 'raz' };
   readonly el2: El2Regs;
   readonly stats: HypStats;
   readonly stage2: { readonly vmid: number };
 }
 import { HCR } from './hcr.js';
 import { formatUnknown, rowOf, type SysregRow } from './sysreg-table.js';
-import { DEVICE, NATIVE, routeAccess, TRAP_EMULATE, type Route, type TrapControls } from './traps.js';
+import { DEVICE, NATIVE, routeAccess, routePmuEl0, TRAP_EL1, TRAP_EMULATE, UNDEF, type Route, type TrapControls } from './traps.js';
 import { defaultFeatureSet, type FeatureSet } from './idregs.js';
 import { logger } from './log.js';
 
 const KEY_MAIR = sysregKey(SR.MAIR_EL1);
 const KEY_SCTLR = sysregKey(SR.SCTLR_EL1);
+const KEY_CSSELR = sysregKey(SR.CSSELR_EL1);
+const KEY_PMUSERENR = sysregKey({ op0: 3, op1: 3, crn: 9, crm: 14, op2: 0 });
 /**
  * Writes after which translations handed to Unicorn may be stale (the
  * catalogue's TRANSLATION flag): its TLB is not tagged with ASIDs or
@@ -98,12 +102,20 @@ export class SysregPolicy {
 
   /** Where a guest system instruction goes: the trap rules over the entry's attached row, then its device. */
   route(_vcpu: GuestCpu, access: SysInsnAccess, entry: SysregEntry | undefined): Route {
-    // An encoding nobody knows at EL0 is the CPU's business (UNDEFINED to EL1).
-    if (entry === undefined && access.el === 0) return NATIVE;
+    // An encoding nobody knows at EL0 is UNDEFINED, to EL1, before any trap to EL2 could see it
+    // (Arm ARM D1 "Synchronous exception prioritization"), as on hardware under KVM. With
+    // unknownSysreg 'raz' the CPU core decides, as before (it may implement the encoding).
+    if (entry === undefined && access.el === 0) return this.hyp.config.unknownSysreg === 'raz' ? NATIVE : UNDEF;
     const el2 = this.hyp.el2;
     this.ctl.lo = (el2.hcrLo | this.extraLo) >>> 0;
     this.ctl.hi = (el2.hcrHi | this.extraHi) >>> 0;
     const row = entry === undefined ? undefined : rowOf(entry);
+    // EL0 PMU access: PMUSERENR_EL0 decides first (an EL1 control, before MDCR_EL2.TPM).
+    if (access.el === 0 && row !== undefined && (row.el0 === 'PMUSERENR' || row.key === KEY_PMUSERENR)) {
+      const r = routePmuEl0(row.key, access.read, this.pmuserenr(_vcpu));
+      if (r === 'el1') return TRAP_EL1;
+      if (r === 'undefined') return UNDEF;
+    }
     // MDCR_EL2 (TPM, TPMCR, TDA, TDOSA, TDRA) only matters to the debug and PMU rows: read it for
     // those alone, so the hot path (every other register) does no BigInt work.
     this.ctl.mdcr = row !== undefined && row.mdcrMask !== 0 ? Number(el2.get('MDCR_EL2') & 0xffff_ffffn) : undefined;
@@ -111,6 +123,14 @@ export class SysregPolicy {
     // No trap bit applies: a device's row is answered by the device.
     if (entry?.device && (r === NATIVE || r === TRAP_EMULATE)) return DEVICE;
     return r;
+  }
+
+  /** PMUSERENR_EL0 as the guest set it: the PMU model's, or the emulated register's. */
+  private pmuserenr(vcpu: GuestCpu): number {
+    const e = vcpu.sysregs.get(KEY_PMUSERENR);
+    if (e === undefined) return 0;
+    const v = e.device !== null ? e.device.read(e) : (this.emulated.get(KEY_PMUSERENR) ?? e.reset ?? 0n);
+    return Number(v & 0xffn);
   }
 
   /** Is this trap one the EL2 fast path handles (no side effects)? */
@@ -141,9 +161,13 @@ export class SysregPolicy {
    */
   hostHandle(vcpu: GuestCpu, exit: SysregExit, ctx: GuestContext): { action: ExitAction; after?: () => void } {
     if (exit.row === null) {
-      this.unknown(exit, ctx);
-      ctx.skipInstruction();
-      return { action: RESUME };
+      if (this.unknown(exit, ctx)) {
+        ctx.skipInstruction();
+        return { action: RESUME };
+      }
+      // KVM's emulate_sys_reg() for an access with no descriptor: kvm_inject_undefined(),
+      // ELR = the instruction (Arm ARM D1 exception entry, EC 0x00 "Unknown reason").
+      return { action: RESUME, after: () => vcpu.takeException('sync', esr(EC.UNKNOWN, 0), exit.pc) };
     }
     const row = rowOf(exit.row);
     const key = row.key;
@@ -167,8 +191,10 @@ export class SysregPolicy {
       case 'ID3': {
         this.count(row, exit);
         if (!exit.read) {
-          // CSSELR_EL1 is in group 2 and writable: it selects which CCSIDR reads back.
-          if (row.access !== 'ro') regs.write(exit, exit.value);
+          // CSSELR_EL1 is in group 2 and writable: it selects which CCSIDR reads back. Level [3:1]
+          // and InD [0] are its only fields here (TnD [4] needs FEAT_MTE2; the rest is RES0:
+          // the CSSELR_EL1 register description), as KVM keeps only Level and InD.
+          if (row.access !== 'ro') regs.write(exit, key === KEY_CSSELR ? exit.value & 0xfn : exit.value);
           break;
         }
         const csselr = Number(ctx.readSysreg('CSSELR_EL1', SR.CSSELR_EL1) & 0xffn);
@@ -275,19 +301,27 @@ export class SysregPolicy {
     el2.hcr = hcr;
   }
 
-  /** Seed 004: an encoding the model does not know warns once and is RAZ/WI; the guest keeps running. */
-  private unknown(exit: SysregExit, ctx: GuestContext): void {
+  /**
+   * Seed 004: an encoding the model does not know is reported once (a pino warning with the row
+   * to paste into the table, as KVM prints the encoding) and counted. Returns true when it was
+   * completed as RAZ/WI (unknownSysreg 'raz'), false when it is UNDEFINED for the guest.
+   */
+  private unknown(exit: SysregExit, ctx: GuestContext): boolean {
     const key = sysregKey(exit);
     const label = `S${exit.op0}_${exit.op1}_C${exit.crn}_C${exit.crm}_${exit.op2}`;
     const s = this.hyp.stats;
     s.unknownSysregs[label] = (s.unknownSysregs[label] ?? 0) + 1;
+    const raz = this.hyp.config.unknownSysreg === 'raz';
     if (!this.warned.has(key)) {
       this.warned.add(key);
       logger.warn(
         { pc: '0x' + exit.pc.toString(16), read: exit.read, row: formatUnknown(exit, { read: exit.read, el: 1 }) },
-        `unknown system register ${label} ${exit.read ? 'read' : 'written'}: reads as zero, writes ignored`,
+        `unknown system register ${label} ${exit.read ? 'read' : 'written'}: ` +
+          (raz ? 'reads as zero, writes ignored (--unknown-sysreg raz)' : 'UNDEFINED for the guest, as KVM injects it (--unknown-sysreg raz: read as zero)'),
       );
     }
+    if (!raz) return false;
     if (exit.read) ctx.setX(exit.rt, 0n);
+    return true;
   }
 }

@@ -23,13 +23,13 @@
  */
 import { HCR, type HcrBitName, type HcrWords } from './hcr.js';
 import { MDCR, type MdcrBitName, type SysregRow } from './sysreg-table.js';
-import { encodingMinEl } from '../emulator/cpu/sysreg-catalogue.js';
+import { encodingMinEl, sysregKey } from '../emulator/cpu/sysreg-catalogue.js';
 import type { SysInsnRoute } from '../emulator/cpu/exits.js';
 
 export type TrapReason =
   | HcrBitName
   | `MDCR.${MdcrBitName}`
-  /** no row: unknown register, trap so the runtime warns once and makes it RAZ/WI (seed 004) */
+  /** no row: unknown register, trapped so the EL2 model reports it once and injects UNDEFINED (or RAZ/WI, bring-up) (seed 004) */
   | 'unknown'
   /** no trap bit applies, but hypemu must handle it (SysregRow.cpu === 'emulate') */
   | 'emulate';
@@ -66,6 +66,12 @@ export const DEVICE: Route = Object.freeze({ route: 'device', reason: null });
  */
 export const UNDEF: Route = Object.freeze({ route: 'undefined', reason: null });
 
+/**
+ * Trapped to EL1 by an EL1 control, before any trap to EL2 (D1 "Synchronous exception
+ * prioritization"): an EL0 PMU access PMUSERENR_EL0 does not enable (routePmuEl0).
+ */
+export const TRAP_EL1: Route = Object.freeze({ route: 'el1-trap', reason: null });
+
 const TRAPS = new Map<TrapReason, Route>();
 function trapFor(reason: TrapReason): Route {
   let r = TRAPS.get(reason);
@@ -87,6 +93,13 @@ for (const n of Object.keys(HCR) as HcrBitName[]) BY_HCR_BIT[HCR[n]] = trapFor(n
 const BY_MDCR_MASK = new Map<number, Route>();
 for (const n of Object.keys(MDCR) as MdcrBitName[]) BY_MDCR_MASK.set(1 << MDCR[n], trapFor(`MDCR.${n}`));
 const TPMCR_MASK = 1 << MDCR.TPMCR;
+/**
+ * MDCR_EL2.TDE: "MDCR_EL2.{TDRA,TDOSA,TDA} are treated as being 1 for all purposes other than
+ * a direct read of MDCR_EL2" (the MDCR_EL2 register description, TDE; Arm ARM D2 "Routing
+ * debug exceptions": TDE also routes debug exceptions to EL2, which this model never asks for).
+ */
+const TDE_MASK = 1 << MDCR.TDE;
+const TDE_IMPLIES = (1 << MDCR.TDA) | (1 << MDCR.TDOSA) | (1 << MDCR.TDRA);
 const PMCR_KEY = (3 << 14) | (3 << 11) | (9 << 7) | (12 << 3) | 0;
 
 function bitIndex(word: number, mask: number): number {
@@ -138,9 +151,10 @@ export function routeAccess(hcr: TrapControls | bigint, row: SysregRow | undefin
   }
 
   if (row.mdcrMask !== 0 && c.mdcr !== undefined) {
-    if ((c.mdcr & row.mdcrMask) !== 0) return BY_MDCR_MASK.get(row.mdcrMask)!;
+    const mdcr = (c.mdcr & TDE_MASK) !== 0 ? c.mdcr | TDE_IMPLIES : c.mdcr;
+    if ((mdcr & row.mdcrMask) !== 0) return BY_MDCR_MASK.get(row.mdcrMask)!;
     // D19.2 "MDCR_EL2", TPMCR: traps PMCR_EL0 alone.
-    if (row.key === PMCR_KEY && (c.mdcr & TPMCR_MASK) !== 0) return BY_MDCR_MASK.get(TPMCR_MASK)!;
+    if (row.key === PMCR_KEY && (mdcr & TPMCR_MASK) !== 0) return BY_MDCR_MASK.get(TPMCR_MASK)!;
   }
 
   return row.cpu === 'emulate' ? TRAP_EMULATE : NATIVE;
@@ -188,4 +202,36 @@ export const SCTLR_NTWE = 1 << 18;
 export function routeWfx(hcrLo: number, wfe: boolean, el: number, sctlrEl1Lo?: number): 'native' | 'el1' | 'el2' {
   if (el === 0 && sctlrEl1Lo !== undefined && (sctlrEl1Lo & (wfe ? SCTLR_NTWE : SCTLR_NTWI)) === 0) return 'el1';
   return (hcrLo & (1 << (wfe ? HCR.TWE : HCR.TWI))) !== 0 ? 'el2' : 'native';
+}
+
+// ---------------------------------------------------------------- EL0 PMU access
+
+/** PMUSERENR_EL0 fields (its register description): EN 0, SW 1 (PMSWINC), CR 2 (PMCCNTR read), ER 3 (event counter read, PMSELR). */
+export const PMUSERENR = { EN: 1, SW: 2, CR: 4, ER: 8 } as const;
+
+const pmuKey = (crn: number, crm: number, op2: number) => sysregKey({ op0: 3, op1: 3, crn, crm, op2 });
+const KEY_PMUSERENR = pmuKey(9, 14, 0);
+const KEY_PMSWINC = pmuKey(9, 12, 4);
+const KEY_PMSELR = pmuKey(9, 12, 5);
+const KEY_PMCCNTR = pmuKey(9, 13, 0);
+const KEY_PMXEVCNTR = pmuKey(9, 13, 2);
+/** PMEVCNTR<n>_EL0: op0 3, op1 3, CRn 14, CRm 8..11. */
+const isEventCounter = (key: number) => key === KEY_PMXEVCNTR || (key >> 3 >= pmuKey(14, 8, 0) >> 3 && key >> 3 <= pmuKey(14, 11, 0) >> 3);
+
+/**
+ * An EL0 access to a PMU register (a row whose el0 rule is 'PMUSERENR', or PMUSERENR_EL0
+ * itself), as the PMU registers' access pseudocode decides it before any EL2 trap: enabled by
+ * PMUSERENR_EL0.EN, or for PMSWINC_EL0 writes by SW, PMCCNTR_EL0 reads by CR, event counter
+ * reads and PMSELR_EL0 by ER; otherwise a system access trap to EL1 (EC 0x18; QEMU 7.2
+ * agrees, guest unknown-sysreg). PMUSERENR_EL0 is read-only at EL0: a write is UNDEFINED.
+ */
+export function routePmuEl0(key: number, read: boolean, pmuserenr: number): 'ok' | 'el1' | 'undefined' {
+  if (key === KEY_PMUSERENR) return read ? 'ok' : 'undefined';
+  if ((pmuserenr & PMUSERENR.EN) !== 0) return 'ok';
+  let allow = 0;
+  if (key === KEY_PMSWINC) allow = read ? 0 : PMUSERENR.SW;
+  else if (key === KEY_PMCCNTR) allow = read ? PMUSERENR.CR : 0;
+  else if (key === KEY_PMSELR) allow = PMUSERENR.ER;
+  else if (isEventCounter(key)) allow = read ? PMUSERENR.ER : 0;
+  return (pmuserenr & allow) !== 0 ? 'ok' : 'el1';
 }

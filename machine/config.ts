@@ -72,6 +72,8 @@ export interface MachineConfig {
   nested?: boolean;
   /** --pauth: pointer authentication (FEAT_PAuth) advertised to the guest. */
   pauth?: boolean;
+  /** --unknown-sysreg: an encoding the model does not know is UNDEFINED ('undef', default, as KVM) or read-as-zero/write-ignored ('raz'). */
+  unknownSysreg?: 'undef' | 'raz';
   /** --cost KEY=CYCLES (repeatable), or an object { 'worldSwitch.vhe': 800 }. */
   cost?: readonly string[] | Readonly<Record<string, number>>;
   /** --walk VA (repeatable): walks reported when the run ends (stderr unless quiet, and stats.walks). */
@@ -130,7 +132,7 @@ export interface ResolvedConfig {
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
   'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'smp', 'fastPath', 'nested', 'pauth', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter',
-  'snapshotAt', 'snapshot', 'seed',
+  'snapshotAt', 'snapshot', 'seed', 'unknownSysreg',
 ]);
 
 /** --seed: an integer 0..2^64-1 (decimal, 0x-hex, `_` separators). */
@@ -191,6 +193,7 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     cost,
     nested: c.nested === true,
     pauth: c.pauth === true,
+    unknownSysreg: oneOf(c.unknownSysreg ?? 'undef', ['undef', 'raz'] as const, '--unknown-sysreg'),
   };
   const walk = (c.walk ?? []).map((v) => {
     const a = typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : parseAddress(v);

@@ -121,11 +121,12 @@ export interface SysInsnAccess extends SysregAccessFields {
  * Where a system instruction goes, decided once per access: run natively on
  * the CPU, answered by the device that registered the row, trapped to EL2
  * (an EC 0x18 exit carrying the row and `reason`), UNDEFINED at the current
- * EL (an Undefined Instruction exception, EC 0x00), or already handled by the
- * EL2 model (PC advanced).
+ * EL (an Undefined Instruction exception, EC 0x00), trapped to EL1 by an EL1
+ * control (an EL0 access PMUSERENR_EL0 does not enable: a system access trap,
+ * EC 0x18, to EL1), or already handled by the EL2 model (PC advanced).
  */
 export interface SysInsnRoute {
-  readonly route: 'native' | 'device' | 'trap' | 'undefined' | 'handled';
+  readonly route: 'native' | 'device' | 'trap' | 'undefined' | 'el1-trap' | 'handled';
   readonly reason: string | null;
 }
 

@@ -23,6 +23,10 @@ export interface SysInsnCpu extends GuestCpu {
   icMaintenance(cp: CpRegView): void;
   /** Which instructions need nothing from us (sysinsn-filter.ts), brought up to date. */
   syncSysFilter(): SysInsnFilter;
+  /** Exception entries so far (bumped by takeException). */
+  readonly exceptionSeq: number;
+  /** An exception was taken from this hook: make Unicorn honour the new PC (vcpu.ts). */
+  hookRedirect(target: number): void;
 }
 
 /** Unicorn register id → architectural register number (31 = XZR/SP). */
@@ -56,9 +60,11 @@ export function onSysInsn(cpu: SysInsnCpu, kind: SysInsnKind, rtId: number, cp: 
     pc,
     el,
   };
+  const seq = cpu.exceptionSeq;
   const r = cpu.el2 ? cpu.el2.routeSysInsn(cpu, access, entry) : bareRoute(entry, el);
   switch (r.route) {
     case 'handled':
+      if (cpu.exceptionSeq !== seq) cpu.hookRedirect(cpu.pc);
       return true;
     case 'device': {
       const d = entry!.device!;
@@ -69,6 +75,12 @@ export function onSysInsn(cpu: SysInsnCpu, kind: SysInsnKind, rtId: number, cp: 
     }
     case 'undefined':
       cpu.takeException('sync', esr(EC.UNKNOWN, 0), pc);
+      cpu.hookRedirect(cpu.pc);
+      return true;
+    case 'el1-trap':
+      // A system access trap to EL1 (EC 0x18 with the MRS/MSR ISS), ELR = the instruction.
+      cpu.takeException('sync', esr(EC.SYS64, issSysreg(access)), pc);
+      cpu.hookRedirect(cpu.pc);
       return true;
     case 'trap':
       cpu.dispatchExit({
@@ -86,6 +98,8 @@ export function onSysInsn(cpu: SysInsnCpu, kind: SysInsnKind, rtId: number, cp: 
         row: entry ?? null,
         trap: r.reason,
       });
+      // The EL2 model injected an exception (an UNDEFINED for an encoding it does not know).
+      if (cpu.exceptionSeq !== seq) cpu.hookRedirect(cpu.pc);
       return true;
     case 'native':
       // A native write to a register the MMU model reads: re-read the regime at the next fill.

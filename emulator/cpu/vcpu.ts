@@ -416,6 +416,26 @@ export class Vcpu implements GuestCpu {
     if (this.clock.running) this.requestStop();
   }
   private readonly deferred: Array<() => void> = [];
+  /** Exception entries performed by takeException (sysinsn-hook.ts watches it around an exit). */
+  exceptionSeq = 0;
+  /** PC a system-instruction hook moved the guest to, honoured when the slice stops (hookRedirect). */
+  private redirectPc: number | null = null;
+  private redirectCounter = 0;
+  /**
+   * An exception taken from the system-instruction hook (an injected UNDEFINED, a trap to EL1,
+   * an EL2 handler's injection). Unicorn ignores a PC written there for a register QEMU itself
+   * lets the guest access: it runs the rest of the translation block (measured: the guest ran
+   * on after ELR at "EL1"), and an MSR's block end writes PC = the next instruction. So the
+   * slice stops before the next instruction runs, and the run loop puts PC back to `target`.
+   * The instruction counts as the CPU counts one it raises UNDEFINED for itself: started.
+   */
+  hookRedirect(target: number): void {
+    if (this.gatedExit !== null || this.halted !== null) return;
+    this.redirectPc = target;
+    this.redirectCounter = this.uc.sliceCounter();
+    this.requestStop();
+  }
+
   private runDeferred(): void {
     while (this.deferred.length > 0) this.deferred.shift()!();
   }
@@ -509,6 +529,7 @@ export class Vcpu implements GuestCpu {
 
   /** Exception entry to EL1 (exception-entry.ts), counted and observed. */
   takeException(kind: ExceptionKind, esrValue: number, preferredReturn: number, far?: number): void {
+    this.exceptionSeq++;
     this.eventSeen = true;
     this.eventSeq++;
     // The EL2 model may take it instead (a guest hypervisor's exceptions at virtual EL2).
@@ -661,6 +682,18 @@ export class Vcpu implements GuestCpu {
         }
         clock.retire(Math.max(0, started - 1));
         break;
+      }
+      if (this.redirectPc !== null) {
+        // hookRedirect: the exception was taken at the system instruction; whatever Unicorn
+        // started after it did not run (a fill it asked for on the way is moot too).
+        clock.retire(Math.min(n, Math.max(0, this.redirectCounter)));
+        this.pc = this.redirectPc;
+        this.redirectPc = null;
+        if (rc !== UC_ERR_OK && rc !== UC_ERR_EXCEPTION && this.halted === null) {
+          this.halt({ kind: 'fault', message: `CPU stopped: ${uc.strerror(rc)} at PC ${hexVa(this.pc)}` });
+        }
+        if (this.halted !== null || this.gatedExit !== null) break;
+        continue;
       }
       if (rc === UC_ERR_EXCEPTION && refused !== null) {
         // Unicorn's counter includes a data access that was started and

@@ -110,3 +110,34 @@ describe('trap-rules (WFI/WFE/SMC/HVC at EL0; validated under QEMU 7.2)', () => 
     expect(r.stats!.exits.byReason.hvc).toBe(1);
   });
 });
+
+describe('unknown-sysreg (UNDEFINED encodings and EL0 PMU access; validated under QEMU 7.2)', () => {
+  it('unknown encodings and EL2/EL3 registers are UNDEFINED, reported once and counted; EL0 PMU access follows PMUSERENR_EL0', () => {
+    const r = hypemu(['run', guest('unknown-sysreg'), '-q'], { stats: true });
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout.match(/^PASS /gm)?.length).toBe(28);
+    expect(r.status).toBe(0);
+    expect(r.stats!.unknownSysregs).toEqual({ S3_0_C15_C15_7: 2 });
+    // One warning per encoding, not per access.
+    expect(r.stderr.match(/unknown system register S3_0_C15_C15_7/g)?.length).toBe(1);
+  });
+  it('--unknown-sysreg raz reads them as zero instead (the guest sees no exception)', () => {
+    const r = hypemu(['run', guest('unknown-sysreg'), '-q', '--unknown-sysreg', 'raz'], { stats: true });
+    expect(r.stdout).toContain('FAIL el1 exceptions got=0x3 want=0x5'); // the two accesses to S3_0_C15_C15_7 raised nothing
+    expect(r.stats!.unknownSysregs).toEqual({ S3_0_C15_C15_7: 2 });
+  });
+});
+
+describe('cache-id (HCR_EL2.TID2: the cache ID registers; validated under QEMU 7.2)', () => {
+  it('CTR_EL0, CLIDR_EL1 and CCSIDR_EL1 read the feature set\'s values (QEMU 7.2 max), trapped by TID2', () => {
+    const r = hypemu(['run', guest('cache-id'), '-q'], { stats: true });
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout.match(/^PASS /gm)?.length).toBe(7);
+    expect(r.status).toBe(0);
+    const t = r.stats!.sysregTraps;
+    expect(t['CTR_EL0']!.reads).toBe(2); // EL1 and EL0
+    expect(t['CLIDR_EL1']!.reads).toBe(1);
+    expect(t['CCSIDR_EL1']!.reads).toBe(3);
+    expect(t['CSSELR_EL1']!.writes).toBe(4);
+  });
+});

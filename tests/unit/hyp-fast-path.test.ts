@@ -244,10 +244,22 @@ describe('seed 002: HCR_EL2.DC and TVM while the MMU is off, both cleared by SCT
   });
 });
 
-describe('seed 004: an encoding no table row knows is RAZ/WI and the guest continues', () => {
-  it('MRS/MSR S3_0_C15_C2_7 at EL1: reads 0, write ignored, no exception, counted in unknownSysregs', () => {
+describe('seed 004: an encoding no table row knows is UNDEFINED for the guest (as KVM injects), or RAZ/WI for bring-up', () => {
+  it('MRS S3_0_C15_C2_7 at EL1: an Undefined Instruction exception at the MRS (EC 0x00), Xt untouched, counted', () => {
     expect(findSysreg({ op0: 3, op1: 0, crn: 15, crm: 2, op2: 7 })).toBeUndefined();
-    const { v, hyp, exits } = boot([A64.mrsImpdefX0, A64.msrImpdefX1, A64.mrsImpdefX3, A64.self], {});
+    const { v, hyp, exits } = boot([A64.mrsImpdefX0, A64.self], {});
+    v.setX(0, 0xffff_ffffn);
+    expect(v.runFor(1)).toBeNull();
+    expect(v.x(0)).toBe(0xffff_ffffn);
+    expect(v.exceptions.byTarget.EL1).toEqual({ unknown: 1 });
+    expect(Number(v.sysreg(SR.ESR_EL1))).toBe(0x0200_0000);
+    expect(Number(v.sysreg(SR.ELR_EL1))).toBe(BASE);
+    expect(hyp.stats.unknownSysregs).toEqual({ S3_0_C15_C2_7: 1 });
+    expect(exits[1]!.exit.esr).toBe(0x6200_0000 | (3 << 20) | (7 << 17) | (15 << 10) | (0 << 5) | (2 << 1) | 1);
+  });
+
+  it("unknownSysreg 'raz': MRS/MSR S3_0_C15_C2_7 at EL1 read 0, the write is ignored, no exception, counted in unknownSysregs", () => {
+    const { v, hyp, exits } = boot([A64.mrsImpdefX0, A64.msrImpdefX1, A64.mrsImpdefX3, A64.self], { unknownSysreg: 'raz' });
     v.setX(0, 0xffff_ffffn);
     v.setX(1, 0x1234n);
     v.setX(3, 0xffff_ffffn);

@@ -3,7 +3,7 @@
 // its D19.2 register description. For every bit: clear -> the access runs natively, set -> it
 // traps with that bit as the reason, and a register of another group is unaffected.
 import { describe, expect, it } from 'vitest';
-import { routeAccess, trapsSmc, routeHvc, routeWfx, NATIVE, TRAP_UNKNOWN, TRAP_EMULATE, SCTLR_NTWI, SCTLR_NTWE } from '../../hyp/traps.js';
+import { routeAccess, trapsSmc, routeHvc, routeWfx, routePmuEl0, PMUSERENR, NATIVE, TRAP_UNKNOWN, TRAP_EMULATE, SCTLR_NTWI, SCTLR_NTWE } from '../../hyp/traps.js';
 import type { AccessInfo, TrapControls } from '../../hyp/traps.js';
 import { findSysreg, sysregByName, SCTLR_EL0_ENABLE, MDCR } from '../../hyp/sysreg-table.js';
 import { HCR, hcrOf, splitHcr, type HcrBitName } from '../../hyp/hcr.js';
@@ -173,6 +173,35 @@ describe('routeAccess: MDCR_EL2 (D19.2 "MDCR_EL2")', () => {
     expect(route(m(['TPM']), 'PMCCFILTR_EL0', false).reason).toBe('MDCR.TPM');
     expect(route(m(['TPMCR']), 'PMCR_EL0', true).reason).toBe('MDCR.TPMCR');
     expect(route(m(['TPMCR']), 'PMSELR_EL0', true)).toBe(TRAP_EMULATE);
+  });
+  it('TDE makes TDA, TDOSA and TDRA apply (MDCR_EL2 description, TDE), and nothing in the PMU', () => {
+    expect(route(m(['TDE']), 'DBGBCR0_EL1', false).reason).toBe('MDCR.TDA');
+    expect(route(m(['TDE']), 'MDSCR_EL1', true).reason).toBe('MDCR.TDA');
+    expect(route(m(['TDE']), 'OSLAR_EL1', false).reason).toBe('MDCR.TDOSA');
+    expect(route(m(['TDE']), 'MDRAR_EL1', true).reason).toBe('MDCR.TDRA');
+    expect(route(m(['TDE']), 'PMCR_EL0', true)).toBe(TRAP_EMULATE);
+  });
+});
+
+describe('EL0 PMU access (PMUSERENR_EL0: EN, SW, CR, ER)', () => {
+  const key = (n: string) => sysregByName(n)!.key;
+  it('EN enables everything but a PMUSERENR_EL0 write, which is UNDEFINED at EL0', () => {
+    expect(routePmuEl0(key('PMCR_EL0'), true, PMUSERENR.EN)).toBe('ok');
+    expect(routePmuEl0(key('PMEVTYPER3_EL0'), false, PMUSERENR.EN)).toBe('ok');
+    expect(routePmuEl0(key('PMUSERENR_EL0'), true, 0)).toBe('ok');
+    expect(routePmuEl0(key('PMUSERENR_EL0'), false, PMUSERENR.EN)).toBe('undefined');
+  });
+  it('SW: PMSWINC writes; CR: PMCCNTR reads; ER: event counter reads and PMSELR; else a trap to EL1', () => {
+    expect(routePmuEl0(key('PMSWINC_EL0'), false, PMUSERENR.SW)).toBe('ok');
+    expect(routePmuEl0(key('PMSWINC_EL0'), false, PMUSERENR.CR | PMUSERENR.ER)).toBe('el1');
+    expect(routePmuEl0(key('PMCCNTR_EL0'), true, PMUSERENR.CR)).toBe('ok');
+    expect(routePmuEl0(key('PMCCNTR_EL0'), false, PMUSERENR.CR)).toBe('el1');
+    expect(routePmuEl0(key('PMEVCNTR30_EL0'), true, PMUSERENR.ER)).toBe('ok');
+    expect(routePmuEl0(key('PMEVCNTR0_EL0'), false, PMUSERENR.ER)).toBe('el1');
+    expect(routePmuEl0(key('PMXEVCNTR_EL0'), true, PMUSERENR.ER)).toBe('ok');
+    expect(routePmuEl0(key('PMSELR_EL0'), false, PMUSERENR.ER)).toBe('ok');
+    expect(routePmuEl0(key('PMEVTYPER0_EL0'), true, PMUSERENR.ER | PMUSERENR.CR | PMUSERENR.SW)).toBe('el1');
+    expect(routePmuEl0(key('PMCR_EL0'), true, 0)).toBe('el1');
   });
 });
 
