@@ -229,6 +229,10 @@ export class Hypervisor implements El2Handler {
   interruptMasked(cpu: GuestCpu, kind: 'irq' | 'fiq'): boolean | null {
     return this.nested?.interruptMasked(cpu, kind) ?? null;
   }
+  /** The debugger's trap-break exit-to-l1 (El2DebugView). */
+  watchExitsToGuestHypervisor(cb: ((e: { readonly reason: string; readonly text: string }) => void) | null): void {
+    if (this.nested !== null) this.nested.onReflect = cb;
+  }
 
   /** Where guest RAM and the passthrough device region are (what KVM learns from memslots). */
   private layout: GuestLayout | null = null;

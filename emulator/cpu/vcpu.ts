@@ -584,6 +584,7 @@ export class Vcpu implements GuestCpu {
         if (!this.irqMasked() && !hostPoint) {
           this.takeIrq();
           if (this.halted !== null || this.gatedExit !== null) break;
+          if (this.pauseRequested) continue; // the debugger stops at the vector (trap-break exit-to-l1)
         } else {
           // Pending but masked (Linux idles with IRQs masked around WFI and
           // unmasks right after): short slices, ending on a grid of absolute

@@ -36,8 +36,12 @@ export interface RegisterDescriptor {
 export type BreakpointKind = 'sw' | 'hw' | 'write' | 'read' | 'access';
 export type WatchKind = 'write' | 'read' | 'access';
 
-/** Exit reasons that `monitor trap-break` can stop on (EL2 exits the model handles). */
-export const TRAP_REASONS = ['sysreg', 'hvc', 'smc', 'dabt_s2', 'iabt_s2', 'wfx', 'irq'] as const;
+/**
+ * Exit reasons that `monitor trap-break` can stop on: EL2 exits the model handles (it stops
+ * before handling them), and `exit-to-l1`: an exit (or interrupt) the model reflects to a guest
+ * hypervisor under --nested (it stops after the reflection, at the guest hypervisor's vector).
+ */
+export const TRAP_REASONS = ['sysreg', 'hvc', 'smc', 'dabt_s2', 'iabt_s2', 'wfx', 'irq', 'exit-to-l1'] as const;
 export type TrapReason = (typeof TRAP_REASONS)[number];
 
 /** Why the target stopped. Discriminated on `kind`; the stub turns it into a T/S/W reply. */

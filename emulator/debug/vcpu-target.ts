@@ -65,6 +65,12 @@ export interface El2DebugView {
   exitPath?(exit: Exit): 'fast path' | 'world switch';
   /** The model's own text for `monitor walk` (a guest hypervisor's three stages), or null for the ordinary walk. */
   walkText?(va: bigint): string | null;
+  /**
+   * Be told of every exit the model reflects to a guest hypervisor (--nested), right after its
+   * exception entry at virtual EL2 (null: stop telling). `reason` is the key of
+   * stats.nested.exitsToL1; `text` describes the entry (vector, ESR/ELR/SPSR_EL2).
+   */
+  watchExitsToGuestHypervisor?(cb: ((e: { readonly reason: string; readonly text: string }) => void) | null): void;
 }
 
 export interface VcpuTargetSession {
@@ -172,6 +178,8 @@ export class VcpuTarget implements DebugTarget {
   private readonly trapBreak = new Set<TrapReason>();
   /** The exit our gate stopped on during the current run (vcpu.gatedExit also stays set while a bypassed re-run executes other code). */
   private gatedNow: Exit | null = null;
+  /** The reflection to a guest hypervisor that paused the current run (trap-break exit-to-l1). */
+  private reflectedNow: { readonly reason: string; readonly text: string } | null = null;
   private readonly exits: ExitRecord[] = [];
   private exitSeq = 0;
   private lastExit: Exit | null = null;
@@ -212,6 +220,14 @@ export class VcpuTarget implements DebugTarget {
       this.gatedNow = exit;
       return true;
     };
+    // trap-break exit-to-l1: the reflection has happened (PC is at the guest hypervisor's
+    // vector); pause the vCPU there, as a breakpoint on that vector would.
+    session.hyp.watchExitsToGuestHypervisor?.((e) => {
+      if (!this.trapBreak.has('exit-to-l1') || this.reflectedNow !== null) return;
+      this.reflectedNow = e;
+      this.vcpu.pauseRequested = true;
+      this.vcpu.requestStop();
+    });
   }
 
   // ------------------------------------------------------------------ registers
@@ -511,6 +527,13 @@ export class VcpuTarget implements DebugTarget {
       this.lastExit = gated;
       const path = this.session.hyp.exitPath?.(gated);
       return { kind: 'trap-break', pc: vaToBigint(gated.pc), reason: gated.reason, text: `EL2 exit: ${describeExit(gated, this.vcpu.x(0))}${path ? `, ${path}` : ''}${this.insnText(gated.pc)}` };
+    }
+    const reflected = this.reflectedNow;
+    this.reflectedNow = null;
+    if (reflected !== null) {
+      this.vcpu.pauseRequested = false;
+      const pc = this.vcpu.pc;
+      return { kind: 'trap-break', pc: vaToBigint(pc), reason: 'exit-to-l1', text: `exit to the guest hypervisor (${reflected.reason}): ${reflected.text}${this.insnText(pc)}` };
     }
     if (this.vcpu.instructions >= this.maxInstructions) return this.ended({ kind: 'insn-limit' });
     return null;

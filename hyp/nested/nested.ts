@@ -20,7 +20,7 @@ import type { Exit, ExitAction, SysInsnAccess, SysInsnRoute } from '../../emulat
 import { RESUME } from '../../emulator/cpu/exits.js';
 import type { GuestCpu, ExceptionKind, RegisterBatch } from '../../emulator/cpu/guest-cpu.js';
 import { parseTlbi, tlbiOperation } from '../../emulator/mmu/tlbi-op.js';
-import { EC, esr, esrEc, issSysreg } from '../../emulator/cpu/esr.js';
+import { EC, describeEsr, esr, esrEc, issSysreg } from '../../emulator/cpu/esr.js';
 import { PSTATE } from '../../emulator/cpu/pstate.js';
 import { sysregKey, SR } from '../../emulator/cpu/sysregs.js';
 import { faultStatusCode } from '../../emulator/mmu/faults.js';
@@ -335,7 +335,21 @@ export class NestedVirt {
     this.stats.exitsToL1[reason] = (this.stats.exitsToL1[reason] ?? 0) + 1;
     this.host.chargeNested('reflect');
     this.enterVel2(kind, esrValue, ret, far, hpfar);
+    if (this.onReflect !== null) this.onReflect({ reason, text: this.describeEntry(kind) });
     return RESUME;
+  }
+
+  /** Told of every reflection, after the entry (the debugger's trap-break exit-to-l1). */
+  onReflect: ((e: { readonly reason: string; readonly text: string }) => void) | null = null;
+
+  /** The exception entry just made at virtual EL2, in one line. */
+  private describeEntry(kind: ExceptionKind): string {
+    const e2 = this.vel2;
+    const h = (v: bigint): string => '0x' + v.toString(16);
+    const vector = `VBAR_EL2+0x${(this.vcpu.pc - Number(e2.get('VBAR_EL2') & ~0x7ffn)).toString(16)}`;
+    const esrText = kind === 'sync' ? ` ESR_EL2=${h(e2.get('ESR_EL2'))} (${describeEsr(Number(e2.get('ESR_EL2')))})` : '';
+    const far = kind === 'sync' && (esrEc(Number(e2.get('ESR_EL2'))) & 0x3a) === 0x20 ? ` FAR_EL2=${h(e2.get('FAR_EL2'))} HPFAR_EL2=${h(e2.get('HPFAR_EL2'))}` : '';
+    return `${kind} at ${vector};${esrText} ELR_EL2=${h(e2.get('ELR_EL2'))} SPSR_EL2=${h(e2.get('SPSR_EL2'))}${far}`;
   }
 
   /** System instructions at virtual EL2: emulated here ('handled'), or null for the normal route. */

@@ -14,6 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { guest, hypemu, type CliResult } from './helpers.js';
 import { Machine, exitCodeFor } from '../../machine/index.js';
 import { VcpuTarget } from '../../emulator/debug/vcpu-target.js';
+import type { StopReason } from '../../emulator/debug/target.js';
 
 describe('nested-l1 under --nested (seed 003)', () => {
   let r: CliResult;
@@ -114,6 +115,57 @@ describe('the debugger with a guest hypervisor (in-process target, real vCPU)', 
       expect(reg('hcr_el2')).toBe(1n << 31n); // between guests L1 runs with HCR_EL2.RW only
       expect(reg('vttbr_el2')! >> 48n).toBe(1n); // vm-a's VMID
       expect(target.walk(0x5000_0010n)).toMatch(/nested walk of L2 VA 0x50000010 .*VMID 1\)[\s\S]*shadow entry: slot 0 \(our VMID 256\)/);
+    } finally {
+      await machine.dispose();
+    }
+  });
+});
+
+describe('monitor trap-break on exit-to-l1 (the debugger target over a real vCPU)', () => {
+  /** Continue until the next stop; resolves with it. */
+  const cont = (t: VcpuTarget): Promise<StopReason> =>
+    new Promise((resolve) => {
+      t.setStopHandler(resolve);
+      t.resume('continue');
+    });
+  it('stops after each reflection at the guest hypervisor\'s vector, with ESR/ELR/SPSR_EL2 as delivered, and nowhere else', async () => {
+    const machine = await Machine.create({ image: guest('nested-l1'), nested: true, quiet: true });
+    try {
+      const target = new VcpuTarget({ machine: machine.board, hyp: machine.hyp }, { exitCodeFor });
+      expect(target.setTrapBreak(true, ['exit-to-l1'])).toMatch(/^trap-break: on for exit-to-l1/);
+      const vbar = () => machine.hyp.nested!.vel2.get('VBAR_EL2');
+      // vm-a's first exit to L1: HVC #0x42 from L2 (Arm ARM D1.10.2: VBAR_EL2 + 0x400, ELR = the next instruction)
+      const s1 = await cont(target);
+      expect(s1).toMatchObject({ kind: 'trap-break', reason: 'exit-to-l1' });
+      if (s1.kind !== 'trap-break') throw new Error('unreachable');
+      expect(s1.pc).toBe(vbar() + 0x400n);
+      expect(s1.text).toMatch(/^exit to the guest hypervisor \(hvc\): sync at VBAR_EL2\+0x400; ESR_EL2=0x5a000042 \(hvc64 #0x42\) ELR_EL2=0x[0-9a-f]+ SPSR_EL2=0x3c5/);
+      expect(machine.hyp.nested!.mode).toBe('vel2');
+      expect(machine.hyp.nested!.stats.exitsToL1).toEqual({ hvc: 1 });
+      // one stop per reflection: the report HVC, then L2's TVM-trapped MAIR_EL1 write (EC 0x18, ELR = the MSR itself)
+      const s2 = await cont(target);
+      expect(s2).toMatchObject({ kind: 'trap-break', reason: 'exit-to-l1' });
+      const s3 = await cont(target);
+      if (s2.kind !== 'trap-break' || s3.kind !== 'trap-break') throw new Error('unreachable');
+      expect(s2.text).toMatch(/\(hvc\): sync at VBAR_EL2\+0x400; ESR_EL2=0x5a000000 /);
+      expect(s3.text).toMatch(/\(sysreg\.TVM\): sync at VBAR_EL2\+0x400; ESR_EL2=0x62[0-9a-f]{6} \(sys64 write op0=3 op1=0 CRn=10 CRm=2 op2=0 Rt=5\)/);
+      expect(machine.hyp.nested!.stats.exitsToL1).toEqual({ hvc: 2, 'sysreg.TVM': 1 });
+      target.setTrapBreak(false, []);
+      const end = await cont(target);
+      expect(end).toEqual({ kind: 'exited', exitCode: 0 });
+    } finally {
+      await machine.dispose();
+    }
+  });
+  it('an IRQ reflected by HCR_EL2.IMO stops at VBAR_EL2 + 0x480 (ESR_EL2 not shown: IRQs leave it alone)', async () => {
+    const machine = await Machine.create({ image: guest('nested-irq'), nested: true, quiet: true });
+    try {
+      const target = new VcpuTarget({ machine: machine.board, hyp: machine.hyp }, { exitCodeFor });
+      target.setTrapBreak(true, ['exit-to-l1']);
+      const s = await cont(target);
+      if (s.kind !== 'trap-break') throw new Error(`stopped for ${s.kind}`);
+      expect(s.text).toMatch(/^exit to the guest hypervisor \(irq\): irq at VBAR_EL2\+0x480; ELR_EL2=0x[0-9a-f]+ SPSR_EL2=0x3c5\b/);
+      expect(s.pc).toBe(machine.hyp.nested!.vel2.get('VBAR_EL2') + 0x480n);
     } finally {
       await machine.dispose();
     }
