@@ -13,31 +13,31 @@
  *
  * The stub never blocks: every target call is expected to be short (the target runs guest code
  * in slices scheduled on the event loop and reports back through the stop handler).
+ *
+ * Size (~480 lines): this file is the session state machine alone (the connection and its
+ * acks, who owns a run, what a stop means, packet dispatch), kept whole because each of those
+ * reads and changes the same two states (client, exec); the packets that only translate
+ * target state (registers, memory, breakpoints, features, queries, stop replies) are in
+ * gdb-packets.ts.
  */
 import * as net from 'node:net';
-import { buildTargetXml } from './tdesc.js';
 import { runMonitorCommand } from './monitor.js';
 import {
   RspDecoder,
   encodePacket,
   fromHex,
-  leHex,
   parseHexBig,
-  parseHexNum,
-  parseLeHex,
   toHex,
   type RspEvent,
 } from './rsp.js';
-import type { BreakpointKind, DebugTarget, RegisterDescriptor, StopReason } from './target.js';
-import { FEATURE_CORE, FEATURE_FPU, regnumOf } from './aarch64-registers.js';
+import type { DebugTarget, StopReason } from './target.js';
+import { TargetPackets } from './gdb-packets.js';
 
 export const DEFAULT_GDB_PORT = 1234;
 /** Largest payload we accept and advertise (hex: 0x4000). Big enough for a full `g` with all vector registers. */
 export const DEFAULT_PACKET_SIZE = 0x4000;
 /** Packets that arrive while the target runs are kept (GDB does not send any in all-stop mode; a hostile client might). */
 const MAX_QUEUED_PACKETS = 32;
-/** Bound on stub-tracked break/watchpoints, so a hostile client cannot grow the target's tables without limit. */
-const MAX_BREAKPOINTS = 4096;
 /** Replies buffered for a client that is not reading before we stop reading its requests. */
 const MAX_UNREAD_REPLY_BYTES = 1 << 20;
 const SIGTRAP = 5;
@@ -96,12 +96,8 @@ export class GdbStub {
   private ended = false;
   private lastStop: StopReason | null = null;
   private draining = false;
-  private readonly breakpoints = new Map<string, { kind: BreakpointKind; addr: bigint; length: number }>();
-  private readonly regs: readonly RegisterDescriptor[];
-  /** The `g` packet covers the core+fpu prefix of the table; system registers go through `p`/`P`. */
-  private readonly gCount: number;
-  private readonly pcRegnum: number;
-  private readonly targetXml: string;
+  /** Registers, memory, break/watchpoints and the target description (gdb-packets.ts). */
+  private readonly packets: TargetPackets;
   private readonly packetSize: number;
   private readonly log: (line: string) => void;
 
@@ -110,14 +106,8 @@ export class GdbStub {
     private readonly options: GdbStubOptions = {},
   ) {
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
-    this.regs = target.registerTable();
-    let g = 0;
-    while (g < this.regs.length && (this.regs[g]!.feature === FEATURE_CORE || this.regs[g]!.feature === FEATURE_FPU)) g++;
-    this.gCount = g;
-    this.pcRegnum = regnumOf(this.regs, 'pc');
-    if (this.pcRegnum < 0) throw new Error('gdbstub: register table has no pc');
-    this.targetXml = buildTargetXml(this.regs);
     this.packetSize = Math.max(256, options.packetSize ?? DEFAULT_PACKET_SIZE);
+    this.packets = new TargetPackets(target, this.packetSize);
     this.log = options.log ?? (() => {});
     target.setStopHandler((reason) => this.onTargetStop(reason));
   }
@@ -206,7 +196,7 @@ export class GdbStub {
       this.target.interrupt();
     } else {
       // A new debugger sees a plain stop; why an earlier session stopped is not its business.
-      this.lastStop = { kind: 'signal', pc: this.readPc(), signal: SIGTRAP };
+      this.lastStop = { kind: 'signal', pc: this.packets.readPc(), signal: SIGTRAP };
     }
   }
 
@@ -222,8 +212,7 @@ export class GdbStub {
   /** The debugger left (D, or the socket closed): remove its breakpoints and let the guest run. */
   private detachSession(): void {
     this.client = null;
-    for (const bp of this.breakpoints.values()) this.safely(() => this.target.removeBreakpoint(bp.kind, bp.addr, bp.length));
-    this.breakpoints.clear();
+    this.packets.removeAll((fn) => this.safely(fn));
     this.safely(() => this.target.detached?.());
     if (this.ended) return;
     if (this.exec.state === 'running') this.exec.owner = 'free';
@@ -340,7 +329,7 @@ export class GdbStub {
       this.ended = true;
       this.lastStop = reason;
       this.log(`gdb: guest exited with code ${reason.exitCode}`);
-      if (this.client !== null) this.send(this.stopReply(reason));
+      if (this.client !== null) this.send(this.packets.stopReply(reason));
       this.dropClient();
       this.finish({ kind: 'exited', exitCode: reason.exitCode });
       void this.closeServer();
@@ -350,7 +339,7 @@ export class GdbStub {
       case 'client':
         this.lastStop = reason;
         if (reason.kind === 'trap-break') this.sendConsole(`hypemu: trap-break (${reason.reason}): ${reason.text}\n`);
-        this.send(this.stopReply(reason));
+        this.send(this.packets.stopReply(reason));
         break;
       case 'attach':
         // The debugger sees the guest as "just stopped", as QEMU reports it on attach.
@@ -373,54 +362,34 @@ export class GdbStub {
     return reason.kind === 'exited' ? 0n : reason.pc;
   }
 
-  private readPc(): bigint {
-    try {
-      return this.target.readRegister(this.pcRegnum) ?? 0n;
-    } catch {
-      return 0n;
-    }
-  }
-
-  private stopReply(reason: StopReason): string {
-    if (reason.kind === 'exited') return 'W' + (reason.exitCode & 0xff).toString(16).padStart(2, '0');
-    const signal = reason.kind === 'signal' ? reason.signal & 0xff : SIGTRAP;
-    const pcBytes = this.regs[this.pcRegnum]!.bitsize / 8;
-    let reply = `T${signal.toString(16).padStart(2, '0')}thread:01;${this.pcRegnum.toString(16).padStart(2, '0')}:${leHex(reason.pc, pcBytes)};`;
-    if (reason.kind === 'watch') {
-      const key = reason.watch === 'write' ? 'watch' : reason.watch === 'read' ? 'rwatch' : 'awatch';
-      reply += `${key}:${reason.addr.toString(16)};`;
-    }
-    return reply;
-  }
-
   // ------------------------------------------------------------------ packets
 
   /** Returns the reply payload, or null when the packet gets no immediate reply (c, s, k). */
   private handlePacket(payload: Uint8Array): string | null {
     // Commands are ASCII; only X carries binary, handled on the bytes.
-    if (payload.length > 0 && payload[0] === 0x58 /* X */) return this.handleBinaryWrite(payload);
+    if (payload.length > 0 && payload[0] === 0x58 /* X */) return this.packets.handleBinaryWrite(payload);
     const pkt = Buffer.from(payload).toString('latin1');
     if (pkt.length === 0) return '';
     const cmd = pkt[0]!;
     const rest = pkt.slice(1);
     switch (cmd) {
       case '?':
-        return this.stopReply(this.lastStop ?? { kind: 'signal', pc: this.readPc(), signal: SIGTRAP });
+        return this.packets.stopReply(this.lastStop ?? { kind: 'signal', pc: this.packets.readPc(), signal: SIGTRAP });
       case 'g':
-        return this.readAllRegisters();
+        return this.packets.readAllRegisters();
       case 'G':
-        return this.writeAllRegisters(rest);
+        return this.packets.writeAllRegisters(rest);
       case 'p':
-        return this.readOneRegister(rest);
+        return this.packets.readOneRegister(rest);
       case 'P':
-        return this.writeOneRegister(rest);
+        return this.packets.writeOneRegister(rest);
       case 'm':
-        return this.readMemory(rest);
+        return this.packets.readMemory(rest);
       case 'M':
-        return this.writeMemoryHex(rest);
+        return this.packets.writeMemoryHex(rest);
       case 'Z':
       case 'z':
-        return this.breakpoint(cmd === 'Z', rest);
+        return this.packets.breakpoint(cmd === 'Z', rest);
       case 'c':
       case 's':
         return this.resumeFromPacket(cmd === 'c' ? 'continue' : 'step', rest);
@@ -466,7 +435,7 @@ export class GdbStub {
     if (addrText.length > 0) {
       const addr = parseHexBig(addrText);
       if (addr === null) return 'E22';
-      if (!this.target.writeRegister(this.pcRegnum, addr)) return 'E01';
+      if (!this.target.writeRegister(this.packets.pcRegnum, addr)) return 'E01';
     }
     this.run('client', mode);
     return null;
@@ -495,42 +464,14 @@ export class GdbStub {
   }
 
   private handleQuery(pkt: string): string | null {
-    if (pkt.startsWith('qSupported')) {
-      return `PacketSize=${this.packetSize.toString(16)};qXfer:features:read+;vContSupported+;QStartNoAckMode+`;
-    }
     if (pkt === 'QStartNoAckMode') {
       // The OK still travels (and is acked) in ack mode; the switch happens once it is sent.
       this.send('OK');
       if (this.client !== null) this.client.noAck = true;
       return null;
     }
-    if (pkt.startsWith('qXfer:features:read:')) return this.xferFeatures(pkt.slice('qXfer:features:read:'.length));
-    if (pkt === 'qAttached' || pkt.startsWith('qAttached:')) return '1'; // attached to a running machine: quit detaches, never kills
-    if (pkt === 'qC') return 'QC1';
-    if (pkt === 'qfThreadInfo') return 'm1';
-    if (pkt === 'qsThreadInfo') return 'l';
-    if (pkt.startsWith('qThreadExtraInfo,')) return toHex(Buffer.from('vCPU 0', 'latin1'));
-    if (pkt === 'qOffsets') return 'Text=0;Data=0;Bss=0';
-    if (pkt.startsWith('qSymbol')) return 'OK';
     if (pkt.startsWith('qRcmd,')) return this.monitor(pkt.slice('qRcmd,'.length));
-    return '';
-  }
-
-  private xferFeatures(args: string): string {
-    const colon = args.lastIndexOf(':');
-    if (colon < 0) return 'E22';
-    const annex = args.slice(0, colon);
-    const [offText = '', lenText = ''] = args.slice(colon + 1).split(',', 2);
-    const offset = parseHexNum(offText);
-    const length = parseHexNum(lenText);
-    if (offset === null || length === null) return 'E22';
-    if (annex !== 'target.xml') return 'E00';
-    const xml = this.targetXml;
-    if (offset >= xml.length) return 'l';
-    // Leave room for the marker and for escapes (the XML has none, but be safe).
-    const n = Math.min(length, Math.floor((this.packetSize - 4) / 2));
-    const piece = xml.slice(offset, offset + n);
-    return (offset + piece.length >= xml.length ? 'l' : 'm') + piece;
+    return this.packets.query(pkt);
   }
 
   private monitor(hex: string): string {
@@ -541,122 +482,4 @@ export class GdbStub {
     this.sendConsole(text);
     return 'OK';
   }
-
-  // ---- registers
-
-  private regHex(regnum: number): string {
-    const reg = this.regs[regnum]!;
-    const bytes = reg.bitsize / 8;
-    const v = this.target.readRegister(regnum);
-    return v === undefined ? 'xx'.repeat(bytes) : leHex(v, bytes);
-  }
-
-  private readAllRegisters(): string {
-    let out = '';
-    for (let i = 0; i < this.gCount; i++) out += this.regHex(i);
-    return out;
-  }
-
-  private writeAllRegisters(data: string): string {
-    if (data.length % 2 !== 0 || !/^[0-9a-fA-Fx]*$/.test(data)) return 'E22';
-    let pos = 0;
-    for (let i = 0; i < this.gCount; i++) {
-      const width = (this.regs[i]!.bitsize / 8) * 2;
-      if (pos + width > data.length) break; // a short G leaves the remaining registers alone
-      const field = data.slice(pos, pos + width);
-      pos += width;
-      if (field.includes('x')) continue; // 'xx': value unknown to GDB, leave it
-      const v = parseLeHex(field, width / 2);
-      if (v === null) return 'E22';
-      this.target.writeRegister(i, v);
-    }
-    return 'OK';
-  }
-
-  private readOneRegister(text: string): string {
-    const n = parseHexNum(text);
-    if (n === null || n >= this.regs.length) return 'E22';
-    return this.regHex(n);
-  }
-
-  private writeOneRegister(text: string): string {
-    const eq = text.indexOf('=');
-    if (eq < 0) return 'E22';
-    const n = parseHexNum(text.slice(0, eq));
-    if (n === null || n >= this.regs.length) return 'E22';
-    const v = parseLeHex(text.slice(eq + 1), this.regs[n]!.bitsize / 8);
-    if (v === null) return 'E22';
-    return this.target.writeRegister(n, v) ? 'OK' : 'E01';
-  }
-
-  // ---- memory
-
-  /** Parse `addr,len` (hex). Length is clamped so the range never wraps past 2^64. */
-  private parseRange(text: string): { addr: bigint; length: number } | null {
-    const comma = text.indexOf(',');
-    if (comma < 0) return null;
-    const addr = parseHexBig(text.slice(0, comma));
-    const length = parseHexNum(text.slice(comma + 1));
-    if (addr === null || length === null) return null;
-    const room = (1n << 64n) - addr;
-    return { addr, length: BigInt(length) > room ? Number(room) : length };
-  }
-
-  private readMemory(text: string): string {
-    const range = this.parseRange(text);
-    if (range === null || range.length === 0) return 'E22';
-    // Clamp huge requests to what fits in one reply; GDB asks again for the rest.
-    const length = Math.min(range.length, Math.floor((this.packetSize - 4) / 2));
-    const data = this.target.readMemory(range.addr, length);
-    if (data === null || data.length === 0) return 'E14';
-    return toHex(data.length > length ? data.subarray(0, length) : data);
-  }
-
-  private writeMemoryHex(text: string): string {
-    const colon = text.indexOf(':');
-    if (colon < 0) return 'E22';
-    const range = this.parseRange(text.slice(0, colon));
-    const data = fromHex(text.slice(colon + 1));
-    if (range === null || data === null || data.length !== range.length) return 'E22';
-    if (data.length === 0) return 'OK';
-    return this.target.writeMemory(range.addr, data) ? 'OK' : 'E14';
-  }
-
-  private handleBinaryWrite(payload: Uint8Array): string {
-    const colon = payload.indexOf(0x3a);
-    if (colon < 0) return 'E22';
-    const range = this.parseRange(Buffer.from(payload.subarray(1, colon)).toString('latin1'));
-    const data = payload.subarray(colon + 1);
-    if (range === null || data.length !== range.length) return 'E22';
-    if (data.length === 0) return 'OK'; // GDB probes X support with a zero-length write
-    return this.target.writeMemory(range.addr, Uint8Array.from(data)) ? 'OK' : 'E14';
-  }
-
-  // ---- breakpoints
-
-  private breakpoint(insert: boolean, text: string): string {
-    const fields = text.split(';', 1)[0]!.split(','); // ignore conditions/commands we never advertised
-    if (fields.length !== 3) return 'E22';
-    const type = parseHexNum(fields[0]!);
-    const addr = parseHexBig(fields[1]!);
-    const length = parseHexNum(fields[2]!);
-    if (type === null || addr === null || length === null) return 'E22';
-    const kind = BREAKPOINT_KINDS[type];
-    if (kind === undefined) return '';
-    if (kind !== 'sw' && kind !== 'hw' && (length === 0 || length > 0x10000)) return 'E22';
-    const key = `${kind}:${addr}:${length}`;
-    if (insert) {
-      if (this.breakpoints.has(key)) return 'OK';
-      if (this.breakpoints.size >= MAX_BREAKPOINTS) return 'E01';
-      const r = this.target.addBreakpoint(kind, addr, length);
-      if (r === 'ok') this.breakpoints.set(key, { kind, addr, length });
-      return r === 'ok' ? 'OK' : r === 'unsupported' ? '' : 'E01';
-    }
-    if (!this.breakpoints.has(key)) return 'OK';
-    this.breakpoints.delete(key);
-    const r = this.target.removeBreakpoint(kind, addr, length);
-    return r === 'ok' ? 'OK' : r === 'unsupported' ? '' : 'E01';
-  }
 }
-
-const BREAKPOINT_KINDS: Readonly<Record<number, BreakpointKind>> = { 0: 'sw', 1: 'hw', 2: 'write', 3: 'read', 4: 'access' };

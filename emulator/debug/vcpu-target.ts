@@ -25,20 +25,26 @@
  *   following `stepi` shows the guest state after the hypervisor handled it.
  * - Memory access from the debugger goes through the vCPU's translator in the current
  *   regime and reads/writes guest RAM directly: no faults injected, no MMIO side effects.
+ *
+ * Size (~480 lines, this comment included): what is left here is the run control, one state
+ * machine over the same fields (armed breakpoints, the gated exit, the reflection that paused,
+ * the watch list, the halt); how each register is reached is vcpu-registers.ts, memory and
+ * walks vcpu-inspect.ts, exit descriptions exit-text.ts.
  */
-import { walkReport, formatWalk } from '../mmu/walk-report.js';
 import type { HaltReason, Exit, ExitAction } from '../cpu/exits.js';
 import type { Vcpu } from '../cpu/vcpu.js';
-import { Access } from '../cpu/translator.js';
-import { describeEsr } from '../cpu/esr.js';
 import { decodeMemoryAccess } from '../cpu/access.js';
 import { NS_PER_INSN } from '../cpu/vcpu.js';
-import { modeName } from '../cpu/pstate.js';
 import { Reg, xreg } from '../unicorn/uc.js';
-import { vaFromBigint, vaToBigint, hexVa } from '../types.js';
+import { vaFromBigint, vaToBigint } from '../types.js';
 import { disassemble } from './disasm.js';
-import { buildRegisterTable, FEATURE_SYSREGS } from './aarch64-registers.js';
-import { genericName, type SysregEncoding } from '../cpu/sysreg-catalogue.js';
+import { buildRegisterTable } from './aarch64-registers.js';
+import { readGuestMemory, tlbText, walkText, writeGuestMemory } from './vcpu-inspect.js';
+import { registerAccess, type RegAccess, type RegisterContext } from './vcpu-registers.js';
+import { describeAction, describeExit, hexPc, type ExitRecord } from './exit-text.js';
+import type { El2DebugView } from './el2-debug-view.js';
+export type { El2DebugView } from './el2-debug-view.js';
+export { describeExit, sysregName } from './exit-text.js';
 import {
   TRAP_REASONS,
   type BreakpointKind,
@@ -50,28 +56,6 @@ import {
   type TrapReason,
   type WatchKind,
 } from './target.js';
-
-/** The parts of a cli Session this target needs (kept structural so emulator/ never imports cli/ or hyp/). */
-export interface El2DebugView {
-  /** The exit counters, shown by `monitor stats`. */
-  readonly exits: unknown;
-  /** The model's EL2 register by name ('HCR_EL2'), or undefined if it has none. */
-  el2Register?(name: string): bigint | undefined;
-  /** Write a model EL2 register; false if it has none. */
-  setEl2Register?(name: string, value: bigint): boolean;
-  /** What the guest reads from a system register whose CPU value the model rewrites (MAIR_EL1 under mangling). */
-  guestView?(name: string, cpuValue: bigint): bigint;
-  /** How the model will handle a pending exit, decided without handling it. */
-  exitPath?(exit: Exit): 'fast path' | 'world switch';
-  /** The model's own text for `monitor walk` (a guest hypervisor's three stages), or null for the ordinary walk. */
-  walkText?(va: bigint): string | null;
-  /**
-   * Be told of every exit the model reflects to a guest hypervisor (--nested), right after its
-   * exception entry at virtual EL2 (null: stop telling). `reason` is the key of
-   * stats.nested.exitsToL1; `text` describes the entry (vector, ESR/ELR/SPSR_EL2).
-   */
-  watchExitsToGuestHypervisor?(cb: ((e: { readonly reason: string; readonly text: string }) => void) | null): void;
-}
 
 export interface VcpuTargetSession {
   readonly machine: { readonly vcpu: Vcpu };
@@ -99,63 +83,8 @@ interface Watch {
   readonly length: number;
 }
 
-interface ExitRecord {
-  seq: number;
-  /** 'fast path' / 'world switch' when the EL2 model's counters tell (hyp.exits.fastPath). */
-  path: string | null;
-  instructions: number;
-  exit: Exit;
-  action: ExitAction;
-  x0: bigint;
-}
-
 const DEFAULT_SLICE = 250_000;
 const DEFAULT_WATCH_SLICE = 20_000;
-const PAGE = 0x1000;
-
-/**
- * Name a system register or instruction by encoding for exit descriptions: the catalogue's name
- * ('TLBI_VAE1IS' reads "TLBI VAE1IS"), S3_0_C10_C2_0 style for an encoding it does not know.
- */
-export function sysregName(e: SysregEncoding, row: { name: string } | null = null): string {
-  if (row === null) return genericName(e);
-  return e.op0 === 1 ? row.name.replace('_', ' ') : row.name;
-}
-
-const hex = (v: number | bigint): string => '0x' + (typeof v === 'bigint' ? v : BigInt(Math.trunc(v))).toString(16);
-const hexPc = (pc: number): string => '0x' + vaToBigint(pc).toString(16);
-
-/** One-line description of an EL2 exit, as trap-break and `monitor exits` print it. */
-export function describeExit(exit: Exit, x0?: bigint): string {
-  const syndrome = `ESR_EL2=${hex(exit.esr >>> 0)} (${describeEsr(exit.esr)})`;
-  switch (exit.reason) {
-    case 'sysreg': {
-      const name = sysregName(exit, exit.row);
-      const what = exit.op0 === 1 ? `sys ${name}${exit.rt !== 31 ? `, x${exit.rt}` : ''}` : exit.read ? `sysreg read ${name} -> x${exit.rt}` : `sysreg write ${name} <- ${hex(exit.value)}`;
-      return `${what}; ${syndrome}`;
-    }
-    case 'hvc':
-    case 'smc':
-      return `${exit.reason} #${hex(exit.imm)}${x0 !== undefined ? ` x0=${hex(x0)}` : ''}; ${syndrome}`;
-    case 'dabt_s2': {
-      const acc = exit.access;
-      const what = acc ? `${acc.write ? 'write' : 'read'} of ${acc.size} byte${acc.size > 1 ? 's' : ''} ${acc.write ? 'from' : 'to'} ${acc.rt === 31 ? 'xzr' : 'x' + acc.rt}` : 'access without syndrome (ISV=0)';
-      return `stage-2 data abort: ${what} at IPA ${hex(exit.ipa)} (VA ${hexPc(exit.far)}, HPFAR_EL2=${hex(exit.hpfar)}); ${syndrome}`;
-    }
-    case 'iabt_s2':
-      return `stage-2 instruction abort at IPA ${hex(exit.ipa)} (VA ${hexPc(exit.far)}); ${syndrome}`;
-    case 'wfx':
-      return `${exit.wfe ? 'wfe' : 'wfi'}; ${syndrome}`;
-    case 'irq':
-      return `physical IRQ; ${syndrome}`;
-  }
-}
-
-function describeAction(a: ExitAction): string {
-  return a.kind === 'resume' ? 'resumed' : `halted (${a.halt.kind}${a.halt.kind === 'fault' ? ': ' + a.halt.message : ''})`;
-}
-
-type RegAccess = { read: () => bigint | undefined; write: ((v: bigint) => boolean) | null };
 
 export class VcpuTarget implements DebugTarget {
   private readonly vcpu: Vcpu;
@@ -205,7 +134,13 @@ export class VcpuTarget implements DebugTarget {
     this.exitHistory = options.exitHistory ?? 4096;
     this.exitCodeFor = options.exitCodeFor;
     this.table = buildRegisterTable(this.vcpu.sysregs.entries());
-    this.regs = this.table.map((r) => this.registerAccess(r));
+    const ctx: RegisterContext = {
+      vcpu: this.vcpu,
+      hyp: session.hyp,
+      lastExit: () => this.lastExit,
+      codeChanged: () => (this.codeDirty = true),
+    };
+    this.regs = this.table.map((r) => registerAccess(r, ctx));
     const fp0 = (session.hyp.exits as { fastPath?: unknown } | null)?.fastPath;
     if (typeof fp0 === 'number') this.lastFastPathCount = fp0;
 
@@ -246,178 +181,15 @@ export class VcpuTarget implements DebugTarget {
     return r.write(BigInt.asUintN(this.table[regnum]!.bitsize, value));
   }
 
-  private registerAccess(r: RegisterDescriptor): RegAccess {
-    const v = this.vcpu;
-    const uc = v.uc;
-    const ro = (read: () => bigint | undefined): RegAccess => ({ read, write: null });
-    const x = /^x([0-9]+)$/.exec(r.name);
-    if (x) {
-      const n = Number(x[1]);
-      return { read: () => v.x(n), write: (val) => (v.setX(n, val), true) };
-    }
-    const vn = /^v([0-9]+)$/.exec(r.name);
-    if (vn) {
-      const n = Number(vn[1]);
-      return {
-        read: () => leBytesToBig(uc.vregRead(n)),
-        write: (val) => (uc.vregWrite(n, bigToLeBytes(val, 16)), true),
-      };
-    }
-    switch (r.name) {
-      case 'sp':
-        return { read: () => uc.regRead(Reg.SP), write: (val) => (uc.regWrite(Reg.SP, val), true) };
-      case 'pc':
-        return { read: () => vaToBigint(v.pc), write: (val) => ((v.pc = vaFromBigint(val)), true) };
-      case 'cpsr':
-        return { read: () => BigInt(v.pstate >>> 0), write: (val) => this.writePstate(Number(val)) };
-      case 'fpsr':
-        return { read: () => uc.regRead(Reg.FPSR) & 0xffff_ffffn, write: (val) => (uc.regWrite(Reg.FPSR, val), true) };
-      case 'fpcr':
-        return { read: () => uc.regRead(Reg.FPCR) & 0xffff_ffffn, write: (val) => (uc.regWrite(Reg.FPCR, val), true) };
-      // Unicorn does not bank SP on PSTATE changes (DESIGN.md): the live SP is the bank of the current mode.
-      case 'sp_el0':
-        return {
-          read: () => (this.liveSpIs(0) ? uc.regRead(Reg.SP) : uc.regRead(Reg.SP_EL0)),
-          write: (val) => (uc.regWrite(this.liveSpIs(0) ? Reg.SP : Reg.SP_EL0, val), true),
-        };
-      case 'sp_el1':
-        return {
-          read: () => (this.liveSpIs(1) ? uc.regRead(Reg.SP) : uc.regRead(Reg.SP_EL1)),
-          write: (val) => (uc.regWrite(this.liveSpIs(1) ? Reg.SP : Reg.SP_EL1, val), true),
-        };
-      case 'currentel':
-        return ro(() => BigInt(v.el << 2));
-      // What the EL2 model was told about the last exit: the syndrome registers hardware would have written.
-      case 'esr_el2':
-        return ro(() => (this.lastExit ? BigInt(this.lastExit.esr >>> 0) : 0n));
-      case 'elr_el2':
-        return ro(() => (this.lastExit ? vaToBigint(this.lastExit.pc) : 0n));
-      case 'far_el2':
-        return ro(() => (this.lastExit && 'far' in this.lastExit ? vaToBigint(this.lastExit.far) : 0n));
-      case 'hpfar_el2':
-        return ro(() => (this.lastExit && 'hpfar' in this.lastExit ? BigInt(this.lastExit.hpfar) : 0n));
-    }
-    if (r.feature === FEATURE_SYSREGS && r.sysreg) {
-      const enc = r.sysreg;
-      // Other EL2 registers are the hypervisor model's register file (Unicorn's own EL2 state is
-      // not what the model uses). Writable: a new HCR_EL2 reroutes traps and reinstalls stage 2.
-      if (enc.op1 >= 4 && r.name.endsWith('_el2')) {
-        const hyp = this.session.hyp;
-        const name = r.name.toUpperCase();
-        return {
-          read: () => hyp.el2Register?.(name),
-          write: (val) => {
-            if (!hyp.setEl2Register?.(name, val)) return false;
-            v.flushTlb();
-            this.codeDirty = true;
-            return true;
-          },
-        };
-      }
-      // MAIR_EL1 as the guest reads it (under --mair-mangle the CPU holds the mangled value).
-      if (r.name === 'mair_el1') {
-        const hyp = this.session.hyp;
-        return {
-          read: () => {
-            const cpu = uc.sysregRead(enc) ?? 0n;
-            return hyp.guestView ? hyp.guestView('MAIR_EL1', cpu) : cpu;
-          },
-          write: (val) => v.setSysreg(enc, val),
-        };
-      }
-      // A row a device answers (the timer, the GIC CPU interface, the counters) is read and written
-      // through the device, as the guest would.
-      const entry = v.sysregs.find(enc);
-      const device = entry?.device ?? null;
-      if (entry !== undefined && device !== null) {
-        return { read: () => device.read(entry), write: entry.access === 'ro' ? null : (val) => (device.write(entry, val), true) };
-      }
-      const readOnly = entry?.access === 'ro';
-      return {
-        read: () => uc.sysregRead(enc) ?? undefined,
-        write: readOnly
-          ? null
-          : (val) => {
-              if (!v.setSysreg(enc, val)) return false;
-              // SCTLR/TTBR/TCR/MAIR may change translations: drop every cached one.
-              v.flushTlb();
-              this.codeDirty = true;
-              return true;
-            },
-      };
-    }
-    return ro(() => undefined);
-  }
-
-  private liveSpIs(bank: 0 | 1): boolean {
-    const p = this.vcpu.pstate;
-    const el = (p >>> 2) & 3;
-    const spsel = p & 1;
-    return bank === 0 ? el === 0 || spsel === 0 : el === 1 && spsel === 1;
-  }
-
-  /**
-   * PSTATE writes: flags and DAIF only. A mode change would need SP banking, and Unicorn does not
-   * rebuild its cached translation flags on a PSTATE write (DESIGN.md), so it is refused.
-   */
-  private writePstate(value: number): boolean {
-    const cur = this.vcpu.pstate;
-    if ((value & 0x1f) !== (cur & 0x1f)) return false;
-    this.vcpu.uc.regWrite(Reg.PSTATE, value >>> 0);
-    return true;
-  }
-
   // ------------------------------------------------------------------ memory
-
-  /** Guest-physical address of a VA as the vCPU sees it now (privileged view), or null. */
-  private translate(va: number): number | null {
-    const tr = this.vcpu.translator;
-    // EL1 permissions: the debugger may look at kernel memory while the guest is at EL0. Execute-only
-    // pages are readable by the debugger too.
-    let t = tr.translate(va, Access.READ, 1);
-    if (!t.ok) t = tr.translate(va, Access.FETCH, 1);
-    if (!t.ok) {
-      // RAM the guest has not touched yet is not mapped at stage 2 (the EL2
-      // model maps it on the first fault, 1:1): the debugger sees it all the
-      // same, at its IPA. Not for a fault on a stage-1 table walk (the IPA is the table's).
-      const f = t.fault;
-      if (f.stage === 2 && !f.s1ptw && this.vcpu.ram.contains(f.ipa)) return f.ipa + (va & 0xfff) - (f.ipa & 0xfff);
-      return null;
-    }
-    const pa = t.pa; // copy: the translator reuses its result object
-    return this.vcpu.ram.contains(pa) ? pa : null; // MMIO is never touched by the debugger
-  }
-
-  /** Visit [addr, addr+length) page by page; stops at the first untranslatable page. Returns bytes covered. */
-  private eachChunk(addr: bigint, length: number, fn: (pa: number, offset: number, n: number) => void): number {
-    let done = 0;
-    while (done < length) {
-      const a = BigInt.asUintN(64, addr + BigInt(done));
-      const va = vaFromBigint(a);
-      const inPage = PAGE - Number(a % BigInt(PAGE));
-      const n = Math.min(inPage, length - done);
-      const pa = this.translate(va);
-      if (pa === null || !this.vcpu.ram.contains(pa, n)) break;
-      fn(pa, done, n);
-      done += n;
-    }
-    return done;
-  }
 
   readMemory(addr: bigint, length: number): Uint8Array | null {
     if (this.halt !== null) return null;
-    const out = new Uint8Array(length);
-    const ram = this.vcpu.ram;
-    const got = this.eachChunk(addr, length, (pa, off, n) => out.set(ram.bytesAt(pa, n), off));
-    return got === 0 ? null : out.subarray(0, got);
+    return readGuestMemory(this.vcpu, addr, length);
   }
 
   writeMemory(addr: bigint, data: Uint8Array): boolean {
-    if (this.halt !== null) return false;
-    // All or nothing: check every page first.
-    if (this.eachChunk(addr, data.length, () => {}) !== data.length) return false;
-    const ram = this.vcpu.ram;
-    this.eachChunk(addr, data.length, (pa, off, n) => ram.bytesAt(pa, n).set(data.subarray(off, off + n)));
+    if (this.halt !== null || !writeGuestMemory(this.vcpu, addr, data)) return false;
     // The write went around QEMU: translated code for it may be stale.
     this.codeDirty = true;
     return true;
@@ -656,7 +428,9 @@ export class VcpuTarget implements DebugTarget {
       if (enabled) this.trapBreak.add(r);
       else this.trapBreak.delete(r);
     }
-    return this.trapBreak.size === 0 ? 'trap-break: off' : `trap-break: on for ${[...this.trapBreak].join(', ')} (stops before the hypervisor handles the exit; stepi then shows the result)`;
+    if (this.trapBreak.size === 0) return 'trap-break: off';
+    const l1 = this.trapBreak.has('exit-to-l1') ? '; exit-to-l1 stops after the reflection, at the guest hypervisor\'s vector' : '';
+    return `trap-break: on for ${[...this.trapBreak].join(', ')} (stops before the hypervisor handles the exit; stepi then shows the result${l1})`;
   }
 
   recentExits(count: number): string {
@@ -692,26 +466,11 @@ export class VcpuTarget implements DebugTarget {
   }
 
   walk(va: bigint): string {
-    const custom = this.session.hyp.walkText?.(va) ?? null;
-    if (custom !== null) return custom;
-    const v = this.vcpu;
-    const t = v.translator;
-    // The machine's real two-stage regime (the guest's stage 1, the hypervisor's stage 2), walked by the one MMU model.
-    const report = walkReport(hexVa(vaFromBigint(va)), t.inspect(vaFromBigint(va), Access.READ, v.el), t.stage1Enabled, t.regime.stage2.enabled);
-    return `${formatWalk(report)}\n(at ${modeName(v.pstate)}, EL1&0 regime)`;
+    return this.session.hyp.walkText?.(va) ?? walkText(this.vcpu, va);
   }
 
   tlb(): string {
-    const v = this.vcpu;
-    const st = v.translator.tlb.stats;
-    const faults = Object.entries(st.faults)
-      .filter(([, byLevel]) => byLevel.some((n) => n > 0))
-      .map(([type, byLevel]) => `${type} ${byLevel.map((n, l) => (n ? `L${l}:${n}` : '')).filter(Boolean).join(' ')}`);
-    return [
-      `Unicorn TLB fills: ${v.fills} (${v.refusedFills} refused: guest faults and MMIO), whole-TLB flushes: ${v.tlbFlushes}, guest TLBIs: ${v.tlbiCount}`,
-      `model TLB: ${st.fills} walks cached, ${st.hits} hits, ${st.invalidations} invalidations (${st.entriesInvalidated} entries), ${st.evictions} evictions`,
-      `faults: stage 1 ${st.faultsByStage[1]}, stage 2 ${st.faultsByStage[2]}${faults.length ? ' (' + faults.join('; ') + ')' : ''}`,
-    ].join('\n');
+    return tlbText(this.vcpu);
   }
 
   stats(): string {
@@ -724,19 +483,4 @@ export class VcpuTarget implements DebugTarget {
     ];
     return lines.join('\n');
   }
-}
-
-function leBytesToBig(b: Uint8Array): bigint {
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-  return v;
-}
-
-function bigToLeBytes(v: bigint, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
 }
