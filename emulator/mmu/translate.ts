@@ -162,8 +162,8 @@ class S1Visitor implements WalkVisitor {
   }
 }
 
-/** Stage-2 walk visitor: captures the leaf. */
-class S2Visitor implements WalkVisitor {
+/** Stage-2 walk visitor: captures the leaf (and records the levels when asked). Also the nested model's walker of a guest hypervisor's stage 2. */
+export class S2Visitor implements WalkVisitor {
   flags = LEAF;
   leafLo = 0;
   leafHi = 0;

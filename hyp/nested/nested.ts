@@ -20,25 +20,22 @@ import type { Exit, ExitAction, SysInsnAccess, SysInsnRoute } from '../../emulat
 import { RESUME } from '../../emulator/cpu/exits.js';
 import type { GuestCpu, ExceptionKind, RegisterBatch } from '../../emulator/cpu/guest-cpu.js';
 import { parseTlbi, tlbiOperation } from '../../emulator/mmu/tlbi-op.js';
-import { EC, describeEsr, esr, esrEc, issSysreg } from '../../emulator/cpu/esr.js';
+import { EC, describeEsr, esr, esrEc } from '../../emulator/cpu/esr.js';
 import { PSTATE } from '../../emulator/cpu/pstate.js';
 import { sysregKey, SR } from '../../emulator/cpu/sysregs.js';
 import { faultStatusCode } from '../../emulator/mmu/faults.js';
 import { findSysregByKey } from '../sysreg-table.js';
 import { routeAccess } from '../traps.js';
 import { HCR } from '../hcr.js';
-import { logger } from '../log.js';
 import { NestedS2, type HostStage2View, type ShadowS2Mmu } from './shadow-s2.js';
-import { decodeTlbi } from './tlbi.js';
-import { VirtualEl2, el2RegName, l2El1Index, L2_EL1_CONTEXT, KEY_CURRENT_EL, KEY_SP_EL1, sctlrEl2ToEl1, tcrEl2ToEl1 } from './vregs.js';
+import { VirtualEl2, L2_EL1_CONTEXT, sctlrEl2ToEl1, tcrEl2ToEl1 } from './vregs.js';
 import { atFromVel2 } from './at.js';
+import { routeVel2SysInsn, type NestedStats, type Vel2SysState } from './vel2-sysinsn.js';
 import { nestedWalk, type NestedWalkReport } from './walk.js';
 
 const KIND_OFFSET: Record<ExceptionKind, number> = { sync: 0x000, irq: 0x080, fiq: 0x100, serror: 0x180 };
 /** ERET (Arm ARM C6.2 "ERET"). */
 const ERET = 0xd69f03e0;
-const E2H = 34n;
-const HANDLED: SysInsnRoute = Object.freeze({ route: 'handled', reason: null });
 
 /** What the nested model needs from the hypervisor that hosts it. */
 export interface NestedHost {
@@ -54,13 +51,7 @@ export interface NestedHost {
   chargeNested(kind: 'reflect' | 'eret' | 'vel2-sysreg', cycles?: number): void;
 }
 
-export interface NestedStats {
-  exitsToL1: Record<string, number>;
-  erets: number;
-  vel2Sysregs: number;
-  vel2Undefined: number;
-  unknownEl2: Record<string, number>;
-}
+export type { NestedStats };
 
 export class NestedVirt {
   mode: 'vel2' | 'l2' = 'vel2';
@@ -73,6 +64,7 @@ export class NestedVirt {
   readonly s2: NestedS2;
   current: ShadowS2Mmu | null = null;
   readonly stats: NestedStats = { exitsToL1: {}, erets: 0, vel2Sysregs: 0, vel2Undefined: 0, unknownEl2: {} };
+  /** Unknown EL2 encodings already warned about. */
   private readonly warned = new Set<number>();
 
   /** SP, SP_EL0, SP_EL1 (Unicorn banks SP only on ERET: the model banks it on every move) */
@@ -352,83 +344,28 @@ export class NestedVirt {
     return `${kind} at ${vector};${esrText} ELR_EL2=${h(e2.get('ELR_EL2'))} SPSR_EL2=${h(e2.get('SPSR_EL2'))}${far}`;
   }
 
-  /** System instructions at virtual EL2: emulated here ('handled'), or null for the normal route. */
+  /** System instructions at virtual EL2: emulated (vel2-sysinsn.ts), or null for the normal route. */
   routeSysInsn(v: GuestCpu, a: SysInsnAccess): SysInsnRoute | null {
-    if (this.mode !== 'vel2') return null;
-    const key = sysregKey(a);
-    const done = (value?: bigint): SysInsnRoute => {
-      if (a.read) v.setX(a.rt, value ?? 0n);
-      this.stats.vel2Sysregs++;
-      this.host.chargeNested('vel2-sysreg');
-      v.pc = a.pc + 4;
-      return HANDLED;
-    };
-    if (a.op0 === 3) {
-      if (key === KEY_CURRENT_EL) return a.read ? done(2n << 2n) : null;
-      if (a.op1 === 4) {
-        if (key === KEY_SP_EL1) {
-          if (!a.read) this.l2SpEl1 = a.value;
-          return done(this.l2SpEl1);
-        }
-        const name = el2RegName(key);
-        if (name === undefined) return this.unknownEl2(a, done);
-        if (a.read) return done(this.vel2.get(name));
-        this.writeEl2(name, a.value);
-        return done();
-      }
-      if (a.op1 === 5 || a.op1 === 6) {
-        // *_EL12/*_EL02 need E2H (reads as 0), EL3 registers do not exist: UNDEFINED at EL2
-        this.stats.vel2Undefined++;
-        this.enterVel2('sync', esr(EC.UNKNOWN, 0), a.pc, null, null);
-        return HANDLED;
-      }
-      if (a.op1 === 0) {
-        const i = l2El1Index(key);
-        if (i >= 0) {
-          if (!a.read) this.l2El1[i] = a.value;
-          return done(this.l2El1[i]);
-        }
-      }
-      return null;
-    }
-    if (a.op0 === 1 && (a.crn === 8 || a.crn === 9)) {
-      const op = decodeTlbi(a.op1, a.crn, a.crm, a.op2);
-      if (op === undefined) return null;
-      const r = this.s2.tlbi(op, a.value, this.l1Vmid);
-      // L1's own translations (EL2 regime, or L2 run without L1 stage 2) are our VMID's entries
-      if (r.scope === 'el2' || r.scope === 'alle1' || this.current === null) v.flushTlb();
-      v.flushTlb();
-      return done();
-    }
-    if (a.op0 === 1 && a.crn === 7 && (a.crm === 8 || a.crm === 9)) {
-      const par = atFromVel2(this, v, a);
-      if (par === null) return null;
-      this.l2El1[l2El1Index(sysregKey(SR.PAR_EL1))] = par;
-      return done();
-    }
-    return null;
+    return this.mode === 'vel2' ? routeVel2SysInsn(this.sysState, v, a) : null;
   }
 
-  private writeEl2(name: string, value: bigint): void {
-    let val = value;
-    if (name === 'HCR_EL2') val &= ~(1n << E2H); // non-VHE only: E2H is RES0 here
-    this.vel2.set(name, val);
-    if (name === 'SCTLR_EL2' || name === 'TCR_EL2' || name === 'TTBR0_EL2' || name === 'MAIR_EL2') {
+  /** What the virtual-EL2 system-instruction emulation reads and changes of this model. */
+  private readonly sysState: Vel2SysState = {
+    vel2: this.vel2,
+    l2El1: this.l2El1,
+    stats: this.stats,
+    warned: this.warned,
+    spEl1: () => this.l2SpEl1,
+    setSpEl1: (v) => (this.l2SpEl1 = v),
+    tlbi: (op, xt) => void this.s2.tlbi(op, xt, this.l1Vmid),
+    at: (v, a) => atFromVel2(this, v, a),
+    undefinedAt: (pc) => this.enterVel2('sync', esr(EC.UNKNOWN, 0), pc, null, null),
+    regimeChanged: () => {
       this.loadL1Regime();
       this.vcpu.flushTlb();
-    }
-  }
-
-  private unknownEl2(a: SysInsnAccess, done: (v?: bigint) => SysInsnRoute): SysInsnRoute {
-    const label = `S3_${a.op1}_C${a.crn}_C${a.crm}_${a.op2}`;
-    this.stats.unknownEl2[label] = (this.stats.unknownEl2[label] ?? 0) + 1;
-    const key = sysregKey(a);
-    if (!this.warned.has(key)) {
-      this.warned.add(key);
-      logger.warn({ pc: '0x' + a.pc.toString(16) }, `virtual EL2: unknown EL2 register ${label} ${a.read ? 'read' : 'written'}: reads as zero, writes ignored`);
-    }
-    return done(0n);
-  }
+    },
+    charge: () => this.host.chargeNested('vel2-sysreg'),
+  };
 
   /** SMC reaches our firmware (PSCI) unless L1 traps it from L2 (TSC): every SMC exits. */
   trapsSmc(): boolean {

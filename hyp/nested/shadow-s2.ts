@@ -15,12 +15,12 @@
  * Arm ARM: D8.2 (stage-2 translation), D8.4.3 (stage-2 permissions), D8.6.5/D8.6.6
  * (memory types, FWB; see compose.ts), D8.13 [K.a D8.16] and C5.5 (TLB maintenance).
  */
-import { Walker, LEAF, STOP, WALK_STOPPED, WALK_ADDRESS_SIZE, WALK_EXTERNAL_ABORT, WALK_RESOLVER_FAULT, type VisitContext, type WalkVisitor, type WalkParams, type TableResolver } from '../../emulator/mmu/walker.js';
+import { Walker, WALK_STOPPED, WALK_ADDRESS_SIZE, WALK_EXTERNAL_ABORT, WALK_RESOLVER_FAULT, type WalkParams, type TableResolver } from '../../emulator/mmu/walker.js';
 import { decodeStage2, type Stage2Config } from '../../emulator/mmu/config.js';
 import { levelShift, outputAddress, oaExceeds, DESC_AF, KIND_INVALID, POW2 } from '../../emulator/mmu/descriptors.js';
 import { Stage2Builder } from '../../emulator/mmu/stage2-builder.js';
 import { RamDescriptorMemory, type DescriptorMemory, type RamBlock } from '../../emulator/mmu/memory.js';
-import { stage2Perms, PERM_R, PERM_W, PERM_X, type AccessKind } from '../../emulator/mmu/translate.js';
+import { stage2Perms, S2Visitor, PERM_R, PERM_W, PERM_X, type AccessKind } from '../../emulator/mmu/translate.js';
 import type { FaultType } from '../../emulator/mmu/faults.js';
 import { decodeTlbiIpa, decodeTlbiRange } from '../../emulator/mmu/tlb.js';
 import { composeS2MemAttr, encodeS2Perms, intersectS2Perms } from './compose.js';
@@ -89,23 +89,6 @@ export interface ShadowStats {
   recycled: number;
   resets: number;
   tlbi: Record<string, number>;
-}
-
-class LeafCapture implements WalkVisitor {
-  flags = LEAF;
-  lo = 0;
-  hi = 0;
-  level = 0;
-  ia = 0;
-  kind = 0;
-  visit(c: VisitContext): number {
-    this.lo = c.lo;
-    this.hi = c.hi;
-    this.level = c.level;
-    this.ia = c.ia;
-    this.kind = c.kind;
-    return STOP;
-  }
 }
 
 /** One shadow MMU: an L1 context, our VMID for it, its tables and its entries. */
@@ -221,7 +204,7 @@ export class NestedS2 {
   private clock = 0;
   private readonly l1Walker = new Walker();
   private readonly hostWalker = new Walker();
-  private readonly leaf = new LeafCapture();
+  private readonly leaf = new S2Visitor();
   private readonly resolver: TableResolver;
   private readonly l1Params: WalkParams;
   private readonly hostParams: WalkParams;
@@ -330,17 +313,17 @@ export class NestedS2 {
     if (st !== WALK_STOPPED) return l1Fault('translation', this.l1Walker.faultLevel, 'L1 stage-2 walk found no entry');
     const lf = this.leaf;
     const gb = c.geometry.granuleBits;
-    if (lf.kind === KIND_INVALID) return l1Fault('translation', lf.level, `invalid L1 stage-2 descriptor at level ${lf.level}`);
-    if (oaExceeds(lf.hi, c.geometry.oaBits)) return l1Fault('addressSize', lf.level, 'L1 stage-2 output address above its PS');
-    if ((lf.lo & DESC_AF) === 0) return l1Fault('accessFlag', lf.level, `L1 stage-2 AF = 0 at level ${lf.level}`);
+    if (lf.leafKind === KIND_INVALID) return l1Fault('translation', lf.leafLevel, `invalid L1 stage-2 descriptor at level ${lf.leafLevel}`);
+    if (oaExceeds(lf.leafHi, c.geometry.oaBits)) return l1Fault('addressSize', lf.leafLevel, 'L1 stage-2 output address above its PS');
+    if ((lf.leafLo & DESC_AF) === 0) return l1Fault('accessFlag', lf.leafLevel, `L1 stage-2 AF = 0 at level ${lf.leafLevel}`);
     const need = access === 'fetch' ? PERM_X : access === 'write' ? PERM_W : PERM_R;
-    const l1Perms = stage2Perms(lf.lo, lf.hi, c.xnx);
-    if ((((el === 0 ? l1Perms >>> 3 : l1Perms) & 7) & need) === 0) return l1Fault('permission', lf.level, `L1 stage 2 does not permit ${access} at EL${el}`);
-    const l1Lo = lf.lo;
-    const l1Hi = lf.hi;
-    const l1Level = lf.level;
+    const l1Perms = stage2Perms(lf.leafLo, lf.leafHi, c.xnx);
+    if ((((el === 0 ? l1Perms >>> 3 : l1Perms) & 7) & need) === 0) return l1Fault('permission', lf.leafLevel, `L1 stage 2 does not permit ${access} at EL${el}`);
+    const l1Lo = lf.leafLo;
+    const l1Hi = lf.leafHi;
+    const l1Level = lf.leafLevel;
     const l1Size = POW2[levelShift(gb, l1Level)]!;
-    const l1LeafIpa = lf.ia;
+    const l1LeafIpa = lf.leafIa;
     const l1Pa = outputAddress(l1Lo, l1Hi, gb, l1Level) + (ipa - l1LeafIpa);
     if (!this.hostLookup(l1Pa)) return { kind: 'host-fault', ipa: l1Pa, forL1Walk: false, permission: false };
     const hostPerms = stage2Perms(this.hLo, this.hHi, this.host.config.xnx);
