@@ -7,19 +7,13 @@
  * return_to_kernel(frame, value), which makes its ERET land on
  * user_return at EL1h; enter_user then returns value.
  */
+#include "frame.inc"
+
 	.text
 	.global enter_user
 	.type enter_user, %function
 enter_user:
-	stp	x29, x30, [sp, #-96]!
-	stp	x19, x20, [sp, #16]
-	stp	x21, x22, [sp, #32]
-	stp	x23, x24, [sp, #48]
-	stp	x25, x26, [sp, #64]
-	stp	x27, x28, [sp, #80]
-	mov	x3, sp
-	adrp	x4, saved_kernel_sp
-	str	x3, [x4, :lo12:saved_kernel_sp]
+	CALLEE_SAVE saved_kernel_sp
 	msr	sp_el0, x1
 	msr	elr_el1, x0
 	mov	x3, #0x3c0
@@ -31,15 +25,7 @@ enter_user:
 	.global user_return
 	.type user_return, %function
 user_return:
-	adrp	x4, saved_kernel_sp
-	ldr	x3, [x4, :lo12:saved_kernel_sp]
-	mov	sp, x3
-	ldp	x19, x20, [sp, #16]
-	ldp	x21, x22, [sp, #32]
-	ldp	x23, x24, [sp, #48]
-	ldp	x25, x26, [sp, #64]
-	ldp	x27, x28, [sp, #80]
-	ldp	x29, x30, [sp], #96
+	CALLEE_RESTORE saved_kernel_sp
 	ret
 	.size user_return, . - user_return
 

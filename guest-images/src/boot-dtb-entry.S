@@ -2,24 +2,15 @@
  * boot-dtb's own entry (NOSTART): lib/start.S with x0 kept. The boot x0 is the point of this
  * guest, and lib/start.S must not grow (other guests' tests know their code addresses).
  */
+#include "start.inc"
 	.section .text.start, "ax"
 	.global _start
 _start:
 	mov	x19, x0
 	msr	daifset, #0xf
 	msr	spsel, #1
-	adrp	x0, __stack_top
-	add	x0, x0, :lo12:__stack_top
-	mov	sp, x0
-	adrp	x0, __bss_start
-	add	x0, x0, :lo12:__bss_start
-	adrp	x1, __bss_end
-	add	x1, x1, :lo12:__bss_end
-1:	cmp	x0, x1
-	b.hs	2f
-	stp	xzr, xzr, [x0], #16
-	b	1b
-2:	adrp	x0, boot_x0
+	STACK_AND_BSS
+	adrp	x0, boot_x0
 	str	x19, [x0, :lo12:boot_x0]
 	mov	x29, #0
 	mov	x30, #0

@@ -15,6 +15,7 @@
  * which the EL2 handler turns into PSCI SYSTEM_OFF over SMC (QEMU's PSCI
  * conduit is SMC when virtualization=on).
  */
+#include "start.inc"
 #define WRITES 1000000
 #define MAIR_A 0x00000000004404ff
 #define MAIR_B 0x0000000000ff04ff
@@ -24,18 +25,8 @@
 	.global _start
 _start:
 	msr	daifset, #0xf
-	adrp	x0, __stack_top			/* SP_EL2 */
-	add	x0, x0, :lo12:__stack_top
-	mov	sp, x0
-	adrp	x0, __bss_start
-	add	x0, x0, :lo12:__bss_start
-	adrp	x1, __bss_end
-	add	x1, x1, :lo12:__bss_end
-1:	cmp	x0, x1
-	b.hs	2f
-	stp	xzr, xzr, [x0], #16
-	b	1b
-2:	adr	x0, msg_banner
+	STACK_AND_BSS
+	adr	x0, msg_banner
 	bl	puts
 	mrs	x0, CurrentEL
 	cmp	x0, #(2 << 2)

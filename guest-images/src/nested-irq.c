@@ -19,10 +19,8 @@
  * Uses the EL2 vectors, enter_guest and l1_exit of nested-l1-el2.S.
  */
 #include "runtime.h"
+#include "gicv3.h"
 
-#define GICD 0x08000000UL
-#define GICR 0x080a0000UL
-#define GICR_SGI (GICR + 0x10000UL)
 #define TIMER_PPI 27
 
 /* Stage 2 (as nested-l1.c): 4 KB granule, 32-bit IPA, walks from level 1. */
@@ -149,23 +147,6 @@ void el2_handler(struct frame *f, unsigned vec)
 	l1_exit(0xEE);
 }
 
-static void gic_init(void)
-{
-	mmio_write32(GICD + 0x0, (1u << 4) | (1u << 1)); /* GICD_CTLR: ARE, EnableGrp1 */
-	u32 waker = mmio_read32(GICR + 0x14);             /* GICR_WAKER: wake the redistributor */
-	mmio_write32(GICR + 0x14, waker & ~2u);
-	while (mmio_read32(GICR + 0x14) & 4u)
-		;
-	mmio_write32(GICR_SGI + 0x80, 1u << TIMER_PPI);   /* IGROUPR0: group 1 */
-	mmio_write32(GICR_SGI + 0x400 + 24, 0x80u << 24); /* IPRIORITYR6: PPI 27 priority 0x80 */
-	mmio_write32(GICR_SGI + 0x100, 1u << TIMER_PPI);  /* ISENABLER0 */
-	write_sysreg(7, S3_0_C12_C12_5);   /* ICC_SRE_EL1: system-register interface */
-	isb();
-	write_sysreg(0xff, S3_0_C4_C6_0);  /* ICC_PMR_EL1 */
-	write_sysreg(1, S3_0_C12_C12_7);   /* ICC_IGRPEN1_EL1 */
-	isb();
-}
-
 /* One L2 run: HCR_EL2 = hcr; L2 arms the timer 100 us ahead and spins until the IRQ was taken. */
 static u64 run_l2(u64 hcr, u64 unmask)
 {
@@ -197,7 +178,7 @@ int main(void)
 	for (u64 i = 0; i < 8; i++)
 		s2_l2[i] = (0x40000000UL + (i << 21)) | S2_BLOCK_RW;
 	dsb(ish);
-	gic_init();
+	gicv3_enable_ppi(TIMER_PPI);
 
 	/* ---- run 1: IMO = 1, L2 masked ---- */
 	u64 n = run_l2(HCR_VM | HCR_RW | HCR_IMO, 0);

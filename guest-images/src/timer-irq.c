@@ -8,11 +8,9 @@
  * tests compare byte for byte (issue 11).
  */
 #include "runtime.h"
+#include "gicv3.h"
 #include "mmu.h"
 
-#define GICD 0x08000000UL
-#define GICR 0x080a0000UL
-#define GICR_SGI (GICR + 0x10000UL)
 #define TIMER_PPI 27
 #define TICKS 24
 
@@ -38,23 +36,6 @@ void exception_handler(struct frame *f, unsigned vec)
 	unexpected_exception(f, vec);
 }
 
-static void gic_init(void)
-{
-	mmio_write32(GICD + 0x0, (1u << 4) | (1u << 1)); /* GICD_CTLR: ARE, EnableGrp1 */
-	u32 waker = mmio_read32(GICR + 0x14);             /* GICR_WAKER: wake the redistributor */
-	mmio_write32(GICR + 0x14, waker & ~2u);
-	while (mmio_read32(GICR + 0x14) & 4u)
-		;
-	mmio_write32(GICR_SGI + 0x80, 1u << TIMER_PPI);          /* IGROUPR0: group 1 */
-	mmio_write32(GICR_SGI + 0x400 + 24, 0x80u << 24);        /* IPRIORITYR6: PPI 27 priority 0x80 */
-	mmio_write32(GICR_SGI + 0x100, 1u << TIMER_PPI);         /* ISENABLER0 */
-	write_sysreg(7, S3_0_C12_C12_5);   /* ICC_SRE_EL1: system-register interface */
-	isb();
-	write_sysreg(0xff, S3_0_C4_C6_0);  /* ICC_PMR_EL1 */
-	write_sysreg(1, S3_0_C12_C12_7);   /* ICC_IGRPEN1_EL1 */
-	isb();
-}
-
 int main(void)
 {
 	struct pt pt;
@@ -64,7 +45,7 @@ int main(void)
 	pt_map_auto(&pt, GICD, GICD, 0x10000, PROT_DEVICE, 3);
 	pt_map_auto(&pt, GICR, GICR, 0x20000, PROT_DEVICE, 3);
 	mmu_enable(DEFAULT_MAIR, tcr_for(12), (u64)pt.root, 0);
-	gic_init();
+	gicv3_enable_ppi(TIMER_PPI);
 
 	period = read_sysreg(cntfrq_el0) / 1000; /* 1 ms */
 	write_sysreg(period, cntv_tval_el0);
