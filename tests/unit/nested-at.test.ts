@@ -5,13 +5,14 @@
 // instructions for address translation" (AT S1E1R, AT S12E1R), D19.2 PAR_EL1.
 import { describe, expect, it } from 'vitest';
 import { TestRam, setLeaf, tcr, vtcr, type TableWriter } from './mmu-helpers.js';
-import { decodeStage1, decodeStage2 } from '../../emulator/mmu/config.js';
+import { decodeStage1, decodeStage2, stage2Disabled } from '../../emulator/mmu/config.js';
 import { makeS1Page, makeS2Page } from '../../emulator/mmu/descriptors.js';
 import type { GuestCpu } from '../../emulator/cpu/guest-cpu.js';
 import type { SysInsnAccess } from '../../emulator/cpu/exits.js';
 import { sysregKey, SR } from '../../emulator/cpu/sysregs.js';
 import { atFromVel2 } from '../../hyp/nested/at.js';
-import { l2El1Index, L2_EL1_CONTEXT } from '../../hyp/nested/vregs.js';
+import { l2El1Index, L2_EL1_CONTEXT, type VirtualEl2 } from '../../hyp/nested/vregs.js';
+import { formatNestedWalk, nestedWalk } from '../../hyp/nested/walk.js';
 
 const RAM = 0x4000_0000;
 const L2_VA = 0x1000_0000;
@@ -45,11 +46,23 @@ function world(opts: { mapData: boolean; mapS1Tables: boolean }) {
     ['VTTBR_EL2', VTTBR],
   ]);
   const cpu = { descriptorMemory: () => ram.mem } as unknown as GuestCpu;
+  const walk = (): string =>
+    formatNestedWalk(
+      nestedWalk(cpu, L2_VA, {
+        mode: 'vel2',
+        vel2: { get: (n: string) => vel2.get(n) ?? 0n } as VirtualEl2,
+        l2El1,
+        l1Vmid: 5,
+        shadows: [],
+        ours: { config: stage2Disabled(), mem: ram.mem },
+        guestMem: ram.mem,
+      }),
+    );
   const at = (op1: number, op2: number): bigint => {
     const a: SysInsnAccess = { op0: 1, op1, crn: 7, crm: 8, op2, rt: 0, read: false, value: BigInt(L2_VA), pc: 0, el: 1 };
     return atFromVel2({ l2El1, vel2: { get: (n: string) => vel2.get(n) ?? 0n } }, cpu, a)!;
   };
-  return { at };
+  return { at, walk };
 }
 
 const S1E1R = [0, 0] as const;
@@ -83,5 +96,18 @@ describe('AT at virtual EL2 (Arm ARM C5.5): S1E1*/S1E0* stop at stage 1, S12E1*/
     const f = fault(at(...S1E1R));
     expect(f).toMatchObject({ f: 1, ptw: 1, s: 1 });
     expect(f.fst & 0b111100).toBe(0b000100); // a translation fault
+  });
+});
+
+describe('the nested walk (--walk / monitor walk) with L2\'s stage 1 on: all three stages', () => {
+  it('L2 stage-1 levels, each stage-1 table read through L1\'s stage 2 (S1PTW), L1\'s stage 2 for the final IPA, then ours', () => {
+    const { walk } = world({ mapData: true, mapS1Tables: true });
+    const text = walk();
+    expect(text).toMatch(/nested walk of L2 VA 0x10000000 \(guest hypervisor at virtual EL2; L1 stage 2 on, VMID 5\)/);
+    expect(text.match(/^ +S1 L[0-3] /gm)?.length).toBe(3); // 4 KB granule, 32-bit VA: levels 1-3
+    expect(text).toMatch(/page -> 0x40800000/); // L2's stage-1 leaf: the IPA
+    expect(text).toMatch(/page -> 0x40a00000/); // L1's stage-2 leaf for that IPA: the L1 PA
+    expect(text).toContain('[our stage 2 for the L1 PA]');
+    expect(text).toMatch(/=> IPA 0x40800000 PA 0x40a00000/);
   });
 });
