@@ -533,7 +533,12 @@ export class Vcpu implements GuestCpu {
     this.eventSeen = true;
     this.eventSeq++;
     // The EL2 model may take it instead (a guest hypervisor's exceptions at virtual EL2).
-    if (this.el2?.takeException?.(this, kind, esrValue, preferredReturn, far) === true) return;
+    if (this.el2?.takeException?.(this, kind, esrValue, preferredReturn, far) === true) {
+      // counted for the lock-up check too: a guest hypervisor whose VBAR_EL2 cannot be fetched
+      // would otherwise take exceptions forever without retiring anything
+      this.entriesWithoutRetiring++;
+      return;
+    }
     enterException(this, kind, esrValue, preferredReturn, far);
     this.count(1, kind === 'sync' ? (EC_NAMES[esrEc(esrValue)] ?? 'unknown') : kind);
     this.entriesWithoutRetiring++;

@@ -429,8 +429,12 @@ export class VcpuTarget implements DebugTarget {
       else this.trapBreak.delete(r);
     }
     if (this.trapBreak.size === 0) return 'trap-break: off';
-    const l1 = this.trapBreak.has('exit-to-l1') ? '; exit-to-l1 stops after the reflection, at the guest hypervisor\'s vector' : '';
-    return `trap-break: on for ${[...this.trapBreak].join(', ')} (stops before the hypervisor handles the exit; stepi then shows the result${l1})`;
+    const l1 = this.trapBreak.has('exit-to-l1');
+    const how = [
+      ...(this.trapBreak.size > (l1 ? 1 : 0) ? ['stops before the hypervisor handles the exit; stepi then shows the result'] : []),
+      ...(l1 ? ["exit-to-l1 stops after the reflection, at the guest hypervisor's vector"] : []),
+    ];
+    return `trap-break: on for ${[...this.trapBreak].join(', ')} (${how.join('; ')})`;
   }
 
   recentExits(count: number): string {

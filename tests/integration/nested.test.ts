@@ -92,6 +92,16 @@ describe('--walk for an L2 address under --nested: all three stages and the shad
   });
 });
 
+describe('a guest hypervisor whose VBAR_EL2 leads nowhere', () => {
+  it('ends as an exception loop (status 125) instead of hanging: idregs at virtual EL2 exits with HVC, taken to VBAR_EL2 = 0', () => {
+    // idregs never sets VBAR_EL2; at EL2 its exit HVC is an exception to EL2 itself (Arm ARM D1.10.2)
+    const r = hypemu(['run', guest('idregs'), '--nested', '--max-insns', '1e8']);
+    expect(r.stdout).toContain('CurrentEL = 0x8');
+    expect(r.stderr).toMatch(/exception loop: \d+ exception entries with no instruction retired .*PC 0x0000000000000200/);
+    expect(r.status).toBe(125);
+  });
+});
+
 describe('nested-l1 without --nested', () => {
   it('starts at EL1 (no virtual EL2), says so and exits 1', () => {
     const r = hypemu(['run', guest('nested-l1'), '-q']);
