@@ -31,7 +31,15 @@
  *    is refreshed at the next fetch fill whose page content changed, and IC
  *    invalidation by the guest flushes the TLB while snapshots exist, so
  *    written code is visible after the cache maintenance the Arm ARM requires
- *    for it (B2.4.4, "Concurrent modification and execution of instructions").
+ *    for it (B2.4.4, "Concurrent modification and execution of instructions");
+ *  - code translated from a real RAM page is dropped (by physical address)
+ *    when a TLB entry that can write the page is made. QEMU's own check of
+ *    writes to code pages (TLB_NOTDIRTY) only covers the first store through
+ *    a new entry in Unicorn 2.1 (notdirty_write then marks the entry clean,
+ *    and tb_gen_code re-arms only entries of the *same* VA): Linux patching
+ *    two instructions of a page through the linear map or fixmap alias left
+ *    the second one's old translation running (a run restored from a
+ *    snapshot, which translates afresh, then took another path).
  * Pages are tracked per 1 KiB RAM page with epochs (a TLB flush is O(1)).
  * The shadow pool lives at SHADOW_PA, which no stage-2 mapping ever targets.
  */
@@ -91,10 +99,12 @@ interface Chunk {
   aliased: Uint8Array;
   /** Epoch in which a TLB entry last received the page's snapshot. */
   sEpoch: Uint32Array;
+  /** Code may have been translated from the real page since it was last dropped. */
+  code: Uint8Array;
 }
 function newChunk(): Chunk {
   const n = 1 << CHUNK_SHIFT;
-  return { xKey: new Float64Array(n), xEpoch: new Uint32Array(n), wKey: new Float64Array(n), wEpoch: new Uint32Array(n), aliased: new Uint8Array(n), sEpoch: new Uint32Array(n) };
+  return { xKey: new Float64Array(n), xEpoch: new Uint32Array(n), wKey: new Float64Array(n), wEpoch: new Uint32Array(n), aliased: new Uint8Array(n), sEpoch: new Uint32Array(n), code: new Uint8Array(n) };
 }
 function hold(keys: Float64Array, epochs: Uint32Array, p: number, key: number, epoch: number): void {
   if (epochs[p] === epoch && keys[p] !== key) keys[p] = MANY;
@@ -114,6 +124,8 @@ export class CodeGuard {
    * the guard stops the slice and sets flushNeeded for the run loop.
    */
   flushNow: (() => void) | null = null;
+  /** Code must go and this libunicorn cannot drop it by address: flush all translated code (with the TLB flush asked for). */
+  codeFlushNeeded = false;
   private epoch = 1;
   // Per RAM 1 KiB page, in 1 MiB chunks made on first touch (RAM may be a
   // terabyte): which TLB entry (key = VA page + MMU index) may execute it /
@@ -128,14 +140,14 @@ export class CodeGuard {
   /** RAM page index -> shadow slot, and the slot's source words at the time it was made. */
   private readonly shadowOf = new Map<number, number>();
   private readonly slotSource = new Uint32Array(SLOTS * (SLOT >>> 2));
-  /** Statistics: pages shadowed, words replaced, flushes asked for. */
-  readonly stats = { shadowPages: 0, patchedWords: 0, wxFlushes: 0 };
+  /** Statistics: pages shadowed, words replaced, flushes asked for, code pages dropped before a write. */
+  readonly stats = { shadowPages: 0, patchedWords: 0, wxFlushes: 0, codeDrops: 0 };
 
   constructor(
     private readonly uc: Unicorn,
     private readonly ramBase: number,
     private readonly ramSize: number,
-    private readonly ram: { wordsAt(pa: number): { words: Uint32Array; index: number } },
+    private readonly ram: { wordsAt(pa: number): { words: Uint32Array; index: number }; readonly block: SharedBlock },
   ) {
     this.pool = Unicorn.allocShared(SLOTS * SLOT);
     this.poolWords = new Uint32Array(this.pool.bytes.buffer, this.pool.bytes.byteOffset, (SLOTS * SLOT) >>> 2);
@@ -163,9 +175,11 @@ export class CodeGuard {
 
   /** Translated code was dropped too: shadow slots can be reused. */
   codeFlushed(): void {
+    for (const c of this.chunks.values()) c.code.fill(0);
     this.shadowOf.clear();
     this.nextSlot = 0;
     this.poolExhausted = false;
+    this.codeFlushNeeded = false;
   }
 
   /**
@@ -196,6 +210,7 @@ export class CodeGuard {
         out.pa = shadow;
         return Prot.EXEC;
       }
+      c.code[p] = 1;
       hold(c.xKey, c.xEpoch, p, key, e);
     } else {
       perms &= ~Prot.EXEC;
@@ -205,11 +220,32 @@ export class CodeGuard {
           c.aliased[p] = 1;
           this.askFlush();
         }
+        if (c.code[p] === 1) this.dropCode(c, p, page, e);
         // (A flush just now started a new epoch: this entry is in it.)
         hold(c.wKey, c.wEpoch, p, key, this.epoch);
       }
     }
     return perms;
+  }
+
+  /**
+   * A TLB entry that can write RAM page `page` is being made, and code was translated from it:
+   * drop that code now, before the first store (QEMU checks only that one, see above). Code
+   * translated from the page later comes through a fetch fill: while this entry lives, one that
+   * executes a snapshot (the alias rule); after the next TLB flush, one that sets `code` again.
+   * An entry executing the real page in this epoch keeps it set (the flush it asked for follows).
+   */
+  private dropCode(c: Chunk, p: number, page: number, e: number): void {
+    if (this.uc.invalidateCode(this.ram.block, page * SLOT, SLOT)) {
+      this.stats.codeDrops++;
+      // Kept while an entry executing the real page lives (no flush has ended this epoch yet).
+      if (c.xEpoch[p] !== e || this.epoch !== e) c.code[p] = 0;
+      return;
+    }
+    // No way to drop it by address in this libunicorn: all translated code goes (run loop).
+    this.codeFlushNeeded = true;
+    this.askFlush();
+    this.uc.emuStop();
   }
 
   /** Does some TLB entry execute a snapshot? */

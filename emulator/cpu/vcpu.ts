@@ -639,6 +639,10 @@ export class Vcpu implements GuestCpu {
         break;
       }
       // A page became writable while executable elsewhere, or the reverse: no stale entry may survive.
+      if (this.codeGuard.codeFlushNeeded) {
+        uc.flushTb();
+        this.codeGuard.codeFlushed();
+      }
       const guardStop = this.codeGuard.flushNeeded;
       if (guardStop) this.flushTlb();
       // Stops asked for by the fill hook (not where a fault ended the slice anyway): see the interrupt check above.

@@ -112,6 +112,31 @@ function bind(lib: LibraryHandle) {
 export type UnicornApi = ReturnType<typeof bind>;
 
 /**
+ * Two functions of Unicorn's QEMU that its public API does not offer: translated code invalidated
+ * by *physical* (RAM) address. uc_ctl_remove_cache takes a guest VA and translates it for fetch
+ * with the current regime, which cannot name code reached through another alias. libunicorn
+ * exports QEMU's functions with the target suffix (Debian's 2.1.1 does); a build that hides them
+ * yields null, and the caller falls back to flushing all translated code.
+ */
+export interface UnicornCodeApi {
+  /** ram_addr_t qemu_ram_addr_from_host(uc, host pointer): RAM_ADDR_INVALID (all ones) if not RAM. */
+  ramAddrFromHost(uc: unknown, ptr: unknown): number | bigint;
+  /** void tb_invalidate_phys_range(uc, ram_addr start, ram_addr end). */
+  invalidatePhysRange(uc: unknown, start: number, end: number): void;
+}
+function bindCode(lib: LibraryHandle): UnicornCodeApi | null {
+  if (process.env.HYPEMU_TB_INVALIDATE === 'off') return null;
+  try {
+    return {
+      ramAddrFromHost: lib.func('uint64_t qemu_ram_addr_from_host_aarch64(void *uc, void *ptr)') as never,
+      invalidatePhysRange: lib.func('void tb_invalidate_phys_range_aarch64(void *uc, uint64_t start, uint64_t end)') as never,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/**
  * libc's mmap/madvise: guest RAM is an anonymous private mapping, so the OS
  * zero-fills pages when first touched and RSS grows with what the guest uses
  * (koffi.alloc would allocate and zero everything up front, and caps at 2 GiB).
@@ -198,10 +223,10 @@ export function tlbFlushLib(): TlbFlushLib | null {
   return tlbLib;
 }
 
-let cached: { api: UnicornApi; path: string; version: [number, number] } | null = null;
+let cached: { api: UnicornApi; code: UnicornCodeApi | null; path: string; version: [number, number] } | null = null;
 
 /** Load libunicorn once, check its version and bind the functions. */
-export function unicorn(): { api: UnicornApi; path: string; version: [number, number] } {
+export function unicorn(): { api: UnicornApi; code: UnicornCodeApi | null; path: string; version: [number, number] } {
   if (cached) return cached;
   const { lib, path } = loadLibrary();
   const api = bind(lib);
@@ -214,7 +239,7 @@ export function unicorn(): { api: UnicornApi; path: string; version: [number, nu
       `libunicorn at ${path} is version ${version.join('.')}, hypemu needs 2.1 or later (UC_HOOK_TLB_FILL); ${FIX}`,
     );
   }
-  cached = { api, path, version };
+  cached = { api, code: bindCode(lib), path, version };
   return cached;
 }
 

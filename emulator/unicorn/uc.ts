@@ -25,6 +25,7 @@ import {
   tlbFlushLib,
   unicorn,
   type UnicornApi,
+  type UnicornCodeApi,
 } from './ffi.js';
 import { logger as log } from '../log.js';
 
@@ -198,6 +199,9 @@ function toU64(v: number | bigint): number | bigint {
 
 export class Unicorn {
   private readonly api: UnicornApi;
+  private readonly code: UnicornCodeApi | null;
+  /** RAM address (QEMU's ram_addr_t) of each mapped block's first byte, for invalidateCode. */
+  private readonly ramAddrs = new Map<SharedBlock, number>();
   private handle: unknown;
   /** Everything registered with koffi stays referenced here until close(). */
   private readonly keep: unknown[] = [];
@@ -217,8 +221,9 @@ export class Unicorn {
   readonly libraryPath: string;
 
   constructor() {
-    const { api, path, version } = unicorn();
+    const { api, code, path, version } = unicorn();
     this.api = api;
+    this.code = code;
     this.version = version;
     this.libraryPath = path;
     const out: unknown[] = [null];
@@ -617,6 +622,26 @@ export class Unicorn {
   /** Drop the translated blocks covering guest VAs [begin, end) (uc_ctl_remove_cache). */
   removeTbCache(begin: number, end: number): void {
     this.check('uc_ctl(TB_REMOVE_CACHE)', this.api.uc_ctl(this.handle, ctlWrite(UC_CTL_TB_REMOVE_CACHE, 2), 'uint64_t', toU64(begin), 'uint64_t', toU64(end)));
+  }
+
+  /**
+   * Drop the translated blocks whose code lies in bytes [offset, offset + length) of a mapped
+   * block, whatever virtual address they were translated for (QEMU's tb_invalidate_phys_range).
+   * Safe from a hook inside uc_emu_start (QEMU does it from its store path). Returns false when
+   * this libunicorn does not export the function: the caller must flush all code instead.
+   */
+  invalidateCode(block: SharedBlock, offset: number, length: number): boolean {
+    const code = this.code;
+    if (code === null) return false;
+    let base = this.ramAddrs.get(block);
+    if (base === undefined) {
+      const r = code.ramAddrFromHost(this.handle, block.ptr);
+      if (typeof r !== 'number' || r < 0) return false; // RAM_ADDR_INVALID: not mapped here
+      base = r;
+      this.ramAddrs.set(block, base);
+    }
+    code.invalidatePhysRange(this.handle, base + offset, base + offset + length);
+    return true;
   }
 
   /** Drop translated code (after code in guest memory changed behind QEMU's back). */

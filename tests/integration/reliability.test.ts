@@ -12,3 +12,12 @@ describe('untranslatable (unallocated FP16 words; top of the VA space)', () => {
     expect(r.stats!.exceptions.byTarget.EL1.unknown).toBe(24);
   });
 });
+
+describe('code-alias (code rewritten through another VA of its page, Arm ARM B2.4.4)', () => {
+  it('runs as rewritten: the second store through one alias entry drops the old translation too', () => {
+    const r = hypemu(['run', guest('code-alias'), '-q']);
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout).toContain('RESULT code-alias: 0 failures');
+    expect(r.status).toBe(0);
+  });
+});
