@@ -276,7 +276,6 @@ export class Machine {
   async snapshot(file: string): Promise<void> {
     if (this.disposed) throw new Error('machine disposed');
     if (this.ended !== null) throw new ConfigError('--snapshot: the run has ended; nothing to continue from');
-    this.sink.flush();
     const bytes = takeSnapshot(this.board, this.hyp, this.config, { instructions: this.instructions });
     this.board.vcpu.dropCachedTranslations();
     try {
@@ -453,7 +452,9 @@ export class Machine {
       const budget = Math.min(TURN - (done % TURN), left, target - done, snapAt - done);
       this.inputArrived = false;
       const step = this.step(budget);
-      this.sink.flush();
+      // Console chunks end at turn ends (absolute counts); a turn cut short for --snapshot-at is no
+      // turn end, so the run that saves a snapshot prints (and traces) the same chunks as one that does not.
+      if (step.halt !== null || this.instructions !== snapAt) this.sink.flush();
       if (step.halt !== null) return this.finish(step.halt);
       if (this.consoleMatched) return this.paused('console');
       if (step.idle && !this.inputArrived) {
