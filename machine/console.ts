@@ -14,6 +14,17 @@ export class ConsoleSink {
     if (this.len === this.buf.length || byte === 0x0a) this.flush();
   };
 
+  /** Bytes transmitted but not handed on yet (a line in progress): saved in a snapshot. */
+  pending(): Uint8Array {
+    return this.buf.slice(0, this.len);
+  }
+
+  /** Start with bytes another run transmitted before a snapshot point (a restored run's line in progress). */
+  preload(bytes: Uint8Array): void {
+    this.buf.set(bytes.subarray(0, this.buf.length - 1));
+    this.len = Math.min(bytes.length, this.buf.length - 1);
+  }
+
   flush(): void {
     if (this.len === 0) return;
     const chunk = this.buf.slice(0, this.len);

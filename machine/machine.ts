@@ -7,7 +7,7 @@
  * Nothing here writes to the process's stdout or stderr: the guest's console goes to `console`
  * listeners and to `io.console`, progress lines to `io.log`; the CLI connects those.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { VirtMachine } from '../emulator/platform/virt.js';
 import { loadImage, ImageError, type LoadedImage } from '../emulator/platform/loader.js';
 import { buildVirtDtb, dtRandomness } from '../emulator/platform/virt-dt.js';
@@ -110,6 +110,8 @@ export class Machine {
   private readonly sink: ConsoleSink;
   private readonly decoder = new TextDecoder();
   private consoleTail = '';
+  /** Bytes at the start of the console sink that a run before the snapshot point printed (see consoleOut). */
+  private consolePrinted = 0;
   /** run({ until: { console } }): the pattern, and whether the output matched it. */
   private consoleUntil: RegExp | null = null;
   private consoleMatched = false;
@@ -234,36 +236,48 @@ export class Machine {
    */
   static async restore(file: string, config: MachineConfig = {}, io: MachineIo = {}): Promise<Machine> {
     const t0 = process.hrtime.bigint();
+    const cpu0 = process.cpuUsage();
     for (const [k, v] of Object.entries(config)) {
       if (v !== undefined && !RESTORE_OPTIONS.has(k)) {
         throw new ConfigError(`--restore: ${k === 'image' ? 'an image' : `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`} would change the machine; a restored run takes it from the snapshot`);
       }
     }
-    const bytes = await readInput(file, 'snapshot');
     let parsed: ParsedSnapshot;
     try {
-      parsed = parseSnapshot(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      // Header and JSON only: the pages are mapped from the file by restoreSnapshot.
+      parsed = parseSnapshot(file);
     } catch (e) {
       if (e instanceof SnapshotFormatError) throw new ConfigError(`snapshot ${file}: ${e.message}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== undefined) throw new ConfigError(`snapshot ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message}`);
       throw e;
     }
-    const c: ResolvedConfig = { ...resolveConfig({ ...config, image: parsed.shape.imagePath }), ...parsed.shape };
-    if (c.logLevel !== undefined) setLogLevel(c.logLevel);
-    if (c.snapshotAt !== undefined && c.snapshotAt <= parsed.instructions) {
-      throw new ConfigError(`--snapshot-at ${c.snapshotAt}: the snapshot is already at instruction ${parsed.instructions}`);
+    let m: Machine;
+    try {
+      const c: ResolvedConfig = { ...resolveConfig({ ...config, image: parsed.shape.imagePath }), ...parsed.shape };
+      if (c.logLevel !== undefined) setLogLevel(c.logLevel);
+      if (c.snapshotAt !== undefined && c.snapshotAt <= parsed.instructions) {
+        throw new ConfigError(`--snapshot-at ${c.snapshotAt}: the snapshot is already at instruction ${parsed.instructions}`);
+      }
+      if (c.statsJson !== undefined) checkWritable(c.statsJson, '--stats-json');
+      if (c.snapshotFile !== undefined) checkWritable(c.snapshotFile, '--snapshot');
+      if (c.trace !== undefined) checkWritable(c.trace, '--trace');
+      m = new Machine(c, null, io);
+    } catch (e) {
+      parsed.file.close();
+      throw e;
     }
-    if (c.statsJson !== undefined) checkWritable(c.statsJson, '--stats-json');
-    if (c.snapshotFile !== undefined) checkWritable(c.snapshotFile, '--snapshot');
-    if (c.trace !== undefined) checkWritable(c.trace, '--trace');
-    const m = new Machine(c, null, io);
     try {
       restoreSnapshot(m.board, m.hyp, parsed);
+      m.sink.preload(parsed.console);
+      m.consolePrinted = parsed.console.length;
     } catch (e) {
       await m.dispose();
       throw new ConfigError(`snapshot ${file}: ${(e as Error).message}`);
     }
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    m.log(`restored ${file} (hypemu ${parsed.hypemu}, image ${c.imageName}, at instruction ${m.instructions}) in ${ms.toFixed(1)} ms`);
+    const cpu = process.cpuUsage(cpu0);
+    m.log(`restored ${file} (hypemu ${parsed.hypemu}, image ${m.config.imageName}, at instruction ${m.instructions}) in ${ms.toFixed(1)} ms (${((cpu.user + cpu.system) / 1000).toFixed(1)} ms CPU)`);
     await m.attachTrace();
     return m;
   }
@@ -276,11 +290,17 @@ export class Machine {
   async snapshot(file: string): Promise<void> {
     if (this.disposed) throw new Error('machine disposed');
     if (this.ended !== null) throw new ConfigError('--snapshot: the run has ended; nothing to continue from');
-    const bytes = takeSnapshot(this.board, this.hyp, this.config, { instructions: this.instructions });
+    // RAM pages are views: the file is written before the guest runs on.
+    const bytes = Buffer.concat(takeSnapshot(this.board, this.hyp, this.config, { instructions: this.instructions, console: this.sink.pending() }));
     this.board.vcpu.dropCachedTranslations();
+    // A new file, renamed over the old one: a run restored from the old file maps its pages and
+    // must not see them change under it.
+    const tmp = `${file}.${process.pid}.tmp`;
     try {
-      await writeFile(file, bytes);
+      await writeFile(tmp, bytes);
+      await rename(tmp, file);
     } catch (e) {
+      await unlink(tmp).catch(() => {});
       throw new ConfigError(`--snapshot ${file}: ${(e as Error).message}`);
     }
     this.log(`snapshot at instruction ${this.instructions} written to ${file} (${(bytes.byteLength / 1048576).toFixed(1)} MiB)`);
@@ -342,7 +362,12 @@ export class Machine {
   }
 
   private consoleOut(chunk: Uint8Array): void {
-    this.io.console?.(chunk);
+    // A restored run's first chunk may start with the line in progress at the snapshot point:
+    // printed by the run before it, so not printed again, but its console event (and trace
+    // record) is the whole chunk, as in the uninterrupted run.
+    const fresh = this.consolePrinted > 0 ? chunk.subarray(Math.min(this.consolePrinted, chunk.length)) : chunk;
+    this.consolePrinted = 0;
+    this.io.console?.(fresh);
     const text = this.decoder.decode(chunk, { stream: true });
     this.consoleTail = (this.consoleTail + text).slice(-CONSOLE_TAIL);
     if (this.consoleUntil !== null && this.consoleUntil.test(this.consoleTail)) {

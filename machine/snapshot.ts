@@ -7,9 +7,11 @@
  */
 import type { VirtMachine } from '../emulator/platform/virt.js';
 import type { Hypervisor } from '../hyp/hypervisor.js';
-import { PAGE, decodeSnapshotFile, encodeSnapshotFile, packRegion, unpackRegion, type RegionRef } from '../emulator/snapshot/format.js';
+import { PAGE, SnapshotFile, checkRegion, crc32, encodeSnapshotFile, packRegion, type RegionRef } from '../emulator/snapshot/format.js';
 import { RestoreContext, SnapshotContext, SnapshotFormatError, decodeValue, encodeValue, type Snapshottable, type StateValue } from '../emulator/snapshot/state.js';
 import type { ResolvedConfig } from './config.js';
+import type { GuestRam } from '../emulator/memory/ram.js';
+import { readSync } from 'node:fs';
 
 /** The package version written into snapshots (package.json's). */
 export const HYPEMU_VERSION = '0.1.0';
@@ -37,10 +39,15 @@ export function components(board: VirtMachine, hyp: Hypervisor): Array<[string, 
 
 export interface SnapshotMeta {
   readonly instructions: number;
+  /** Console bytes the UART transmitted that were not handed on yet (the line in progress). */
+  readonly console: Uint8Array;
 }
 
-/** Serialise the whole machine; returns the file's bytes. */
-export function takeSnapshot(board: VirtMachine, hyp: Hypervisor, config: ResolvedConfig, meta: SnapshotMeta): Buffer {
+/**
+ * Serialise the whole machine; returns the file's bytes as chunks (RAM pages are views of guest
+ * RAM: write them before the guest runs on).
+ */
+export function takeSnapshot(board: VirtMachine, hyp: Hypervisor, config: ResolvedConfig, meta: SnapshotMeta): Uint8Array[] {
   const ctx = new SnapshotContext();
   const states: Record<string, StateValue> = {};
   for (const [name, c] of components(board, hyp)) states[name] = c.snapshot(ctx);
@@ -51,19 +58,20 @@ export function takeSnapshot(board: VirtMachine, hyp: Hypervisor, config: Resolv
   ];
   let offset = 0;
   const regions: RegionRef[] = packed.map((p) => {
-    const r = { ...p.ref, offset, length: p.data.byteLength };
-    offset += p.data.byteLength;
+    const r = { ...p.ref, offset };
+    offset += p.ref.length;
     return r;
   });
   const shape = Object.fromEntries(MACHINE_SHAPING.map((k) => [k, config[k]]));
   const json = {
     hypemu: HYPEMU_VERSION,
     createdAt: { instructions: meta.instructions },
+    console: Buffer.from(meta.console).toString('base64'),
     config: encodeValue(shape, new SnapshotContext(), 'config'),
     components: states,
     regions,
   };
-  return encodeSnapshotFile(json, Buffer.concat(packed.map((p) => p.data)));
+  return encodeSnapshotFile(json, packed);
 }
 
 export interface ParsedSnapshot {
@@ -72,40 +80,86 @@ export interface ParsedSnapshot {
   readonly hypemu: string;
   readonly components: Record<string, StateValue>;
   readonly regions: readonly RegionRef[];
-  readonly pages: Uint8Array;
+  readonly file: SnapshotFile;
+  readonly console: Uint8Array;
 }
 
-/** Check the header and the JSON section; the pages are inflated by restoreSnapshot. */
-export function parseSnapshot(bytes: Buffer): ParsedSnapshot {
-  const f = decodeSnapshotFile(bytes);
-  const j = f.json as Record<string, unknown>;
-  if (typeof j !== 'object' || j === null || typeof j['components'] !== 'object' || !Array.isArray(j['regions']) || typeof j['config'] !== 'object') {
-    throw new SnapshotFormatError('JSON section lacks config, components or regions');
-  }
-  const ci = (j['createdAt'] as { instructions?: unknown } | undefined)?.instructions;
-  return {
-    shape: decodeValue(j['config'] as StateValue, new RestoreContext([])) as MachineShape,
-    instructions: typeof ci === 'number' ? ci : 0,
-    hypemu: String(j['hypemu']),
-    components: j['components'] as Record<string, StateValue>,
-    regions: j['regions'] as RegionRef[],
-    pages: f.pages,
-  };
-}
-
-/** Put a parsed snapshot into a machine freshly built from its configuration. */
-export function restoreSnapshot(board: VirtMachine, hyp: Hypervisor, s: ParsedSnapshot): void {
-  const ram = board.vcpu.ram;
-  const blobs: Uint8Array[] = [];
-  for (const r of s.regions) {
-    if (r.name === 'ram') {
-      if (r.size !== ram.size) throw new SnapshotFormatError(`RAM is ${r.size} bytes in the snapshot, ${ram.size} here`);
-      unpackRegion(r, s.pages, (off, page) => ram.load(ram.base + off, page));
-    } else {
-      const b = new Uint8Array(r.size);
-      unpackRegion(r, s.pages, (off, page) => b.set(page.subarray(0, Math.min(PAGE, r.size - off)), off));
-      blobs[Number(r.name.slice(4))] = b;
+/** Open a snapshot file, check its header, JSON section and region table; pages are read by restoreSnapshot. */
+export function parseSnapshot(path: string): ParsedSnapshot {
+  const f = SnapshotFile.open(path);
+  try {
+    const j = f.json as Record<string, unknown>;
+    if (typeof j !== 'object' || j === null || typeof j['components'] !== 'object' || !Array.isArray(j['regions']) || typeof j['config'] !== 'object') {
+      throw new SnapshotFormatError('JSON section lacks config, components or regions');
     }
+    const regions = j['regions'] as RegionRef[];
+    for (const r of regions) {
+      if (typeof r !== 'object' || r === null || !Array.isArray(r.runs)) throw new SnapshotFormatError('a region is not described');
+      checkRegion(r, f.pageSectionLength);
+    }
+    const ci = (j['createdAt'] as { instructions?: unknown } | undefined)?.instructions;
+    return {
+      shape: decodeValue(j['config'] as StateValue, new RestoreContext([])) as MachineShape,
+      instructions: typeof ci === 'number' ? ci : 0,
+      hypemu: String(j['hypemu']),
+      components: j['components'] as Record<string, StateValue>,
+      regions,
+      file: f,
+      console: new Uint8Array(Buffer.from(typeof j['console'] === 'string' ? j['console'] : '', 'base64')),
+    };
+  } catch (e) {
+    f.close();
+    throw e;
+  }
+}
+
+/**
+ * Guest RAM from the file: each run of saved pages mapped copy-on-write from the file over the
+ * RAM (GuestRam.mapFile; the OS reads a page when it is touched), or read into it where mapping
+ * is not possible; then the CRC-32 over the restored pages.
+ */
+function restoreRam(ram: GuestRam, file: SnapshotFile, r: RegionRef): void {
+  if (r.size !== ram.size) throw new SnapshotFormatError(`RAM is ${r.size} bytes in the snapshot, ${ram.size} here`);
+  let at = file.pageSection + r.offset;
+  for (const [first, n] of r.runs) {
+    const pa = ram.base + first * PAGE;
+    if (!ram.mapFile(file.fd, at, pa, n * PAGE)) {
+      const buf = new Uint8Array(n * PAGE);
+      if (readSync(file.fd, buf, 0, buf.byteLength, at) !== buf.byteLength) throw new SnapshotFormatError('region ram: truncated');
+      ram.load(pa, buf);
+    }
+    at += n * PAGE;
+  }
+  let crc = 0;
+  for (const [first, n] of r.runs) for (let i = 0; i < n; i++) crc = crc32(ram.bytesAt(ram.base + (first + i) * PAGE, PAGE), crc);
+  if (crc !== r.crc32) throw new SnapshotFormatError('region ram: pages damaged (CRC-32 mismatch)');
+}
+
+function readBlob(file: SnapshotFile, r: RegionRef): Uint8Array {
+  const data = file.read(r);
+  if (crc32(data) !== r.crc32) throw new SnapshotFormatError(`region ${r.name}: pages damaged (CRC-32 mismatch)`);
+  const b = new Uint8Array(r.size);
+  let i = 0;
+  for (const [first, n] of r.runs) {
+    for (let k = 0; k < n; k++, i++) {
+      const off = (first + k) * PAGE;
+      b.set(data.subarray(i * PAGE, i * PAGE + Math.min(PAGE, r.size - off)), off);
+    }
+  }
+  return b;
+}
+
+/** Put a parsed snapshot into a machine freshly built from its configuration (and close the file). */
+export function restoreSnapshot(board: VirtMachine, hyp: Hypervisor, s: ParsedSnapshot): void {
+  const blobs: Uint8Array[] = [];
+  try {
+    for (const r of s.regions) {
+      if (r.name === 'ram') restoreRam(board.vcpu.ram, s.file, r);
+      else if (/^blob\d+$/.test(r.name)) blobs[Number(r.name.slice(4))] = readBlob(s.file, r);
+      else throw new SnapshotFormatError(`unknown region ${String(r.name)}`);
+    }
+  } finally {
+    s.file.close();
   }
   const ctx = new RestoreContext(blobs);
   const list = components(board, hyp);

@@ -115,6 +115,15 @@ export class GuestRam {
     this.view(seg).setBigUint64(off - seg * SHARED_SEGMENT, BigInt.asUintN(64, v), true);
   }
 
+  /**
+   * Back [pa, pa + len) (page-aligned) with a copy-on-write mapping of file `fd` at `fileOffset`
+   * instead of copying (a snapshot restore). False when the host refuses: load the bytes instead.
+   */
+  mapFile(fd: number, fileOffset: number, pa: number, len: number): boolean {
+    if (!this.contains(pa, len)) throw new RangeError(`0x${pa.toString(16)}+0x${len.toString(16)} is outside RAM`);
+    return Unicorn.mapFileInto(this.block, pa - this.base, len, fd, fileOffset);
+  }
+
   /** Copy data into RAM at pa (any length; split across segments). */
   load(pa: number, data: Uint8Array): void {
     if (!this.contains(pa, data.byteLength)) {

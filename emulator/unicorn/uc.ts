@@ -162,6 +162,7 @@ const MAP_PRIVATE = 0x02;
 const MAP_ANONYMOUS = 0x20;
 const MAP_NORESERVE = 0x4000;
 const MADV_DONTNEED = 4;
+const MAP_FIXED = 0x10;
 const ENOMEM = 12;
 
 /** Fields of the uc_arm64_cp_reg a system-instruction hook receives, decoded without allocation. */
@@ -365,6 +366,20 @@ export class Unicorn {
    */
   static releaseShared(block: SharedBlock): void {
     libcMemory().madvise(block.ptr, block.size, MADV_DONTNEED);
+  }
+
+  /**
+   * Replace bytes [offset, offset + length) of a block (page-aligned) by a private copy-on-write
+   * mapping of `length` bytes of file `fd` at `fileOffset` (mmap MAP_PRIVATE | MAP_FIXED): the
+   * host addresses stay the same, so Unicorn's mapping and every view remain valid, and the OS
+   * reads each page from the file when it is first touched (a snapshot restore copies nothing).
+   * Returns false when the OS refuses (then the caller reads the bytes in).
+   */
+  static mapFileInto(block: SharedBlock, offset: number, length: number, fd: number, fileOffset: number): boolean {
+    if (offset < 0 || length <= 0 || offset + length > block.size || offset % 4096 !== 0 || fileOffset % 4096 !== 0) return false;
+    const at = Number(BigInt(koffi.address(block.ptr) as bigint | number)) + offset;
+    const got = libcMemory().mmap(pointerAt(at) as null, length, PROT_READ_WRITE, MAP_PRIVATE | MAP_FIXED, fd, fileOffset);
+    return Number(BigInt(koffi.address(got) as bigint | number)) === at;
   }
 
   mapShared(address: number, block: SharedBlock, perms: number = Prot.ALL): void {

@@ -91,7 +91,7 @@ describe('snapshot at N, restore, continue: the same bytes, stats and trace', ()
       expect(saving.trace).toEqual(whole.trace);
       const restored = await run(['--restore', snap], dir, 'restored');
       expect(restored.status, restored.stderr).toBe(0);
-      expect(restored.stderr).toMatch(new RegExp(`^hypemu: restored .* at instruction ${at}\\) in [\\d.]+ ms$`, 'm'));
+      expect(restored.stderr).toMatch(new RegExp(`^hypemu: restored .* at instruction ${at}\\) in [\\d.]+ ms \\([\\d.]+ ms CPU\\)$`, 'm'));
       // Console: what the run prints up to N (--max-insns N) followed by the restored run's output
       // is the uninterrupted output, byte for byte.
       const head = await run([guest(name), '-q', '--max-insns', String(at)], dir, 'head');
@@ -155,7 +155,7 @@ describe('bad snapshots and refused options: one line, status 64', () => {
   it.each([
     ['foreign', (b: Buffer) => Buffer.from('not a snapshot at all, but long enough to have a header........'), /not a hypemu snapshot \(bad magic\)/],
     ['truncated', (b: Buffer) => b.subarray(0, b.length - 10), /truncated or padded/],
-    ['newer version', (b: Buffer) => { const c = Buffer.from(b); c.writeUInt32LE(99, 8); return c; }, /format version 99; this hypemu reads version 1/],
+    ['newer version', (b: Buffer) => { const c = Buffer.from(b); c.writeUInt32LE(99, 8); return c; }, /format version 99; this hypemu reads version 2/],
     ['damaged JSON', (b: Buffer) => { const c = Buffer.from(b); c[80] ^= 0x20; return c; }, /JSON section damaged \(SHA-256 mismatch\)/],
     ['damaged pages', (b: Buffer) => { const c = Buffer.from(b); c[c.length - 20] ^= 0xff; return c; }, /region (ram|blob\d+): /],
   ])('%s', (what, damage, message) => {
