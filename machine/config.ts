@@ -217,6 +217,9 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
   const snapshotAt = c.snapshotAt === undefined ? undefined : toNumber(c.snapshotAt, '--snapshot-at');
   if ((snapshotAt === undefined) !== (c.snapshot === undefined)) throw new ConfigError('--snapshot-at N and --snapshot FILE go together');
   if (snapshotAt !== undefined && gdbPort !== undefined) throw new ConfigError('--snapshot-at cannot be combined with --gdb');
+  // A guest hypervisor's state (virtual EL2 registers, shadow stage 2, hyp/nested/) is not saved
+  // yet: refused before the run, not at the snapshot point.
+  if (snapshotAt !== undefined && hyp.nested) throw new ConfigError('--snapshot-at: snapshots of a guest hypervisor (--nested) are not supported yet');
   const smp = resolveSmp(c.smp);
   if (smp > 1) {
     // Not SMP-aware yet: refused rather than run on one vCPU or misbehave.

@@ -174,6 +174,9 @@ describe('bad snapshots and refused options: one line, status 64', () => {
       expect(r.status, extra.join(' ')).toBe(64);
       expect(r.stderr).toMatch(/^hypemu: --restore: .* would change the machine; a restored run takes it from the snapshot\n$/);
     }
+    const nested = spawnSync('node', [CLI, 'run', guest('nested-l1'), '--nested', '--snapshot-at', '1000', '--snapshot', join(dir, 'n.snap')], { input: '', encoding: 'utf8' });
+    expect(nested.status).toBe(64);
+    expect(nested.stderr).toBe('hypemu: --snapshot-at: snapshots of a guest hypervisor (--nested) are not supported yet\n');
     const r = restore(snap, ['--max-insns', '60000', '-q']);
     expect(r.status).toBe(124);
     expect(restore(join(dir, 'missing.snap')).stderr).toBe(`hypemu: snapshot ${join(dir, 'missing.snap')}: no such file\n`);
