@@ -1,7 +1,9 @@
 // The guest hypervisor's virtual EL2 register file and how its EL2 regime runs on the EL1
 // registers (Arm ARM D19.2/D23.2: TCR_EL2, TCR_EL1, SCTLR_EL2, SCTLR_EL1 register descriptions).
 import { describe, expect, it } from 'vitest';
-import { el2RegName, l2El1Index, sctlrEl2ToEl1, tcrEl2ToEl1, VirtualEl2, KEY_CURRENT_EL, KEY_SP_EL1 } from '../../hyp/nested/vregs.js';
+import { el2RegName, l2El1Index, sctlrEl2ToEl1, tcrEl2ToEl1, VirtualEl2, KEY_CURRENT_EL, KEY_SP_EL1, L2_EL1_CONTEXT } from '../../hyp/nested/vregs.js';
+import { routeVel2SysInsn, type Vel2SysState } from '../../hyp/nested/vel2-sysinsn.js';
+import type { GuestCpu } from '../../emulator/cpu/guest-cpu.js';
 import { sysregKey, SR } from '../../emulator/cpu/sysregs.js';
 import { NestedVirt } from '../../hyp/nested/nested.js';
 
@@ -67,5 +69,49 @@ describe('code sites a guest hypervisor needs hooked', () => {
     expect(NestedVirt.hooksWord(0xd503201f)).toBe(false); // NOP
     expect(NestedVirt.hooksWord(0xd5033f9f)).toBe(false); // DSB SY
     expect(NestedVirt.hooksWord(0xd4000002)).toBe(false); // HVC #0 (arrives as an exit)
+  });
+});
+
+describe('system instructions at virtual EL2 (vel2-sysinsn.ts)', () => {
+  /** A guest CPU that only records what the emulation does to it. */
+  const world = () => {
+    const x: bigint[] = Array.from({ length: 32 }, () => 0n);
+    const cpu = { pc: 0, setX: (n: number, v: bigint) => (x[n] = v), flushTlb: () => {} } as unknown as GuestCpu;
+    let undef = -1;
+    let regime = 0;
+    const vel2 = new VirtualEl2();
+    const n: Vel2SysState = {
+      vel2,
+      l2El1: L2_EL1_CONTEXT.map(() => 0n),
+      stats: { exitsToL1: {}, erets: 0, vel2Sysregs: 0, vel2Undefined: 0, unknownEl2: {} },
+      warned: new Set(),
+      spEl1: () => 0n,
+      setSpEl1: () => {},
+      tlbi: () => {},
+      at: () => null,
+      undefinedAt: (pc) => (undef = pc),
+      regimeChanged: () => regime++,
+      charge: () => {},
+    };
+    const access = (op1: number, crn: number, crm: number, op2: number, read: boolean, value = 0n) =>
+      routeVel2SysInsn(n, cpu, { op0: 3, op1, crn, crm, op2, rt: 1, read, value, pc: 0x1000, el: 1 });
+    return { x, cpu, n, vel2, access, undef: () => undef, regime: () => regime };
+  };
+  it('HCR_EL2.E2H is RES0 (non-VHE guest hypervisors only): written 1, reads 0; the other bits stay', () => {
+    const w = world();
+    expect(w.access(4, 1, 1, 0, false, (1n << 34n) | (1n << 31n) | 1n)?.route).toBe('handled');
+    expect(w.access(4, 1, 1, 0, true)?.route).toBe('handled');
+    expect(w.x[1]).toBe((1n << 31n) | 1n);
+    expect(w.cpu.pc).toBe(0x1004);
+  });
+  it('CurrentEL reads EL2; *_EL12 registers are UNDEFINED (E2H = 0); a TCR_EL2 write reloads the regime', () => {
+    const w = world();
+    w.access(0, 4, 2, 2, true);
+    expect(w.x[1]).toBe(8n);
+    expect(w.access(5, 1, 0, 0, true)?.route).toBe('handled'); // SCTLR_EL12
+    expect(w.undef()).toBe(0x1000);
+    expect(w.n.stats.vel2Undefined).toBe(1);
+    w.access(4, 2, 0, 2, false, 0x80803520n); // TCR_EL2
+    expect(w.regime()).toBe(1);
   });
 });
