@@ -447,6 +447,14 @@ export class Hypervisor implements El2Handler {
     return { action: RESUME };
   }
 
+  /** Map guest RAM at `ipa` at stage 2, as a stage-2 fault there does (AT's stage-1 walk, hyp/at.ts); false when not RAM. */
+  faultInRam(ipa: number): boolean {
+    const ram = this.layout?.ram;
+    if (ram === undefined || ipa < ram.base || ipa >= ram.base + ram.size) return false;
+    this.stats.stage2.faults++;
+    return this.stage2.mapRam(ipa, ram).ok;
+  }
+
   // ------------------------------------------------------- debugger view
 
   /** `monitor walk` for a guest hypervisor: the three stages of an L2 address; null: the ordinary walk. */

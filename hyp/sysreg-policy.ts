@@ -13,8 +13,8 @@ import { RESUME } from '../emulator/cpu/exits.js';
 import type { GuestCpu } from '../emulator/cpu/guest-cpu.js';
 import { sysregKey, SR } from '../emulator/cpu/sysregs.js';
 import { SR_FLAG, type SysregDef, type SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
-import { EC, esr } from '../emulator/cpu/esr.js';
-import { Access } from '../emulator/cpu/translator.js';
+import { EC, esr, FSC, issDataAbort } from '../emulator/cpu/esr.js';
+import { atOpOf, emulateAt } from './at.js';
 import type { GuestContext } from './context.js';
 import type { El2Regs } from './el2-regs.js';
 import type { HypStats } from './stats.js';
@@ -25,6 +25,8 @@ export interface SysregPolicyHost {
   readonly el2: El2Regs;
   readonly stats: HypStats;
   readonly stage2: { readonly vmid: number };
+  /** Map guest RAM at `ipa` at stage 2 as its first touch would (AT's stage-1 walk, hyp/at.ts); false when not RAM. */
+  faultInRam(ipa: number): boolean;
 }
 import { HCR } from './hcr.js';
 import { formatUnknown, rowOf, type SysregRow } from './sysreg-table.js';
@@ -207,10 +209,18 @@ export class SysregPolicy {
         this.count(row, exit);
         this.tlbi(vcpu, row, exit.value);
         break;
-      case 'AT':
+      case 'AT': {
         this.count(row, exit);
-        this.at(vcpu, row, exit, regs);
+        const r = this.at(vcpu, row, exit, regs);
+        if (r === 'undefined') undef = true;
+        else if (r === 'external-abort') {
+          // The walk left guest memory: KVM injects a synchronous external abort (hyp/at.ts).
+          ctx.skipInstruction();
+          const iss = issDataAbort({ fsc: FSC.external(), wnr: false });
+          return { action: RESUME, after: () => vcpu.takeException('sync', esr(EC.DABT_CUR, iss), exit.pc, Number(BigInt.asIntN(64, exit.value))) };
+        }
         break;
+      }
       default:
         // Cache maintenance (no caches are modelled), ACTLR, and the registers
         // that live only in the vCPU structure (GIC, PMU, RAS, LOR, debug, ...).
@@ -264,27 +274,15 @@ export class SysregPolicy {
     if (row.tlbi) vcpu.tlbi(row.tlbi, xt, this.hyp.stage2.vmid);
   }
 
-  /**
-   * AT S1E1R/W, S1E0R/W through the MMU model (Arm ARM C5.5 "AT"): PAR_EL1
-   * gets the output address and attributes, or F = 1 with the fault status.
-   * Stage 1 only: with stage 2 on, the result is the IPA.
-   */
-  private at(vcpu: GuestCpu, row: SysregRow, exit: SysregExit, regs: RegAccess): void {
-    const write = row.name.endsWith('W');
-    const el = row.name.includes('E0') ? 0 : 1;
-    const va = Number(BigInt.asIntN(64, exit.value));
-    const out = vcpu.inspect(va, write ? Access.WRITE : Access.READ, el);
-    let par: bigint;
-    if (out.ok) {
-      // PAR_EL1 (D19.2.107) F = 0: PA[47:12] = output address, SH [8:7], ATTR [63:56] (MAIR encoding).
-      const attr = BigInt(out.attrs.name === 'Normal-WB' ? 0xff : out.attrs.name === 'Normal-NC' ? 0x44 : out.attrs.name.startsWith('Device') ? 0x04 : 0xbb);
-      par = (BigInt(out.ipa) & 0xffff_ffff_f000n) | (3n << 7n) | (attr << 56n);
-    } else {
-      // F = 1, FST [6:1] = fault status, PTW [8] for a stage-2 fault on the walk, S [9] for stage 2.
-      const fstCode = (out.type === 'translation' ? 0b000100 : out.type === 'accessFlag' ? 0b001000 : out.type === 'permission' ? 0b001100 : 0b000000) | (out.level & 3);
-      par = 1n | (BigInt(fstCode) << 1n) | (out.s1ptw ? 1n << 8n : 0n) | (out.stage === 2 ? 1n << 9n : 0n);
-    }
-    regs.write({ ...exit, ...SR.PAR_EL1 }, par);
+  /** AT S1E1R/W, S1E0R/W, S1E1RP/WP (hyp/at.ts): PAR_EL1 written, or what the instruction raises instead. */
+  private at(vcpu: GuestCpu, row: SysregRow, exit: SysregExit, regs: RegAccess): 'undefined' | 'external-abort' | null {
+    const op = atOpOf(row.name);
+    if (op === null) return 'undefined';
+    const pan2 = this.features.field('ID_AA64MMFR1_EL1.PAN') >= 2;
+    const r = emulateAt(vcpu, { faultInRam: (ipa) => this.hyp.faultInRam(ipa), pan2 }, op, Number(BigInt.asIntN(64, exit.value)));
+    if (r.kind !== 'par') return r.kind;
+    regs.write({ ...exit, ...SR.PAR_EL1 }, r.par);
+    return null;
   }
 
   /**

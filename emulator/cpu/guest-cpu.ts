@@ -62,8 +62,8 @@ export interface GuestCpu {
   setStage2(r: Stage2Registers): void;
   /** Memory the walker may read stage-2 descriptors from besides guest RAM (the hypervisor's table pool). */
   addDescriptorMemory(block: RamBlock): void;
-  /** Walk a VA in the current regime without side effects (AT, the debugger). */
-  inspect(va: number, access: AccessKind, el: number): TranslateOutcome;
+  /** Walk a VA in the current regime without side effects (AT, the debugger); `stage1Only`: the IPA is the output (AT S1E*). */
+  inspect(va: number, access: AccessKind, el: number, opts?: { stage1Only?: boolean }): TranslateOutcome;
   /** What the walkers read descriptors from, by PA: guest RAM and every added pool (a guest hypervisor's tables). */
   descriptorMemory(): DescriptorMemory;
 }

@@ -129,9 +129,9 @@ export class MmuTranslator implements Translator {
   }
 
   /** Full outcome with the walk recorded, without touching the model's TLB (debugger, --walk). */
-  inspect(va: number | bigint, access: AccessKind = Access.READ, el = 1): TranslateOutcome {
+  inspect(va: number | bigint, access: AccessKind = Access.READ, el = 1, opts: { stage1Only?: boolean } = {}): TranslateOutcome {
     this.refresh();
-    const out = this.regime.translate(va, { kind: KIND[access]!, el: el === 0 ? 0 : 1 }, { record: true });
+    const out = this.regime.translate(va, { kind: KIND[access]!, el: el === 0 ? 0 : 1 }, { record: true, stage1Only: opts.stage1Only === true });
     return out.ok ? { ...out, attrs: { ...out.attrs } } : { ...out };
   }
 

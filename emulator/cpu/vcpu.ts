@@ -36,6 +36,7 @@ import { FillHandler, WFE } from './fill-handler.js';
 import { bareRoute, onSysInsn } from './sysinsn-hook.js';
 import { SysInsnFilter } from './sysinsn-filter.js';
 import { CodeGuard } from './code-guard.js';
+import { straightLineCount } from './unmask-scan.js';
 import { snapshotVcpu, restoreVcpu } from './vcpu-snapshot.js';
 import type { RestoreContext, SnapshotContext, StateValue } from '../snapshot/state.js';
 
@@ -64,8 +65,10 @@ export interface TimerSource {
   nextDeadline(): bigint | null;
 }
 
-/** Slice length while an interrupt is pending but PSTATE.I masks it. */
+/** Grid (absolute instruction counts) on which an interrupt found pending at a host stop is taken. */
 const MASKED_IRQ_SLICE = 32;
+/** Longest slice while an interrupt is pending but PSTATE.I masks it (straight-line code, unmask-scan.ts). */
+const UNMASK_SCAN_MAX = 64;
 
 /** WFI (HINT #3), Arm ARM C6.2 "WFI". */
 const WFI = 0xd503207f;
@@ -540,6 +543,9 @@ export class Vcpu implements GuestCpu {
       return;
     }
     enterException(this, kind, esrValue, preferredReturn, far);
+    // Inside a slice bounded for a masked pending interrupt: the handler now runs code the
+    // bound was not computed for (its ERET may unmask); end the slice here.
+    if (this.maskedPending && this.clock.running) this.requestStop();
     this.count(1, kind === 'sync' ? (EC_NAMES[esrEc(esrValue)] ?? 'unknown') : kind);
     this.entriesWithoutRetiring++;
     this.onException?.(kind, esrValue, 1);
@@ -591,11 +597,18 @@ export class Vcpu implements GuestCpu {
           if (this.halted !== null || this.gatedExit !== null) break;
           if (this.pauseRequested) continue; // the debugger stops at the vector (trap-break exit-to-l1)
         } else {
-          // Pending but masked (Linux idles with IRQs masked around WFI and
-          // unmasks right after): short slices, ending on a grid of absolute
-          // instruction counts, notice the unmask promptly, as a real CPU
-          // takes the interrupt at the next instruction.
-          n = Math.min(n, MASKED_IRQ_SLICE - offGrid);
+          if (this.irqMasked()) {
+            // Pending but masked: the slice ends right after the next instruction that can
+            // unmask it (or leave the straight line), so the interrupt is taken at the
+            // instruction after the unmask, as on hardware (unmask-scan.ts). That point is the
+            // guest's, wherever host stops split the slices before it.
+            n = Math.min(n, this.untilPossibleUnmask());
+            this.maskedPending = true;
+          } else {
+            // Unmasked, but this slice start is a stop the fill hook asked for: take it at the
+            // next point of the grid of absolute instruction counts instead.
+            n = Math.min(n, MASKED_IRQ_SLICE - offGrid);
+          }
         }
       }
       this.afterHostStop = false;
@@ -621,6 +634,7 @@ export class Vcpu implements GuestCpu {
       clock.beginSlice();
       const rc = uc.emuStart(this.pc, n);
       clock.endSlice();
+      this.maskedPending = false;
       const started = uc.sliceCounter();
       const refused = this.fill.takeRefused();
       if (this.codeGuard.poolExhausted) {
@@ -739,6 +753,20 @@ export class Vcpu implements GuestCpu {
     return this.halted;
   }
 
+  /** Set while a slice runs bounded by untilPossibleUnmask. */
+  private maskedPending = false;
+
+  /** Instructions from PC up to and including the next one that may unmask an interrupt (unmask-scan.ts). */
+  private untilPossibleUnmask(): number {
+    const pc = this.pc;
+    const t = this.translator.translate(pc, Access.FETCH, this.el);
+    if (!t.ok || !this.ram.contains(t.pa, 4)) return 1;
+    const { words, index } = this.ram.wordsAt(t.pa);
+    // Up to the end of the 1 KiB page the translation holds for (Unicorn's page, DESIGN.md).
+    const end = index + ((0x400 - (t.pa & 0x3ff)) >>> 2);
+    return straightLineCount(words, index, end, UNMASK_SCAN_MAX);
+  }
+
   /**
    * WFI: nothing runs until an interrupt is pending. With one pending, or
    * nothing that could ever make one (no enabled timer), it returns at once;
@@ -806,8 +834,8 @@ export class Vcpu implements GuestCpu {
     this.translator.addDescriptorMemory(block);
   }
 
-  inspect(va: number, access: AccessKind, el: number): TranslateOutcome {
-    return this.translator.inspect(va, access, el);
+  inspect(va: number, access: AccessKind, el: number, opts?: { stage1Only?: boolean }): TranslateOutcome {
+    return this.translator.inspect(va, access, el, opts);
   }
 
   descriptorMemory(): DescriptorMemory {

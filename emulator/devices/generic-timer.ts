@@ -233,10 +233,16 @@ export function timerRegByEncoding(e: SysregEncoding): TimerRegName | null {
   return TIMER_BY_KEY.get(sysregKey(e)) ?? null;
 }
 
-/** Register the timer's rows, answered by this model. */
-export function registerTimer(catalogue: SysregCatalogue, timer: GenericTimer): void {
+/**
+ * Register the timer's rows, answered by this model. `afterWrite` runs after every write (the
+ * board ends the running slice there: its length was sized for the old deadline).
+ */
+export function registerTimer(catalogue: SysregCatalogue, timer: GenericTimer, afterWrite?: () => void): void {
   catalogue.register(TIMER_SYSREGS, {
     read: (e) => timer.read(e.name as TimerRegName),
-    write: (e, v) => timer.write(e.name as TimerRegName, v),
+    write: (e, v) => {
+      timer.write(e.name as TimerRegName, v);
+      afterWrite?.();
+    },
   });
 }

@@ -72,6 +72,12 @@ export class VirtMachine {
         ? new GicV2({ distBase: VIRT.GIC_DIST.base, cpuBase: VIRT.GIC_CPU.base, cpus: n })
         : new GicV3({ distBase: VIRT.GIC_DIST.base, redistBase: VIRT.GIC_REDIST.base, cpus: n });
     this.uart.onIrqChange = (level: boolean) => this.gic.setLevel(33, level);
+    // An interrupt that becomes deliverable while an instruction runs (a GIC register write, an
+    // EOI, a timer write) is seen before the next instruction, not at the end of the slice: the
+    // running vCPU's slice ends there and its run loop takes it (irq-unmask guest).
+    this.gic.onChange = () => {
+      for (const c of this.cpus) if (c.vcpu.clock.running) c.vcpu.requestStop();
+    };
     this.rng = new SeededRandom(opts.seed ?? DEFAULT_SEED, 'rndr');
     for (let i = 0; i < n; i++) {
       // vCPU 0 allocates guest RAM; the others map the same host memory (uc_mem_map_ptr).
@@ -179,7 +185,10 @@ function wireCpu(board: VirtMachine, v: Vcpu, i: number): VirtCpu {
     },
   };
   // The timer, the GICv3 CPU interface and the PMU answer their own system registers.
-  registerTimer(v.sysregs, timer);
+  // A timer write ends the slice too: its length was sized for the old deadline.
+  registerTimer(v.sysregs, timer, () => {
+    if (v.clock.running) v.requestStop();
+  });
   if (gic3 !== null) registerIcc(v.sysregs, gic3.pes[i]!);
   registerPmu(v.sysregs, pmu);
   registerDebugRegs(v.sysregs, debugRegs);

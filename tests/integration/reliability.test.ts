@@ -21,3 +21,29 @@ describe('code-alias (code rewritten through another VA of its page, Arm ARM B2.
     expect(r.status).toBe(0);
   });
 });
+
+describe('irq-unmask (Arm ARM D1.3.6: an interrupt is taken at the instruction after its unmask; validated under QEMU 7.2)', () => {
+  it('a pending timer IRQ is taken right after MSR DAIFClr / MSR DAIF / ERET, after the unmask that follows WFI, and by the ISB after a timer write', () => {
+    const r = hypemu(['run', guest('irq-unmask'), '-q']);
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout.match(/^PASS /gm)?.length).toBe(6);
+    expect(r.stdout).toContain('RESULT irq-unmask: 0 failures');
+    expect(r.status).toBe(0);
+  });
+});
+
+describe('at-s1 (Arm ARM C5.5 AT S1E1R/W, S1E0R/W: stage 1 only; PAR_EL1; validated under QEMU 7.2)', () => {
+  it('reports the IPA for RAM never touched and for a device page, stage-1 faults, and S1E1RP UNDEFINED without FEAT_PAN2', () => {
+    const r = hypemu(['run', guest('at-s1'), '-q']);
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout).toContain('RESULT at-s1: 0 failures');
+    expect(r.status).toBe(0);
+    // Exact PAR_EL1 values: bit 11 RES1, NS (bit 9) as QEMU sets it, SH 0b10 for Device memory (PAR_EL1.SH).
+    expect(r.stdout).toContain('MMU off: S1E1R of untouched RAM is VA = PA: PAR_EL1 4c002b00');
+    expect(r.stdout).toContain('S1E1R of untouched RAM: the IPA, Normal WB, Inner Shareable: PAR_EL1 ff0000004c000b80');
+    expect(r.stdout).toContain('S1E1R of a device page: its PA, Device-nGnRE, SH 0b10: PAR_EL1 400000008000b00');
+    expect(r.stdout).toContain('S1E1W of an EL1 read-only page: permission fault, level 3: PAR_EL1 81f');
+    expect(r.stdout).toContain('S1E1R with no level-3 entry: translation fault, level 3: PAR_EL1 80f');
+    expect(r.stdout).toContain('ID_AA64MMFR1_EL1.PAN 0, S1E1RP: UNDEFINED');
+  });
+});
