@@ -62,6 +62,7 @@ export class GuestContext {
     readonly mode: HypMode,
   ) {
     this.run = vcpu.createBatch(RUN_CONTEXT);
+    this.vregs = vcpu.createBatch(Array.from({ length: 32 }, (_, i) => ({ v: i })));
     this.el1Regs = vcpu.sysregs.withFlag(SR_FLAG.EL1_CONTEXT);
     this.el1 = vcpu.createBatch(this.el1Regs.map((e) => ({ sysreg: e })));
     this.el1Live = vcpu.createBatch(this.el1Regs.map((e) => ({ sysreg: e })));
@@ -173,6 +174,26 @@ export class GuestContext {
   isContextRegister(name: string): boolean {
     return this.el1Index.has(name);
   }
+
+  /** Vn as 16 little-endian bytes (a copy), wherever it lives now (MMIO emulation of SIMD&FP loads and stores). */
+  vreg(n: number): Uint8Array {
+    if (!this.runOnCpu) return this.run.bytesOf(IDX_Q0 + n).slice();
+    this.vregs.read();
+    return this.vregs.bytesOf(n).slice();
+  }
+
+  setVreg(n: number, bytes: Uint8Array): void {
+    if (!this.runOnCpu) {
+      this.run.bytesOf(IDX_Q0 + n).set(bytes.subarray(0, 16));
+      return;
+    }
+    this.vregs.read();
+    this.vregs.bytesOf(n).set(bytes.subarray(0, 16));
+    this.vregs.write();
+  }
+
+  /** V0-V31 on the CPU, for vreg/setVreg while the run context is live there. */
+  private readonly vregs: RegisterBatch;
 
   /** Vn as 16 bytes from the saved context (valid between saveRun and restoreRun). */
   savedVreg(n: number): Uint8Array {

@@ -6,8 +6,8 @@
  * instruction without decoding it.
  */
 import type { GuestCpu } from '../emulator/cpu/guest-cpu.js';
-import type { Stage2AbortExit } from '../emulator/cpu/exits.js';
-import type { MmioBus } from '../emulator/memory/bus.js';
+import type { DecodedAccess, Stage2AbortExit } from '../emulator/cpu/exits.js';
+import type { AccessSize, MmioBus } from '../emulator/memory/bus.js';
 import { EC, esr, FSC, issDataAbort, issInstructionAbort } from '../emulator/cpu/esr.js';
 
 export type MmioOutcome = 'emulated' | 'decoded' | 'external-abort' | 'no-syndrome';
@@ -16,6 +16,9 @@ export type MmioOutcome = 'emulated' | 'decoded' | 'external-abort' | 'no-syndro
 export interface GuestRegs {
   x(n: number): bigint;
   setX(n: number, v: bigint): void;
+  /** Vn as 16 little-endian bytes (a copy), and its write. */
+  vreg(n: number): Uint8Array;
+  setVreg(n: number, bytes: Uint8Array): void;
   skipInstruction(): void;
 }
 
@@ -42,18 +45,21 @@ export function emulateMmio(bus: MmioBus, regs: GuestRegs, exit: Stage2AbortExit
  * own a decoder, so the vCPU attached the decoded instruction and the access
  * is emulated from it, one bus access per register, then the base register
  * written back. Pairs and writeback forms of general-purpose loads and
- * stores are emulated; SIMD registers, exclusives (no monitor on a device)
- * and atomics (no device here implements them) are an external abort, as is
- * anything that could not be decoded.
+ * stores are emulated, and so are the SIMD&FP register forms (LDR/STR
+ * B/H/S/D/Q, LDUR/STUR, LDP/STP/LDNP/STNP S/D/Q: whole registers, see
+ * emulateSimd); structure loads and stores (LD1-4 lanes and interleaving),
+ * exclusives (no monitor on a device) and atomics (no device here implements
+ * them) are an external abort, as is anything that could not be decoded.
  */
 export function emulateDecoded(bus: MmioBus, regs: GuestRegs, exit: Stage2AbortExit): MmioOutcome {
   const d = exit.decoded;
   if (d === undefined || d === null) return 'no-syndrome';
-  if (d.simd || d.exclusive || d.atomic || d.cacheMaintenance) return 'external-abort';
-  const size = d.elementSize;
-  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) return 'external-abort';
+  if (d.structure || d.exclusive || d.atomic || d.cacheMaintenance) return 'external-abort';
   // The writeback of SP needs the stack pointer, which this interface does not give: abort.
   if (d.writebackValue !== null && d.rn === 31) return 'external-abort';
+  if (d.simd) return emulateSimd(bus, regs, exit, d);
+  const size = d.elementSize;
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) return 'external-abort';
   // IPA of the first byte (the exit's IPA is that of the faulting byte, FAR).
   const start = exit.ipa - (exit.far - d.address);
   const regsList = d.rt2 >= 0 ? [d.rt, d.rt2] : [d.rt];
@@ -73,6 +79,47 @@ export function emulateDecoded(bus: MmioBus, regs: GuestRegs, exit: Stage2AbortE
     }
   }
   for (let i = 0; i < loaded.length; i++) regs.setX(regsList[i]!, loaded[i]!);
+  if (d.writebackValue !== null) regs.setX(d.rn, d.writebackValue);
+  regs.skipInstruction();
+  return 'decoded';
+}
+
+/**
+ * SIMD&FP registers to a device: each register moves `elementSize` bytes (1, 2, 4, 8 or 16),
+ * little-endian, as bus accesses of at most 8 bytes (a Q register is two doubleword accesses,
+ * lower address first, as QEMU splits it). A load writes the whole 128-bit register, the bytes
+ * above the element zeroed (Arm ARM C7.2 "LDR (immediate, SIMD&FP)": V[t] = ZeroExtend(data)).
+ * Every load is read from the device before any register changes.
+ */
+function emulateSimd(bus: MmioBus, regs: GuestRegs, exit: Stage2AbortExit, d: DecodedAccess): MmioOutcome {
+  const size = d.elementSize;
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8 && size !== 16) return 'external-abort';
+  const start = exit.ipa - (exit.far - d.address);
+  const regsList = d.rt2 >= 0 ? [d.rt, d.rt2] : [d.rt];
+  const loaded: Uint8Array[] = [];
+  for (let i = 0; i < regsList.length; i++) {
+    const ipa = start + i * size;
+    const r = regsList[i]!;
+    const chunk = (Math.min(size, 8)) as AccessSize;
+    if (d.write) {
+      const bytes = regs.vreg(r);
+      for (let off = 0; off < size; off += chunk) {
+        let v = 0n;
+        for (let b = chunk - 1; b >= 0; b--) v = (v << 8n) | BigInt(bytes[off + b]!);
+        if (!bus.write(ipa + off, chunk, v)) return 'external-abort';
+      }
+    } else {
+      const bytes = new Uint8Array(16);
+      for (let off = 0; off < size; off += chunk) {
+        const raw = bus.read(ipa + off, chunk);
+        if (raw === null) return 'external-abort';
+        let v = raw;
+        for (let b = 0; b < chunk; b++, v >>= 8n) bytes[off + b] = Number(v & 0xffn);
+      }
+      loaded.push(bytes);
+    }
+  }
+  for (let i = 0; i < loaded.length; i++) regs.setVreg(regsList[i]!, loaded[i]!);
   if (d.writebackValue !== null) regs.setX(d.rn, d.writebackValue);
   regs.skipInstruction();
   return 'decoded';

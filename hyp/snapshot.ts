@@ -26,7 +26,7 @@ export function snapshotHypervisor(h: Hypervisor, ctx: SnapshotContext): StateVa
     stats: captureState(h.stats, ctx),
     sysregs: captureState(h.sysregs, ctx, ['hyp', 'features', 'ctl']),
     stage2: { next: s2['next'] as number, mapped: captureState({ mapped: s2['mapped'] }, ctx), pool: captureState(h.stage2.pool, ctx, ['base']) },
-    context: captureState(gctx, ctx, ['run', 'el1', 'el1Live', 'el1Index', 'el1Regs', 'vcpu', 'mode']),
+    context: captureState(gctx, ctx, ['run', 'vregs', 'el1', 'el1Live', 'el1Index', 'el1Regs', 'vcpu', 'mode']),
     nestedCost: captureState(h.nestedCost, ctx),
     lastExitWentToUserspace: any['lastExitWentToUserspace'] as boolean,
     coalesced: captureState(coalesced, ctx, ['bus', 'ipa', 'size', 'value']),

@@ -57,6 +57,7 @@ export function decodeMemoryAccess(insn: number, readX: RegReader, pc?: number):
       signExtend: a.signExtend,
       sf: a.sf,
       simd: a.isSimd,
+      structure: a.isStructure,
       exclusive: a.isExclusive,
       atomic: a.isAtomic || (a.isRead && a.isWrite),
       cacheMaintenance: cm || a.isDcZva,

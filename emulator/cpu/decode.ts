@@ -17,9 +17,8 @@
  * LDLAR/STLLR, LDAPR, LDAPUR/STLUR, atomics (LDADD..LDUMIN, SWP, CAS, CASP), SIMD&FP
  * LDR/STR B/H/S/D/Q (all forms), LDP/STP S/D/Q, LD1-LD4/ST1-ST4 multiple structures
  * (no offset and post-index), DC ZVA and DC/IC maintenance by VA.
- * Not covered (decode returns null): single-structure LD1-4 / LDnR, SVE, pointer-auth
- * LDRAA/LDRAB, MTE tag loads/stores, LD64B/ST64B, FEAT_LRCPC3 forms, prefetches (PRFM/
- * PRFUM never fault).
+ * Not covered (decode returns null): SVE, MTE tag loads/stores, LD64B/ST64B, FEAT_LRCPC3
+ * forms, prefetches (PRFM/PRFUM never fault).
  *
  * This module decodes; it builds no syndrome. ESR values (ISS fields, DFSC, ISV) are
  * assembled in one place, esr.ts, from what the decoder found (access.ts adapts the
@@ -46,6 +45,10 @@ export interface MemAccess {
   /** DC/IC maintenance by VA (ESR.CM = 1) */
   isCacheMaintenance: boolean;
   isDcZva: boolean;
+  /** LD1-4 / ST1-4 (multiple or single structure), LD1R-LD4R: lanes or interleaved elements, not whole registers */
+  isStructure: boolean;
+  /** LDRAA/LDRAB: the address is Xn with its pointer-authentication code removed (see below) */
+  isPac: boolean;
   rt: number;
   /** second transfer register, -1 if none */
   rt2: number;
@@ -92,6 +95,8 @@ function base(a: Partial<MemAccess> & Pick<MemAccess, 'mnemonic' | 'address' | '
     isAtomic: false,
     isCacheMaintenance: false,
     isDcZva: false,
+    isStructure: false,
+    isPac: false,
     rt2: -1,
     rn: -1,
     signExtend: false,
@@ -306,7 +311,47 @@ export function decodeMemAccess(insn: number, reg: RegReader, opts: DecodeOption
     return base({
       mnemonic: `${L ? 'LD' : 'ST'}${structs} (${nregs} reg${nregs > 1 ? 's' : ''})`,
       address: b, size: total, elementSize: 1 << bits(insn, 11, 10), isWrite: L === 0, rt, rt2: nregs > 1 ? (rt + nregs - 1) % 32 : -1, rn,
-      isSimd: true, writeback: postIdx, writebackValue: wbv,
+      isSimd: true, isStructure: true, writeback: postIdx, writebackValue: wbv,
+    });
+  }
+
+  // SIMD load/store single structure (LD1-LD4 / ST1-ST4 to one lane, LD1R-LD4R), no offset or
+  // post-index (C4.1 "Advanced SIMD load/store single structure"): selem registers of one element.
+  const oneNoOff = (insn & 0xbf9f0000) >>> 0 === 0x0d000000;
+  const onePost = (insn & 0xbf800000) >>> 0 === 0x0d800000;
+  if (oneNoOff || onePost) {
+    const L = bits(insn, 22, 22);
+    const R = bits(insn, 21, 21);
+    const opcode = bits(insn, 15, 13);
+    const S = bits(insn, 12, 12);
+    const sz = bits(insn, 11, 10);
+    const selem = (((opcode & 1) << 1) | R) + 1;
+    let scale = opcode >> 1;
+    if (scale === 3) {
+      // LDnR: replicate, loads only, S = 0; element size from size
+      if (L === 0 || S === 1) return null;
+      scale = sz;
+    } else if (scale === 1) {
+      if ((sz & 1) === 1) return null;
+    } else if (scale === 2) {
+      if ((sz & 2) === 2) return null;
+      if (sz === 1) {
+        if (S === 1) return null;
+        scale = 3;
+      }
+    }
+    const el = 1 << scale;
+    const total = selem * el;
+    const b = xn();
+    let wbv: bigint | null = null;
+    if (onePost) {
+      const rm = bits(insn, 20, 16);
+      wbv = wrap(b + (rm === 31 ? BigInt(total) : reg(rm)));
+    }
+    return base({
+      mnemonic: `${L ? 'LD' : 'ST'}${selem}${opcode >> 1 === 3 ? 'R' : ''} (single structure)`,
+      address: b, size: total, elementSize: el, isWrite: L === 0, rt, rt2: selem > 1 ? (rt + selem - 1) % 32 : -1, rn,
+      isSimd: true, isStructure: true, writeback: onePost, writebackValue: wbv,
     });
   }
 
@@ -330,6 +375,24 @@ export function decodeMemAccess(insn: number, reg: RegReader, opts: DecodeOption
     return base({ mnemonic: f.name, address, size: f.bytes, isWrite: f.isWrite, rt, rn, signExtend: f.signExtend, sf: f.sf });
   }
   if (bits(insn, 25, 24) !== 0) return null;
+
+  // LDRAA / LDRAB (FEAT_PAuth, C6.2 "LDRAA, LDRAB"): size = 11, V = 0, bit 21 = 1, bit 10 = 1;
+  // address = AuthDA/AuthDB(Xn) + simm10 * 8, pre-indexed when W (bit 11). Authentication only
+  // replaces the bits above the VA size (the PAC field): when it succeeds the address is Xn with
+  // those bits restored from bit 55, which is what is decoded here (48-bit VAs, TBI not assumed);
+  // a failed authentication makes a non-canonical address, which the caller does not find in
+  // the refused page and then falls back to the page.
+  if (size === 3 && V === 0 && bits(insn, 21, 21) === 1 && bits(insn, 10, 10) === 1) {
+    const simm = BigInt.asIntN(10, BigInt((bits(insn, 22, 22) << 9) | bits(insn, 20, 12))) * 8n;
+    const raw = xn();
+    const stripped = (raw & 0x0000_ffff_ffff_ffffn) | ((raw >> 55n) & 1n ? 0xffff_0000_0000_0000n : 0n);
+    const address = wrap(stripped + simm);
+    const wb = bits(insn, 11, 11) === 1;
+    return base({
+      mnemonic: `${bits(insn, 23, 23) ? 'LDRAB' : 'LDRAA'}${wb ? ' (pre)' : ''}`,
+      address, size: 8, isWrite: false, rt, rn, sf: true, isPac: true, writeback: wb, writebackValue: wb ? address : null,
+    });
+  }
 
   if (bits(insn, 21, 21) === 0) {
     // imm9: unscaled / post-index / unprivileged / pre-index
@@ -451,5 +514,5 @@ export function faultAddress(access: MemAccess, faultPageVa: bigint, pageSize: n
  */
 export function issValid(a: MemAccess | null): boolean {
   if (a === null) return false;
-  return !(a.isPair || a.isSimd || a.isExclusive || a.isAtomic || a.writeback || a.isCacheMaintenance || a.isDcZva);
+  return !(a.isPair || a.isSimd || a.isExclusive || a.isAtomic || a.writeback || a.isCacheMaintenance || a.isDcZva || a.isPac);
 }

@@ -65,6 +65,8 @@ export interface DecodedAccess {
   readonly signExtend: boolean;
   readonly sf: boolean;
   readonly simd: boolean;
+  /** LD1-4/ST1-4 structures (lanes, interleaving): not whole registers. */
+  readonly structure: boolean;
   readonly exclusive: boolean;
   readonly atomic: boolean;
   readonly cacheMaintenance: boolean;

@@ -47,3 +47,23 @@ describe('at-s1 (Arm ARM C5.5 AT S1E1R/W, S1E0R/W: stage 1 only; PAR_EL1; valida
     expect(r.stdout).toContain('ID_AA64MMFR1_EL1.PAN 0, S1E1RP: UNDEFINED');
   });
 });
+
+describe('mmio-simd (ISV = 0 SIMD&FP accesses to an emulated device, emulated by decoding)', () => {
+  it('LDR/STR B/H/S/D/Q, LDP/STP/LDNP/STNP and writeback forms reach the device; counted as decoded', () => {
+    const r = hypemu(['run', guest('mmio-simd'), '-q'], { stats: true });
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout).toContain('RESULT mmio-simd: 0 failures');
+    expect(r.status).toBe(0);
+    expect(r.stats!.mmio.decoded).toBe(19);
+    expect(r.stats!.mmio.externalAborts).toBe(0);
+  });
+});
+
+describe('ldtr-layouts (Arm ARM C6.2 LDTR/STTR at EL1: EL0 permissions wherever the instruction sits; validated under QEMU 7.2)', () => {
+  it('every LDTR/STTR of an EL1-only page faults: block starts, page edges, blocks across pages, rewritten code, a second VA', () => {
+    const r = hypemu(['run', guest('ldtr-layouts'), '-q']);
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout.match(/^PASS /gm)?.length).toBe(13);
+    expect(r.status).toBe(0);
+  });
+});
