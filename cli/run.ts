@@ -31,17 +31,37 @@ export async function runCommand(config: MachineConfig, restoreFrom?: string): P
     notice: stderr,
     consoleInput: 'open' as const,
   };
-  const m = restoreFrom !== undefined ? await Machine.restore(restoreFrom, config, io) : await Machine.create(config, io);
+  // The handlers come first: a signal while the machine is still being built (a large image, a
+  // loaded host) ends the run before its first instruction, with the message and the stats, not
+  // with the default action.
+  let m: Machine | null = null;
+  let early: 'SIGINT' | 'SIGTERM' | null = null;
   let signalled = false;
   const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
     if (signalled) process.exit(signal === 'SIGINT' ? EXIT_CODES.sigint : EXIT_CODES.sigterm); // a second one: leave now
     signalled = true;
-    m.requestStop({ kind: 'signal', signal });
+    if (m !== null) m.requestStop({ kind: 'signal', signal });
+    else early = signal;
   };
   const onInt = (): void => onSignal('SIGINT');
   const onTerm = (): void => onSignal('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  try {
+    m = restoreFrom !== undefined ? await Machine.restore(restoreFrom, config, io) : await Machine.create(config, io);
+  } catch (e) {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+    throw e;
+  }
+  if (early !== null) m.requestStop({ kind: 'signal', signal: early });
+  return runMachine(m, () => {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  });
+}
+
+async function runMachine(m: Machine, removeHandlers: () => void): Promise<number> {
   const input = new ConsoleInput({
     push: (bytes) => m.sendConsole(bytes),
     ended: () => m.endConsoleInput(),
@@ -53,8 +73,7 @@ export async function runCommand(config: MachineConfig, restoreFrom?: string): P
     return r.status ?? 0;
   } finally {
     input.close();
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+    removeHandlers();
     await m.dispose();
   }
 }

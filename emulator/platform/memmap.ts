@@ -4,6 +4,8 @@
  * All addresses are guest-physical (IPA) and fit in a double exactly.
  */
 export const VIRT = {
+  /** Two 64 MiB CFI flash banks (no image: reads as zero; emulator/devices/unclaimed.ts). */
+  FLASH: { base: 0x0000_0000, size: 0x0800_0000 },
   GIC_DIST: { base: 0x0800_0000, size: 0x1_0000 },
   /** GICv2 CPU interface (--gic v2); GICv3 has none in memory. */
   GIC_CPU: { base: 0x0801_0000, size: 0x1_0000 },
@@ -21,7 +23,11 @@ export const VIRT = {
   PASSTHROUGH: { base: 0x0c00_0000, size: 0x1_0000 },
   TRAPDEV: { base: 0x0c01_0000, size: 0x1000 },
   PCIE_MMIO: { base: 0x1000_0000, size: 0x2eff_0000 },
+  PCIE_PIO: { base: 0x3eff_0000, size: 0x1_0000 },
+  PCIE_ECAM: { base: 0x3f00_0000, size: 0x100_0000 },
   RAM: { base: 0x4000_0000 },
+  /** The 64-bit PCIe MMIO window (QEMU's VIRT_HIGH_PCIE_MMIO, highmem on). */
+  HIGH_PCIE_MMIO: { base: 0x80_0000_0000, size: 0x80_0000_0000 },
 } as const;
 
 /** Default guest RAM size (bytes). */

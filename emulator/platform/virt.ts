@@ -7,6 +7,7 @@
 import { Vcpu, CNTFRQ_HZ } from '../cpu/vcpu.js';
 import { Pl011 } from '../devices/pl011.js';
 import { ScratchDevice } from '../devices/scratch.js';
+import { UnclaimedWindow } from '../devices/unclaimed.js';
 import { GicV3 } from '../devices/gicv3.js';
 import { GicV2 } from '../devices/gicv2.js';
 import { GenericTimer, registerTimer } from '../devices/generic-timer.js';
@@ -140,10 +141,20 @@ export class VirtMachine {
  * One vCPU's devices and wiring: the shared UART, scratch device and GIC on its MMIO bus (the
  * GICv2 banked per CPU), its own generic timer and PMU on its own PPIs, its own debug registers.
  */
+/** Stateless windows, shared by every vCPU's bus. */
+const UNCLAIMED: readonly UnclaimedWindow[] = [
+  new UnclaimedWindow('flash', VIRT.FLASH.base, VIRT.FLASH.size, 'zeros'),
+  new UnclaimedWindow('pcie-mmio', VIRT.PCIE_MMIO.base, VIRT.PCIE_MMIO.size, 'ones'),
+  new UnclaimedWindow('pcie-pio', VIRT.PCIE_PIO.base, VIRT.PCIE_PIO.size, 'ones'),
+  new UnclaimedWindow('pcie-mmio-high', VIRT.HIGH_PCIE_MMIO.base, VIRT.HIGH_PCIE_MMIO.size, 'ones'),
+];
+
 function wireCpu(board: VirtMachine, v: Vcpu, i: number): VirtCpu {
   v.uc.mapShared(VIRT.PASSTHROUGH.base, board.passthrough);
   v.bus.add(board.uart);
   v.bus.add(board.trapdev);
+  // What QEMU's board answers where it has a flash or a PCIe bus with nothing on it (unclaimed.ts).
+  for (const w of UNCLAIMED) v.bus.add(w);
   const g = board.gic;
   let gic3: GicV3 | null = null;
   if (g instanceof GicV2) {
