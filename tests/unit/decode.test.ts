@@ -172,3 +172,28 @@ describe('Data Abort ISS from a decoded access (Arm ARM D17.2.40 ESR_EL2, EC 0x2
     expect(iss(FSC.permission(3), 0xd50b7e22)).toBe((1 << 8) | (1 << 6) | 0b001111);
   });
 });
+
+describe('single-structure SIMD loads/stores and LDRAA/LDRAB (exact FAR for their stage-2 faults)', () => {
+  const r = regs({ 4: 0x30n, 6: 0x0055_0000_4000_1008n /* a PAC in bits [54:48] */ });
+  it('LD1 {v0.s}[1], [x1]: one 4-byte element at Xn, no writeback', () => {
+    const a = decodeMemAccess(0x0d409020, r)!;
+    expect([a.address, a.size, a.elementSize, a.isWrite, a.isSimd, a.isStructure, a.writeback]).toEqual([X(1), 4, 4, false, true, true, false]);
+  });
+  it('LD4R {v4.8h-v7.8h}, [x2], #8: four 2-byte elements, post-index by the total', () => {
+    const a = decodeMemAccess(0x4dffe444, r)!;
+    expect([a.address, a.size, a.elementSize, a.rt, a.rt2, a.writebackValue]).toEqual([X(2), 8, 2, 4, 7, X(2) + 8n]);
+  });
+  it('ST2 {v30.d, v31.d}[1], [x3], x4: a store of two doublewords, post-index by Xm', () => {
+    const a = decodeMemAccess(0x4da4847e, r)!;
+    expect([a.address, a.size, a.isWrite, a.rt, a.rt2, a.writebackValue]).toEqual([X(3), 16, true, 30, 31, X(3) + 0x30n]);
+  });
+  it('LDRAA x5, [x6, #-8]!: the address is Xn with its PAC removed, plus the offset; written back; ISV = 0', () => {
+    const a = decodeMemAccess(0xf87ffcc5, r)!;
+    expect([a.address, a.size, a.isPac, a.writeback, a.writebackValue]).toEqual([0x4000_1000n, 8, true, true, 0x4000_1000n]);
+    expect(issValid(a)).toBe(false);
+  });
+  it('LDRAB x7, [x8, #4088]: scaled offset, no writeback', () => {
+    const a = decodeMemAccess(0xf8bff507, r)!;
+    expect([a.address, a.mnemonic, a.writeback]).toEqual([X(8) + 4088n, 'LDRAB', false]);
+  });
+});
