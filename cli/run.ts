@@ -30,6 +30,7 @@ export async function runCommand(config: MachineConfig, restoreFrom?: string): P
     ...(config.quiet ? {} : { log: stderr }),
     notice: stderr,
     consoleInput: 'open' as const,
+    consoleInteractive: process.stdout.isTTY === true,
   };
   // The handlers come first: a signal while the machine is still being built (a large image, a
   // loaded host) ends the run before its first instruction, with the message and the stats, not

@@ -14,7 +14,51 @@ import type { Stage2AbortExit } from '../emulator/cpu/exits.js';
 /** KVM's ring holds a page of entries; ours flushes at this many. */
 const RING = 4096;
 
+/** The native console window (emulator/devices/pl011-window.ts) as the EL2 model drives it. */
+export interface ConsoleWindow {
+  readonly base: number;
+  readonly size: number;
+  readonly nativeWrites: number;
+  readonly nativeReads: number;
+  readonly slowAccesses: number;
+  readonly drains: number;
+  setCaching(on: boolean): void;
+  drain(): void;
+  setCounters(c: { writes: number; reads: number; slow: number; drains: number }): void;
+}
+
+/** The vCPU's slot for it (fill-handler.ts NativeMmioWindow). */
+export interface NativeMmioSlot {
+  nativeMmio: { readonly base: number; readonly size: number; allowed(): boolean } | null;
+}
+
 export class CoalescedMmio {
+  /**
+   * The console page in native code (issue 10, console at >= 10 MB/s): UARTDR writes go to a
+   * ring in C and UARTFR reads are answered there, with no exit at all; every other UART access
+   * is performed on the device model from the window's callback (also not an exit). Used only
+   * while `allowed` holds: no one observes exits (an exit listener, --trace, the debugger see
+   * every UART access as an exit, as without the window) and the fast path is on.
+   */
+  private window: ConsoleWindow | null = null;
+
+  attachWindow(win: ConsoleWindow, vcpu: NativeMmioSlot, allowed: () => boolean): void {
+    this.window = win;
+    win.setCaching(true);
+    vcpu.nativeMmio = { base: win.base, size: win.size, allowed };
+  }
+
+  /** A restored machine counts on from the saved counters. */
+  setWindowStats(c: { writes: number; reads: number; slow: number; drains: number }): void {
+    this.window?.setCounters(c);
+  }
+
+  /** Statistics of the window (null: not in use: the native library is not built). */
+  windowStats(): { writes: number; reads: number; slow: number; drains: number } | null {
+    const w = this.window;
+    return w === null ? null : { writes: w.nativeWrites, reads: w.nativeReads, slow: w.slowAccesses, drains: w.drains };
+  }
+
   private readonly ipa = new Float64Array(RING);
   private readonly size = new Uint8Array(RING);
   private readonly value = new Float64Array(RING);
@@ -44,6 +88,7 @@ export class CoalescedMmio {
 
   /** Perform every buffered write on the device model, in order. */
   drain(): void {
+    this.window?.drain();
     if (this.len === 0) return;
     const bus = this.bus();
     const n = this.len;

@@ -18,7 +18,7 @@ import { EC, esrEc } from '../emulator/cpu/esr.js';
 import { SR, sysregKey } from '../emulator/cpu/sysregs.js';
 import { hypercall } from './hypercalls.js';
 import { emulateMmio, injectExternalAbort, injectExternalInstructionAbort } from './mmio.js';
-import { CoalescedMmio } from './coalesced-mmio.js';
+import { CoalescedMmio, type ConsoleWindow, type NativeMmioSlot } from './coalesced-mmio.js';
 import { idReadApplies, idReadFastPath } from './fast-path.js';
 import { El2Regs, EL2_REG_NAMES, type El2RegName } from './el2-regs.js';
 import { GuestContext, type HypMode } from './context.js';
@@ -46,6 +46,8 @@ import type { RestoreContext, SnapshotContext, StateValue } from '../emulator/sn
 export interface GuestLayout {
   ram: { base: number; size: number };
   passthrough?: { base: number; size: number };
+  /** The console's native window, when the board has one (coalesced-mmio.ts). */
+  console?: ConsoleWindow | null;
 }
 
 export interface HypervisorConfig {
@@ -158,9 +160,14 @@ export class Hypervisor implements El2Handler {
    * Bind to the vCPU it runs (vcpu_load): the guest context starts loaded on
    * the CPU, and the stage-2 tables (empty: everything faults in) are installed.
    */
-  attach(vcpu: GuestCpu & { el2: El2Handler | null }, layout: GuestLayout): void {
+  attach(vcpu: GuestCpu & { el2: El2Handler | null; onExit?: unknown; exitGate?: unknown } & Partial<NativeMmioSlot>, layout: GuestLayout): void {
     this.vcpu = vcpu;
     this.layout = layout;
+    if (layout.console && 'nativeMmio' in vcpu) {
+      // Unobserved runs only: with an exit observer or the debugger, every UART access is an exit.
+      const v = vcpu as typeof vcpu & NativeMmioSlot;
+      this.coalesced.attachWindow(layout.console, v, () => this.config.fastPath && this.nested === null && v.el2 === this && v.onExit == null && v.exitGate == null);
+    }
     attachTraps(vcpu.sysregs);
     this.ctx = new GuestContext(vcpu, this.config.mode);
     vcpu.el2 = this;
@@ -502,7 +509,9 @@ export class Hypervisor implements El2Handler {
       ...(this.nested !== null ? { nested: { ...this.nested.toJSON(), cost: this.nestedCost } } : {}),
       unknownSysregs: s.unknownSysregs,
       // Writes completed on the EL2 fast path into the coalesced-MMIO ring (counted in exits.fastPath too).
-      coalescedMmio: { writes: this.coalesced.writes, drains: this.coalesced.drains },
+      // `native`: the console window (UARTDR writes and UARTFR reads completed in C, other UART
+      // accesses performed from its callback, ring drains): none of them is an exit.
+      coalescedMmio: { writes: this.coalesced.writes, drains: this.coalesced.drains, native: this.coalesced.windowStats() },
       hyp: {
         mode: this.config.mode,
         policies: { mairMangle: this.config.mairMangle, defaultCacheable: this.config.defaultCacheable, deviceS2: this.config.deviceS2 },

@@ -29,7 +29,9 @@ export function snapshotHypervisor(h: Hypervisor, ctx: SnapshotContext): StateVa
     context: captureState(gctx, ctx, ['run', 'vregs', 'el1', 'el1Live', 'el1Index', 'el1Regs', 'vcpu', 'mode']),
     nestedCost: captureState(h.nestedCost, ctx),
     lastExitWentToUserspace: any['lastExitWentToUserspace'] as boolean,
-    coalesced: captureState(coalesced, ctx, ['bus', 'ipa', 'size', 'value']),
+    coalesced: captureState(coalesced, ctx, ['bus', 'ipa', 'size', 'value', 'window']),
+    // The console window's counters (its ring is drained whenever the vCPU stops): a restored run counts on from them.
+    consoleWindow: h.coalesced.windowStats(),
   };
 }
 
@@ -49,6 +51,8 @@ export function restoreHypervisor(h: Hypervisor, s: StateValue, ctx: RestoreCont
   applyState(h.nestedCost, st['nestedCost']!, ctx, 'nestedCost');
   any['lastExitWentToUserspace'] = st['lastExitWentToUserspace'];
   applyState(any['coalesced'] as object, st['coalesced']!, ctx, 'CoalescedMmio');
+  const w = st['consoleWindow'] as { writes: number; reads: number; slow: number; drains: number } | null | undefined;
+  if (w) h.coalesced.setWindowStats(w);
   // HCR_EL2, VTTBR_EL2, VTCR_EL2 back: install stage 2 and the trap routing they select.
   h.el2.onHcrChange?.(h.el2.hcr);
 }

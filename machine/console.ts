@@ -1,17 +1,19 @@
 /**
- * The guest's console: UART bytes collected and handed on in chunks (a line, or 4 KiB), because
+ * The guest's console: UART bytes collected and handed on in chunks (a line, or 64 KiB), because
  * one write per byte is slow. Where a chunk goes is the caller's business (the CLI's stdout, the
  * library's 'console' event); nothing here touches process.stdout.
  */
 export class ConsoleSink {
-  private readonly buf = new Uint8Array(4096);
+  private readonly buf = new Uint8Array(64 * 1024);
   private len = 0;
+  /** Hand on each line as it completes (someone reads line by line), else only full buffers and at flush(). */
+  lineMode = true;
   constructor(private readonly out: (chunk: Uint8Array) => void) {}
 
   /** One transmitted byte (the PL011's TX callback: allocation-free). */
   readonly put = (byte: number): void => {
     this.buf[this.len++] = byte;
-    if (this.len === this.buf.length || byte === 0x0a) this.flush();
+    if (this.len === this.buf.length || (byte === 0x0a && this.lineMode)) this.flush();
   };
 
   /** Bytes transmitted but not handed on yet (a line in progress): saved in a snapshot. */

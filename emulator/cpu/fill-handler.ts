@@ -6,7 +6,7 @@
  * decoded from the instruction. Code pages are scanned at their fetch fill for
  * the sites the fill hook cannot see otherwise (LDTR/STTR, WFE under TWE).
  */
-import { MemAccess, Reg, xreg, type Unicorn } from '../unicorn/uc.js';
+import { MemAccess, Prot, Reg, xreg, type Unicorn } from '../unicorn/uc.js';
 import type { GuestRam } from '../memory/ram.js';
 import { EC, esr, issDataAbort, issInstructionAbort, issWfx } from './esr.js';
 import { Access, type AccessKind, type Translation, type TranslationFault } from './translator.js';
@@ -42,6 +42,16 @@ export interface FillCpu {
   hooksCodeSite(word: number): boolean;
   /** The hooked site is about to execute. */
   onCodeSite(address: number, word: number): void;
+  /** A device page mapped to native callbacks in the core (the console window), while allowed. */
+  readonly nativeMmio: NativeMmioWindow | null;
+}
+
+/** An IPA range whose stage-2 faults the fill hook answers with the core's native MMIO region at that address. */
+export interface NativeMmioWindow {
+  readonly base: number;
+  readonly size: number;
+  /** Decided by the EL2 model (the range stands for accesses it completes without an exit). */
+  allowed(): boolean;
 }
 
 export interface RefusedFill {
@@ -84,9 +94,37 @@ export class FillHandler {
       }
       return t;
     }
+    const w = cpu.nativeMmio;
+    const f = t.fault;
+    // A stage-2 translation fault (FSC 0b0001LL) on the EL2 model's native window: not a fault.
+    if (w !== null && access !== Access.FETCH && f.stage === 2 && !f.s1ptw && (f.fsc & 0x3c) === 0x04 && f.ipa >= w.base && f.ipa < w.base + w.size && w.allowed()) {
+      const level = f.level;
+      const native = this.nativeFill(va, f.ipa, w, mmuEl, t0.stage1Enabled);
+      if (native !== null) {
+        t0.tlb.forgetFault('translation', 2, level);
+        return native;
+      }
+    }
     this.refusedFills++;
     if (this.refused === null) this.refused = { va, access };
     return null;
+  }
+
+  /**
+   * The page of a native MMIO window: stage 1 still decides permissions (a page stage 1 makes
+   * read-only stays so: both kinds are probed, and each must reach the same stage-2 fault),
+   * stage 2 is the EL2 model's window. Never executable.
+   */
+  private nativeFill(va: number, ipa: number, w: NativeMmioWindow, mmuEl: number, s1: boolean): Extract<Translation, { ok: true }> | null {
+    const tr = this.cpu.translator;
+    const page = ipa - (ipa % 0x400);
+    let perms = 0;
+    for (const [kind, bit] of [[Access.READ, Prot.READ], [Access.WRITE, Prot.WRITE]] as const) {
+      const p = tr.probe(va, kind, s1 ? mmuEl : 1);
+      if (!p.ok && p.fault.stage === 2 && p.fault.ipa - (p.fault.ipa % 0x400) === page && page >= w.base) perms |= bit;
+    }
+    if (perms === 0) return null;
+    return { ok: true, pa: page, ipa: page, perms };
   }
 
   /** The refused fill of the slice that just ended (and forget it). */

@@ -32,7 +32,7 @@ import { hexVa } from '../types.js';
 import type { El2Handler, Exit, ExitAction, HaltReason, WfxRoute } from './exits.js';
 import { CNTFRQ_HZ, NS_PER_INSN, CounterPollWarp, VirtualClock } from './virtual-time.js';
 import { enterException, onCpuException } from './exception-entry.js';
-import { FillHandler, WFE } from './fill-handler.js';
+import { FillHandler, WFE, type NativeMmioWindow } from './fill-handler.js';
 import { bareRoute, onSysInsn } from './sysinsn-hook.js';
 import { SysInsnFilter } from './sysinsn-filter.js';
 import { CodeGuard } from './code-guard.js';
@@ -146,6 +146,9 @@ export class Vcpu implements GuestCpu {
   /** The gated exit to let through on resume (matched by PC and reason, so no other exit consumes it). */
   private gateBypass: Exit | null = null;
   private gateCounter = 0;
+  /** A device page the fill hook maps to native callbacks while allowed (fill-handler.ts NativeMmioWindow). */
+  nativeMmio: NativeMmioWindow | null = null;
+  private nativeWasAllowed = false;
   /** Observers (statistics, tracing, the debugger). */
   onExit: ((exit: Exit, action: ExitAction) => void) | null = null;
   onException: ((kind: ExceptionKind, esrValue: number, targetEl: number) => void) | null = null;
@@ -566,6 +569,15 @@ export class Vcpu implements GuestCpu {
     if (this.gatedExit !== null) this.gateBypass = this.gatedExit;
     this.idleWaiting = false;
     this.yielded = false;
+    // The native window's mapping follows its EL2-side permission (e.g. exits observed since):
+    // Unicorn's entries made under the other answer are dropped (the model TLB holds no such
+    // entry, and this is no guest-visible flush: not counted).
+    const nativeAllowed = this.nativeMmio?.allowed() ?? false;
+    if (nativeAllowed !== this.nativeWasAllowed) {
+      this.nativeWasAllowed = nativeAllowed;
+      this.uc.flushTlb();
+      this.codeGuard.tlbFlushed();
+    }
     this.eventSeen = false;
     const stopAt = clock.instructions + budget;
     while (this.halted === null) {

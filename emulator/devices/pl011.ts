@@ -111,10 +111,11 @@ export interface Pl011Options {
 export class Pl011 implements Snapshottable, MmioDevice {
   /** Machine snapshots (emulator/snapshot/state.ts): every data field except name, base, size (wiring, host resources). */
   snapshot(ctx: SnapshotContext): StateValue {
-    return captureState(this, ctx, ['name', 'base', 'size']);
+    return captureState(this, ctx, ['name', 'base', 'size', 'onStateChange']);
   }
   restore(state: StateValue, ctx: RestoreContext): void {
     applyState(this, state, ctx);
+    this.onStateChange?.();
   }
 
   readonly name: string;
@@ -122,6 +123,11 @@ export class Pl011 implements Snapshottable, MmioDevice {
   readonly size = 0x1000;
   /** Interrupt line change (the GIC wires this to SPI 1); called only on transitions. */
   onIrqChange: ((level: boolean) => void) | undefined;
+  /**
+   * Called when state a cached answer depends on may have changed outside a register access
+   * (input arrived, reset, restore): the native console window (pl011-window.ts) refreshes.
+   */
+  onStateChange: (() => void) | undefined;
   private readonly onGuestError: ((message: string) => void) | undefined;
 
   private rxQueue: number[] = [];
@@ -154,6 +160,7 @@ export class Pl011 implements Snapshottable, MmioDevice {
     this.ifls = RESET.IFLS;
     this.rxArrival();
     this.updateIrq();
+    this.onStateChange?.();
   }
 
   /** Bytes arriving on the receive line (e.g. the CLI's stdin). */
@@ -163,6 +170,22 @@ export class Pl011 implements Snapshottable, MmioDevice {
     for (const b of data) this.rxQueue.push(b & 0xff);
     if (this.rxLevel() !== before) this.rxArrival();
     this.updateIrq();
+    this.onStateChange?.();
+  }
+
+  /**
+   * UARTDR writes performed in order, as `write(DR)` per byte would (the coalesced ring's
+   * drain). Only while coalescable(DR) holds, which the ring's owner checks before buffering:
+   * then each byte just leaves on the wire and TXRIS stays set.
+   */
+  transmitMany(bytes: Uint8Array): void {
+    for (let i = 0; i < bytes.length; i++) this.transmit(bytes[i]!);
+    this.updateIrq();
+  }
+
+  /** UARTFR as a read would return it now (reading it has no side effect). */
+  flagsNow(): number {
+    return this.flags();
   }
 
   /** Bytes waiting on the wire or in the FIFO, not yet read by the guest. */

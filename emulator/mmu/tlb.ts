@@ -408,6 +408,16 @@ export class TlbModel {
     return out;
   }
 
+  /**
+   * Take back the count of a fault translate() just reported that turned out not to be one: a
+   * stage-2 translation fault on a page the EL2 model answers natively (the console window,
+   * emulator/cpu/fill-handler.ts). Its refills follow Unicorn's TLB, which QEMU sizes by host time.
+   */
+  forgetFault(type: FaultType, stage: 1 | 2, level: number): void {
+    this.stats.faults[type][level & 3]!--;
+    this.stats.faultsByStage[stage]--;
+  }
+
   /** Look up the entry for a VA in the current context (debugger / tests). */
   lookup(regime: Regime, va: number | bigint): TlbEntry | undefined {
     vaHalves(va, this.hl);

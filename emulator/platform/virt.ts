@@ -6,6 +6,7 @@
  */
 import { Vcpu, CNTFRQ_HZ } from '../cpu/vcpu.js';
 import { Pl011 } from '../devices/pl011.js';
+import { Pl011Window } from '../devices/pl011-window.js';
 import { ScratchDevice } from '../devices/scratch.js';
 import { UnclaimedWindow } from '../devices/unclaimed.js';
 import { GicV3 } from '../devices/gicv3.js';
@@ -45,6 +46,8 @@ export class VirtMachine {
   /** Every vCPU, by index (vCPU i has MPIDR affinity Aff0 = i). */
   readonly cpus: VirtCpu[] = [];
   readonly uart: Pl011;
+  /** The UART's native console window (null: libhypemu-uart-mmio not built; every access exits). */
+  readonly uartWindow: Pl011Window | null;
   /** Backing memory of the passthrough-style device region (what a VFIO BAR mmap would be). */
   readonly passthrough: SharedBlock;
   /** The emulated device next to it, reached only through stage-2 faults. */
@@ -88,6 +91,10 @@ export class VirtMachine {
     }
     // Broadcast maintenance (TLBI ...IS, IC IVAU) reaches every other vCPU.
     for (const c of this.cpus) c.vcpu.peers = this.cpus.map((o) => o.vcpu).filter((o) => o !== c.vcpu);
+    // The console page in native code when the library is built (pl011-window.ts); the EL2 model
+    // decides when it is used. One vCPU only: with several, each core would need its own window
+    // and ring (not done), so every UART access stays an exit.
+    this.uartWindow = n === 1 ? Pl011Window.create(this.vcpu.uc, this.uart) : null;
   }
 
   /** vCPU 0 (the boot CPU; the only one unless --smp). */

@@ -97,6 +97,8 @@ function bind(lib: LibraryHandle) {
     uc_mmio_map: lib.func(
       'int uc_mmio_map(void *uc, uint64_t address, size_t size, hypemu_mmio_read_cb *rd, void *ud_r, hypemu_mmio_write_cb *wr, void *ud_w)',
     ),
+    // The same with native callbacks (native/uart-mmio.c): raw function pointers.
+    uc_mmio_map_native: lib.func('uc_mmio_map', 'int', ['void *', 'uint64_t', 'size_t', 'void *', 'void *', 'void *', 'void *']),
     // vals is declared as an array of addresses (void ** in C): see RegBatch in uc.ts.
     uc_reg_read_batch: lib.func('int uc_reg_read_batch(void *uc, int *regs, uint64_t *vals, int count)'),
     uc_reg_write_batch: lib.func('int uc_reg_write_batch(void *uc, int *regs, uint64_t *vals, int count)'),
@@ -221,6 +223,42 @@ export function tlbFlushLib(): TlbFlushLib | null {
     tlbLib = null;
   }
   return tlbLib;
+}
+
+/**
+ * The native console window (native/uart-mmio.c, built by `npm run setup` into vendor/native/):
+ * null when it is not built, and the caller keeps every UART access an exit.
+ * $HYPEMU_NATIVE_UART=off disables it (a measurement baseline).
+ */
+export interface UartMmioLib {
+  readonly path: string;
+  create(slow: unknown, flush: unknown): unknown;
+  readCb(): unknown;
+  writeCb(): unknown;
+  size(): number;
+}
+export const UartSlowCb = koffi.proto('uint64_t hypemu_uart_slow_cb(uint64_t offset, uint32_t size, uint32_t write, uint64_t value)');
+export const UartFlushCb = koffi.proto('void hypemu_uart_flush_cb(void)');
+let uartLib: UartMmioLib | null | undefined;
+export function uartMmioLib(): { lib: UartMmioLib | null; why: string } {
+  const path = join(packageRoot(), 'vendor/native/libhypemu-uart-mmio.so');
+  if (process.env.HYPEMU_NATIVE_UART === 'off') return { lib: null, why: 'HYPEMU_NATIVE_UART=off' };
+  if (uartLib !== undefined) return { lib: uartLib, why: uartLib === null ? `${path} not loaded` : '' };
+  uartLib = null;
+  if (!existsSync(path)) return { lib: null, why: `${path} missing (run npm run setup)` };
+  try {
+    const lib = koffi.load(path);
+    uartLib = {
+      path,
+      create: lib.func('void *hypemu_uart_new(void *slow, void *flush)') as never,
+      readCb: lib.func('void *hypemu_uart_read_cb(void)') as never,
+      writeCb: lib.func('void *hypemu_uart_write_cb(void)') as never,
+      size: lib.func('uint32_t hypemu_uart_size(void)') as never,
+    };
+  } catch (e) {
+    return { lib: null, why: `${path}: ${(e as Error).message.split('\n')[0]}` };
+  }
+  return { lib: uartLib, why: '' };
 }
 
 let cached: { api: UnicornApi; code: UnicornCodeApi | null; path: string; version: [number, number] } | null = null;

@@ -23,6 +23,9 @@ import {
   libcMemory,
   sysInsnFilterLib,
   tlbFlushLib,
+  uartMmioLib,
+  UartSlowCb,
+  UartFlushCb,
   unicorn,
   type UnicornApi,
   type UnicornCodeApi,
@@ -182,6 +185,16 @@ export type SysInsnHandler = (rtRegId: number, cp: CpRegView) => boolean;
 export type InterruptHandler = (intno: number) => void;
 export type CodeHandler = (address: number, size: number) => void;
 export type MmioRead = (offset: number, size: number) => number | bigint;
+/** A UART access the native window does not complete itself: returns what a read gets (the low 32 bits). */
+export type NativeUartSlow = (offset: number, size: number, write: boolean, value: number) => number;
+/** Views of the native console window's shared struct (native/uart-mmio.c hypemu_uart). */
+export interface NativeUart {
+  /** [0] flags (1: UARTDR writes to the ring, 2: UARTFR reads from [1]), [1] UARTFR, [2] bytes in the ring, [3] flush threshold */
+  readonly ctl: Uint32Array;
+  /** [0] UARTDR writes, [1] UARTFR reads completed natively */
+  readonly counters: BigUint64Array;
+  readonly ring: Uint8Array;
+}
 export type MmioWrite = (offset: number, size: number, value: bigint) => void;
 
 /**
@@ -402,6 +415,28 @@ export class Unicorn {
     );
     this.keep.push(rd, wr);
     this.check('uc_mmio_map', this.api.uc_mmio_map(this.handle, address, size, rd, null, wr, null));
+  }
+
+  /**
+   * The native console window (native/uart-mmio.c) over [address, address + size): UARTDR writes
+   * into a ring and UARTFR reads from a cached value, in C, while `ctl[0]` allows them; `flush`
+   * is called at a newline or a full ring, `slow` for every other access (its return value is
+   * what a read gets). Null when the native library is not built (or HYPEMU_NATIVE_UART=off).
+   */
+  mapNativeUart(address: number, size: number, slow: NativeUartSlow, flush: () => void): NativeUart | null {
+    const { lib } = uartMmioLib();
+    if (lib === null) return null;
+    const slowCb = koffi.register(
+      (off: number | bigint, sz: number, write: number, value: number | bigint) => slow(Number(off), sz, write !== 0, typeof value === 'bigint' ? Number(value & 0xffff_ffffn) : value >>> 0),
+      koffi.pointer(UartSlowCb),
+    );
+    const flushCb = koffi.register(() => flush(), koffi.pointer(UartFlushCb));
+    const u = lib.create(slowCb, flushCb);
+    if (u === null) throw new UnicornError('hypemu_uart_new', 1, 'out of memory');
+    this.keep.push(slowCb, flushCb, u);
+    this.check('uc_mmio_map', this.api.uc_mmio_map_native(this.handle, address, size, lib.readCb(), u, lib.writeCb(), u) as number);
+    const ab = koffi.view(u, lib.size());
+    return { ctl: new Uint32Array(ab, 0, 4), counters: new BigUint64Array(ab, 16, 2), ring: new Uint8Array(ab, 48, 4096) };
   }
 
   memRead(address: number | bigint, size: number): Uint8Array {
