@@ -33,6 +33,7 @@ import type { El2Handler, Exit, ExitAction, HaltReason, WfxRoute } from './exits
 import { CNTFRQ_HZ, NS_PER_INSN, CounterPollWarp, VirtualClock } from './virtual-time.js';
 import { enterException, onCpuException } from './exception-entry.js';
 import { FillHandler, WFE, type NativeMmioWindow } from './fill-handler.js';
+import { SoftwareStep, type StepSource } from './software-step.js';
 import { bareRoute, onSysInsn } from './sysinsn-hook.js';
 import { SysInsnFilter } from './sysinsn-filter.js';
 import { CodeGuard } from './code-guard.js';
@@ -98,6 +99,9 @@ export class Vcpu implements GuestCpu {
   readonly sysregs = new SysregCatalogue(ARCH_SYSREGS);
   irqSource: IrqSource | null = null;
   timerSource: TimerSource | null = null;
+  /** MDSCR_EL1.SS and the step enables (the board's debug-register model): software step, software-step.ts. */
+  stepSource: StepSource | null = null;
+  readonly softwareStep = new SoftwareStep();
   /** Interrupts taken (IRQ exception entries). */
   irqsTaken = 0;
   /**
@@ -591,7 +595,10 @@ export class Vcpu implements GuestCpu {
       }
       const remaining = stopAt - clock.instructions;
       if (remaining <= 0) break;
-      let n = Math.min(this.sliceInsns, remaining);
+      // Software step (software-step.ts): while MDSCR_EL1.SS = 1, one instruction per slice.
+      const stepping = this.stepSource !== null && this.stepSource.stepMode();
+      if (stepping && this.softwareStep.boundary(this, this.stepSource!)) continue;
+      let n = stepping ? 1 : Math.min(this.sliceInsns, remaining);
       if (this.timerSource !== null) {
         this.timerSource.update();
         const dl = this.timerSource.nextDeadline();

@@ -13,8 +13,9 @@
  * Breakpoints fire (armBreakpoints: a CPU code hook per enabled unlinked address-match
  * breakpoint, checked against the debug-exception enables before the instruction executes), and
  * so do watchpoints (armWatchpoints: a data hook per enabled watchpoint). Software step
- * (MDSCR_EL1.SS) is not delivered yet; linked and context-matching breakpoints (BT != 0) and
- * MDCR_EL2.TDE routing to EL2 are not modelled.
+ * (MDSCR_EL1.SS, kept here) is run by the vCPU (emulator/cpu/software-step.ts, StepSource is
+ * this model); linked and context-matching breakpoints (BT != 0) and MDCR_EL2.TDE routing of
+ * debug exceptions to EL2 are not modelled.
  */
 import { defineSysreg, type SysregCatalogue, type SysregDef, type SysregSpec } from '../cpu/sysreg-catalogue.js';
 import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
@@ -49,6 +50,10 @@ for (const kind of ['bvr', 'bcr', 'wvr', 'wcr'] as const) {
 const OS: SysregSpec = { storage: 'device', group: 'OSLOCK', cpu: 'emulate' };
 defs.push(defineSysreg('reg', 'OSLAR_EL1', 2, 0, 1, 0, 4, { ...OS, access: 'wo' }));
 defs.push(defineSysreg('reg', 'OSLSR_EL1', 2, 0, 1, 1, 4, { ...OS, access: 'ro', reset: 0xan }));
+// MDSCR_EL1 is kept here too, so that a write reaches the model at once (software step: the vCPU
+// steps while SS = 1, emulator/cpu/software-step.ts); the core gets a copy with SS clear (wired by
+// the board), which the breakpoint checks read.
+defs.push(defineSysreg('reg', 'MDSCR_EL1', 2, 0, 0, 2, 2, { storage: 'device', group: 'DEBUG', reset: 0n }));
 /** The rows this model answers (they replace the architectural ones, which the core would run). */
 export const DEBUG_REG_SYSREGS: readonly SysregDef[] = Object.freeze(defs);
 
@@ -72,7 +77,6 @@ export interface DebugCpu {
   takeDataException(esr: number, pc: number, far: number): void;
 }
 
-const MDSCR_EL1 = { op0: 2, op1: 0, crn: 0, crm: 2, op2: 2 };
 const MDSCR_KDE = 1n << 13n;
 const MDSCR_MDE = 1n << 15n;
 const PSTATE_D = 1 << 9;
@@ -108,9 +112,28 @@ export class DebugRegs implements Snapshottable {
 
   /** OSLSR_EL1.OSLK. */
   osLocked = true;
+  /** MDSCR_EL1 as the guest wrote it. */
+  mdscr = 0n;
+  /** Called after an MDSCR_EL1 write (the board copies it to the core and re-evaluates stepping). */
+  onMdscr: ((v: bigint) => void) | null = null;
+
+  /** MDSCR_EL1.SS: the vCPU steps (software-step.ts). */
+  stepMode(): boolean {
+    return (this.mdscr & 1n) === 1n;
+  }
+
+  /**
+   * Software step active at this EL (Arm ARM D2.12, with D2.4 "Enabling debug exceptions from the
+   * current EL"): MDSCR_EL1.SS, OS lock clear, and EL0, or EL1 with MDSCR_EL1.KDE and PSTATE.D clear.
+   */
+  stepActive(el: number, pstate: number): boolean {
+    if (!this.stepMode() || this.osLocked || el > 1) return false;
+    return el === 0 || ((this.mdscr & MDSCR_KDE) !== 0n && (pstate & PSTATE_D) === 0);
+  }
 
   read(name: string): bigint {
     if (name === 'OSLSR_EL1') return 0x8n | (this.osLocked ? 0x2n : 0n);
+    if (name === 'MDSCR_EL1') return this.mdscr;
     const r = BY_NAME.get(name);
     return r === undefined ? 0n : this[r.kind][r.n]!;
   }
@@ -118,6 +141,11 @@ export class DebugRegs implements Snapshottable {
   write(name: string, v: bigint): void {
     if (name === 'OSLAR_EL1') {
       this.osLocked = (v & 1n) === 1n;
+      return;
+    }
+    if (name === 'MDSCR_EL1') {
+      this.mdscr = BigInt.asUintN(64, v);
+      this.onMdscr?.(this.mdscr);
       return;
     }
     const r = BY_NAME.get(name);
@@ -220,7 +248,7 @@ export class DebugRegs implements Snapshottable {
     const el = cpu.el;
     if (el > 1 || ((pmc >> (el === 1 ? 0 : 1)) & 1) === 0) return false;
     if (this.osLocked) return false;
-    const mdscr = cpu.sysreg(MDSCR_EL1);
+    const mdscr = this.mdscr; // the guest's MDSCR_EL1, kept here (the core holds a copy)
     if ((mdscr & MDSCR_MDE) === 0n) return false;
     return !(el === 1 && ((mdscr & MDSCR_KDE) === 0n || (cpu.pstate & PSTATE_D) !== 0));
   }
@@ -230,7 +258,7 @@ export class DebugRegs implements Snapshottable {
     if (el > 1 || ((pmc >> (el === 1 ? 0 : 1)) & 1) === 0) return;
     // OS lock set: no breakpoint exceptions (the double lock, OSDLR_EL1, is not modelled: never set).
     if (this.osLocked) return;
-    const mdscr = cpu.sysreg(MDSCR_EL1);
+    const mdscr = this.mdscr; // the guest's MDSCR_EL1, kept here (the core holds a copy)
     if ((mdscr & MDSCR_MDE) === 0n) return;
     if (el === 1 && ((mdscr & MDSCR_KDE) === 0n || (cpu.pstate & PSTATE_D) !== 0)) return;
     cpu.takeException('sync', (((el === 1 ? EC_BREAKPOINT_CUR : EC_BREAKPOINT_LOWER) << 26) | (1 << 25) | IFSC_DEBUG) >>> 0, pc);

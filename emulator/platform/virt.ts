@@ -233,6 +233,13 @@ function wireDebugRegs(v: Vcpu, debugRegs: DebugRegs): void {
       v.uc.removeTbCache(a, a + 4);
     },
   };
+  // MDSCR_EL1: the core keeps a copy without SS (it must never step by itself); the slice ends so
+  // that the vCPU starts (or stops) stepping at the next instruction (software-step.ts).
+  debugRegs.onMdscr = (value) => {
+    v.setSysreg({ op0: 2, op1: 0, crn: 0, crm: 2, op2: 2 }, value & ~1n);
+    v.afterInstruction(() => {});
+  };
+  v.stepSource = debugRegs;
   // Hooks cannot change while the CPU runs the MSR that asked: re-arm before the next instruction.
   let rearm = false;
   debugRegs.onChange = () => {

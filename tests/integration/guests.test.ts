@@ -141,3 +141,12 @@ describe('cache-id (HCR_EL2.TID2: the cache ID registers; validated under QEMU 7
     expect(t['CSSELR_EL1']!.writes).toBe(4);
   });
 });
+
+describe('sstep (software step, Arm ARM D2.12; validated under QEMU 7.2)', () => {
+  it('active-pending after DAIFClr (ISV 0), then one instruction per step (ISV 1), EC 0x33, ELR = the next instruction', () => {
+    const r = hypemu(['run', guest('sstep'), '-q']);
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.stdout.match(/^PASS /gm)?.length).toBe(9);
+    expect(r.status).toBe(0);
+  });
+});

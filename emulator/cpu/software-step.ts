@@ -1,0 +1,127 @@
+/**
+ * Software step (Arm ARM D2.12 "Software Step exceptions"), run by the vCPU itself: the CPU
+ * core (Unicorn 2.1.1, QEMU 5) does not step (measured: MDSCR_EL1.SS = 1, KDE = 1, PSTATE.D
+ * = 0 raise nothing), and its ERET would drop SPSR.SS anyway (it copies SS only when stepping
+ * is active at the EL executing the ERET, never the case in a handler with PSTATE.D = 1; the
+ * architecture asks about the ERET's target: DebugExceptionReturnSS).
+ *
+ * While MDSCR_EL1.SS = 1 ("step mode", rare: debuggers) the vCPU runs one instruction per slice
+ * and calls boundary() between instructions, which keeps PSTATE.SS here and follows the state
+ * machine of D2.12: where stepping is active (StepSource.stepActive: OS lock clear; EL0, or EL1
+ * with MDSCR_EL1.KDE = 1 and PSTATE.D = 0),
+ *  - PSTATE.SS = 0 is active-pending: a Software Step exception is taken before the instruction
+ *    (ESR EC 0x33 from EL1 / 0x32 from EL0, IFSC 0b100010; ISV = 1 when it ends the step of an
+ *    instruction, with EX = that instruction was a load-exclusive; ELR = the next instruction);
+ *  - PSTATE.SS = 1 is active-not-pending: the instruction runs, then PSTATE.SS = 0 (the step is
+ *    complete), unless it took an exception;
+ *  - becoming active right after an exception return (PC = ELR_EL1, SPSR_EL1 describing the
+ *    state returned to) takes PSTATE.SS from SPSR_EL1.SS; becoming active otherwise (MSR DAIFClr,
+ *    an MDSCR_EL1 write) keeps PSTATE.SS = 0: active-pending.
+ */
+import { PSTATE, pstateEl } from './pstate.js';
+import { SR } from './sysregs.js';
+import type { SysregEncoding } from './sysreg-catalogue.js';
+
+export const EC_SOFTWARE_STEP_LOWER = 0x32;
+export const EC_SOFTWARE_STEP_CUR = 0x33;
+const IFSC_DEBUG = 0x22;
+const ISS_ISV = 1 << 24;
+const ISS_EX = 1 << 6;
+const ERET = 0xd69f03e0;
+/** LDXR/LDAXR/LDXP/LDAXP and the byte/halfword forms (C4.1 "Load/store exclusive", L = 1). */
+const isLoadExclusive = (w: number): boolean => (w & 0x3f40_0000) >>> 0 === 0x0840_0000;
+
+/** The debug state the step machine depends on (the board's debug-register model). */
+export interface StepSource {
+  /** MDSCR_EL1.SS as the guest wrote it. */
+  stepMode(): boolean;
+  /** Software step is active at this EL and PSTATE (OS lock, KDE, PSTATE.D). */
+  stepActive(el: number, pstate: number): boolean;
+}
+
+export interface StepCpu {
+  readonly pc: number;
+  readonly pstate: number;
+  readonly instructions: number;
+  readonly exceptionSeq: number;
+  sysreg(e: SysregEncoding): bigint;
+  readInsn(va: number): number | null;
+  takeException(kind: 'sync', esr: number, preferredReturn: number): void;
+}
+
+export class SoftwareStep {
+  /** PSTATE.SS as the architecture has it (the core's is not kept). */
+  ss = false;
+  /** The last active-not-pending instruction completed: the next step exception has ISV = 1. */
+  private stepped = false;
+  private steppedWord = 0;
+  private prevActive = false;
+  private inflight = false;
+  private inflightWord = 0;
+  private inflightSeq = 0;
+  private inflightInsns = 0;
+  /** Software Step exceptions taken. */
+  exceptions = 0;
+
+  /** Between two instructions in step mode. Returns true when it took a Software Step exception. */
+  boundary(cpu: StepCpu, src: StepSource): boolean {
+    if (this.inflight) {
+      this.inflight = false;
+      if (cpu.exceptionSeq !== this.inflightSeq) {
+        // It took an exception (its own, or an interrupt first): the handler runs unstepped.
+        this.ss = false;
+        this.stepped = false;
+        this.prevActive = false;
+      } else if (cpu.instructions !== this.inflightInsns) {
+        this.ss = false;
+        this.stepped = true;
+        this.steppedWord = this.inflightWord;
+        // A stepped ERET returns like any other: the transition check below applies.
+        if (this.inflightWord === ERET) this.prevActive = false;
+        // The step of any other instruction is complete: the exception is taken before the next
+        // one even when that instruction masked debug exceptions (MSR DAIFSet), as QEMU 7.2
+        // takes it (guest sstep).
+        else return this.stepException(cpu, pstateEl(cpu.pstate), cpu.pc);
+      }
+    }
+    const ps = cpu.pstate;
+    const el = pstateEl(ps);
+    if (!src.stepActive(el, ps)) {
+      this.prevActive = false;
+      return false;
+    }
+    const pc = cpu.pc;
+    if (!this.prevActive) {
+      this.prevActive = true;
+      if (!this.stepped || this.steppedWord === ERET) {
+        const spsr = Number(cpu.sysreg(SR.SPSR_EL1) & 0xffff_ffffn);
+        const returned = pc === Number(BigInt.asIntN(64, cpu.sysreg(SR.ELR_EL1))) && (spsr & 0xf) === (ps & 0xf);
+        if (returned) {
+          this.ss = (spsr & PSTATE.SS) !== 0;
+          if (this.ss) this.stepped = false;
+        }
+      }
+    }
+    if (!this.ss) return this.stepException(cpu, el, pc);
+    this.inflight = true;
+    this.inflightWord = cpu.readInsn(pc) ?? 0;
+    this.inflightSeq = cpu.exceptionSeq;
+    this.inflightInsns = cpu.instructions;
+    return false;
+  }
+
+  /** Take the Software Step exception before the instruction at `pc` (ELR = pc). */
+  private stepException(cpu: StepCpu, el: number, pc: number): boolean {
+    let iss = IFSC_DEBUG;
+    if (this.stepped) {
+      iss |= ISS_ISV;
+      if (isLoadExclusive(this.steppedWord)) iss |= ISS_EX;
+    }
+    this.stepped = false;
+    this.prevActive = false;
+    this.exceptions++;
+    const ec = el === 0 ? EC_SOFTWARE_STEP_LOWER : EC_SOFTWARE_STEP_CUR;
+    cpu.takeException('sync', ((ec << 26) | (1 << 25) | iss) >>> 0, pc);
+    return true;
+  }
+}
