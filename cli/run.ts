@@ -7,26 +7,49 @@
 import { Machine, type MachineConfig } from '../machine/index.js';
 import { EXIT_CODES } from '../machine/exit-status.js';
 import { ConsoleInput } from './stdin.js';
+import { ProgressLine, progressWanted } from './progress.js';
+
+/** Command-line options that are not machine options. */
+export interface CliOnly {
+  /** --no-progress is progress: false. */
+  progress?: boolean;
+}
 
 /**
  * stdout closed by the reader (`hypemu run ... | head`): stop writing the console, keep running,
  * no stack trace. Installed by runCommand, never on import.
  */
-function consoleToStdout(): (chunk: Uint8Array) => void {
+function consoleToStdout(): { write: (chunk: Uint8Array) => void; atLineStart: () => boolean; before: { hook: () => void } } {
   let closed = false;
+  let lastByte = 0x0a;
+  const before = { hook: (): void => {} };
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') closed = true;
     else throw e;
   });
-  return (chunk) => {
-    if (!closed) process.stdout.write(chunk);
+  return {
+    write: (chunk) => {
+      if (closed || chunk.length === 0) return;
+      before.hook();
+      process.stdout.write(chunk);
+      lastByte = chunk[chunk.length - 1]!;
+    },
+    // A progress line on the terminal the console also goes to waits for the end of a line.
+    atLineStart: () => !process.stdout.isTTY || lastByte === 0x0a,
+    before,
   };
 }
 
-export async function runCommand(config: MachineConfig, restoreFrom?: string): Promise<number> {
-  const stderr = (line: string): void => void process.stderr.write(`hypemu: ${line}\n`);
+export async function runCommand(config: MachineConfig, opts: { restore?: string; progress?: boolean } = {}): Promise<number> {
+  const restoreFrom = opts.restore;
+  const out = consoleToStdout();
+  let progress: ProgressLine | null = null;
+  const stderr = (line: string): void => {
+    progress?.clear();
+    process.stderr.write(`hypemu: ${line}\n`);
+  };
   const io = {
-    console: consoleToStdout(),
+    console: out.write,
     ...(config.quiet ? {} : { log: stderr }),
     notice: stderr,
     consoleInput: 'open' as const,
@@ -69,10 +92,15 @@ async function runMachine(m: Machine, removeHandlers: () => void): Promise<numbe
     quit: () => m.requestStop({ kind: 'quit' }),
     help: (text) => process.stderr.write(`\r\n${text}\r\n`),
   });
+  if (config.gdb === undefined && config.gdbWait === undefined && progressWanted({ quiet: config.quiet === true, progress: opts.progress })) {
+    progress = new ProgressLine(m, out.atLineStart).start();
+    if (process.stdout.isTTY) out.before.hook = () => progress?.clear();
+  }
   try {
     const r = await m.run();
     return r.status ?? 0;
   } finally {
+    progress?.stop();
     input.close();
     removeHandlers();
     await m.dispose();

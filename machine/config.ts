@@ -88,6 +88,8 @@ export interface MachineConfig {
   trace?: string;
   /** --trace-filter: exit reasons, `interrupt`, `console` or register names to keep (comma-separated or a list). */
   traceFilter?: string | readonly string[];
+  /** --trace-format: 'jsonl' (default) or 'perfetto' (Chrome trace-event JSON, machine/trace-perfetto.ts). */
+  traceFormat?: 'jsonl' | 'perfetto';
   /** --log-level: diagnostics at or above this level reach stderr (default $HYPEMU_LOG or 'warn'). Process-wide. */
   logLevel?: LogLevel;
   /** --snapshot-at: after exactly this many instructions (counted from the start of the original run), save the machine to `snapshot` and continue. */
@@ -122,6 +124,7 @@ export interface ResolvedConfig {
   readonly logLevel: LogLevel | undefined;
   readonly trace: string | undefined;
   readonly traceFilter: TraceFilter | null;
+  readonly traceFormat: 'jsonl' | 'perfetto';
   /** Save a snapshot to `snapshotFile` when the instruction count reaches this. */
   readonly snapshotAt: number | undefined;
   readonly snapshotFile: string | undefined;
@@ -131,7 +134,7 @@ export interface ResolvedConfig {
 
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
-  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'smp', 'fastPath', 'nested', 'pauth', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter',
+  'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'smp', 'fastPath', 'nested', 'pauth', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter', 'traceFormat',
   'snapshotAt', 'snapshot', 'seed', 'unknownSysreg',
 ]);
 
@@ -247,6 +250,7 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     logLevel: c.logLevel === undefined ? undefined : oneOf(c.logLevel, LOG_LEVELS, '--log-level'),
     trace: c.trace,
     traceFilter: c.traceFilter === undefined ? null : parseTraceFilter(typeof c.traceFilter === 'string' ? [c.traceFilter] : c.traceFilter),
+    traceFormat: oneOf(c.traceFormat ?? 'jsonl', ['jsonl', 'perfetto'] as const, '--trace-format'),
     snapshotAt,
     snapshotFile: c.snapshot,
     seed: parseSeed(c.seed),

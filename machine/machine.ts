@@ -33,12 +33,13 @@ import { collectStats, type MachineStats } from './stats.js';
 import { serveGdb } from './gdb.js';
 import { checkWritable } from './output-files.js';
 import { TraceWriter } from './trace.js';
+import { PerfettoTraceWriter } from './trace-perfetto.js';
 import { parseSnapshot, restoreSnapshot, takeSnapshot, type ParsedSnapshot } from './snapshot.js';
 import { SnapshotFormatError } from '../emulator/snapshot/state.js';
 import { SmpVm } from './smp.js';
 
 /** Options a restored run may take: they limit or record the run, they do not change the machine. */
-const RESTORE_OPTIONS = new Set<string>(['maxInsns', 'statsJson', 'quiet', 'walk', 'logLevel', 'snapshotAt', 'snapshot', 'trace', 'traceFilter']);
+const RESTORE_OPTIONS = new Set<string>(['maxInsns', 'statsJson', 'quiet', 'walk', 'logLevel', 'snapshotAt', 'snapshot', 'trace', 'traceFilter', 'traceFormat']);
 
 /** Where a Machine's output goes. The library default is nowhere (use the events); the CLI connects stdout and stderr. */
 export interface MachineIo {
@@ -128,7 +129,7 @@ export class Machine {
   private exitObserver: ExitObserver | null = null;
   private debugTarget: VcpuTarget | null = null;
   private disposed = false;
-  private trace: TraceWriter | null = null;
+  private trace: TraceWriter | PerfettoTraceWriter | null = null;
   private inputOpen: boolean;
   private inputWaiter: (() => void) | null = null;
   /** Input came during the last slice (from a console listener): an idle guest must run again, not wait. */
@@ -230,7 +231,7 @@ export class Machine {
     const c = this.config;
     if (c.trace === undefined) return;
     await loadDisassembler(); // the trace names each trapping instruction
-    const t = new TraceWriter(c.trace, this.board.vcpu, c.traceFilter);
+    const t = c.traceFormat === 'perfetto' ? new PerfettoTraceWriter(c.trace, c.traceFilter, () => this.counters()) : new TraceWriter(c.trace, this.board.vcpu, c.traceFilter);
     this.trace = t;
     this.on('exit', t.exit).on('interrupt', t.interrupt).on('console', t.console);
   }
@@ -429,6 +430,11 @@ export class Machine {
   /** Retired instructions so far (one vCPU: virtual time, 1 ns each; --smp: all vCPUs together). */
   get instructions(): number {
     return this.smp?.instructions ?? this.board.vcpu.instructions;
+  }
+
+  /** Cheap running totals (a progress display polls them): retired instructions, EL2 exits, virtual time. */
+  counters(): { instructions: number; exits: number; virtualTimeNs: number } {
+    return { instructions: this.instructions, exits: this.hyp.stats.exits.total, virtualTimeNs: this.board.vcpu.virtualTimeNs };
   }
 
   /** How the run ended, or null while it can go on. */

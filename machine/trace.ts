@@ -53,6 +53,11 @@ export function parseTraceFilter(items: readonly string[]): TraceFilter | null {
 
 const hex = (v: bigint | number): string => '0x' + v.toString(16);
 
+/** Whether --trace-filter keeps this exit (no filter: every exit). */
+export function keepsExit(f: TraceFilter | null, e: ExitEvent): boolean {
+  return f === null || f.reasons.has(e.reason) || (e.reason === 'sysreg' && f.registers.has(e.sysreg.name.toUpperCase()));
+}
+
 export class TraceWriter {
   private readonly fd: number;
   private buf: string[] = [];
@@ -62,6 +67,8 @@ export class TraceWriter {
     path: string,
     private readonly vcpu: Vcpu,
     private readonly filter: TraceFilter | null,
+    /** hostNs: false leaves the host-time field out (golden runs: never compared, so never stored). */
+    private readonly opts: { readonly hostNs?: boolean } = {},
   ) {
     try {
       this.fd = openSync(path, 'w');
@@ -78,8 +85,7 @@ export class TraceWriter {
   }
 
   readonly exit = (e: ExitEvent): void => {
-    const f = this.filter;
-    if (f !== null && !f.reasons.has(e.reason) && !(e.reason === 'sysreg' && f.registers.has(e.sysreg.name.toUpperCase()))) return;
+    if (!keepsExit(this.filter, e)) return;
     const ec = esrEc(e.esr);
     const pc = vaFromBigint(e.pc);
     const word = this.vcpu.readInsn(pc);
@@ -108,7 +114,7 @@ export class TraceWriter {
     }
     rec.path = e.path;
     rec.action = e.action;
-    rec.hostNs = e.hostNs;
+    if (this.opts.hostNs !== false) rec.hostNs = e.hostNs;
     rec.cycles = e.cycles;
     this.put(rec);
   };

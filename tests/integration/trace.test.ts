@@ -50,3 +50,57 @@ describe('--trace', () => {
     expect(bad.stderr).toMatch(/^hypemu: --trace-filter: 'not-a-thing!' is not an exit reason/);
   });
 });
+
+describe('--trace-format perfetto', () => {
+  it('Chrome trace-event JSON: a vCPU track of guest/EL2 slices, interrupt instants, exits/s counters, virtual-time ts; the same bytes twice', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hypemu-perfetto-'));
+    const run = (f: string) => hypemu(['run', guest('timer-irq'), '-q', '--trace', join(dir, f), '--trace-format', 'perfetto'], { stats: true });
+    const a = run('a.json');
+    expect(a.status, a.stderr).toBe(0);
+    expect(run('b.json').status).toBe(0);
+    const text = readFileSync(join(dir, 'a.json'), 'utf8');
+    expect(readFileSync(join(dir, 'b.json'), 'utf8')).toBe(text); // virtual time only: deterministic
+    const doc = JSON.parse(text) as { traceEvents: Record<string, any>[]; displayTimeUnit: string };
+    expect(Array.isArray(doc.traceEvents)).toBe(true);
+    const ev = doc.traceEvents;
+    for (const e of ev) {
+      expect(['M', 'X', 'i', 'C']).toContain(e.ph);
+      expect(e.pid).toBe(1);
+      if (e.ph !== 'C' && e.ph !== 'M') expect(typeof e.tid).toBe('number');
+      if (e.ph !== 'M') expect(typeof e.ts).toBe('number');
+      if (e.ph === 'X') expect(e.dur).toBeGreaterThanOrEqual(0);
+      if (e.ph === 'i') expect(e.s).toBe('t');
+    }
+    expect(ev.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => e.args.name)).toEqual(['console', 'vCPU 0']);
+    // ts never goes backwards on a track (slices, instants) or a counter; slices on a track do not overlap.
+    const last = new Map<string, number>();
+    const sliceEnd = new Map<number, number>();
+    for (const e of ev.filter((x) => x.ph !== 'M')) {
+      const key = e.ph === 'C' ? `C:${e.name}` : `T:${e.tid}`;
+      expect(e.ts, JSON.stringify(e)).toBeGreaterThanOrEqual(last.get(key) ?? 0);
+      last.set(key, e.ts);
+      if (e.ph === 'X') {
+        expect(e.ts + 1e-9, JSON.stringify(e)).toBeGreaterThanOrEqual(sliceEnd.get(e.tid) ?? 0);
+        sliceEnd.set(e.tid, e.ts + e.dur);
+      }
+    }
+    const el2 = ev.filter((e) => e.ph === 'X' && e.cat.startsWith('el2'));
+    const guestSlices = ev.filter((e) => e.ph === 'X' && e.cat === 'guest');
+    expect(el2).toHaveLength(a.stats!.exits.total); // one EL2 slice per exit
+    expect(guestSlices.length).toBeGreaterThan(0);
+    expect(el2.find((e) => e.name === 'EL2 irq')).toMatchObject({ tid: 1, args: { path: expect.any(String), insn: expect.any(Number), pc: expect.stringMatching(/^0x/) } });
+    // timer-irq takes 24 timer interrupts: an instant each on the vCPU track.
+    const irqs = ev.filter((e) => e.ph === 'i' && e.cat === 'interrupt');
+    expect(irqs.length).toBe(a.stats!.exceptions.byTarget.EL1.irq ?? irqs.length);
+    expect(irqs.length).toBeGreaterThanOrEqual(24);
+    // Timestamps are virtual time in µs: the last exit (the guest's exit call) is at the run's virtual time.
+    expect(Math.abs(el2.at(-1)!.ts * 1000 - a.stats!.virtualTimeNs)).toBeLessThanOrEqual(1);
+    expect(el2.at(-1)!.name).toBe('EL2 hvc 0xc6000001');
+    // Counters: exits per second of virtual time, summing to the exits (100 µs buckets).
+    const counters = ev.filter((e) => e.ph === 'C' && e.name === 'exits/s');
+    const sum = counters.reduce((s, e) => s + e.args['vCPU 0'] / 10_000, 0);
+    expect(Math.round(sum)).toBe(a.stats!.exits.total);
+    const consoleLines = ev.filter((e) => e.ph === 'i' && e.cat === 'console');
+    expect(consoleLines.map((e) => e.args.text).join('')).toBe(a.stdout);
+  });
+});

@@ -1,0 +1,229 @@
+/**
+ * Golden runs (issue 11): `hypemu record IMAGE --golden DIR [run options]` keeps what a run showed
+ * the outside world, `hypemu check IMAGE --golden DIR` runs the same thing again and names the
+ * first place where it differs. A golden directory holds:
+ *
+ *   golden.json     {format, hypemu, image, imageSha256, options, status, end, instructions, records}
+ *                 image and initrd paths relative to DIR, so a directory committed beside the
+ *                 images it was recorded from checks from any working directory
+ *   console.txt   the guest's console output, byte for byte
+ *   trace.jsonl.gz  the exit trace (machine/trace.ts lines: exits, interrupts, console lines),
+ *                 gzip'd: a boot's trace is megabytes of repetitive text, ~25 times smaller so
+ *   stats.json    the stats JSON (machine/stats.ts)
+ *
+ * Fields that depend on the host, not on the guest, are never stored, so re-recording an
+ * unchanged run rewrites the same bytes (a clean `git diff`): the trace's hostNs, and the stats'
+ * host.*, cost.hostNs and Unicorn's TLB refill counters tlb.{fills,modelFills,modelHits} (QEMU
+ * resizes its TLB by host time: README, "stats JSON"); and the stats' image name as typed (the
+ * golden records the image itself). `ignore` names more (dotted paths into trace records and the
+ * stats: `cycles`, `sysreg.value`, `exits.byReason.irq`).
+ */
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { loadDisassembler } from '../emulator/debug/disasm.js';
+import { Machine, type MachineIo } from './machine.js';
+import type { MachineConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { TraceWriter } from './trace.js';
+import { HYPEMU_VERSION } from './snapshot.js';
+import type { RunEnd } from './exit-status.js';
+import { compareGoldenRuns, type GoldenComparison } from './golden-compare.js';
+
+export const GOLDEN_FORMAT = 1;
+
+/** golden.json */
+export interface GoldenMeta {
+  readonly format: number;
+  readonly hypemu: string;
+  /** The image, relative to the golden directory. */
+  readonly image: string;
+  readonly imageSha256: string;
+  /** The run options (MachineConfig fields the user gave), initrd relative to the golden directory. */
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly status: number;
+  readonly end: RunEnd;
+  readonly instructions: number;
+  /** Lines in trace.jsonl. */
+  readonly records: number;
+}
+
+/** Stats fields never stored or compared (see the header). */
+export const HOST_STATS_FIELDS = ['host', 'cost.hostNs', 'tlb.fills', 'tlb.modelFills', 'tlb.modelHits', 'image'] as const;
+
+/**
+ * Options that are not part of what a golden run is: outputs the golden directory replaces
+ * (--trace, --stats-json), ways of driving or observing a run (--gdb, --snapshot-at, --quiet).
+ */
+const NOT_GOLDEN = new Set<string>(['trace', 'traceFormat', 'statsJson', 'snapshot', 'snapshotAt', 'gdb', 'gdbWait', 'quiet', 'logLevel', 'restore']);
+
+const flag = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+export interface RecordResult {
+  readonly dir: string;
+  readonly meta: GoldenMeta;
+}
+
+export interface GoldenRunOptions {
+  /** Human progress lines (the CLI: stderr), e.g. the progress display. */
+  readonly io?: Pick<MachineIo, 'log' | 'notice'>;
+  /** Called with the machine before it runs (the CLI's progress display attaches here). */
+  readonly onMachine?: (m: Machine) => void;
+}
+
+/**
+ * Run `config` and store its console, trace and stats in `dir` (created if needed; the four
+ * files are overwritten). `config.image` is required; options that only name outputs or drive
+ * the run (NOT_GOLDEN) are refused.
+ */
+export async function recordGolden(dir: string, config: MachineConfig, opts: GoldenRunOptions = {}): Promise<RecordResult> {
+  if (config.image === undefined) throw new ConfigError('record: an IMAGE is required (or none and no run options, to re-record DIR with what it holds)');
+  for (const [k, v] of Object.entries(config)) {
+    if (v !== undefined && NOT_GOLDEN.has(k)) throw new ConfigError(`record: ${flag(k)} is not a golden run option (the golden directory holds the console, trace and stats)`);
+  }
+  const abs = resolve(dir);
+  try {
+    mkdirSync(abs, { recursive: true });
+  } catch (e) {
+    throw new ConfigError(`--golden ${dir}: ${(e as Error).message}`);
+  }
+  const run = await runInto(abs, config, opts);
+  // Stored gzip'd (and a trace.jsonl an earlier record left goes: one trace per directory).
+  writeFileSync(join(abs, 'trace.jsonl.gz'), gzipSync(readFileSync(join(abs, 'trace.jsonl')), { level: 9 }));
+  rmSync(join(abs, 'trace.jsonl'));
+  const { image, initrd, ...rest } = config;
+  const options: Record<string, unknown> = { ...rest };
+  if (initrd !== undefined) options.initrd = relative(abs, resolve(initrd));
+  const meta: GoldenMeta = {
+    format: GOLDEN_FORMAT,
+    hypemu: HYPEMU_VERSION,
+    image: relative(abs, resolve(image!)),
+    imageSha256: sha256(resolve(image!)),
+    options,
+    status: run.status,
+    end: run.end,
+    instructions: run.instructions,
+    records: run.records,
+  };
+  writeFileSync(join(abs, 'golden.json'), JSON.stringify(meta, bigintJson, 2) + '\n');
+  return { dir: abs, meta };
+}
+
+/** golden.json of `dir`, or a one-line ConfigError. */
+export function readGolden(dir: string): GoldenMeta {
+  const file = join(resolve(dir), 'golden.json');
+  let meta: GoldenMeta;
+  try {
+    meta = JSON.parse(readFileSync(file, 'utf8')) as GoldenMeta;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`--golden ${dir}: ${code === 'ENOENT' ? 'no golden.json (record one with `hypemu record IMAGE --golden DIR`)' : `golden.json: ${(e as Error).message}`}`);
+  }
+  if (meta.format !== GOLDEN_FORMAT) throw new ConfigError(`--golden ${dir}: golden format ${String(meta.format)}; this hypemu reads format ${GOLDEN_FORMAT}`);
+  return meta;
+}
+
+/** The MachineConfig a golden directory was recorded with (paths made absolute again); `image` replaces the recorded image. */
+export function goldenConfig(dir: string, meta: GoldenMeta, image?: string): MachineConfig {
+  const abs = resolve(dir);
+  const o = { ...meta.options } as MachineConfig & Record<string, unknown>;
+  if (typeof o.initrd === 'string') o.initrd = resolve(abs, o.initrd);
+  return { ...o, image: image ?? resolve(abs, meta.image) };
+}
+
+export interface GoldenCheck extends GoldenComparison {
+  /** Where the actual run's files are (kept when it differs, or with keepActual), else null. */
+  readonly actualDir: string | null;
+  /** The recorded image's SHA-256 and the checked one's (they may differ: that is the point). */
+  readonly image: { readonly path: string; readonly recordedSha256: string; readonly sha256: string };
+}
+
+/**
+ * Run a golden directory's image (or `image`) with its recorded options and compare with what it
+ * holds. `ok` when the console, the trace, the stats and the exit status are the same (host-time
+ * fields and `ignore` aside); otherwise `report` names the first divergence (README "Golden runs").
+ */
+export async function checkGolden(
+  dir: string,
+  opts: GoldenRunOptions & { image?: string; ignore?: readonly string[]; keepActual?: boolean } = {},
+): Promise<GoldenCheck> {
+  const meta = readGolden(dir);
+  const config = goldenConfig(dir, meta, opts.image);
+  const actualDir = mkdtempSync(join(tmpdir(), 'hypemu-check-'));
+  let keep = opts.keepActual === true;
+  try {
+    const run = await runInto(actualDir, config, opts);
+    const cmp = compareGoldenRuns(resolve(dir), actualDir, meta, run.status, opts.ignore ?? []);
+    keep ||= !cmp.ok;
+    const imagePath = resolve(config.image!);
+    const image = { path: imagePath, recordedSha256: meta.imageSha256, sha256: sha256(imagePath) };
+    const report = cmp.report.replace('{ACTUAL}', keep ? actualDir : '(removed)');
+    return { ...cmp, report, actualDir: keep ? actualDir : null, image };
+  } finally {
+    if (!keep) rmSync(actualDir, { recursive: true, force: true });
+  }
+}
+
+interface RunRecord {
+  status: number;
+  end: RunEnd;
+  instructions: number;
+  records: number;
+}
+
+/** One run of `config` with its console, trace (no hostNs) and stats (no host fields) written into `dir`. */
+async function runInto(dir: string, config: MachineConfig, opts: GoldenRunOptions): Promise<RunRecord> {
+  const chunks: Uint8Array[] = [];
+  const m = await Machine.create({ ...config, quiet: true }, { console: (c) => chunks.push(c.slice()), ...opts.io });
+  try {
+    await loadDisassembler(); // the trace names each trapping instruction
+    const trace = new TraceWriter(join(dir, 'trace.jsonl'), m.board.vcpu, m.config.traceFilter, { hostNs: false });
+    m.on('exit', trace.exit).on('interrupt', trace.interrupt).on('console', trace.console);
+    opts.onMachine?.(m);
+    let r;
+    try {
+      r = await m.run();
+    } finally {
+      trace.close();
+    }
+    const stats = JSON.parse(JSON.stringify(m.stats(), bigintJson)) as Record<string, unknown>;
+    for (const f of HOST_STATS_FIELDS) deletePath(stats, f);
+    writeFileSync(join(dir, 'stats.json'), JSON.stringify(stats, null, 2) + '\n');
+    writeFileSync(join(dir, 'console.txt'), Buffer.concat(chunks));
+    // TraceWriter applied --trace-filter: count what it kept.
+    const records = countLines(join(dir, 'trace.jsonl'));
+    return { status: r.status ?? 0, end: r.end ?? { kind: 'insn-limit' }, instructions: r.instructions, records };
+  } finally {
+    await m.dispose();
+  }
+}
+
+function countLines(file: string): number {
+  const b = readFileSync(file);
+  let n = 0;
+  for (let i = 0; i < b.length; i++) if (b[i] === 0x0a) n++;
+  return n;
+}
+
+/** Remove a dotted path (`cost.hostNs`) from an object, if it is there. */
+export function deletePath(o: Record<string, unknown>, path: string): void {
+  const parts = path.split('.');
+  let cur: unknown = o;
+  for (const p of parts.slice(0, -1)) {
+    if (cur === null || typeof cur !== 'object') return;
+    cur = (cur as Record<string, unknown>)[p];
+  }
+  if (cur !== null && typeof cur === 'object') delete (cur as Record<string, unknown>)[parts.at(-1)!];
+}
+
+const bigintJson = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v);
+
+function sha256(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex');
+  } catch (e) {
+    throw new ConfigError(`image ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Golden runs (issue 11): `hypemu record` / `hypemu check`. A one-instruction change in the boot
+ * path of a recorded guest is reported at the instruction where the runs part (instruction count,
+ * PC, both disassembled); re-recording an unchanged run rewrites the same bytes; --ignore; bad
+ * input is one line with status 64; the library's checkGolden gives the same verdict.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkGolden } from 'hypemu';
+import { ROOT, guest, hypemu } from './helpers.js';
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'hypemu-golden-'));
+
+/** The file offset of a virtual address in an ELF64 image (its PT_LOAD segment). */
+function elfOffset(elf: Buffer, va: number): number {
+  const phoff = Number(elf.readBigUInt64LE(0x20));
+  const phnum = elf.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) {
+    const o = phoff + i * 56;
+    const [type, off, vaddr, filesz] = [elf.readUInt32LE(o), Number(elf.readBigUInt64LE(o + 8)), Number(elf.readBigUInt64LE(o + 16)), Number(elf.readBigUInt64LE(o + 32))];
+    if (type === 1 && va >= vaddr && va < vaddr + filesz) return off + va - vaddr;
+  }
+  throw new Error(`0x${va.toString(16)} is in no PT_LOAD segment`);
+}
+
+/** The address of the first line of the guest's listing (objdump -d) matching `re`. */
+function listingAddress(name: string, re: RegExp): number {
+  const line = readFileSync(join(ROOT, 'guest-images/build', `${name}.lst`), 'utf8').split('\n').find((l) => re.test(l));
+  if (line === undefined) throw new Error(`${re} not in ${name}.lst`);
+  return parseInt(line.trim().split(':')[0]!, 16);
+}
+
+const traceRecords = (dir: string): Record<string, any>[] => gunzipSync(readFileSync(join(dir, 'trace.jsonl.gz'))).toString().trim().split('\n').map((l) => JSON.parse(l));
+
+describe('hypemu record / check', () => {
+  const dir = tmp();
+  const golden = join(dir, 'demo');
+
+  it('records a run; check of the same image matches (exit 0); re-recording writes the same bytes', () => {
+    const r = hypemu(['record', guest('demo'), '--golden', golden, '--mair-mangle']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^hypemu: recorded .*demo: \d+ instructions, \d+ trace records, exit status 0 \(guest-exit\)\n$/);
+    const meta = JSON.parse(readFileSync(join(golden, 'golden.json'), 'utf8'));
+    expect(meta).toMatchObject({ format: 1, options: { mairMangle: true }, status: 0, end: { kind: 'guest-exit' } });
+    expect(readFileSync(join(golden, 'console.txt'), 'utf8')).toContain('[5] bye');
+    const files = ['console.txt', 'trace.jsonl.gz', 'stats.json', 'golden.json'].map((f) => readFileSync(join(golden, f)));
+    expect(gunzipSync(files[1]!).toString()).not.toContain('hostNs'); // host time is never stored
+    expect(Object.keys(JSON.parse(files[2]!.toString()))).not.toContain('host');
+    const ok = hypemu(['check', '--golden', golden]);
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/the run matches the golden run \(\d+ trace records, \d+ console bytes, \d+ instructions, exit status 0\)/);
+    // Updating a golden directory: `record --golden DIR` alone reruns what it holds.
+    expect(hypemu(['record', '--golden', golden, '-q']).status).toBe(0);
+    ['console.txt', 'trace.jsonl.gz', 'stats.json', 'golden.json'].forEach((f, i) => expect(readFileSync(join(golden, f)).equals(files[i]!), f).toBe(true));
+  });
+
+  it('a one-instruction change in the boot path is reported at that instruction: count, PC, both instructions', () => {
+    // demo's boot path writes MAIR_EL1 from x21 (trapped: --mair-mangle); make it write x20 instead.
+    const pc = listingAddress('demo', /\tmsr\tmair_el1, x21$/);
+    const elf = readFileSync(guest('demo'));
+    const off = elfOffset(elf, pc);
+    expect(elf.readUInt32LE(off)).toBe(0xd518a215); // msr mair_el1, x21
+    elf.writeUInt32LE(0xd518a214, off); // msr mair_el1, x20
+    const patched = join(dir, 'demo-patched.elf');
+    writeFileSync(patched, elf);
+    // Where the golden run executed that instruction: its exit record.
+    const at = traceRecords(golden).find((r) => r.pc === `0x${pc.toString(16).padStart(16, '0')}`);
+    expect(at).toMatchObject({ reason: 'sysreg', sysreg: { name: 'MAIR_EL1', write: true } });
+
+    const r = hypemu(['check', patched, '--golden', golden]);
+    expect(r.status, r.stderr).toBe(1);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/the run DIFFERS from the golden run$/);
+    const all = traceRecords(golden);
+    const index = all.findIndex((x) => x.pc === at!.pc) + 1;
+    expect(lines[1]).toMatch(
+      new RegExp(`^first divergence at instruction ${at!.insn}, PC ${at!.pc} \\(golden: msr mair_el1, x21; this run: msr mair_el1, x20\\): trace record ${index} \\(golden: ${all.length} records, this run: \\d+\\)$`),
+    );
+    expect(lines[2]).toMatch(/^  expected: \{"type":"exit","insn":\d+.*Rt=21".*"insnText":"msr mair_el1, x21"/);
+    expect(lines[3]).toMatch(/^  actual:   \{"type":"exit","insn":\d+.*Rt=20".*"insnText":"msr mair_el1, x20"/);
+    expect(lines[4]).toBe('the 3 record(s) before it, the same in both runs:');
+    expect(r.stdout).toMatch(/^exit status: 0 in both runs$/m);
+    const kept = /^this run's files \(console.txt, trace.jsonl, stats.json\): (\S+)$/m.exec(r.stdout)?.[1];
+    expect(kept).toBeDefined();
+    expect(readFileSync(join(kept!, 'trace.jsonl'), 'utf8')).toContain('msr mair_el1, x20');
+    expect(r.stdout).toMatch(/\(the image .*demo-patched.elf is not the one recorded: sha256 [0-9a-f]{12}, recorded [0-9a-f]{12}\)/);
+  });
+
+  it('a console change is a unified diff; stats fields that differ are named; --ignore drops fields', () => {
+    const g2 = join(dir, 'hello');
+    expect(hypemu(['record', guest('hello'), '--golden', g2, '-q']).status).toBe(0);
+    // Make the golden say something else: one console line, the records' cycles and a stats field.
+    const consoleFile = join(g2, 'console.txt');
+    const text = readFileSync(consoleFile, 'utf8');
+    const firstLine = text.split('\n')[0]!;
+    writeFileSync(consoleFile, text.replace(firstLine, 'a line the guest never printed'));
+    const r = hypemu(['check', '--golden', g2]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('trace: the same in both runs');
+    expect(r.stdout).toContain('console: differs (unified diff below)');
+    expect(r.stdout).toContain(`--- ${g2}/console.txt\n+++ actual console\n@@ -1`);
+    expect(r.stdout).toContain(`-a line the guest never printed\n+${firstLine}\n`);
+    writeFileSync(consoleFile, text);
+
+    const traceFile = join(g2, 'trace.jsonl.gz');
+    const trace = gunzipSync(readFileSync(traceFile)).toString();
+    writeFileSync(traceFile, gzipSync(trace.replace(/"cycles":(\d+)/g, (_m, c) => `"cycles":${Number(c) + 1}`)));
+    const statsFile = join(g2, 'stats.json');
+    const stats = JSON.parse(readFileSync(statsFile, 'utf8'));
+    stats.cost.modelCycles += 7;
+    writeFileSync(statsFile, JSON.stringify(stats, null, 2) + '\n');
+    const d = hypemu(['check', '--golden', g2]);
+    expect(d.status).toBe(1);
+    expect(d.stdout).toMatch(/^first divergence at instruction \d+, PC 0x[0-9a-f]{16} \(.+\): trace record \d+/m);
+    expect(d.stdout).toMatch(/^stats: 1 field\(s\) differ: cost\.modelCycles: (\d+) -> \d+$/m);
+    const ign = hypemu(['check', '--golden', g2, '--ignore', 'cycles', '--ignore', 'cost.modelCycles']);
+    expect(ign.status, ign.stdout).toBe(0);
+  });
+
+  it('the library: checkGolden(dir) gives the verdict and the divergence as data', async () => {
+    const patched = join(dir, 'demo-patched.elf');
+    const same = await checkGolden(golden);
+    expect(same).toMatchObject({ ok: true, divergence: null, consoleDiff: '', statsDiffs: [], actualDir: null });
+    const diff = await checkGolden(golden, { image: patched });
+    expect(diff.ok).toBe(false);
+    expect(diff.divergence).toMatchObject({ insnText: 'golden: msr mair_el1, x21; this run: msr mair_el1, x20' });
+    expect(diff.divergence!.pc).toBe(`0x${listingAddress('demo', /\tmsr\tmair_el1, x21$/).toString(16).padStart(16, '0')}`);
+  });
+
+  it('bad input: one line, status 64', () => {
+    const none = hypemu(['check', '--golden', join(dir, 'missing')]);
+    expect(none.status).toBe(64);
+    expect(none.stderr).toBe(`hypemu: --golden ${join(dir, 'missing')}: no golden.json (record one with \`hypemu record IMAGE --golden DIR\`)\n`);
+    const noImage = hypemu(['record', '--golden', join(dir, 'new'), '--mair-mangle']);
+    expect(noImage.status).toBe(64);
+    expect(noImage.stderr).toMatch(/^hypemu: record: an IMAGE is required/);
+    const outOpt = hypemu(['record', guest('demo'), '--golden', join(dir, 'x'), '--trace', 't.jsonl']);
+    expect(outOpt.status).toBe(64);
+    expect(outOpt.stderr).toMatch(/^hypemu: unknown option '--trace'/);
+  });
+});
