@@ -1,0 +1,3 @@
+import { goldenCheck } from './check.js';
+
+goldenCheck('boot-dtb-raw');

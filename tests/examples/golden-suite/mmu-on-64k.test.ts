@@ -1,0 +1,3 @@
+import { goldenCheck } from './check.js';
+
+goldenCheck('mmu-on-64k');
