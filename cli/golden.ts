@@ -5,6 +5,7 @@
  */
 import { checkGolden, goldenConfig, readGolden, recordGolden, type GoldenRunOptions } from '../machine/golden.js';
 import type { MachineConfig } from '../machine/index.js';
+import { writeFileSync } from 'node:fs';
 import { setLogLevel } from '../emulator/log.js';
 import { ProgressLine, progressWanted } from './progress.js';
 
@@ -41,12 +42,13 @@ export async function recordCommand(dir: string, image: string | undefined, run:
   }
 }
 
-export async function checkCommand(dir: string, image: string | undefined, o: CommonOptions & { ignore: string[] }): Promise<number> {
+export async function checkCommand(dir: string, image: string | undefined, o: CommonOptions & { ignore: string[]; resultJson?: string }): Promise<number> {
   if (o.logLevel !== undefined) setLogLevel(o.logLevel);
   const p = withProgress(o);
   try {
     const r = await checkGolden(dir, { ...p.run, ignore: o.ignore, ...(image !== undefined ? { image } : {}) });
     p.stop();
+    if (o.resultJson !== undefined) writeFileSync(o.resultJson, JSON.stringify(r, null, 2) + '\n');
     if (!r.ok || !o.quiet) process.stdout.write(r.report);
     if (!r.ok && r.image.sha256 !== r.image.recordedSha256) {
       process.stdout.write(`(the image ${r.image.path} is not the one recorded: sha256 ${r.image.sha256.slice(0, 12)}, recorded ${r.image.recordedSha256.slice(0, 12)})\n`);

@@ -137,8 +137,10 @@ with its instruction count, PC and disassembled instruction, the expected and ac
 records and the ones before it, stats fields and the exit status that differ, a unified diff
 of the console; this run's files are kept for diff -r); 64 bad input (no golden directory).`,
   )
-  .action(async (image: string | undefined, o: { golden: string; ignore?: string[]; quiet?: boolean; progress?: boolean; logLevel?: MachineConfig['logLevel'] }) => {
-    process.exitCode = await checkCommand(o.golden, image, { ignore: (o.ignore ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== ''), quiet: o.quiet === true, progress: o.progress !== false, logLevel: o.logLevel });
+  .option('--result-json <FILE>', 'also write the result as JSON to FILE (what the library\'s checkGolden returns)')
+  .action(async (image: string | undefined, o: { golden: string; ignore?: string[]; quiet?: boolean; progress?: boolean; logLevel?: MachineConfig['logLevel']; resultJson?: string }) => {
+    const ignore = (o.ignore ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+    process.exitCode = await checkCommand(o.golden, image, { ignore, quiet: o.quiet === true, progress: o.progress !== false, logLevel: o.logLevel, ...(o.resultJson !== undefined ? { resultJson: o.resultJson } : {}) });
   });
 
 async function main(): Promise<void> {

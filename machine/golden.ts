@@ -22,7 +22,9 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join, relative, resolve } from 'node:path';
+import { packageRoot } from '../emulator/package-root.js';
 import { loadDisassembler } from '../emulator/debug/disasm.js';
 import { Machine, type MachineIo } from './machine.js';
 import type { MachineConfig } from './config.js';
@@ -138,6 +140,28 @@ export interface GoldenCheck extends GoldenComparison {
   readonly actualDir: string | null;
   /** The recorded image's SHA-256 and the checked one's (they may differ: that is the point). */
   readonly image: { readonly path: string; readonly recordedSha256: string; readonly sha256: string };
+  /** isolate: the child process running the guest died (a signal, or an exit status other than 0/1). */
+  readonly crashed?: { readonly status: number | null; readonly signal: string | null; readonly stderr: string };
+}
+
+export interface CheckOptions extends GoldenRunOptions {
+  /** Check this image instead of the recorded one (a new build of it). */
+  readonly image?: string;
+  /** More fields never compared (dotted paths into trace records and the stats). */
+  readonly ignore?: readonly string[];
+  /** Keep the actual run's directory even when it matches. */
+  readonly keepActual?: boolean;
+  /**
+   * Run the guest in a child process (`hypemu check --result-json`): a guest that takes its
+   * process down (a native crash in the CPU core) or outlives timeoutMs fails this check, not the
+   * process that asked. (vitest 3's forks pool ends the whole run when a worker dies: README "A
+   * suite of boots".)
+   */
+  readonly isolate?: boolean;
+  /** With isolate: SIGKILL the child after this long (a hung guest); default none. */
+  readonly timeoutMs?: number;
+  /** With isolate: the child, once spawned (a watchdog of the caller's own). */
+  readonly onChild?: (child: ChildProcess) => void;
 }
 
 /**
@@ -145,10 +169,8 @@ export interface GoldenCheck extends GoldenComparison {
  * holds. `ok` when the console, the trace, the stats and the exit status are the same (host-time
  * fields and `ignore` aside); otherwise `report` names the first divergence (README "Golden runs").
  */
-export async function checkGolden(
-  dir: string,
-  opts: GoldenRunOptions & { image?: string; ignore?: readonly string[]; keepActual?: boolean } = {},
-): Promise<GoldenCheck> {
+export async function checkGolden(dir: string, opts: CheckOptions = {}): Promise<GoldenCheck> {
+  if (opts.isolate === true) return checkInChild(dir, opts);
   const meta = readGolden(dir);
   const config = goldenConfig(dir, meta, opts.image);
   const actualDir = mkdtempSync(join(tmpdir(), 'hypemu-check-'));
@@ -164,6 +186,37 @@ export async function checkGolden(
   } finally {
     if (!keep) rmSync(actualDir, { recursive: true, force: true });
   }
+}
+
+/** checkGolden in a child `hypemu check --result-json FILE`; its death is this check's failure. */
+async function checkInChild(dir: string, opts: CheckOptions): Promise<GoldenCheck> {
+  const meta = readGolden(dir); // bad input is the caller's ConfigError, as without isolate
+  const out = join(mkdtempSync(join(tmpdir(), 'hypemu-check-child-')), 'result.json');
+  const args = [join(packageRoot(), 'dist/cli/main.js'), 'check', '--golden', resolve(dir), '--result-json', out, '-q', '--no-progress'];
+  if (opts.image !== undefined) args.push(resolve(opts.image));
+  for (const f of opts.ignore ?? []) args.push('--ignore', f);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  opts.onChild?.(child);
+  const timer = opts.timeoutMs !== undefined ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : null;
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-4096)));
+  const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('close', (c, s) => r([c, s])));
+  if (timer !== null) clearTimeout(timer);
+  if (status === 0 || status === 1) {
+    const r = JSON.parse(readFileSync(out, 'utf8')) as GoldenCheck;
+    rmSync(dirname(out), { recursive: true, force: true });
+    return r;
+  }
+  rmSync(dirname(out), { recursive: true, force: true });
+  if (status === 64) throw new ConfigError(stderr.trim().replace(/^hypemu: /, ''));
+  const how = signal !== null ? `was killed by ${signal}` : `exited with status ${status}`;
+  const imagePath = resolve(opts.image ?? resolve(dir, meta.image));
+  return {
+    ok: false, divergence: null, consoleDiff: '', statsDiffs: [], status: { expected: meta.status, actual: -1 }, actualDir: null,
+    image: { path: imagePath, recordedSha256: meta.imageSha256, sha256: '' },
+    crashed: { status, signal, stderr },
+    report: `hypemu check: ${resolve(dir)}: the process running the guest ${how}${timer !== null && signal === 'SIGKILL' ? ` (or ran past ${opts.timeoutMs} ms)` : ''}\n${stderr}`,
+  };
 }
 
 interface RunRecord {

@@ -11,5 +11,5 @@ export { EXIT_CODES, exitCodeFor, describeEnd, type RunEnd } from './exit-status
 export { ConfigError } from './errors.js';
 export type { MachineStats } from './stats.js';
 export type { WalkReport } from '../emulator/mmu/walk-report.js';
-export { recordGolden, checkGolden, readGolden, type GoldenMeta, type GoldenCheck, type RecordResult } from './golden.js';
+export { recordGolden, checkGolden, readGolden, type GoldenMeta, type GoldenCheck, type CheckOptions, type RecordResult } from './golden.js';
 export type { Divergence, GoldenComparison } from './golden-compare.js';

@@ -1,0 +1,6 @@
+// The process running this guest dies mid-run, as a native crash in the CPU core would end it
+// (Unicorn 2.1.1's decoder asserting on an unallocated FP16 encoding did, with SIGABRT): here
+// the child is sent SIGSEGV a second after it starts.
+import { goldenCheck } from '../golden-suite/check.js';
+
+goldenCheck('timer-irq', { onChild: (child) => void setTimeout(() => child.kill('SIGSEGV'), 1000) });

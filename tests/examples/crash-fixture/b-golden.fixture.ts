@@ -1,0 +1,3 @@
+import { goldenCheck } from '../golden-suite/check.js';
+
+goldenCheck('hello');
