@@ -17,6 +17,8 @@ export type ExitPath = 'fastPath' | 'worldSwitch' | 'userspace';
 
 interface ExitEventBase {
   readonly type: 'exit';
+  /** The vCPU that trapped (0 unless --smp). */
+  readonly vcpu: number;
   /** ESR_EL2 as the hardware would have written it. */
   readonly esr: number;
   /** The trapping instruction's address (64-bit VA). */
@@ -73,6 +75,8 @@ export interface ConsoleEvent {
 /** The guest took an interrupt (IRQ/FIQ/SError exception entry at EL1). */
 export interface InterruptEvent {
   readonly type: 'interrupt';
+  /** The vCPU that took it (0 unless --smp). */
+  readonly vcpu: number;
   readonly kind: 'irq' | 'fiq' | 'serror';
   readonly instructions: number;
   readonly virtualTimeNs: number;
@@ -102,6 +106,8 @@ export class ExitObserver implements El2Handler {
   constructor(
     private readonly hyp: Hypervisor,
     private readonly emit: (e: ExitEvent) => void,
+    /** The vCPU's index, carried by its events. */
+    private readonly vcpu = 0,
   ) {
     this.fast = hyp.stats.exits.fastPath;
     this.user = hyp.stats.exits.userspace;
@@ -163,7 +169,7 @@ export class ExitObserver implements El2Handler {
       case 'sysreg': {
         const name = exit.row?.name ?? genericName(exit);
         const value = exit.read ? (exit.rt === 31 ? 0n : v.x(exit.rt)) : exit.value;
-        e = { type: 'exit', reason: 'sysreg', esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, sysreg: { name, value, write: !exit.read } };
+        e = { type: 'exit', vcpu: this.vcpu, reason: 'sysreg', esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, sysreg: { name, value, write: !exit.read } };
         break;
       }
       case 'dabt_s2':
@@ -171,19 +177,19 @@ export class ExitObserver implements El2Handler {
         const a = exit.access;
         if ((path === 'userspace' || path === 'fastPath') && a !== null) {
           const value = a.rt === 31 ? 0n : v.x(a.rt);
-          e = { type: 'exit', reason: exit.reason, esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, ipa: exit.ipa, mmio: { ipa: exit.ipa, size: a.size, write: a.write, value } };
-        } else e = { type: 'exit', reason: exit.reason, esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, ipa: exit.ipa };
+          e = { type: 'exit', vcpu: this.vcpu, reason: exit.reason, esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, ipa: exit.ipa, mmio: { ipa: exit.ipa, size: a.size, write: a.write, value } };
+        } else e = { type: 'exit', vcpu: this.vcpu, reason: exit.reason, esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, ipa: exit.ipa };
         break;
       }
       case 'hvc':
       case 'smc':
-        e = { type: 'exit', reason: exit.reason, esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, imm: exit.imm, function: x0 };
+        e = { type: 'exit', vcpu: this.vcpu, reason: exit.reason, esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, imm: exit.imm, function: x0 };
         break;
       case 'wfx':
-        e = { type: 'exit', reason: 'wfx', esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, wfe: exit.wfe };
+        e = { type: 'exit', vcpu: this.vcpu, reason: 'wfx', esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, wfe: exit.wfe };
         break;
       case 'irq':
-        e = { type: 'exit', reason: 'irq', esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles };
+        e = { type: 'exit', vcpu: this.vcpu, reason: 'irq', esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles };
         break;
     }
     this.emit(e);

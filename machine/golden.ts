@@ -232,7 +232,7 @@ async function runInto(dir: string, config: MachineConfig, opts: GoldenRunOption
   const m = await Machine.create({ ...config, quiet: true }, { console: (c) => chunks.push(c.slice()), ...opts.io });
   try {
     await loadDisassembler(); // the trace names each trapping instruction
-    const trace = new TraceWriter(join(dir, 'trace.jsonl'), m.board.vcpu, m.config.traceFilter, { hostNs: false });
+    const trace = new TraceWriter(join(dir, 'trace.jsonl'), m.board.vcpus, m.config.traceFilter, { hostNs: false });
     m.on('exit', trace.exit).on('interrupt', trace.interrupt).on('console', trace.console);
     opts.onMachine?.(m);
     let r;

@@ -231,7 +231,7 @@ export class Machine {
     const c = this.config;
     if (c.trace === undefined) return;
     await loadDisassembler(); // the trace names each trapping instruction
-    const t = c.traceFormat === 'perfetto' ? new PerfettoTraceWriter(c.trace, c.traceFilter, () => this.counters()) : new TraceWriter(c.trace, this.board.vcpu, c.traceFilter);
+    const t = c.traceFormat === 'perfetto' ? new PerfettoTraceWriter(c.trace, c.traceFilter, () => this.counters()) : new TraceWriter(c.trace, this.board.vcpus, c.traceFilter);
     this.trace = t;
     this.on('exit', t.exit).on('interrupt', t.interrupt).on('console', t.console);
   }
@@ -338,7 +338,7 @@ export class Machine {
     const vcpus = this.board.vcpus;
     if (this.listeners.exit.length > 0 && this.exitObserver === null) {
       vcpus.forEach((v, i) => {
-        const o = new ExitObserver(this.hyps[i]!, (e) => this.emitExit(e));
+        const o = new ExitObserver(this.hyps[i]!, (e) => this.emitExit(e), i);
         if (i === 0) this.exitObserver = o;
         v.el2 = o;
       });
@@ -352,16 +352,16 @@ export class Machine {
   private observeInterrupts(): void {
     if (this.interruptObserver) return;
     this.interruptObserver = true;
-    for (const v of this.board.vcpus) this.observeInterruptsOf(v);
+    this.board.vcpus.forEach((v, i) => this.observeInterruptsOf(v, i));
   }
 
-  private observeInterruptsOf(v: VirtMachine['vcpu']): void {
+  private observeInterruptsOf(v: VirtMachine['vcpu'], index: number): void {
     const previous = v.onException;
     v.onException = (kind, esr, targetEl) => {
       previous?.(kind, esr, targetEl);
       if (kind === 'sync' || this.listeners.interrupt.length === 0) return;
       const e: InterruptEvent = {
-        type: 'interrupt', kind, instructions: v.currentInstructions, virtualTimeNs: v.virtualTimeNs, pc: v.sysreg(SR.ELR_EL1),
+        type: 'interrupt', vcpu: index, kind, instructions: v.currentInstructions, virtualTimeNs: v.virtualTimeNs, pc: v.sysreg(SR.ELR_EL1),
       };
       for (const l of this.listeners.interrupt) l(e);
     };
@@ -434,7 +434,9 @@ export class Machine {
 
   /** Cheap running totals (a progress display polls them): retired instructions, EL2 exits, virtual time. */
   counters(): { instructions: number; exits: number; virtualTimeNs: number } {
-    return { instructions: this.instructions, exits: this.hyp.stats.exits.total, virtualTimeNs: this.board.vcpu.virtualTimeNs };
+    let exits = 0;
+    for (const h of this.hyps) exits += h.stats.exits.total;
+    return { instructions: this.instructions, exits, virtualTimeNs: this.smp?.virtualTimeNs ?? this.board.vcpu.virtualTimeNs };
   }
 
   /** How the run ended, or null while it can go on. */

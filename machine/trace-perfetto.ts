@@ -117,7 +117,7 @@ export class PerfettoTraceWriter {
 
   readonly exit = (e: ExitEvent): void => {
     if (!keepsExit(this.filter, e)) return;
-    const vcpu = (e as { vcpu?: number }).vcpu ?? 0;
+    const vcpu = e.vcpu;
     const t = this.track(vcpu);
     const ns = e.virtualTimeNs;
     this.advance(t, ns);
@@ -155,7 +155,7 @@ export class PerfettoTraceWriter {
 
   readonly interrupt = (e: InterruptEvent): void => {
     if (this.filter !== null && !this.filter.kinds.has('interrupt')) return;
-    const t = this.track(0);
+    const t = this.track(e.vcpu);
     this.advance(t, e.virtualTimeNs);
     this.put({ name: e.kind, cat: 'interrupt', ph: 'i', s: 't', pid: PID, tid: t.tid, ts: us(e.virtualTimeNs), args: { insn: e.instructions, pc: hex(e.pc) } });
   };

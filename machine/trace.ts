@@ -65,7 +65,8 @@ export class TraceWriter {
 
   constructor(
     path: string,
-    private readonly vcpu: Vcpu,
+    /** The vCPUs (each exit's instruction is read in its own vCPU's regime); console lines take vCPU 0's clock. */
+    private readonly vcpus: readonly Vcpu[],
     private readonly filter: TraceFilter | null,
     /** hostNs: false leaves the host-time field out (golden runs: never compared, so never stored). */
     private readonly opts: { readonly hostNs?: boolean } = {},
@@ -88,9 +89,9 @@ export class TraceWriter {
     if (!keepsExit(this.filter, e)) return;
     const ec = esrEc(e.esr);
     const pc = vaFromBigint(e.pc);
-    const word = this.vcpu.readInsn(pc);
+    const word = (this.vcpus[e.vcpu] ?? this.vcpus[0]!).readInsn(pc);
     const rec: Record<string, unknown> = {
-      type: 'exit', insn: e.instructions, vtimeNs: e.virtualTimeNs, vcpu: 0, pc: hexVa(pc), el: e.el, reason: e.reason,
+      type: 'exit', insn: e.instructions, vtimeNs: e.virtualTimeNs, vcpu: e.vcpu, pc: hexVa(pc), el: e.el, reason: e.reason,
       esr: hex(e.esr), ec: EC_NAMES[ec] ?? hex(ec), il: (e.esr >>> 25) & 1, iss: hex(esrIss(e.esr)), syndrome: describeEsr(e.esr),
       insnText: word === null ? null : disassemble(word, e.pc),
     };
@@ -121,12 +122,13 @@ export class TraceWriter {
 
   readonly interrupt = (e: InterruptEvent): void => {
     if (this.filter !== null && !this.filter.kinds.has('interrupt')) return;
-    this.put({ type: 'interrupt', insn: e.instructions, vtimeNs: e.virtualTimeNs, vcpu: 0, kind: e.kind, pc: hex(e.pc) });
+    this.put({ type: 'interrupt', insn: e.instructions, vtimeNs: e.virtualTimeNs, vcpu: e.vcpu, kind: e.kind, pc: hex(e.pc) });
   };
 
   readonly console = (text: string): void => {
     if (this.filter !== null && !this.filter.kinds.has('console')) return;
-    this.put({ type: 'console', insn: this.vcpu.currentInstructions, vtimeNs: this.vcpu.virtualTimeNs, vcpu: 0, text });
+    const v = this.vcpus[0]!;
+    this.put({ type: 'console', insn: v.currentInstructions, vtimeNs: v.virtualTimeNs, vcpu: 0, text });
   };
 
   flush(): void {
