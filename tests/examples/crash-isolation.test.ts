@@ -3,7 +3,7 @@
  * and the JUnit report says so (README "A suite of boots"). The three-file suite in
  * crash-fixture/ runs in a vitest of its own.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,16 @@ import { expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-it('a guest that kills its process fails one test, not the suite (JUnit: 3 tests, 1 failure)', () => {
+it('a guest that kills its process fails one test, not the suite (JUnit: 3 tests, 1 failure)', async () => {
   const xml = join(mkdtempSync(join(tmpdir(), 'hypemu-junit-')), 'junit.xml');
-  const r = spawnSync(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'tests/examples/crash-fixture/vitest.config.ts', '--reporter=junit', `--outputFile=${xml}`], {
-    cwd: root, encoding: 'utf8', timeout: 240_000,
+  // Asynchronously: a long spawnSync would block this worker until its RPC to vitest timed out.
+  const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const p = spawn(process.execPath, [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'tests/examples/crash-fixture/vitest.config.ts', '--reporter=junit', `--outputFile=${xml}`], {
+      cwd: root, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (status) => resolve({ status, stderr }));
   });
   expect(r.status, r.stderr).toBe(1);
   const junit = readFileSync(xml, 'utf8');
