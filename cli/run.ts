@@ -79,7 +79,13 @@ export async function runCommand(config: MachineConfig, opts: { restore?: string
     throw e;
   }
   if (early !== null) m.requestStop({ kind: 'signal', signal: early });
+  if (config.gdb === undefined && config.gdbWait === undefined && progressWanted({ quiet: config.quiet === true, progress: opts.progress })) {
+    const line = new ProgressLine(m, out.atLineStart).start();
+    progress = line;
+    if (process.stdout.isTTY) out.before.hook = () => line.clear();
+  }
   return runMachine(m, () => {
+    progress?.stop();
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
   });
@@ -92,15 +98,10 @@ async function runMachine(m: Machine, removeHandlers: () => void): Promise<numbe
     quit: () => m.requestStop({ kind: 'quit' }),
     help: (text) => process.stderr.write(`\r\n${text}\r\n`),
   });
-  if (config.gdb === undefined && config.gdbWait === undefined && progressWanted({ quiet: config.quiet === true, progress: opts.progress })) {
-    progress = new ProgressLine(m, out.atLineStart).start();
-    if (process.stdout.isTTY) out.before.hook = () => progress?.clear();
-  }
   try {
     const r = await m.run();
     return r.status ?? 0;
   } finally {
-    progress?.stop();
     input.close();
     removeHandlers();
     await m.dispose();
