@@ -8,6 +8,7 @@ import { Machine, type MachineConfig } from '../machine/index.js';
 import { EXIT_CODES } from '../machine/exit-status.js';
 import { ConsoleInput } from './stdin.js';
 import { ProgressLine, progressWanted } from './progress.js';
+import { releaseSignals } from './early-signals.js';
 
 /** Command-line options that are not machine options. */
 export interface CliOnly {
@@ -71,6 +72,9 @@ export async function runCommand(config: MachineConfig, opts: { restore?: string
   const onTerm = (): void => onSignal('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  // One that arrived while Node was still loading the CLI (cli/early-signals.ts) counts as early.
+  const held = releaseSignals();
+  if (held !== null) onSignal(held);
   try {
     m = restoreFrom !== undefined ? await Machine.restore(restoreFrom, config, io) : await Machine.create(config, io);
   } catch (e) {

@@ -4,7 +4,7 @@
  * the CLI would (strings: '256M', '0x40080000', '1e9') or typed (numbers, bigints). resolveConfig
  * validates everything before anything is built, with one-line ConfigErrors naming the option.
  *
- * To add an option: a field here, its check in resolveConfig, its flag in cli/main.ts.
+ * To add an option: a field here, its check in resolveConfig, its flag in cli/program.ts.
  * (Several vCPUs, `--smp`, will make `vcpus` an array in ResolvedConfig; nothing here assumes one.)
  */
 import { resolve } from 'node:path';
