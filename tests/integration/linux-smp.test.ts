@@ -3,22 +3,14 @@
 // prints 2. Skipped, with the reason printed, only when Debian's arm64 packages cannot be reached
 // (fetch-linux.sh exits 3), as the one-vCPU boot test is.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { CLI, ROOT } from './helpers.js';
+import { CLI } from './helpers.js';
+import { fetchLinux, type Linux as LinuxImage } from './linux.js';
 
-type Linux = { KERNEL: string; INITRD: string; CMDLINE: string } | { skip: string };
-
-function fetchLinux(): Linux {
-  const r = spawnSync('bash', [join(ROOT, 'scripts/fetch-linux.sh')], { encoding: 'utf8', timeout: 600_000 });
-  if (r.status === 3) return { skip: `Debian's arm64 packages cannot be reached: ${r.stderr.trim().split('\n').pop()}` };
-  if (r.status !== 0) throw new Error(`scripts/fetch-linux.sh failed (${r.status}):\n${r.stderr}`);
-  const env = spawnSync('bash', ['-c', `${r.stdout}\nprintf '%s\\0' "$KERNEL" "$INITRD" "$CMDLINE"`], { encoding: 'utf8' });
-  const [KERNEL, INITRD, CMDLINE] = env.stdout.split('\0');
-  return { KERNEL: KERNEL!, INITRD: INITRD!, CMDLINE: CMDLINE! };
-}
+type Linux = LinuxImage | { skip: string };
 
 describe('Linux 6.1 with --smp 2', () => {
   let linux: Linux;

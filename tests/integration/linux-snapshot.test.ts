@@ -5,26 +5,13 @@
 // Skipped, with the reason printed, only when Debian's arm64 packages cannot be reached
 // (scripts/fetch-linux.sh exits 3), as tests/integration/linux-boot.test.ts.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, ROOT } from './helpers.js';
+import { CLI } from './helpers.js';
+import { fetchLinux, type Linux } from './linux.js';
 
-interface Linux {
-  KERNEL: string;
-  INITRD: string;
-  CMDLINE: string;
-}
-
-function fetchLinux(): Linux | { skip: string } {
-  const r = spawnSync('bash', [join(ROOT, 'scripts/fetch-linux.sh')], { encoding: 'utf8', timeout: 600_000 });
-  if (r.status === 3) return { skip: `Debian's arm64 packages cannot be reached: ${r.stderr.trim().split('\n').pop()}` };
-  if (r.status !== 0) throw new Error(`scripts/fetch-linux.sh failed (${r.status}):\n${r.stderr}`);
-  const env = spawnSync('bash', ['-c', `${r.stdout}\nprintf '%s\\0' "$KERNEL" "$INITRD" "$CMDLINE"`], { encoding: 'utf8' });
-  const [KERNEL, INITRD, CMDLINE] = env.stdout.split('\0');
-  return { KERNEL: KERNEL!, INITRD: INITRD!, CMDLINE: CMDLINE! };
-}
 
 interface Run {
   status: number;
