@@ -5,47 +5,14 @@
 // Skipped, with the reason printed, only when Debian's arm64 packages cannot be reached
 // (scripts/fetch-linux.sh exits 3), as tests/integration/linux-boot.test.ts.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI } from './helpers.js';
 import { fetchLinux, type Linux } from './linux.js';
+import { tracedRun } from './traced-run.js';
 
 
-interface Run {
-  status: number;
-  stdout: Buffer;
-  stderr: string;
-  stats: Record<string, any>;
-  trace: string[];
-}
-
-/** One CLI run with --stats-json and --trace (host-time fields dropped from the trace). */
-async function run(args: string[], dir: string, tag: string): Promise<Run> {
-  const stats = join(dir, `${tag}.json`);
-  const trace = join(dir, `${tag}.trace`);
-  const r = await new Promise<{ status: number | null; stdout: Buffer; stderr: Buffer }>((resolve) => {
-    const p = spawn('node', [CLI, 'run', ...args, '--stats-json', stats, '--trace', trace], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    p.stdout.on('data', (d: Buffer) => out.push(d));
-    p.stderr.on('data', (d: Buffer) => err.push(d));
-    p.on('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
-  });
-  const lines = readFileSync(trace, 'utf8').split('\n').filter((l) => l !== '');
-  return {
-    status: r.status ?? -1,
-    stdout: r.stdout,
-    stderr: r.stderr.toString(),
-    stats: JSON.parse(readFileSync(stats, 'utf8')),
-    trace: lines.map((l) => {
-      const o = JSON.parse(l) as Record<string, unknown>;
-      delete o['hostNs'];
-      return JSON.stringify(o);
-    }),
-  };
-}
+const run = tracedRun;
 
 /** Stats without host time and Unicorn's TLB refills (cold after a snapshot point; QEMU sizes its TLB by host time). */
 function comparable(s: Record<string, any>): Record<string, any> {

@@ -4,55 +4,19 @@
  * files and options that would change the machine are one-line errors (status 64). And
  * determinism: every guest run twice gives identical console output, stats and traces.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Machine } from 'hypemu';
 import { CLI, ROOT, guest } from './helpers.js';
+import { tracedRun, type TracedRun } from './traced-run.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'hypemu-snap-'));
 
-interface Run {
-  status: number;
-  stdout: Buffer;
-  stderr: string;
-  stats: Record<string, any>;
-  trace: string[];
-}
-
-/**
- * Run the CLI; stdout as bytes, the stats JSON and the trace (host-time fields removed). Async:
- * a synchronous spawn would block the vitest worker long enough for its RPC to time out.
- */
-async function run(args: string[], dir: string, tag: string): Promise<Run> {
-  const stats = join(dir, `${tag}.json`);
-  const trace = join(dir, `${tag}.trace`);
-  const r = await new Promise<{ status: number | null; stdout: Buffer; stderr: Buffer }>((resolve) => {
-    const p = spawn('node', [CLI, 'run', ...args, '--stats-json', stats, '--trace', trace], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    p.stdout.on('data', (d: Buffer) => out.push(d));
-    p.stderr.on('data', (d: Buffer) => err.push(d));
-    p.on('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
-  });
-  let s: Record<string, any> = {};
-  let t: string[] = [];
-  try {
-    s = JSON.parse(readFileSync(stats, 'utf8'));
-    t = readFileSync(trace, 'utf8').split('\n').filter((l) => l !== '').map(stripTraceHost);
-  } catch {
-    // no stats/trace (a refused run): left empty
-  }
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString(), stats: s, trace: t };
-}
-
-function stripTraceHost(line: string): string {
-  const o = JSON.parse(line) as Record<string, unknown>;
-  delete o['hostNs'];
-  return JSON.stringify(o);
-}
+/** A refused run (bad snapshots, refused options) writes no stats or trace: they are left empty. */
+const run = (args: string[], dir: string, tag: string): Promise<TracedRun> => tracedRun(args, dir, tag, { refusable: true });
 
 /**
  * The stats without what legitimately varies: host time (cost.hostNs, host.*), and with `cold`
