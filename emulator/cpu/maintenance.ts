@@ -1,0 +1,98 @@
+/**
+ * TLB and instruction-cache maintenance on a vCPU, kept exact in the model TLB and in Unicorn's:
+ * the TLBIs the EL2 model performs (GuestCpu.tlbi), those the guest executes natively (HCR_EL2.TTLB
+ * clear: as KVM's guests do), and their broadcast to the other vCPUs of the VM for the Inner/Outer
+ * Shareable forms (SMP: one Unicorn instance per vCPU over the same RAM, and only one runs at a
+ * time, so the others are updated from here). Split from vcpu.ts.
+ */
+import type { CpRegView } from '../unicorn/uc.js';
+import type { SysregEntry } from './sysreg-catalogue.js';
+import type { TlbiOperation } from '../mmu/tlbi-op.js';
+import { Access } from './translator.js';
+import type { Vcpu } from './vcpu.js';
+
+/**
+ * A TLB maintenance operation from the EL2 model: the model TLB drops what the operation names;
+ * Unicorn's TLB (not tagged by ASID or VMID) is flushed whole.
+ */
+export function tlbi(v: Vcpu, op: TlbiOperation, xt: bigint, vmid: number): void {
+  v.translator.tlb.invalidate(op, xt, vmid);
+  v.tlbiCount++;
+  v.uc.flushTlb();
+  broadcastTlbi(v, op, xt, vmid);
+}
+
+/**
+ * A broadcast TLBI from another vCPU (the IS and OS forms, Arm ARM D8.13.2 "TLB maintenance
+ * instructions ... Shareability"): this vCPU's model TLB drops what it names and Unicorn's TLB
+ * (not tagged by ASID or VMID) drops the pages of a by-VA form (as nativeTlbi) or everything.
+ * The vCPU is not running: only one core runs at a time.
+ */
+export function remoteTlbi(v: Vcpu, op: TlbiOperation, xt: bigint, vmid: number): void {
+  const tlb = v.translator.tlb;
+  const flush = tlb.invalidate(op, xt, vmid);
+  if (op.scope === 'va' || op.scope === 'va-range') {
+    if (flush && !flushUnicornPages(v, tlb.removedPages, tlb.removedCount)) v.flushUnicornTlb();
+  } else v.flushUnicornTlb();
+}
+
+function broadcastTlbi(v: Vcpu, op: TlbiOperation | undefined, xt: bigint, vmid: number): void {
+  if (op === undefined || op.shareability === 'NSH') return;
+  for (const p of v.peers) p.remoteTlbi(op, xt, vmid);
+}
+
+/**
+ * A TLBI QEMU executes itself (HCR_EL2.TTLB clear: no world switch, KVM's
+ * guests run TLBI natively too). QEMU drops its own entries as the
+ * operation names; the model TLB drops the same, for the current VMID.
+ */
+export function nativeTlbi(v: Vcpu, entry: SysregEntry, xt: bigint): void {
+  const op = entry.tlbi;
+  const tlb = v.translator.tlb;
+  const flush = op ? tlb.invalidate(op, xt, v.translator.regime.stage2.vmid) : tlb.invalidateAll();
+  v.tlbiCount++;
+  broadcastTlbi(v, op, xt, v.translator.regime.stage2.vmid);
+  // QEMU's TLBI by VA drops one TARGET_PAGE (1 KiB on Unicorn's arm64, DESIGN.md) at the VA, not
+  // the whole 4/16/64 KiB granule: the other sub-pages would stay mapped to the old page (Linux's
+  // fixmap text patching then writes the old page and spins: the boot stall seen when TLBI first
+  // ran natively). So the 1 KiB pages of every 4 KiB page the model TLB dropped are flushed
+  // (every Unicorn entry was filled from one of those), or Unicorn's TLB whole when that is not
+  // known or not possible; nothing when the model held nothing for the VA. The others (VMALLE1,
+  // ASIDE1) QEMU already flushes whole by MMU index.
+  if (op === undefined || op.scope === 'va' || op.scope === 'va-range') {
+    if (flush && !flushUnicornPages(v, tlb.removedPages, tlb.removedCount)) v.flushUnicornTlb();
+  } else v.codeGuard.tlbFlushed();
+}
+
+/** Scratch for flushUnicornPages (one vCPU runs at a time, and the call is synchronous). */
+const subPages = new Float64Array(256);
+
+/** Unicorn's TLB entries of `n` 4 KiB VA pages (4 TARGET_PAGEs each); false when it cannot (then nothing was done). */
+function flushUnicornPages(v: Vcpu, pages4k: Float64Array, n: number): boolean {
+  if (n < 0 || n * 4 > subPages.length) return false;
+  for (let i = 0; i < n; i++) for (let j = 0; j < 4; j++) subPages[i * 4 + j] = pages4k[i]! + j * 0x400;
+  if (!v.uc.flushTlbPages(subPages, n * 4)) return false;
+  v.tlbPageFlushes += n;
+  return true;
+}
+
+/** IC IALLU, IC IALLUIS, IC IVAU (Arm ARM C5.3): the code guard's snapshots, and (IVAU) the other cores' translated code. */
+export function icMaintenance(v: Vcpu, cp: CpRegView): void {
+  if (cp.op1 === 0 && ((cp.crm === 1 && cp.op2 === 0) || (cp.crm === 5 && cp.op2 === 0))) {
+    v.codeGuard.icInvalidate(null);
+    // IC IALLUIS (CRm 1) is broadcast, but the other cores' translated code is NOT dropped: a
+    // Unicorn TB flush grows each instance's RSS to its whole 1 GiB code buffer (measured: Linux
+    // --smp 4 at 3.4 GB, and 15 s slower to 100M instructions) and Linux 6.1 issues it often.
+    // Linux's runtime text patching uses IC IVAU (below), which is broadcast; IALLUIS follows
+    // boot-time alternatives patching, whose variants are equivalent. A known gap (README).
+  }
+  if (cp.op1 === 3 && cp.crm === 5 && cp.op2 === 1) {
+    const va = Number(BigInt.asIntN(64, cp.val));
+    const t = v.translator.probe(va, Access.READ, v.el);
+    if (t.ok) v.codeGuard.icInvalidate(t.pa);
+    // IC IVAU is broadcast to the Inner Shareable domain (Arm ARM C5.3 "IC IVAU"): one line
+    // (CTR_EL0.IminLine: 64 bytes) of every other core's translated code at this VA.
+    const line = va - (va % 64);
+    for (const p of v.peers) p.uc.removeTbCache(line, line + 64);
+  }
+}
