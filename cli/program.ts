@@ -3,7 +3,7 @@
  * to stdout; bad input gets one line and a distinct exit status.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { runCommand, type CliOnly } from './run.js';
+import { dumpDtbCommand, runCommand, type CliOnly } from './run.js';
 import { checkCommand, recordCommand } from './golden.js';
 import { COST_KEYS } from '../hyp/cost.js';
 import { ConfigError, EXIT_CODES, type MachineConfig } from '../machine/index.js';
@@ -81,6 +81,7 @@ processOptions(machineOptions(program.command('run').description(`run a guest im
   .option('--snapshot-at <N>', 'after exactly N instructions, save the whole machine to --snapshot FILE and continue running')
   .option('--snapshot <FILE>', 'the snapshot file --snapshot-at writes (format: emulator/snapshot/README.md)')
   .option('--restore <FILE>', 'continue from a snapshot: image and machine options come from it (only --max-insns, --stats-json, --trace, --walk, --quiet, --log-level, --snapshot-at/--snapshot may be given)')
+  .option('--dump-dtb <FILE>', 'write the device tree blob the guest would get (for these options) to FILE and exit 0 without running, as QEMU\'s -machine dumpdtb=FILE (read it with dtc -I dtb)')
   .addHelpText(
     'after',
     `
@@ -98,7 +99,11 @@ file). On a terminal, Ctrl-C goes to the guest; Ctrl-A x quits, Ctrl-A h lists t
 Numbers: decimal, 0x-hex, 1_000_000 or 1e9.`,
   )
   .action(async (image: string | undefined, o: Omit<MachineConfig, 'image'> & CliOnly & { restore?: string }, cmd: Command) => {
-    const { progress, ...rest } = o;
+    const { progress, dumpDtb, ...rest } = o;
+    if (dumpDtb !== undefined) {
+      process.exitCode = await dumpDtbCommand({ ...rest, ...(image !== undefined ? { image } : {}) }, dumpDtb);
+      return;
+    }
     if (o.restore !== undefined) {
       // A restored machine is the snapshot's: only options the user typed are checked against
       // what a restore allows (defaults such as --gic v3 are not the user's choice).

@@ -4,7 +4,8 @@
  * is the machine's (machine/exit-status.ts). SIGINT/SIGTERM end the run at the next turn of its
  * run loop, with the statistics written (exit status 130/143); a second signal leaves at once.
  */
-import { Machine, type MachineConfig } from '../machine/index.js';
+import { writeFileSync } from 'node:fs';
+import { ConfigError, Machine, type MachineConfig } from '../machine/index.js';
 import { EXIT_CODES } from '../machine/exit-status.js';
 import { ConsoleInput } from './stdin.js';
 import { ProgressLine, progressWanted } from './progress.js';
@@ -14,6 +15,29 @@ import { releaseSignals } from './early-signals.js';
 export interface CliOnly {
   /** --no-progress is progress: false. */
   progress?: boolean;
+  /** --dump-dtb FILE: write the guest's device tree and exit without running. */
+  dumpDtb?: string;
+}
+
+/**
+ * `run --dump-dtb FILE`: build the machine as `run` would and write the device tree blob it
+ * placed in guest RAM (what x0 points to for a Linux Image or a raw binary), then exit 0
+ * without running, as QEMU's `-machine dumpdtb=FILE` does.
+ */
+export async function dumpDtbCommand(config: MachineConfig, file: string): Promise<number> {
+  const m = await Machine.create({ ...config, quiet: true }, {});
+  try {
+    const dtb = m.image?.dtb;
+    if (dtb === undefined) throw new ConfigError('--dump-dtb: this image gets no device tree');
+    try {
+      writeFileSync(file, dtb);
+    } catch (e) {
+      throw new ConfigError(`--dump-dtb: cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    return 0;
+  } finally {
+    await m.dispose();
+  }
 }
 
 /**

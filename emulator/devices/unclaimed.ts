@@ -10,7 +10,7 @@
  *    device claims reads all ones and ignores writes, as PCI master aborts do.
  * Instruction fetches from them stay an external instruction abort (they are not RAM here).
  * Not modelled: the ECAM windows (QEMU has a host bridge there; the low one aborts in QEMU
- * too), virtio-mmio transports, fw_cfg, PL031, PL061.
+ * too), fw_cfg, PL031, PL061. The empty virtio-mmio transports are virtio-mmio.ts.
  */
 import type { AccessSize, MmioDevice } from '../memory/bus.js';
 

@@ -1,14 +1,15 @@
 /**
  * The device tree of hypemu's "virt" board: QEMU's `-M virt,gic-version=3` tree
  * (/work/shared/reference/virt-gicv3-smp2.dts, QEMU 7.2 hw/arm/virt.c) node for node, for the
- * devices hypemu models: PSCI, memory, CPUs, the generic timer, GICv3, PL011 and its clock.
- * Left out because hypemu has no such device: flash, fw-cfg, virtio-mmio, PCIe, PL031, PL061,
- * gpio-keys, PMU, the GIC ITS and platform-bus. /chosen rng-seed (32 bytes) and kaslr-seed (64
+ * devices hypemu models: PSCI, memory, the 32 (empty) virtio-mmio transports, CPUs, the generic
+ * timer, GICv3, PL011 and its clock, the PMU. Left out because hypemu has no such device: flash,
+ * fw-cfg, PCIe, PL031, PL061, gpio-keys, the GIC ITS and platform-bus. /chosen rng-seed (32 bytes) and kaslr-seed (64
  * bits) are there as QEMU 7.2's create_randomness writes them, but drawn from `--seed` (a fixed
  * default) rather than host randomness, so runs stay reproducible (emulator/devices/rng.ts).
  */
 import { FdtBuilder, type FdtNode } from './dtb.js';
 import { VIRT } from './memmap.js';
+import { VIRTIO_MMIO_FIRST_SPI, VIRTIO_MMIO_STRIDE, VIRTIO_MMIO_TRANSPORTS } from '../devices/virtio-mmio.js';
 
 export interface VirtDtOptions {
   ramBase: number;
@@ -129,6 +130,18 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
     .string('device_type', 'memory')
     .u64s('reg', [ramBase, ramSize]);
 
+  // virtio-mmio transports: Documentation/devicetree/bindings/virtio/mmio.yaml. QEMU 7.2's
+  // create_virtio_devices adds them from the last to the first and libfdt puts each new node
+  // first, so the tree lists them by ascending address; transport i raises SPI 16 + i, edge.
+  for (let i = 0; i < VIRTIO_MMIO_TRANSPORTS; i++) {
+    const base = VIRT.VIRTIO_MMIO.base + i * VIRTIO_MMIO_STRIDE;
+    root.node(`virtio_mmio@${hex(base)}`)
+      .strings('compatible', ['virtio,mmio'])
+      .u64s('reg', [base, VIRTIO_MMIO_STRIDE])
+      .cells('interrupts', [GIC_SPI, VIRTIO_MMIO_FIRST_SPI + i, IRQ_TYPE_EDGE_RISING])
+      .empty('dma-coherent');
+  }
+
   const uart = root.node(`pl011@${hex(VIRT.UART0.base)}`);
   const pmu = root.node('pmu');
   const gic = root.node(`intc@${hex(VIRT.GIC_DIST.base)}`);
@@ -144,22 +157,22 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
     .u32('clock-frequency', APB_PCLK_HZ)
     .string('clock-output-names', 'clk24mhz');
 
-  // /cpus: devicetree spec 3.7 and Documentation/devicetree/bindings/arm/cpus.yaml.
+  // /cpus: devicetree spec 3.7 and Documentation/devicetree/bindings/arm/cpus.yaml. QEMU 7.2's
+  // fdt_add_cpu_nodes creates cpu@N-1 first (phandle 0x8001) down to cpu@0 (0x8000 + N), each
+  // new node going first, then cpu-map (Documentation/devicetree/bindings/cpu/cpu-topology.txt)
+  // likewise: the tree reads cpu-map, cpu@0, ..., cpu@N-1 and cpu@0 has the highest phandle.
   cpusNode.u32('#address-cells', 1).u32('#size-cells', 0);
+  const cluster = cpusNode.node('cpu-map').node('socket0').node('cluster0');
   const cpuNodes: FdtNode[] = [];
-  for (let i = 0; i < cpus; i++) {
-    const aff = virtMpidrAffinity(i);
-    const c = cpusNode.node(`cpu@${hex(aff)}`);
-    c.phandle();
+  for (let i = 0; i < cpus; i++) cpuNodes.push(cpusNode.node(`cpu@${hex(virtMpidrAffinity(i))}`));
+  for (let i = cpus - 1; i >= 0; i--) cpuNodes[i]!.phandle();
+  cpuNodes.forEach((c, i) => {
     c.string('device_type', 'cpu')
       .strings('compatible', ['arm,cortex-a57'])
       .string('enable-method', 'psci')
-      .u32('reg', aff);
-    cpuNodes.push(c);
-  }
-  // cpu-map (Documentation/devicetree/bindings/cpu/cpu-topology.txt), as QEMU 7.2 emits.
-  const cluster = cpusNode.node('cpu-map').node('socket0').node('cluster0');
-  cpuNodes.forEach((c, i) => cluster.node(`core${i}`).cells('cpu', [c]));
+      .u32('reg', virtMpidrAffinity(i));
+    cluster.node(`core${i}`).cells('cpu', [c]);
+  });
 
   // Properties both GIC bindings share, in QEMU 7.2's order; #address-cells/#size-cells/ranges
   // are for child nodes (GICv2's v2m frame, GICv3's ITS), kept for a like-for-like tree.

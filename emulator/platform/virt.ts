@@ -9,6 +9,7 @@ import { Pl011 } from '../devices/pl011.js';
 import { Pl011Window } from '../devices/pl011-window.js';
 import { ScratchDevice } from '../devices/scratch.js';
 import { UnclaimedWindow } from '../devices/unclaimed.js';
+import { EmptyVirtioMmio } from '../devices/virtio-mmio.js';
 import { GicV3 } from '../devices/gicv3.js';
 import { GicV2 } from '../devices/gicv2.js';
 import { GenericTimer, registerTimer } from '../devices/generic-timer.js';
@@ -155,6 +156,8 @@ const UNCLAIMED: readonly UnclaimedWindow[] = [
   new UnclaimedWindow('pcie-pio', VIRT.PCIE_PIO.base, VIRT.PCIE_PIO.size, 'ones'),
   new UnclaimedWindow('pcie-mmio-high', VIRT.HIGH_PCIE_MMIO.base, VIRT.HIGH_PCIE_MMIO.size, 'ones'),
 ];
+/** QEMU virt's 32 virtio-mmio transports, all empty (virtio-mmio.ts): stateless, shared too. */
+const VIRTIO_MMIO = new EmptyVirtioMmio();
 
 function wireCpu(board: VirtMachine, v: Vcpu, i: number): VirtCpu {
   v.uc.mapShared(VIRT.PASSTHROUGH.base, board.passthrough);
@@ -162,6 +165,7 @@ function wireCpu(board: VirtMachine, v: Vcpu, i: number): VirtCpu {
   v.bus.add(board.trapdev);
   // What QEMU's board answers where it has a flash or a PCIe bus with nothing on it (unclaimed.ts).
   for (const w of UNCLAIMED) v.bus.add(w);
+  v.bus.add(VIRTIO_MMIO);
   const g = board.gic;
   let gic3: GicV3 | null = null;
   if (g instanceof GicV2) {

@@ -185,13 +185,25 @@ describe.skipIf(REF === null)('virt DT mirrors QEMU 7.2 virt-gicv3-smp2.dts', ()
     for (const c of n.children) compare(c, `${path}/${c.name}`);
   };
 
+  it('cpus: cpu-map first, then cpu@0, cpu@1, with QEMU\'s phandles (cpu@N-1 allocated first)', () => {
+    const names = (root: ParsedNode): string[] => node(root, '/cpus').children.map((c) => c.name);
+    expect(names(ours)).toEqual(names(ref));
+    expect(names(ours)).toEqual(['cpu-map', 'cpu@0', 'cpu@1']);
+    for (const cpu of ['cpu@0', 'cpu@1']) {
+      expect(u32s(node(ours, `/cpus/${cpu}`), 'phandle'), cpu).toEqual(u32s(node(ref, `/cpus/${cpu}`), 'phandle'));
+    }
+    expect(u32s(node(ours, '/intc@8000000'), 'phandle')).toEqual(u32s(node(ref, '/intc@8000000'), 'phandle'));
+  });
   it('every node we emit exists there with the same properties and values', () => {
     compare(ours, '');
   });
-  it('emits exactly the modelled nodes', () => {
+  it('emits exactly the modelled nodes, in the reference order', () => {
+    const virtio = Array.from({ length: 32 }, (_, i) => `virtio_mmio@${(0x0a00_0000 + i * 0x200).toString(16)}`);
     expect(ours.children.map((c) => c.name).sort()).toEqual(
-      ['apb-pclk', 'chosen', 'cpus', 'intc@8000000', 'memory@40000000', 'pl011@9000000', 'pmu', 'psci', 'timer'],
+      ['apb-pclk', 'chosen', 'cpus', 'intc@8000000', 'memory@40000000', 'pl011@9000000', 'pmu', 'psci', 'timer', ...virtio].sort(),
     );
+    const modelled = new Set(ours.children.map((c) => c.name));
+    expect(ours.children.map((c) => c.name)).toEqual(ref.children.map((c) => c.name).filter((n) => modelled.has(n)));
     // The GIC's ITS child is the one reference sub-node we do not model.
     expect(node(ref, '/intc@8000000').children.map((c) => c.name)).toEqual(['its@8080000']);
     expect(node(ours, '/intc@8000000').children).toEqual([]);
