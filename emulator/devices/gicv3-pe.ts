@@ -9,6 +9,8 @@
  * with one implementation.
  */
 
+import { LPI_FIRST, LpiState, type GicMemory } from './gicv3-lpi.js';
+
 /** Number of INTIDs implemented (SGIs + PPIs + SPIs): 32 * (GICD_TYPER.ITLinesNumber + 1). */
 export const GIC_NUM_IRQS = 288;
 /** The special INTID "no pending interrupt" (IHI0069 2.2.1 "Special INTIDs"). */
@@ -50,6 +52,8 @@ export interface GicV3Spis extends IntBank {
   sendSgi(from: number, value: bigint, g1: boolean): void;
   /** Something a PE's signalling depends on changed. */
   changed(): void;
+  /** Guest memory, where the LPI tables are (gicv3-lpi.ts); null until the board attaches RAM. */
+  readonly memory: GicMemory | null;
 }
 
 export const bit = (b: Uint32Array, i: number): boolean => ((b[i >> 5]! >>> (i & 31)) & 1) !== 0;
@@ -67,6 +71,8 @@ export class GicV3Pe implements IntBank {
   readonly active = new Uint32Array(1);
   readonly priority = new Uint8Array(32);
   waker = 0;
+  /** This Redistributor's LPIs (GICR_CTLR.EnableLPIs, PROPBASER, PENDBASER; gicv3-lpi.ts). */
+  readonly lpi = new LpiState();
 
   // CPU interface.
   private pmr = 0;
@@ -82,6 +88,9 @@ export class GicV3Pe implements IntBank {
   irqCache = false;
   fiqCache = false;
   private hppiCache = GIC_SPURIOUS;
+  /** The HPPI's priority (CPU-interface bits) and group, for the preemption and group checks. */
+  private hppiPrio = 0xff;
+  private hppiG1 = false;
 
   /**
    * @param index the PE's number (GICR_TYPER.Processor_Number)
@@ -107,6 +116,7 @@ export class GicV3Pe implements IntBank {
     this.iccCtlr = 0;
     this.igrpen0 = this.igrpen1 = 0;
     this.ap0 = this.ap1 = 0;
+    this.lpi.reset();
     this.dirty = true;
   }
 
@@ -147,7 +157,7 @@ export class GicV3Pe implements IntBank {
   /**
    * The highest priority pending interrupt (IHI0069 4.7 / 4.8): pending, enabled, not active, of a
    * group enabled in GICD_CTLR and ICC_IGRPEN<n>_EL1, private or routed to this PE; lowest
-   * priority value wins, then lowest INTID.
+   * priority value wins, then lowest INTID. LPIs (Group 1, no active state) compete too.
    */
   recompute(): void {
     this.dirty = false;
@@ -155,6 +165,7 @@ export class GicV3Pe implements IntBank {
     const g1 = this.groupEnabled(true);
     let best = GIC_SPURIOUS;
     let bestPrio = 0x100;
+    let bestG1 = false;
     if (g0 || g1) {
       for (let w = 0; w < WORDS; w++) {
         const b: IntBank = w === 0 ? this : this.spis;
@@ -170,26 +181,36 @@ export class GicV3Pe implements IntBank {
           if (p < bestPrio) {
             bestPrio = p;
             best = id;
+            bestG1 = bit(b.group, id);
           }
         }
       }
     }
+    if (g1 && this.lpi.enabled) {
+      this.lpi.refresh(this.spis.memory);
+      const p = this.lpi.bestPrio & PRI_MASK;
+      if (this.lpi.best !== GIC_SPURIOUS && p < bestPrio) {
+        bestPrio = p;
+        best = this.lpi.best;
+        bestG1 = true;
+      }
+    }
     this.hppiCache = best;
+    this.hppiPrio = bestPrio;
+    this.hppiG1 = bestG1;
     this.irqCache = false;
     this.fiqCache = false;
-    if (best !== GIC_SPURIOUS && this.canPreempt(best)) {
-      if (bit(this.bankOf(best).group, best)) this.irqCache = true;
+    if (best !== GIC_SPURIOUS && this.canPreempt(bestPrio, bestG1)) {
+      if (bestG1) this.irqCache = true;
       else this.fiqCache = true;
     }
   }
 
   /** Priority above PMR and group priority above the running priority (IHI0069 4.8.x "Preemption"). */
-  private canPreempt(id: number): boolean {
-    const b = this.bankOf(id);
-    const p = b.priority[id]! & PRI_MASK;
+  private canPreempt(p: number, g1: boolean): boolean {
     if (p >= this.pmr) return false;
     const rpr = this.runningPriority();
-    return rpr === 0xff || (p & this.groupMask(bit(b.group, id))) < rpr;
+    return rpr === 0xff || (p & this.groupMask(g1)) < rpr;
   }
 
   private effectiveBpr(g1: boolean): number {
@@ -223,7 +244,7 @@ export class GicV3Pe implements IntBank {
         if (this.dirty) this.recompute();
         const id = this.hppiCache;
         const g1 = name === 'ICC_HPPIR1_EL1';
-        return BigInt(id !== GIC_SPURIOUS && bit(this.bankOf(id).group, id) === g1 ? id : GIC_SPURIOUS);
+        return BigInt(id !== GIC_SPURIOUS && this.hppiG1 === g1 ? id : GIC_SPURIOUS);
       }
       case 'ICC_EOIR1_EL1':
       case 'ICC_EOIR0_EL1':
@@ -330,17 +351,22 @@ export class GicV3Pe implements IntBank {
   /**
    * ICC_IAR<n>_EL1 (IHI0069 4.1 "Interrupt lifecycle", 12.2 "ICC_IAR1_EL1"): the HPPI of the group,
    * if it may preempt, becomes active (the pending latch clears; a level-sensitive interrupt whose
-   * line is still high stays pending) and its group priority is set in ICC_AP<n>R0_EL1.
+   * line is still high stays pending) and its group priority is set in ICC_AP<n>R0_EL1. An LPI
+   * has no active state: its pending bit in the LPI Pending table clears (5.1 "LPIs").
    */
   private acknowledge(g1: boolean): number {
     if (this.dirty) this.recompute();
     const id = this.hppiCache;
     if (id === GIC_SPURIOUS) return GIC_SPURIOUS;
-    const b = this.bankOf(id);
-    if (bit(b.group, id) !== g1 || !this.canPreempt(id)) return GIC_SPURIOUS;
-    setBit(b.active, id, true);
-    setBit(b.latch, id, false);
-    const apBit = 1 << ((b.priority[id]! & this.groupMask(g1)) >> (8 - PRI_BITS));
+    if (this.hppiG1 !== g1 || !this.canPreempt(this.hppiPrio, g1)) return GIC_SPURIOUS;
+    if (id >= LPI_FIRST) {
+      this.lpi.setPending(this.spis.memory, id, false);
+    } else {
+      const b = this.bankOf(id);
+      setBit(b.active, id, true);
+      setBit(b.latch, id, false);
+    }
+    const apBit = 1 << ((this.hppiPrio & this.groupMask(g1)) >> (8 - PRI_BITS));
     if (g1) this.ap1 = (this.ap1 | apBit) >>> 0;
     else this.ap0 = (this.ap0 | apBit) >>> 0;
     this.dirty = true;

@@ -12,7 +12,8 @@
  *   are RAZ/WI; Group 0 goes to FIQ (fiqPending), Group 1 to IRQ (irqPending).
  * - No legacy operation: GICD_CTLR.ARE is RAO/WI, ICC_SRE_EL1.{SRE,DFB,DIB} RAO/WI. The
  *   banked GICD registers for INTIDs 0-31, ITARGETSR, SGIR, {C,S}PENDSGIR are RAZ/WI.
- * - 288 INTIDs (ITLinesNumber = 8: SGIs, PPIs, 256 SPIs), 16 INTID bits, no LPIs, no MBIs,
+ * - 288 INTIDs (ITLinesNumber = 8: SGIs, PPIs, 256 SPIs), 16 INTID bits, LPIs 8192-65535
+ *   (GICD_TYPER.LPIS, GICR_TYPER.PLPIS: gicv3-lpi.ts) fed by an ITS (its.ts), no MBIs,
  *   no extended ranges, no 1-of-N SPI routing (GICD_TYPER.No1N = 1, IROUTER.IRM RAZ/WI): an SPI
  *   goes to the PE whose affinity its IROUTER names (none if no PE has it).
  * - 5 bits of priority and of preemption (ICC_CTLR_EL1.PRIbits = 4, like Cortex-A cores and
@@ -26,6 +27,8 @@ import type { AccessSize, MmioDevice } from '../memory/bus.js';
 import { VIRT } from '../platform/memmap.js';
 import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
 import { GIC_NUM_IRQS, GIC_SPURIOUS, GICD_CTLR, GICR_WAKER, GicV3Pe, WORDS, bit, setBit, type GicV3Spis, type IntBank } from './gicv3-pe.js';
+import { itsRedistributors, type GicMemory } from './gicv3-lpi.js';
+import { GicV3Its } from './its.js';
 
 export { GIC_NUM_IRQS, GIC_SPURIOUS, GICD_CTLR, GICR_WAKER, GicV3Pe };
 
@@ -66,12 +69,17 @@ export const GICR = {
   SGI_BASE: 0x1_0000,
 } as const;
 
-/** GICD_TYPER: ITLinesNumber 8, SecurityExtn 0, MBIS 0, LPIS 0, IDbits 15, A3V 1, No1N 1. */
-const GICD_TYPER_VALUE = ((GIC_NUM_IRQS / 32 - 1) | (15 << 19) | (1 << 24) | (1 << 25)) >>> 0;
+/** GICD_TYPER: ITLinesNumber 8, SecurityExtn 0, MBIS 0, LPIS [17] 1, IDbits 15, A3V 1, No1N 1. */
+const GICD_TYPER_VALUE = ((GIC_NUM_IRQS / 32 - 1) | (1 << 17) | (15 << 19) | (1 << 24) | (1 << 25)) >>> 0;
 /** IIDR: Implementer 0x43B (Arm), ProductID 0 (IHI0069 12.9.x "GICD_IIDR"; matches no Linux quirk). */
 const IIDR_VALUE = 0x0000_043b;
-/** GICR_TYPER.Last (bit 4): the last Redistributor frame; Processor_Number in [23:8]; no LPIs, 16 PPIs. */
+/** GICR_TYPER.Last (bit 4): the last Redistributor frame; Processor_Number in [23:8]; 16 PPIs. */
 const GICR_TYPER_LAST = 1 << 4;
+/**
+ * GICR_TYPER.PLPIS [0] = 1 (physical LPIs), VLPIS 0, DirectLPI 0 (LPIs come from the ITS only),
+ * CommonLPIAff [25:24] = 0b01 as QEMU virt (Redistributors with the same Aff3 share a configuration table).
+ */
+const GICR_TYPER_LPI = (1 << 0) | (1 << 24);
 /** One Redistributor's frames (RD_base + SGI_base), QEMU virt's stride (IHI0069 12.10). */
 export const GICR_STRIDE = 0x2_0000;
 
@@ -86,6 +94,8 @@ const GICR_ID = [0x44, 0, 0, 0, 0x93, 0xb4, 0x3b, 0, 0x0d, 0xf0, 0x05, 0xb1] as 
 export interface GicV3Options {
   distBase?: number;
   redistBase?: number;
+  /** The ITS's control frame (default QEMU virt's 0x08080000). */
+  itsBase?: number;
   /** PEs (one Redistributor each), 1 to 8; default 1. */
   cpus?: number;
   /** Affinity (Aff2.Aff1.Aff0) of PE i; default Aff0 = i % 16, Aff1 = i / 16 (QEMU virt). */
@@ -102,14 +112,22 @@ export interface GicV3Options {
  * PE 0's.
  */
 export class GicV3 implements Snapshottable, GicV3Spis {
-  /** Machine snapshots: the distributor's data fields and each PE's (wiring and host resources excluded). */
+  /**
+   * Machine snapshots: the distributor's data fields, each PE's (LPI registers included; the LPI
+   * tables are guest RAM) and the ITS's registers (its tables are guest RAM too); wiring excluded.
+   */
   snapshot(ctx: SnapshotContext): StateValue {
-    return { ...(captureState(this, ctx, ['distributor', 'redistributor', 'pes', 'cpus']) as Record<string, StateValue>), pes: this.pes.map((p) => captureState(p, ctx, ['spis', 'index', 'affinity'])) };
+    return {
+      ...(captureState(this, ctx, ['distributor', 'redistributor', 'pes', 'cpus', 'memory', 'its']) as Record<string, StateValue>),
+      pes: this.pes.map((p) => captureState(p, ctx, ['spis', 'index', 'affinity'])),
+      its: this.its.snapshot(ctx),
+    };
   }
   restore(state: StateValue, ctx: RestoreContext): void {
-    const { pes, ...dist } = state as Record<string, StateValue>;
+    const { pes, its, ...dist } = state as Record<string, StateValue>;
     applyState(this, dist, ctx);
     (pes as StateValue[]).forEach((p, i) => applyState(this.pes[i]!, p, ctx));
+    if (its !== undefined) this.its.restore(its, ctx);
     this.changed();
   }
 
@@ -118,6 +136,10 @@ export class GicV3 implements Snapshottable, GicV3Spis {
   readonly redistributor: MmioDevice;
   readonly pes: GicV3Pe[] = [];
   readonly cpus: number;
+  /** The ITS at QEMU virt's 0x08080000 (its.ts): MSIs become LPIs in these Redistributors. */
+  readonly its: GicV3Its;
+  /** Guest RAM, where the LPI and ITS tables live; attached by the board once RAM exists. */
+  memory: GicMemory | null = null;
   onChange: (() => void) | undefined;
 
   // The SPI bank (words 1..8; word 0 is each PE's, in gicv3-pe.ts).
@@ -150,8 +172,17 @@ export class GicV3 implements Snapshottable, GicV3Spis {
       (o, v) => this.redistWrite(this.pes[Math.floor(o / GICR_STRIDE)]!, o % GICR_STRIDE, v),
       (o) => o % GICR_STRIDE >= GICR.SGI_BASE && this.distBytes((o % GICR_STRIDE) - GICR.SGI_BASE, true),
     );
+    this.its = new GicV3Its(itsRedistributors(this), opts.itsBase ?? VIRT.GIC_ITS.base);
     this.reset();
   }
+
+  /** Guest RAM for the LPI Configuration/Pending tables and the ITS's tables and command queue. */
+  attachMemory(mem: GicMemory): void {
+    this.memory = mem;
+    for (const p of this.pes) p.lpi.stale = true;
+    this.changed();
+  }
+
 
   /** Reset state (IHI0069 12.9 / 12.11 reset values; UNKNOWN ones are 0, all interrupts Group 0). */
   reset(): void {
@@ -161,6 +192,7 @@ export class GicV3 implements Snapshottable, GicV3Spis {
     this.routeHi.fill(0);
     this.gicdCtlr = 0;
     for (const p of this.pes) p.reset();
+    this.its.reset();
     this.changed();
   }
 
@@ -365,19 +397,17 @@ export class GicV3 implements Snapshottable, GicV3Spis {
       return this.bankRead(pe, o, 0, 1);
     }
     switch (off) {
-      case GICR.CTLR:
-        return 0; // EnableLPIs RAZ/WI (no LPIs), RWP/UWP 0
       case GICR.IIDR:
         return IIDR_VALUE;
       case GICR.TYPER:
-        return ((pe.index << 8) | (pe.index === this.cpus - 1 ? GICR_TYPER_LAST : 0)) >>> 0;
+        return (GICR_TYPER_LPI | (pe.index << 8) | (pe.index === this.cpus - 1 ? GICR_TYPER_LAST : 0)) >>> 0;
       case GICR.TYPER + 4:
         return pe.affinity; // Affinity_Value Aff3.Aff2.Aff1.Aff0 (Aff3 = 0)
       case GICR.WAKER:
         return pe.waker;
       default:
         if (off >= 0xffd0 && off < 0x1_0000) return GICR_ID[(off - 0xffd0) >> 2] ?? 0;
-        return 0;
+        return pe.lpi.read(off) ?? 0; // GICR_CTLR, PROPBASER, PENDBASER (gicv3-lpi.ts); others RAZ
     }
   }
 
@@ -390,6 +420,8 @@ export class GicV3 implements Snapshottable, GicV3Spis {
       // ProcessorSleep is RW; ChildrenAsleep (RO) follows it at once (no in-flight state to drain).
       const sleep = v & GICR_WAKER.ProcessorSleep;
       pe.waker = sleep ? GICR_WAKER.ProcessorSleep | GICR_WAKER.ChildrenAsleep : 0;
+    } else if (pe.lpi.write(off, v, this.memory)) {
+      this.changed();
     }
   }
 

@@ -9,6 +9,8 @@ export const VIRT = {
   GIC_DIST: { base: 0x0800_0000, size: 0x1_0000 },
   /** GICv2 CPU interface (--gic v2); GICv3 has none in memory. */
   GIC_CPU: { base: 0x0801_0000, size: 0x1_0000 },
+  /** GICv3 ITS: control frame + translation frame (GITS_TRANSLATER at +0x10040). */
+  GIC_ITS: { base: 0x0808_0000, size: 0x2_0000 },
   GIC_REDIST: { base: 0x080a_0000, size: 0xf6_0000 },
   UART0: { base: 0x0900_0000, size: 0x1000 },
   RTC: { base: 0x0901_0000, size: 0x1000 },

@@ -3,7 +3,8 @@
  * (/work/shared/reference/virt-gicv3-smp2.dts, QEMU 7.2 hw/arm/virt.c) node for node, for the
  * devices hypemu models: PSCI, memory, the 32 (empty) virtio-mmio transports, CPUs, the generic
  * timer, GICv3, PL011 and its clock, the PMU. Left out because hypemu has no such device: flash,
- * fw-cfg, PCIe, PL031, PL061, gpio-keys, the GIC ITS and platform-bus. /chosen rng-seed (32 bytes) and kaslr-seed (64
+ * fw-cfg, PCIe, PL031, PL061, gpio-keys and platform-bus. With GICv3 the ITS is the GIC node's
+ * msi-controller child, as QEMU's. /chosen rng-seed (32 bytes) and kaslr-seed (64
  * bits) are there as QEMU 7.2's create_randomness writes them, but drawn from `--seed` (a fixed
  * default) rather than host randomness, so runs stay reproducible (emulator/devices/rng.ts).
  */
@@ -190,6 +191,15 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
     gic.strings('compatible', ['arm,gic-v3'])
       .u32('#redistributor-regions', 1)
       .u64s('reg', [VIRT.GIC_DIST.base, VIRT.GIC_DIST.size, VIRT.GIC_REDIST.base, VIRT.GIC_REDIST.size]);
+    // The ITS: Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml
+    // ("^msi-controller@" / its child: arm,gic-v3-its, msi-controller, #msi-cells = 1 for the
+    // DeviceID), phandle allocated after the GIC's as QEMU 7.2's create_its (emulator/devices/its.ts).
+    const its = gic.node(`its@${hex(VIRT.GIC_ITS.base)}`);
+    its.phandle();
+    its.strings('compatible', ['arm,gic-v3-its'])
+      .empty('msi-controller')
+      .u32('#msi-cells', 1)
+      .u64s('reg', [VIRT.GIC_ITS.base, VIRT.GIC_ITS.size]);
   }
   root.cells('interrupt-parent', [gic]);
 

@@ -90,6 +90,8 @@ export class VirtMachine {
       const vcpu = new Vcpu({ ramBase: VIRT.RAM.base, ramSize, index: i, ...(first ? { ram: first.ram } : {}), ...(opts.sliceInsns ? { sliceInsns: opts.sliceInsns } : {}) });
       this.cpus.push(wireCpu(this, vcpu, i));
     }
+    // The GICv3's LPI tables and its ITS's tables and command queue are in guest RAM.
+    if (this.gic instanceof GicV3) this.gic.attachMemory(this.vcpu.ram);
     // Broadcast maintenance (TLBI ...IS, IC IVAU) reaches every other vCPU.
     for (const c of this.cpus) c.vcpu.peers = this.cpus.map((o) => o.vcpu).filter((o) => o !== c.vcpu);
     // The console page in native code when the library is built (pl011-window.ts); the EL2 model
@@ -176,6 +178,7 @@ function wireCpu(board: VirtMachine, v: Vcpu, i: number): VirtCpu {
     gic3 = g;
     v.bus.add(g.distributor);
     v.bus.add(g.redistributor);
+    v.bus.add(g.its);
     v.irqSource = g.pes[i]!;
   }
   const timer = new GenericTimer({

@@ -95,12 +95,12 @@ function handleIrq(b: ReturnType<typeof board>, handler: (id: number) => void = 
 }
 
 describe('identification and configuration registers (IHI0069 12.9, 12.11)', () => {
-  it('GICD_TYPER: 288 INTIDs, IDbits 15, no LPIs/MBIs; PIDR2 ArchRev 3; IIDR; TYPER2 0', () => {
+  it('GICD_TYPER: 288 INTIDs, IDbits 15, LPIs (the ITS), no MBIs; PIDR2 ArchRev 3; IIDR; TYPER2 0', () => {
     const { rd32 } = board();
     const t = rd32(D + GICD.TYPER);
     expect(t & 0x1f).toBe(8); // ITLinesNumber: 32 * 9 = 288
     expect((t >>> 19) & 0x1f).toBe(15);
-    expect((t >>> 16) & 3).toBe(0); // MBIS, LPIS
+    expect((t >>> 16) & 3).toBe(2); // MBIS 0, LPIS 1
     expect(rd32(D + 0xffe8)).toBe(0x3b);
     expect(rd32(D + GICD.IIDR) & 0xfff).toBe(0x43b);
     expect(rd32(D + GICD.TYPER2)).toBe(0);
@@ -111,10 +111,10 @@ describe('identification and configuration registers (IHI0069 12.9, 12.11)', () 
     wr(D + GICD.CTLR, 0xffff_ffff);
     expect(rd32(D + GICD.CTLR)).toBe(0x53);
   });
-  it('GICR_TYPER (64-bit and two words): Last, Processor_Number 0, affinity 0; GICR PIDR2', () => {
+  it('GICR_TYPER (64-bit and two words): PLPIS, CommonLPIAff 1, Last, Processor_Number 0, affinity 0; GICR PIDR2', () => {
     const { rd, rd32 } = board();
-    expect(rd(R + GICR.TYPER, 8)).toBe(0x10n);
-    expect(rd32(R + GICR.TYPER)).toBe(0x10);
+    expect(rd(R + GICR.TYPER, 8)).toBe(0x0100_0011n);
+    expect(rd32(R + GICR.TYPER)).toBe(0x0100_0011);
     expect(rd32(R + GICR.TYPER + 4)).toBe(0);
     expect(rd32(R + GICR.PIDR2)).toBe(0x3b);
   });
@@ -132,10 +132,13 @@ describe('identification and configuration registers (IHI0069 12.9, 12.11)', () 
       wr(D + off, 0xffff_ffff);
       expect(rd32(D + off)).toBe(0);
     }
-    for (const off of [GICR.PROPBASER, GICR.PENDBASER, GICR.CTLR, 0x1234 & ~3]) {
+    for (const off of [0x1234 & ~3, 0x0080, 0x00a0]) {
       wr(R + off, 0xffff_ffff);
       expect(rd32(R + off)).toBe(0);
     }
+    // The LPI registers keep their writable fields (gicv3-lpi.ts; tests/unit/gicv3-its.test.ts).
+    wr(R + GICR.PROPBASER, 0xffff_ffff);
+    expect(rd32(R + GICR.PROPBASER)).toBe(0xffff_ff9f);
   });
   it('IPRIORITYR is byte-accessible (distributor and SGI_base), words assemble the bytes', () => {
     const { rd, rd32, wr } = board();

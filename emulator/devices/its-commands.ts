@@ -1,0 +1,170 @@
+/**
+ * The ITS command set (Arm IHI0069, 5.3 "ITS commands"): one 32-byte command (four little-endian
+ * doublewords, here as eight 32-bit words w[0..7]) at a time, on the tables of its.ts. Field
+ * positions are the spec's command descriptions (5.3.x for each command):
+ *   DW0: command [7:0], DeviceID [63:32]            -> w0 & 0xff, w1
+ *   DW1: EventID [31:0], pINTID [63:32], Size [4:0]  -> w2, w3, w2 & 0x1f (MAPD)
+ *   DW2: ICID [15:0], RDbase [50:16], ITT_addr [51:8], V [63] -> w4 & 0xffff, ..., w5 bit 31
+ *   DW3: RDbase2 [50:16] (MOVALL)                   -> w6, w7
+ * With GITS_TYPER.PTA = 0, RDbase is the target's GICR_TYPER.Processor_Number.
+ * ITEs are 12 bytes (GITS_TYPER.ITT_entry_size = 11, as QEMU): Valid [0], ICID [31:16], pINTID
+ * [63:32], a zero word. Bad parameters: the command is ignored ('ok', processing continues); a table that should be
+ * written but has no place in guest RAM stalls the queue ('stall').
+ */
+import { GIC_ID_BITS, LPI_FIRST } from './gicv3-lpi.js';
+import type { GicV3Its } from './its.js';
+
+/** ID bits of EventIDs, DeviceIDs and collection IDs (GITS_TYPER.{IDbits, Devbits, CIDbits} + 1). */
+export const ITS_ID_BITS = 16;
+/** Bytes per Device/Collection table entry (GITS_BASER<n>.Entry_Size + 1). */
+export const ITS_ENTRY_SIZE = 8;
+/** Bytes per ITT entry (GITS_TYPER.ITT_entry_size + 1): 12, as QEMU's, of which the model uses the first 8. */
+export const ITT_ENTRY_SIZE = 12;
+
+/** The ITT address a DTE holds (bits [51:8]). */
+export function dteIttAddress(dte: { lo: number; hi: number }): number {
+  return (dte.hi & 0xfffff) * 0x1_0000_0000 + ((dte.lo & 0xffff_ff00) >>> 0);
+}
+
+export interface ItsCommand {
+  readonly w: Uint32Array;
+}
+
+/** Command numbers (5.3 "ITS commands", Table "ITS command summary"). */
+export const ITS_CMD = {
+  MOVI: 0x01,
+  INT: 0x03,
+  CLEAR: 0x04,
+  SYNC: 0x05,
+  MAPD: 0x08,
+  MAPC: 0x09,
+  MAPTI: 0x0a,
+  MAPI: 0x0b,
+  INV: 0x0c,
+  INVALL: 0x0d,
+  MOVALL: 0x0e,
+  DISCARD: 0x0f,
+} as const;
+
+export type CommandResult = 'ok' | 'stall';
+
+const ID_LIMIT = 2 ** ITS_ID_BITS;
+
+/** RDbase of DW2 (or DW3 for `hi` = 7): bits [50:16] as a Processor_Number. */
+const rdbase = (lo: number, hi: number): number => (lo >>> 16) + (hi & 0x7ffff) * 0x1_0000;
+
+export function runItsCommand(its: GicV3Its, cmd: ItsCommand): CommandResult {
+  const w = cmd.w;
+  const rds = its.redistributors;
+  const deviceId = w[1]!;
+  const eventId = w[2]!;
+  switch (w[0]! & 0xff) {
+    case ITS_CMD.MAPD: {
+      // 5.3.x MAPD: map DeviceID to an ITT of 2^(Size+1) events at ITT_addr (V = 1), or unmap.
+      const valid = (w[5]! & 0x8000_0000) !== 0;
+      const size = w[2]! & 0x1f;
+      if (deviceId >= ID_LIMIT || size + 1 > ITS_ID_BITS) return 'ok';
+      const itt = { lo: w[4]! & 0xffff_ff00, hi: w[5]! & 0xfffff };
+      const lo = valid ? (1 | (size << 1) | itt.lo) >>> 0 : 0;
+      return its.writeEntry(0, deviceId, lo, valid ? itt.hi : 0) ? 'ok' : its.entryAddress(0, deviceId) === null ? 'ok' : 'stall';
+    }
+    case ITS_CMD.MAPC: {
+      // 5.3.x MAPC: collection ICID -> Redistributor RDbase (V = 1), or unmap.
+      const valid = (w[5]! & 0x8000_0000) !== 0;
+      const icid = w[4]! & 0xffff;
+      const rd = rdbase(w[4]!, w[5]!);
+      if (valid && rd >= rds.count) return 'ok';
+      const lo = valid ? (1 | (rd << 1)) >>> 0 : 0;
+      return its.writeEntry(1, icid, lo, 0) ? 'ok' : its.entryAddress(1, icid) === null ? 'ok' : 'stall';
+    }
+    case ITS_CMD.MAPTI:
+    case ITS_CMD.MAPI: {
+      // 5.3.x MAPTI/MAPI: event -> (pINTID, collection); MAPI uses pINTID = EventID.
+      const intid = (w[0]! & 0xff) === ITS_CMD.MAPI ? eventId : w[3]!;
+      const icid = w[4]! & 0xffff;
+      if (intid < LPI_FIRST || intid >= 2 ** GIC_ID_BITS) return 'ok';
+      const ite = iteAddress(its, deviceId, eventId);
+      if (ite === null) return 'ok';
+      const mem = rds.memory();
+      if (mem === null || !mem.contains(ite, ITT_ENTRY_SIZE)) return 'stall';
+      mem.write32(ite, (1 | (icid << 16)) >>> 0);
+      mem.write32(ite + 4, intid);
+      mem.write32(ite + 8, 0);
+      return 'ok';
+    }
+    case ITS_CMD.INT: {
+      // 5.3.x INT: as if the device had written EventID to GITS_TRANSLATER.
+      const t = its.lookup(deviceId, eventId);
+      if (t !== null) rds.setPending(t.pe, t.intid, true);
+      return 'ok';
+    }
+    case ITS_CMD.CLEAR:
+    case ITS_CMD.DISCARD: {
+      // 5.3.x CLEAR: the event's LPI is no longer pending; DISCARD also removes the mapping.
+      const t = its.lookup(deviceId, eventId);
+      if (t === null) return 'ok';
+      rds.setPending(t.pe, t.intid, false);
+      if ((w[0]! & 0xff) === ITS_CMD.DISCARD) {
+        const mem = rds.memory()!;
+        for (let i = 0; i < ITT_ENTRY_SIZE; i += 4) mem.write32(t.iteAddr + i, 0);
+      }
+      return 'ok';
+    }
+    case ITS_CMD.INV: {
+      // 5.3.x INV: the LPI's configuration is re-read from the LPI Configuration table.
+      const t = its.lookup(deviceId, eventId);
+      if (t !== null) rds.invalidate(t.pe);
+      return 'ok';
+    }
+    case ITS_CMD.INVALL: {
+      // 5.3.x INVALL: every LPI configuration of the collection's Redistributor is re-read.
+      const cte = its.readEntry(1, w[4]! & 0xffff);
+      if (cte !== null && cte.lo & 1) {
+        const pe = (cte.lo >>> 1) & 0xffff;
+        if (pe < rds.count) rds.invalidate(pe);
+      }
+      return 'ok';
+    }
+    case ITS_CMD.MOVI: {
+      // 5.3.x MOVI: the event moves to collection ICID; a pending LPI moves with it.
+      const t = its.lookup(deviceId, eventId);
+      const icid = w[4]! & 0xffff;
+      const cte = its.readEntry(1, icid);
+      if (t === null || cte === null || !(cte.lo & 1)) return 'ok';
+      const to = (cte.lo >>> 1) & 0xffff;
+      if (to >= rds.count) return 'ok';
+      const mem = rds.memory()!;
+      mem.write32(t.iteAddr, (1 | (icid << 16)) >>> 0);
+      if (to !== t.pe && rds.isPending(t.pe, t.intid)) {
+        rds.setPending(t.pe, t.intid, false);
+        rds.setPending(to, t.intid, true);
+      }
+      return 'ok';
+    }
+    case ITS_CMD.MOVALL: {
+      // 5.3.x MOVALL: every pending LPI of RDbase1 becomes pending on RDbase2 instead.
+      const from = rdbase(w[4]!, w[5]!);
+      const to = rdbase(w[6]!, w[7]!);
+      if (from >= rds.count || to >= rds.count || from === to) return 'ok';
+      for (const intid of rds.pendingLpis(from)) {
+        rds.setPending(from, intid, false);
+        rds.setPending(to, intid, true);
+      }
+      return 'ok';
+    }
+    case ITS_CMD.SYNC:
+      // 5.3.x SYNC: every earlier command's effects are visible; here they already are.
+      return 'ok';
+    default:
+      return 'ok'; // GICv4 and unknown commands: ignored (SEIS = 0)
+  }
+}
+
+/** Where (DeviceID, EventID)'s ITE lives: the device must be mapped and EventID within its ITT. */
+function iteAddress(its: GicV3Its, deviceId: number, eventId: number): number | null {
+  if (deviceId >= ID_LIMIT) return null;
+  const dte = its.readEntry(0, deviceId);
+  if (dte === null || !(dte.lo & 1)) return null;
+  if (eventId >= 2 ** (((dte.lo >>> 1) & 0x1f) + 1)) return null;
+  return dteIttAddress(dte) + eventId * ITT_ENTRY_SIZE;
+}
