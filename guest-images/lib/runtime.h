@@ -114,4 +114,19 @@ void finish(const char *guest) __attribute__((noreturn));
 
 static inline unsigned current_el(void) { return (read_sysreg(CurrentEL) >> 2) & 3; }
 
+/* ---- SMP guests ---- */
+/* A PSCI call through HVC #0 (Arm DEN0022 5.2 "SMC and HVC calling conventions"): x0 = function ID. */
+static inline s64 psci(u64 fn, u64 a1, u64 a2, u64 a3)
+{
+	register u64 x0 __asm__("x0") = fn;
+	register u64 x1 __asm__("x1") = a1;
+	register u64 x2 __asm__("x2") = a2;
+	register u64 x3 __asm__("x3") = a3;
+	__asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) :: "memory");
+	return (s64)x0;
+}
+
+/* This CPU's number: MPIDR_EL1.Aff0 (the board's CPUs are Aff0 = 0..7). */
+static inline unsigned cpu_id(void) { return read_sysreg(mpidr_el1) & 0xff; }
+
 #endif

@@ -55,21 +55,6 @@ static volatile u32 got[MAX_CPUS][NLPI];
 static volatile u32 other[MAX_CPUS]; /* interrupts that were not our LPIs */
 static unsigned ncpu, cmd_wr, pta;
 
-static s64 psci(u64 fn, u64 a1, u64 a2, u64 a3)
-{
-	register u64 x0 __asm__("x0") = fn;
-	register u64 x1 __asm__("x1") = a1;
-	register u64 x2 __asm__("x2") = a2;
-	register u64 x3 __asm__("x3") = a3;
-	__asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) :: "memory");
-	return (s64)x0;
-}
-
-static unsigned cpu_id(void)
-{
-	return read_sysreg(mpidr_el1) & 0xff;
-}
-
 void exception_handler(struct frame *f, unsigned vec)
 {
 	if (vec == 5) {

@@ -44,21 +44,6 @@ static volatile u64 entry_x0[MAX_CPUS], entry_el[MAX_CPUS], entry_sctlr[MAX_CPUS
 static volatile u32 sgis[MAX_CPUS][16];
 static volatile u64 rd_typer[MAX_CPUS];
 
-static s64 psci(u64 fn, u64 a1, u64 a2, u64 a3)
-{
-	register u64 x0 __asm__("x0") = fn;
-	register u64 x1 __asm__("x1") = a1;
-	register u64 x2 __asm__("x2") = a2;
-	register u64 x3 __asm__("x3") = a3;
-	__asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) :: "memory");
-	return (s64)x0;
-}
-
-static unsigned cpu_id(void)
-{
-	return read_sysreg(mpidr_el1) & 0xff;
-}
-
 /* ICC_SGI1R_EL1: INTID [27:24], TargetList [15:0] (Aff0 of each target; Aff1-3 and RS 0), IRM [40]. */
 static void send_sgi(unsigned sgi, unsigned cpu)
 {
