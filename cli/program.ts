@@ -52,6 +52,7 @@ function machineOptions(cmd: Command): Command {
     .option('--smp <N>', 'number of vCPUs, 1 to 8 (default 1): one CPU core each, secondaries start powered off (PSCI CPU_ON), scheduled round robin in fixed instruction quanta; not yet with --gdb, --snapshot-at/--restore or --nested')
     .option('--nested', 'seed 003: the guest is a hypervisor: it starts at virtual EL2h (ID_AA64PFR0_EL1.EL2 = 1), its guests run on shadow stage 2s')
     .option('--pauth', 'advertise pointer authentication (FEAT_PAuth, QARMA) to the guest; off by default: a kernel then signs every return address, and QARMA in software doubles a Linux boot\'s time')
+    .option('--pmu-counters <N>', 'PMU event counters the guest gets, 0 to 6 (MDCR_EL2.HPMN: PMCR_EL0.N reads N, the other counters are reserved for EL2 and UNDEFINED to the guest, as KVM does for a VMM that limits them); default all 6')
     .addOption(new Option('--unknown-sysreg <HOW>', 'a system-register encoding the model does not know: undef injects an Undefined Instruction exception (EC 0x00) as KVM does; raz reads it as zero and ignores writes (bring-up). Reported once on stderr and counted in stats unknownSysregs').choices(['undef', 'raz']).default('undef'))
     .option('--seed <N>', 'seed of the guest\'s randomness: FEAT_RNG (RNDR/RNDRRS) and the device tree\'s /chosen rng-seed and kaslr-seed; 0 to 2^64-1 (default 0: every run the same)')
     .option('--no-fast-path', 'send every trap through the full world switch (compare with the EL2 fast path, seed 000)')

@@ -74,6 +74,11 @@ export interface HypervisorConfig {
    * writes (bring-up). Reported once on stderr and counted in stats.unknownSysregs either way.
    */
   unknownSysreg: UnknownSysregPolicy;
+  /**
+   * Event counters given to the guest: MDCR_EL2.HPMN (Arm ARM D13.3; the rest are reserved for
+   * EL2), as KVM sets it from a VMM's KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS. null: all of them.
+   */
+  pmuCounters: number | null;
 }
 
 export type UnknownSysregPolicy = 'undef' | 'raz';
@@ -89,6 +94,7 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
   nested: false,
   pauth: false,
   unknownSysreg: 'undef',
+  pmuCounters: null,
 };
 
 /**

@@ -30,7 +30,7 @@ export interface SysregPolicyHost {
 }
 import { HCR } from './hcr.js';
 import { formatUnknown, rowOf, type SysregRow } from './sysreg-table.js';
-import { DEVICE, NATIVE, routeAccess, routePmuEl0, TRAP_EL1, TRAP_EMULATE, UNDEF, type Route, type TrapControls } from './traps.js';
+import { DEVICE, isPmuSelectedCounterReg, NATIVE, pmuCounterBeyondHpmn, routeAccess, routePmuEl0, TRAP_EL1, TRAP_EMULATE, UNDEF, type Route, type TrapControls } from './traps.js';
 import { defaultFeatureSet, type FeatureSet } from './idregs.js';
 import { logger } from './log.js';
 
@@ -38,6 +38,7 @@ const KEY_MAIR = sysregKey(SR.MAIR_EL1);
 const KEY_SCTLR = sysregKey(SR.SCTLR_EL1);
 const KEY_CSSELR = sysregKey(SR.CSSELR_EL1);
 const KEY_PMUSERENR = sysregKey({ op0: 3, op1: 3, crn: 9, crm: 14, op2: 0 });
+const KEY_PMSELR = sysregKey({ op0: 3, op1: 3, crn: 9, crm: 12, op2: 5 });
 /**
  * Writes after which translations handed to Unicorn may be stale (the
  * catalogue's TRANSLATION flag): its TLB is not tagged with ASIDs or
@@ -120,7 +121,9 @@ export class SysregPolicy {
     }
     // MDCR_EL2 (TPM, TPMCR, TDA, TDOSA, TDRA) only matters to the debug and PMU rows: read it for
     // those alone, so the hot path (every other register) does no BigInt work.
-    this.ctl.mdcr = row !== undefined && row.mdcrMask !== 0 ? Number(el2.get('MDCR_EL2') & 0xffff_ffffn) : undefined;
+    this.ctl.mdcr = row !== undefined && row.mdcrMask !== 0 ? el2.mdcrLo : undefined;
+    // PMXEVCNTR_EL0/PMXEVTYPER_EL0 name the counter PMSELR_EL0.SEL selects (MDCR_EL2.HPMN rule).
+    this.ctl.pmsel = row !== undefined && isPmuSelectedCounterReg(row.key) ? this.pmuReg(_vcpu, KEY_PMSELR) & 0x1f : undefined;
     const r = routeAccess(this.ctl, row, access);
     // No trap bit applies: a device's row is answered by the device.
     if (entry?.device && (r === NATIVE || r === TRAP_EMULATE)) return DEVICE;
@@ -129,9 +132,14 @@ export class SysregPolicy {
 
   /** PMUSERENR_EL0 as the guest set it: the PMU model's, or the emulated register's. */
   private pmuserenr(vcpu: GuestCpu): number {
-    const e = vcpu.sysregs.get(KEY_PMUSERENR);
+    return this.pmuReg(vcpu, KEY_PMUSERENR);
+  }
+
+  /** A PMU register's low byte as the guest set it (PMUSERENR_EL0, PMSELR_EL0): the PMU model's, or the emulated register's. */
+  private pmuReg(vcpu: GuestCpu, key: number): number {
+    const e = vcpu.sysregs.get(key);
     if (e === undefined) return 0;
-    const v = e.device !== null ? e.device.read(e) : (this.emulated.get(KEY_PMUSERENR) ?? e.reset ?? 0n);
+    const v = e.device !== null ? e.device.read(e) : (this.emulated.get(key) ?? e.reset ?? 0n);
     return Number(v & 0xffn);
   }
 
@@ -229,6 +237,12 @@ export class SysregPolicy {
         // A device's register trapped by a control bit (MDCR_EL2.TPM for the PMU): the host
         // emulates the access with the device model, as KVM's PMU emulation does.
         if (exit.row.device !== null) {
+          // A counter MDCR_EL2.HPMN reserves for EL2: UNDEFINED, as the untrapped access would be
+          // (hyp/traps.ts pmuCounterBeyondHpmn; KVM's pmu_counter_idx_valid injects it too).
+          if (row.mdcrTrap === 'TPM' && pmuCounterBeyondHpmn(key, this.hyp.el2.mdcrLo, isPmuSelectedCounterReg(key) ? this.pmuReg(vcpu, KEY_PMSELR) & 0x1f : undefined)) {
+            undef = true;
+            break;
+          }
           if (exit.read) regs.setX(exit.rt, exit.row.device.read(exit.row));
           else if (row.access !== 'ro') exit.row.device.write(exit.row, exit.value);
           break;

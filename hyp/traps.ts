@@ -44,6 +44,8 @@ export interface TrapControls extends HcrWords {
   mdcr?: number;
   /** SCTLR_EL1 bits [31:0] (UCT, DZE, UCI, nTWI, nTWE); undefined = every EL0 access enabled */
   sctlrEl1?: number;
+  /** PMSELR_EL0.SEL, for PMXEVCNTR_EL0/PMXEVTYPER_EL0 against MDCR_EL2.HPMN; undefined = not checked */
+  pmsel?: number;
 }
 
 export interface AccessInfo {
@@ -155,9 +157,52 @@ export function routeAccess(hcr: TrapControls | bigint, row: SysregRow | undefin
     if ((mdcr & row.mdcrMask) !== 0) return BY_MDCR_MASK.get(row.mdcrMask)!;
     // D19.2 "MDCR_EL2", TPMCR: traps PMCR_EL0 alone.
     if (row.key === PMCR_KEY && (mdcr & TPMCR_MASK) !== 0) return BY_MDCR_MASK.get(TPMCR_MASK)!;
+    // HPMN: after TPM/TPMCR, as the PMU registers' access pseudocode orders them.
+    if (access.el < 2 && pmuCounterBeyondHpmn(row.key, c.mdcr, c.pmsel)) return UNDEF;
   }
 
   return row.cpu === 'emulate' ? TRAP_EMULATE : NATIVE;
+}
+
+// ---------------------------------------------------------------- MDCR_EL2.HPMN
+
+/** MDCR_EL2.HPMN, bits [4:0]: event counters 0..HPMN-1 belong to EL1/EL0, HPMN..N-1 to EL2. */
+export const MDCR_HPMN_MASK = 0x1f;
+/** PMEVCNTR<n>_EL0 and PMEVTYPER<n>_EL0: op0 3, op1 3, CRn 14 (key bits [15:7]). */
+const PMEV_KEY_HI = (3 << 7) | (3 << 4) | 14;
+
+/**
+ * The event counter a register names: n of PMEVCNTR<n>_EL0 (CRm 8..11) and PMEVTYPER<n>_EL0
+ * (CRm 12..15, n = CRm<1:0>:op2), or -1 (PMCCFILTR_EL0 is CRm 15 op2 7, "n = 31": not a counter).
+ */
+export function pmuEventCounterIndex(key: number): number {
+  if (key >>> 7 !== PMEV_KEY_HI) return -1;
+  const crm = (key >>> 3) & 15;
+  if (crm < 8) return -1;
+  const n = ((crm & 3) << 3) | (key & 7);
+  return n === 31 ? -1 : n;
+}
+
+/** PMXEVCNTR_EL0 or PMXEVTYPER_EL0 (the counter is PMSELR_EL0.SEL). */
+export function isPmuSelectedCounterReg(key: number): boolean {
+  return key === KEY_PMXEVCNTR || key === KEY_PMXEVTYPER;
+}
+
+/**
+ * Is this an EL1/EL0 access to an event counter reserved for EL2 by MDCR_EL2.HPMN? Arm ARM D13.3
+ * ("Performance Monitors: the counters reserved for EL2", MDCR_EL2.HPMN) and the access
+ * pseudocode of PMEVCNTR<n>_EL0 / PMEVTYPER<n>_EL0: "if n >= AArch64.GetNumEventCountersAccessible()
+ * then UNDEFINED" after the TPM trap (HPMN is that number at EL1 and EL0). For PMXEVCNTR_EL0 /
+ * PMXEVTYPER_EL0 with PMSELR_EL0.SEL >= HPMN (and not 31, the cycle counter's filter) the access is
+ * CONSTRAINED UNPREDICTABLE; KVM's pmu_counter_idx_valid() makes it UNDEFINED, and so do we. The
+ * other PMU registers hide those counters' bits instead (RAZ/WI: the PMU model's visible mask).
+ */
+export function pmuCounterBeyondHpmn(key: number, mdcr: number, pmsel: number | undefined): boolean {
+  const hpmn = mdcr & MDCR_HPMN_MASK;
+  const n = pmuEventCounterIndex(key);
+  if (n >= 0) return n >= hpmn;
+  if (pmsel !== undefined && isPmuSelectedCounterReg(key)) return pmsel !== 31 && pmsel >= hpmn;
+  return false;
 }
 
 // ---------------------------------------------------------------- SMC, HVC, WFI/WFE
@@ -214,6 +259,7 @@ const KEY_PMUSERENR = pmuKey(9, 14, 0);
 const KEY_PMSWINC = pmuKey(9, 12, 4);
 const KEY_PMSELR = pmuKey(9, 12, 5);
 const KEY_PMCCNTR = pmuKey(9, 13, 0);
+const KEY_PMXEVTYPER = pmuKey(9, 13, 1);
 const KEY_PMXEVCNTR = pmuKey(9, 13, 2);
 /** PMEVCNTR<n>_EL0: op0 3, op1 3, CRn 14, CRm 8..11. */
 const isEventCounter = (key: number) => key === KEY_PMXEVCNTR || (key >> 3 >= pmuKey(14, 8, 0) >> 3 && key >> 3 <= pmuKey(14, 11, 0) >> 3);

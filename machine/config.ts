@@ -19,6 +19,7 @@ import { ConfigError } from './errors.js';
 import { parseTraceFilter, type TraceFilter } from './trace.js';
 import { S2_POOL_BASE } from '../hyp/stage2.js';
 import { DEFAULT_SEED } from '../emulator/devices/rng.js';
+import { PMU_COUNTERS } from '../emulator/devices/pmu.js';
 
 /** 256 MiB, 16 GiB, 1536 KiB: a size in the largest binary unit that divides it. */
 export function sizeText(bytes: number): string {
@@ -74,6 +75,8 @@ export interface MachineConfig {
   pauth?: boolean;
   /** --unknown-sysreg: an encoding the model does not know is UNDEFINED ('undef', default, as KVM) or read-as-zero/write-ignored ('raz'). */
   unknownSysreg?: 'undef' | 'raz';
+  /** --pmu-counters N: event counters the guest gets (MDCR_EL2.HPMN), 0 to 6 (default: all 6). */
+  pmuCounters?: Numeric;
   /** --cost KEY=CYCLES (repeatable), or an object { 'worldSwitch.vhe': 800 }. */
   cost?: readonly string[] | Readonly<Record<string, number>>;
   /** --walk VA (repeatable): walks reported when the run ends (stderr unless quiet, and stats.walks). */
@@ -135,7 +138,7 @@ export interface ResolvedConfig {
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
   'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'smp', 'fastPath', 'nested', 'pauth', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter', 'traceFormat',
-  'snapshotAt', 'snapshot', 'seed', 'unknownSysreg',
+  'snapshotAt', 'snapshot', 'seed', 'unknownSysreg', 'pmuCounters',
 ]);
 
 /** --seed: an integer 0..2^64-1 (decimal, 0x-hex, `_` separators). */
@@ -197,6 +200,7 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     nested: c.nested === true,
     pauth: c.pauth === true,
     unknownSysreg: oneOf(c.unknownSysreg ?? 'undef', ['undef', 'raz'] as const, '--unknown-sysreg'),
+    pmuCounters: resolvePmuCounters(c.pmuCounters),
   };
   const walk = (c.walk ?? []).map((v) => {
     const a = typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : parseAddress(v);
@@ -255,6 +259,19 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     snapshotFile: c.snapshot,
     seed: parseSeed(c.seed),
   };
+}
+
+/** --pmu-counters: 0 to PMCR_EL0.N (6, emulator/devices/pmu.ts), or null (all). */
+function resolvePmuCounters(v: Numeric | undefined): number | null {
+  if (v === undefined) return null;
+  let n: number;
+  try {
+    n = toNumber(v, '--pmu-counters');
+  } catch {
+    n = NaN;
+  }
+  if (!Number.isInteger(n) || n < 0 || n > PMU_COUNTERS) throw new ConfigError(`--pmu-counters: '${String(v)}' is not a number of event counters from 0 to ${PMU_COUNTERS}`);
+  return n;
 }
 
 /** --smp: an integer from 1 to 8 (QEMU virt's GICv2 limit; the GICv3 board takes as many). */

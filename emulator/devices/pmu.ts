@@ -44,6 +44,9 @@ const CYCLE = 31;
 const M64 = (1n << 64n) - 1n;
 const M32 = 0xffff_ffffn;
 
+/** PMCR_EL0.N of this PMU (QEMU 7.2 -cpu max has 6). */
+export const PMU_COUNTERS = 6;
+
 /** The PMU's interrupt, QEMU virt's PPI 23 (INTID 23; the DT node says PPI 7). */
 export const PMU_PPI = 23;
 
@@ -97,10 +100,12 @@ for (let n = 0; n < 31; n++) {
 export const PMU_SYSREGS: readonly SysregDef[] = Object.freeze(defs);
 
 /**
- * Register the PMU's rows, answered by this model. The trap rules (MDCR_EL2.TPM/TPMCR) are the
- * EL2 model's and apply before the device is reached (hyp/sysreg-policy.ts; a trapped access is
- * emulated with this model); what the device itself enforces (PMUSERENR_EL0 at EL0, HPMN) makes
- * a refused access RAZ/WI here (an EL0 access PMUSERENR forbids should be UNDEFINED: not yet).
+ * Register the PMU's rows, answered by this model. The trap rules (MDCR_EL2.TPM/TPMCR, an EL0
+ * access PMUSERENR_EL0 does not allow, a counter at or above MDCR_EL2.HPMN: UNDEFINED) are the EL2
+ * model's and apply before the device is reached (hyp/traps.ts, hyp/sysreg-policy.ts; a trapped
+ * access is emulated with this model). What HPMN hides in the shared registers (enable, overflow,
+ * interrupt-enable bits, PMSWINC) is RAZ/WI here; a direct access that reaches the device anyway
+ * (no EL2 model) is RAZ/WI too.
  */
 export function registerPmu(catalogue: SysregCatalogue, pmu: Pmu): void {
   catalogue.register(PMU_SYSREGS, {
@@ -148,7 +153,7 @@ export class Pmu implements Snapshottable {
   private irqLevel = false;
 
   constructor(private readonly opts: PmuOptions) {
-    this.n = opts.counters ?? 6;
+    this.n = opts.counters ?? PMU_COUNTERS;
     if (this.n < 0 || this.n > 31) throw new RangeError('PMCR_EL0.N is 0..31');
     this.evcnt = new Array<bigint>(this.n).fill(0n);
     this.evtype = new Array<bigint>(this.n).fill(0n);
@@ -160,6 +165,23 @@ export class Pmu implements Snapshottable {
     const m = this.opts.mdcr?.();
     if (m === undefined) return this.n;
     return Math.min(this.n, Number(m & 0x1fn));
+  }
+  /** MDCR_EL2.HPME (bit 7): the enable of the counters reserved for EL2, in place of PMCR_EL0.E. */
+  private hpme(): boolean {
+    const m = this.opts.mdcr?.();
+    return m !== undefined && (m & 0x80n) !== 0n;
+  }
+  /**
+   * Which event counters are enabled globally, as a mask: PMCR_EL0.E enables 0..HPMN-1, MDCR_EL2.HPME
+   * HPMN..N-1 (D13.3 "Enabling event counters", AArch64.CountPMUEvents), bit 31 (cycle) by PMCR_EL0.E.
+   */
+  private globalEnable(): bigint {
+    const all = (1n << BigInt(this.n)) - 1n;
+    const guest = (1n << BigInt(this.hpmn())) - 1n;
+    let m = 0n;
+    if ((this.pmcr & PMCR.E) !== 0n) m |= guest | (1n << 31n);
+    if (this.hpme()) m |= all & ~guest;
+    return m;
   }
   private visibleMask(): bigint {
     const n = this.opts.el() >= 2 ? this.n : this.hpmn();
@@ -173,8 +195,9 @@ export class Pmu implements Snapshottable {
     if (el === 1) return (filter & P_BIT) !== 0n;
     return (filter & NSH_BIT) === 0n;
   }
-  private evCounting(i: number, el: number): boolean {
-    return (this.pmcr & PMCR.E) !== 0n && ((this.cnten >> BigInt(i)) & 1n) !== 0n && !this.filtered(this.evtype[i]!, el);
+  /** `enabled`: globalEnable(), computed once per sync by the caller. */
+  private evCounting(i: number, el: number, enabled: bigint = this.globalEnable()): boolean {
+    return ((enabled & this.cnten) >> BigInt(i) & 1n) !== 0n && !this.filtered(this.evtype[i]!, el);
   }
   private cycleCounting(el: number): boolean {
     return (this.pmcr & PMCR.E) !== 0n && ((this.cnten >> 31n) & 1n) !== 0n && !this.filtered(this.ccfiltr, el);
@@ -202,12 +225,13 @@ export class Pmu implements Snapshottable {
     const now = this.opts.instructions();
     const d = now - this.lastSync;
     this.lastSync = now;
-    if (d > 0 && (this.pmcr & PMCR.E) !== 0n) {
+    const enabled = d > 0 ? this.globalEnable() : 0n;
+    if (enabled !== 0n) {
       const el = this.opts.el();
       const bd = BigInt(d);
       for (let i = 0; i < this.n; i++) {
         const ev = Number(this.evtype[i]! & 0xffffn);
-        if ((ev === PMU_EVENT.INST_RETIRED || ev === PMU_EVENT.CPU_CYCLES) && this.evCounting(i, el)) this.addEvent(i, bd);
+        if ((ev === PMU_EVENT.INST_RETIRED || ev === PMU_EVENT.CPU_CYCLES) && this.evCounting(i, el, enabled)) this.addEvent(i, bd);
       }
       if (this.cycleCounting(el)) {
         let c = bd;
@@ -225,9 +249,12 @@ export class Pmu implements Snapshottable {
     this.updateIrq();
   }
 
-  /** Interrupt request: PMCR.E and PMINTENSET[n] and PMOVSSET[n] for some n (D13.8). */
+  /**
+   * Interrupt request: PMINTENSET[n] and PMOVSSET[n] for some n whose global enable is set (D13.8:
+   * PMCR_EL0.E for the guest's counters and the cycle counter, MDCR_EL2.HPME for EL2's).
+   */
   private updateIrq(): void {
-    const level = (this.pmcr & PMCR.E) !== 0n && (this.ovs & this.inten) !== 0n;
+    const level = (this.ovs & this.inten & this.globalEnable()) !== 0n;
     if (level !== this.irqLevel) {
       this.irqLevel = level;
       this.opts.setIrq(level);
@@ -239,7 +266,8 @@ export class Pmu implements Snapshottable {
    * its interrupt enabled (so the board can end the slice there), or null.
    */
   instructionsToOverflow(): number | null {
-    if ((this.pmcr & PMCR.E) === 0n) return null;
+    const enabled = this.globalEnable();
+    if (enabled === 0n) return null;
     const el = this.opts.el();
     let best: bigint | null = null;
     const consider = (left: bigint) => {
@@ -247,7 +275,7 @@ export class Pmu implements Snapshottable {
     };
     for (let i = 0; i < this.n; i++) {
       const ev = Number(this.evtype[i]! & 0xffffn);
-      if ((ev !== PMU_EVENT.INST_RETIRED && ev !== PMU_EVENT.CPU_CYCLES) || !this.evCounting(i, el)) continue;
+      if ((ev !== PMU_EVENT.INST_RETIRED && ev !== PMU_EVENT.CPU_CYCLES) || !this.evCounting(i, el, enabled)) continue;
       if (((this.inten >> BigInt(i)) & 1n) === 0n) continue;
       const lp = (this.pmcr & PMCR.LP) !== 0n;
       consider(lp ? (1n << 64n) - this.evcnt[i]! : (1n << 32n) - (this.evcnt[i]! & M32));

@@ -3,7 +3,7 @@
 // its D19.2 register description. For every bit: clear -> the access runs natively, set -> it
 // traps with that bit as the reason, and a register of another group is unaffected.
 import { describe, expect, it } from 'vitest';
-import { routeAccess, trapsSmc, routeHvc, routeWfx, routePmuEl0, PMUSERENR, NATIVE, TRAP_UNKNOWN, TRAP_EMULATE, SCTLR_NTWI, SCTLR_NTWE } from '../../hyp/traps.js';
+import { routeAccess, trapsSmc, routeHvc, routeWfx, routePmuEl0, PMUSERENR, NATIVE, TRAP_UNKNOWN, TRAP_EMULATE, UNDEF, SCTLR_NTWI, SCTLR_NTWE, pmuEventCounterIndex } from '../../hyp/traps.js';
 import type { AccessInfo, TrapControls } from '../../hyp/traps.js';
 import { findSysreg, sysregByName, SCTLR_EL0_ENABLE, MDCR } from '../../hyp/sysreg-table.js';
 import { HCR, hcrOf, splitHcr, type HcrBitName } from '../../hyp/hcr.js';
@@ -180,6 +180,49 @@ describe('routeAccess: MDCR_EL2 (D19.2 "MDCR_EL2")', () => {
     expect(route(m(['TDE']), 'OSLAR_EL1', false).reason).toBe('MDCR.TDOSA');
     expect(route(m(['TDE']), 'MDRAR_EL1', true).reason).toBe('MDCR.TDRA');
     expect(route(m(['TDE']), 'PMCR_EL0', true)).toBe(TRAP_EMULATE);
+  });
+});
+
+describe('routeAccess: MDCR_EL2.HPMN (D13.3; the PMEVCNTR<n>_EL0 / PMEVTYPER<n>_EL0 access pseudocode)', () => {
+  const ctl = (hpmn: number, bits: (keyof typeof MDCR)[] = [], pmsel?: number): TrapControls => ({
+    lo: 0, hi: 0, mdcr: hpmn | bits.reduce((a, b) => a | (1 << MDCR[b]), 0), ...(pmsel === undefined ? {} : { pmsel }),
+  });
+  it('counters n >= HPMN are UNDEFINED at EL1 and EL0 (PMEVCNTR<n>, PMEVTYPER<n>); below HPMN they reach the PMU', () => {
+    for (const el of [1, 0]) {
+      expect(route(ctl(4), 'PMEVCNTR3_EL0', true, el)).toBe(TRAP_EMULATE);
+      expect(route(ctl(4), 'PMEVTYPER3_EL0', false, el)).toBe(TRAP_EMULATE);
+      expect(route(ctl(4), 'PMEVCNTR4_EL0', true, el)).toBe(UNDEF);
+      expect(route(ctl(4), 'PMEVCNTR4_EL0', false, el)).toBe(UNDEF);
+      expect(route(ctl(4), 'PMEVTYPER5_EL0', true, el)).toBe(UNDEF);
+      expect(route(ctl(4), 'PMEVCNTR30_EL0', true, el)).toBe(UNDEF);
+    }
+    expect(route(ctl(0), 'PMEVCNTR0_EL0', true)).toBe(UNDEF);
+    expect(route(ctl(31), 'PMEVCNTR30_EL0', true)).toBe(TRAP_EMULATE);
+  });
+  it('the cycle counter, its filter and the other PMU registers are not counters HPMN reserves', () => {
+    for (const name of ['PMCCFILTR_EL0', 'PMCCNTR_EL0', 'PMCR_EL0', 'PMCNTENSET_EL0', 'PMOVSSET_EL0', 'PMSWINC_EL0']) {
+      expect(route(ctl(0), name, name !== 'PMSWINC_EL0')).toBe(TRAP_EMULATE);
+    }
+  });
+  it('MDCR_EL2.TPM is checked first: the access traps to EL2 whatever HPMN says', () => {
+    expect(route(ctl(2, ['TPM']), 'PMEVCNTR5_EL0', true).reason).toBe('MDCR.TPM');
+    expect(route(ctl(2, ['TPMCR']), 'PMEVCNTR5_EL0', true)).toBe(UNDEF);
+  });
+  it('PMXEVCNTR_EL0 / PMXEVTYPER_EL0: PMSELR_EL0.SEL >= HPMN is UNDEFINED (as KVM), SEL 31 is the cycle filter', () => {
+    expect(route(ctl(4, [], 3), 'PMXEVCNTR_EL0', true)).toBe(TRAP_EMULATE);
+    expect(route(ctl(4, [], 4), 'PMXEVCNTR_EL0', true)).toBe(UNDEF);
+    expect(route(ctl(4, [], 4), 'PMXEVTYPER_EL0', false)).toBe(UNDEF);
+    expect(route(ctl(4, [], 31), 'PMXEVTYPER_EL0', false)).toBe(TRAP_EMULATE);
+    expect(route(ctl(4), 'PMXEVCNTR_EL0', true)).toBe(TRAP_EMULATE); // SEL not given: not checked
+  });
+  it('pmuEventCounterIndex: n = CRm<1:0>:op2 in CRn 14, CRm 8..15, except PMCCFILTR_EL0', () => {
+    const key = (n: string) => sysregByName(n)!.key;
+    expect(pmuEventCounterIndex(key('PMEVCNTR0_EL0'))).toBe(0);
+    expect(pmuEventCounterIndex(key('PMEVCNTR13_EL0'))).toBe(13);
+    expect(pmuEventCounterIndex(key('PMEVTYPER30_EL0'))).toBe(30);
+    expect(pmuEventCounterIndex(key('PMCCFILTR_EL0'))).toBe(-1);
+    expect(pmuEventCounterIndex(key('PMCR_EL0'))).toBe(-1);
+    expect(pmuEventCounterIndex(key('CNTKCTL_EL1'))).toBe(-1);
   });
 });
 

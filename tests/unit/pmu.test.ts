@@ -40,6 +40,33 @@ describe('PMCR_EL0 and identification (D19.4)', () => {
     wr(ENC.PMCNTENSET, 0xffff_ffffn);
     expect(rd(ENC.PMCNTENSET)).toBe(0x8000_0003n);
   });
+  it('counters >= HPMN count under MDCR_EL2.HPME, not PMCR_EL0.E, and their overflow is not the guest\'s interrupt', () => {
+    const { st, pmu, rd, wr } = rig({ mdcr: 2n });
+    // EL2 programs counter 4 (INST_RETIRED, about to wrap) with its interrupt enabled.
+    st.el = 2;
+    wr(evtyper(4), BigInt(PMU_EVENT.INST_RETIRED) | (1n << 27n)); // NSH: count at EL2 too
+    wr(evcntr(4), 0xffff_fff0n);
+    wr(ENC.PMCNTENSET, 0x10n);
+    wr(ENC.PMINTENSET, 0x10n);
+    st.el = 1;
+    wr(ENC.PMCR, PMCR.E); // the guest's enable does not start EL2's counter
+    st.insns = 100;
+    pmu.sync();
+    st.el = 2;
+    expect(rd(evcntr(4))).toBe(0xffff_fff0n);
+    expect(st.irq).toBe(false);
+    st.mdcr = 2n | 0x80n; // HPME
+    st.el = 1;
+    wr(ENC.PMCR, 0n); // and the guest's PMCR_EL0.E no longer matters to it
+    st.insns = 200;
+    pmu.sync();
+    st.el = 2;
+    expect(rd(evcntr(4))).toBe(0x1_0000_0054n);
+    expect(rd(ENC.PMOVSCLR)).toBe(0x10n);
+    expect(st.irq).toBe(true);
+    st.el = 1;
+    expect(rd(ENC.PMOVSCLR)).toBe(0n); // not visible at EL1
+  });
 });
 
 describe('counting', () => {
