@@ -21,8 +21,8 @@ export interface CostModel {
   fastPath: number;
   /** Saving and restoring the guest context and switching to the host. */
   worldSwitch: Record<HypMode, number>;
-  /** The host's handler for each exit reason. */
-  handler: Record<ExitReason, number>;
+  /** The host's handler for each exit reason (`debug`: DEBUG_HANDLER_CYCLES unless set). */
+  handler: Record<Exclude<ExitReason, 'debug'>, number> & { debug?: number };
   /** Returning to the user-space device model and back (vcpu_put/vcpu_load, ioctl). */
   userspace: number;
 }
@@ -35,6 +35,9 @@ export const DEFAULT_COST_MODEL: CostModel = {
   userspace: 5000,
 };
 
+/** A debug exit's handler (MDCR_EL2.TDE), as an HVC's: decode the syndrome, reflect or resume. */
+export const DEBUG_HANDLER_CYCLES = 300;
+
 /** Keys a user can set with `--cost KEY=CYCLES`. */
 export const COST_KEYS = [
   'trap',
@@ -42,7 +45,7 @@ export const COST_KEYS = [
   'worldSwitch.nvhe',
   'worldSwitch.vhe',
   'userspace',
-  ...(['sysreg', 'hvc', 'smc', 'dabt_s2', 'iabt_s2', 'wfx', 'irq'] as const).map((r) => `handler.${r}`),
+  ...(['sysreg', 'hvc', 'smc', 'dabt_s2', 'iabt_s2', 'wfx', 'irq', 'debug'] as const).map((r) => `handler.${r}`),
 ] as const;
 
 /** Apply `KEY=CYCLES` overrides; throws with a one-line message on a bad key or value. */

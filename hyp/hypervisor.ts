@@ -11,7 +11,7 @@
  *    is restored. In nVHE mode the EL1 system registers move on every switch;
  *    in VHE mode they stay loaded on the CPU until vcpu_put (seed 004).
  */
-import type { El2Handler, Exit, ExitAction, ExitReason, Stage2AbortExit, SysInsnAccess, SysregExit } from '../emulator/cpu/exits.js';
+import type { DebugExit, El2Handler, Exit, ExitAction, ExitReason, Stage2AbortExit, SysInsnAccess, SysregExit } from '../emulator/cpu/exits.js';
 import { RESUME } from '../emulator/cpu/exits.js';
 import type { GuestCpu } from '../emulator/cpu/guest-cpu.js';
 import { EC, esrEc } from '../emulator/cpu/esr.js';
@@ -22,11 +22,11 @@ import { CoalescedMmio, type ConsoleWindow, type NativeMmioSlot } from './coales
 import { idReadApplies, idReadFastPath } from './fast-path.js';
 import { El2Regs, EL2_REG_NAMES, type El2RegName } from './el2-regs.js';
 import { GuestContext, type HypMode } from './context.js';
-import { DEFAULT_COST_MODEL, type CostModel } from './cost.js';
+import { DEBUG_HANDLER_CYCLES, DEFAULT_COST_MODEL, type CostModel } from './cost.js';
 import { HypStats } from './stats.js';
 import { SysregPolicy } from './sysreg-policy.js';
 import { withPointerAuth } from './idregs.js';
-import { attachTraps } from './sysreg-table.js';
+import { attachTraps, MDCR } from './sysreg-table.js';
 import type { SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 import { HCR, hcrOf } from './hcr.js';
 import { logger } from './log.js';
@@ -79,6 +79,12 @@ export interface HypervisorConfig {
    * EL2), as KVM sets it from a VMM's KVM_ARM_VCPU_PMU_V3_SET_NR_COUNTERS. null: all of them.
    */
   pmuCounters: number | null;
+  /**
+   * MDCR_EL2.TDE: the guest's debug exceptions (breakpoint, watchpoint, software step, BRK) come
+   * to the EL2 model as 'debug' exits (Arm ARM D2.3), as KVM sets it while a VMM debugs the guest;
+   * TDA/TDOSA/TDRA then apply too (its debug-register accesses trap). Default off, as KVM.
+   */
+  trapDebug: boolean;
 }
 
 export type UnknownSysregPolicy = 'undef' | 'raz';
@@ -95,6 +101,7 @@ export const DEFAULT_HYP_CONFIG: HypervisorConfig = {
   pauth: false,
   unknownSysreg: 'undef',
   pmuCounters: null,
+  trapDebug: false,
 };
 
 /**
@@ -316,7 +323,7 @@ export class Hypervisor implements El2Handler {
     const s = this.stats;
     const cost = this.config.cost;
     s.exits.total++;
-    s.exits.byReason[exit.reason]++;
+    s.exits.byReason[exit.reason] = (s.exits.byReason[exit.reason] ?? 0) + 1;
     if (this.nested !== null) {
       // reflected to the guest hypervisor (charged by chargeNested), or filled into a shadow
       const a = this.nested.handleExit(vcpu, exit);
@@ -337,12 +344,12 @@ export class Hypervisor implements El2Handler {
       // User space sees the device in order: buffered writes first (KVM drains the ring on exit).
       this.coalesced.drain();
       s.exits.worldSwitch++;
-      cycles += cost.worldSwitch[this.config.mode] + cost.handler[exit.reason];
+      cycles += cost.worldSwitch[this.config.mode] + (cost.handler[exit.reason] ?? DEBUG_HANDLER_CYCLES);
       action = this.worldSwitch(vcpu, exit);
     }
     if (this.lastExitWentToUserspace) cycles += cost.userspace;
     s.cost.modelCycles += cycles;
-    s.cost.byReason[exit.reason] += cycles;
+    s.cost.byReason[exit.reason] = (s.cost.byReason[exit.reason] ?? 0) + cycles;
     s.cost.hostNs += Number(process.hrtime.bigint() - t0);
     return action;
   }
@@ -408,7 +415,36 @@ export class Hypervisor implements El2Handler {
         return { action: RESUME };
       case 'irq':
         return { action: RESUME };
+      case 'debug':
+        return this.debugExit(vcpu, exit);
     }
+  }
+
+  /**
+   * MDCR_EL2.TDE (--trap-debug) or HCR_EL2.TGE route the guest's debug exceptions here (Arm ARM
+   * D2.3). Debugging the guest from EL2 is the VMM's business (KVM_EXIT_DEBUG; here the GDB stub,
+   * `monitor trap-break on debug`); what is not the host's own goes back to the guest, as QEMU's
+   * kvm_arm_handle_debug re-injects it: an exception the guest's own controls generate (MDSCR_EL1,
+   * PSTATE.D, exit.guestTakes) is reflected to its EL1 vector with the syndrome EL1 would have
+   * (EC 0x31/0x33/0x35 when taken from EL1; QEMU re-injects ESR_EL2's 0x30/0x32/0x34 as is, the
+   * Arm ARM's ESR_ELx EC description has the "without a change in EL" class), FAR_EL1 for a
+   * watchpoint. One the guest did not enable (only the debug target EL2 made it: KDE = 0 or
+   * PSTATE.D = 1 at EL1) is the host's: counted and resumed past (Vcpu.debugException).
+   */
+  private debugExit(vcpu: GuestCpu, exit: DebugExit): { action: ExitAction; after?: () => void } {
+    if (!exit.guestTakes) return { action: RESUME };
+    const ec = exit.esr >>> 26;
+    const fromEl1 = vcpu.el === 1;
+    const ec1 = fromEl1 && (ec === 0x30 || ec === 0x32 || ec === 0x34) ? ec + 1 : ec;
+    const esr1 = ((ec1 << 26) | (exit.esr & 0x3ff_ffff)) >>> 0;
+    const watch = ec === 0x34;
+    return { action: RESUME, after: () => vcpu.takeException('sync', esr1, exit.pc, watch ? exit.far : undefined) };
+  }
+
+  /** MDCR_EL2.TDE or HCR_EL2.TGE: the guest's debug exceptions come here (El2Handler; D2.3). A guest hypervisor (--nested) routes its own. */
+  routesDebugToEl2(_vcpu: GuestCpu): boolean {
+    if (this.nested !== null) return false;
+    return (this.el2.mdcrLo & (1 << MDCR.TDE)) !== 0 || this.el2.hcrBit(HCR.TGE);
   }
 
   /**

@@ -12,10 +12,15 @@ export interface SysregTrapCount {
   worldSwitch: number;
 }
 
+/** Counts by exit reason; `debug` only once there was one. */
+export type ReasonCounts = Record<Exclude<ExitReason, 'debug'>, number> & { debug?: number };
+
 export class HypStats {
   readonly exits = {
     total: 0,
-    byReason: { sysreg: 0, hvc: 0, smc: 0, dabt_s2: 0, iabt_s2: 0, wfx: 0, irq: 0 } as Record<ExitReason, number>,
+    // 'debug' (MDCR_EL2.TDE) appears once such an exit happened: the stats of every run without
+    // one keep their fields (golden runs compare them).
+    byReason: { sysreg: 0, hvc: 0, smc: 0, dabt_s2: 0, iabt_s2: 0, wfx: 0, irq: 0 } as ReasonCounts,
     fastPath: 0,
     worldSwitch: 0,
     /** Exits that went on to the user-space device model (MMIO). */
@@ -25,7 +30,7 @@ export class HypStats {
   readonly cost = {
     hostNs: 0,
     modelCycles: 0,
-    byReason: { sysreg: 0, hvc: 0, smc: 0, dabt_s2: 0, iabt_s2: 0, wfx: 0, irq: 0 } as Record<ExitReason, number>,
+    byReason: { sysreg: 0, hvc: 0, smc: 0, dabt_s2: 0, iabt_s2: 0, wfx: 0, irq: 0 } as ReasonCounts,
   };
   readonly stage2 = { faults: 0, mappedPages: 0, mappedBytes: 0, unmaps: 0, tlbiIpa: 0 };
   /** MMIO accesses: emulated from the ISV syndrome, emulated by decoding the instruction (ISV = 0), or an external abort to the guest. */

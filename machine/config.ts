@@ -75,6 +75,8 @@ export interface MachineConfig {
   pauth?: boolean;
   /** --unknown-sysreg: an encoding the model does not know is UNDEFINED ('undef', default, as KVM) or read-as-zero/write-ignored ('raz'). */
   unknownSysreg?: 'undef' | 'raz';
+  /** --trap-debug: MDCR_EL2.TDE, the guest's debug exceptions are EL2 exits ('debug'). */
+  trapDebug?: boolean;
   /** --pmu-counters N: event counters the guest gets (MDCR_EL2.HPMN), 0 to 6 (default: all 6). */
   pmuCounters?: Numeric;
   /** --cost KEY=CYCLES (repeatable), or an object { 'worldSwitch.vhe': 800 }. */
@@ -138,7 +140,7 @@ export interface ResolvedConfig {
 const KNOWN = new Set<string>([
   'image', 'format', 'load', 'entry', 'mem', 'initrd', 'append', 'maxInsns', 'statsJson', 'hypMode', 'mairMangle',
   'defaultCacheable', 'deviceS2', 'stage2Map', 'gic', 'smp', 'fastPath', 'nested', 'pauth', 'cost', 'walk', 'quiet', 'gdb', 'gdbWait', 'logLevel', 'trace', 'traceFilter', 'traceFormat',
-  'snapshotAt', 'snapshot', 'seed', 'unknownSysreg', 'pmuCounters',
+  'snapshotAt', 'snapshot', 'seed', 'unknownSysreg', 'pmuCounters', 'trapDebug',
 ]);
 
 /** --seed: an integer 0..2^64-1 (decimal, 0x-hex, `_` separators). */
@@ -201,6 +203,7 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
     pauth: c.pauth === true,
     unknownSysreg: oneOf(c.unknownSysreg ?? 'undef', ['undef', 'raz'] as const, '--unknown-sysreg'),
     pmuCounters: resolvePmuCounters(c.pmuCounters),
+    trapDebug: c.trapDebug === true,
   };
   const walk = (c.walk ?? []).map((v) => {
     const a = typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : parseAddress(v);

@@ -63,8 +63,16 @@ export interface WfxExitEvent extends ExitEventBase {
 export interface IrqExitEvent extends ExitEventBase {
   readonly reason: 'irq';
 }
+/** A debug exception routed to EL2 (MDCR_EL2.TDE, --trap-debug): EC 0x30/0x32/0x34/0x3C in `esr`. */
+export interface DebugExitEvent extends ExitEventBase {
+  readonly reason: 'debug';
+  /** FAR_EL2 (a watchpoint's address; 0 otherwise). */
+  readonly far: number;
+  /** The model reflected it to the guest's EL1 vector (else it was the host's own and resumed past). */
+  readonly reflected: boolean;
+}
 
-export type ExitEvent = SysregExitEvent | AbortExitEvent | HypercallExitEvent | WfxExitEvent | IrqExitEvent;
+export type ExitEvent = SysregExitEvent | AbortExitEvent | HypercallExitEvent | WfxExitEvent | IrqExitEvent | DebugExitEvent;
 
 export interface ConsoleEvent {
   readonly type: 'console';
@@ -128,6 +136,9 @@ export class ExitObserver implements El2Handler {
   takesHvc(vcpu: Vcpu): boolean {
     return this.hyp.takesHvc(vcpu);
   }
+  routesDebugToEl2(vcpu: Vcpu): boolean {
+    return this.hyp.routesDebugToEl2(vcpu);
+  }
   // The optional members too: without drain() the coalesced-MMIO ring was not emptied when runFor
   // returned (console bytes late, a snapshot point with writes in flight); without the others a
   // guest hypervisor (--nested) did not run under an observer.
@@ -153,6 +164,7 @@ export class ExitObserver implements El2Handler {
     const cycles0 = cost.modelCycles;
     // A hypercall's x0 is overwritten by its result; a write's Xt is what was written.
     const x0 = exit.reason === 'hvc' || exit.reason === 'smc' ? v.x(0) : 0n;
+    const seq0 = v.exceptionSeq;
     const action = this.hyp.handleExit(v, exit);
     const s = this.hyp.stats.exits;
     const path: ExitPath = s.userspace !== this.user ? 'userspace' : s.fastPath !== this.fast ? 'fastPath' : 'worldSwitch';
@@ -190,6 +202,9 @@ export class ExitObserver implements El2Handler {
         break;
       case 'irq':
         e = { type: 'exit', vcpu: this.vcpu, reason: 'irq', esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles };
+        break;
+      case 'debug':
+        e = { type: 'exit', vcpu: this.vcpu, reason: 'debug', esr, pc, el, instructions, path, action: kind, virtualTimeNs, hostNs, cycles, far: exit.far, reflected: v.exceptionSeq !== seq0 };
         break;
     }
     this.emit(e);

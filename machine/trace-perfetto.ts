@@ -149,6 +149,10 @@ export class PerfettoTraceWriter {
       case 'wfx':
         name = e.wfe ? 'wfe' : 'wfi';
         break;
+      case 'debug':
+        args.far = hex(e.far);
+        args.reflected = e.reflected;
+        break;
     }
     t.pending = { ts: ns, dur: e.cycles * NS_PER_CYCLE, ev: { name: `EL2 ${name}`, cat: `el2,${e.reason},${e.path}`, ph: 'X', pid: PID, tid: t.tid, ts: us(ns), args } };
   };

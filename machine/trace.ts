@@ -21,7 +21,7 @@ import type { Vcpu } from '../emulator/cpu/vcpu.js';
 import { ConfigError } from './errors.js';
 import type { ExitEvent, InterruptEvent } from './events.js';
 
-const REASONS = ['sysreg', 'hvc', 'smc', 'dabt_s2', 'iabt_s2', 'wfx', 'irq'] as const;
+const REASONS = ['sysreg', 'hvc', 'smc', 'dabt_s2', 'iabt_s2', 'wfx', 'irq', 'debug'] as const;
 const KINDS = ['interrupt', 'console'] as const;
 
 /**
@@ -111,6 +111,10 @@ export class TraceWriter {
         break;
       case 'wfx':
         rec.wfe = e.wfe;
+        break;
+      case 'debug':
+        rec.far = hex(e.far);
+        rec.reflected = e.reflected;
         break;
     }
     rec.path = e.path;

@@ -39,7 +39,9 @@ export function assembleVm(config: ResolvedConfig, uartOut: (byte: number) => vo
     // MDCR_EL2.HPMN = PMCR_EL0.N: all event counters belong to the guest, as KVM sets it
     // (kvm_arm_setup_mdcr_el2 keeps the host's HPMN), or --pmu-counters; TPM/TPMCR clear.
     const pmuN = board.cpus[i]!.pmu.n;
-    hyp.el2.set('MDCR_EL2', (hyp.el2.get('MDCR_EL2') & ~0x1fn) | BigInt(Math.min(config.hyp.pmuCounters ?? pmuN, pmuN)));
+    // --trap-debug: MDCR_EL2.TDE (bit 8), the guest's debug exceptions to EL2 (Arm ARM D2.3).
+    const tde = config.hyp.trapDebug ? 1n << 8n : 0n;
+    hyp.el2.set('MDCR_EL2', (hyp.el2.get('MDCR_EL2') & ~0x1fn) | BigInt(Math.min(config.hyp.pmuCounters ?? pmuN, pmuN)) | tde);
     // A WFI with no interrupt pending and no timer armed returns from runFor (vcpu.idleWaiting):
     // only console input can wake the guest, and the run loop waits for it without spinning.
     v.returnWhenIdle = true;

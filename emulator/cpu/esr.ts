@@ -43,6 +43,13 @@ export const EC_NAMES: Readonly<Record<number, string>> = {
   0x25: 'dabt_cur',
   0x26: 'sp_align',
   0x2f: 'serror',
+  // Debug exceptions (D17.2.37; KVM's ESR_ELx_EC_BREAKPT_LOW, _SOFTSTP_, _WATCHPT_): from a lower EL / the current one.
+  0x30: 'breakpoint_low',
+  0x31: 'breakpoint_cur',
+  0x32: 'sstep_low',
+  0x33: 'sstep_cur',
+  0x34: 'watchpoint_low',
+  0x35: 'watchpoint_cur',
   0x3c: 'brk64',
 };
 

@@ -80,6 +80,8 @@ interface TrapCpu {
   /** Xn for address generation (31 = SP). */
   readBase(n: number): bigint;
   takeException(kind: ExceptionKind, esr: number, preferredReturn: number, far?: number): void;
+  /** A debug exception: to EL1, or routed to EL2 (Vcpu.debugException). */
+  debugException(esr: number, preferredReturn: number, far: number | undefined, guestTakes: boolean): void;
   dispatchExit(exit: Exit): void;
   halt(reason: HaltReason): void;
   /** SMC at the current EL exits to EL2 (HCR_EL2.TSC at EL1), as the EL2 model says (hyp/traps.ts). */
@@ -99,8 +101,10 @@ export function onCpuException(cpu: TrapCpu, intno: number): void {
       return;
     }
     case EXCP_BKPT: {
+      // BRK: always generated (D2.8 "Breakpoint instruction exceptions"), routed like the other
+      // debug exceptions (to EL2 under MDCR_EL2.TDE/HCR_EL2.TGE).
       const insn = cpu.readInsn(pc) ?? 0;
-      cpu.takeException('sync', esr(EC.BRK64, (insn >>> 5) & 0xffff), pc);
+      cpu.debugException(esr(EC.BRK64, (insn >>> 5) & 0xffff), pc, undefined, true);
       return;
     }
     case EXCP_UDEF:

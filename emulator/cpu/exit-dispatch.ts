@@ -8,7 +8,7 @@ import { EC, EC_NAMES, esr, esrEc, issSysreg, type SysregAccessFields } from './
 import { sysregKey } from './sysregs.js';
 import { enterException } from './exception-entry.js';
 import type { ExceptionKind } from './guest-cpu.js';
-import type { Exit } from './exits.js';
+import { debugEsrToEl2, type Exit } from './exits.js';
 import type { Vcpu } from './vcpu.js';
 
 /** A system-instruction trap the EL2 model found itself: an EC 0x18 exit at `pc` carrying the catalogue row. */
@@ -75,6 +75,35 @@ export function takeException(v: Vcpu, kind: ExceptionKind, esrValue: number, pr
   count(v, 1, kind === 'sync' ? (EC_NAMES[esrEc(esrValue)] ?? 'unknown') : kind);
   v.loop.entriesWithoutRetiring++;
   v.onException?.(kind, esrValue, 1);
+}
+
+/**
+ * A debug exception (breakpoint, watchpoint, software step, BRK; `esrValue` as EL1 would see it):
+ * taken to EL1, or, routed to EL2 by MDCR_EL2.TDE/HCR_EL2.TGE (Arm ARM D2.3), a 'debug' exit with
+ * the EL2 syndrome (EC 0x30/0x32/0x34 from a lower EL, 0x3C). An exit the EL2 model resumes
+ * without an exception entry (its own event, not the guest's) steps past it, as a debugger at EL2
+ * does: ERET with SPSR_EL2.SS = 1 after a step; a breakpoint or watchpoint not raised again by the
+ * same instruction (skipsDebugEvent).
+ */
+export function debugException(v: Vcpu, esrValue: number, pc: number, far: number | undefined, guestTakes: boolean): void {
+  if (!v.debugToEl2()) {
+    takeException(v, 'sync', esrValue, pc, far);
+    return;
+  }
+  const seq = v.exceptionSeq;
+  dispatchExit(v, { reason: 'debug', esr: debugEsrToEl2(esrValue), pc, far: far ?? 0, guestTakes });
+  if (v.exceptionSeq !== seq || v.halted !== null || v.gatedExit !== null) return;
+  const ec = esrValue >>> 26;
+  if (ec === 0x32 || ec === 0x33) v.softwareStep.resumeStepping();
+  else if (ec !== 0x3c) v.debugSkip = { pc, instructions: v.currentInstructions };
+}
+
+/** Is the breakpoint/watchpoint at `pc` the one the EL2 model just resumed past (the same instruction re-executed, not a later pass)? */
+export function skipsDebugEvent(v: Vcpu, pc: number): boolean {
+  const s = v.debugSkip;
+  if (s === null) return false;
+  v.debugSkip = null;
+  return s.pc === pc && v.currentInstructions <= s.instructions + 1;
 }
 
 function count(v: Vcpu, targetEl: 1 | 2, name: string): void {

@@ -9,7 +9,7 @@ import type { SysregAccessFields } from './esr.js';
 import type { SysregEntry } from './sysreg-catalogue.js';
 
 /** Exit reasons as the statistics and the debugger name them. */
-export type ExitReason = 'sysreg' | 'hvc' | 'smc' | 'dabt_s2' | 'iabt_s2' | 'wfx' | 'irq';
+export type ExitReason = 'sysreg' | 'hvc' | 'smc' | 'dabt_s2' | 'iabt_s2' | 'wfx' | 'irq' | 'debug';
 
 interface ExitBase {
   /** ESR_EL2 value the hardware would have written. */
@@ -93,8 +93,38 @@ export interface WfxExit extends ExitBase {
 export interface IrqExit extends ExitBase {
   readonly reason: 'irq';
 }
+/**
+ * A debug exception from EL1/EL0 routed to EL2 by MDCR_EL2.TDE or HCR_EL2.TGE (Arm ARM D2.3
+ * "Routing debug exceptions"): ESR_EL2 EC 0x30 (Breakpoint), 0x32 (Software Step), 0x34
+ * (Watchpoint), all "from a lower Exception level", or 0x3C (BRK); `pc` is the preferred return
+ * address (the instruction, for a step the next one to run), `far` the watched address.
+ */
+export interface DebugExit extends ExitBase {
+  readonly reason: 'debug';
+  readonly far: number;
+  /**
+   * Whether the guest's own controls (debug target EL1: MDSCR_EL1.KDE, PSTATE.D, D2.4) would have
+   * generated it: what a hypervisor reads from the guest's MDSCR_EL1 and SPSR_EL2 to tell the
+   * guest's debug events from its own. The vCPU computes it as its debug model does.
+   */
+  readonly guestTakes: boolean;
+}
 
-export type Exit = HvcExit | SmcExit | SysregExit | Stage2AbortExit | WfxExit | IrqExit;
+export type Exit = HvcExit | SmcExit | SysregExit | Stage2AbortExit | WfxExit | IrqExit | DebugExit;
+
+/**
+ * The syndrome a debug exception has when taken to EL2 from EL1/EL0 (always a lower EL): the
+ * "without a change in EL" classes become their "from a lower EL" pair; ISS and IL unchanged.
+ */
+export function debugEsrToEl2(esr: number): number {
+  const ec = esr >>> 26;
+  return ec === 0x31 || ec === 0x33 || ec === 0x35 ? (((ec - 1) << 26) | (esr & 0x3ff_ffff)) >>> 0 : esr >>> 0;
+}
+
+/** Is this ESR EC a debug exception (breakpoint, step, watchpoint, BRK)? */
+export function isDebugEc(ec: number): boolean {
+  return (ec >= 0x30 && ec <= 0x35) || ec === 0x3c;
+}
 
 /** How a run ended, as far as the machine knows. */
 export type HaltReason =
@@ -166,6 +196,12 @@ export interface El2Handler {
   trapsSmc(cpu: GuestCpu): boolean;
   /** Does an HVC at the current EL go to EL2? Otherwise it is UNDEFINED (EL0, or HCR_EL2.HCD = 1). */
   takesHvc(cpu: GuestCpu): boolean;
+  /**
+   * Optional: are debug exceptions from EL1/EL0 routed to EL2 (MDCR_EL2.TDE or HCR_EL2.TGE, Arm ARM
+   * D2.3)? Then they are 'debug' exits, and enabled whatever MDSCR_EL1.KDE and PSTATE.D say (D2.4:
+   * the debug target EL is above the current one). No method: never.
+   */
+  routesDebugToEl2?(cpu: GuestCpu): boolean;
   handleExit(cpu: GuestCpu, exit: Exit): ExitAction;
   /**
    * Optional: an exception the vCPU is about to take to EL1, which the handler may take

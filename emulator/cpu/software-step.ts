@@ -35,8 +35,8 @@ const isLoadExclusive = (w: number): boolean => (w & 0x3f40_0000) >>> 0 === 0x08
 export interface StepSource {
   /** MDSCR_EL1.SS as the guest wrote it. */
   stepMode(): boolean;
-  /** Software step is active at this EL and PSTATE (OS lock, KDE, PSTATE.D). */
-  stepActive(el: number, pstate: number): boolean;
+  /** Software step is active at this EL and PSTATE (OS lock, KDE, PSTATE.D; `toEl2`: the debug target is EL2, D2.3). */
+  stepActive(el: number, pstate: number, toEl2: boolean): boolean;
 }
 
 export interface StepCpu {
@@ -46,7 +46,10 @@ export interface StepCpu {
   readonly exceptionSeq: number;
   sysreg(e: SysregEncoding): bigint;
   readInsn(va: number): number | null;
-  takeException(kind: 'sync', esr: number, preferredReturn: number): void;
+  /** MDCR_EL2.TDE or HCR_EL2.TGE: debug exceptions go to EL2 (D2.3). */
+  debugToEl2(): boolean;
+  /** Take the debug exception (to EL1, or routed to EL2: an exit); `guestTakes`: under the guest's own controls. */
+  debugException(esr: number, preferredReturn: number, far: number | undefined, guestTakes: boolean): void;
 }
 
 export class SoftwareStep {
@@ -60,6 +63,8 @@ export class SoftwareStep {
   private inflightWord = 0;
   private inflightSeq = 0;
   private inflightInsns = 0;
+  /** The step of the instruction in flight is one the guest's own controls made active (not only MDCR_EL2.TDE). */
+  private inflightGuest = true;
   /** Software Step exceptions taken. */
   exceptions = 0;
 
@@ -81,12 +86,12 @@ export class SoftwareStep {
         // The step of any other instruction is complete: the exception is taken before the next
         // one even when that instruction masked debug exceptions (MSR DAIFSet), as QEMU 7.2
         // takes it (guest sstep).
-        else return this.stepException(cpu, pstateEl(cpu.pstate), cpu.pc);
+        else return this.stepException(cpu, pstateEl(cpu.pstate), cpu.pc, this.inflightGuest);
       }
     }
     const ps = cpu.pstate;
     const el = pstateEl(ps);
-    if (!src.stepActive(el, ps)) {
+    if (!src.stepActive(el, ps, cpu.debugToEl2())) {
       this.prevActive = false;
       return false;
     }
@@ -102,7 +107,9 @@ export class SoftwareStep {
         }
       }
     }
-    if (!this.ss) return this.stepException(cpu, el, pc);
+    const guestActive = !cpu.debugToEl2() || src.stepActive(el, ps, false);
+    if (!this.ss) return this.stepException(cpu, el, pc, guestActive);
+    this.inflightGuest = guestActive;
     this.inflight = true;
     this.inflightWord = cpu.readInsn(pc) ?? 0;
     this.inflightSeq = cpu.exceptionSeq;
@@ -110,8 +117,17 @@ export class SoftwareStep {
     return false;
   }
 
+  /**
+   * An EL2 model resumed a routed step exception without reflecting it (its own step): it returns
+   * with SPSR_EL2.SS = 1, so the next instruction runs (active-not-pending) and is stepped (D2.12).
+   */
+  resumeStepping(): void {
+    this.ss = true;
+    this.prevActive = true;
+  }
+
   /** Take the Software Step exception before the instruction at `pc` (ELR = pc). */
-  private stepException(cpu: StepCpu, el: number, pc: number): boolean {
+  private stepException(cpu: StepCpu, el: number, pc: number, guestTakes: boolean): boolean {
     let iss = IFSC_DEBUG;
     if (this.stepped) {
       iss |= ISS_ISV;
@@ -121,7 +137,7 @@ export class SoftwareStep {
     this.prevActive = false;
     this.exceptions++;
     const ec = el === 0 ? EC_SOFTWARE_STEP_LOWER : EC_SOFTWARE_STEP_CUR;
-    cpu.takeException('sync', ((ec << 26) | (1 << 25) | iss) >>> 0, pc);
+    cpu.debugException(((ec << 26) | (1 << 25) | iss) >>> 0, pc, undefined, guestTakes);
     return true;
   }
 }

@@ -30,7 +30,7 @@ import { Access, type AccessKind } from './translator.js';
 import { MmuTranslator } from './mmu-translator.js';
 import type { El2Handler, Exit, ExitAction, HaltReason, WfxRoute } from './exits.js';
 import { CNTFRQ_HZ, NS_PER_INSN, CounterPollWarp, VirtualClock } from './virtual-time.js';
-import { dispatchExit, raiseSysregExit, takeException } from './exit-dispatch.js';
+import { debugException, dispatchExit, raiseSysregExit, skipsDebugEvent, takeException } from './exit-dispatch.js';
 import { FillHandler, type NativeMmioWindow } from './fill-handler.js';
 import { SoftwareStep, type StepSource } from './software-step.js';
 import { bareRoute } from './sysinsn-hook.js';
@@ -354,6 +354,22 @@ export class Vcpu implements GuestCpu {
   /** Exception entry to EL1 (exception-entry.ts), counted and observed (exit-dispatch.ts). */
   takeException(kind: ExceptionKind, esrValue: number, preferredReturn: number, far?: number): void {
     takeException(this, kind, esrValue, preferredReturn, far);
+  }
+
+  /** MDCR_EL2.TDE or HCR_EL2.TGE, as the EL2 model says: debug exceptions from EL1/EL0 go to EL2 (Arm ARM D2.3). */
+  debugToEl2(): boolean {
+    return this.el2?.routesDebugToEl2?.(this) === true;
+  }
+
+  /** A debug exception: to EL1, or routed to EL2 as a 'debug' exit (exit-dispatch.ts debugException). */
+  debugException(esrValue: number, pc: number, far: number | undefined, guestTakes: boolean): void {
+    debugException(this, esrValue, pc, far, guestTakes);
+  }
+
+  /** A routed breakpoint/watchpoint the EL2 model resumed as its own (exit-dispatch.ts skipsDebugEvent). */
+  debugSkip: { pc: number; instructions: number } | null = null;
+  skipsDebugEvent(pc: number): boolean {
+    return skipsDebugEvent(this, pc);
   }
 
   // ---------------------------------------------------------------- run loop

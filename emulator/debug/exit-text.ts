@@ -52,6 +52,11 @@ export function describeExit(exit: Exit, x0?: bigint): string {
       return `${exit.wfe ? 'wfe' : 'wfi'}; ${syndrome}`;
     case 'irq':
       return `physical IRQ; ${syndrome}`;
+    case 'debug': {
+      const ec = exit.esr >>> 26;
+      const what = ec === 0x30 ? 'breakpoint' : ec === 0x32 ? 'software step' : ec === 0x34 ? `watchpoint at ${hexPc(exit.far)}` : 'brk';
+      return `debug exception (${what}) routed to EL2; ${syndrome}`;
+    }
   }
 }
 

@@ -41,7 +41,7 @@ export type WatchKind = 'write' | 'read' | 'access';
  * before handling them), and `exit-to-l1`: an exit (or interrupt) the model reflects to a guest
  * hypervisor under --nested (it stops after the reflection, at the guest hypervisor's vector).
  */
-export const TRAP_REASONS = ['sysreg', 'hvc', 'smc', 'dabt_s2', 'iabt_s2', 'wfx', 'irq', 'exit-to-l1'] as const;
+export const TRAP_REASONS = ['sysreg', 'hvc', 'smc', 'dabt_s2', 'iabt_s2', 'wfx', 'irq', 'debug', 'exit-to-l1'] as const;
 export type TrapReason = (typeof TRAP_REASONS)[number];
 
 /** Why the target stopped. Discriminated on `kind`; the stub turns it into a T/S/W reply. */

@@ -14,8 +14,13 @@
  * breakpoint, checked against the debug-exception enables before the instruction executes), and
  * so do watchpoints (armWatchpoints: a data hook per enabled watchpoint). Software step
  * (MDSCR_EL1.SS, kept here) is run by the vCPU (emulator/cpu/software-step.ts, StepSource is
- * this model); linked and context-matching breakpoints (BT != 0) and MDCR_EL2.TDE routing of
- * debug exceptions to EL2 are not modelled.
+ * this model); linked and context-matching breakpoints (BT != 0) are not modelled.
+ *
+ * Routing (Arm ARM D2.3 "Routing debug exceptions"): with MDCR_EL2.TDE or HCR_EL2.TGE set the
+ * debug target EL is EL2, so breakpoint, watchpoint and step exceptions from EL1/EL0 are enabled
+ * whatever MDSCR_EL1.KDE and PSTATE.D say (D2.4, AArch64.GenerateDebugExceptionsFrom: enabled
+ * when the target EL is above the current one; the OS lock still disables them, MDSCR_EL1.MDE
+ * and SS are still required) and the vCPU delivers them as EL2 exits (DebugCpu.debugException).
  */
 import { defineSysreg, type SysregCatalogue, type SysregDef, type SysregSpec } from '../cpu/sysreg-catalogue.js';
 import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
@@ -61,8 +66,16 @@ export const DEBUG_REG_SYSREGS: readonly SysregDef[] = Object.freeze(defs);
 export interface DebugCpu {
   readonly el: number;
   readonly pstate: number;
+  /** MDCR_EL2.TDE or HCR_EL2.TGE: the debug target EL is EL2 (D2.3). */
+  readonly debugToEl2: boolean;
   sysreg(e: { op0: number; op1: number; crn: number; crm: number; op2: number }): bigint;
-  takeException(kind: 'sync', esr: number, pc: number): void;
+  /**
+   * Take a debug exception with this syndrome (as EL1 would see it), to EL1 or, routed, to EL2;
+   * `far` for a watchpoint; `guestTakes`: generated under the guest's own controls (DebugExit).
+   */
+  debugException(esr: number, pc: number, far: number | undefined, guestTakes: boolean): void;
+  /** The EL2 model resumed this instruction's routed breakpoint/watchpoint as its own: do not raise it again (Vcpu.debugException). */
+  skipsDebugEvent(pc: number): boolean;
   /** Add a code hook on one instruction address (returns a handle), remove one. */
   hookInsn(va: bigint, fn: (pc: number) => void): number;
   unhook(h: number): void;
@@ -74,7 +87,6 @@ export interface DebugCpu {
   readonly pc: number;
   /** Run `fn` once the current instruction is done, before the next one. */
   afterInstruction(fn: () => void): void;
-  takeDataException(esr: number, pc: number, far: number): void;
 }
 
 const MDSCR_KDE = 1n << 13n;
@@ -124,11 +136,23 @@ export class DebugRegs implements Snapshottable {
 
   /**
    * Software step active at this EL (Arm ARM D2.12, with D2.4 "Enabling debug exceptions from the
-   * current EL"): MDSCR_EL1.SS, OS lock clear, and EL0, or EL1 with MDSCR_EL1.KDE and PSTATE.D clear.
+   * current EL"): MDSCR_EL1.SS and debug exceptions enabled from this EL (generateFrom).
    */
-  stepActive(el: number, pstate: number): boolean {
-    if (!this.stepMode() || this.osLocked || el > 1) return false;
-    return el === 0 || ((this.mdscr & MDSCR_KDE) !== 0n && (pstate & PSTATE_D) === 0);
+  stepActive(el: number, pstate: number, toEl2 = false): boolean {
+    return this.stepMode() && this.generateFrom(el, pstate, toEl2);
+  }
+
+  /**
+   * AArch64.GenerateDebugExceptionsFrom (D2.4 "Enabling debug exceptions"): never with the OS lock
+   * set (the double lock, OSDLR_EL1, is not modelled: never set); the debug target EL is EL2 when
+   * MDCR_EL2.TDE or HCR_EL2.TGE routes them there (D2.3), else EL1; from the target EL itself only
+   * with MDSCR_EL1.KDE = 1 and PSTATE.D = 0, from a lower EL always, from a higher one never.
+   */
+  generateFrom(el: number, pstate: number, toEl2: boolean): boolean {
+    if (this.osLocked || el > 1) return false;
+    const target = toEl2 ? 2 : 1;
+    if (el < target) return true;
+    return (this.mdscr & MDSCR_KDE) !== 0n && (pstate & PSTATE_D) === 0;
   }
 
   read(name: string): bigint {
@@ -232,36 +256,34 @@ export class DebugRegs implements Snapshottable {
 
   private pendingWatch = false;
   private watchpointHit(cpu: DebugCpu, pac: number, write: boolean, addr: number): void {
-    if (this.pendingWatch || !this.debugEnabled(cpu, pac)) return;
+    if (this.pendingWatch || !this.debugEnabled(cpu, pac) || cpu.skipsDebugEvent(cpu.pc)) return;
     this.pendingWatch = true;
+    const guestTakes = !cpu.debugToEl2 || this.debugEnabled(cpu, pac, false);
     const pc = cpu.pc;
     const el = cpu.el;
     const esr = (((el === 1 ? EC_WATCHPOINT_CUR : EC_WATCHPOINT_LOWER) << 26) | (1 << 25) | (write ? 1 << 6 : 0) | IFSC_DEBUG) >>> 0;
     cpu.afterInstruction(() => {
       this.pendingWatch = false;
-      cpu.takeDataException(esr, pc, addr);
+      cpu.debugException(esr, pc, addr, guestTakes);
     });
   }
 
-  /** Debug exceptions from the current EL (D2.4), for an event whose PMC/PAC field is `pmc`. */
-  private debugEnabled(cpu: DebugCpu, pmc: number): boolean {
+  /**
+   * A breakpoint or watchpoint exception is generated (AArch64.CheckBreakpoint/CheckWatchpoint):
+   * its PMC/PAC field selects the current EL, MDSCR_EL1.MDE = 1 (the guest's MDSCR_EL1, kept
+   * here; the core holds a copy), and debug exceptions are enabled from this EL (generateFrom).
+   */
+  private debugEnabled(cpu: DebugCpu, pmc: number, toEl2 = cpu.debugToEl2): boolean {
     const el = cpu.el;
     if (el > 1 || ((pmc >> (el === 1 ? 0 : 1)) & 1) === 0) return false;
-    if (this.osLocked) return false;
-    const mdscr = this.mdscr; // the guest's MDSCR_EL1, kept here (the core holds a copy)
-    if ((mdscr & MDSCR_MDE) === 0n) return false;
-    return !(el === 1 && ((mdscr & MDSCR_KDE) === 0n || (cpu.pstate & PSTATE_D) !== 0));
+    if ((this.mdscr & MDSCR_MDE) === 0n) return false;
+    return this.generateFrom(el, cpu.pstate, toEl2);
   }
 
   private breakpointHit(cpu: DebugCpu, pmc: number, pc: number): void {
-    const el = cpu.el;
-    if (el > 1 || ((pmc >> (el === 1 ? 0 : 1)) & 1) === 0) return;
-    // OS lock set: no breakpoint exceptions (the double lock, OSDLR_EL1, is not modelled: never set).
-    if (this.osLocked) return;
-    const mdscr = this.mdscr; // the guest's MDSCR_EL1, kept here (the core holds a copy)
-    if ((mdscr & MDSCR_MDE) === 0n) return;
-    if (el === 1 && ((mdscr & MDSCR_KDE) === 0n || (cpu.pstate & PSTATE_D) !== 0)) return;
-    cpu.takeException('sync', (((el === 1 ? EC_BREAKPOINT_CUR : EC_BREAKPOINT_LOWER) << 26) | (1 << 25) | IFSC_DEBUG) >>> 0, pc);
+    if (!this.debugEnabled(cpu, pmc) || cpu.skipsDebugEvent(pc)) return;
+    const guestTakes = !cpu.debugToEl2 || this.debugEnabled(cpu, pmc, false);
+    cpu.debugException((((cpu.el === 1 ? EC_BREAKPOINT_CUR : EC_BREAKPOINT_LOWER) << 26) | (1 << 25) | IFSC_DEBUG) >>> 0, pc, undefined, guestTakes);
   }
 
   /** Enabled breakpoints (DBGBCR.E = 1), for the debugger and a future event model. */

@@ -227,14 +227,15 @@ function wireDebugRegs(v: Vcpu, debugRegs: DebugRegs): void {
   const dbgCpu: DebugCpu = {
     get el() { return v.el; },
     get pstate() { return v.pstate; },
+    get debugToEl2() { return v.debugToEl2(); },
     sysreg: (e) => v.sysreg(e),
-    takeException: (kind, esr, pc) => v.takeException(kind, esr, pc),
+    debugException: (esr, pc, far, guestTakes) => v.debugException(esr, pc, far, guestTakes),
+    skipsDebugEvent: (pc) => v.skipsDebugEvent(pc),
     hookInsn: (va, fn) => v.uc.onCode(va, va, (pc) => fn(pc)),
     unhook: (h) => v.uc.removeHook(h),
     hookData: (lo, hi, fn) => v.uc.onMemAccess(lo, hi, (type, addr, size) => fn(type === MemAccess.WRITE, addr, size)),
     get pc() { return v.pc; },
     afterInstruction: (fn) => v.afterInstruction(fn),
-    takeDataException: (esr, pc, far) => v.takeException('sync', esr, pc, far),
     retranslate: (va) => {
       const a = Number(BigInt.asIntN(64, va)); // a signed 49-bit VA is exact in a double
       v.uc.removeTbCache(a, a + 4);

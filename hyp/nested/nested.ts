@@ -418,6 +418,7 @@ export class NestedVirt {
         return this.host.handleOwn(v, { ...exit, ipa: r.ipa, hpfar: Math.floor(r.ipa / 4096) * 16 }); // MMIO
       }
       case 'irq':
+      case 'debug': // never routed to us while a guest hypervisor runs (Hypervisor.routesDebugToEl2)
         return null;
     }
   }

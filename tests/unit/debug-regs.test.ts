@@ -102,3 +102,41 @@ describe('watchpoints (Arm ARM D2 "Watchpoint exceptions", DBGWCR/DBGWVR)', () =
     expect(m!.vcpu.sysreg({ op0: 3, op1: 0, crn: 6, crm: 0, op2: 0 })).toBe(BigInt(B + 0x100)); // FAR_EL1
   });
 });
+
+describe('debug exceptions routed to EL2 (Arm ARM D2.3 "Routing debug exceptions", D2.4 "Enabling debug exceptions")', () => {
+  it('AArch64.GenerateDebugExceptionsFrom: target EL1 needs KDE and PSTATE.D clear at EL1; target EL2 enables EL1 and EL0 whatever they say', () => {
+    const d = new DebugRegs();
+    const D = 1 << 9;
+    d.write('OSLAR_EL1', 0n);
+    d.write('MDSCR_EL1', 0n); // KDE = 0
+    expect(d.generateFrom(0, 0, false)).toBe(true);
+    expect(d.generateFrom(1, 0, false)).toBe(false);
+    expect(d.generateFrom(1, 0, true)).toBe(true);
+    expect(d.generateFrom(1, D, true)).toBe(true);
+    d.write('MDSCR_EL1', 1n << 13n); // KDE
+    expect(d.generateFrom(1, 0, false)).toBe(true);
+    expect(d.generateFrom(1, D, false)).toBe(false);
+    expect(d.generateFrom(2, 0, true)).toBe(false); // EL2 itself is the model's, never the guest's
+    d.write('OSLAR_EL1', 1n); // the OS lock disables them all, routed or not
+    expect(d.generateFrom(0, 0, true)).toBe(false);
+    expect(d.generateFrom(1, 0, true)).toBe(false);
+  });
+  it('software step follows the same enables (MDSCR_EL1.SS)', () => {
+    const d = new DebugRegs();
+    d.write('OSLAR_EL1', 0n);
+    d.write('MDSCR_EL1', 1n); // SS, KDE = 0
+    expect(d.stepActive(1, 0, false)).toBe(false);
+    expect(d.stepActive(1, 0, true)).toBe(true);
+    expect(d.stepActive(0, 1 << 9, false)).toBe(true);
+  });
+  it('the EL2 syndrome of a debug exception from EL1 is the "from a lower EL" class (ESR_ELx EC 0x30/0x32/0x34), BRK stays 0x3C', async () => {
+    const { debugEsrToEl2, isDebugEc } = await import('../../emulator/cpu/exits.js');
+    expect(debugEsrToEl2(0xc6000022)).toBe(0xc2000022); // breakpoint 0x31 -> 0x30
+    expect(debugEsrToEl2(0xcf000022)).toBe(0xcb000022); // step 0x33 (ISV) -> 0x32
+    expect(debugEsrToEl2(0xd6000062)).toBe(0xd2000062); // watchpoint 0x35 (WnR) -> 0x34
+    expect(debugEsrToEl2(0xc2000022)).toBe(0xc2000022); // already from a lower EL
+    expect(debugEsrToEl2(0xf2000077)).toBe(0xf2000077); // BRK #0x77
+    expect([0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x3c].every(isDebugEc)).toBe(true);
+    expect(isDebugEc(0x15)).toBe(false);
+  });
+});
