@@ -233,7 +233,7 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
   const smp = resolveSmp(c.smp);
   if (smp > 1) {
     // Not SMP-aware yet: refused rather than run on one vCPU or misbehave.
-    const alone = gdbPort !== undefined ? '--gdb' : snapshotAt !== undefined ? '--snapshot-at' : hyp.nested ? '--nested' : null;
+    const alone = snapshotAt !== undefined ? '--snapshot-at' : hyp.nested ? '--nested' : null;
     if (alone !== null) throw new ConfigError(`--smp ${smp}: ${alone} supports one vCPU only for now (use --smp 1)`);
   }
   return {

@@ -36,8 +36,8 @@ export class ConsoleWatch {
     return this.pattern !== null;
   }
 
-  /** One chunk from the console sink. */
-  readonly out = (chunk: Uint8Array): void => {
+  /** One chunk from the console sink, and the vCPU whose UART writes it is. */
+  readonly out = (chunk: Uint8Array, writer = 0): void => {
     // A restored run's first chunk may start with the line in progress at the snapshot point:
     // printed by the run before it, so not printed again, but its console event (and trace
     // record) is the whole chunk, as in the uninterrupted run.
@@ -53,6 +53,6 @@ export class ConsoleWatch {
         this.onMatch();
       }
     }
-    this.events.console(text);
+    this.events.console(text, writer);
   };
 }

@@ -76,6 +76,8 @@ export type ExitEvent = SysregExitEvent | AbortExitEvent | HypercallExitEvent | 
 
 export interface ConsoleEvent {
   readonly type: 'console';
+  /** The vCPU whose UART writes these are (0 unless --smp). */
+  readonly vcpu: number;
   /** Guest UART output, a line (or up to 4 KiB) at a time, decoded as UTF-8. */
   readonly text: string;
 }

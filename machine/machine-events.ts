@@ -36,10 +36,10 @@ export class MachineEvents {
     return this.listeners.console.length > 0;
   }
 
-  /** Console text, to the `console` listeners. */
-  console(text: string): void {
+  /** Console text written by vCPU `vcpu`, to the `console` listeners. */
+  console(text: string, vcpu = 0): void {
     if (this.listeners.console.length === 0) return;
-    const e = { type: 'console' as const, text };
+    const e = { type: 'console' as const, vcpu, text };
     for (const l of this.listeners.console) l(text, e);
   }
 

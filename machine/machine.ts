@@ -96,13 +96,15 @@ export class Machine {
     this.image = image;
     this.inputOpen = io.consoleInput === 'open';
     this.snapshotPending = config.snapshotAt !== undefined;
-    this.sink = new ConsoleSink((chunk) => this.consoleWatch.out(chunk));
+    this.sink = new ConsoleSink((chunk, writer) => this.consoleWatch.out(chunk, writer));
     const vm = assembleVm(config, this.sink.put);
     this.vm = vm;
     this.board = vm.board;
     this.hyps = vm.hyps;
     this.hyp = vm.hyps[0]!;
     this.smp = vm.smp;
+    // Console output carries the vCPU whose UART writes it is (the one the scheduler runs).
+    if (this.smp !== null) this.smp.onRun = (i) => (this.sink.writer = i);
     this.events = new MachineEvents(this.board, this.hyps);
     this.consoleWatch = new ConsoleWatch((chunk) => this.io.console?.(chunk), this.events, () => {
       for (const v of this.board.vcpus) v.pauseRequested = true;
@@ -360,8 +362,28 @@ export class Machine {
 
   /** The debug engine (breakpoints with exact instruction counts), shared by until-pc and --gdb. */
   private gdbTarget(): VcpuTarget {
+    const smp = this.smp;
     this.debugTarget ??= new VcpuTarget(
-      { machine: this.board, hyp: this.hyp, flushConsole: () => this.sink.flush() },
+      {
+        machine: this.board,
+        hyp: this.hyp,
+        flushConsole: () => this.sink.flush(),
+        ...(smp !== null
+          ? {
+              // One GDB thread per vCPU, run through the same scheduler as without a debugger.
+              smp: {
+                vcpus: this.board.vcpus,
+                hyps: this.hyps,
+                run: (budget: number) => {
+                  const r = smp.run(budget);
+                  // Every vCPU off (PSCI CPU_OFF on the last one): nothing can run again.
+                  return r === 'off' ? { kind: 'system-off' } : r === 'halt' ? smp.halt() : null;
+                },
+                power: (i: number) => smp.power.state(i),
+              },
+            }
+          : {}),
+      },
       { exitCodeFor, maxInstructions: this.config.maxInsns },
     );
     return this.debugTarget;

@@ -32,6 +32,8 @@ export class SmpVm {
   readonly power: PsciPower;
   readonly sched: SmpScheduler;
   private readonly vcpus: Vcpu[];
+  /** Told which vCPU is about to run (the console attributes UART output to it). */
+  onRun: ((i: number) => void) | null = null;
   /** SCTLR_EL1 as each core came out of reset (what CPU_ON restores: MMU and caches off). */
   private readonly resetSctlr: bigint[];
 
@@ -124,6 +126,7 @@ export class SmpVm {
         return v.virtualTimeNs;
       },
       runFor: (n: number): CpuRunResult => {
+        this.onRun?.(i);
         const before = v.instructions;
         if (v.runFor(n) !== null) return 'halt';
         if (power.state(i) === 'off') return 'off';

@@ -18,7 +18,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { describeEsr } from '../emulator/cpu/esr.js';
 import { ConfigError } from './errors.js';
-import type { ExitEvent, InterruptEvent } from './events.js';
+import type { ExitEvent, InterruptEvent, ConsoleEvent } from './events.js';
 import { keepsExit, type TraceFilter } from './trace.js';
 
 const PID = 1;
@@ -165,10 +165,10 @@ export class PerfettoTraceWriter {
   };
 
   /** A console line, at the virtual time the UART output was flushed. */
-  readonly console = (text: string): void => {
+  readonly console = (text: string, e?: ConsoleEvent): void => {
     if (this.filter !== null && !this.filter.kinds.has('console')) return;
     const c = this.clock();
-    this.put({ name: 'console', cat: 'console', ph: 'i', s: 't', pid: PID, tid: CONSOLE_TID, ts: us(c.virtualTimeNs), args: { insn: c.instructions, text } });
+    this.put({ name: 'console', cat: 'console', ph: 'i', s: 't', pid: PID, tid: CONSOLE_TID, ts: us(c.virtualTimeNs), args: { insn: c.instructions, vcpu: e?.vcpu ?? 0, text } });
   };
 
   flush(): void {

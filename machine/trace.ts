@@ -19,7 +19,7 @@ import { disassemble } from '../emulator/debug/disasm.js';
 import { hexVa, vaFromBigint } from '../emulator/types.js';
 import type { Vcpu } from '../emulator/cpu/vcpu.js';
 import { ConfigError } from './errors.js';
-import type { ExitEvent, InterruptEvent } from './events.js';
+import type { ConsoleEvent, ExitEvent, InterruptEvent } from './events.js';
 
 const REASONS = ['sysreg', 'hvc', 'smc', 'dabt_s2', 'iabt_s2', 'wfx', 'irq', 'debug'] as const;
 const KINDS = ['interrupt', 'console'] as const;
@@ -65,7 +65,7 @@ export class TraceWriter {
 
   constructor(
     path: string,
-    /** The vCPUs (each exit's instruction is read in its own vCPU's regime); console lines take vCPU 0's clock. */
+    /** The vCPUs (each exit's instruction is read in its own vCPU's regime; a console line takes its writer's clock). */
     private readonly vcpus: readonly Vcpu[],
     private readonly filter: TraceFilter | null,
     /** hostNs: false leaves the host-time field out (golden runs: never compared, so never stored). */
@@ -129,10 +129,12 @@ export class TraceWriter {
     this.put({ type: 'interrupt', insn: e.instructions, vtimeNs: e.virtualTimeNs, vcpu: e.vcpu, kind: e.kind, pc: hex(e.pc) });
   };
 
-  readonly console = (text: string): void => {
+  /** A console chunk (a line, or the part of one a vCPU wrote), with the vCPU that wrote it and its clock. */
+  readonly console = (text: string, e?: ConsoleEvent): void => {
     if (this.filter !== null && !this.filter.kinds.has('console')) return;
-    const v = this.vcpus[0]!;
-    this.put({ type: 'console', insn: v.currentInstructions, vtimeNs: v.virtualTimeNs, vcpu: 0, text });
+    const vcpu = e?.vcpu ?? 0;
+    const v = this.vcpus[vcpu] ?? this.vcpus[0]!;
+    this.put({ type: 'console', insn: v.currentInstructions, vtimeNs: v.virtualTimeNs, vcpu, text });
   };
 
   flush(): void {

@@ -15,6 +15,8 @@ export interface ExitRecord {
   exit: Exit;
   action: ExitAction;
   x0: bigint;
+  /** The vCPU (several vCPUs only). */
+  vcpu?: number;
 }
 
 /**

@@ -49,13 +49,40 @@ export class TargetPackets {
     }
     if (pkt.startsWith('qXfer:features:read:')) return this.xferFeatures(pkt.slice('qXfer:features:read:'.length));
     if (pkt === 'qAttached' || pkt.startsWith('qAttached:')) return '1'; // attached to a running machine: quit detaches, never kills
-    if (pkt === 'qC') return 'QC1';
-    if (pkt === 'qfThreadInfo') return 'm1';
+    // One thread per vCPU (all-stop): thread i + 1 is vCPU i.
+    if (pkt === 'qC') return 'QC' + this.currentThread().toString(16);
+    if (pkt === 'qfThreadInfo') return 'm' + this.threadIds().map((t) => t.toString(16)).join(',');
     if (pkt === 'qsThreadInfo') return 'l';
-    if (pkt.startsWith('qThreadExtraInfo,')) return toHex(Buffer.from('vCPU 0', 'latin1'));
+    if (pkt.startsWith('qThreadExtraInfo,')) {
+      const id = parseHexNum(pkt.slice('qThreadExtraInfo,'.length));
+      if (id === null || !this.threadIds().includes(id)) return 'E22';
+      return toHex(Buffer.from(this.target.threadInfo?.(id) ?? `vCPU ${id - 1}`, 'latin1'));
+    }
     if (pkt === 'qOffsets') return 'Text=0;Data=0;Bss=0';
     if (pkt.startsWith('qSymbol')) return 'OK';
     return '';
+  }
+
+  threadIds(): number[] {
+    return this.target.threadIds?.() ?? [1];
+  }
+
+  currentThread(): number {
+    return this.target.currentThread?.() ?? 1;
+  }
+
+  /** `H` (Hg, Hc, id in hex, -1 = all) and `T` (is the thread alive). */
+  thread(cmd: 'H' | 'T', rest: string): string {
+    if (cmd === 'T') {
+      const id = rest === '-1' ? -1 : parseHexNum(rest);
+      return id !== null && (id === -1 || this.threadIds().includes(id)) ? 'OK' : 'E22';
+    }
+    const op = rest[0];
+    const idText = rest.slice(1);
+    const id = idText === '-1' ? -1 : parseHexNum(idText);
+    if ((op !== 'g' && op !== 'c') || id === null) return 'E22';
+    if (this.target.selectThread === undefined) return id === 0 || id === -1 || id === 1 ? 'OK' : 'E22';
+    return this.target.selectThread(op, id) ? 'OK' : 'E22';
   }
 
   /** PC, or 0 when the target cannot say (a stop reply must still be sent). */
@@ -72,7 +99,8 @@ export class TargetPackets {
     if (reason.kind === 'exited') return 'W' + (reason.exitCode & 0xff).toString(16).padStart(2, '0');
     const signal = reason.kind === 'signal' ? reason.signal & 0xff : SIGTRAP;
     const pcBytes = this.regs[this.pcRegnum]!.bitsize / 8;
-    let reply = `T${signal.toString(16).padStart(2, '0')}thread:01;${this.pcRegnum.toString(16).padStart(2, '0')}:${leHex(reason.pc, pcBytes)};`;
+    const thread = this.currentThread().toString(16).padStart(2, '0');
+    let reply = `T${signal.toString(16).padStart(2, '0')}thread:${thread};${this.pcRegnum.toString(16).padStart(2, '0')}:${leHex(reason.pc, pcBytes)};`;
     if (reason.kind === 'watch') {
       const key = reason.watch === 'write' ? 'watch' : reason.watch === 'read' ? 'rwatch' : 'awatch';
       reply += `${key}:${reason.addr.toString(16)};`;

@@ -34,6 +34,14 @@ import type { DebugTarget, StopReason } from './target.js';
 import { TargetPackets } from './gdb-packets.js';
 
 export const DEFAULT_GDB_PORT = 1234;
+
+/** A vCont thread id: `T`, `-1`, `pP.T` (hex); -1 = all; null when malformed. */
+function parseThreadId(text: string): number | null {
+  const t = text.startsWith('p') ? text.slice(text.indexOf('.') + 1) : text;
+  if (t === '-1') return -1;
+  if (!/^[0-9a-fA-F]+$/.test(t)) return null;
+  return parseInt(t, 16);
+}
 /** Largest payload we accept and advertise (hex: 0x4000). Big enough for a full `g` with all vector registers. */
 export const DEFAULT_PACKET_SIZE = 0x4000;
 /** Packets that arrive while the target runs are kept (GDB does not send any in all-stop mode; a hostile client might). */
@@ -405,9 +413,8 @@ export class GdbStub {
       case 'Q':
         return this.handleQuery(pkt);
       case 'H':
-        return 'OK'; // one thread: any selection is fine
       case 'T':
-        return rest === '1' || rest === '01' || rest === '-1' ? 'OK' : 'E22';
+        return this.packets.thread(cmd, rest);
       case 'D':
         this.send('OK');
         this.dropClient();
@@ -444,16 +451,23 @@ export class GdbStub {
   private handleV(pkt: string): string | null {
     if (pkt === 'vCont?') return 'vCont;c;C;s;S';
     if (pkt.startsWith('vCont;')) {
-      // One thread: the first action that applies to thread 1 or to all threads decides.
-      for (const part of pkt.slice(6).split(';')) {
+      // All-stop: a step of one thread (`s:T`, the others continue: `c`) steps that thread and
+      // lets the machine run only as far as that takes; otherwise the machine continues.
+      const actions = pkt.slice(6).split(';').map((part) => {
         const [action = '', thread] = part.split(':', 2);
-        if (thread !== undefined && !['1', '01', '-1', 'p1.1', 'p1.-1', 'p-1.-1'].includes(thread)) continue;
-        const letter = action[0];
-        if (letter === 'c' || letter === 'C') return this.resumeFromPacket('continue', '');
-        if (letter === 's' || letter === 'S') return this.resumeFromPacket('step', '');
-        return 'E22';
+        // No thread: every thread (-1).
+        return { letter: action[0], thread: thread === undefined ? -1 : parseThreadId(thread) };
+      });
+      if (actions.some((a) => a.letter !== 'c' && a.letter !== 'C' && a.letter !== 's' && a.letter !== 'S')) return 'E22';
+      const step = actions.find((a) => a.letter === 's' || a.letter === 'S');
+      if (step !== undefined) {
+        if (step.thread === null) return 'E22';
+        if (step.thread > 0 && this.target.selectThread !== undefined && !this.target.selectThread('c', step.thread)) return 'E22';
+        if (step.thread > 0 && this.target.selectThread === undefined && step.thread !== 1) return 'E22';
+        return this.resumeFromPacket('step', '');
       }
-      return 'E22';
+      if (actions.length === 0 || actions.some((a) => a.thread === null)) return 'E22';
+      return this.resumeFromPacket('continue', '');
     }
     if (pkt.startsWith('vKill')) {
       this.send('OK');

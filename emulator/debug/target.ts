@@ -106,6 +106,16 @@ export interface DebugTarget {
   /** Optional: the debugger went away (D or a dropped connection); drop session-only state such as trap-break. */
   detached?(): void;
 
+  // ---- threads (several vCPUs: one thread each). Without these methods the target is thread 1 alone ----
+  /** GDB thread ids (1-based), in order. */
+  threadIds?(): number[];
+  /** The thread register/memory access acts on; after a stop, the thread that stopped. */
+  currentThread?(): number;
+  /** Hg (op 'g': registers, memory) / Hc (op 'c': step, continue); 0 or -1 = any. False: no such thread. */
+  selectThread?(op: 'g' | 'c', id: number): boolean;
+  /** `info threads` text for a thread (qThreadExtraInfo). */
+  threadInfo?(id: number): string;
+
   // ---- monitor commands: the stub parses and validates arguments, the target returns text ----
   /** Enable/disable stopping on EL2 exits of the given reasons (all of TRAP_REASONS if empty). Returns the new setting. */
   setTrapBreak(enabled: boolean, reasons: readonly TrapReason[]): string;

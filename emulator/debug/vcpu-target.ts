@@ -7,8 +7,8 @@
  *
  * - Breakpoints are PC matches, never patched instructions: one Unicorn UC_HOOK_CODE hook bounded
  *   to exactly that address calls emuStop before the instruction executes. Unicorn decides which
- *   hooks an instruction calls when it translates it, so translated code is flushed (flushTb)
- *   before the next run whenever the breakpoint set changed.
+ *   hooks an instruction calls when it translates it, so the translated code at an address whose
+ *   breakpoint was added or removed is dropped before the next run (syncTranslatedCode).
  *   The vCPU does not know we stopped it (its run loop then credits the whole slice), so the
  *   instruction count is corrected from the count taken inside the hook. This keeps the guest's
  *   instruction count, and so its virtual time, identical to a run without a debugger.
@@ -26,10 +26,20 @@
  * - Memory access from the debugger goes through the vCPU's translator in the current
  *   regime and reads/writes guest RAM directly: no faults injected, no MMIO side effects.
  *
- * Size (~480 lines, this comment included): what is left here is the run control, one state
+ * - Several vCPUs (--smp N): one GDB thread per vCPU (thread i+1 is vCPU i). All-stop: the
+ *   machine runs through its deterministic scheduler (machine/smp.ts) exactly as without a
+ *   debugger, breakpoints are hooks on every vCPU's core, and whichever vCPU hits one stops the
+ *   machine and becomes the current thread. A step of thread t runs the scheduler one
+ *   instruction at a time until vCPU t has executed one (the others run their turns meanwhile,
+ *   with their breakpoints armed), so stepping never changes the interleaving. Registers,
+ *   memory and the monitor commands act on the thread `Hg` selected. Watchpoints are refused
+ *   with several vCPUs (GDB falls back to software watchpoints): the decode-before-run check
+ *   needs to know which vCPU runs next.
+ *
+ * Size (~560 lines, this comment included): what is left here is the run control, one state
  * machine over the same fields (armed breakpoints, the gated exit, the reflection that paused,
- * the watch list, the halt); how each register is reached is vcpu-registers.ts, memory and
- * walks vcpu-inspect.ts, exit descriptions exit-text.ts.
+ * the watch list, the halt, the threads); how each register is reached is vcpu-registers.ts,
+ * memory and walks vcpu-inspect.ts, exit descriptions exit-text.ts.
  */
 import type { HaltReason, Exit, ExitAction } from '../cpu/exits.js';
 import type { Vcpu } from '../cpu/vcpu.js';
@@ -61,7 +71,21 @@ export interface VcpuTargetSession {
   readonly machine: { readonly vcpu: Vcpu };
   /** What the debugger needs of the EL2 model (structural: emulator/ never imports hyp/). */
   readonly hyp: El2DebugView;
+  /** --smp N (N > 1): every vCPU with its EL2 model, and the machine's scheduler. */
+  readonly smp?: SmpDebugRunner;
   readonly flushConsole?: () => void;
+}
+
+/** What the debugger needs of a machine with several vCPUs (machine/smp.ts). */
+export interface SmpDebugRunner {
+  /** vCPU i is GDB thread i + 1. */
+  readonly vcpus: readonly Vcpu[];
+  /** vCPU i's EL2 model. */
+  readonly hyps: readonly El2DebugView[];
+  /** Run up to `budget` instructions over all vCPUs in the scheduler's order: the halt, or null. */
+  run(budget: number): HaltReason | null;
+  /** vCPU i's PSCI power state ('on', 'off', ...), for `info threads`. */
+  power(i: number): string;
 }
 
 export interface VcpuTargetOptions {
@@ -86,8 +110,20 @@ interface Watch {
 const DEFAULT_SLICE = 250_000;
 const DEFAULT_WATCH_SLICE = 20_000;
 
+/** Scheduler steps while waiting for the stepped vCPU's turn: every other vCPU's quantum, twice. */
+const STEP_WAIT = 8 * 10_000 * 2;
+
 export class VcpuTarget implements DebugTarget {
-  private readonly vcpu: Vcpu;
+  /** Every vCPU (one without --smp); vCPU i is GDB thread i + 1. */
+  private readonly vcpus: readonly Vcpu[];
+  private readonly hyps: readonly El2DebugView[];
+  /** The thread `g`, `m`, `p`, the monitor commands act on (Hg), and the one a step steps (Hc), as vCPU indexes. */
+  private gThread = 0;
+  private cThread = 0;
+  /** The vCPU the debugger looks at (Hg). */
+  private get vcpu(): Vcpu {
+    return this.vcpus[this.gThread]!;
+  }
   private handler: StopHandler = () => {};
   private running = false;
   private killed = false;
@@ -95,26 +131,29 @@ export class VcpuTarget implements DebugTarget {
   /** The run is over (guest exit, fault, instruction limit, kill); set once. */
   halt: HaltReason | null = null;
 
-  private readonly breakpoints = new Map<number, number>(); // signed VA -> hook handle
+  private readonly breakpoints = new Map<number, number[]>(); // signed VA -> hook handle per vCPU
   /** Breakpoint hooks only act while armed: never during the first instruction of a resume, nor a step. */
   private armed = false;
-  private bpHit: { pc: number; instructions: number } | null = null;
-  /** The breakpoint set as last seen by translated code; a difference at resume means flushTb. */
-  private tbKey = '';
+  /** While stepping this vCPU (several vCPUs): its breakpoints stay disarmed until it has run one instruction. */
+  private steppingVcpu = -1;
+  private bpHit: { vcpu: number; pc: number; instructions: number } | null = null;
+  /** The breakpoint addresses as last seen by translated code (syncTranslatedCode). */
+  private tbBreakpoints = new Set<number>();
   private codeDirty = false;
   private readonly watchpoints: Watch[] = [];
 
   private readonly trapBreak = new Set<TrapReason>();
-  /** The exit our gate stopped on during the current run (vcpu.gatedExit also stays set while a bypassed re-run executes other code). */
-  private gatedNow: Exit | null = null;
+  /** The exit our gate stopped on during the current run, and its vCPU (vcpu.gatedExit also stays set while a bypassed re-run executes other code). */
+  private gatedNow: { exit: Exit; vcpu: number } | null = null;
   /** The reflection to a guest hypervisor that paused the current run (trap-break exit-to-l1). */
   private reflectedNow: { readonly reason: string; readonly text: string } | null = null;
   private readonly exits: ExitRecord[] = [];
   private exitSeq = 0;
   private lastExit: Exit | null = null;
-  private lastFastPathCount = -1;
+  private readonly lastFastPathCount: number[];
 
-  private readonly regs: readonly RegAccess[];
+  /** Per vCPU, the access to each register of the table. */
+  private readonly regs: readonly (readonly RegAccess[])[];
   /** This machine's register table: core, FPU and its catalogue's DEBUGGER rows. */
   private readonly table: readonly RegisterDescriptor[];
   private readonly slice: number;
@@ -127,34 +166,41 @@ export class VcpuTarget implements DebugTarget {
     private readonly session: VcpuTargetSession,
     options: VcpuTargetOptions,
   ) {
-    this.vcpu = session.machine.vcpu;
+    this.vcpus = session.smp?.vcpus ?? [session.machine.vcpu];
+    this.hyps = session.smp?.hyps ?? [session.hyp];
     this.slice = options.sliceInstructions ?? DEFAULT_SLICE;
     this.watchSlice = options.watchSliceInstructions ?? DEFAULT_WATCH_SLICE;
     this.maxInstructions = options.maxInstructions ?? Number.MAX_SAFE_INTEGER;
     this.exitHistory = options.exitHistory ?? 4096;
     this.exitCodeFor = options.exitCodeFor;
-    this.table = buildRegisterTable(this.vcpu.sysregs.entries());
-    const ctx: RegisterContext = {
-      vcpu: this.vcpu,
-      hyp: session.hyp,
-      lastExit: () => this.lastExit,
-      codeChanged: () => (this.codeDirty = true),
-    };
-    this.regs = this.table.map((r) => registerAccess(r, ctx));
-    const fp0 = (session.hyp.exits as { fastPath?: unknown } | null)?.fastPath;
-    if (typeof fp0 === 'number') this.lastFastPathCount = fp0;
+    this.table = buildRegisterTable(this.vcpus[0]!.sysregs.entries());
+    this.regs = this.vcpus.map((vcpu, i) => {
+      const ctx: RegisterContext = {
+        vcpu,
+        hyp: this.hyps[i]!,
+        lastExit: () => this.lastExit,
+        codeChanged: () => (this.codeDirty = true),
+      };
+      return this.table.map((r) => registerAccess(r, ctx));
+    });
+    this.lastFastPathCount = this.hyps.map((h) => {
+      const fp0 = (h.exits as { fastPath?: unknown } | null)?.fastPath;
+      return typeof fp0 === 'number' ? fp0 : -1;
+    });
 
-    // Observe every exit the EL2 model handles (chained: someone else may watch exits too).
-    const previousObserver = this.vcpu.onExit;
-    this.vcpu.onExit = (exit, action) => {
-      previousObserver?.(exit, action);
-      this.recordExit(exit, action);
-    };
-    this.vcpu.exitGate = (exit) => {
-      if (!this.trapBreak.has(exit.reason)) return false;
-      this.gatedNow = exit;
-      return true;
-    };
+    this.vcpus.forEach((vcpu, i) => {
+      // Observe every exit the EL2 model handles (chained: someone else may watch exits too).
+      const previousObserver = vcpu.onExit;
+      vcpu.onExit = (exit, action) => {
+        previousObserver?.(exit, action);
+        this.recordExit(i, exit, action);
+      };
+      vcpu.exitGate = (exit) => {
+        if (!this.trapBreak.has(exit.reason)) return false;
+        this.gatedNow = { exit, vcpu: i };
+        return true;
+      };
+    });
     // trap-break exit-to-l1: the reflection has happened (PC is at the guest hypervisor's
     // vector); pause the vCPU there, as a breakpoint on that vector would.
     session.hyp.watchExitsToGuestHypervisor?.((e) => {
@@ -172,11 +218,11 @@ export class VcpuTarget implements DebugTarget {
   }
 
   readRegister(regnum: number): bigint | undefined {
-    return this.regs[regnum]?.read();
+    return this.regs[this.gThread]![regnum]?.read();
   }
 
   writeRegister(regnum: number, value: bigint): boolean {
-    const r = this.regs[regnum];
+    const r = this.regs[this.gThread]![regnum];
     if (r === undefined || r.write === null || this.halt !== null) return false;
     return r.write(BigInt.asUintN(this.table[regnum]!.bitsize, value));
   }
@@ -202,10 +248,12 @@ export class VcpuTarget implements DebugTarget {
     if (kind === 'sw' || kind === 'hw') {
       const va = vaFromBigint(addr);
       if (this.breakpoints.has(va)) return 'ok';
-      const handle = this.vcpu.uc.onCode(va, va, (pc) => this.onBreakpointHook(pc));
-      this.breakpoints.set(va, handle);
+      this.breakpoints.set(va, this.vcpus.map((v, i) => v.uc.onCode(va, va, (pc) => this.onBreakpointHook(i, pc))));
       return 'ok';
     }
+    // The decode-before-run check needs the vCPU that runs next: not with several (GDB then
+    // falls back to software watchpoints).
+    if (this.vcpus.length > 1) return 'unsupported';
     if (!this.watchpoints.some((w) => w.kind === kind && w.addr === addr && w.length === length)) this.watchpoints.push({ kind, addr, length });
     return 'ok';
   }
@@ -213,8 +261,8 @@ export class VcpuTarget implements DebugTarget {
   removeBreakpoint(kind: BreakpointKind, addr: bigint, length: number): BreakpointResult {
     if (kind === 'sw' || kind === 'hw') {
       const va = vaFromBigint(addr);
-      const handle = this.breakpoints.get(va);
-      if (handle !== undefined && this.halt === null) this.vcpu.uc.removeHook(handle);
+      const handles = this.breakpoints.get(va);
+      if (handles !== undefined && this.halt === null) handles.forEach((h, i) => this.vcpus[i]!.uc.removeHook(h));
       this.breakpoints.delete(va);
       return 'ok';
     }
@@ -223,13 +271,59 @@ export class VcpuTarget implements DebugTarget {
     return 'ok';
   }
 
-  /** Runs inside uc_emu_start, before the instruction at `pc` executes. */
-  private onBreakpointHook(pc: number): void {
-    if (!this.armed || this.bpHit !== null) return;
+  /** Runs inside uc_emu_start of vCPU i, before the instruction at `pc` executes. */
+  private onBreakpointHook(i: number, pc: number): void {
+    if (!this.armed || this.bpHit !== null || i === this.steppingVcpu) return;
+    const v = this.vcpus[i]!;
     // currentInstructions counts the instruction about to run as started (Unicorn's count hook ran
     // first): it is what the guest has retired before this instruction.
-    this.bpHit = { pc, instructions: this.vcpu.currentInstructions };
-    this.vcpu.stopBeforeCurrent();
+    this.bpHit = { vcpu: i, pc, instructions: v.currentInstructions };
+    v.stopBeforeCurrent();
+  }
+
+  // ------------------------------------------------------------------ threads (one per vCPU)
+
+  threadIds(): number[] {
+    return this.vcpus.map((_, i) => i + 1);
+  }
+
+  currentThread(): number {
+    return this.gThread + 1;
+  }
+
+  selectThread(op: 'g' | 'c', id: number): boolean {
+    // 0: any thread, -1: all threads (GDB's conventions): keep the current one.
+    if (id === 0 || id === -1) return true;
+    if (!Number.isInteger(id) || id < 1 || id > this.vcpus.length) return false;
+    if (op === 'g') this.gThread = id - 1;
+    else this.cThread = id - 1;
+    return true;
+  }
+
+  threadInfo(id: number): string {
+    const i = id - 1;
+    const v = this.vcpus[i];
+    if (v === undefined) return '';
+    const power = this.session.smp?.power(i) ?? 'on';
+    return `vCPU ${i}${power === 'on' ? '' : ` (${power})`}, EL${v.el}`;
+  }
+
+  /** A stop on vCPU i: the debugger's current thread becomes that vCPU, as GDB expects. */
+  private on(i: number): void {
+    this.gThread = this.cThread = i;
+  }
+
+  /** Instructions retired by every vCPU. */
+  private totalInstructions(): number {
+    let n = 0;
+    for (const v of this.vcpus) n += v.instructions;
+    return n;
+  }
+
+  /** Run up to `budget` instructions: the one vCPU, or every vCPU through the machine's scheduler. */
+  private runAll(budget: number): HaltReason | null {
+    const smp = this.session.smp;
+    return smp === undefined ? this.vcpus[0]!.runFor(budget) : smp.run(budget);
   }
 
   // ------------------------------------------------------------------ execution
@@ -271,16 +365,32 @@ export class VcpuTarget implements DebugTarget {
     return vaToBigint(this.vcpu.pc);
   }
 
-  /** Make translated code agree with the breakpoint set and with debugger memory writes. */
+  /**
+   * Make translated code agree with the breakpoint set and with debugger writes. A breakpoint
+   * added or removed drops only the translated code at its address, on every vCPU (uc_ctl
+   * TB_REMOVE_CACHE, as the guest's own breakpoint registers do): a whole TB flush costs seconds
+   * (measured: the hello guest with one breakpoint set 0.3 s -> 7-16 s, four vCPUs ~50 s), since
+   * it grows each Unicorn instance to its whole code buffer. A debugger write to memory or to a
+   * translation register still flushes everything.
+   */
   private syncTranslatedCode(): void {
-    const key = [...this.breakpoints.keys()].sort((a, b) => a - b).join(',');
-    if (key !== this.tbKey || this.codeDirty) {
-      this.vcpu.uc.flushTb();
-      // Written code is fetched through a new fill, so the code-page scan sees it (code-guard.ts).
-      if (this.codeDirty) this.vcpu.flushTlb();
-      this.tbKey = key;
+    if (this.codeDirty) {
+      for (const v of this.vcpus) {
+        v.uc.flushTb();
+        // Written code is fetched through a new fill, so the code-page scan sees it (code-guard.ts).
+        v.flushTlb();
+      }
       this.codeDirty = false;
+    } else {
+      const now = this.breakpoints;
+      for (const va of this.tbBreakpoints) if (!now.has(va)) this.retranslate(va);
+      for (const va of now.keys()) if (!this.tbBreakpoints.has(va)) this.retranslate(va);
     }
+    this.tbBreakpoints = new Set(this.breakpoints.keys());
+  }
+
+  private retranslate(va: number): void {
+    for (const v of this.vcpus) v.uc.removeTbCache(va, va + 4);
   }
 
   /**
@@ -289,15 +399,17 @@ export class VcpuTarget implements DebugTarget {
    */
   private checkAfterRun(halt: HaltReason | null): StopReason | null {
     if (halt !== null) return this.ended(halt);
-    const gated = this.gatedNow;
+    const g = this.gatedNow;
     this.gatedNow = null;
-    if (gated !== null) {
+    if (g !== null) {
+      const gated = g.exit;
+      this.on(g.vcpu);
       // Unicorn continues past a skipped MSR/MRS after the hook returns, overriding the PC the
       // gate wrote: put PC back on the trapping instruction so the exit is re-raised on resume.
       this.vcpu.pc = gated.pc;
       // EL2's syndrome registers are what the model will see on this (pending) exit.
       this.lastExit = gated;
-      const path = this.session.hyp.exitPath?.(gated);
+      const path = this.hyps[g.vcpu]!.exitPath?.(gated);
       return { kind: 'trap-break', pc: vaToBigint(gated.pc), reason: gated.reason, text: `EL2 exit: ${describeExit(gated, this.vcpu.x(0))}${path ? `, ${path}` : ''}${this.insnText(gated.pc)}` };
     }
     const reflected = this.reflectedNow;
@@ -307,7 +419,7 @@ export class VcpuTarget implements DebugTarget {
       const pc = this.vcpu.pc;
       return { kind: 'trap-break', pc: vaToBigint(pc), reason: 'exit-to-l1', text: `exit to the guest hypervisor (${reflected.reason}): ${reflected.text}${this.insnText(pc)}` };
     }
-    if (this.vcpu.instructions >= this.maxInstructions) return this.ended({ kind: 'insn-limit' });
+    if (this.totalInstructions() >= this.maxInstructions) return this.ended({ kind: 'insn-limit' });
     return null;
   }
 
@@ -325,7 +437,41 @@ export class VcpuTarget implements DebugTarget {
    */
   private stepOne(): StopReason | null {
     this.armed = false;
-    return this.checkAfterRun(this.vcpu.runFor(1, { stopAfterEvent: true }));
+    if (this.session.smp !== undefined) return this.checkAfterRun(this.runAll(1));
+    return this.checkAfterRun(this.vcpus[0]!.runFor(1, { stopAfterEvent: true }));
+  }
+
+  /**
+   * Step thread t with several vCPUs: the scheduler runs one instruction at a time (whichever
+   * vCPU's turn it is, so the interleaving is the run's own) until vCPU t has executed one or
+   * taken an exception or exit; the others' breakpoints stay armed. Null: the step is done (or
+   * t never got a turn: idle, or off).
+   */
+  private stepThread(t: number): StopReason | null {
+    const v = this.vcpus[t]!;
+    const insns = v.instructions;
+    const events = v.eventSeq;
+    this.bpHit = null;
+    this.armed = true;
+    this.steppingVcpu = t;
+    try {
+      for (let n = 0; n < STEP_WAIT; n++) {
+        const halt = this.runAll(1);
+        const hit = this.bpHit as { vcpu: number; pc: number } | null;
+        if (hit !== null && halt === null) {
+          this.bpHit = null;
+          this.on(hit.vcpu);
+          return { kind: 'breakpoint', pc: vaToBigint(hit.pc) };
+        }
+        const r = this.checkAfterRun(halt);
+        if (r !== null) return r;
+        if (v.instructions !== insns || v.eventSeq !== events) return null;
+      }
+      return null;
+    } finally {
+      this.armed = false;
+      this.steppingVcpu = -1;
+    }
   }
 
   private runSlice(mode: 'continue' | 'step', first: boolean): void {
@@ -335,13 +481,19 @@ export class VcpuTarget implements DebugTarget {
     try {
       if (first) this.syncTranslatedCode();
       if (mode === 'step') {
+        if (this.vcpus.length > 1) {
+          const t = this.cThread;
+          const r = this.stepThread(t);
+          if (r === null) this.on(t);
+          return this.stop(r ?? { kind: 'step', pc: this.pcBig() });
+        }
         return this.stop(this.stepOne() ?? { kind: 'step', pc: this.pcBig() });
       }
       if (first) {
         // The instruction we resume from runs even if a breakpoint, watchpoint or gated exit sits on it.
         const r = this.stepOne();
         if (r !== null) return this.stop(r);
-        if (this.breakpoints.has(this.vcpu.pc)) return this.stop({ kind: 'breakpoint', pc: this.pcBig() });
+        if (this.vcpus.length === 1 && this.breakpoints.has(this.vcpu.pc)) return this.stop({ kind: 'breakpoint', pc: this.pcBig() });
       }
       const r = this.watchpoints.length > 0 ? this.runWatched() : this.runFast();
       if (r !== null) return this.stop(r);
@@ -354,21 +506,23 @@ export class VcpuTarget implements DebugTarget {
 
   /** One continue slice at full speed; breakpoints through code hooks. */
   private runFast(): StopReason | null {
-    const v = this.vcpu;
-    const budget = Math.min(this.slice, this.maxInstructions - v.instructions);
+    const budget = Math.min(this.slice, this.maxInstructions - this.totalInstructions());
     if (budget <= 0) return this.ended({ kind: 'insn-limit' });
     this.bpHit = null;
     this.armed = true;
     let halt: HaltReason | null;
     try {
-      halt = v.runFor(budget);
+      halt = this.runAll(budget);
     } finally {
       this.armed = false;
     }
-    const hit = this.bpHit as { pc: number; instructions: number } | null;
+    const hit = this.bpHit as { vcpu: number; pc: number; instructions: number } | null;
     if (hit !== null) {
       this.bpHit = null;
-      if (halt === null) return { kind: 'breakpoint', pc: vaToBigint(hit.pc) };
+      if (halt === null) {
+        this.on(hit.vcpu);
+        return { kind: 'breakpoint', pc: vaToBigint(hit.pc) };
+      }
     }
     return this.checkAfterRun(halt);
   }
@@ -406,16 +560,18 @@ export class VcpuTarget implements DebugTarget {
 
   // ------------------------------------------------------------------ exits
 
-  private recordExit(exit: Exit, action: ExitAction): void {
+  private recordExit(i: number, exit: Exit, action: ExitAction): void {
     this.lastExit = exit;
     // The model counts fast-path exits; a change across this exit says which path handled it.
-    const fp = (this.session.hyp.exits as { fastPath?: unknown } | null)?.fastPath;
+    const fp = (this.hyps[i]!.exits as { fastPath?: unknown } | null)?.fastPath;
     let path: string | null = null;
     if (typeof fp === 'number') {
-      if (this.lastFastPathCount >= 0) path = fp > this.lastFastPathCount ? 'fast path' : 'world switch';
-      this.lastFastPathCount = fp;
+      const last = this.lastFastPathCount[i]!;
+      if (last >= 0) path = fp > last ? 'fast path' : 'world switch';
+      this.lastFastPathCount[i] = fp;
     }
-    const rec: ExitRecord = { seq: ++this.exitSeq, instructions: this.vcpu.currentInstructions, path, exit, action, x0: this.vcpu.x(0) };
+    const v = this.vcpus[i]!;
+    const rec: ExitRecord = { seq: ++this.exitSeq, instructions: v.currentInstructions, path, exit, action, x0: v.x(0), ...(this.vcpus.length > 1 ? { vcpu: i } : {}) };
     if (this.exits.length >= this.exitHistory) this.exits.shift();
     this.exits.push(rec);
   }
@@ -441,7 +597,7 @@ export class VcpuTarget implements DebugTarget {
     const list = this.exits.slice(-count);
     if (list.length === 0) return `no EL2 exits yet (${this.vcpu.instructions} instructions retired)`;
     // The instruction is read from memory now (not recorded per exit, which would cost every exit a translation).
-    const lines = list.map((r) => `#${r.seq} insn ${r.instructions} pc ${hexPc(r.exit.pc)}: ${describeExit(r.exit, r.x0)} -> ${describeAction(r.action)}${r.path ? ', ' + r.path : ''}${this.insnText(r.exit.pc)}`);
+    const lines = list.map((r) => `#${r.seq}${r.vcpu !== undefined ? ` vcpu ${r.vcpu}` : ''} insn ${r.instructions} pc ${hexPc(r.exit.pc)}: ${describeExit(r.exit, r.x0)} -> ${describeAction(r.action)}${r.path ? ', ' + r.path : ''}${this.insnText(r.exit.pc)}`);
     return `last ${list.length} of ${this.exitSeq} EL2 exits (most recent last):\n${lines.join('\n')}`;
   }
 
@@ -470,7 +626,7 @@ export class VcpuTarget implements DebugTarget {
   }
 
   walk(va: bigint): string {
-    return this.session.hyp.walkText?.(va) ?? walkText(this.vcpu, va);
+    return this.hyps[this.gThread]!.walkText?.(va) ?? walkText(this.vcpu, va);
   }
 
   tlb(): string {
@@ -480,9 +636,10 @@ export class VcpuTarget implements DebugTarget {
   stats(): string {
     const v = this.vcpu;
     const lines = [
+      ...(this.vcpus.length > 1 ? [`vCPU ${this.gThread} of ${this.vcpus.length} (thread ${this.gThread + 1}; the machine: ${this.totalInstructions()} instructions)`] : []),
       `instructions: ${v.instructions} (virtual time ${v.instructions * NS_PER_INSN} ns)`,
       `exceptions: ${JSON.stringify(v.exceptions)}`,
-      `EL2 exits: ${JSON.stringify(this.session.hyp.exits)}`,
+      `EL2 exits: ${JSON.stringify(this.hyps[this.gThread]!.exits)}`,
       `debugger: ${this.breakpoints.size} breakpoint(s), ${this.watchpoints.length} watchpoint(s)${this.watchpoints.length > 0 ? ' (continue single-steps while any is set)' : ''}, trap-break ${this.trapBreak.size === 0 ? 'off' : 'on for ' + [...this.trapBreak].join(', ')}`,
     ];
     return lines.join('\n');

@@ -119,6 +119,7 @@ void secondary_entry_c(u64 ctx, u64 el, u64 sctlr)
 	__asm__ volatile("msr daifclr, #2" ::: "memory");
 	seen_before[me] = *(volatile u64 *)VA_X; /* now in this CPU's TLB */
 	dsb(ish);
+	printf("CPU %u online\n", me); /* one line per secondary, printed while CPU 0 waits for it */
 	online[me] = 1;
 	while (!go)
 		;

@@ -258,6 +258,74 @@ describe.skipIf(GDB === null)('hypemu run --gdb with gdb-multiarch', () => {
   });
 });
 
+describe.skipIf(GDB === null)('hypemu run --smp 4 --gdb: one GDB thread per vCPU', () => {
+  it('info threads, a breakpoint hit on a secondary vCPU, per-thread registers, stepi on that thread; the run is unchanged', async () => {
+    const plain = hypemu(['run', guest('smp-ipi'), '--smp', '4'], { stats: true });
+    expect(plain.status).toBe(0);
+    const h = await startHypemu('smp-ipi', ['--gdb-wait', '--smp', '4']);
+    const out = await gdb(h.port, guest('smp-ipi'), [
+      'info threads',
+      'break secondary_entry_c',
+      'continue',
+      'info threads',
+      'p/x $pc',
+      'p/x $x0',
+      'stepi',
+      'p/x $pc',
+      'thread 1',
+      'p/x $pc',
+      'thread 4',
+      'p/x $pc',
+      'delete',
+      'continue',
+    ]);
+    const entry = lstAddress('smp-ipi', /./, 'secondary_entry_c');
+    // Before the run: vCPU 0 at the entry, the others powered off (PSCI) until CPU_ON.
+    expect(out).toMatch(/\* 1\s+Thread 1 \(vCPU 0, EL1\)\s+_start \(\)/);
+    expect(out).toMatch(/ 2\s+Thread 2 \(vCPU 1 \(off\), EL1\)/);
+    expect(out).toMatch(/ 4\s+Thread 4 \(vCPU 3 \(off\), EL1\)/);
+    // vCPU 1 reaches the breakpoint first (CPU_ON order): GDB switches to its thread.
+    expect(out).toContain('[Switching to Thread 2]');
+    expect(out).toMatch(/Thread 2 hit Breakpoint 1, secondary_entry_c \(ctx=257/);
+    expect(out).toMatch(/\* 2\s+Thread 2 \(vCPU 1, EL1\)\s+secondary_entry_c/);
+    expect(out).toContain(`$1 = ${hex(entry)}`);
+    expect(out).toContain('$2 = 0x101'); // x0 = CPU_ON's context id for vCPU 1
+    expect(out).toContain(`$3 = ${hex(entry + 4n)}`); // stepi stepped thread 2
+    expect(out).toMatch(/\$4 = 0x4008[0-9a-f]{4}\n/); // thread 1: vCPU 0 in main, waiting for the secondaries
+    expect(out).not.toContain(`$4 = ${hex(entry)}`);
+    expect(out).toContain('$5 = 0x0'); // thread 4: vCPU 3 not started yet
+    expect(out).toContain('exited normally');
+    // The scheduler ran the same interleaving as without a debugger.
+    expect(await h.done).toBe(0);
+    expect(h.stdout()).toBe(plain.stdout);
+    expect(stats(h).instructions).toBe(plain.stats!.instructions);
+  });
+
+  it('thread packets: qfThreadInfo lists every vCPU, Hg selects, T and Hg refuse a thread that is not there', async () => {
+    const h = await startHypemu('smp-ipi', ['--gdb-wait', '--smp', '2']);
+    const c = await RspClient.connect(h.port);
+    cleanups.push(() => c.close());
+    await c.request('qSupported');
+    await c.startNoAck();
+    expect(await c.request('qfThreadInfo')).toBe('m1,2');
+    expect(await c.request('qsThreadInfo')).toBe('l');
+    expect(await c.request('qC')).toBe('QC1');
+    expect(await c.request('T2')).toBe('OK');
+    expect(await c.request('T3')).toBe('E22');
+    expect(await c.request('Hg3')).toBe('E22');
+    expect(await c.request('Hg2')).toBe('OK');
+    expect(await c.request('qC')).toBe('QC2');
+    expect(await c.request('p20')).toBe('0000000000000000'); // vCPU 1's PC: off, never started
+    expect(await c.request('Hg1')).toBe('OK');
+    expect(await c.request('p20')).toBe(leHex(0x4008_0000n));
+    expect(Buffer.from(await c.request('qThreadExtraInfo,2'), 'hex').toString()).toBe('vCPU 1 (off), EL1');
+    expect(await c.request('Z2,40000000,8')).toBe(''); // watchpoints: not with several vCPUs (GDB falls back)
+    expect(await c.request('vCont;s:1')).toMatch(/^T05thread:01;20:/);
+    c.send('k');
+    expect(await h.done).toBe(0);
+  });
+});
+
 describe('hypemu run --gdb protocol guarantees (raw RSP client)', () => {
   it('refuses a second connection while one is attached; Ctrl-C interrupts; kill ends the run', async () => {
     const h = await startHypemu('bench-loop');

@@ -1,8 +1,9 @@
 // --smp N: the smp-ipi guest (guest-images/src/smp-ipi.c) brings up secondaries with PSCI CPU_ON,
 // sends SGIs between them (target lists and the IRM broadcast), remaps a page they have cached
 // and invalidates it with TLBI VAE1IS, then turns them off; the same guest passes under QEMU
-// -smp 4 (scripts/guests-under-qemu.sh). Two runs print the same bytes and the same stats. Options
-// that are not SMP-aware yet are refused with one line (status 64).
+// -smp 4 (scripts/guests-under-qemu.sh). Two runs print the same bytes and the same stats; each
+// secondary prints its "CPU n online" line, which the trace attributes to it. Options that are not
+// SMP-aware yet are refused with one line (status 64).
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -63,6 +64,23 @@ describe('--smp: PSCI bring-up, SGIs, broadcast TLBI (smp-ipi guest)', () => {
     }, 120_000);
   }
 
+  it('--trace: each console line carries the vCPU that wrote it, at that vCPU\'s clock', async () => {
+    const trace = join(mkdtempSync(join(tmpdir(), 'hypemu-smp-trace-')), 't.jsonl');
+    const r = await run([guest('smp-ipi'), '--smp', '4', '--trace', trace, '--trace-filter', 'console']);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { vcpu: number; text: string; insn: number; vtimeNs: number });
+    expect(lines.map((l) => l.text).join('')).toBe(r.stdout);
+    for (const n of [1, 2, 3]) {
+      const l = lines.find((x) => x.text === `CPU ${n} online\n`)!;
+      expect(l.vcpu).toBe(n);
+      // Its own clock: a secondary has retired only a few hundred instructions by then.
+      expect(l.insn).toBeLessThan(r.stats.vcpus![n]!.instructions as number);
+      expect(l.insn).toBeLessThan(10_000);
+      expect(l.vtimeNs).toBeGreaterThan(200_000); // ... but the machine's time: it started late
+    }
+    expect(lines.filter((l) => !/^CPU \d online/.test(l.text)).every((l) => l.vcpu === 0)).toBe(true);
+  }, 120_000);
+
   it('is deterministic: two runs print the same bytes and the same statistics', async () => {
     const a = await run([guest('smp-ipi'), '--smp', '3']);
     const b = await run([guest('smp-ipi'), '--smp', '3']);
@@ -84,7 +102,6 @@ describe('--smp: PSCI bring-up, SGIs, broadcast TLBI (smp-ipi guest)', () => {
       [['--smp', '9'], /^hypemu: --smp: '9' is not a number of vCPUs from 1 to 8\n$/],
       [['--smp', '0'], /^hypemu: --smp: '0' is not a number of vCPUs from 1 to 8\n$/],
       [['--smp', 'two'], /^hypemu: --smp: 'two' is not a number of vCPUs from 1 to 8\n$/],
-      [['--smp', '2', '--gdb', '4321'], /^hypemu: --smp 2: --gdb supports one vCPU only for now \(use --smp 1\)\n$/],
       [['--smp', '2', '--nested'], /^hypemu: --smp 2: --nested supports one vCPU only for now \(use --smp 1\)\n$/],
       [['--smp', '4', '--snapshot-at', '100', '--snapshot', join(tmpdir(), 'x.snap')], /^hypemu: --smp 4: --snapshot-at supports one vCPU only for now \(use --smp 1\)\n$/],
     ] as const) {
