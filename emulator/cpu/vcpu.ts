@@ -206,6 +206,10 @@ export class Vcpu implements GuestCpu {
   private guestCounterRead(): bigint {
     return this.poll.read(this.pc, this.eventSeq);
   }
+  /** A guest read of a timer register that depends on time (CTL's ISTATUS, TVAL): a poll of time too (warped the same way). */
+  timePolled(): void {
+    this.poll.read(this.pc, this.eventSeq);
+  }
   private readonly poll: CounterPollWarp;
   /** Exits and exceptions so far: any of them between two counter reads means the guest is not just polling. */
   eventSeq = 0;

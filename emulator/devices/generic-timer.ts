@@ -235,11 +235,17 @@ export function timerRegByEncoding(e: SysregEncoding): TimerRegName | null {
 
 /**
  * Register the timer's rows, answered by this model. `afterWrite` runs after every write (the
- * board ends the running slice there: its length was sized for the old deadline).
+ * board ends the running slice there: its length was sized for the old deadline). `beforeTimeRead`
+ * runs before a read whose value depends on the count (CTL's ISTATUS, TVAL): a guest polling
+ * `while (!(CNTV_CTL_EL0 & ISTATUS))` is polling time as much as one reading CNTVCT_EL0, and the
+ * board lets the vCPU's counter-polling warp see it (emulator/cpu/virtual-time.ts).
  */
-export function registerTimer(catalogue: SysregCatalogue, timer: GenericTimer, afterWrite?: () => void): void {
+export function registerTimer(catalogue: SysregCatalogue, timer: GenericTimer, afterWrite?: () => void, beforeTimeRead?: () => void): void {
   catalogue.register(TIMER_SYSREGS, {
-    read: (e) => timer.read(e.name as TimerRegName),
+    read: (e) => {
+      if (beforeTimeRead !== undefined && (e.name.endsWith('CTL_EL0') || e.name.endsWith('TVAL_EL0'))) beforeTimeRead();
+      return timer.read(e.name as TimerRegName);
+    },
     write: (e, v) => {
       timer.write(e.name as TimerRegName, v);
       afterWrite?.();

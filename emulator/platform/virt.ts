@@ -211,9 +211,14 @@ function wireCpu(board: VirtMachine, v: Vcpu, i: number): VirtCpu {
   };
   // The timer, the GICv3 CPU interface and the PMU answer their own system registers.
   // A timer write ends the slice too: its length was sized for the old deadline.
-  registerTimer(v.sysregs, timer, () => {
-    if (v.clock.running) v.requestStop();
-  });
+  registerTimer(
+    v.sysregs,
+    timer,
+    () => {
+      if (v.clock.running) v.requestStop();
+    },
+    () => v.timePolled(),
+  );
   if (gic3 !== null) registerIcc(v.sysregs, gic3.pes[i]!);
   registerPmu(v.sysregs, pmu);
   registerDebugRegs(v.sysregs, debugRegs);

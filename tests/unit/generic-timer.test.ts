@@ -295,3 +295,33 @@ describe('CNTKCTL_EL1', () => {
     expect(lines).toEqual([]);
   });
 });
+
+describe('polling ISTATUS is polling time (the counter-polling warp, emulator/cpu/virtual-time.ts)', () => {
+  it('a guest spinning on CNTV_CTL_EL0 until ISTATUS waits 10 ms of virtual time in far fewer than 10M instructions, and sees the timer fire on time', async () => {
+    const { VirtMachine } = await import('../../emulator/platform/virt.js');
+    const { VIRT } = await import('../../emulator/platform/memmap.js');
+    const { Hypervisor } = await import('../../hyp/hypervisor.js');
+    const B = 0x4008_0000;
+    // mrs x1, cntvct_el0; x2 = 625000 (10 ms at 62.5 MHz); msr cntv_cval_el0, x1 + x2; msr cntv_ctl_el0, #1 (ENABLE);
+    // loop: mrs x4, cntv_ctl_el0; tbz x4, #2 (ISTATUS), loop; mrs x5, cntvct_el0; b .
+    const code = [0xd53be041, 0xd2912d02, 0xf2a00122, 0x8b020021, 0xd51be341, 0xd2800023, 0xd51be323, 0xd53be324, 0x3617ffe4, 0xd53be045, 0x14000000];
+    const m = new VirtMachine({ uartOut: () => {} });
+    try {
+      const hyp = new Hypervisor();
+      hyp.attach(m.vcpu, { ram: { base: VIRT.RAM.base, size: m.ramSize } });
+      code.forEach((w, i) => m.vcpu.ram.write32(B + 4 * i, w));
+      m.vcpu.pc = B;
+      const end = B + 4 * (code.length - 1);
+      for (let i = 0; i < 1000 && m.vcpu.pc !== end; i++) expect(m.vcpu.runFor(10_000)).toBeNull();
+      expect(m.vcpu.pc).toBe(end);
+      expect(m.vcpu.x(4) & 4n).toBe(4n); // ISTATUS
+      expect(m.vcpu.instructions).toBeLessThan(200_000); // not 10M: the polling jumped time
+      expect(m.vcpu.virtualTimeNs).toBeGreaterThanOrEqual(10_000_000);
+      // Not past the deadline: the warp stops at the timer's compare value (CNTVCT read right after the loop).
+      expect(m.vcpu.x(5) - m.vcpu.x(1)).toBeGreaterThanOrEqual(0n);
+      expect(m.vcpu.x(5) - m.vcpu.x(1)).toBeLessThan(4n);
+    } finally {
+      m.close();
+    }
+  });
+});
