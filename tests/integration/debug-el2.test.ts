@@ -34,7 +34,7 @@ describe('debug-el2 under --trap-debug (MDCR_EL2.TDE)', () => {
     expect(el2.brk64).toBe(1);
     expect(el2.sstep_low).toBeGreaterThan(3);
     expect(routed.r.stats!.exits.byReason.debug).toBe(routed.recs.length);
-  });
+  }, 120_000);
 
   it('each event is an EL2 exit with the EC from a lower EL; those the guest enabled are reflected', () => {
     const { recs } = run(['--trap-debug']);
@@ -54,5 +54,5 @@ describe('debug-el2 under --trap-debug (MDCR_EL2.TDE)', () => {
     expect(steps.filter((e) => e.reflected).map((e) => e.esr)).toEqual(['0xcb000022', '0xcb000022', '0xcb000022']);
     expect(steps.filter((e) => e.reflected).every((e) => e.el === 0)).toBe(true);
     expect(steps.filter((e) => !e.reflected).every((e) => e.el === 1)).toBe(true);
-  });
+  }, 120_000);
 });

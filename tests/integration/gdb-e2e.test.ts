@@ -299,7 +299,7 @@ describe.skipIf(GDB === null)('hypemu run --smp 4 --gdb: one GDB thread per vCPU
     expect(await h.done).toBe(0);
     expect(h.stdout()).toBe(plain.stdout);
     expect(stats(h).instructions).toBe(plain.stats!.instructions);
-  });
+  }, 180_000);
 
   it('thread packets: qfThreadInfo lists every vCPU, Hg selects, T and Hg refuse a thread that is not there', async () => {
     const h = await startHypemu('smp-ipi', ['--gdb-wait', '--smp', '2']);
@@ -323,7 +323,7 @@ describe.skipIf(GDB === null)('hypemu run --smp 4 --gdb: one GDB thread per vCPU
     expect(await c.request('vCont;s:1')).toMatch(/^T05thread:01;20:/);
     c.send('k');
     expect(await h.done).toBe(0);
-  });
+  }, 120_000);
 });
 
 describe('hypemu run --gdb protocol guarantees (raw RSP client)', () => {
