@@ -163,7 +163,9 @@ export function libcMemory(): NonNullable<typeof libcMem> {
 /**
  * The native system-instruction filter (native/sysinsn-filter.c, built by `npm run setup` into
  * vendor/native/): null when it is not built, and the caller falls back to the plain JS hook.
- * $HYPEMU_SYSINSN_FILTER=off disables it (a measurement baseline).
+ * $HYPEMU_SYSINSN_FILTER=off keeps its bitmaps empty (a measurement baseline: every system
+ * instruction reaches JavaScript), but the hook still goes through it, so a skip still leaves
+ * the translation block at once and counts stay the same (issue 13).
  */
 export interface SysInsnFilterLib {
   readonly path: string;
@@ -171,11 +173,25 @@ export interface SysInsnFilterLib {
   hook(): unknown;
   cp(filter: unknown): unknown;
   set(filter: unknown, bits: Uint8Array | null): void;
+  /**
+   * Arm "leave the translation block" for a callback returning 3 (cpu_loop_exit_noexc, see the
+   * C file); 0 when armed. Null with a filter built before it existed (then 3 is a plain skip).
+   */
+  exitInit: ((filter: unknown, libpath: string, cpuOffset: number) => number) | null;
+}
+/** A function the library may not export (built from an older source): null then. */
+function optionalFunc(lib: LibraryHandle, proto: string): unknown {
+  try {
+    return lib.func(proto);
+  } catch {
+    return null;
+  }
 }
 let filterLib: SysInsnFilterLib | null | undefined;
+/** HYPEMU_SYSINSN_FILTER=off: the native filter's bitmaps stay empty. */
+export const sysInsnBitmapsOff = process.env.HYPEMU_SYSINSN_FILTER === 'off';
 export function sysInsnFilterLib(): { lib: SysInsnFilterLib | null; why: string } {
   const path = join(packageRoot(), 'vendor/native/libhypemu-sysinsn-filter.so');
-  if (process.env.HYPEMU_SYSINSN_FILTER === 'off') return { lib: null, why: 'HYPEMU_SYSINSN_FILTER=off' };
   if (filterLib !== undefined) return { lib: filterLib, why: `${path} not loaded` };
   filterLib = null;
   if (!existsSync(path)) return { lib: null, why: `${path} missing (run npm run setup)` };
@@ -187,6 +203,7 @@ export function sysInsnFilterLib(): { lib: SysInsnFilterLib | null; why: string 
       hook: lib.func('void *hypemu_sysinsn_filter_hook(void)') as never,
       cp: lib.func('void *hypemu_sysinsn_filter_cp(void *f)') as never,
       set: lib.func('void hypemu_sysinsn_filter_set(void *f, const uint8_t *bits)') as never,
+      exitInit: optionalFunc(lib, 'int hypemu_sysinsn_filter_exit_init(void *f, const char *libpath, long cpu_off)') as never,
     };
   } catch (e) {
     return { lib: null, why: `${path}: ${(e as Error).message.split('\n')[0]}` };
@@ -206,9 +223,13 @@ export interface TlbFlushLib {
 }
 let tlbLib: TlbFlushLib | null | undefined;
 export function tlbFlushLib(): TlbFlushLib | null {
+  if (process.env.HYPEMU_TLB_PAGE_FLUSH === 'off') return null;
+  return nativeTlbLib();
+}
+/** The same library whatever HYPEMU_TLB_PAGE_FLUSH says: its CPU locator serves the system-instruction filter too. */
+export function nativeTlbLib(): TlbFlushLib | null {
   if (tlbLib !== undefined) return tlbLib;
   tlbLib = null;
-  if (process.env.HYPEMU_TLB_PAGE_FLUSH === 'off') return null;
   const path = join(packageRoot(), 'vendor/native/libhypemu-tlb-flush.so');
   if (!existsSync(path)) return null;
   try {

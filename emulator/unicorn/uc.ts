@@ -22,7 +22,9 @@ import {
   koffi,
   libcMemory,
   sysInsnFilterLib,
+  sysInsnBitmapsOff,
   tlbFlushLib,
+  nativeTlbLib,
   uartMmioLib,
   UartSlowCb,
   UartFlushCb,
@@ -180,7 +182,10 @@ export interface CpRegView {
 }
 
 export type TlbFillHandler = (vaddrPage: number, type: MemAccessType) => { pa: number; perms: number } | null;
-/** Return true to skip the instruction (the handler must then advance PC itself). */
+/**
+ * Return true to skip the instruction (the handler must then advance PC itself, take an
+ * exception, or stop the CPU: see onSysInsn).
+ */
 export type SysInsnHandler = (rtRegId: number, cp: CpRegView) => boolean;
 export type InterruptHandler = (intno: number) => void;
 export type CodeHandler = (address: number, size: number) => void;
@@ -290,7 +295,15 @@ export class Unicorn {
       this.scratch[0] = BigInt.asUintN(64, value);
     }
     this.check('uc_reg_write', this.api.uc_reg_write(this.handle, id, this.scratch));
+    if (id === Reg.PC) this.flowEpoch++;
   }
+
+  /**
+   * Bumped by every PC write and stop request: Unicorn then leaves its run of translated code
+   * (quit_request / stop_request), which a skipping system-instruction hook must do at once
+   * (onSysInsn).
+   */
+  private flowEpoch = 0;
 
   /** 128-bit SIMD register Vn as 16 little-endian bytes (a copy). */
   vregRead(n: number): Uint8Array {
@@ -340,7 +353,7 @@ export class Unicorn {
    * move a whole guest context without a hundred round trips.
    */
   createBatch(regs: readonly BatchReg[]): RegBatch {
-    return new RegBatch(this.api, () => this.handle, regs);
+    return new RegBatch(this.api, () => this.handle, regs, () => this.flowEpoch++);
   }
 
   // ------------------------------------------------------------------- memory
@@ -514,11 +527,20 @@ export class Unicorn {
       const lib = fl.lib;
       let u32 = new Uint32Array(0);
       let u64 = new BigUint64Array(0);
+      // A skip that moved PC or stopped the CPU returns 3: the filter leaves the translation
+      // block at once (native/sysinsn-filter.c), so nothing after the instruction runs or is
+      // counted before Unicorn honours the new PC (issue 13: an MRS answered by the EL2 model
+      // counted the next instruction twice). A skip that did neither returns 1: Unicorn goes on
+      // with the next instruction of the block.
+      let leave = 1;
       const cb = koffi.register((_uc: unknown, reg: number) => {
-        return handler(reg, readCpReg(view, u32, u64)) ? 1 : 0;
+        const epoch = this.flowEpoch;
+        if (!handler(reg, readCpReg(view, u32, u64))) return 0;
+        return this.flowEpoch !== epoch ? leave : 1;
       }, koffi.pointer(InsnSysCb));
       const filter = lib.create(cb);
       if (filter === null) throw new UnicornError('hypemu_sysinsn_filter_new', 1, 'out of memory');
+      if (this.armLeaveBlock(filter)) leave = 3;
       const ab = koffi.view(lib.cp(filter), 32);
       u32 = new Uint32Array(ab, 0, 5);
       u64 = new BigUint64Array(ab, 24, 1);
@@ -526,10 +548,9 @@ export class Unicorn {
       this.sysFilters[kind - 1] = filter;
       return this.addHook(UC_HOOK_INSN, lib.hook(), 1, 0, kind, filter);
     }
-    // Disabled on purpose (HYPEMU_SYSINSN_FILTER=off, for comparisons): no warning.
-    if (!filterWarned && !fl.why.startsWith('HYPEMU_SYSINSN_FILTER')) {
+    if (!filterWarned) {
       filterWarned = true;
-      log.warn(`native system-instruction filter not loaded (${fl.why}): every MRS/MSR/SYS/SYSL goes through JavaScript`);
+      log.warn(`native system-instruction filter not loaded (${fl.why}): every MRS/MSR/SYS/SYSL goes through JavaScript, and an instruction after a trapped MRS may be counted twice`);
     }
     // Unicorn passes the same uc_arm64_cp_reg address on every call (measured:
     // it lives in the CPU state), and koffi.view costs ~1.6 us per call, so the
@@ -550,9 +571,32 @@ export class Unicorn {
     return this.addHook(UC_HOOK_INSN, cb, 1, 0, kind);
   }
 
+  /**
+   * Can a skipping system-instruction hook leave the translation block at once (the native
+   * filter's cpu_loop_exit, armed for every hook kind)? Without it, a hook that moves PC makes
+   * Unicorn's count hook count the next instruction twice (the JavaScript-only fallback).
+   */
+  get leavesBlock(): boolean {
+    return this.leaveArmed > 0 && this.leaveArmed === this.sysFilters.filter((f) => f !== null).length;
+  }
+  private leaveArmed = 0;
+  private armLeaveBlock(filter: unknown): boolean {
+    const init = sysInsnFilterLib().lib?.exitInit ?? null;
+    const off = init === null ? -1 : this.cpuStateOffset();
+    if (init !== null && off >= 0 && init(filter, this.libraryPath, off) === 0) {
+      this.leaveArmed++;
+      return true;
+    }
+    if (!leaveWarned) {
+      leaveWarned = true;
+      log.warn(`the native system-instruction filter cannot leave a translation block (${init === null ? 'built from an older source: run npm run setup' : 'Unicorn\'s CPU state not found'}): an instruction after a trapped MRS may be counted twice`);
+    }
+    return false;
+  }
+
   /** Is the native filter in use (onSysInsn installed it)? */
   get hasNativeSysInsnFilter(): boolean {
-    return this.sysFilters.some((f) => f !== null);
+    return !sysInsnBitmapsOff && this.sysFilters.some((f) => f !== null);
   }
 
   /**
@@ -561,7 +605,7 @@ export class Unicorn {
    */
   setSysInsnFilter(kind: SysInsnKind, bits: Uint8Array | null): void {
     const f = this.sysFilters[kind - 1];
-    if (f !== null && f !== undefined) sysInsnFilterLib().lib!.set(f, bits);
+    if (f !== null && f !== undefined && !sysInsnBitmapsOff) sysInsnFilterLib().lib!.set(f, bits);
   }
 
   onInterrupt(handler: InterruptHandler): number {
@@ -625,6 +669,7 @@ export class Unicorn {
   }
 
   emuStop(): void {
+    this.flowEpoch++;
     this.api.uc_emu_stop(this.handle);
   }
 
@@ -639,16 +684,23 @@ export class Unicorn {
    * flush is not available (the caller then flushes the whole TLB).
    */
   flushTlbPages(vas: Float64Array, n: number): boolean {
-    if (this.cpuOffset === undefined) this.cpuOffset = this.locateCpu();
-    if (this.cpuOffset < 0) return false;
-    tlbFlushLib()!.flushPages(this.handle, this.cpuOffset, vas, n);
+    const lib = tlbFlushLib();
+    if (lib === null) return false;
+    const off = this.cpuStateOffset();
+    if (off < 0) return false;
+    lib.flushPages(this.handle, off, vas, n);
     return true;
   }
   private cpuOffset: number | undefined;
+  /** Offset of uc_struct's `CPUState *cpu` (native/tlb-flush.c), found once; -1 when unknown. */
+  private cpuStateOffset(): number {
+    if (this.cpuOffset === undefined) this.cpuOffset = this.locateCpu();
+    return this.cpuOffset;
+  }
 
   /** uc_struct's CPUState pointer, found twice with different X0/X1 markers (both must agree), or -1. */
   private locateCpu(): number {
-    const lib = tlbFlushLib();
+    const lib = nativeTlbLib();
     if (lib === null) return -1;
     const x0 = this.regRead(Reg.X0);
     const x1 = this.regRead(Reg.X0 + 1);
@@ -665,7 +717,7 @@ export class Unicorn {
     }
     this.regWrite(Reg.X0, x0);
     this.regWrite(Reg.X0 + 1, x1);
-    if (off < 0) log.warn('Unicorn\'s CPU state was not found: TLB maintenance by VA flushes its whole TLB');
+    if (off < 0) log.warn('Unicorn\'s CPU state was not found: TLB maintenance by VA flushes its whole TLB, and an instruction after a trapped MRS may be counted twice');
     return off;
   }
 
@@ -715,6 +767,8 @@ export class Unicorn {
     this.keep.length = 0;
   }
 }
+
+let leaveWarned = false;
 
 let counterOffset: number | null | undefined;
 
@@ -776,12 +830,17 @@ export class RegBatch {
   private readonly valueOffset: Int32Array;
   private readonly keepAlive: unknown;
 
+  /** Does the batch write PC (Unicorn then leaves its translated code, like a PC write)? */
+  private readonly writesPc: boolean;
+
   constructor(
     private readonly api: UnicornApi,
     private readonly handle: () => unknown,
     regs: readonly BatchReg[],
+    private readonly onPcWrite: () => void = () => {},
   ) {
     this.count = regs.length;
+    this.writesPc = regs.some((r) => 'id' in r && r.id === Reg.PC);
     const slot = 32;
     const size = Math.max(slot, regs.length * slot);
     const mem = koffi.alloc('uint8_t', size);
@@ -824,6 +883,7 @@ export class RegBatch {
   write(): void {
     const rc = this.api.uc_reg_write_batch(this.handle(), this.ids, this.addrs, this.count);
     if (rc !== UC_ERR_OK) throw new UnicornError('uc_reg_write_batch', rc, this.api.uc_strerror(rc) as string);
+    if (this.writesPc) this.onPcWrite();
   }
 
   /** The 64-bit value of register i (the low half of a Q register). */
