@@ -160,6 +160,37 @@ export function libcMemory(): NonNullable<typeof libcMem> {
   return libcMem;
 }
 
+/** A native library of ours, or why there is none (`why` is '' when it loaded). */
+export interface NativeLib<T> {
+  readonly lib: T | null;
+  readonly why: string;
+}
+
+const nativeLibs = new Map<string, NativeLib<unknown>>();
+
+/**
+ * One of our native libraries in vendor/native/ (built by `npm run setup`), loaded and bound once:
+ * null with the reason when $`env`=off disables it (a measurement baseline; `env` null: no such
+ * switch), the file is missing, or it does not load or bind (`bind` may throw to refuse it).
+ */
+function nativeLib<T>(file: string, env: string | null, bind: (lib: LibraryHandle, path: string) => T): NativeLib<T> {
+  if (env !== null && process.env[env] === 'off') return { lib: null, why: `${env}=off` };
+  const known = nativeLibs.get(file) as NativeLib<T> | undefined;
+  if (known !== undefined) return known;
+  const path = join(packageRoot(), 'vendor/native', file);
+  let r: NativeLib<T>;
+  if (!existsSync(path)) r = { lib: null, why: `${path} missing (run npm run setup)` };
+  else {
+    try {
+      r = { lib: bind(koffi.load(path), path), why: '' };
+    } catch (e) {
+      r = { lib: null, why: `${path}: ${(e as Error).message.split('\n')[0]}` };
+    }
+  }
+  nativeLibs.set(file, r);
+  return r;
+}
+
 /**
  * The native system-instruction filter (native/sysinsn-filter.c, built by `npm run setup` into
  * vendor/native/): null when it is not built, and the caller falls back to the plain JS hook.
@@ -187,28 +218,17 @@ function optionalFunc(lib: LibraryHandle, proto: string): unknown {
     return null;
   }
 }
-let filterLib: SysInsnFilterLib | null | undefined;
-/** HYPEMU_SYSINSN_FILTER=off: the native filter's bitmaps stay empty. */
+/** HYPEMU_SYSINSN_FILTER=off: the native filter's bitmaps stay empty (the library is still loaded). */
 export const sysInsnBitmapsOff = process.env.HYPEMU_SYSINSN_FILTER === 'off';
-export function sysInsnFilterLib(): { lib: SysInsnFilterLib | null; why: string } {
-  const path = join(packageRoot(), 'vendor/native/libhypemu-sysinsn-filter.so');
-  if (filterLib !== undefined) return { lib: filterLib, why: `${path} not loaded` };
-  filterLib = null;
-  if (!existsSync(path)) return { lib: null, why: `${path} missing (run npm run setup)` };
-  try {
-    const lib = koffi.load(path);
-    filterLib = {
-      path,
-      create: lib.func('void *hypemu_sysinsn_filter_new(void *js)') as never,
-      hook: lib.func('void *hypemu_sysinsn_filter_hook(void)') as never,
-      cp: lib.func('void *hypemu_sysinsn_filter_cp(void *f)') as never,
-      set: lib.func('void hypemu_sysinsn_filter_set(void *f, const uint8_t *bits)') as never,
-      exitInit: optionalFunc(lib, 'int hypemu_sysinsn_filter_exit_init(void *f, const char *libpath, long cpu_off)') as never,
-    };
-  } catch (e) {
-    return { lib: null, why: `${path}: ${(e as Error).message.split('\n')[0]}` };
-  }
-  return { lib: filterLib, why: '' };
+export function sysInsnFilterLib(): NativeLib<SysInsnFilterLib> {
+  return nativeLib('libhypemu-sysinsn-filter.so', null, (lib, path) => ({
+    path,
+    create: lib.func('void *hypemu_sysinsn_filter_new(void *js)') as never,
+    hook: lib.func('void *hypemu_sysinsn_filter_hook(void)') as never,
+    cp: lib.func('void *hypemu_sysinsn_filter_cp(void *f)') as never,
+    set: lib.func('void hypemu_sysinsn_filter_set(void *f, const uint8_t *bits)') as never,
+    exitInit: optionalFunc(lib, 'int hypemu_sysinsn_filter_exit_init(void *f, const char *libpath, long cpu_off)') as never,
+  }));
 }
 
 /**
@@ -221,29 +241,20 @@ export interface TlbFlushLib {
   locateCpu(uc: unknown, m0: bigint, m1: bigint): number;
   flushPages(uc: unknown, cpuOffset: number, vas: Float64Array, n: number): void;
 }
-let tlbLib: TlbFlushLib | null | undefined;
 export function tlbFlushLib(): TlbFlushLib | null {
   if (process.env.HYPEMU_TLB_PAGE_FLUSH === 'off') return null;
   return nativeTlbLib();
 }
 /** The same library whatever HYPEMU_TLB_PAGE_FLUSH says: its CPU locator serves the system-instruction filter too. */
 export function nativeTlbLib(): TlbFlushLib | null {
-  if (tlbLib !== undefined) return tlbLib;
-  tlbLib = null;
-  const path = join(packageRoot(), 'vendor/native/libhypemu-tlb-flush.so');
-  if (!existsSync(path)) return null;
-  try {
-    const lib = koffi.load(path);
+  return nativeLib('libhypemu-tlb-flush.so', null, (lib) => {
     const init = lib.func('int hypemu_tlb_init(const char *libpath)') as (p: string) => number;
-    if (init(unicorn().path) !== 0) return null;
-    tlbLib = {
+    if (init(unicorn().path) !== 0) throw new Error('hypemu_tlb_init: libunicorn does not export tlb_flush_page_aarch64');
+    return {
       locateCpu: lib.func('long hypemu_tlb_locate_cpu(void *uc, uint64_t m0, uint64_t m1)') as never,
       flushPages: lib.func('void hypemu_tlb_flush_pages(void *uc, long cpu_off, const double *vas, int n)') as never,
     };
-  } catch {
-    tlbLib = null;
-  }
-  return tlbLib;
+  }).lib;
 }
 
 /**
@@ -260,26 +271,14 @@ export interface UartMmioLib {
 }
 export const UartSlowCb = koffi.proto('uint64_t hypemu_uart_slow_cb(uint64_t offset, uint32_t size, uint32_t write, uint64_t value)');
 export const UartFlushCb = koffi.proto('void hypemu_uart_flush_cb(void)');
-let uartLib: UartMmioLib | null | undefined;
-export function uartMmioLib(): { lib: UartMmioLib | null; why: string } {
-  const path = join(packageRoot(), 'vendor/native/libhypemu-uart-mmio.so');
-  if (process.env.HYPEMU_NATIVE_UART === 'off') return { lib: null, why: 'HYPEMU_NATIVE_UART=off' };
-  if (uartLib !== undefined) return { lib: uartLib, why: uartLib === null ? `${path} not loaded` : '' };
-  uartLib = null;
-  if (!existsSync(path)) return { lib: null, why: `${path} missing (run npm run setup)` };
-  try {
-    const lib = koffi.load(path);
-    uartLib = {
-      path,
-      create: lib.func('void *hypemu_uart_new(void *slow, void *flush)') as never,
-      readCb: lib.func('void *hypemu_uart_read_cb(void)') as never,
-      writeCb: lib.func('void *hypemu_uart_write_cb(void)') as never,
-      size: lib.func('uint32_t hypemu_uart_size(void)') as never,
-    };
-  } catch (e) {
-    return { lib: null, why: `${path}: ${(e as Error).message.split('\n')[0]}` };
-  }
-  return { lib: uartLib, why: '' };
+export function uartMmioLib(): NativeLib<UartMmioLib> {
+  return nativeLib('libhypemu-uart-mmio.so', 'HYPEMU_NATIVE_UART', (lib, path) => ({
+    path,
+    create: lib.func('void *hypemu_uart_new(void *slow, void *flush)') as never,
+    readCb: lib.func('void *hypemu_uart_read_cb(void)') as never,
+    writeCb: lib.func('void *hypemu_uart_write_cb(void)') as never,
+    size: lib.func('uint32_t hypemu_uart_size(void)') as never,
+  }));
 }
 
 let cached: { api: UnicornApi; code: UnicornCodeApi | null; path: string; version: [number, number] } | null = null;
