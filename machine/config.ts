@@ -161,69 +161,16 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
   for (const k of Object.keys(c)) {
     if (!KNOWN.has(k) && (c as Record<string, unknown>)[k] !== undefined) throw new ConfigError(`unknown machine option '${k}'`);
   }
-  const imagePath = resolve(c.image ?? defaultGuestPath());
-  if (c.image === undefined && !existsSync(imagePath)) {
-    throw new ConfigError(`the default guest ${DEFAULT_GUEST} is not built; run \`npm run setup\` first`);
-  }
-  const format = oneOf(c.format ?? 'auto', ['auto', 'raw', 'elf', 'linux'] as const, '--format');
-  const load = c.load === undefined ? undefined : toNumber(c.load, '--load');
-  if (load !== undefined && load % LOAD_ALIGN !== 0) {
-    throw new ConfigError(`--load: 0x${load.toString(16)} is not 4 KiB aligned (raw images load at a page boundary, e.g. 0x40080000)`);
-  }
-  const entry = c.entry === undefined ? undefined : toNumber(c.entry, '--entry');
-  if (entry !== undefined && entry % 4 !== 0) throw new ConfigError(`--entry: 0x${entry.toString(16)} is not 4-byte aligned (A64 instructions are)`);
-  const size = c.mem === undefined ? DEFAULT_RAM_SIZE : typeof c.mem === 'string' ? parseSize(c.mem, '--mem') : toNumber(c.mem, '--mem');
-  if (size < 0x10_0000 || size % 0x1000 !== 0) throw new ConfigError(`--mem: must be at least 1M and a multiple of 4K`);
-  // The 40-bit IPA space (the board's PARange) ends at 1 TiB; its last 4 GiB
-  // hold the hypervisor's stage-2 tables (hyp/stage2.ts): RAM ends below them.
-  if (VIRT.RAM.base + size > S2_POOL_BASE) {
-    throw new ConfigError(`--mem: ${sizeText(size)} does not fit the 40-bit IPA space: RAM at 0x${VIRT.RAM.base.toString(16)} may be at most ${sizeText(S2_POOL_BASE - VIRT.RAM.base)}`);
-  }
+  const { imagePath, format, load, entry } = resolveImage(c);
+  const size = resolveRamSize(c.mem);
   const maxInsns = c.maxInsns === undefined ? Number.MAX_SAFE_INTEGER : toNumber(c.maxInsns, '--max-insns');
-
-  let cost = DEFAULT_HYP_CONFIG.cost;
-  if (c.cost !== undefined) {
-    const list = Array.isArray(c.cost) ? (c.cost as readonly string[]) : Object.entries(c.cost).map(([k, v]) => `${k}=${v}`);
-    try {
-      cost = costModelWith(list);
-    } catch (e) {
-      throw new ConfigError(`--cost: ${(e as Error).message}`);
-    }
-  }
-  const hyp: HypervisorConfig = {
-    ...DEFAULT_HYP_CONFIG,
-    mode: oneOf(c.hypMode ?? 'vhe', ['vhe', 'nvhe'] as const, '--hyp-mode'),
-    mairMangle: c.mairMangle === true,
-    defaultCacheable: c.defaultCacheable === true,
-    deviceS2: oneOf(c.deviceS2 ?? 'device-ngnre', ['normal-nc', 'device-ngnre'] as const, '--device-s2'),
-    stage2Mapping: oneOf(c.stage2Map ?? 'block', ['block', 'page'] as const, '--stage2-map'),
-    fastPath: c.fastPath !== false,
-    cost,
-    nested: c.nested === true,
-    pauth: c.pauth === true,
-    unknownSysreg: oneOf(c.unknownSysreg ?? 'undef', ['undef', 'raz'] as const, '--unknown-sysreg'),
-    pmuCounters: resolvePmuCounters(c.pmuCounters),
-    trapDebug: c.trapDebug === true,
-  };
+  const hyp = resolveHyp(c);
   const walk = (c.walk ?? []).map((v) => {
     const a = typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : parseAddress(v);
     if (a === null || a < 0n || a > 0xffff_ffff_ffff_ffffn) throw new ConfigError(`--walk: '${String(v)}' is not an address (decimal or 0x-hex)`);
     return a;
   });
-  let gdbPort: number | undefined;
-  if (c.gdb !== undefined && c.gdb !== false) {
-    if (typeof c.gdb === 'string' || c.gdb === true) {
-      try {
-        gdbPort = parseGdbPort(c.gdb);
-      } catch (e) {
-        throw new ConfigError((e as Error).message);
-      }
-    } else {
-      // A number from a library caller; 0 picks an ephemeral port (machine.gdbPort tells which).
-      gdbPort = toNumber(c.gdb, '--gdb');
-      if (gdbPort > 65535) throw new ConfigError(`--gdb: '${gdbPort}' is not a TCP port (1-65535)`);
-    }
-  } else if (c.gdbWait) gdbPort = parseGdbPort(undefined);
+  const gdbPort = resolveGdbPort(c);
   const snapshotAt = c.snapshotAt === undefined ? undefined : toNumber(c.snapshotAt, '--snapshot-at');
   if ((snapshotAt === undefined) !== (c.snapshot === undefined)) throw new ConfigError('--snapshot-at N and --snapshot FILE go together');
   if (snapshotAt !== undefined && gdbPort !== undefined) throw new ConfigError('--snapshot-at cannot be combined with --gdb');
@@ -275,6 +222,81 @@ function resolvePmuCounters(v: Numeric | undefined): number | null {
   }
   if (!Number.isInteger(n) || n < 0 || n > PMU_COUNTERS) throw new ConfigError(`--pmu-counters: '${String(v)}' is not a number of event counters from 0 to ${PMU_COUNTERS}`);
   return n;
+}
+
+/** The image and where it goes: --image (or the default guest), --format, --load, --entry. */
+function resolveImage(c: MachineConfig): Pick<ResolvedConfig, 'imagePath' | 'format' | 'load' | 'entry'> {
+  const imagePath = resolve(c.image ?? defaultGuestPath());
+  if (c.image === undefined && !existsSync(imagePath)) {
+    throw new ConfigError(`the default guest ${DEFAULT_GUEST} is not built; run \`npm run setup\` first`);
+  }
+  const format = oneOf(c.format ?? 'auto', ['auto', 'raw', 'elf', 'linux'] as const, '--format');
+  const load = c.load === undefined ? undefined : toNumber(c.load, '--load');
+  if (load !== undefined && load % LOAD_ALIGN !== 0) {
+    throw new ConfigError(`--load: 0x${load.toString(16)} is not 4 KiB aligned (raw images load at a page boundary, e.g. 0x40080000)`);
+  }
+  const entry = c.entry === undefined ? undefined : toNumber(c.entry, '--entry');
+  if (entry !== undefined && entry % 4 !== 0) throw new ConfigError(`--entry: 0x${entry.toString(16)} is not 4-byte aligned (A64 instructions are)`);
+  return { imagePath, format, load, entry };
+}
+
+/** --mem: at least 1M, a multiple of 4K, and below the hypervisor's stage-2 pool. */
+function resolveRamSize(mem: MachineConfig['mem']): number {
+  const size = mem === undefined ? DEFAULT_RAM_SIZE : typeof mem === 'string' ? parseSize(mem, '--mem') : toNumber(mem, '--mem');
+  if (size < 0x10_0000 || size % 0x1000 !== 0) throw new ConfigError(`--mem: must be at least 1M and a multiple of 4K`);
+  // The 40-bit IPA space (the board's PARange) ends at 1 TiB; its last 4 GiB
+  // hold the hypervisor's stage-2 tables (hyp/stage2.ts): RAM ends below them.
+  if (VIRT.RAM.base + size > S2_POOL_BASE) {
+    throw new ConfigError(`--mem: ${sizeText(size)} does not fit the 40-bit IPA space: RAM at 0x${VIRT.RAM.base.toString(16)} may be at most ${sizeText(S2_POOL_BASE - VIRT.RAM.base)}`);
+  }
+  return size;
+}
+
+/** The EL2 model's configuration: --hyp-mode, the policies (seeds 000-002), --cost, --nested... */
+function resolveHyp(c: MachineConfig): HypervisorConfig {
+  let cost = DEFAULT_HYP_CONFIG.cost;
+  if (c.cost !== undefined) {
+    const list = Array.isArray(c.cost) ? (c.cost as readonly string[]) : Object.entries(c.cost).map(([k, v]) => `${k}=${v}`);
+    try {
+      cost = costModelWith(list);
+    } catch (e) {
+      throw new ConfigError(`--cost: ${(e as Error).message}`);
+    }
+  }
+  return {
+    ...DEFAULT_HYP_CONFIG,
+    mode: oneOf(c.hypMode ?? 'vhe', ['vhe', 'nvhe'] as const, '--hyp-mode'),
+    mairMangle: c.mairMangle === true,
+    defaultCacheable: c.defaultCacheable === true,
+    deviceS2: oneOf(c.deviceS2 ?? 'device-ngnre', ['normal-nc', 'device-ngnre'] as const, '--device-s2'),
+    stage2Mapping: oneOf(c.stage2Map ?? 'block', ['block', 'page'] as const, '--stage2-map'),
+    fastPath: c.fastPath !== false,
+    cost,
+    nested: c.nested === true,
+    pauth: c.pauth === true,
+    unknownSysreg: oneOf(c.unknownSysreg ?? 'undef', ['undef', 'raz'] as const, '--unknown-sysreg'),
+    pmuCounters: resolvePmuCounters(c.pmuCounters),
+    trapDebug: c.trapDebug === true,
+  };
+}
+
+/** --gdb [PORT] (or a library caller's number; 0 picks an ephemeral port), --gdb-wait alone implies the default port. */
+function resolveGdbPort(c: MachineConfig): number | undefined {
+  if (c.gdb !== undefined && c.gdb !== false) {
+    if (typeof c.gdb === 'string' || c.gdb === true) {
+      try {
+        return parseGdbPort(c.gdb);
+      } catch (e) {
+        throw new ConfigError((e as Error).message);
+      }
+    } else {
+      // A number from a library caller; 0 picks an ephemeral port (machine.gdbPort tells which).
+      const port = toNumber(c.gdb, '--gdb');
+      if (port > 65535) throw new ConfigError(`--gdb: '${port}' is not a TCP port (1-65535)`);
+      return port;
+    }
+  } else if (c.gdbWait) return parseGdbPort(undefined);
+  return undefined;
 }
 
 /** --smp: an integer from 1 to 8 (QEMU virt's GICv2 limit; the GICv3 board takes as many). */
