@@ -15,9 +15,8 @@
  * 1 GHz), cut short where the guest's next event begins: slices on a track never overlap. hostNs
  * is not written (the file would differ run to run).
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { describeEsr } from '../emulator/cpu/esr.js';
-import { ConfigError } from './errors.js';
+import { TraceFile } from './trace-file.js';
 import type { ExitEvent, InterruptEvent, ConsoleEvent } from './events.js';
 import { keepsExit, type TraceFilter } from './trace.js';
 
@@ -48,9 +47,7 @@ interface Track {
 }
 
 export class PerfettoTraceWriter {
-  private readonly fd: number;
-  private buf: string[] = [];
-  private size = 0;
+  private readonly file: TraceFile;
   private first = true;
   private readonly tracks = new Map<number, Track>();
 
@@ -60,12 +57,8 @@ export class PerfettoTraceWriter {
     /** The machine's virtual time and instruction count now (console lines, the end of the run). */
     private readonly clock: () => { readonly virtualTimeNs: number; readonly instructions: number },
   ) {
-    try {
-      this.fd = openSync(path, 'w');
-    } catch (e) {
-      throw new ConfigError(`--trace ${path}: ${(e as Error).message}`);
-    }
-    writeSync(this.fd, '{"traceEvents":[\n');
+    this.file = new TraceFile(path);
+    this.file.writeNow('{"traceEvents":[\n');
     this.put({ name: 'process_name', ph: 'M', pid: PID, args: { name: 'hypemu guest' } });
     this.put({ name: 'thread_name', ph: 'M', pid: PID, tid: CONSOLE_TID, args: { name: 'console' } });
   }
@@ -73,9 +66,7 @@ export class PerfettoTraceWriter {
   private put(ev: Record<string, unknown>): void {
     const s = (this.first ? '' : ',\n') + JSON.stringify(ev);
     this.first = false;
-    this.buf.push(s);
-    this.size += s.length;
-    if (this.size >= 1 << 16) this.flush();
+    this.file.add(s);
   }
 
   private track(vcpu: number): Track {
@@ -172,10 +163,7 @@ export class PerfettoTraceWriter {
   };
 
   flush(): void {
-    if (this.buf.length === 0) return;
-    writeSync(this.fd, this.buf.join(''));
-    this.buf = [];
-    this.size = 0;
+    this.file.flush();
   }
 
   /** The pending slices and counters end; the JSON is closed. */
@@ -187,8 +175,8 @@ export class PerfettoTraceWriter {
       this.put({ name: 'exits/s', ph: 'C', pid: PID, ts: us(t.bucket * BUCKET_NS), args: { [`vCPU ${vcpu}`]: t.count * (1e9 / BUCKET_NS) } });
     }
     this.tracks.clear();
-    this.flush();
-    writeSync(this.fd, '\n],"displayTimeUnit":"ns","otherData":{"producer":"hypemu","clock":"virtual time (1 ns per retired instruction, plus idle time)"}}\n');
-    closeSync(this.fd);
+    this.file.flush();
+    this.file.writeNow('\n],"displayTimeUnit":"ns","otherData":{"producer":"hypemu","clock":"virtual time (1 ns per retired instruction, plus idle time)"}}\n');
+    this.file.close();
   }
 }

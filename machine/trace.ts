@@ -13,12 +13,12 @@
  * Everything but hostNs is deterministic: two runs of the same image and options write the same
  * lines apart from that field. `--trace-filter` keeps only some records (traceFilter below).
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { EC_NAMES, describeEsr, esrEc, esrIss } from '../emulator/cpu/esr.js';
 import { disassemble } from '../emulator/debug/disasm.js';
 import { hexVa, vaFromBigint } from '../emulator/types.js';
 import type { Vcpu } from '../emulator/cpu/vcpu.js';
 import { ConfigError } from './errors.js';
+import { TraceFile } from './trace-file.js';
 import type { ConsoleEvent, ExitEvent, InterruptEvent } from './events.js';
 
 const REASONS = ['sysreg', 'hvc', 'smc', 'dabt_s2', 'iabt_s2', 'wfx', 'irq', 'debug'] as const;
@@ -59,9 +59,7 @@ export function keepsExit(f: TraceFilter | null, e: ExitEvent): boolean {
 }
 
 export class TraceWriter {
-  private readonly fd: number;
-  private buf: string[] = [];
-  private size = 0;
+  private readonly file: TraceFile;
 
   constructor(
     path: string,
@@ -71,18 +69,11 @@ export class TraceWriter {
     /** hostNs: false leaves the host-time field out (golden runs: never compared, so never stored). */
     private readonly opts: { readonly hostNs?: boolean } = {},
   ) {
-    try {
-      this.fd = openSync(path, 'w');
-    } catch (e) {
-      throw new ConfigError(`--trace ${path}: ${(e as Error).message}`);
-    }
+    this.file = new TraceFile(path);
   }
 
   private put(rec: object): void {
-    const line = JSON.stringify(rec) + '\n';
-    this.buf.push(line);
-    this.size += line.length;
-    if (this.size >= 1 << 16) this.flush();
+    this.file.add(JSON.stringify(rec) + '\n');
   }
 
   readonly exit = (e: ExitEvent): void => {
@@ -138,14 +129,10 @@ export class TraceWriter {
   };
 
   flush(): void {
-    if (this.buf.length === 0) return;
-    writeSync(this.fd, this.buf.join(''));
-    this.buf = [];
-    this.size = 0;
+    this.file.flush();
   }
 
   close(): void {
-    this.flush();
-    closeSync(this.fd);
+    this.file.close();
   }
 }
