@@ -20,6 +20,7 @@
 #define MAIR_A 0x00000000004404ff
 #define MAIR_B 0x0000000000ff04ff
 #define FRAME 256
+#include "storm.inc"
 
 	.section .text.start, "ax"
 	.global _start
@@ -54,36 +55,12 @@ _start:
 el1_entry:
 	adr	x0, msg_el1
 	bl	puts
-	ldr	x1, =MAIR_A
-	ldr	x2, =MAIR_B
-	ldr	x3, =WRITES / 2
-1:	msr	mair_el1, x1
-	msr	mair_el1, x2
-	subs	x3, x3, #1
-	b.ne	1b
+	MAIR_STORM
 	mrs	x19, mair_el1			/* reads are not trapped (no TRVM) */
-	adr	x0, msg_mair
-	bl	puts
-	mov	x0, x19
-	bl	puthex
-	ldr	x1, =MAIR_B
-	cmp	x19, x1
-	adr	x0, msg_pass_mair
-	adr	x1, msg_fail_mair
-	csel	x0, x0, x1, eq
-	bl	puts
+	REPORT_X19 msg_mair, puthex, MAIR_B, msg_pass_mair, msg_fail_mair
 	adrp	x0, trap_count
 	ldr	x19, [x0, :lo12:trap_count]
-	adr	x0, msg_traps
-	bl	puts
-	mov	x0, x19
-	bl	putdec
-	ldr	x1, =WRITES
-	cmp	x19, x1
-	adr	x0, msg_pass_traps
-	adr	x1, msg_fail_traps
-	csel	x0, x0, x1, eq
-	bl	puts
+	REPORT_X19 msg_traps, putdec, WRITES, msg_pass_traps, msg_fail_traps
 	adr	x0, msg_done
 	bl	puts
 	mov	x0, #0

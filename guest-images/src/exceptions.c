@@ -104,6 +104,22 @@ extern char el0_code[], el0_svc[], el0_udf[];
 
 static u64 el0_stack[512] __attribute__((aligned(16)));
 
+/*
+ * One synchronous exception taken at EL1 from the instruction `insn` (asm text) run with NZCV =
+ * `nzcv`: exactly one record, at the current-EL SP_ELx vector (Arm ARM D1.10.2), with ESR_EL1 =
+ * `esr`, ELR_EL1 = the instruction's address + `elr_off` and SPSR_EL1 = NZCV, DAIF masked, EL1h.
+ */
+#define SYNC_AT_EL1(name, insn, nzcv, esr, elr_off)                                         \
+	do {                                                                                \
+		nrec = 0;                                                                   \
+		__asm__ volatile("msr nzcv, %1\n"                                           \
+				 "adr %0, 1f\n"                                             \
+				 "1: " insn                                                 \
+				 : "=&r"(pc) : "r"(nzcv) : "cc", "memory");                 \
+		check(name " taken once", nrec, 1);                                         \
+		check_rec(name, 0, VEC_CUR_SPX_SYNC, esr, pc + (elr_off), (nzcv) | SPSR_DAIF | SPSR_EL1h); \
+	} while (0)
+
 int main(void)
 {
 	u64 pc;
@@ -112,33 +128,11 @@ int main(void)
 	check("VBAR_EL1", read_sysreg(vbar_el1), (u64)vectors_el1);
 
 	/* 1. SVC at EL1: ELR = next instruction, ISS = imm16. */
-	nrec = 0;
-	__asm__ volatile("msr nzcv, %1\n"
-			 "adr %0, 1f\n"
-			 "1: svc #0x42"
-			 : "=&r"(pc) : "r"(0xa0000000UL) : "cc", "memory");
-	check("svc-el1 taken once", nrec, 1);
-	check_rec("svc-el1", 0, VEC_CUR_SPX_SYNC, (0x15UL << 26) | ESR_IL | 0x42, pc + 4,
-		  0xa0000000UL | SPSR_DAIF | SPSR_EL1h);
-
+	SYNC_AT_EL1("svc-el1", "svc #0x42", 0xa0000000UL, (0x15UL << 26) | ESR_IL | 0x42, 4);
 	/* 2. BRK at EL1: ELR = the BRK itself, ISS = imm16. */
-	nrec = 0;
-	__asm__ volatile("msr nzcv, %1\n"
-			 "adr %0, 1f\n"
-			 "1: brk #0x99"
-			 : "=&r"(pc) : "r"(0x40000000UL) : "cc", "memory");
-	check("brk-el1 taken once", nrec, 1);
-	check_rec("brk-el1", 0, VEC_CUR_SPX_SYNC, (0x3cUL << 26) | ESR_IL | 0x99, pc,
-		  0x40000000UL | SPSR_DAIF | SPSR_EL1h);
-
+	SYNC_AT_EL1("brk-el1", "brk #0x99", 0x40000000UL, (0x3cUL << 26) | ESR_IL | 0x99, 0);
 	/* 3. UDF at EL1: EC 0 (Unknown reason), IL = 1, ISS = 0, ELR = the UDF. */
-	nrec = 0;
-	__asm__ volatile("msr nzcv, %1\n"
-			 "adr %0, 1f\n"
-			 "1: udf #0x1234"
-			 : "=&r"(pc) : "r"(0x10000000UL) : "cc", "memory");
-	check("udf-el1 taken once", nrec, 1);
-	check_rec("udf-el1", 0, VEC_CUR_SPX_SYNC, ESR_IL, pc, 0x10000000UL | SPSR_DAIF | SPSR_EL1h);
+	SYNC_AT_EL1("udf-el1", "udf #0x1234", 0x10000000UL, ESR_IL, 0);
 
 	/* 4. ERET to EL0 (SPSR_EL1 = EL0t, DAIF masked); SVC and UDF from EL0. */
 	nrec = 0;

@@ -19,6 +19,14 @@ void exception_handler(struct frame *f, unsigned vec)
 #define SETV(n, lo, hi) __asm__ volatile("fmov d" #n ", %0\n mov v" #n ".d[1], %1" : : "r"((u64)(lo)), "r"((u64)(hi)) : "v" #n)
 #define GETV(n, lo, hi) __asm__ volatile("mov %0, v" #n ".d[0]\n mov %1, v" #n ".d[1]" : "=r"(lo), "=r"(hi))
 
+/* A SIMD&FP load into v<n> (all ones before) by `insn` (base address operand %0), then (lo, hi) = v<n>. */
+#define LOADV(n, insn, base)                                                   \
+	do {                                                                   \
+		SETV(n, ~0UL, ~0UL);                                           \
+		__asm__ volatile(insn : : "r"(base) : "memory");               \
+		GETV(n, lo, hi);                                               \
+	} while (0)
+
 static u64 rd64(u64 off) { return mmio_read64(DEV + off); }
 
 int main(void)
@@ -33,28 +41,18 @@ int main(void)
 	__asm__ volatile("str q0, [%0, #16]" : : "r"(DEV) : "memory");
 	check("STR Q0: low doubleword on the device", rd64(16), 0x1122334455667788UL);
 	check("STR Q0: high doubleword on the device", rd64(24), 0x99aabbccddeeff00UL);
-	SETV(1, ~0UL, ~0UL);
-	__asm__ volatile("ldr q1, [%0, #16]" : : "r"(DEV) : "memory");
-	GETV(1, lo, hi);
+	LOADV(1, "ldr q1, [%0, #16]", DEV);
 	check("LDR Q1: low", lo, 0x1122334455667788UL);
 	check("LDR Q1: high", hi, 0x99aabbccddeeff00UL);
 
 	/* LDR D / S / H / B zero the rest of the register */
-	SETV(2, ~0UL, ~0UL);
-	__asm__ volatile("ldr d2, [%0, #16]" : : "r"(DEV) : "memory");
-	GETV(2, lo, hi);
+	LOADV(2, "ldr d2, [%0, #16]", DEV);
 	check_bool("LDR D2: the doubleword, upper half zeroed", lo == 0x1122334455667788UL && hi == 0);
-	SETV(3, ~0UL, ~0UL);
-	__asm__ volatile("ldr s3, [%0, #20]" : : "r"(DEV) : "memory");
-	GETV(3, lo, hi);
+	LOADV(3, "ldr s3, [%0, #20]", DEV);
 	check_bool("LDR S3: the word, the rest zeroed", lo == 0x11223344UL && hi == 0);
-	SETV(4, ~0UL, ~0UL);
-	__asm__ volatile("ldur h4, [%0, #-2]" : : "r"(DEV + 20) : "memory");
-	GETV(4, lo, hi);
+	LOADV(4, "ldur h4, [%0, #-2]", DEV + 20);
 	check_bool("LDUR H4 (negative offset): the halfword, the rest zeroed", lo == 0x5566UL && hi == 0);
-	SETV(5, ~0UL, ~0UL);
-	__asm__ volatile("ldr b5, [%0, #23]" : : "r"(DEV) : "memory");
-	GETV(5, lo, hi);
+	LOADV(5, "ldr b5, [%0, #23]", DEV);
 	check_bool("LDR B5: the byte, the rest zeroed", lo == 0x11UL && hi == 0);
 
 	/* STR D / S / H / B write only the element */

@@ -7,6 +7,7 @@
 #define WRITES 1000000
 #define MAIR_A 0x00000000004404ff	/* Attr0 Normal-WB, Attr1 Device-nGnRE, Attr2 Normal-NC */
 #define MAIR_B 0x0000000000ff04ff	/* Attr2 Normal-WB instead */
+#include "storm.inc"
 
 	.text
 	.global main
@@ -15,24 +16,9 @@ main:
 	str	x19, [sp, #16]
 	adr	x0, msg_start
 	bl	puts
-	ldr	x1, =MAIR_A
-	ldr	x2, =MAIR_B
-	ldr	x3, =WRITES / 2
-1:	msr	mair_el1, x1
-	msr	mair_el1, x2
-	subs	x3, x3, #1
-	b.ne	1b
+	MAIR_STORM
 	mrs	x19, mair_el1
-	adr	x0, msg_mair
-	bl	puts
-	mov	x0, x19
-	bl	puthex
-	ldr	x1, =MAIR_B
-	cmp	x19, x1
-	adr	x0, msg_pass
-	adr	x1, msg_fail
-	csel	x0, x0, x1, eq
-	bl	puts
+	REPORT_X19 msg_mair, puthex, MAIR_B, msg_pass, msg_fail
 	adr	x0, msg_done
 	bl	puts
 	ldr	x19, [sp, #16]
