@@ -109,10 +109,14 @@ export class RunLoop {
       }
       const remaining = stopAt - clock.instructions;
       if (remaining <= 0) break;
-      // Software step (software-step.ts): while MDSCR_EL1.SS = 1, one instruction per slice.
+      // Software step (software-step.ts): while MDSCR_EL1.SS = 1, one instruction per slice where
+      // stepping is active; where it is not (EL1 with PSTATE.D set: a guest waiting with SS armed),
+      // up to the next instruction that may clear PSTATE.D or change EL (unmask-scan.ts: MSR DAIF,
+      // DAIFClr, a branch, ERET), after which the step machine looks again.
       const stepping = v.stepSource !== null && v.stepSource.stepMode();
       if (stepping && v.softwareStep.boundary(v, v.stepSource!)) continue;
-      const n = this.sliceLength(stepping ? 1 : Math.min(this.sliceInsns, remaining));
+      const step = stepping ? (v.softwareStep.inFlight ? 1 : Math.min(this.untilPossibleUnmask(), remaining)) : 0;
+      const n = this.sliceLength(stepping ? step : Math.min(this.sliceInsns, remaining));
       if (n === 'break') break;
       if (n === 'continue') continue;
       if (this.beforeSlice() === 'break') break;

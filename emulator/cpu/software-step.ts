@@ -68,6 +68,11 @@ export class SoftwareStep {
   /** Software Step exceptions taken. */
   exceptions = 0;
 
+  /** An instruction is being stepped (active-not-pending): it must run alone in its slice. */
+  get inFlight(): boolean {
+    return this.inflight;
+  }
+
   /** Between two instructions in step mode. Returns true when it took a Software Step exception. */
   boundary(cpu: StepCpu, src: StepSource): boolean {
     if (this.inflight) {
@@ -86,7 +91,9 @@ export class SoftwareStep {
         // The step of any other instruction is complete: the exception is taken before the next
         // one even when that instruction masked debug exceptions (MSR DAIFSet), as QEMU 7.2
         // takes it (guest sstep).
-        else return this.stepException(cpu, pstateEl(cpu.pstate), cpu.pc, this.inflightGuest);
+        // Under MDCR_EL2.TDE the guest's own step: one its controls made active before the
+        // instruction, or make active after it (an MSR DAIFClr the EL2 model stepped).
+        else return this.stepException(cpu, pstateEl(cpu.pstate), cpu.pc, this.inflightGuest || !cpu.debugToEl2() || src.stepActive(pstateEl(cpu.pstate), cpu.pstate, false));
       }
     }
     const ps = cpu.pstate;

@@ -165,6 +165,8 @@ export class DebugRegs implements Snapshottable {
   write(name: string, v: bigint): void {
     if (name === 'OSLAR_EL1') {
       this.osLocked = (v & 1n) === 1n;
+      // The lock gates software step too: the vCPU re-evaluates stepping at the next instruction.
+      this.onMdscr?.(this.mdscr);
       return;
     }
     if (name === 'MDSCR_EL1') {
