@@ -28,6 +28,7 @@ import { VIRT } from '../platform/memmap.js';
 import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
 import { GIC_NUM_IRQS, GIC_SPURIOUS, GICD_CTLR, GICR_WAKER, GicV3Pe, WORDS, bit, setBit, type GicV3Spis, type IntBank } from './gicv3-pe.js';
 import { itsRedistributors, type GicMemory } from './gicv3-lpi.js';
+import { bankRead, bankWrite } from './gicv3-bank.js';
 import { GicV3Its } from './its.js';
 
 export { GIC_NUM_IRQS, GIC_SPURIOUS, GICD_CTLR, GICR_WAKER, GicV3Pe };
@@ -372,7 +373,7 @@ export class GicV3 implements Snapshottable, GicV3Spis {
       return off & 4 ? this.routeHi[id]! : this.routeLo[id]!;
     }
     // Word n of a bit-array register covers INTIDs 32n..; with ARE, word 0 (SGIs/PPIs) is RAZ/WI.
-    return this.bankRead(this, off, 1, WORDS);
+    return bankRead(this, off, 1, WORDS);
   }
 
   private distWrite(off: number, v: number): void {
@@ -382,7 +383,7 @@ export class GicV3 implements Snapshottable, GicV3Spis {
       const id = (off - GICD.IROUTER) >> 3;
       if (off & 4) this.routeHi[id] = v & 0xff;
       else this.routeLo[id] = v & 0x00ff_ffff; // IRM (bit 31) RAZ/WI: GICD_TYPER.No1N = 1
-    } else if (!this.bankWrite(this, off, v, 1, WORDS)) {
+    } else if (!bankWrite(this, off, v, 1, WORDS)) {
       return;
     }
     this.changed();
@@ -394,7 +395,7 @@ export class GicV3 implements Snapshottable, GicV3Spis {
     if (off >= GICR.SGI_BASE) {
       const o = off - GICR.SGI_BASE;
       if (o >= 0xffd0) return GICR_ID[(o - 0xffd0) >> 2] ?? 0;
-      return this.bankRead(pe, o, 0, 1);
+      return bankRead(pe, o, 0, 1);
     }
     switch (off) {
       case GICR.IIDR:
@@ -413,7 +414,7 @@ export class GicV3 implements Snapshottable, GicV3Spis {
 
   private redistWrite(pe: GicV3Pe, off: number, v: number): void {
     if (off >= GICR.SGI_BASE) {
-      if (this.bankWrite(pe, off - GICR.SGI_BASE, v, 0, 1)) this.changed();
+      if (bankWrite(pe, off - GICR.SGI_BASE, v, 0, 1)) this.changed();
       return;
     }
     if (off === GICR.WAKER) {
@@ -423,73 +424,5 @@ export class GicV3 implements Snapshottable, GicV3Spis {
     } else if (pe.lpi.write(off, v, this.memory)) {
       this.changed();
     }
-  }
-
-  /**
-   * The bit-array and field registers shared by the GICD layout and SGI_base: word index n
-   * (INTIDs 32n..32n+31) is served for n in [first, end); other words are RAZ/WI.
-   */
-  private bankRead(b: IntBank, off: number, first: number, end: number): number {
-    const word = (base: number): number => {
-      const n = (off - base) >> 2;
-      return n >= first && n < end ? n : -1;
-    };
-    const inRange = (base: number, words: number): boolean => off >= base && off < base + words * 4;
-    let n: number;
-    if (inRange(GICD.IGROUPR, 32) && (n = word(GICD.IGROUPR)) >= 0) return b.group[n]! >>> 0;
-    if ((inRange(GICD.ISENABLER, 32) && (n = word(GICD.ISENABLER)) >= 0) || (inRange(GICD.ICENABLER, 32) && (n = word(GICD.ICENABLER)) >= 0))
-      return b.enabled[n]! >>> 0;
-    if ((inRange(GICD.ISPENDR, 32) && (n = word(GICD.ISPENDR)) >= 0) || (inRange(GICD.ICPENDR, 32) && (n = word(GICD.ICPENDR)) >= 0))
-      return (b.latch[n]! | (b.line[n]! & ~b.edge[n]!)) >>> 0;
-    if ((inRange(GICD.ISACTIVER, 32) && (n = word(GICD.ISACTIVER)) >= 0) || (inRange(GICD.ICACTIVER, 32) && (n = word(GICD.ICACTIVER)) >= 0))
-      return b.active[n]! >>> 0;
-    if (inRange(GICD.IPRIORITYR, 255)) {
-      const id = off - GICD.IPRIORITYR;
-      if (id >= first * 32 && id < end * 32) {
-        return (b.priority[id]! | (b.priority[id + 1]! << 8) | (b.priority[id + 2]! << 16) | (b.priority[id + 3]! << 24)) >>> 0;
-      }
-      return 0;
-    }
-    if (inRange(GICD.ICFGR, 64)) {
-      // Two ICFGR words per bank word; field k = Int_config[1:0] of INTID 16m+k, bit 0 RES0.
-      const m = (off - GICD.ICFGR) >> 2;
-      if (m < first * 2 || m >= end * 2) return 0;
-      const e = (b.edge[m >> 1]! >>> ((m & 1) * 16)) & 0xffff;
-      let v = 0;
-      for (let k = 0; k < 16; k++) if ((e >>> k) & 1) v |= 2 << (2 * k);
-      return v >>> 0;
-    }
-    return 0; // IGRPMODR, NSACR (DS = 1), ITARGETSR, SGIR, STATUSR, TYPER2, SETSPI, reserved: RAZ
-  }
-
-  /** Returns whether state may have changed. */
-  private bankWrite(b: IntBank, off: number, v: number, first: number, end: number): boolean {
-    const word = (base: number): number => {
-      const n = (off - base) >> 2;
-      return n >= first && n < end ? n : -1;
-    };
-    const inRange = (base: number, words: number): boolean => off >= base && off < base + words * 4;
-    const at = (base: number): number => (inRange(base, 32) ? word(base) : -1);
-    let n: number;
-    if ((n = at(GICD.IGROUPR)) >= 0) b.group[n] = v;
-    else if ((n = at(GICD.ISENABLER)) >= 0) b.enabled[n]! |= v;
-    else if ((n = at(GICD.ICENABLER)) >= 0) b.enabled[n]! &= ~v;
-    else if ((n = at(GICD.ISPENDR)) >= 0) b.latch[n]! |= v;
-    else if ((n = at(GICD.ICPENDR)) >= 0) b.latch[n]! &= ~v;
-    else if ((n = at(GICD.ISACTIVER)) >= 0) b.active[n]! |= v;
-    else if ((n = at(GICD.ICACTIVER)) >= 0) b.active[n]! &= ~v;
-    else if (inRange(GICD.IPRIORITYR, 255)) {
-      const id = off - GICD.IPRIORITYR;
-      if (id < first * 32 || id >= end * 32) return false;
-      for (let i = 0; i < 4; i++) b.priority[id + i] = (v >>> (8 * i)) & 0xff;
-    } else if (inRange(GICD.ICFGR, 64)) {
-      const m = (off - GICD.ICFGR) >> 2;
-      if (m < first * 2 || m >= end * 2 || m === 0) return false; // ICFGR0 (SGIs) is RO: all edge
-      let e = 0;
-      for (let k = 0; k < 16; k++) if ((v >>> (2 * k + 1)) & 1) e |= 1 << k;
-      const sh = (m & 1) * 16;
-      b.edge[m >> 1] = ((b.edge[m >> 1]! & ~(0xffff << sh)) | (e << sh)) >>> 0;
-    } else return false;
-    return true;
   }
 }
