@@ -7,6 +7,7 @@
  * MPIDR affinity of vCPU i is QEMU virt's: Aff0 = i % 16, Aff1 = i / 16 (virtMpidrAffinity).
  */
 import { FN, PSCI_RET } from './hypercalls.js';
+import { applyState, captureState, SnapshotFormatError, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../emulator/snapshot/state.js';
 
 /** PSCI return codes beyond those hypercalls.ts needs for one vCPU (DEN0022 5.2.2). */
 export const PSCI_RET_SMP = { ...PSCI_RET, ON_PENDING: -5, INVALID_ADDRESS: -9 } as const;
@@ -39,8 +40,18 @@ export function mpidrAffinity(cpu: number): bigint {
   return BigInt(((cpu >> 4) << 8) | (cpu & 0xf));
 }
 
-export class PsciPower {
+export class PsciPower implements Snapshottable {
   private readonly states: PowerState[];
+
+  /** Machine snapshots: each vCPU's power state (on, off, or on-pending: a CPU_ON not yet started). */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return captureState(this, ctx);
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    const n = this.cpus;
+    applyState(this, state, ctx, 'PsciPower');
+    if (this.cpus !== n || this.states.length !== n) throw new SnapshotFormatError(`PSCI: the snapshot has ${this.states.length} vCPUs, this machine ${n}`);
+  }
 
   constructor(readonly cpus: number) {
     if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8) throw new RangeError('--smp: 1 to 8 vCPUs');

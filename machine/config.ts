@@ -174,13 +174,10 @@ export function resolveConfig(c: MachineConfig): ResolvedConfig {
   const snapshotAt = c.snapshotAt === undefined ? undefined : toNumber(c.snapshotAt, '--snapshot-at');
   if ((snapshotAt === undefined) !== (c.snapshot === undefined)) throw new ConfigError('--snapshot-at N and --snapshot FILE go together');
   if (snapshotAt !== undefined && gdbPort !== undefined) throw new ConfigError('--snapshot-at cannot be combined with --gdb');
-  // A guest hypervisor's state (virtual EL2 registers, shadow stage 2, hyp/nested/) is not saved
-  // yet: refused before the run, not at the snapshot point.
-  if (snapshotAt !== undefined && hyp.nested) throw new ConfigError('--snapshot-at: snapshots of a guest hypervisor (--nested) are not supported yet');
   const smp = resolveSmp(c.smp);
   if (smp > 1) {
     // Not SMP-aware yet: refused rather than run on one vCPU or misbehave.
-    const alone = snapshotAt !== undefined ? '--snapshot-at' : hyp.nested ? '--nested' : null;
+    const alone = hyp.nested ? '--nested' : null;
     if (alone !== null) throw new ConfigError(`--smp ${smp}: ${alone} supports one vCPU only for now (use --smp 1)`);
   }
   return {

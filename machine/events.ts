@@ -156,6 +156,11 @@ export class ExitObserver implements El2Handler {
   onCodeSite(v: Vcpu, pc: number, word: number): boolean {
     return this.hyp.onCodeSite(v, pc, word);
   }
+  // A guest hypervisor's routing of physical interrupts (HCR_EL2.IMO/FMO, Arm ARM D1.3.6): without
+  // it an observed nested-irq never took its IRQ at virtual EL2 (it ran until the instruction limit).
+  interruptMasked(v: Vcpu, kind: 'irq' | 'fiq'): boolean | null {
+    return this.hyp.interruptMasked(v, kind);
+  }
 
   handleExit(v: Vcpu, exit: Exit): ExitAction {
     const instructions = v.currentInstructions;

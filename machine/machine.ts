@@ -163,7 +163,7 @@ export class Machine {
       throw e;
     }
     try {
-      restoreSnapshot(m.board, m.hyp, parsed);
+      restoreSnapshot(m, parsed);
       m.sink.preload(parsed.console);
       m.consoleWatch.printed = parsed.console.length;
     } catch (e) {
@@ -186,8 +186,8 @@ export class Machine {
     if (this.disposed) throw new Error('machine disposed');
     if (this.ended !== null) throw new ConfigError('--snapshot: the run has ended; nothing to continue from');
     // RAM pages are views: the file is written before the guest runs on.
-    const bytes = Buffer.concat(takeSnapshot(this.board, this.hyp, this.config, { instructions: this.instructions, console: this.sink.pending() }));
-    this.board.vcpu.dropCachedTranslations();
+    const bytes = Buffer.concat(takeSnapshot(this, this.config, { instructions: this.instructions, console: this.sink.pending() }));
+    for (const v of this.board.vcpus) v.dropCachedTranslations();
     // A new file, renamed over the old one: a run restored from the old file maps its pages and
     // must not see them change under it.
     await replaceOutput(file, '--snapshot', bytes);

@@ -20,6 +20,7 @@ import { vaFromBigint } from '../emulator/types.js';
 import type { HaltReason } from '../emulator/cpu/exits.js';
 import type { Hypervisor } from '../hyp/hypervisor.js';
 import { PsciPower, mpidrAffinity, psciSmpCall, type PowerAction } from '../hyp/psci-power.js';
+import { SnapshotFormatError, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../emulator/snapshot/state.js';
 
 /** PSTATE at CPU_ON: EL1h, D, A, I, F masked (DEN0022 6.4.3 "CPU_ON": as after a cold reset). */
 const PSTATE_EL1H_MASKED = 0x3c5;
@@ -28,7 +29,7 @@ const MPIDR_RES1 = 0x8000_0000n;
 /** VMPIDR_EL2 (Arm ARM D19.2): S3_4_C0_C0_5. */
 const VMPIDR_EL2 = { op0: 3, op1: 4, crn: 0, crm: 0, op2: 5 } as const;
 
-export class SmpVm {
+export class SmpVm implements Snapshottable {
   readonly power: PsciPower;
   readonly sched: SmpScheduler;
   private readonly vcpus: Vcpu[];
@@ -59,6 +60,21 @@ export class SmpVm {
       v.smpYield = true;
     });
     this.sched = new SmpScheduler(this.vcpus.map((v, i) => this.schedCpu(v, i)));
+  }
+
+  /**
+   * Machine snapshots (machine/snapshot.ts, component `smp`): the PSCI power states and the
+   * scheduler's position. Everything else here is wiring made from the configuration (each
+   * vCPU's VMPIDR_EL2 is in its EL2 model's registers, its CPU core's in the vCPU's).
+   */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return { power: this.power.snapshot(ctx), sched: this.sched.snapshot(ctx) };
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    const s = state as Record<string, StateValue> | null;
+    if (s === null || typeof s !== 'object' || s['power'] === undefined || s['sched'] === undefined) throw new SnapshotFormatError('smp: no power states or scheduler');
+    this.power.restore(s['power'], ctx);
+    this.sched.restore(s['sched'], ctx);
   }
 
   /** Retired instructions of all vCPUs. */

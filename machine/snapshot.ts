@@ -7,6 +7,7 @@
  */
 import type { VirtMachine } from '../emulator/platform/virt.js';
 import type { Hypervisor } from '../hyp/hypervisor.js';
+import { restoreHypervisor, snapshotHypervisor } from '../hyp/snapshot.js';
 import { PAGE, SnapshotFile, checkRegion, crc32, encodeSnapshotFile, packRegion, type RegionRef } from '../emulator/snapshot/format.js';
 import { RestoreContext, SnapshotContext, SnapshotFormatError, decodeValue, encodeValue, type Snapshottable, type StateValue } from '../emulator/snapshot/state.js';
 import type { ResolvedConfig } from './config.js';
@@ -17,24 +18,37 @@ import { readSync } from 'node:fs';
 export const HYPEMU_VERSION = '0.1.0';
 
 /** The configuration fields that shape the machine: recorded in a snapshot, never changed on restore. */
-export const MACHINE_SHAPING = ['imagePath', 'imageName', 'format', 'load', 'entry', 'ram', 'initrdPath', 'append', 'hyp', 'gic', 'seed'] as const;
+export const MACHINE_SHAPING = ['imagePath', 'imageName', 'format', 'load', 'entry', 'ram', 'initrdPath', 'append', 'hyp', 'gic', 'seed', 'smp'] as const;
 export type MachineShape = Pick<ResolvedConfig, (typeof MACHINE_SHAPING)[number]>;
 
-/** The stateful components of a board and its EL2 model, by name, in restore order. */
-export function components(board: VirtMachine, hyp: Hypervisor): Array<[string, Snapshottable]> {
-  // Several vCPUs (SMP) would each be `vcpu<i>` (snapshots refuse --smp > 1 for now: machine/config.ts).
-  const vcpus: Snapshottable[] = board.vcpus;
-  return [
-    ...vcpus.map((v, i): [string, Snapshottable] => [`vcpu${i}`, v]),
-    ['uart', board.uart],
-    ['trapdev', board.trapdev],
-    ['gic', board.gic],
-    ['timer', board.timer],
-    ['pmu', board.pmu],
-    ['debugRegs', board.debugRegs],
-    ['rng', board.rng],
-    ['hyp', hyp],
-  ];
+/** What a snapshot is taken of: the board, every vCPU's EL2 model (by vCPU index) and, with --smp > 1, the power model and scheduler. */
+export interface SnapshotMachine {
+  readonly board: VirtMachine;
+  readonly hyps: readonly Hypervisor[];
+  readonly smp: Snapshottable | null;
+}
+
+/**
+ * The stateful components of a machine, by name, in restore order. vCPU 0's devices and EL2 model
+ * keep the names of format version 2 (`timer`, `pmu`, `debugRegs`, `hyp`), so a one-vCPU
+ * snapshot is laid out as before; vCPU i > 0 adds `vcpu<i>`, `timer<i>`, `pmu<i>`, `debugRegs<i>`
+ * and `hyp<i>` (whose stage 2 is the VM's, saved with `hyp`), and `smp` the PSCI power states and
+ * the scheduler. A new stateful device implements Snapshottable (emulator/snapshot/state.ts) and
+ * gets one line here.
+ */
+export function components(m: SnapshotMachine): Array<[string, Snapshottable]> {
+  const { board, hyps } = m;
+  const suffix = (i: number): string => (i === 0 ? '' : String(i));
+  const list: Array<[string, Snapshottable]> = board.cpus.map((c, i): [string, Snapshottable] => [`vcpu${i}`, c.vcpu]);
+  list.push(['uart', board.uart], ['trapdev', board.trapdev], ['gic', board.gic]);
+  board.cpus.forEach((c, i) => list.push([`timer${suffix(i)}`, c.timer], [`pmu${suffix(i)}`, c.pmu], [`debugRegs${suffix(i)}`, c.debugRegs]));
+  list.push(['rng', board.rng]);
+  hyps.forEach((h, i) => {
+    const opts = { stage2: i === 0 };
+    list.push([`hyp${suffix(i)}`, { snapshot: (ctx) => snapshotHypervisor(h, ctx, opts), restore: (st, ctx) => restoreHypervisor(h, st, ctx, opts) }]);
+  });
+  if (m.smp !== null) list.push(['smp', m.smp]);
+  return list;
 }
 
 export interface SnapshotMeta {
@@ -47,11 +61,11 @@ export interface SnapshotMeta {
  * Serialise the whole machine; returns the file's bytes as chunks (RAM pages are views of guest
  * RAM: write them before the guest runs on).
  */
-export function takeSnapshot(board: VirtMachine, hyp: Hypervisor, config: ResolvedConfig, meta: SnapshotMeta): Uint8Array[] {
+export function takeSnapshot(m: SnapshotMachine, config: ResolvedConfig, meta: SnapshotMeta): Uint8Array[] {
   const ctx = new SnapshotContext();
   const states: Record<string, StateValue> = {};
-  for (const [name, c] of components(board, hyp)) states[name] = c.snapshot(ctx);
-  const ram = board.vcpu.ram;
+  for (const [name, c] of components(m)) states[name] = c.snapshot(ctx);
+  const ram = m.board.vcpu.ram;
   const packed = [
     packRegion('ram', ram.size, (off) => ram.bytesAt(ram.base + off, PAGE)),
     ...ctx.blobs.map((b, i) => packRegion(`blob${i}`, b.byteLength, (off) => b.subarray(off, Math.min(off + PAGE, b.byteLength)))),
@@ -150,7 +164,8 @@ function readBlob(file: SnapshotFile, r: RegionRef): Uint8Array {
 }
 
 /** Put a parsed snapshot into a machine freshly built from its configuration (and close the file). */
-export function restoreSnapshot(board: VirtMachine, hyp: Hypervisor, s: ParsedSnapshot): void {
+export function restoreSnapshot(m: SnapshotMachine, s: ParsedSnapshot): void {
+  const board = m.board;
   const blobs: Uint8Array[] = [];
   try {
     for (const r of s.regions) {
@@ -162,7 +177,7 @@ export function restoreSnapshot(board: VirtMachine, hyp: Hypervisor, s: ParsedSn
     s.file.close();
   }
   const ctx = new RestoreContext(blobs);
-  const list = components(board, hyp);
+  const list = components(m);
   for (const name of Object.keys(s.components)) {
     if (!list.some(([n]) => n === name)) throw new SnapshotFormatError(`component '${name}' does not exist in this machine`);
   }
@@ -173,6 +188,8 @@ export function restoreSnapshot(board: VirtMachine, hyp: Hypervisor, s: ParsedSn
   }
   // Restoring the EL2 registers reinstalled stage 2; start from cold caches, as the saving run
   // does at the snapshot point (Vcpu.dropCachedTranslations), and re-arm debug hooks.
-  board.vcpu.dropCachedTranslations();
-  board.debugRegs.onChange?.();
+  for (const c of board.cpus) {
+    c.vcpu.dropCachedTranslations();
+    c.debugRegs.onChange?.();
+  }
 }

@@ -26,6 +26,8 @@
  *   interleaving never depends on where the caller stopped.
  */
 
+import { applyState, captureState, SnapshotFormatError, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
+
 /** Instructions per vCPU per round (10 us of virtual time). */
 export const QUANTUM = 10_000;
 
@@ -57,7 +59,7 @@ export interface SchedCpu {
  */
 export type SchedResult = 'ran' | 'halt' | 'idle' | 'off' | 'paused';
 
-export class SmpScheduler {
+export class SmpScheduler implements Snapshottable {
   /** vCPUs idle in WFI (skipped until woken). */
   private readonly idle: boolean[];
   /** Quanta started, per vCPU (statistics). */
@@ -78,6 +80,19 @@ export class SmpScheduler {
     this.idle = cpus.map(() => false);
     this.quanta = cpus.map(() => 0);
     this.left = quantum;
+  }
+
+  /**
+   * Machine snapshots: whose turn it is and what is left of its quantum, the round's start time,
+   * the idle set and the quanta counted, so a restored run resumes the same quantum at the same
+   * instruction and the interleaving goes on as in the run that saved it.
+   */
+  snapshot(ctx: SnapshotContext): StateValue {
+    return captureState(this, ctx, ['cpus']);
+  }
+  restore(state: StateValue, ctx: RestoreContext): void {
+    applyState(this, state, ctx, 'SmpScheduler');
+    if (this.quanta.length !== this.cpus.length || this.idle.length !== this.cpus.length) throw new SnapshotFormatError(`scheduler: the snapshot has ${this.quanta.length} vCPUs, this machine ${this.cpus.length}`);
   }
 
   /** The machine's virtual time: the latest powered vCPU clock. */

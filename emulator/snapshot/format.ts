@@ -1,9 +1,9 @@
 /**
- * The snapshot file format (version 2), documented in emulator/snapshot/README.md:
+ * The snapshot file format (version 3), documented in emulator/snapshot/README.md:
  *
  *   offset  size  what
  *   0       8     magic "HYPEMUSN"
- *   8       4     format version, u32 little-endian (2)
+ *   8       4     format version, u32 little-endian (3; 2 is read too)
  *   12      4     JSON section length J, u32 LE
  *   16      8     page section length P, u64 LE
  *   24      32    SHA-256 of the JSON section
@@ -23,7 +23,14 @@ import * as zlib from 'node:zlib';
 import { SnapshotFormatError } from './state.js';
 
 export const SNAPSHOT_MAGIC = 'HYPEMUSN';
-export const SNAPSHOT_VERSION = 2;
+/**
+ * The version written. 3 added the state of every vCPU of --smp N (`vcpu<i>`, `timer<i>`,
+ * `pmu<i>`, `debugRegs<i>`, `hyp<i>`, `smp`) and of a guest hypervisor (`hyp.nested`); for one
+ * vCPU without --nested its layout is version 2's, so version 2 files are read as well.
+ */
+export const SNAPSHOT_VERSION = 3;
+/** Versions this reader restores (1 was zlib'd pages: refused, take the snapshot again). */
+export const SNAPSHOT_READS: readonly number[] = [2, 3];
 export const PAGE = 4096;
 const HEADER = 56;
 
@@ -136,7 +143,7 @@ export class SnapshotFile {
       throw new SnapshotFormatError('not a hypemu snapshot (bad magic)');
     }
     const version = h.readUInt32LE(8);
-    if (version !== SNAPSHOT_VERSION) throw new SnapshotFormatError(`snapshot format version ${version}; this hypemu reads version ${SNAPSHOT_VERSION}`);
+    if (!SNAPSHOT_READS.includes(version)) throw new SnapshotFormatError(`snapshot format version ${version}; this hypemu reads versions ${SNAPSHOT_READS.join(' and ')}`);
     const jl = h.readUInt32LE(12);
     const pl = Number(h.readBigUInt64LE(16));
     const section = pageSectionAt(jl);

@@ -168,7 +168,12 @@ export class NestedVirt {
       return;
     }
     const fwb = ((hcr >> BigInt(HCR.FWB)) & 1n) === 1n;
-    const mmu = this.s2.select({ vttbr: this.vel2.get('VTTBR_EL2'), vtcr: this.vel2.get('VTCR_EL2'), fwb });
+    this.installShadow(this.s2.select({ vttbr: this.vel2.get('VTTBR_EL2'), vtcr: this.vel2.get('VTCR_EL2'), fwb }));
+  }
+
+  /** Put a shadow stage 2 on the MMU for L2 (with L1's DC, PTW and FWB). */
+  installShadow(mmu: ShadowS2Mmu): void {
+    const hcr = this.vel2.get('HCR_EL2');
     this.current = mmu;
     const keep = (1n << BigInt(HCR.DC)) | (1n << BigInt(HCR.PTW)) | (1n << BigInt(HCR.FWB));
     this.vcpu.setStage2({ vtcr: mmu.vtcr, vttbr: mmu.vttbr, hcr: 1n | (hcr & keep) });

@@ -74,7 +74,6 @@ export class ShadowS2Mmu {
   /** Assign to a context (empty tables). */
   assign(l1: L1S2Context): void {
     this.l1 = { vttbr: l1.vttbr, vtcr: l1.vtcr, fwb: l1.fwb };
-    this.l1Config = decodeStage2({ vtcr: l1.vtcr, vttbr: l1.vttbr, hcr: HCR_VM | (l1.fwb ? HCR_FWB : 0n) });
     this.inUse = true;
     this.faults = 0;
     this.tlbi = 0;
@@ -88,8 +87,15 @@ export class ShadowS2Mmu {
     for (let a = root; a < root + GRANULE; a += 4) this.mem.write32(a, 0);
     this.next = root + GRANULE;
     this.vttbr = BigInt(root) | (BigInt(this.vmid) << 48n);
-    this.config = decodeStage2({ vtcr: SHADOW_VTCR, vttbr: this.vttbr, hcr: HCR_VM | (this.l1.fwb ? HCR_FWB : 0n) });
-    this.builder = new Stage2Builder({ mem: this.mem, geometry: this.config.geometry, root, alloc: () => this.alloc(), fwb: this.l1.fwb });
+    this.decode();
+  }
+
+  /** The decoded configs and the table builder, from l1 and vttbr (reset, and a snapshot restore). */
+  decode(): void {
+    const l1 = this.l1;
+    this.l1Config = decodeStage2({ vtcr: l1.vtcr, vttbr: l1.vttbr, hcr: HCR_VM | (l1.fwb ? HCR_FWB : 0n) });
+    this.config = decodeStage2({ vtcr: SHADOW_VTCR, vttbr: this.vttbr, hcr: HCR_VM | (l1.fwb ? HCR_FWB : 0n) });
+    this.builder = new Stage2Builder({ mem: this.mem, geometry: this.config.geometry, root: this.poolBase, alloc: () => this.alloc(), fwb: l1.fwb });
   }
 
   private alloc(): number | null {
