@@ -49,7 +49,7 @@ function machineOptions(cmd: Command): Command {
     .addOption(new Option('--device-s2 <TYPE>', 'seed 001: stage-2 memory type of passthrough device mappings').choices(['normal-nc', 'device-ngnre']).default('device-ngnre'))
     .addOption(new Option('--stage2-map <HOW>', 'how the hypervisor maps guest RAM at stage 2 on a fault: 2 MiB blocks where they fit, or 4 KB pages').choices(['block', 'page']).default('block'))
     .addOption(new Option('--gic <VERSION>', 'interrupt controller: v3 (GICv3, system-register CPU interface) or v2 (GICv2, memory-mapped CPU interface), at QEMU virt\'s addresses').choices(['v2', 'v3']).default('v3'))
-    .option('--smp <N>', 'number of vCPUs, 1 to 8 (default 1): one CPU core each, secondaries start powered off (PSCI CPU_ON), scheduled round robin in fixed instruction quanta; not yet with --gdb, --snapshot-at/--restore or --nested')
+    .option('--smp <N>', 'number of vCPUs, 1 to 8 (default 1): one CPU core each, secondaries start powered off (PSCI CPU_ON), scheduled round robin in fixed instruction quanta; not yet with --nested')
     .option('--nested', 'seed 003: the guest is a hypervisor: it starts at virtual EL2h (ID_AA64PFR0_EL1.EL2 = 1), its guests run on shadow stage 2s')
     .option('--pauth', 'advertise pointer authentication (FEAT_PAuth, QARMA) to the guest; off by default: a kernel then signs every return address, and QARMA in software doubles a Linux boot\'s time')
     .option('--trap-debug', 'MDCR_EL2.TDE: the guest\'s debug exceptions (breakpoint, watchpoint, software step, BRK) become EL2 exits (reason debug, EC 0x30/0x32/0x34/0x3C; trace, stats, trap-break) and are enabled from EL1 whatever MDSCR_EL1.KDE and PSTATE.D say; the model reflects those the guest enabled itself to its EL1 vector')

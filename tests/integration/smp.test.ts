@@ -103,7 +103,6 @@ describe('--smp: PSCI bring-up, SGIs, broadcast TLBI (smp-ipi guest)', () => {
       [['--smp', '0'], /^hypemu: --smp: '0' is not a number of vCPUs from 1 to 8\n$/],
       [['--smp', 'two'], /^hypemu: --smp: 'two' is not a number of vCPUs from 1 to 8\n$/],
       [['--smp', '2', '--nested'], /^hypemu: --smp 2: --nested supports one vCPU only for now \(use --smp 1\)\n$/],
-      [['--smp', '4', '--snapshot-at', '100', '--snapshot', join(tmpdir(), 'x.snap')], /^hypemu: --smp 4: --snapshot-at supports one vCPU only for now \(use --smp 1\)\n$/],
     ] as const) {
       // Spawned asynchronously: a long spawnSync blocks the vitest worker's RPC (snapshot.test.ts).
       const r = await new Promise<{ status: number | null; stderr: string }>((resolve, reject) => {
