@@ -52,34 +52,34 @@ describe('diagnostics through pino', () => {
 });
 
 describe('exit reports', () => {
-  it('a fault names the instruction the guest stopped on (Capstone)', () => {
+  it('a fault names the instruction the guest stopped on (Capstone)', async () => {
     // ldp x0, x1, [x2] with x2 = the UART: an MMIO pair without a syndrome, which stops the run,
     // or, once such accesses are emulated, a read of two UART registers and then the HVC exit.
     const f = join(tmp(), 'fault.bin');
     const words = [0xd2a12002 /* movz x2, #0x900, lsl #16 */, 0xa9400440 /* ldp x0, x1, [x2] */, 0xd2800000 /* mov x0, #0 */, 0xd4000002 /* hvc #0 (PSCI version) */, 0x14000000 /* b . */];
     writeFileSync(f, Buffer.from(Uint32Array.from(words).buffer));
-    const r = hypemu(['run', f, '--max-insns', '100000']);
+    const r = await hypemu(['run', f, '--max-insns', '100000']);
     if (r.status === 125) expect(r.stderr).toMatch(/guest stopped: .*\(PC 0x0000000040080004: ldp x0, x1, \[x2\]\) after/);
     else expect(r.status).toBe(124);
   });
 });
 
 describe('bad values and paths: one line, status 64, before the guest runs', () => {
-  it('an unwritable --stats-json is refused before the guest starts', () => {
+  it('an unwritable --stats-json is refused before the guest starts', async () => {
     for (const path of ['/nonexistent-dir/s.json', tmpdir()]) {
-      const r = hypemu(['run', guest('hello'), '--stats-json', path]);
+      const r = await hypemu(['run', guest('hello'), '--stats-json', path]);
       expect(r.status).toBe(64);
       expect(r.stdout).toBe(''); // the guest never ran
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/^hypemu: --stats-json /);
     }
   });
-  it('numbers in the forms the README shows', () => {
-    expect(hypemu(['run', guest('hello'), '-q', '--max-insns', '1e9']).status).toBe(0);
-    expect(hypemu(['run', guest('hello'), '-q', '--max-insns', '1_000']).status).toBe(124);
-    expect(hypemu(['run', guest('hello'), '-q', '--max-insns', '0x100']).status).toBe(124);
+  it('numbers in the forms the README shows', async () => {
+    expect((await hypemu(['run', guest('hello'), '-q', '--max-insns', '1e9'])).status).toBe(0);
+    expect((await hypemu(['run', guest('hello'), '-q', '--max-insns', '1_000'])).status).toBe(124);
+    expect((await hypemu(['run', guest('hello'), '-q', '--max-insns', '0x100'])).status).toBe(124);
   });
-  it('bad option values', () => {
+  it('bad option values', async () => {
     const cases: [string[], RegExp][] = [
       [['--max-insns', 'lots'], /^hypemu: --max-insns: 'lots' is not a number/],
       [['--load', '0x40080004'], /^hypemu: --load: 0x40080004 is not 4 KiB aligned/],
@@ -89,16 +89,16 @@ describe('bad values and paths: one line, status 64, before the guest runs', () 
       [['--gdb', '70000'], /^hypemu: --gdb: '70000' is not a TCP port/],
     ];
     for (const [args, re] of cases) {
-      const r = hypemu(['run', guest('hello'), ...args]);
+      const r = await hypemu(['run', guest('hello'), ...args]);
       expect(r.status, args.join(' ')).toBe(64);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
       expect(r.stderr, args.join(' ')).toMatch(re);
     }
   });
-  it('a gzip that inflates past the RAM size stops at the RAM size', () => {
+  it('a gzip that inflates past the RAM size stops at the RAM size', async () => {
     const f = join(tmp(), 'bomb.gz');
     writeFileSync(f, gzipSync(Buffer.alloc(48 << 20), { level: 9 }));
-    const r = hypemu(['run', f, '--mem', '32M']);
+    const r = await hypemu(['run', f, '--mem', '32M']);
     expect(r.status).toBe(64);
     expect(r.stderr).toMatch(/^hypemu: .*decompresses to more than the RAM size \(32 MiB\); decompression stopped there\n$/);
     expect(existsSync(f)).toBe(true);

@@ -8,46 +8,46 @@ import { guest, hypemu } from './helpers.js';
 const tmp = mkdtempSync(join(tmpdir(), 'hypemu-cli-'));
 
 describe('exit statuses', () => {
-  it('124 when --max-insns is reached', () => {
-    const r = hypemu(['run', guest('bench-loop'), '--max-insns', '100000'], { stats: true });
+  it('124 when --max-insns is reached', async () => {
+    const r = await hypemu(['run', guest('bench-loop'), '--max-insns', '100000'], { stats: true });
     expect(r.status).toBe(124);
     expect(r.stats!.instructions).toBe(100000);
     expect(r.stderr).toContain('instruction limit reached');
   });
-  it('64 and one line naming the file for a missing image', () => {
-    const r = hypemu(['run', join(tmp, 'nope.elf')]);
+  it('64 and one line naming the file for a missing image', async () => {
+    const r = await hypemu(['run', join(tmp, 'nope.elf')]);
     expect(r.status).toBe(64);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('nope.elf');
   });
-  it('64 for a truncated ELF, with the problem named', () => {
+  it('64 for a truncated ELF, with the problem named', async () => {
     const f = join(tmp, 'trunc.elf');
     writeFileSync(f, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]));
-    const r = hypemu(['run', f]);
+    const r = await hypemu(['run', f]);
     expect(r.status).toBe(64);
     expect(r.stderr).toMatch(/trunc\.elf: .+/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
-  it('64 for a bad option value', () => {
-    const r = hypemu(['run', guest('hello'), '--mem', 'lots']);
+  it('64 for a bad option value', async () => {
+    const r = await hypemu(['run', guest('hello'), '--mem', 'lots']);
     expect(r.status).toBe(64);
     expect(r.stderr).toContain('--mem');
   });
-  it('125 when the guest stops on something nothing can handle (fetch from a hole)', () => {
+  it('125 when the guest stops on something nothing can handle (fetch from a hole)', async () => {
     // A raw image whose first instruction branches to 0x0 (not RAM, not a device).
     const f = join(tmp, 'jump0.bin');
     const b = Buffer.alloc(8);
     b.writeUInt32LE(0xd2800000, 0); // mov x0, #0
     b.writeUInt32LE(0xd61f0000, 4); // br x0
     writeFileSync(f, b);
-    const r = hypemu(['run', f, '--max-insns', '1000000']);
+    const r = await hypemu(['run', f, '--max-insns', '1000000']);
     expect(r.status).toBe(125);
   });
 });
 
 describe('stats JSON', () => {
-  it('has instructions, virtualTimeNs and exceptions by class and target EL', () => {
-    const r = hypemu(['run', guest('hello'), '-q'], { stats: true });
+  it('has instructions, virtualTimeNs and exceptions by class and target EL', async () => {
+    const r = await hypemu(['run', guest('hello'), '-q'], { stats: true });
     const s = r.stats!;
     expect(s.instructions).toBeGreaterThan(1000);
     expect(s.virtualTimeNs).toBe(s.instructions);
@@ -59,8 +59,8 @@ describe('stats JSON', () => {
 });
 
 describe('--help', () => {
-  it('documents the options and the exit statuses', () => {
-    const r = hypemu(['run', '--help']);
+  it('documents the options and the exit statuses', async () => {
+    const r = await hypemu(['run', '--help']);
     expect(r.status).toBe(0);
     for (const s of ['--load', '--entry', '--mem', '--max-insns', '--stats-json', '--quiet', '--gic', '124', '125', '64']) {
       expect(r.stdout).toContain(s);
@@ -69,8 +69,8 @@ describe('--help', () => {
 });
 
 describe('raw binaries', () => {
-  it('load at 0x40080000 by default and honour --load/--entry', () => {
-    const r = hypemu(['run', guest('hello').replace(/\.elf$/, '.bin'), '-q']);
+  it('load at 0x40080000 by default and honour --load/--entry', async () => {
+    const r = await hypemu(['run', guest('hello').replace(/\.elf$/, '.bin'), '-q']);
     expect(r.stdout).toContain('Hello from hypemu guest!');
     expect(r.status).toBe(0);
   });

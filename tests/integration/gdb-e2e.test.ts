@@ -106,7 +106,7 @@ function stats(h: Hypemu): Record<string, any> {
 
 describe.skipIf(GDB === null)('hypemu run --gdb with gdb-multiarch', () => {
   it('breakpoint, registers, memory, stepi over an SVC into the vector, monitor commands, trap-break on hvc', async () => {
-    const plain = hypemu(['run', guest('exceptions')], { stats: true });
+    const plain = await hypemu(['run', guest('exceptions')], { stats: true });
     expect(plain.status).toBe(0);
     const svc = lstAddress('exceptions', /^svc\s+#0x42\b/);
     const vbarGuess = lstAddress('exceptions', /./, 'vectors_el1');
@@ -175,7 +175,7 @@ describe.skipIf(GDB === null)('hypemu run --gdb with gdb-multiarch', () => {
   });
 
   it('watchpoints stop at the accessing instruction, across exception entry and ERET', async () => {
-    const plain = hypemu(['run', guest('exceptions')], { stats: true });
+    const plain = await hypemu(['run', guest('exceptions')], { stats: true });
     const h = await startHypemu('exceptions');
     const out = await gdb(h.port, guest('exceptions'), ['break main', 'continue', 'watch nrec', 'continue', 'bt 1', 'continue', 'delete', 'continue']);
     expect(out).toMatch(/Hardware watchpoint 2: nrec\s+Old value = 0\s+New value = 1\s+exception_handler \(f=0x[0-9a-f]+, vec=4\) at src\/exceptions\.c:\d+/);
@@ -188,7 +188,7 @@ describe.skipIf(GDB === null)('hypemu run --gdb with gdb-multiarch', () => {
 
   it('monitor trap-break on sysreg stops on the MAIR_EL1 write (when the EL2 model traps it)', async (ctx) => {
     // --mair-mangle (seed 000) makes the EL2 model trap MAIR_EL1 (HCR_EL2.TVM/TRVM).
-    const plain = hypemu(['run', guest('mair-uncached'), '--mair-mangle'], { stats: true });
+    const plain = await hypemu(['run', guest('mair-uncached'), '--mair-mangle'], { stats: true });
     if ((plain.stats!.exits?.byReason?.sysreg ?? 0) === 0) {
       ctx.skip(); // see the in-process test below, which traps MAIR_EL1 with a test EL2 model
       return;
@@ -350,7 +350,7 @@ describe('hypemu run --gdb protocol guarantees (raw RSP client)', () => {
   });
 
   it('determinism: 40 breakpoint hits in a hot loop and steps leave instruction count and console unchanged', async () => {
-    const plain = hypemu(['run', guest('sysreg-storm')], { stats: true });
+    const plain = await hypemu(['run', guest('sysreg-storm')], { stats: true });
     expect(plain.status).toBe(0);
     const h = await startHypemu('sysreg-storm');
     const c = await RspClient.connect(h.port);
@@ -372,7 +372,7 @@ describe('hypemu run --gdb protocol guarantees (raw RSP client)', () => {
     expect(await h.done).toBe(plain.status);
     expect(h.stdout()).toBe(plain.stdout);
     expect(stats(h).instructions).toBe(plain.stats!.instructions);
-  });
+  }, 240_000); // two runs of sysreg-storm and 40 round trips: over 60 s at load 24
 });
 
 function leHex(v: bigint): string {

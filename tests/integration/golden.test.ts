@@ -39,8 +39,8 @@ describe('hypemu record / check', () => {
   const dir = tmp();
   const golden = join(dir, 'demo');
 
-  it('records a run; check of the same image matches (exit 0); re-recording writes the same bytes', () => {
-    const r = hypemu(['record', guest('demo'), '--golden', golden, '--mair-mangle']);
+  it('records a run; check of the same image matches (exit 0); re-recording writes the same bytes', async () => {
+    const r = await hypemu(['record', guest('demo'), '--golden', golden, '--mair-mangle']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^hypemu: recorded .*demo: \d+ instructions, \d+ trace records, exit status 0 \(guest-exit\)\n$/);
     const meta = JSON.parse(readFileSync(join(golden, 'golden.json'), 'utf8'));
@@ -49,15 +49,15 @@ describe('hypemu record / check', () => {
     const files = ['console.txt', 'trace.jsonl.gz', 'stats.json', 'golden.json'].map((f) => readFileSync(join(golden, f)));
     expect(gunzipSync(files[1]!).toString()).not.toContain('hostNs'); // host time is never stored
     expect(Object.keys(JSON.parse(files[2]!.toString()))).not.toContain('host');
-    const ok = hypemu(['check', '--golden', golden]);
+    const ok = await hypemu(['check', '--golden', golden]);
     expect(ok.status, ok.stdout + ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/the run matches the golden run \(\d+ trace records, \d+ console bytes, \d+ instructions, exit status 0\)/);
     // Updating a golden directory: `record --golden DIR` alone reruns what it holds.
-    expect(hypemu(['record', '--golden', golden, '-q']).status).toBe(0);
+    expect((await hypemu(['record', '--golden', golden, '-q'])).status).toBe(0);
     ['console.txt', 'trace.jsonl.gz', 'stats.json', 'golden.json'].forEach((f, i) => expect(readFileSync(join(golden, f)).equals(files[i]!), f).toBe(true));
   });
 
-  it('a one-instruction change in the boot path is reported at that instruction: count, PC, both instructions', () => {
+  it('a one-instruction change in the boot path is reported at that instruction: count, PC, both instructions', async () => {
     // demo's boot path writes MAIR_EL1 from x21 (trapped: --mair-mangle); make it write x20 instead.
     const pc = listingAddress('demo', /\tmsr\tmair_el1, x21$/);
     const elf = readFileSync(guest('demo'));
@@ -70,7 +70,7 @@ describe('hypemu record / check', () => {
     const at = traceRecords(golden).find((r) => r.pc === `0x${pc.toString(16).padStart(16, '0')}`);
     expect(at).toMatchObject({ reason: 'sysreg', sysreg: { name: 'MAIR_EL1', write: true } });
 
-    const r = hypemu(['check', patched, '--golden', golden]);
+    const r = await hypemu(['check', patched, '--golden', golden]);
     expect(r.status, r.stderr).toBe(1);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toMatch(/the run DIFFERS from the golden run$/);
@@ -89,15 +89,15 @@ describe('hypemu record / check', () => {
     expect(r.stdout).toMatch(/\(the image .*demo-patched.elf is not the one recorded: sha256 [0-9a-f]{12}, recorded [0-9a-f]{12}\)/);
   });
 
-  it('a console change is a unified diff; stats fields that differ are named; --ignore drops fields', () => {
+  it('a console change is a unified diff; stats fields that differ are named; --ignore drops fields', async () => {
     const g2 = join(dir, 'hello');
-    expect(hypemu(['record', guest('hello'), '--golden', g2, '-q']).status).toBe(0);
+    expect((await hypemu(['record', guest('hello'), '--golden', g2, '-q'])).status).toBe(0);
     // Make the golden say something else: one console line, the records' cycles and a stats field.
     const consoleFile = join(g2, 'console.txt');
     const text = readFileSync(consoleFile, 'utf8');
     const firstLine = text.split('\n')[0]!;
     writeFileSync(consoleFile, text.replace(firstLine, 'a line the guest never printed'));
-    const r = hypemu(['check', '--golden', g2]);
+    const r = await hypemu(['check', '--golden', g2]);
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('trace: the same in both runs');
     expect(r.stdout).toContain('console: differs (unified diff below)');
@@ -112,11 +112,11 @@ describe('hypemu record / check', () => {
     const stats = JSON.parse(readFileSync(statsFile, 'utf8'));
     stats.cost.modelCycles += 7;
     writeFileSync(statsFile, JSON.stringify(stats, null, 2) + '\n');
-    const d = hypemu(['check', '--golden', g2]);
+    const d = await hypemu(['check', '--golden', g2]);
     expect(d.status).toBe(1);
     expect(d.stdout).toMatch(/^first divergence at instruction \d+, PC 0x[0-9a-f]{16} \(.+\): trace record \d+/m);
     expect(d.stdout).toMatch(/^stats: 1 field\(s\) differ: cost\.modelCycles: (\d+) -> \d+$/m);
-    const ign = hypemu(['check', '--golden', g2, '--ignore', 'cycles', '--ignore', 'cost.modelCycles']);
+    const ign = await hypemu(['check', '--golden', g2, '--ignore', 'cycles', '--ignore', 'cost.modelCycles']);
     expect(ign.status, ign.stdout).toBe(0);
   });
 
@@ -130,14 +130,14 @@ describe('hypemu record / check', () => {
     expect(diff.divergence!.pc).toBe(`0x${listingAddress('demo', /\tmsr\tmair_el1, x21$/).toString(16).padStart(16, '0')}`);
   });
 
-  it('bad input: one line, status 64', () => {
-    const none = hypemu(['check', '--golden', join(dir, 'missing')]);
+  it('bad input: one line, status 64', async () => {
+    const none = await hypemu(['check', '--golden', join(dir, 'missing')]);
     expect(none.status).toBe(64);
     expect(none.stderr).toBe(`hypemu: --golden ${join(dir, 'missing')}: no golden.json (record one with \`hypemu record IMAGE --golden DIR\`)\n`);
-    const noImage = hypemu(['record', '--golden', join(dir, 'new'), '--mair-mangle']);
+    const noImage = await hypemu(['record', '--golden', join(dir, 'new'), '--mair-mangle']);
     expect(noImage.status).toBe(64);
     expect(noImage.stderr).toMatch(/^hypemu: record: an IMAGE is required/);
-    const outOpt = hypemu(['record', guest('demo'), '--golden', join(dir, 'x'), '--trace', 't.jsonl']);
+    const outOpt = await hypemu(['record', guest('demo'), '--golden', join(dir, 'x'), '--trace', 't.jsonl']);
     expect(outOpt.status).toBe(64);
     expect(outOpt.stderr).toMatch(/^hypemu: unknown option '--trace'/);
   });

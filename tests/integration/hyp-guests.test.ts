@@ -29,8 +29,8 @@ function printedWrites(out: string): { before: string[]; after: string[] } {
 }
 
 describe('boot-mmu-dc --default-cacheable (seed 002)', () => {
-  it('the VM-register writes made before SCTLR_EL1.M trap (six plus SCTLR itself), none of the writes after', () => {
-    const r = hypemu(['run', guest('boot-mmu-dc'), '--default-cacheable', '-q'], { stats: true });
+  it('the VM-register writes made before SCTLR_EL1.M trap (six plus SCTLR itself), none of the writes after', async () => {
+    const r = await hypemu(['run', guest('boot-mmu-dc'), '--default-cacheable', '-q'], { stats: true });
     expect(r.status).toBe(0);
     expect(r.stdout).not.toMatch(/^FAIL/m);
     expect(r.stdout).toContain('RESULT boot-mmu-dc: 0 failures');
@@ -53,8 +53,8 @@ describe('boot-mmu-dc --default-cacheable (seed 002)', () => {
     expect(r.stats!.hyp.policies.defaultCacheable).toBe(true);
   });
 
-  it('without the policy no VM register traps at all and HCR_EL2 never had DC', () => {
-    const r = hypemu(['run', guest('boot-mmu-dc'), '-q'], { stats: true });
+  it('without the policy no VM register traps at all and HCR_EL2 never had DC', async () => {
+    const r = await hypemu(['run', guest('boot-mmu-dc'), '-q'], { stats: true });
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('RESULT boot-mmu-dc: 0 failures');
     expect(Object.keys(r.stats!.sysregTraps).filter((n) => VM_REGS.includes(n))).toEqual([]);
@@ -68,16 +68,16 @@ describe('mair-uncached: MAIR_EL1 mangling (seed 000) and the --walk of every pa
   const key = (va: string) => '0x' + BigInt(va).toString(16).padStart(16, '0');
   let listed: { va: string; pa: string; name: string }[];
 
-  beforeAll(() => {
-    listed = pages(hypemu(['run', guest('mair-uncached'), '-q']).stdout);
+  beforeAll(async () => {
+    listed = pages((await hypemu(['run', guest('mair-uncached'), '-q'])).stdout);
   });
 
   it('the guest maps Normal-WB, Device-nGnRE, Normal-NC, Device-nGnRnE and Normal-WT pages', () => {
     expect(listed.map((p) => p.name)).toEqual(['Normal-WB', 'Device-nGnRE', 'Normal-NC', 'Device-nGnRnE', 'Normal-WT']);
   });
 
-  it('--mair-mangle: the Device and Normal-NC pages are effectively Normal-WB, the guest reads MAIR_EL1 back exactly', () => {
-    const r = hypemu(['run', guest('mair-uncached'), '--mair-mangle', '-q', ...listed.flatMap((p) => ['--walk', p.va])], { stats: true });
+  it('--mair-mangle: the Device and Normal-NC pages are effectively Normal-WB, the guest reads MAIR_EL1 back exactly', async () => {
+    const r = await hypemu(['run', guest('mair-uncached'), '--mair-mangle', '-q', ...listed.flatMap((p) => ['--walk', p.va])], { stats: true });
     expect(r.status).toBe(0);
     expect(r.stdout).not.toMatch(/^FAIL/m);
     expect(r.stdout).toContain('PASS MAIR_EL1 reads back exactly (MMU off)');
@@ -101,8 +101,8 @@ describe('mair-uncached: MAIR_EL1 mangling (seed 000) and the --walk of every pa
     expect(mair.fastPath).toBe(mair.reads + mair.writes);
   });
 
-  it('without --mair-mangle the same walks show the guest\'s own Device-nGnRE / Normal-NC', () => {
-    const r = hypemu(['run', guest('mair-uncached'), '-q', ...listed.flatMap((p) => ['--walk', p.va])], { stats: true });
+  it('without --mair-mangle the same walks show the guest\'s own Device-nGnRE / Normal-NC', async () => {
+    const r = await hypemu(['run', guest('mair-uncached'), '-q', ...listed.flatMap((p) => ['--walk', p.va])], { stats: true });
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('RESULT mair-uncached: 0 failures');
     for (const p of listed) {
@@ -116,15 +116,15 @@ describe('mair-uncached: MAIR_EL1 mangling (seed 000) and the --walk of every pa
 });
 
 describe('mmio-nc: stage-1 Device over the stage-2 passthrough region, and a trapped device page (seed 001)', () => {
-  function run(type: 'normal-nc' | 'device-ngnre'): { r: CliResult; va: string } {
-    const probe = hypemu(['run', guest('mmio-nc'), '-q']);
+  async function run(type: 'normal-nc' | 'device-ngnre'): Promise<{ r: CliResult; va: string }> {
+    const probe = await hypemu(['run', guest('mmio-nc'), '-q']);
     const va = /mapped (0x[0-9a-f]+) \(64 KiB\)/.exec(probe.stdout)![1]!;
-    const r = hypemu(['run', guest('mmio-nc'), '--device-s2', type, '-q', '--walk', va, '--walk', '0x0c010000'], { stats: true });
+    const r = await hypemu(['run', guest('mmio-nc'), '--device-s2', type, '-q', '--walk', va, '--walk', '0x0c010000'], { stats: true });
     return { r, va };
   }
 
-  it('--device-s2 normal-nc: S1 Device-nGnRE + S2 Normal-NC is Device-nGnRE (D8.5.5); the pattern reads back; trapped accesses go to user space', () => {
-    const { r, va } = run('normal-nc');
+  it('--device-s2 normal-nc: S1 Device-nGnRE + S2 Normal-NC is Device-nGnRE (D8.5.5); the pattern reads back; trapped accesses go to user space', async () => {
+    const { r, va } = await run('normal-nc');
     expect(va).toBe('0xc000000');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('passthrough region: 33/33 words read back');
@@ -156,8 +156,8 @@ describe('mmio-nc: stage-1 Device over the stage-2 passthrough region, and a tra
     expect(r.stats!.stage2.mappedPages).toBe(512 + 16);
   });
 
-  it('--device-s2 device-ngnre: S2 Device-nGnRE (MemAttr 0x1), effective Device-nGnRE; same guest result', () => {
-    const { r } = run('device-ngnre');
+  it('--device-s2 device-ngnre: S2 Device-nGnRE (MemAttr 0x1), effective Device-nGnRE; same guest result', async () => {
+    const { r } = await run('device-ngnre');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('RESULT mmio-nc: 0 mismatches, 0 aborts');
     const w = r.stats!.walks['0x000000000c000000'];
@@ -170,9 +170,9 @@ describe('mmio-nc: stage-1 Device over the stage-2 passthrough region, and a tra
 describe('sysreg-storm: 1,000,000 MAIR_EL1 writes (seed 000: quantify the cost of trapping)', () => {
   let fast: CliResult;
   let slow: CliResult;
-  beforeAll(() => {
-    fast = hypemu(['run', guest('sysreg-storm'), '--mair-mangle', '-q'], { stats: true });
-    slow = hypemu(['run', guest('sysreg-storm'), '--mair-mangle', '--no-fast-path', '--hyp-mode', 'nvhe', '-q'], { stats: true });
+  beforeAll(async () => {
+    fast = await hypemu(['run', guest('sysreg-storm'), '--mair-mangle', '-q'], { stats: true });
+    slow = await hypemu(['run', guest('sysreg-storm'), '--mair-mangle', '--no-fast-path', '--hyp-mode', 'nvhe', '-q'], { stats: true });
   }, 120_000);
 
   it('--mair-mangle: at least 1,000,000 sysreg exits, all on the fast path, no context moves for them', () => {
@@ -230,9 +230,9 @@ describe('--hyp-mode nvhe vs vhe: the guest cannot tell (identical console bytes
     ['el0-user', []],
   ];
   for (const [name, extra] of cases) {
-    it(`${name} ${extra.join(' ')}`.trim(), () => {
-      const vhe = hypemu(['run', guest(name), ...extra, '--hyp-mode', 'vhe', '-q'], { stats: true });
-      const nvhe = hypemu(['run', guest(name), ...extra, '--hyp-mode', 'nvhe', '-q'], { stats: true });
+    it(`${name} ${extra.join(' ')}`.trim(), async () => {
+      const vhe = await hypemu(['run', guest(name), ...extra, '--hyp-mode', 'vhe', '-q'], { stats: true });
+      const nvhe = await hypemu(['run', guest(name), ...extra, '--hyp-mode', 'nvhe', '-q'], { stats: true });
       expect(vhe.status).toBe(0);
       expect(nvhe.status).toBe(0);
       expect(nvhe.stdout).toBe(vhe.stdout);
@@ -251,9 +251,9 @@ describe('idregs --pauth: pointer authentication only when asked (README, hyp/id
   // ID_AA64ISAR1_EL1 is S3_0_C0_C6_1 in idregs' output; APA is bits [7:4], GPA [27:24]
   // (Arm ARM D19.2 "ID_AA64ISAR1_EL1"). Everything else the guest reads is the same.
   const isar1 = (out: string) => BigInt(/^S3_0_C0_C6_1 = (0x[0-9a-f]+)$/m.exec(out)![1]!);
-  it('APA and GPA read 0 by default and 1 (QARMA) with --pauth; no other ID register changes', () => {
-    const off = hypemu(['run', guest('idregs'), '-q']);
-    const on = hypemu(['run', guest('idregs'), '-q', '--pauth']);
+  it('APA and GPA read 0 by default and 1 (QARMA) with --pauth; no other ID register changes', async () => {
+    const off = await hypemu(['run', guest('idregs'), '-q']);
+    const on = await hypemu(['run', guest('idregs'), '-q', '--pauth']);
     expect(off.status).toBe(0);
     expect(on.status).toBe(0);
     expect((isar1(off.stdout) >> 4n) & 0xfn).toBe(0n);

@@ -20,8 +20,8 @@ describe('every MMU guest exits 0 with no FAIL line', () => {
     ['el0-user', 14],
   ];
   for (const [name, passes] of guests) {
-    it(`${name}: exit status 0, ${passes} PASS, no FAIL, "RESULT ${name}: 0 failures"`, () => {
-      const r = hypemu(['run', guest(name), '-q'], { stats: true });
+    it(`${name}: exit status 0, ${passes} PASS, no FAIL, "RESULT ${name}: 0 failures"`, async () => {
+      const r = await hypemu(['run', guest(name), '-q'], { stats: true });
       expect(r.stdout).not.toMatch(/^FAIL/m);
       expect(pass(r.stdout)).toBe(passes);
       expect(r.stdout).toContain(`RESULT ${name}: 0 failures`);
@@ -32,14 +32,14 @@ describe('every MMU guest exits 0 with no FAIL line', () => {
 });
 
 describe('mmu-on: granules and the TTBR1 alias (D8.1, D8.2)', () => {
-  it('16 KB and 64 KB granules really run with those granules (TCR_EL1.TG0/TG1 as printed)', () => {
+  it('16 KB and 64 KB granules really run with those granules (TCR_EL1.TG0/TG1 as printed)', async () => {
     // TCR_EL1.TG1 [31:30]: 0b01 16 KB, 0b11 64 KB, 0b10 4 KB; TG0 [15:14]: 0b10 16 KB, 0b01 64 KB, 0b00 4 KB.
     for (const [name, tg0, tg1] of [
       ['mmu-on', 0, 2],
       ['mmu-on-16k', 2, 1],
       ['mmu-on-64k', 1, 3],
     ] as const) {
-      const r = hypemu(['run', guest(name), '-q']);
+      const r = await hypemu(['run', guest(name), '-q']);
       const m = /TCR_EL1=0x([0-9a-f]+)/.exec(r.stdout);
       expect(m, name).not.toBeNull();
       const tcr = BigInt('0x' + m![1]);
@@ -48,8 +48,8 @@ describe('mmu-on: granules and the TTBR1 alias (D8.1, D8.2)', () => {
     }
   });
 
-  it('--walk of the TTBR1 alias the guest jumped to: stage 1 through TTBR1 at level 3, then stage 2, Normal-WB', () => {
-    const r = hypemu(['run', guest('mmu-on'), '-q', '--walk', '0xffff000040080050', '--walk', '0x40080050'], { stats: true });
+  it('--walk of the TTBR1 alias the guest jumped to: stage 1 through TTBR1 at level 3, then stage 2, Normal-WB', async () => {
+    const r = await hypemu(['run', guest('mmu-on'), '-q', '--walk', '0xffff000040080050', '--walk', '0x40080050'], { stats: true });
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('jumping to 0xffff000040080050');
     const hi = r.stats!.walks['0xffff000040080050'];
@@ -69,8 +69,8 @@ describe('mmu-on: granules and the TTBR1 alias (D8.1, D8.2)', () => {
 });
 
 describe('mmu-faults: every stage-1 fault reaches the guest with its syndrome (D17.2.40)', () => {
-  it('19 stage-1 faults (13 data, 6 instruction) taken to EL1; the model counts them as stage-1 faults', () => {
-    const r = hypemu(['run', guest('mmu-faults'), '-q'], { stats: true });
+  it('19 stage-1 faults (13 data, 6 instruction) taken to EL1; the model counts them as stage-1 faults', async () => {
+    const r = await hypemu(['run', guest('mmu-faults'), '-q'], { stats: true });
     expect(r.status).toBe(0);
     // Spot checks of exact syndromes: DFSC/IFSC type and level, WnR, FAR.
     expect(r.stdout).toContain('PASS translation L0 ldr unaligned (ESR=0x96000004 FAR=0x10000001123)');
@@ -86,8 +86,8 @@ describe('mmu-faults: every stage-1 fault reaches the guest with its syndrome (D
 });
 
 describe('el0-user: EL0 permissions and LDTR at EL1 (D8.4, C6.2 LDTR)', () => {
-  it('EL0 faults on kernel-only pages with EC 0x24; LDTR at EL1 faults like EL0 with EC 0x25 while LDR succeeds', () => {
-    const r = hypemu(['run', guest('el0-user'), '-q'], { stats: true });
+  it('EL0 faults on kernel-only pages with EC 0x24; LDTR at EL1 faults like EL0 with EC 0x25 while LDR succeeds', async () => {
+    const r = await hypemu(['run', guest('el0-user'), '-q'], { stats: true });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/PASS el0 read of kernel-only page: permission fault L3, EC 0x24 \(ESR=0x9200000f FAR=0x1000003124\)/);
     expect(r.stdout).toContain('PASS el1 ldr of the kernel-only page');

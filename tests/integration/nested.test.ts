@@ -18,8 +18,8 @@ import type { StopReason } from '../../emulator/debug/target.js';
 
 describe('nested-l1 under --nested (seed 003)', () => {
   let r: CliResult;
-  beforeAll(() => {
-    r = hypemu(['run', guest('nested-l1'), '--nested', '-q'], { stats: true });
+  beforeAll(async () => {
+    r = await hypemu(['run', guest('nested-l1'), '--nested', '-q'], { stats: true });
   });
 
   it('every check the guest hypervisor makes passes, and it exits 0 through the vendor call over SMC', () => {
@@ -44,8 +44,8 @@ describe('nested-l1 under --nested (seed 003)', () => {
     expect(n.erets).toBeGreaterThanOrEqual(25);
   });
 
-  it('is deterministic: two runs print the same bytes and the same nested statistics', () => {
-    const b = hypemu(['run', guest('nested-l1'), '--nested', '-q'], { stats: true });
+  it('is deterministic: two runs print the same bytes and the same nested statistics', async () => {
+    const b = await hypemu(['run', guest('nested-l1'), '--nested', '-q'], { stats: true });
     expect(b.stdout).toBe(r.stdout);
     expect(b.stats!.nested).toEqual(r.stats!.nested);
     expect(b.stats!.instructions).toBe(r.stats!.instructions);
@@ -55,8 +55,8 @@ describe('nested-l1 under --nested (seed 003)', () => {
 describe('nested-irq under --nested: physical IRQs routed by the guest hypervisor\'s HCR_EL2.IMO (Arm ARM D1.3.6, D1.10.2)', () => {
   // The same 14 checks pass under QEMU 7.2 -M virt,virtualization=on,gic-version=3 (scripts/guests-under-qemu.sh nested-irq).
   let r: CliResult;
-  beforeAll(() => {
-    r = hypemu(['run', guest('nested-irq'), '--nested', '-q'], { stats: true });
+  beforeAll(async () => {
+    r = await hypemu(['run', guest('nested-irq'), '--nested', '-q'], { stats: true });
   });
   it('IMO set: the timer IRQ taken from L2 (even with L2 masked) reaches VBAR_EL2 + 0x480 with ELR/SPSR_EL2; IMO clear: L2\'s VBAR_EL1 + 0x280', () => {
     expect(r.stdout).not.toContain('FAIL');
@@ -67,8 +67,8 @@ describe('nested-irq under --nested: physical IRQs routed by the guest hyperviso
   it('counts the two reflected IRQs as exits to L1 (the third, with IMO clear, went to L2 itself)', () => {
     expect(r.stats!.nested.exitsToL1).toEqual({ irq: 2, hvc: 3 });
   });
-  it('is deterministic', () => {
-    const b = hypemu(['run', guest('nested-irq'), '--nested', '-q'], { stats: true });
+  it('is deterministic', async () => {
+    const b = await hypemu(['run', guest('nested-irq'), '--nested', '-q'], { stats: true });
     expect(b.stdout).toBe(r.stdout);
     expect(b.stats!.instructions).toBe(r.stats!.instructions);
     expect(b.stats!.nested).toEqual(r.stats!.nested);
@@ -76,8 +76,8 @@ describe('nested-irq under --nested: physical IRQs routed by the guest hyperviso
 });
 
 describe('--walk for an L2 address under --nested: all three stages and the shadow entry', () => {
-  it('shows L2 stage 1, the guest hypervisor\'s stage 2 (its tables in guest RAM), ours, and the shadow entry', () => {
-    const r = hypemu(['run', guest('nested-l1'), '--nested', '--walk', '0x50000010'], { stats: true });
+  it('shows L2 stage 1, the guest hypervisor\'s stage 2 (its tables in guest RAM), ours, and the shadow entry', async () => {
+    const r = await hypemu(['run', guest('nested-l1'), '--nested', '--walk', '0x50000010'], { stats: true });
     expect(r.status).toBe(0);
     // vm-b ran last: IPA 0x5000_0000 is its page (L1's level-3 leaf), behind our 2 MiB RAM block
     expect(r.stderr).toMatch(/nested walk of L2 VA 0x50000010 .*VMID 2\)/);
@@ -93,9 +93,9 @@ describe('--walk for an L2 address under --nested: all three stages and the shad
 });
 
 describe('a guest hypervisor whose VBAR_EL2 leads nowhere', () => {
-  it('ends as an exception loop (status 125) instead of hanging: idregs at virtual EL2 exits with HVC, taken to VBAR_EL2 = 0', () => {
+  it('ends as an exception loop (status 125) instead of hanging: idregs at virtual EL2 exits with HVC, taken to VBAR_EL2 = 0', async () => {
     // idregs never sets VBAR_EL2; at EL2 its exit HVC is an exception to EL2 itself (Arm ARM D1.10.2)
-    const r = hypemu(['run', guest('idregs'), '--nested', '--max-insns', '1e8']);
+    const r = await hypemu(['run', guest('idregs'), '--nested', '--max-insns', '1e8']);
     expect(r.stdout).toContain('CurrentEL = 0x8');
     expect(r.stderr).toMatch(/exception loop: \d+ exception entries with no instruction retired .*PC 0x0000000000000200/);
     expect(r.status).toBe(125);
@@ -103,8 +103,8 @@ describe('a guest hypervisor whose VBAR_EL2 leads nowhere', () => {
 });
 
 describe('nested-l1 without --nested', () => {
-  it('starts at EL1 (no virtual EL2), says so and exits 1', () => {
-    const r = hypemu(['run', guest('nested-l1'), '-q']);
+  it('starts at EL1 (no virtual EL2), says so and exits 1', async () => {
+    const r = await hypemu(['run', guest('nested-l1'), '-q']);
     expect(r.stdout).toContain('FAIL not started at EL2');
     expect(r.status).toBe(1);
   });

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { guest, hypemu } from './helpers.js';
 
 describe('untranslatable (unallocated FP16 words; top of the VA space)', () => {
-  it('every word is UNDEFINED, also as self-modified code, and the top 1 KiB faults as the architecture says', () => {
-    const r = hypemu(['run', guest('untranslatable'), '-q'], { stats: true });
+  it('every word is UNDEFINED, also as self-modified code, and the top 1 KiB faults as the architecture says', async () => {
+    const r = await hypemu(['run', guest('untranslatable'), '-q'], { stats: true });
     expect(r.stdout).not.toContain('FAIL');
     expect(r.stdout).toContain('RESULT untranslatable: 0 failures');
     expect(r.status).toBe(0);
@@ -14,8 +14,8 @@ describe('untranslatable (unallocated FP16 words; top of the VA space)', () => {
 });
 
 describe('code-alias (code rewritten through another VA of its page, Arm ARM B2.4.4)', () => {
-  it('runs as rewritten: the second store through one alias entry drops the old translation too', () => {
-    const r = hypemu(['run', guest('code-alias'), '-q']);
+  it('runs as rewritten: the second store through one alias entry drops the old translation too', async () => {
+    const r = await hypemu(['run', guest('code-alias'), '-q']);
     expect(r.stdout).not.toContain('FAIL');
     expect(r.stdout).toContain('RESULT code-alias: 0 failures');
     expect(r.status).toBe(0);
@@ -23,8 +23,8 @@ describe('code-alias (code rewritten through another VA of its page, Arm ARM B2.
 });
 
 describe('irq-unmask (Arm ARM D1.3.6: an interrupt is taken at the instruction after its unmask; validated under QEMU 7.2)', () => {
-  it('a pending timer IRQ is taken right after MSR DAIFClr / MSR DAIF / ERET, after the unmask that follows WFI, and by the ISB after a timer write', () => {
-    const r = hypemu(['run', guest('irq-unmask'), '-q']);
+  it('a pending timer IRQ is taken right after MSR DAIFClr / MSR DAIF / ERET, after the unmask that follows WFI, and by the ISB after a timer write', async () => {
+    const r = await hypemu(['run', guest('irq-unmask'), '-q']);
     expect(r.stdout).not.toContain('FAIL');
     expect(r.stdout.match(/^PASS /gm)?.length).toBe(6);
     expect(r.stdout).toContain('RESULT irq-unmask: 0 failures');
@@ -33,8 +33,8 @@ describe('irq-unmask (Arm ARM D1.3.6: an interrupt is taken at the instruction a
 });
 
 describe('at-s1 (Arm ARM C5.5 AT S1E1R/W, S1E0R/W: stage 1 only; PAR_EL1; validated under QEMU 7.2)', () => {
-  it('reports the IPA for RAM never touched and for a device page, stage-1 faults, and S1E1RP UNDEFINED without FEAT_PAN2', () => {
-    const r = hypemu(['run', guest('at-s1'), '-q']);
+  it('reports the IPA for RAM never touched and for a device page, stage-1 faults, and S1E1RP UNDEFINED without FEAT_PAN2', async () => {
+    const r = await hypemu(['run', guest('at-s1'), '-q']);
     expect(r.stdout).not.toContain('FAIL');
     expect(r.stdout).toContain('RESULT at-s1: 0 failures');
     expect(r.status).toBe(0);
@@ -49,8 +49,8 @@ describe('at-s1 (Arm ARM C5.5 AT S1E1R/W, S1E0R/W: stage 1 only; PAR_EL1; valida
 });
 
 describe('mmio-simd (ISV = 0 SIMD&FP accesses to an emulated device, emulated by decoding)', () => {
-  it('LDR/STR B/H/S/D/Q, LDP/STP/LDNP/STNP and writeback forms reach the device; counted as decoded', () => {
-    const r = hypemu(['run', guest('mmio-simd'), '-q'], { stats: true });
+  it('LDR/STR B/H/S/D/Q, LDP/STP/LDNP/STNP and writeback forms reach the device; counted as decoded', async () => {
+    const r = await hypemu(['run', guest('mmio-simd'), '-q'], { stats: true });
     expect(r.stdout).not.toContain('FAIL');
     expect(r.stdout).toContain('RESULT mmio-simd: 0 failures');
     expect(r.status).toBe(0);
@@ -60,8 +60,8 @@ describe('mmio-simd (ISV = 0 SIMD&FP accesses to an emulated device, emulated by
 });
 
 describe('ldtr-layouts (Arm ARM C6.2 LDTR/STTR at EL1: EL0 permissions wherever the instruction sits; validated under QEMU 7.2)', () => {
-  it('every LDTR/STTR of an EL1-only page faults: block starts, page edges, blocks across pages, rewritten code, a second VA', () => {
-    const r = hypemu(['run', guest('ldtr-layouts'), '-q']);
+  it('every LDTR/STTR of an EL1-only page faults: block starts, page edges, blocks across pages, rewritten code, a second VA', async () => {
+    const r = await hypemu(['run', guest('ldtr-layouts'), '-q']);
     expect(r.stdout).not.toContain('FAIL');
     expect(r.stdout.match(/^PASS /gm)?.length).toBe(13);
     expect(r.status).toBe(0);

@@ -8,10 +8,10 @@ import { guest, hypemu } from './helpers.js';
 const lines = (f: string): Record<string, any>[] => readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 
 describe('--trace', () => {
-  it('one line per exit and console line; the same trace twice apart from hostNs; as many exits as the stats count', () => {
+  it('one line per exit and console line; the same trace twice apart from hostNs; as many exits as the stats count', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hypemu-trace-'));
-    const a = hypemu(['run', guest('demo'), '--mair-mangle', '-q', '--trace', join(dir, 'a.jsonl')], { stats: true });
-    const b = hypemu(['run', guest('demo'), '--mair-mangle', '-q', '--trace', join(dir, 'b.jsonl')]);
+    const a = await hypemu(['run', guest('demo'), '--mair-mangle', '-q', '--trace', join(dir, 'a.jsonl')], { stats: true });
+    const b = await hypemu(['run', guest('demo'), '--mair-mangle', '-q', '--trace', join(dir, 'b.jsonl')]);
     expect(a.status).toBe(0);
     expect(b.status).toBe(0);
     const ta = lines(join(dir, 'a.jsonl'));
@@ -38,26 +38,26 @@ describe('--trace', () => {
     for (let i = 1; i < ta.length; i++) expect(ta[i]!.vtimeNs).toBeGreaterThanOrEqual(ta[i - 1]!.vtimeNs);
   });
 
-  it('--trace-filter keeps the named reasons, registers and record kinds', () => {
+  it('--trace-filter keeps the named reasons, registers and record kinds', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hypemu-trace-'));
     const f = join(dir, 't.jsonl');
-    expect(hypemu(['run', guest('demo'), '--mair-mangle', '-q', '--trace', f, '--trace-filter', 'MAIR_EL1,hvc']).status).toBe(0);
+    expect((await hypemu(['run', guest('demo'), '--mair-mangle', '-q', '--trace', f, '--trace-filter', 'MAIR_EL1,hvc'])).status).toBe(0);
     const t = lines(f);
     expect(t.length).toBeGreaterThan(1);
     for (const r of t) expect(r.reason === 'hvc' || r.sysreg?.name === 'MAIR_EL1').toBe(true);
-    const bad = hypemu(['run', guest('demo'), '--trace', f, '--trace-filter', 'not-a-thing!']);
+    const bad = await hypemu(['run', guest('demo'), '--trace', f, '--trace-filter', 'not-a-thing!']);
     expect(bad.status).toBe(64);
     expect(bad.stderr).toMatch(/^hypemu: --trace-filter: 'not-a-thing!' is not an exit reason/);
   });
 });
 
 describe('--trace-format perfetto', () => {
-  it('Chrome trace-event JSON: a vCPU track of guest/EL2 slices, interrupt instants, exits/s counters, virtual-time ts; the same bytes twice', () => {
+  it('Chrome trace-event JSON: a vCPU track of guest/EL2 slices, interrupt instants, exits/s counters, virtual-time ts; the same bytes twice', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hypemu-perfetto-'));
     const run = (f: string) => hypemu(['run', guest('timer-irq'), '-q', '--trace', join(dir, f), '--trace-format', 'perfetto'], { stats: true });
-    const a = run('a.json');
+    const a = await run('a.json');
     expect(a.status, a.stderr).toBe(0);
-    expect(run('b.json').status).toBe(0);
+    expect((await run('b.json')).status).toBe(0);
     const text = readFileSync(join(dir, 'a.json'), 'utf8');
     expect(readFileSync(join(dir, 'b.json'), 'utf8')).toBe(text); // virtual time only: deterministic
     const doc = JSON.parse(text) as { traceEvents: Record<string, any>[]; displayTimeUnit: string };
