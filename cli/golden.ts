@@ -3,7 +3,7 @@
  * record: one line on stderr saying what was stored. check: the report on stdout, exit status 0
  * (the same), 1 (it differs), 64 (bad input, from main's ConfigError handling).
  */
-import { checkGolden, goldenConfig, readGolden, recordGolden, type GoldenRunOptions } from '../machine/golden.js';
+import { checkGolden, goldenConfig, readGolden, recordGolden, type GoldenRunOptions, type RecordOptions } from '../machine/golden.js';
 import type { MachineConfig } from '../machine/index.js';
 import { writeFileSync } from 'node:fs';
 import { setLogLevel } from '../emulator/log.js';
@@ -25,13 +25,20 @@ function withProgress(o: CommonOptions): { run: GoldenRunOptions; stop: () => vo
   };
 }
 
-export async function recordCommand(dir: string, image: string | undefined, run: MachineConfig, o: CommonOptions): Promise<number> {
+export async function recordCommand(dir: string, image: string | undefined, run: MachineConfig, o: CommonOptions & Pick<RecordOptions, 'checkpointEvery' | 'keepImage'>): Promise<number> {
   if (o.logLevel !== undefined) setLogLevel(o.logLevel);
-  // No image and no run options: record DIR again from what it holds.
-  const config = image === undefined && Object.keys(run).length === 0 ? goldenConfig(dir, readGolden(dir)) : { ...run, ...(image !== undefined ? { image } : {}) };
+  let config: MachineConfig = { ...run, ...(image !== undefined ? { image } : {}) };
+  let rec: RecordOptions = { ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery } : {}), ...(o.keepImage === true ? { keepImage: true } : {}) };
+  if (image === undefined && Object.keys(run).length === 0) {
+    // No image and no run options: record DIR again from what it holds (its kept image and
+    // checkpoint interval too, unless given).
+    const meta = readGolden(dir);
+    config = goldenConfig(dir, meta);
+    rec = { checkpointEvery: meta.checkpoints?.every ?? 0, keepImage: meta.source !== undefined, ...rec };
+  }
   const p = withProgress(o);
   try {
-    const r = await recordGolden(dir, config, p.run);
+    const r = await recordGolden(dir, config, { ...p.run, ...rec });
     p.stop();
     if (!o.quiet) {
       process.stderr.write(`hypemu: recorded ${r.dir}: ${r.meta.instructions} instructions, ${r.meta.records} trace records, exit status ${r.meta.status} (${r.meta.end.kind})\n`);
@@ -42,11 +49,11 @@ export async function recordCommand(dir: string, image: string | undefined, run:
   }
 }
 
-export async function checkCommand(dir: string, image: string | undefined, o: CommonOptions & { ignore: string[]; resultJson?: string }): Promise<number> {
+export async function checkCommand(dir: string, image: string | undefined, o: CommonOptions & { ignore: string[]; resultJson?: string; recordedImage?: string }): Promise<number> {
   if (o.logLevel !== undefined) setLogLevel(o.logLevel);
   const p = withProgress(o);
   try {
-    const r = await checkGolden(dir, { ...p.run, ignore: o.ignore, ...(image !== undefined ? { image } : {}) });
+    const r = await checkGolden(dir, { ...p.run, ignore: o.ignore, ...(image !== undefined ? { image } : {}), ...(o.recordedImage !== undefined ? { recordedImage: o.recordedImage } : {}) });
     p.stop();
     if (o.resultJson !== undefined) writeFileSync(o.resultJson, JSON.stringify(r, null, 2) + '\n');
     if (!r.ok || !o.quiet) process.stdout.write(r.report);

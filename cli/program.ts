@@ -8,6 +8,7 @@ import { checkCommand, recordCommand } from './golden.js';
 import { COST_KEYS } from '../hyp/cost.js';
 import { ConfigError, EXIT_CODES, type MachineConfig } from '../machine/index.js';
 import { DEFAULT_GUEST } from '../machine/paths.js';
+import { parseNumber } from '../machine/parse.js';
 import { LOG_LEVELS } from '../emulator/log.js';
 import { releaseSignals } from './early-signals.js';
 
@@ -118,18 +119,24 @@ Numbers: decimal, 0x-hex, 1_000_000 or 1e9.`,
   });
 
 processOptions(machineOptions(program.command('record').description('run a guest and store its console output, exit trace and stats in a golden directory (with the run options), for `hypemu check`')))
-  .requiredOption('--golden <DIR>', 'the golden directory (created; its golden.json, console.txt, trace.jsonl.gz and stats.json are overwritten)')
+  .requiredOption('--golden <DIR>', 'the golden directory (created; its golden.json, console.txt, trace.jsonl.gz, stats.json and checkpoints.bin are overwritten)')
+  .option('--checkpoint-every <N>', 'fingerprint the register state every N instructions (0: never), so that check can name the instruction where a run parts from this one (default 65536)')
+  .option('--keep-image', 'copy the image into DIR (image.elf, ...): the golden then runs its own copy, and check steps it beside a changed image')
   .addHelpText(
     'after',
     `
-With no IMAGE and no run options, DIR is recorded again with the image and options it holds
-(how committed goldens are updated after an intended change). Exit status 0 when recorded,
+With no IMAGE and no run options, DIR is recorded again with the image, options and checkpoint
+interval it holds (how committed goldens are updated after an intended change). Exit status 0 when recorded,
 whatever the guest's own status (it is stored and checked); 64 on bad input.`,
   )
   .action(async (image: string | undefined, o: Record<string, unknown>, cmd: Command) => {
-    const { golden, quiet, logLevel, progress, ...run } = typedOptions(o, cmd);
+    const { golden, quiet, logLevel, progress, checkpointEvery, keepImage, ...run } = typedOptions(o, cmd);
     void golden;
-    process.exitCode = await recordCommand(o.golden as string, image, run as MachineConfig, { quiet: quiet === true, progress: o.progress !== false, logLevel: logLevel as MachineConfig['logLevel'] });
+    const every = checkpointEvery !== undefined ? parseNumber(checkpointEvery as string, '--checkpoint-every') : undefined;
+    process.exitCode = await recordCommand(o.golden as string, image, run as MachineConfig, {
+      quiet: quiet === true, progress: o.progress !== false, logLevel: logLevel as MachineConfig['logLevel'],
+      ...(every !== undefined ? { checkpointEvery: every } : {}), ...(keepImage === true ? { keepImage: true } : {}),
+    });
   });
 
 processOptions(program.command('check').description('run a golden directory\'s guest again (the same options) and compare with what it holds: exit status 0 when the console, the exit trace, the stats and the exit status match, 1 with a report of the first divergence and a diff of the console'))
@@ -145,9 +152,13 @@ records and the ones before it, stats fields and the exit status that differ, a 
 of the console; this run's files are kept for diff -r); 64 bad input (no golden directory).`,
   )
   .option('--result-json <FILE>', 'also write the result as JSON to FILE (what the library\'s checkGolden returns)')
-  .action(async (image: string | undefined, o: { golden: string; ignore?: string[]; quiet?: boolean; progress?: boolean; logLevel?: MachineConfig['logLevel']; resultJson?: string }) => {
+  .option('--recorded-image <FILE>', 'the image the golden was recorded from, when it is neither kept in DIR nor at its recorded path any more (its SHA-256 must match): stepped beside IMAGE to name the instruction where they part')
+  .action(async (image: string | undefined, o: { golden: string; ignore?: string[]; quiet?: boolean; progress?: boolean; logLevel?: MachineConfig['logLevel']; resultJson?: string; recordedImage?: string }) => {
     const ignore = (o.ignore ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
-    process.exitCode = await checkCommand(o.golden, image, { ignore, quiet: o.quiet === true, progress: o.progress !== false, logLevel: o.logLevel, ...(o.resultJson !== undefined ? { resultJson: o.resultJson } : {}) });
+    process.exitCode = await checkCommand(o.golden, image, {
+      ignore, quiet: o.quiet === true, progress: o.progress !== false, logLevel: o.logLevel,
+      ...(o.resultJson !== undefined ? { resultJson: o.resultJson } : {}), ...(o.recordedImage !== undefined ? { recordedImage: o.recordedImage } : {}),
+    });
   });
 
 // Only `run` handles signals itself (cli/run.ts takes a held one): every other command gives the

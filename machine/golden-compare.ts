@@ -130,7 +130,21 @@ function jsonDiffs(a: unknown, b: unknown, path: string, out: string[]): void {
   if (sa !== sb) out.push(`${path}: ${sa ?? '(absent)'} -> ${sb ?? '(absent)'}`);
 }
 
-export function compareGoldenRuns(goldenDir: string, actualDir: string, meta: GoldenMeta, actualStatus: number, ignore: readonly string[]): GoldenComparison {
+/** The register-state checkpoints' verdict (machine/golden.ts): whether they were compared, the window where they first differ, the report's lines about it. */
+export interface StateComparison {
+  readonly checked: boolean;
+  readonly window: { readonly from: number; readonly to: number } | null;
+  readonly lines: readonly string[];
+}
+
+export function compareGoldenRuns(
+  goldenDir: string,
+  actualDir: string,
+  meta: GoldenMeta,
+  actualStatus: number,
+  ignore: readonly string[],
+  state: StateComparison = { checked: false, window: null, lines: [] },
+): GoldenComparison {
   const expTrace = traceLines(goldenDir);
   const actTrace = traceLines(actualDir);
   const divergence = firstDivergence(expTrace, actTrace, ignore);
@@ -142,8 +156,8 @@ export function compareGoldenRuns(goldenDir: string, actualDir: string, meta: Go
   const actStats = without(JSON.parse(readText(join(actualDir, 'stats.json')) || '{}'), ignore);
   jsonDiffs(expStats, actStats, '', statsDiffs);
   const status = { expected: meta.status, actual: actualStatus };
-  const ok = divergence === null && consoleDiff === '' && statsDiffs.length === 0 && status.expected === status.actual;
-  return { ok, divergence, consoleDiff, statsDiffs, status, report: report(goldenDir, meta, { ok, divergence, consoleDiff, statsDiffs, status, expTrace, actTrace, expConsole }) };
+  const ok = divergence === null && consoleDiff === '' && statsDiffs.length === 0 && status.expected === status.actual && state.window === null;
+  return { ok, divergence, consoleDiff, statsDiffs, status, report: report(goldenDir, meta, { ok, divergence, consoleDiff, statsDiffs, status, expTrace, actTrace, expConsole, state }) };
 }
 
 function report(
@@ -158,12 +172,16 @@ function report(
     expTrace: string[];
     actTrace: string[];
     expConsole: string;
+    state: StateComparison;
   },
 ): string {
   if (r.ok) {
     return `hypemu check: ${dir}: the run matches the golden run (${r.expTrace.length} trace records, ${Buffer.byteLength(r.expConsole)} console bytes, ${meta.instructions} instructions, exit status ${meta.status})\n`;
   }
   const out = [`hypemu check: ${dir}: the run DIFFERS from the golden run`];
+  // The instruction where the runs part comes first: the trace shows where it first reached the EL2 model.
+  out.push(...r.state.lines);
+  if (r.state.checked && r.state.window === null) out.push('register state: the same at every checkpoint');
   const d = r.divergence;
   if (d !== null) {
     const where = d.instructions !== null ? `instruction ${d.instructions}` : 'an unnumbered record';

@@ -10,6 +10,10 @@
  *   trace.jsonl.gz  the exit trace (machine/trace.ts lines: exits, interrupts, console lines),
  *                 gzip'd: a boot's trace is megabytes of repetitive text, ~25 times smaller so
  *   stats.json    the stats JSON (machine/stats.ts)
+ *   checkpoints.bin  register-state fingerprints every N instructions (golden-checkpoints.ts): a
+ *                 check names the instruction where the runs part (golden-lockstep.ts)
+ *   image.*       with keepImage (`record --keep-image`): a copy of the image, which the golden
+ *                 then runs by default and steps as the reference when another image is checked
  *
  * Fields that depend on the host, not on the guest, are never stored, so re-recording an
  * unchanged run rewrites the same bytes (a clean `git diff`): the trace's hostNs, and the stats'
@@ -33,8 +37,14 @@ import { TraceWriter } from './trace.js';
 import { HYPEMU_VERSION } from './snapshot.js';
 import type { RunEnd } from './exit-status.js';
 import { compareGoldenRuns, type GoldenComparison } from './golden-compare.js';
+import { CHECKPOINT_EVERY, CHECKPOINT_FILE, Checkpoints, divergenceWindow, type CheckpointMeta } from './golden-checkpoints.js';
+import { lockstep, lockstepReport, type InstructionDivergence } from './golden-lockstep.js';
+import { copyFileSync, existsSync } from 'node:fs';
+import { extname } from 'node:path';
 
-export const GOLDEN_FORMAT = 1;
+/** 2: checkpoints and a kept image (format 1 directories are still read and checked). */
+export const GOLDEN_FORMAT = 2;
+const READS_FORMATS = [1, 2];
 
 /** golden.json */
 export interface GoldenMeta {
@@ -50,6 +60,10 @@ export interface GoldenMeta {
   readonly instructions: number;
   /** Lines in trace.jsonl. */
   readonly records: number;
+  /** The register-state checkpoints (format 2; absent when recorded with checkpointEvery 0). */
+  readonly checkpoints?: CheckpointMeta;
+  /** With a kept image (`image` is then the copy in the directory): where it was copied from, relative to the directory. */
+  readonly source?: string;
 }
 
 /** Stats fields never stored or compared (see the header). */
@@ -75,12 +89,19 @@ export interface GoldenRunOptions {
   readonly onMachine?: (m: Machine) => void;
 }
 
+export interface RecordOptions extends GoldenRunOptions {
+  /** Register-state checkpoint interval in instructions (default CHECKPOINT_EVERY; 0: none). */
+  readonly checkpointEvery?: number;
+  /** Copy the image into the directory (image.EXT): the golden then holds what it runs. */
+  readonly keepImage?: boolean;
+}
+
 /**
  * Run `config` and store its console, trace and stats in `dir` (created if needed; the four
  * files are overwritten). `config.image` is required; options that only name outputs or drive
  * the run (NOT_GOLDEN) are refused.
  */
-export async function recordGolden(dir: string, config: MachineConfig, opts: GoldenRunOptions = {}): Promise<RecordResult> {
+export async function recordGolden(dir: string, config: MachineConfig, opts: RecordOptions = {}): Promise<RecordResult> {
   if (config.image === undefined) throw new ConfigError('record: an IMAGE is required (or none and no run options, to re-record DIR with what it holds)');
   for (const [k, v] of Object.entries(config)) {
     if (v !== undefined && NOT_GOLDEN.has(k)) throw new ConfigError(`record: ${flag(k)} is not a golden run option (the golden directory holds the console, trace and stats)`);
@@ -91,26 +112,52 @@ export async function recordGolden(dir: string, config: MachineConfig, opts: Gol
   } catch (e) {
     throw new ConfigError(`--golden ${dir}: ${(e as Error).message}`);
   }
-  const run = await runInto(abs, config, opts);
+  const every = opts.checkpointEvery ?? CHECKPOINT_EVERY;
+  if (!Number.isSafeInteger(every) || every < 0) throw new ConfigError(`--checkpoint-every ${every}: a whole number of instructions (0: no checkpoints)`);
+  const run = await runInto(abs, config, opts, every > 0 ? { every, golden: null } : null);
   // Stored gzip'd (and a trace.jsonl an earlier record left goes: one trace per directory).
   writeFileSync(join(abs, 'trace.jsonl.gz'), gzipSync(readFileSync(join(abs, 'trace.jsonl')), { level: 9 }));
   rmSync(join(abs, 'trace.jsonl'));
+  if (run.checkpoints !== null) writeFileSync(join(abs, CHECKPOINT_FILE), run.checkpoints.bytes);
+  else rmSync(join(abs, CHECKPOINT_FILE), { force: true });
   const { image, initrd, ...rest } = config;
   const options: Record<string, unknown> = { ...rest };
   if (initrd !== undefined) options.initrd = relative(abs, resolve(initrd));
+  const imageSha256 = sha256(resolve(image!));
+  let imageRel = relative(abs, resolve(image!));
+  let source: string | undefined;
+  if (opts.keepImage === true) {
+    const kept = join(abs, `image${extname(image!)}`);
+    if (resolve(image!) !== kept) {
+      copyFileSync(resolve(image!), kept);
+      source = imageRel;
+    } else source = readGoldenSource(abs); // re-recorded from its own copy: keep where that came from
+    imageRel = relative(abs, kept);
+  }
   const meta: GoldenMeta = {
     format: GOLDEN_FORMAT,
     hypemu: HYPEMU_VERSION,
-    image: relative(abs, resolve(image!)),
-    imageSha256: sha256(resolve(image!)),
+    image: imageRel,
+    imageSha256,
     options,
     status: run.status,
     end: run.end,
     instructions: run.instructions,
     records: run.records,
+    ...(run.checkpoints !== null ? { checkpoints: { every, count: run.checkpoints.count, file: CHECKPOINT_FILE, end: run.checkpoints.end } } : {}),
+    ...(source !== undefined ? { source } : {}),
   };
   writeFileSync(join(abs, 'golden.json'), JSON.stringify(meta, bigintJson, 2) + '\n');
   return { dir: abs, meta };
+}
+
+/** The `source` an existing golden.json names, if any. */
+function readGoldenSource(abs: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(abs, 'golden.json'), 'utf8')) as GoldenMeta).source;
+  } catch {
+    return undefined;
+  }
 }
 
 /** golden.json of `dir`, or a one-line ConfigError. */
@@ -123,7 +170,7 @@ export function readGolden(dir: string): GoldenMeta {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError(`--golden ${dir}: ${code === 'ENOENT' ? 'no golden.json (record one with `hypemu record IMAGE --golden DIR`)' : `golden.json: ${(e as Error).message}`}`);
   }
-  if (meta.format !== GOLDEN_FORMAT) throw new ConfigError(`--golden ${dir}: golden format ${String(meta.format)}; this hypemu reads format ${GOLDEN_FORMAT}`);
+  if (!READS_FORMATS.includes(meta.format)) throw new ConfigError(`--golden ${dir}: golden format ${String(meta.format)}; this hypemu reads formats ${READS_FORMATS.join(' and ')}`);
   return meta;
 }
 
@@ -140,6 +187,13 @@ export interface GoldenCheck extends GoldenComparison {
   readonly actualDir: string | null;
   /** The recorded image's SHA-256 and the checked one's (they may differ: that is the point). */
   readonly image: { readonly path: string; readonly recordedSha256: string; readonly sha256: string };
+  /**
+   * Where the register state first differed (golden checkpoints): it agreed after `from`
+   * instructions and differed by `to`; null when every checkpoint agreed (or none were recorded).
+   */
+  readonly stateWindow?: { readonly from: number; readonly to: number } | null;
+  /** The instruction where the runs part, found by stepping the recorded image and this one (golden-lockstep.ts). */
+  readonly instruction?: InstructionDivergence | null;
   /** isolate: the child process running the guest died (a signal, or an exit status other than 0/1). */
   readonly crashed?: { readonly status: number | null; readonly signal: string | null; readonly stderr: string };
 }
@@ -162,6 +216,11 @@ export interface CheckOptions extends GoldenRunOptions {
   readonly timeoutMs?: number;
   /** With isolate: the child, once spawned (a watchdog of the caller's own). */
   readonly onChild?: (child: ChildProcess) => void;
+  /**
+   * The image the golden was recorded from, when it is neither kept in the directory nor still at
+   * its recorded path (its SHA-256 must be the recorded one): the lockstep's reference.
+   */
+  readonly recordedImage?: string;
 }
 
 /**
@@ -175,17 +234,55 @@ export async function checkGolden(dir: string, opts: CheckOptions = {}): Promise
   const config = goldenConfig(dir, meta, opts.image);
   const actualDir = mkdtempSync(join(tmpdir(), 'hypemu-check-'));
   let keep = opts.keepActual === true;
+  const ignore = opts.ignore ?? [];
+  const cp = meta.checkpoints !== undefined && !ignore.includes('checkpoints') ? meta.checkpoints : null;
   try {
-    const run = await runInto(actualDir, config, opts);
-    const cmp = compareGoldenRuns(resolve(dir), actualDir, meta, run.status, opts.ignore ?? []);
-    keep ||= !cmp.ok;
+    const run = await runInto(actualDir, config, opts, cp !== null ? { every: cp.every, golden: readFileSync(join(resolve(dir), cp.file)) } : null);
     const imagePath = resolve(config.image!);
     const image = { path: imagePath, recordedSha256: meta.imageSha256, sha256: sha256(imagePath) };
+    const stateWindow = cp !== null && run.checkpoints !== null ? divergenceWindow(cp, run.checkpoints, run.checkpoints.end) : null;
+    let instruction: InstructionDivergence | null = null;
+    const stateLines: string[] = [];
+    if (cp !== null && stateWindow !== null) {
+      const located = await locate(dir, meta, config, image, stateWindow, opts.recordedImage);
+      instruction = located.instruction;
+      stateLines.push(...located.lines);
+    }
+    const cmp = compareGoldenRuns(resolve(dir), actualDir, meta, run.status, ignore, { checked: cp !== null, window: stateWindow, lines: stateLines });
+    keep ||= !cmp.ok;
     const report = cmp.report.replace('{ACTUAL}', keep ? actualDir : '(removed)');
-    return { ...cmp, report, actualDir: keep ? actualDir : null, image };
+    return { ...cmp, report, actualDir: keep ? actualDir : null, image, stateWindow, instruction };
   } finally {
     if (!keep) rmSync(actualDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Step the recorded image and the checked one through the window where their states parted
+ * (golden-lockstep.ts). The reference is the recorded image: the directory's copy or the file at
+ * its recorded path (or `recordedImage`), when its SHA-256 is the recorded one.
+ */
+async function locate(
+  dir: string,
+  meta: GoldenMeta,
+  config: MachineConfig,
+  image: { path: string; recordedSha256: string; sha256: string },
+  window: { from: number; to: number },
+  recordedImage: string | undefined,
+): Promise<{ instruction: InstructionDivergence | null; lines: string[] }> {
+  const where = `the register state agreed at instruction ${window.from} and differed by instruction ${window.to}`;
+  if (image.sha256 === image.recordedSha256) {
+    return { instruction: null, lines: [`register state: ${where}; the image is the one recorded, so what changed is hypemu (or the host), not the guest: not stepped`] };
+  }
+  const candidates = [recordedImage, resolve(resolve(dir), meta.image)].filter((p): p is string => p !== undefined).map((p) => resolve(p));
+  const reference = candidates.find((p) => existsSync(p) && sha256(p) === meta.imageSha256);
+  if (reference === undefined) {
+    return { instruction: null, lines: [`register state: ${where}; the recorded image is not available to step through (not kept in the golden directory and ${candidates.join(', ')} is another file now): record with --keep-image, or pass it to check with --recorded-image FILE`] };
+  }
+  const cp = meta.checkpoints!;
+  const fromHash = window.from === 0 ? null : readFileSync(join(resolve(dir), cp.file)).subarray((window.from / cp.every - 1) * 8, (window.from / cp.every) * 8);
+  const r = await lockstep(goldenConfig(dir, meta, reference), config, window, fromHash);
+  return { instruction: r.found ? r.divergence : null, lines: lockstepReport(r, window) };
 }
 
 /** checkGolden in a child `hypemu check --result-json FILE`; its death is this check's failure. */
@@ -194,6 +291,7 @@ async function checkInChild(dir: string, opts: CheckOptions): Promise<GoldenChec
   const out = join(mkdtempSync(join(tmpdir(), 'hypemu-check-child-')), 'result.json');
   const args = [join(packageRoot(), 'dist/cli/main.js'), 'check', '--golden', resolve(dir), '--result-json', out, '-q', '--no-progress'];
   if (opts.image !== undefined) args.push(resolve(opts.image));
+  if (opts.recordedImage !== undefined) args.push('--recorded-image', resolve(opts.recordedImage));
   for (const f of opts.ignore ?? []) args.push('--ignore', f);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   opts.onChild?.(child);
@@ -224,16 +322,23 @@ interface RunRecord {
   end: RunEnd;
   instructions: number;
   records: number;
+  /** With checkpoints: what they gave. */
+  checkpoints: { count: number; bytes: Buffer; end: { instructions: number; hash: string }; firstMismatch: number | null } | null;
 }
 
-/** One run of `config` with its console, trace (no hostNs) and stats (no host fields) written into `dir`. */
-async function runInto(dir: string, config: MachineConfig, opts: GoldenRunOptions): Promise<RunRecord> {
+/**
+ * One run of `config` with its console, trace (no hostNs) and stats (no host fields) written into
+ * `dir`; with `checkpoints`, the register-state fingerprints every `every` instructions (compared
+ * as they come with `golden`'s, when given).
+ */
+async function runInto(dir: string, config: MachineConfig, opts: GoldenRunOptions, checkpoints: { every: number; golden: Buffer | null } | null): Promise<RunRecord> {
   const chunks: Uint8Array[] = [];
   const m = await Machine.create({ ...config, quiet: true }, { console: (c) => chunks.push(c.slice()), ...opts.io });
   try {
     await loadDisassembler(); // the trace names each trapping instruction
     const trace = new TraceWriter(join(dir, 'trace.jsonl'), m.board.vcpus, m.config.traceFilter, { hostNs: false });
     m.on('exit', trace.exit).on('interrupt', trace.interrupt).on('console', trace.console);
+    const cps = checkpoints !== null ? new Checkpoints(m, checkpoints.every, checkpoints.golden) : null;
     opts.onMachine?.(m);
     let r;
     try {
@@ -247,7 +352,8 @@ async function runInto(dir: string, config: MachineConfig, opts: GoldenRunOption
     writeFileSync(join(dir, 'console.txt'), Buffer.concat(chunks));
     // TraceWriter applied --trace-filter: count what it kept.
     const records = countLines(join(dir, 'trace.jsonl'));
-    return { status: r.status ?? 0, end: r.end ?? { kind: 'insn-limit' }, instructions: r.instructions, records };
+    const cpOut = cps !== null ? { count: cps.count, bytes: cps.bytes(), end: cps.end(r.instructions), firstMismatch: cps.firstMismatch } : null;
+    return { status: r.status ?? 0, end: r.end ?? { kind: 'insn-limit' }, instructions: r.instructions, records, checkpoints: cpOut };
   } finally {
     await m.dispose();
   }

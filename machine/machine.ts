@@ -84,6 +84,9 @@ export class Machine {
   private inputArrived = false;
   /** --snapshot-at is configured and not reached yet. */
   private snapshotPending: boolean;
+  /** setMarks: the interval and the callback (golden checkpoints), or 0. */
+  private markEvery = 0;
+  private onMark: ((instructions: number) => void) | null = null;
   /** The TCP port the GDB stub listens on once run() started it (useful with gdb: 0). */
   gdbPort: number | null = null;
 
@@ -313,14 +316,17 @@ export class Machine {
       const left = maxInsns - done;
       if (left <= 0) return this.finish({ kind: 'insn-limit' });
       if (done >= target) return this.paused('instructions');
+      const markAt = this.markEvery > 0 ? done - (done % this.markEvery) + this.markEvery : Number.MAX_SAFE_INTEGER;
       // Turns end at multiples of TURN (absolute instruction counts), so a run restored from a
       // snapshot takes its turns at the same counts as the run that saved it.
-      const budget = Math.min(TURN - (done % TURN), left, target - done, snapAt - done);
+      const budget = Math.min(TURN - (done % TURN), left, target - done, snapAt - done, markAt - done);
       this.inputArrived = false;
       const step = stepVm(this.vm, budget);
-      // Console chunks end at turn ends (absolute counts); a turn cut short for --snapshot-at is no
-      // turn end, so the run that saves a snapshot prints (and traces) the same chunks as one that does not.
-      if (step.halt !== null || this.instructions !== snapAt) this.sink.flush();
+      const marked = step.halt === null && this.instructions === markAt;
+      if (marked) this.onMark!(markAt);
+      // Console chunks end at turn ends (absolute counts); a turn cut short for --snapshot-at or a
+      // mark is no turn end, so such a run prints (and traces) the same chunks as one without.
+      if (step.halt !== null || (this.instructions !== snapAt && (!marked || markAt % TURN === 0))) this.sink.flush();
       if (step.halt !== null) return this.finish(step.halt);
       if (this.consoleWatch.matched) return this.paused('console');
       if (step.idle && !this.inputArrived) {
@@ -333,6 +339,18 @@ export class Machine {
         await new Promise<void>((r) => (this.inputWaiter = r));
       } else await yieldToEventLoop();
     }
+  }
+
+  /**
+   * Call `onMark(n)` whenever the run reaches n = every, 2 x every, ... retired instructions
+   * (golden checkpoints, machine/golden-checkpoints.ts): the run stops there between two
+   * instructions, as for --snapshot-at, and goes on at once, with no turn end and no console
+   * flush, so the guest and the outputs are those of a run without marks. One per machine.
+   */
+  setMarks(every: number, onMark: (instructions: number) => void): void {
+    if (!Number.isSafeInteger(every) || every < 1) throw new RangeError(`mark interval ${every}`);
+    this.markEvery = every;
+    this.onMark = onMark;
   }
 
   /** Run until PC = addr, through the debugger's exact breakpoints (the instruction count stays exact). */

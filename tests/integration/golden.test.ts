@@ -1,15 +1,17 @@
 /**
  * Golden runs (issue 11): `hypemu record` / `hypemu check`. A one-instruction change in the boot
  * path of a recorded guest is reported at the instruction where the runs part (instruction count,
- * PC, both disassembled); re-recording an unchanged run rewrites the same bytes; --ignore; bad
- * input is one line with status 64; the library's checkGolden gives the same verdict.
+ * PC, both disassembled, the registers it leaves different), also when it traps nowhere and shows
+ * in no output (register-state checkpoints, then both images stepped in lockstep); re-recording
+ * an unchanged run rewrites the same bytes; --ignore; bad input is one line with status 64; the
+ * library's checkGolden gives the same verdict.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkGolden } from 'hypemu';
+import { Machine, checkGolden } from 'hypemu';
 import { ROOT, guest, hypemu } from './helpers.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'hypemu-golden-'));
@@ -44,9 +46,10 @@ describe('hypemu record / check', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^hypemu: recorded .*demo: \d+ instructions, \d+ trace records, exit status 0 \(guest-exit\)\n$/);
     const meta = JSON.parse(readFileSync(join(golden, 'golden.json'), 'utf8'));
-    expect(meta).toMatchObject({ format: 1, options: { mairMangle: true }, status: 0, end: { kind: 'guest-exit' } });
+    expect(meta).toMatchObject({ format: 2, options: { mairMangle: true }, status: 0, end: { kind: 'guest-exit' }, checkpoints: { every: 65536, count: 2, file: 'checkpoints.bin' } });
+    expect(readFileSync(join(golden, 'checkpoints.bin')).length).toBe(2 * 8); // 145k instructions: 2 fingerprints
     expect(readFileSync(join(golden, 'console.txt'), 'utf8')).toContain('[5] bye');
-    const files = ['console.txt', 'trace.jsonl.gz', 'stats.json', 'golden.json'].map((f) => readFileSync(join(golden, f)));
+    const files = ['console.txt', 'trace.jsonl.gz', 'stats.json', 'golden.json', 'checkpoints.bin'].map((f) => readFileSync(join(golden, f)));
     expect(gunzipSync(files[1]!).toString()).not.toContain('hostNs'); // host time is never stored
     expect(Object.keys(JSON.parse(files[2]!.toString()))).not.toContain('host');
     const ok = await hypemu(['check', '--golden', golden]);
@@ -54,7 +57,7 @@ describe('hypemu record / check', () => {
     expect(ok.stdout).toMatch(/the run matches the golden run \(\d+ trace records, \d+ console bytes, \d+ instructions, exit status 0\)/);
     // Updating a golden directory: `record --golden DIR` alone reruns what it holds.
     expect((await hypemu(['record', '--golden', golden, '-q'])).status).toBe(0);
-    ['console.txt', 'trace.jsonl.gz', 'stats.json', 'golden.json'].forEach((f, i) => expect(readFileSync(join(golden, f)).equals(files[i]!), f).toBe(true));
+    ['console.txt', 'trace.jsonl.gz', 'stats.json', 'golden.json', 'checkpoints.bin'].forEach((f, i) => expect(readFileSync(join(golden, f)).equals(files[i]!), f).toBe(true));
   });
 
   it('a one-instruction change in the boot path is reported at that instruction: count, PC, both instructions', async () => {
@@ -74,6 +77,13 @@ describe('hypemu record / check', () => {
     expect(r.status, r.stderr).toBe(1);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toMatch(/the run DIFFERS from the golden run$/);
+    // Stepped in lockstep: the instruction itself, before it traps, and what it leaves different.
+    expect(lines[1]).toBe(`first instruction that differs: after ${at!.insn} instructions, PC ${at!.pc} (EL1), found by stepping both images from instruction 131072, the last checkpoint where their states agreed (${at!.insn - 131072} steps)`);
+    expect(lines[2]).toBe('  golden:   msr mair_el1, x21 (0xd518a215)');
+    expect(lines[3]).toBe('  this run: msr mair_el1, x20 (0xd518a214)');
+    expect(lines[4]).toBe('  the instruction itself differs');
+    expect(lines[5]).toMatch(/^  registers it leaves different \(golden -> this run\): mair_el1 0x[0-9a-f]+ -> 0x[0-9a-f]+$/);
+    lines.splice(1, 5);
     const all = traceRecords(golden);
     const index = all.findIndex((x) => x.pc === at!.pc) + 1;
     expect(lines[1]).toMatch(
@@ -87,6 +97,86 @@ describe('hypemu record / check', () => {
     expect(kept).toBeDefined();
     expect(readFileSync(join(kept!, 'trace.jsonl'), 'utf8')).toContain('msr mair_el1, x20');
     expect(r.stdout).toMatch(/\(the image .*demo-patched.elf is not the one recorded: sha256 [0-9a-f]{12}, recorded [0-9a-f]{12}\)/);
+  });
+
+  it('a change that traps nowhere and shows in no output (bench-loop: add x1, x1, #1 -> #2) is reported at that instruction', async () => {
+    // bench-loop counts x1 up to 600M; under --max-insns 1e6 both runs end at the limit with the
+    // same trace, console and stats: only the register state tells them apart.
+    const pc = listingAddress('bench-loop', /\tadd\tx1, x1, #0x1$/);
+    const elf = readFileSync(guest('bench-loop'));
+    const off = elfOffset(elf, pc);
+    expect(elf.readUInt32LE(off)).toBe(0x91000421); // add x1, x1, #1
+    elf.writeUInt32LE(0x91000821, off); // add x1, x1, #2
+    const patched = join(dir, 'bench-loop-patched.elf');
+    writeFileSync(patched, elf);
+    const g = join(dir, 'bench-loop');
+    expect((await hypemu(['record', guest('bench-loop'), '--golden', g, '--max-insns', '1e6', '-q'])).status).toBe(0);
+    // Where the add first runs: the library's exact run to a PC.
+    const m = await Machine.create({ image: guest('bench-loop'), quiet: true });
+    const first = (await m.run({ until: { pc } })).instructions;
+    await m.dispose();
+    expect(first).toBeGreaterThan(1000); // after the greeting's printf (its UART exits)
+
+    const r = await hypemu(['check', patched, '--golden', g]);
+    expect(r.status, r.stderr).toBe(1);
+    const pcText = `0x${pc.toString(16).padStart(16, '0')}`;
+    expect(r.stdout).toContain([
+      `first instruction that differs: after ${first} instructions, PC ${pcText} (EL1), found by stepping both images from the start (${first} steps)`,
+      '  golden:   add x1, x1, #1 (0x91000421)',
+      '  this run: add x1, x1, #2 (0x91000821)',
+      '  the instruction itself differs',
+      '  registers it leaves different (golden -> this run): x1 0x1 -> 0x2',
+      'trace: the same in both runs',
+      'console: the same in both runs',
+      'stats: the same in both runs',
+      'exit status: 124 in both runs',
+    ].join('\n'));
+    // The library: the same as data.
+    const lib = await checkGolden(g, { image: patched });
+    expect(lib).toMatchObject({ ok: false, divergence: null, stateWindow: { from: 0, to: 65536 }, instruction: { instructions: first, pc: pcText, kind: 'instruction' } });
+    expect(lib.instruction!.registers).toEqual([{ name: 'x1', golden: '0x1', actual: '0x2' }]);
+  });
+
+  it('the reference image: kept in the directory (--keep-image), or --recorded-image; without it, the window', async () => {
+    const pc = listingAddress('bench-loop', /\tadd\tx1, x1, #0x1$/);
+    const patched = join(dir, 'bench-loop-patched.elf');
+    // Recorded from a file that is then rebuilt (here: overwritten with the patched image).
+    const build = join(dir, 'build.elf');
+    copyFileSync(guest('bench-loop'), build);
+    const g = join(dir, 'rebuilt');
+    expect((await hypemu(['record', build, '--golden', g, '--max-insns', '1e6', '-q'])).status).toBe(0);
+    copyFileSync(patched, build);
+    const gone = await hypemu(['check', '--golden', g]);
+    expect(gone.status).toBe(1);
+    expect(gone.stdout).toMatch(/^register state: the register state agreed at instruction 0 and differed by instruction 65536; the recorded image is not available to step through .*record with --keep-image, or pass it to check with --recorded-image FILE$/m);
+    const given = await hypemu(['check', '--golden', g, '--recorded-image', guest('bench-loop')]);
+    expect(given.stdout).toContain(`PC 0x${pc.toString(16).padStart(16, '0')} (EL1)`);
+    expect(given.stdout).toContain('  this run: add x1, x1, #2 (0x91000821)');
+
+    const kept = join(dir, 'kept');
+    copyFileSync(guest('bench-loop'), build);
+    expect((await hypemu(['record', build, '--golden', kept, '--max-insns', '1e6', '--keep-image', '-q'])).status).toBe(0);
+    const meta = JSON.parse(readFileSync(join(kept, 'golden.json'), 'utf8'));
+    expect(meta).toMatchObject({ image: 'image.elf', source: '../build.elf' });
+    expect(readFileSync(join(kept, 'image.elf')).equals(readFileSync(guest('bench-loop')))).toBe(true);
+    copyFileSync(patched, build);
+    expect((await hypemu(['check', '--golden', kept, '-q'])).status).toBe(0); // it runs its own copy
+    const vsBuild = await hypemu(['check', build, '--golden', kept]);
+    expect(vsBuild.stdout).toContain('  this run: add x1, x1, #2 (0x91000821)');
+  });
+
+  it('the same image, another state (what changed is hypemu): the window, not stepped; --ignore checkpoints', async () => {
+    const g = join(dir, 'bench-loop');
+    const file = join(g, 'checkpoints.bin');
+    const cp = readFileSync(file);
+    const bad = Buffer.from(cp);
+    bad[3 * 8] ^= 1; // the fourth fingerprint
+    writeFileSync(file, bad);
+    const r = await hypemu(['check', '--golden', g]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('register state: the register state agreed at instruction 196608 and differed by instruction 262144; the image is the one recorded, so what changed is hypemu (or the host), not the guest: not stepped');
+    expect((await hypemu(['check', '--golden', g, '--ignore', 'checkpoints', '-q'])).status).toBe(0);
+    writeFileSync(file, cp);
   });
 
   it('a console change is a unified diff; stats fields that differ are named; --ignore drops fields', async () => {
