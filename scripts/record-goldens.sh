@@ -6,8 +6,11 @@
 #   scripts/record-goldens.sh            record every entry (after an intended change; review git diff)
 #   scripts/record-goldens.sh demo-vhe   record the named entries only
 #
-# The goldens are committed: a check fails when a change alters what a guest or the EL2 model
-# does, and names the first instruction where it did. Build first (npm run build; make -C guest-images).
+# The goldens are committed, each with the image it was recorded from (--keep-image: golden/NAME/
+# image.elf), so the suite checks the same bytes on every machine, whatever cross compiler built
+# guest-images/ there: a check fails when a change alters what a guest or the EL2 model does, and
+# names the first instruction where it did. Recording copies the images built here: build first
+# (npm run build; make -C guest-images), then review git diff (a changed image.elf is a new build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 G=guest-images/build
@@ -42,6 +45,6 @@ for entry in "${ENTRIES[@]}"; do
   read -r name image opts <<<"$entry"
   if [ ${#want[@]} -gt 0 ] && [[ ! " ${want[*]} " == *" $name "* ]]; then continue; fi
   eval "args=($opts)" # the options are shell words ('hypemu boot-dtb' is one)
-  node dist/cli/main.js record "$image" --golden "$SUITE/golden/$name" "${args[@]}"
+  node dist/cli/main.js record "$image" --golden "$SUITE/golden/$name" --keep-image "${args[@]}"
   test -f "$SUITE/$name.test.ts" || printf "import { goldenCheck } from './check.js';\n\ngoldenCheck('%s');\n" "$name" > "$SUITE/$name.test.ts"
 done
