@@ -139,17 +139,20 @@ whatever the guest's own status (it is stored and checked); 64 on bad input.`,
     });
   });
 
-processOptions(program.command('check').description('run a golden directory\'s guest again (the same options) and compare with what it holds: exit status 0 when the console, the exit trace, the stats and the exit status match, 1 with a report of the first divergence and a diff of the console'))
+processOptions(program.command('check').description('run a golden directory\'s guest again (the same options) and compare with what it holds: exit status 0 when the console, the exit trace, the stats, the register state at every checkpoint and the exit status match, 1 with a report of the first divergence and a diff of the console'))
   .argument('[IMAGE]', 'the image to check (default: the one the golden directory was recorded from)')
   .requiredOption('--golden <DIR>', 'the golden directory `hypemu record` wrote')
-  .option('--ignore <FIELDS>', 'also ignore these fields (dotted paths into trace records and stats.json: cycles, sysreg.value, exits.byReason.irq); comma-separated, repeatable (host-time fields are never compared)', collect)
+  .option('--ignore <FIELDS>', 'also ignore these fields (dotted paths into trace records and stats.json: cycles, sysreg.value, exits.byReason.irq; checkpoints: the register state); comma-separated, repeatable (host-time fields are never compared)', collect)
   .addHelpText(
     'after',
     `
-Exit status: 0 the run matches; 1 it differs (the report is on stdout: the first divergence
-with its instruction count, PC and disassembled instruction, the expected and actual trace
-records and the ones before it, stats fields and the exit status that differ, a unified diff
-of the console; this run's files are kept for diff -r); 64 bad input (no golden directory).`,
+Exit status: 0 the run matches; 1 it differs (the report is on stdout: the first instruction
+that differs, found from the register-state checkpoints by stepping the recorded image beside
+this one (instruction count, PC, both instructions disassembled, the registers it leaves
+different); the first trace record that differs with its instruction count, PC and
+disassembled instruction, and the ones before it; stats fields and the exit status that differ;
+a unified diff of the console; this run's files are kept for diff -r); 64 bad input (no golden
+directory).`,
   )
   .option('--result-json <FILE>', 'also write the result as JSON to FILE (what the library\'s checkGolden returns)')
   .option('--recorded-image <FILE>', 'the image the golden was recorded from, when it is neither kept in DIR nor at its recorded path any more (its SHA-256 must match): stepped beside IMAGE to name the instruction where they part')
