@@ -120,7 +120,7 @@ Numbers: decimal, 0x-hex, 1_000_000 or 1e9.`,
 
 processOptions(machineOptions(program.command('record').description('run a guest and store its console output, exit trace and stats in a golden directory (with the run options), for `hypemu check`')))
   .requiredOption('--golden <DIR>', 'the golden directory (created; its golden.json, console.txt, trace.jsonl.gz, stats.json and checkpoints.bin are overwritten)')
-  .option('--checkpoint-every <N>', 'fingerprint the register state every N instructions (0: never), so that check can name the instruction where a run parts from this one (default 65536)')
+  .option('--checkpoint-every <N>', 'fingerprint the register state every N instructions, a multiple of 4000000 (the run loop\'s turn, where every run stops anyway; 0: never), so that check can name the instruction where a run parts from this one (default 4000000)')
   .option('--keep-image', 'copy the image into DIR (image.elf, ...): the golden then runs its own copy, and check steps it beside a changed image')
   .addHelpText(
     'after',

@@ -2,11 +2,16 @@
  * The instruction where two runs part (README "Golden runs", issue 11). The checkpoints
  * (golden-checkpoints.ts) bound it to a window (from, to]: the states agreed after `from`
  * instructions and differed by `to`. Here the recorded image and the checked one are booted side
- * by side with the recorded options, run to `from`, verified against the golden's fingerprint
- * there, and stepped one instruction at a time in lockstep. Before each step the PC and the
- * instruction word at it are compared (a changed instruction is reported before it runs); after
- * it, every register of golden-state.ts. The first difference names the instruction count, the PC,
- * both instructions disassembled (capstone) and the registers that differ.
+ * by side with the recorded options, run to `from` and verified against the golden's fingerprint
+ * there. Then, in lockstep, (1) both run in chunks of CHUNK instructions, fingerprinted after
+ * each, up to the first chunk after which they differ; (2) both are booted again, replay the
+ * same prefix and chunks (the same stops: the runs are deterministic), and step through that
+ * chunk one instruction at a time. Before each step the PC and the instruction word at it are
+ * compared (a changed instruction is reported before it runs); after it, every register of
+ * golden-state.ts. The first difference names the instruction count, the PC, both instructions
+ * disassembled (capstone) and the registers that differ. The chunk and step stops are not
+ * those of the recorded run, but they are the same in both machines, so a difference between
+ * them comes from the images.
  *
  * Both machines watch exits, interrupts and the console as the recording run did (a trace), so
  * they run the way it ran (e.g. the UART as exits, not the native console window). One vCPU only:
@@ -33,8 +38,11 @@ export interface InstructionDivergence {
 }
 
 export type LockstepResult =
-  | { readonly found: true; readonly divergence: InstructionDivergence; readonly stepped: number }
+  | { readonly found: true; readonly divergence: InstructionDivergence; readonly stepped: number; readonly stepFrom: number }
   | { readonly found: false; readonly reason: string; readonly stepped: number };
+
+/** Instructions per chunk of the first pass (its cost: two fingerprints, ~30 µs, per chunk). */
+export const CHUNK = 4096;
 
 const noop = (): void => {};
 
@@ -51,32 +59,62 @@ function insn(m: Machine, pc: number): { word: string | null; text: string | nul
 }
 
 /**
- * Step `golden` (the recorded image and options) and `actual` (the checked ones) through
- * (from, to]. `fromHash`: the golden's fingerprint after `from` instructions (null at 0), which
- * the golden side must reproduce before its steps mean anything.
+ * Narrow (from, to] between `golden` (the recorded image and options) and `actual` (the checked
+ * ones) to the instruction. `fromHash`: the golden's fingerprint after `from` instructions (null
+ * at 0), which the golden side must reproduce before its steps mean anything.
  */
 export async function lockstep(golden: MachineConfig, actual: MachineConfig, window: { from: number; to: number }, fromHash: Buffer | null): Promise<LockstepResult> {
   await loadDisassembler();
+  // Pass 1: chunks, up to the first one after which the states differ.
+  const chunks = await pair(golden, actual, window.from, fromHash, (a, b) => firstDifferingChunk(a, b, window));
+  if (typeof chunks === 'string') return { found: false, reason: chunks, stepped: 0 };
+  // Pass 2: the same prefix and chunks again, then one instruction at a time through that chunk.
+  const stepFrom = window.from + chunks * CHUNK;
+  const r = await pair(golden, actual, window.from, null, (a, b) => {
+    for (let k = 0; k < chunks; k++) {
+      a.board.vcpu.runFor(CHUNK);
+      b.board.vcpu.runFor(CHUNK);
+    }
+    if (a.instructions !== stepFrom || b.instructions !== stepFrom) return `the replay did not reach instruction ${stepFrom} again`;
+    return step(a, b, { from: stepFrom, to: Math.min(window.to, stepFrom + CHUNK) });
+  });
+  return typeof r === 'string' ? { found: false, reason: r, stepped: 0 } : r;
+}
+
+/** Boot both, run them to `from` (checked against `fromHash`), call `body`; always dispose. A string is why it could not go on. */
+async function pair<T>(golden: MachineConfig, actual: MachineConfig, from: number, fromHash: Buffer | null, body: (a: Machine, b: Machine) => T | string): Promise<T | string> {
   const a = await boot(golden);
   let b: Machine | null = null;
   try {
-    if (a.smp !== null) return { found: false, reason: 'several vCPUs (--smp): not stepped', stepped: 0 };
+    if (a.smp !== null) return 'several vCPUs (--smp): not stepped';
     b = await boot(actual);
     for (const [m, who] of [[a, 'the recorded run'], [b, 'this run']] as const) {
-      if (window.from === 0) continue;
-      const r = await m.run({ until: { instructions: window.from } });
-      if (r.reason !== 'instructions') return { found: false, reason: `${who} ended after ${r.instructions} instructions, before instruction ${window.from} where the window starts`, stepped: 0 };
+      if (from === 0) continue;
+      const r = await m.run({ until: { instructions: from } });
+      if (r.reason !== 'instructions') return `${who} ended after ${r.instructions} instructions, before instruction ${from} where the window starts`;
     }
     if (fromHash !== null) {
-      const ha = new StateFingerprint(a).take();
-      if (!ha.equals(fromHash)) return { found: false, reason: `the recorded image did not reproduce the golden's state at instruction ${window.from} (another hypemu or other options than those recorded?)`, stepped: 0 };
-      if (!new StateFingerprint(b).take().equals(fromHash)) return { found: false, reason: `this run's state at instruction ${window.from} differs when stepped (not reproducible)`, stepped: 0 };
+      if (!new StateFingerprint(a).take().equals(fromHash)) return `the recorded image did not reproduce the golden's state at instruction ${from} (another hypemu or other options than those recorded?)`;
+      if (!new StateFingerprint(b).take().equals(fromHash)) return `this run's state at instruction ${from} differs when run again (not reproducible)`;
     }
-    return step(a, b, window);
+    return body(a, b);
   } finally {
     await a.dispose();
     await b?.dispose();
   }
+}
+
+/** Run both in chunks through the window; the index of the first chunk after which they differ. */
+function firstDifferingChunk(a: Machine, b: Machine, window: { from: number; to: number }): number | string {
+  const fa = new StateFingerprint(a);
+  const fb = new StateFingerprint(b);
+  for (let k = 0, at = window.from; at < window.to; k++, at += CHUNK) {
+    const ha = a.board.vcpu.runFor(CHUNK);
+    const hb = b.board.vcpu.runFor(CHUNK);
+    if (a.instructions !== b.instructions || (ha === null) !== (hb === null) || !fa.take().equals(fb.take())) return k;
+    if (a.instructions !== at + CHUNK) return `both runs ${ha !== null ? 'ended' : 'wait for input'} at instruction ${a.instructions} with the same registers`;
+  }
+  return `no register differs in (${window.from}, ${window.to}] when run in chunks: what differs is memory or device state (it reaches a register or an exit later)`;
 }
 
 function step(a: Machine, b: Machine, window: { from: number; to: number }): LockstepResult {
@@ -92,7 +130,7 @@ function step(a: Machine, b: Machine, window: { from: number; to: number }): Loc
       actual: { word: ib.word, text: ib.text, pc: hexVa(pcB) },
       registers: regs.map((r) => ({ name: r.name, golden: r.a, actual: r.b })),
     };
-    return { found: true, divergence, stepped: n - window.from };
+    return { found: true, divergence, stepped: n - window.from, stepFrom: window.from };
   };
   while (n < window.to) {
     const pcA = va.pc;
@@ -124,7 +162,8 @@ export function lockstepReport(r: LockstepResult, window: { from: number; to: nu
   const d = r.divergence;
   const both = (s: { word: string | null; text: string | null }) => (s.text !== null ? `${s.text} (${s.word})` : '(no instruction readable)');
   const out = [
-    `first instruction that differs: after ${d.instructions} instructions, PC ${d.pc} (EL${d.el}), found by stepping both images ${window.from === 0 ? 'from the start' : `from instruction ${window.from}, the last checkpoint where their states agreed`} (${r.stepped} steps)`,
+    `first instruction that differs: after ${d.instructions} instructions, PC ${d.pc} (EL${d.el})`,
+    `  found by running both images from ${window.from === 0 ? 'the start' : `instruction ${window.from} (the last checkpoint where their states agreed)`} in chunks of ${CHUNK}, then stepping from instruction ${r.stepFrom} (${r.stepped} steps)`,
     `  golden:   ${d.golden.pc !== d.actual.pc ? `PC ${d.golden.pc}: ` : ''}${both(d.golden)}`,
     `  this run: ${both(d.actual)}`,
   ];

@@ -46,21 +46,18 @@ export class VcpuState {
   /** The state vector of the last read(): 16 bytes per register, in STATE order. */
   readonly bytes = new Uint8Array(STATE_BYTES);
 
+  /** The batch's value bytes of each register (live views, made once): 16 of a V register, 8 of any other. */
+  private readonly values: Uint8Array[];
+
   constructor(vcpu: Vcpu) {
     this.batch = vcpu.createBatch(STATE.map((s) => s.reg));
+    // A 64-bit register's slot may hold other bytes above bit 63: only its 8 bytes count.
+    this.values = STATE.map((s, i) => this.batch.bytesOf(i).subarray(0, s.wide ? 16 : 8));
   }
 
   read(): Uint8Array {
     this.batch.read();
-    for (let i = 0; i < STATE.length; i++) {
-      const b = this.batch.bytesOf(i);
-      // A 64-bit register's slot may hold stale bytes above bit 63: only its 8 bytes count.
-      if (STATE[i]!.wide) this.bytes.set(b, i * 16);
-      else {
-        this.bytes.set(b.subarray(0, 8), i * 16);
-        this.bytes.fill(0, i * 16 + 8, i * 16 + 16);
-      }
-    }
+    for (let i = 0; i < this.values.length; i++) this.bytes.set(this.values[i]!, i * 16);
     return this.bytes;
   }
 }

@@ -113,7 +113,9 @@ export async function recordGolden(dir: string, config: MachineConfig, opts: Rec
     throw new ConfigError(`--golden ${dir}: ${(e as Error).message}`);
   }
   const every = opts.checkpointEvery ?? CHECKPOINT_EVERY;
-  if (!Number.isSafeInteger(every) || every < 0) throw new ConfigError(`--checkpoint-every ${every}: a whole number of instructions (0: no checkpoints)`);
+  if (!Number.isSafeInteger(every) || every < 0 || every % CHECKPOINT_EVERY !== 0) {
+    throw new ConfigError(`--checkpoint-every ${every}: a multiple of ${CHECKPOINT_EVERY} instructions, where every run stops anyway (0: no checkpoints)`);
+  }
   const run = await runInto(abs, config, opts, every > 0 ? { every, golden: null } : null);
   // Stored gzip'd (and a trace.jsonl an earlier record left goes: one trace per directory).
   writeFileSync(join(abs, 'trace.jsonl.gz'), gzipSync(readFileSync(join(abs, 'trace.jsonl')), { level: 9 }));

@@ -49,7 +49,7 @@ export type { MachineIo, Registers, RunResult, Until };
  * Instructions per run-loop turn: between turns the event loop runs (stdin, signals, timers).
  * Bounds how late a SIGINT or Ctrl-A x is acted on (tens of ms at tens of MIPS).
  */
-const TURN = 4_000_000;
+export const TURN = 4_000_000;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -342,10 +342,9 @@ export class Machine {
   }
 
   /**
-   * Call `onMark(n)` whenever the run reaches n = every, 2 x every, ... retired instructions
-   * (golden checkpoints, machine/golden-checkpoints.ts): the run stops there between two
-   * instructions, as for --snapshot-at, and goes on at once, with no turn end and no console
-   * flush, so the guest and the outputs are those of a run without marks. One per machine.
+   * Call `onMark(n)` whenever the run reaches n = every, 2 x every, ... retired instructions, between
+   * two instructions (golden checkpoints). At multiples of TURN that adds no stop; elsewhere it adds
+   * one, with no console flush, which can move a pending interrupt (golden-checkpoints.ts).
    */
   setMarks(every: number, onMark: (instructions: number) => void): void {
     if (!Number.isSafeInteger(every) || every < 1) throw new RangeError(`mark interval ${every}`);

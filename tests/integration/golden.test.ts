@@ -46,8 +46,9 @@ describe('hypemu record / check', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^hypemu: recorded .*demo: \d+ instructions, \d+ trace records, exit status 0 \(guest-exit\)\n$/);
     const meta = JSON.parse(readFileSync(join(golden, 'golden.json'), 'utf8'));
-    expect(meta).toMatchObject({ format: 2, options: { mairMangle: true }, status: 0, end: { kind: 'guest-exit' }, checkpoints: { every: 65536, count: 2, file: 'checkpoints.bin' } });
-    expect(readFileSync(join(golden, 'checkpoints.bin')).length).toBe(2 * 8); // 145k instructions: 2 fingerprints
+    expect(meta).toMatchObject({ format: 2, options: { mairMangle: true }, status: 0, end: { kind: 'guest-exit' }, checkpoints: { every: 4_000_000, count: 0, file: 'checkpoints.bin', end: { instructions: meta.instructions } } });
+    expect(meta.checkpoints.end.hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(readFileSync(join(golden, 'checkpoints.bin')).length).toBe(0); // 145k instructions: only the end's fingerprint
     expect(readFileSync(join(golden, 'console.txt'), 'utf8')).toContain('[5] bye');
     const files = ['console.txt', 'trace.jsonl.gz', 'stats.json', 'golden.json', 'checkpoints.bin'].map((f) => readFileSync(join(golden, f)));
     expect(gunzipSync(files[1]!).toString()).not.toContain('hostNs'); // host time is never stored
@@ -78,12 +79,14 @@ describe('hypemu record / check', () => {
     const lines = r.stdout.split('\n');
     expect(lines[0]).toMatch(/the run DIFFERS from the golden run$/);
     // Stepped in lockstep: the instruction itself, before it traps, and what it leaves different.
-    expect(lines[1]).toBe(`first instruction that differs: after ${at!.insn} instructions, PC ${at!.pc} (EL1), found by stepping both images from instruction 131072, the last checkpoint where their states agreed (${at!.insn - 131072} steps)`);
-    expect(lines[2]).toBe('  golden:   msr mair_el1, x21 (0xd518a215)');
-    expect(lines[3]).toBe('  this run: msr mair_el1, x20 (0xd518a214)');
-    expect(lines[4]).toBe('  the instruction itself differs');
-    expect(lines[5]).toMatch(/^  registers it leaves different \(golden -> this run\): mair_el1 0x[0-9a-f]+ -> 0x[0-9a-f]+$/);
-    lines.splice(1, 5);
+    const chunk = Math.floor(at!.insn / 4096) * 4096;
+    expect(lines[1]).toBe(`first instruction that differs: after ${at!.insn} instructions, PC ${at!.pc} (EL1)`);
+    expect(lines[2]).toBe(`  found by running both images from the start in chunks of 4096, then stepping from instruction ${chunk} (${at!.insn - chunk} steps)`);
+    expect(lines[3]).toBe('  golden:   msr mair_el1, x21 (0xd518a215)');
+    expect(lines[4]).toBe('  this run: msr mair_el1, x20 (0xd518a214)');
+    expect(lines[5]).toBe('  the instruction itself differs');
+    expect(lines[6]).toMatch(/^  registers it leaves different \(golden -> this run\): mair_el1 0x[0-9a-f]+ -> 0x[0-9a-f]+$/);
+    lines.splice(1, 6);
     const all = traceRecords(golden);
     const index = all.findIndex((x) => x.pc === at!.pc) + 1;
     expect(lines[1]).toMatch(
@@ -100,7 +103,7 @@ describe('hypemu record / check', () => {
   });
 
   it('a change that traps nowhere and shows in no output (bench-loop: add x1, x1, #1 -> #2) is reported at that instruction', async () => {
-    // bench-loop counts x1 up to 600M; under --max-insns 1e6 both runs end at the limit with the
+    // bench-loop counts x1 up to 600M; under --max-insns 1e7 both runs end at the limit with the
     // same trace, console and stats: only the register state tells them apart.
     const pc = listingAddress('bench-loop', /\tadd\tx1, x1, #0x1$/);
     const elf = readFileSync(guest('bench-loop'));
@@ -110,7 +113,7 @@ describe('hypemu record / check', () => {
     const patched = join(dir, 'bench-loop-patched.elf');
     writeFileSync(patched, elf);
     const g = join(dir, 'bench-loop');
-    expect((await hypemu(['record', guest('bench-loop'), '--golden', g, '--max-insns', '1e6', '-q'])).status).toBe(0);
+    expect((await hypemu(['record', guest('bench-loop'), '--golden', g, '--max-insns', '1e7', '-q'])).status).toBe(0);
     // Where the add first runs: the library's exact run to a PC.
     const m = await Machine.create({ image: guest('bench-loop'), quiet: true });
     const first = (await m.run({ until: { pc } })).instructions;
@@ -120,8 +123,10 @@ describe('hypemu record / check', () => {
     const r = await hypemu(['check', patched, '--golden', g]);
     expect(r.status, r.stderr).toBe(1);
     const pcText = `0x${pc.toString(16).padStart(16, '0')}`;
+    const chunk = Math.floor(first / 4096) * 4096;
     expect(r.stdout).toContain([
-      `first instruction that differs: after ${first} instructions, PC ${pcText} (EL1), found by stepping both images from the start (${first} steps)`,
+      `first instruction that differs: after ${first} instructions, PC ${pcText} (EL1)`,
+      `  found by running both images from the start in chunks of 4096, then stepping from instruction ${chunk} (${first - chunk} steps)`,
       '  golden:   add x1, x1, #1 (0x91000421)',
       '  this run: add x1, x1, #2 (0x91000821)',
       '  the instruction itself differs',
@@ -133,7 +138,7 @@ describe('hypemu record / check', () => {
     ].join('\n'));
     // The library: the same as data.
     const lib = await checkGolden(g, { image: patched });
-    expect(lib).toMatchObject({ ok: false, divergence: null, stateWindow: { from: 0, to: 65536 }, instruction: { instructions: first, pc: pcText, kind: 'instruction' } });
+    expect(lib).toMatchObject({ ok: false, divergence: null, stateWindow: { from: 0, to: 4_000_000 }, instruction: { instructions: first, pc: pcText, kind: 'instruction' } });
     expect(lib.instruction!.registers).toEqual([{ name: 'x1', golden: '0x1', actual: '0x2' }]);
   });
 
@@ -144,18 +149,18 @@ describe('hypemu record / check', () => {
     const build = join(dir, 'build.elf');
     copyFileSync(guest('bench-loop'), build);
     const g = join(dir, 'rebuilt');
-    expect((await hypemu(['record', build, '--golden', g, '--max-insns', '1e6', '-q'])).status).toBe(0);
+    expect((await hypemu(['record', build, '--golden', g, '--max-insns', '1e7', '-q'])).status).toBe(0);
     copyFileSync(patched, build);
     const gone = await hypemu(['check', '--golden', g]);
     expect(gone.status).toBe(1);
-    expect(gone.stdout).toMatch(/^register state: the register state agreed at instruction 0 and differed by instruction 65536; the recorded image is not available to step through .*record with --keep-image, or pass it to check with --recorded-image FILE$/m);
+    expect(gone.stdout).toMatch(/^register state: the register state agreed at instruction 0 and differed by instruction 4000000; the recorded image is not available to step through .*record with --keep-image, or pass it to check with --recorded-image FILE$/m);
     const given = await hypemu(['check', '--golden', g, '--recorded-image', guest('bench-loop')]);
     expect(given.stdout).toContain(`PC 0x${pc.toString(16).padStart(16, '0')} (EL1)`);
     expect(given.stdout).toContain('  this run: add x1, x1, #2 (0x91000821)');
 
     const kept = join(dir, 'kept');
     copyFileSync(guest('bench-loop'), build);
-    expect((await hypemu(['record', build, '--golden', kept, '--max-insns', '1e6', '--keep-image', '-q'])).status).toBe(0);
+    expect((await hypemu(['record', build, '--golden', kept, '--max-insns', '1e7', '--keep-image', '-q'])).status).toBe(0);
     const meta = JSON.parse(readFileSync(join(kept, 'golden.json'), 'utf8'));
     expect(meta).toMatchObject({ image: 'image.elf', source: '../build.elf' });
     expect(readFileSync(join(kept, 'image.elf')).equals(readFileSync(guest('bench-loop')))).toBe(true);
@@ -170,11 +175,12 @@ describe('hypemu record / check', () => {
     const file = join(g, 'checkpoints.bin');
     const cp = readFileSync(file);
     const bad = Buffer.from(cp);
-    bad[3 * 8] ^= 1; // the fourth fingerprint
+    expect(cp.length).toBe(2 * 8); // at 4M and 8M of the 10M instructions
+    bad[8] ^= 1; // the second fingerprint
     writeFileSync(file, bad);
     const r = await hypemu(['check', '--golden', g]);
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain('register state: the register state agreed at instruction 196608 and differed by instruction 262144; the image is the one recorded, so what changed is hypemu (or the host), not the guest: not stepped');
+    expect(r.stdout).toContain('register state: the register state agreed at instruction 4000000 and differed by instruction 8000000; the image is the one recorded, so what changed is hypemu (or the host), not the guest: not stepped');
     expect((await hypemu(['check', '--golden', g, '--ignore', 'checkpoints', '-q'])).status).toBe(0);
     writeFileSync(file, cp);
   });
