@@ -11,5 +11,7 @@ export { EXIT_CODES, exitCodeFor, describeEnd, type RunEnd } from './exit-status
 export { ConfigError } from './errors.js';
 export type { MachineStats } from './stats.js';
 export type { WalkReport } from '../emulator/mmu/walk-report.js';
-export { recordGolden, checkGolden, readGolden, type GoldenMeta, type GoldenCheck, type CheckOptions, type RecordResult } from './golden.js';
+export { recordGolden, checkGolden, readGolden, type GoldenMeta, type GoldenCheck, type CheckOptions, type RecordOptions, type RecordResult } from './golden.js';
 export type { Divergence, GoldenComparison } from './golden-compare.js';
+export type { InstructionDivergence } from './golden-lockstep.js';
+export type { CheckpointMeta } from './golden-checkpoints.js';

@@ -361,13 +361,13 @@ describe('hypemu run --gdb protocol guarantees (raw RSP client)', () => {
     const putc = lstAddress('sysreg-storm', /^str\s+w\d+, \[x\d+\]/, 'puts');
     expect(await c.request(`Z0,${putc.toString(16)},4`)).toBe('OK');
     for (let i = 0; i < 40; i++) {
-      const r = await c.request('c', 30_000); // generous: the shared CI machine may be loaded
+      const r = await c.request('c', 120_000); // generous: at load 36 a 30 s wait for one breakpoint hit ran out
       expect(r).toBe(`T05thread:01;20:${leHex(putc)};`);
       if (i % 10 === 0) expect(await c.request('s')).toMatch(/^T05/);
     }
     expect(await c.request(`z0,${putc.toString(16)},4`)).toBe('OK');
     expect(await c.request('vCont;s:1')).toMatch(/^T05/);
-    const end = await c.request('c', 60_000);
+    const end = await c.request('c', 120_000);
     expect(end).toMatch(/^W/);
     expect(await h.done).toBe(plain.status);
     expect(h.stdout()).toBe(plain.stdout);

@@ -64,7 +64,7 @@ export class RspClient {
   }
 
   /** Next packet payload (as latin1 text), skipping acks. */
-  async nextPacket(timeoutMs = 2000): Promise<string> {
+  async nextPacket(timeoutMs = 30_000): Promise<string> {
     return this.waitFor(
       () => {
         while (this.events.length > 0) {
@@ -107,7 +107,8 @@ export class RspClient {
   }
 
   /** Send a packet and return the reply payload. */
-  async request(payload: string | Uint8Array, timeoutMs = 2000): Promise<string> {
+  // 30 s by default: a reply takes milliseconds, but on the shared CI machine at load 36 a 2 s wait ran out (gdb-e2e determinism test).
+  async request(payload: string | Uint8Array, timeoutMs = 30_000): Promise<string> {
     this.send(payload);
     return this.nextPacket(timeoutMs);
   }
