@@ -37,7 +37,8 @@ function listingAddress(name: string, re: RegExp): number {
 
 const traceRecords = (dir: string): Record<string, any>[] => gunzipSync(readFileSync(join(dir, 'trace.jsonl.gz'))).toString().trim().split('\n').map((l) => JSON.parse(l));
 
-describe('hypemu record / check', () => {
+// Each test runs a few guests, some twice more side by side (the lockstep): minutes at load 35.
+describe('hypemu record / check', { timeout: 300_000 }, () => {
   const dir = tmp();
   const golden = join(dir, 'demo');
 
