@@ -36,7 +36,7 @@ import { ConfigError } from './errors.js';
 import { TraceWriter } from './trace.js';
 import { HYPEMU_VERSION } from './snapshot.js';
 import type { RunEnd } from './exit-status.js';
-import { compareGoldenRuns, type GoldenComparison } from './golden-compare.js';
+import { HOST_STATS_FIELDS, compareGoldenRuns, type GoldenComparison } from './golden-compare.js';
 import { CHECKPOINT_EVERY, CHECKPOINT_FILE, Checkpoints, divergenceWindow, type CheckpointMeta } from './golden-checkpoints.js';
 import { lockstep, lockstepReport, type InstructionDivergence } from './golden-lockstep.js';
 import { copyFileSync, existsSync } from 'node:fs';
@@ -66,10 +66,7 @@ export interface GoldenMeta {
   readonly source?: string;
 }
 
-/** Stats fields never stored or compared (see the header). */
-// tlb.flushes counts the code guard's whole-TLB flushes too, which follow Unicorn's fills: two
-// Linux boots of the same image made 72 and 73 (same console, trace and every other stat).
-export const HOST_STATS_FIELDS = ['host', 'cost.hostNs', 'tlb.fills', 'tlb.modelFills', 'tlb.modelHits', 'tlb.flushes', 'image'] as const;
+export { HOST_STATS_FIELDS };
 
 /**
  * Options that are not part of what a golden run is: outputs the golden directory replaces
