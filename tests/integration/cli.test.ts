@@ -81,13 +81,13 @@ describe('--dump-dtb', () => {
     const { findNode, parseFdt, propU32s } = await import('../../emulator/platform/dtb.js');
     const { readFileSync } = await import('node:fs');
     const f = join(tmp, 'virt.dtb');
-    const r = hypemu(['run', guest('hello'), '--smp', '2', '--append', 'x=1', '--dump-dtb', f]);
+    const r = await hypemu(['run', guest('hello'), '--smp', '2', '--append', 'x=1', '--dump-dtb', f]);
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(''); // the guest never ran
     const root = parseFdt(new Uint8Array(readFileSync(f))).root;
     expect(findNode(root, '/cpus')!.children.map((c) => c.name)).toEqual(['cpu-map', 'cpu@0', 'cpu@1']);
     expect(propU32s(findNode(root, '/cpus/cpu@0')!.props.get('phandle')!)).toEqual([0x8002]);
     expect(propU32s(findNode(root, '/virtio_mmio@a003e00')!.props.get('interrupts')!)).toEqual([0, 47, 1]);
-    expect(hypemu(['run', guest('hello'), '--dump-dtb', join(tmp, 'no/such/dir.dtb')]).status).toBe(64);
+    expect((await hypemu(['run', guest('hello'), '--dump-dtb', join(tmp, 'no/such/dir.dtb')])).status).toBe(64);
   });
 });

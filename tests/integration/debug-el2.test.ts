@@ -11,17 +11,17 @@ import { guest, hypemu } from './helpers.js';
 
 interface DebugRec { insn: number; pc: string; ec: string; esr: string; far: string; reflected: boolean; el: number }
 
-function run(extra: string[]) {
+async function run(extra: string[]) {
   const trace = join(mkdtempSync(join(tmpdir(), 'hypemu-debug-el2-')), 'trace.jsonl');
-  const r = hypemu(['run', guest('debug-el2'), '-q', '--trace', trace, '--trace-filter', 'debug', ...extra], { stats: true });
+  const r = await hypemu(['run', guest('debug-el2'), '-q', '--trace', trace, '--trace-filter', 'debug', ...extra], { stats: true });
   const recs = readFileSync(trace, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as DebugRec);
   return { r, recs };
 }
 
 describe('debug-el2 under --trap-debug (MDCR_EL2.TDE)', () => {
-  it('the guest sees the same exceptions; without the option no debug exit happens', () => {
-    const plain = run([]);
-    const routed = run(['--trap-debug']);
+  it('the guest sees the same exceptions; without the option no debug exit happens', async () => {
+    const plain = await run([]);
+    const routed = await run(['--trap-debug']);
     expect(plain.r.stdout).toContain('RESULT debug-el2: 0 failures');
     expect(plain.r.stdout).not.toContain('FAIL');
     expect(routed.r.stdout).toBe(plain.r.stdout);
@@ -36,8 +36,8 @@ describe('debug-el2 under --trap-debug (MDCR_EL2.TDE)', () => {
     expect(routed.r.stats!.exits.byReason.debug).toBe(routed.recs.length);
   }, 120_000);
 
-  it('each event is an EL2 exit with the EC from a lower EL; those the guest enabled are reflected', () => {
-    const { recs } = run(['--trap-debug']);
+  it('each event is an EL2 exit with the EC from a lower EL; those the guest enabled are reflected', async () => {
+    const { recs } = await run(['--trap-debug']);
     const bp = recs.filter((e) => e.ec === 'breakpoint_low');
     // D = 0: reflected (the guest's EC 0x31); its handler returns with PSTATE.D = 1 to the same
     // nop, and the call with D = 1: both generated only because the debug target is EL2, so the

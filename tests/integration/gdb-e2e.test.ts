@@ -260,7 +260,7 @@ describe.skipIf(GDB === null)('hypemu run --gdb with gdb-multiarch', () => {
 
 describe.skipIf(GDB === null)('hypemu run --smp 4 --gdb: one GDB thread per vCPU', () => {
   it('info threads, a breakpoint hit on a secondary vCPU, per-thread registers, stepi on that thread; the run is unchanged', async () => {
-    const plain = hypemu(['run', guest('smp-ipi'), '--smp', '4'], { stats: true });
+    const plain = await hypemu(['run', guest('smp-ipi'), '--smp', '4'], { stats: true });
     expect(plain.status).toBe(0);
     const h = await startHypemu('smp-ipi', ['--gdb-wait', '--smp', '4']);
     const out = await gdb(h.port, guest('smp-ipi'), [

@@ -89,21 +89,21 @@ describe('pmu (PMUv3, Arm ARM D13; validated under QEMU 7.2)', () => {
 });
 
 describe('pmu-hpmn (MDCR_EL2.HPMN, Arm ARM D13.3: --pmu-counters 4)', () => {
-  it('N reads 4, counters 4 and 5 are EL2\'s: UNDEFINED at EL1/EL0 and their bits RAZ/WI', () => {
-    const r = hypemu(['run', guest('pmu-hpmn'), '-q', '--pmu-counters', '4']);
+  it('N reads 4, counters 4 and 5 are EL2\'s: UNDEFINED at EL1/EL0 and their bits RAZ/WI', async () => {
+    const r = await hypemu(['run', guest('pmu-hpmn'), '-q', '--pmu-counters', '4']);
     expect(r.stdout).not.toContain('FAIL');
     expect(r.stdout.match(/^PASS /gm)?.length).toBe(45);
     expect(r.stdout).toContain('RESULT pmu-hpmn: 0 failures');
     expect(r.status).toBe(0);
   });
-  it('without the option all 6 counters are the guest\'s: the same guest fails its HPMN checks', () => {
-    const r = hypemu(['run', guest('pmu-hpmn'), '-q']);
+  it('without the option all 6 counters are the guest\'s: the same guest fails its HPMN checks', async () => {
+    const r = await hypemu(['run', guest('pmu-hpmn'), '-q']);
     expect(r.stdout).toContain('FAIL PMCR_EL0.N reads as HPMN got=0x6 want=0x4');
     expect(r.stdout).toContain('PASS mrs PMEVCNTR6_EL0 (not implemented): one exception');
     expect(r.status).toBe(30);
   });
-  it('--pmu-counters must be 0 to 6', () => {
-    const r = hypemu(['run', guest('pmu'), '-q', '--pmu-counters', '7']);
+  it('--pmu-counters must be 0 to 6', async () => {
+    const r = await hypemu(['run', guest('pmu'), '-q', '--pmu-counters', '7']);
     expect(r.status).toBe(64);
     expect(r.stderr).toContain("--pmu-counters: '7' is not a number of event counters from 0 to 6");
   });
