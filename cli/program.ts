@@ -98,7 +98,10 @@ Exit status:
   ${EXIT_CODES.sigint}   SIGINT (${EXIT_CODES.sigterm}: SIGTERM): the run was stopped; --stats-json is still written
 
 The guest's UART (PL011 at 0x09000000) is stdout; its input is stdin (a terminal, a pipe or a
-file). On a terminal, Ctrl-C goes to the guest; Ctrl-A x quits, Ctrl-A h lists the escapes.
+file; once the guest has written UARTCR, input waits until it raises RTS, as a tty's open does).
+On a terminal, Ctrl-C goes to the guest; Ctrl-A x quits, Ctrl-A h lists the escapes. A guest idle
+in WFI while it listens for input (receive interrupt on, stdin open) waits on the host clock and
+costs no CPU; input arriving then makes the run depend on host timing.
 Numbers: decimal, 0x-hex, 1_000_000 or 1e9.`,
   )
   .action(async (image: string | undefined, o: Omit<MachineConfig, 'image'> & CliOnly & { restore?: string }, cmd: Command) => {

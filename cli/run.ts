@@ -11,6 +11,9 @@ import { ConsoleInput } from './stdin.js';
 import { ProgressLine, progressWanted } from './progress.js';
 import { releaseSignals } from './early-signals.js';
 
+/** Console bytes queued for stdout (a slow pipe) before the run loop waits for the reader. */
+const MAX_BACKLOG = 8 << 20;
+
 /** Command-line options that are not machine options. */
 export interface CliOnly {
   /** --no-progress is progress: false. */
@@ -44,7 +47,12 @@ export async function dumpDtbCommand(config: MachineConfig, file: string): Promi
  * stdout closed by the reader (`hypemu run ... | head`): stop writing the console, keep running,
  * no stack trace. Installed by runCommand, never on import.
  */
-function consoleToStdout(): { write: (chunk: Uint8Array) => void; atLineStart: () => boolean; before: { hook: () => void } } {
+function consoleToStdout(): {
+  write: (chunk: Uint8Array) => void;
+  atLineStart: () => boolean;
+  backlog: () => Promise<void> | null;
+  before: { hook: () => void };
+} {
   let closed = false;
   let lastByte = 0x0a;
   const before = { hook: (): void => {} };
@@ -61,6 +69,18 @@ function consoleToStdout(): { write: (chunk: Uint8Array) => void; atLineStart: (
     },
     // A progress line on the terminal the console also goes to waits for the end of a line.
     atLineStart: () => !process.stdout.isTTY || lastByte === 0x0a,
+    // Writes to a pipe are asynchronous in Node (queued in memory until the reader takes them):
+    // past MAX_BACKLOG the run loop waits for the reader instead of queueing more.
+    backlog: () => {
+      if (closed || process.stdout.writableLength <= MAX_BACKLOG) return null;
+      return new Promise<void>((resolve) => {
+        const done = (): void => {
+          for (const e of ['drain', 'close', 'error']) process.stdout.off(e, done);
+          resolve();
+        };
+        for (const e of ['drain', 'close', 'error']) process.stdout.on(e, done);
+      });
+    },
     before,
   };
 }
@@ -79,6 +99,7 @@ export async function runCommand(config: MachineConfig, opts: { restore?: string
     notice: stderr,
     consoleInput: 'open' as const,
     consoleInteractive: process.stdout.isTTY === true,
+    consoleBacklog: out.backlog,
   };
   // The handlers come first: a signal while the machine is still being built (a large image, a
   // loaded host) ends the run before its first instruction, with the message and the stats, not

@@ -27,6 +27,13 @@ export interface MachineIo {
    * the run loop: the same bytes in the same order, much faster (issue 10: 10 MB/s).
    */
   consoleInteractive?: boolean;
+  /**
+   * Asked at every turn of the run loop: a promise while the console's consumer is behind (the
+   * CLI: more than a few MiB queued for a pipe nobody reads fast enough), which the loop awaits
+   * before running the guest on, so a flood into a slow reader does not grow without bound.
+   * The guest sees nothing of it (it runs between turns).
+   */
+  consoleBacklog?: () => Promise<void> | null;
 }
 
 /** When run() returns before the guest ends. */

@@ -38,7 +38,8 @@ import { TraceWriter } from './trace.js';
 import { PerfettoTraceWriter } from './trace-perfetto.js';
 import { restoreSnapshot, takeSnapshot, type ParsedSnapshot } from './snapshot.js';
 import type { SmpVm } from './smp.js';
-import { assembleVm, stepVm, type Vm } from './vm.js';
+import { assembleVm, idleClock, stepVm, type Vm } from './vm.js';
+import { HostWait, pacedIdleWait } from './idle-wait.js';
 import { loadBootImage } from './boot-image.js';
 import { checkRestoreOptions, parseSnapshotFile, restoredConfig } from './restore-options.js';
 import type { MachineIo, Registers, RunResult, Until } from './machine-types.js';
@@ -79,7 +80,8 @@ export class Machine {
   private disposed = false;
   private trace: TraceWriter | PerfettoTraceWriter | null = null;
   private inputOpen: boolean;
-  private inputWaiter: (() => void) | null = null;
+  /** The run loop's host-side sleep while the guest idles (machine/idle-wait.ts). */
+  private readonly idleWait = new HostWait();
   /** Input came during the last slice (from a console listener): an idle guest must run again, not wait. */
   private inputArrived = false;
   /** --snapshot-at is configured and not reached yet. */
@@ -106,6 +108,8 @@ export class Machine {
     this.hyps = vm.hyps;
     this.hyp = vm.hyps[0]!;
     this.smp = vm.smp;
+    for (const v of this.board.vcpus) v.paceIdle = this.paceIdle;
+    if (this.smp !== null) this.smp.sched.paceIdle = this.paceIdle;
     // Console output carries the vCPU whose UART writes it is (the one the scheduler runs).
     if (this.smp !== null) this.smp.onRun = (i) => (this.sink.writer = i);
     this.events = new MachineEvents(this.board, this.hyps);
@@ -238,10 +242,15 @@ export class Machine {
   }
 
   private wakeInput(): void {
-    const w = this.inputWaiter;
-    this.inputWaiter = null;
-    w?.();
+    this.idleWait.wake();
   }
+
+  /**
+   * A WFI that a timer will end passes on the host clock (machine/idle-wait.ts) while the guest
+   * listens for console input that may still come: the UART's receive interrupt unmasked and
+   * the input open (the CLI's stdin before its end).
+   */
+  private readonly paceIdle = (): boolean => this.inputOpen && this.board.uart.listening();
 
   /** Retired instructions so far (one vCPU: virtual time, 1 ns each; --smp: all vCPUs together). */
   get instructions(): number {
@@ -329,15 +338,24 @@ export class Machine {
       if (step.halt !== null || (this.instructions !== snapAt && (!marked || markAt % TURN === 0))) this.sink.flush();
       if (step.halt !== null) return this.finish(step.halt);
       if (this.consoleWatch.matched) return this.paused('console');
-      if (step.idle && !this.inputArrived) {
+      const clock = step.idle ? idleClock(this.vm) : null;
+      if (clock !== null && clock.idleDeadlineNs !== null) {
+        // A timer armed while the guest listens for input: sleep until its deadline or the input.
+        await pacedIdleWait(clock, this.idleWait, () => this.inputArrived);
+      } else if (step.idle && !this.inputArrived) {
         // WFI with no timer armed and no interrupt pending: only console input can wake the
         // guest. Sleep until some arrives (no host core spins); virtual time stands still
-        // meanwhile. With the input ended, nothing ever will.
-        if (!this.inputOpen) {
+        // meanwhile. With the input ended, nothing ever will: the run ends at this WFI whether
+        // the end came before or during the wait (the guest does not run again either way).
+        if (this.inputOpen && this.stopRequest === null) await this.idleWait.untilWoken();
+        if (!this.inputOpen && !this.inputArrived && this.stopRequest === null) {
           return this.finish({ kind: 'fault', message: 'guest waits in WFI with no timer armed and the console input has ended: it can never wake' });
         }
-        await new Promise<void>((r) => (this.inputWaiter = r));
-      } else await yieldToEventLoop();
+      } else {
+        // A stop request (or input) also ends a wait for a console reader that never reads.
+        const backlog = this.io.consoleBacklog?.() ?? null;
+        await (backlog === null ? yieldToEventLoop() : Promise.race([backlog, this.idleWait.untilWoken()]));
+      }
     }
   }
 

@@ -11,6 +11,7 @@ import { sizeText, type ResolvedConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import type { RunEnd } from './exit-status.js';
 import { SmpVm } from './smp.js';
+import type { IdleClock } from './idle-wait.js';
 
 export interface Vm {
   readonly board: VirtMachine;
@@ -62,4 +63,15 @@ export function stepVm(vm: Vm, budget: number): { halt: RunEnd | null; idle: boo
   // Every vCPU off (PSCI CPU_OFF on the last one on): nothing can run again.
   if (r === 'off') return { halt: { kind: 'system-off' }, idle: false };
   return { halt: r === 'halt' ? smp.halt() : null, idle: r === 'idle' };
+}
+
+/** The side of a paced idle wait (machine/idle-wait.ts): one vCPU, or the SMP scheduler over several. */
+export function idleClock(vm: Vm): IdleClock {
+  const smp = vm.smp;
+  if (smp !== null) {
+    const sched = smp.sched;
+    return { nowNs: sched.nowNs, idleDeadlineNs: sched.idleDeadlineNs, endIdleWait: (ns) => sched.endIdleWait(ns) };
+  }
+  const v = vm.board.vcpu;
+  return { nowNs: v.virtualTimeNs, idleDeadlineNs: v.idleDeadlineNs, endIdleWait: (ns) => v.endIdleWait(ns) };
 }

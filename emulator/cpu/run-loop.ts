@@ -134,6 +134,8 @@ export class RunLoop {
   private begin(): void {
     const v = this.v;
     if (v.gatedExit !== null) v.gateBypass = v.gatedExit;
+    // A paced idle wait nobody ended (the caller did not wait): it ends at its deadline, as unpaced.
+    if (v.idleDeadlineNs !== null) v.endIdleWait(v.idleDeadlineNs);
     v.idleWaiting = false;
     v.yielded = false;
     // The native window's mapping follows its EL2-side permission (e.g. exits observed since):
@@ -369,8 +371,21 @@ export class RunLoop {
       return true;
     }
     const dl = v.timerSource?.nextDeadline() ?? null;
-    if (dl === null) return false;
-    v.clock.wait(v.clock.ticksToNs(dl) - v.clock.ns);
+    if (dl === null) {
+      // Also for a WFI the EL2 model completes (HCR_EL2.TWI): the caller must not resume a
+      // guest that would only execute the WFI again.
+      if (v.returnWhenIdle) v.idleWaiting = true;
+      return false;
+    }
+    const deadline = v.clock.ticksToNs(dl);
+    if (v.returnWhenIdle && v.paceIdle?.() === true) {
+      // The caller waits for the deadline on the host clock, then ends the wait (Vcpu.endIdleWait).
+      v.idleWaiting = true;
+      v.idleDeadlineNs = deadline;
+      if (v.clock.running) v.requestStop();
+      return true;
+    }
+    v.clock.wait(deadline - v.clock.ns);
     v.timerSource!.update();
     return true;
   }

@@ -17,7 +17,9 @@
  * - WFI: an idle vCPU is skipped until an interrupt is pending for it or its next timer deadline
  *   is reached by the machine's time (it then runs at the next round: at most one round late).
  *   When a whole round passes with every powered vCPU idle, time jumps to the earliest deadline
- *   (as one vCPU's WFI does alone); with no deadline at all the machine is idle until outside
+ *   (as one vCPU's WFI does alone), or, when paceIdle says so (the guest listens for console
+ *   input that may still come), returns 'idle' and lets the caller wait for that deadline on the
+ *   host clock (machine/idle-wait.ts); with no deadline at all the machine is idle until outside
  *   input (console) arrives.
  * - Interrupts between vCPUs (an SGI, an SPI routed elsewhere, a CPU_ON) take effect when the
  *   target is next scheduled: at most one round of virtual latency, always the same.
@@ -70,6 +72,14 @@ export class SmpScheduler implements Snapshottable {
   /** The machine's time when the current round began (every vCPU starting a quantum catches up to it). */
   private roundNs = 0;
   private ranInRound = false;
+  /**
+   * Asked when every powered vCPU idles and a timer deadline would end the wait: true = the wait
+   * passes on the host clock (the guest listens for console input that may still come): run()
+   * returns 'idle' with idleDeadlineNs set, and endIdleWait moves time. Null or false: time jumps.
+   */
+  paceIdle: (() => boolean) | null = null;
+  /** The machine time (ns) a paced idle wait ends at (the earliest deadline), or null. */
+  idleDeadlineNs: number | null = null;
 
   constructor(
     private readonly cpus: readonly SchedCpu[],
@@ -130,6 +140,8 @@ export class SmpScheduler implements Snapshottable {
    * halts the machine or is paused, or nothing can run.
    */
   run(budget: number): SchedResult {
+    // A paced wait nobody ended (the caller did not wait): it ends at its deadline, as unpaced.
+    if (this.idleDeadlineNs !== null) this.endIdleWait(this.idleDeadlineNs);
     let used = 0;
     const q = this.quantum;
     while (used < budget) {
@@ -191,7 +203,20 @@ export class SmpScheduler implements Snapshottable {
     }
     if (!powered) return 'off';
     if (earliest === null) return 'idle';
+    if (this.paceIdle?.() === true) {
+      this.idleDeadlineNs = earliest;
+      return 'idle';
+    }
     for (const c of this.cpus) if (c.powered) c.catchUp(earliest);
     return 'ran';
+  }
+
+  /** End a paced idle wait: the machine's time moves to `ns`, at most the deadline it waited for. */
+  endIdleWait(ns: number): void {
+    const deadline = this.idleDeadlineNs;
+    if (deadline === null) return;
+    this.idleDeadlineNs = null;
+    const to = Math.min(ns, deadline);
+    for (const c of this.cpus) if (c.powered) c.catchUp(to);
   }
 }

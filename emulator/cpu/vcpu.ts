@@ -80,6 +80,15 @@ export class Vcpu implements GuestCpu {
   idleWaiting = false;
   returnWhenIdle = false;
   /**
+   * Asked at a WFI that a timer would end (only with returnWhenIdle): true = the wait should
+   * pass on the host clock (the guest listens for console input that may still come), so
+   * runFor returns with idleWaiting and idleDeadlineNs set and the clock not moved; the caller
+   * waits, then calls endIdleWait. Null or false: the clock jumps to the deadline at once.
+   */
+  paceIdle: (() => boolean) | null = null;
+  /** The virtual time (ns) of the timer deadline a paced idle wait ends at, or null. */
+  idleDeadlineNs: number | null = null;
+  /**
    * SMP (smp-scheduler.ts): a WFI with nothing pending ends this vCPU's quantum with idleWaiting
    * set instead of moving its clock to a timer deadline (the scheduler moves time for everyone),
    * and a WFE ends the quantum (yieldRequested) so the vCPU that would send the event runs.
@@ -390,6 +399,18 @@ export class Vcpu implements GuestCpu {
   /** WFI: wait for an interrupt (run-loop.ts); false when nothing inside the machine can ever end the wait. */
   waitForInterrupt(): boolean {
     return this.loop.waitForInterrupt();
+  }
+
+  /**
+   * End a paced idle wait (paceIdle): virtual time moves to `ns`, the deadline when the timer
+   * ended it (exactly where waitForInterrupt would have jumped), earlier when console input did.
+   */
+  endIdleWait(ns: number): void {
+    const deadline = this.idleDeadlineNs;
+    if (deadline === null) return;
+    this.idleDeadlineNs = null;
+    this.clock.wait(Math.min(ns, deadline) - this.clock.ns);
+    this.timerSource?.update();
   }
 
   // ------------------------------------------------ GuestCpu: TLB, regime

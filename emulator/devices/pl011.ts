@@ -16,6 +16,14 @@
  *   must see input below the RX trigger level.
  * - Like QEMU, data is transmitted and received whatever CR.UARTEN/TXE/RXE say: early
  *   console code writes DR without enabling the UART.
+ * - The far end of the wire is a terminal with hardware flow control: it sends only while the
+ *   UART asserts RTS (UARTCR.RTS, DDI0183 3.3.8; or always with RTSEN, whose automatic RTS
+ *   only deasserts when the FIFO is full, which never loses a byte here). A driver raises RTS
+ *   when its tty is opened (Linux: uart_port_dtr_rts after pl011_startup, which first drains
+ *   and discards whatever the FIFO held), so input piped in before the guest's shell exists
+ *   waits on the wire instead of being thrown away (QEMU loses it). A guest that never writes
+ *   UARTCR (firmware-style code, kvm-unit-tests) uses the UART as reset left it and is sent
+ *   input at once, as if flow control were off.
  */
 import type { AccessSize, MmioDevice } from '../memory/bus.js';
 import { VIRT } from '../platform/memmap.js';
@@ -142,6 +150,8 @@ export class Pl011 implements Snapshottable, MmioDevice {
   private ris = 0;
   private dmacr = 0;
   private lastLevel = false;
+  /** The guest has written UARTCR since reset: from then on the wire honours its RTS. */
+  private crWritten = false;
 
   constructor(
     private readonly output: (byte: number) => void,
@@ -157,6 +167,7 @@ export class Pl011 implements Snapshottable, MmioDevice {
   reset(): void {
     this.ilpr = this.ibrd = this.fbrd = this.lcrH = this.imsc = this.ris = this.dmacr = 0;
     this.cr = RESET.CR;
+    this.crWritten = false;
     this.ifls = RESET.IFLS;
     this.rxArrival();
     this.updateIrq();
@@ -191,6 +202,16 @@ export class Pl011 implements Snapshottable, MmioDevice {
   /** Bytes waiting on the wire or in the FIFO, not yet read by the guest. */
   pendingInput(): number {
     return this.rxQueue.length - this.rxHead;
+  }
+
+  /** The guest listens for input: a receive interrupt (RXIM or RTIM) is unmasked (DDI0183 3.3.12). */
+  listening(): boolean {
+    return (this.imsc & (INT.RX | INT.RT)) !== 0;
+  }
+
+  /** The far end may send: RTS asserted (or automatic with RTSEN), or UARTCR never written (see the header). */
+  private rtsAsserted(): boolean {
+    return !this.crWritten || (this.cr & (CR.RTS | CR.RTSEN)) !== 0;
   }
 
   /** The UARTINTR line: the OR of the masked interrupts (UARTMIS != 0). */
@@ -295,9 +316,17 @@ export class Pl011 implements Snapshottable, MmioDevice {
         if ((this.lcrH & LCR_H_FEN) !== oldFen) this.rxArrival();
         break;
       }
-      case PL011_REG.CR:
+      case PL011_REG.CR: {
+        const wasOpen = this.rtsAsserted();
         this.cr = v & 0xff87; // bits 6:3 are reserved
+        this.crWritten = true;
+        if (this.rtsAsserted() !== wasOpen) {
+          // RTS raised: what waited on the wire enters the FIFO; lowered: the FIFO keeps it.
+          this.rxArrival();
+          this.onStateChange?.();
+        }
         break;
+      }
       case PL011_REG.IFLS:
         this.ifls = v & 0x3f;
         break;
@@ -326,9 +355,13 @@ export class Pl011 implements Snapshottable, MmioDevice {
     return this.lcrH & LCR_H_FEN ? PL011_FIFO_DEPTH : 1;
   }
 
-  /** Characters in the RX FIFO: the first `depth` bytes of the wire. */
+  /**
+   * Characters in the RX FIFO: the first `depth` bytes of the wire while RTS lets them come.
+   * (Simplification: lowering RTS again also holds back unread bytes; a driver lowers it only
+   * when its tty closes, and they are there when it reopens.)
+   */
   private rxLevel(): number {
-    return Math.min(this.rxQueue.length - this.rxHead, this.depth());
+    return this.rtsAsserted() ? Math.min(this.rxQueue.length - this.rxHead, this.depth()) : 0;
   }
 
   /** RX interrupt threshold in characters: the IFLS level with FIFOs on, one character off. */
@@ -353,7 +386,7 @@ export class Pl011 implements Snapshottable, MmioDevice {
   }
 
   private popRx(): number {
-    if (this.rxHead >= this.rxQueue.length) return 0; // RXFE: the TRM leaves the value undefined
+    if (this.rxLevel() === 0) return 0; // RXFE: the TRM leaves the value undefined
     const hadMoreOnWire = this.rxQueue.length - this.rxHead > this.depth();
     const b = this.rxQueue[this.rxHead++] as number;
     if (this.rxHead > 4096 && this.rxHead * 2 > this.rxQueue.length) {

@@ -15,6 +15,13 @@ import { fetchLinux, type Linux } from './linux.js';
 
 
 const MARKER = 'HYPEMU-INIT-OK';
+const IDLE_MS = 3000;
+
+/** user + system CPU seconds of a process (/proc/PID/stat fields 14 and 15, in clock ticks). */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
 
 describe('Linux 6.1 (Debian cloud arm64) + busybox under the EL2 model', () => {
   let linux: Linux | { skip: string };
@@ -32,24 +39,37 @@ describe('Linux 6.1 (Debian cloud arm64) + busybox under the EL2 model', () => {
       [CLI, 'run', linux.KERNEL, '--initrd', linux.INITRD, '--append', linux.CMDLINE, '--stats-json', statsFile],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );
+    const t0 = process.hrtime.bigint();
     let out = '';
     let err = '';
     let sent = false;
+    let idleCpu = -1;
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      // The command goes in once /init waits for it: input that reaches the
-      // UART before the tty is open is drained by the pl011 driver, on
-      // hardware as here.
+      // The command goes in once /init waits for it, after IDLE_MS of the guest idle at its
+      // `read` with the input open (timers armed, receive interrupt on): that costs no host CPU.
       if (!sent && out.includes(MARKER)) {
         sent = true;
-        child.stdin.end('echo hypemu-shell-$((6*7)); uname -m\n');
+        const c0 = cpuSeconds(child.pid!);
+        setTimeout(() => {
+          idleCpu = cpuSeconds(child.pid!) - c0;
+          child.stdin.end('echo hypemu-shell-$((6*7)); uname -m; cat /proc/uptime\n');
+        }, IDLE_MS);
       }
     });
     const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
     expect(out, err).toContain(MARKER);
     expect(out).toMatch(/^hypemu-shell-42\r?$/m); // the shell expanded it: not the tty's echo
     expect(out).toMatch(/^aarch64\r?$/m);
+    // Idle at the prompt did not spin (it went through 300 s of virtual time per host second),
+    // and the guest's clock did not run ahead of the host's (/proc/uptime: seconds since boot).
+    expect(idleCpu, 'CPU seconds while idle at the prompt').toBeGreaterThanOrEqual(0);
+    expect(idleCpu, 'CPU seconds while idle at the prompt').toBeLessThan(0.3 * (IDLE_MS / 1000));
+    const uptime = Number(/^(\d+\.\d+) \d+\.\d+\r?$/m.exec(out)?.[1]);
+    expect(uptime).toBeGreaterThan(0.5 * (IDLE_MS / 1000));
+    expect(uptime).toBeLessThan(wallS);
     expect(out).toContain('HYPEMU-CMD-DONE');
     expect(out).toContain('reboot: Power down');
     expect(status, err).toBe(0);

@@ -308,3 +308,48 @@ describe('on the MMIO bus', () => {
     expect(rd(R.DR)).toBe(0x7a);
   });
 });
+
+describe('the terminal on the wire honours RTS (UARTCR.RTS, DDI0183 3.3.8)', () => {
+  it('before any UARTCR write, input is sent at once (firmware-style guests, kvm-unit-tests)', () => {
+    const { u, rd } = uart();
+    u.pushInput('a');
+    expect(rd(R.FR) & FR.RXFE).toBe(0);
+    expect(rd(R.DR)).toBe(0x61);
+  });
+  it('after a UARTCR write with RTS low, input waits on the wire (a drain reads nothing) until RTS rises', () => {
+    const { u, rd, wr, irqs } = uart();
+    wr(R.CR, CR.UARTEN | CR.TXE | CR.RXE); // Linux's console write: RTS stays low
+    wr(R.IMSC, INT.RX | INT.RT);
+    u.pushInput('echo hi\n');
+    expect(rd(R.FR) & FR.RXFE).toBe(FR.RXFE);
+    expect(rd(R.DR)).toBe(0); // pl011_enable_interrupts' drain: nothing to throw away
+    expect(rd(R.RIS) & (INT.RX | INT.RT)).toBe(0);
+    expect(u.pendingInput()).toBe(8);
+    wr(R.CR, CR.UARTEN | CR.TXE | CR.RXE | CR.DTR | CR.RTS); // the tty is opened: uart_port_dtr_rts
+    expect(rd(R.RIS) & INT.RT).toBe(INT.RT);
+    expect(irqs.at(-1)).toBe(true);
+    const got: number[] = [];
+    while ((rd(R.FR) & FR.RXFE) === 0) got.push(rd(R.DR));
+    expect(String.fromCharCode(...got)).toBe('echo hi\n');
+  });
+  it('RTSEN (automatic RTS) lets input come; reset forgets the UARTCR write', () => {
+    const { u, rd, wr } = uart();
+    wr(R.CR, CR.UARTEN | CR.RXE | CR.RTSEN);
+    u.pushInput('x');
+    expect(rd(R.DR)).toBe(0x78);
+    wr(R.CR, CR.UARTEN | CR.RXE);
+    u.reset();
+    u.pushInput('y');
+    expect(rd(R.DR)).toBe(0x79);
+  });
+  it('listening() is a receive interrupt unmasked (RXIM or RTIM)', () => {
+    const { u, wr } = uart();
+    expect(u.listening()).toBe(false);
+    wr(R.IMSC, INT.TX);
+    expect(u.listening()).toBe(false);
+    wr(R.IMSC, INT.RT);
+    expect(u.listening()).toBe(true);
+    wr(R.IMSC, INT.RX);
+    expect(u.listening()).toBe(true);
+  });
+});

@@ -96,6 +96,38 @@ describe('SmpScheduler: round robin in fixed quanta', () => {
     b.powered = false;
     expect(s.run(1000)).toBe('off');
   });
+  it('paced (the guest listens for input): an all-idle round with a deadline returns idle, and endIdleWait moves time as the jump would', () => {
+    const mk = (paced: boolean) => {
+      const log: string[] = [];
+      const a = new FakeCpu(0, 10, log);
+      const b = new FakeCpu(1, 10, log);
+      const s = new SmpScheduler([a, b], 100);
+      if (paced) s.paceIdle = () => true;
+      s.run(1000);
+      b.deadline = 5000;
+      b.work = 10;
+      return { s, a, b, log };
+    };
+    const jump = mk(false);
+    jump.s.run(10);
+    const paced = mk(true);
+    expect(paced.s.run(10)).toBe('idle');
+    expect(paced.s.idleDeadlineNs).toBe(5000);
+    expect(paced.a.timeNs).toBe(10); // nothing moved yet: the caller waits on the host first
+    paced.s.endIdleWait(5000);
+    paced.s.run(10);
+    expect(paced.log).toEqual(jump.log);
+    expect(paced.a.timeNs).toBe(jump.a.timeNs);
+    // Ended early (input came 1000 ns in): time moves only that far; a wait nobody ends ends at its deadline.
+    const early = mk(true);
+    early.s.run(10);
+    early.s.endIdleWait(1010);
+    expect(early.a.timeNs).toBe(1010);
+    const unended = mk(true);
+    unended.s.run(10);
+    unended.s.run(10);
+    expect(unended.log).toEqual(jump.log);
+  });
   it('is deterministic: the same inputs give the same schedule', () => {
     const run = () => {
       const log: string[] = [];
