@@ -169,6 +169,9 @@ export class CodeGuard {
 
   /** Every TLB entry is gone (Unicorn's TLB was flushed). */
   tlbFlushed(): void {
+    // Also when QEMU flushed by itself (a native TLBI VMALLE1): the native fill cache repeats
+    // entries of Unicorn's TLB and must not outlive them.
+    this.uc.dropFillCache();
     this.epoch++;
     this.flushNeeded = false;
   }

@@ -42,6 +42,8 @@ export interface FillCpu {
   hooksCodeSite(word: number): boolean;
   /** The hooked site is about to execute. */
   onCodeSite(address: number, word: number): void;
+  /** Can the EL2 model want code hooks at all (hooksCodeSite true for some word)? */
+  readonly codeSiteHooks: boolean;
   /** A device page mapped to native callbacks in the core (the console window), while allowed. */
   readonly nativeMmio: NativeMmioWindow | null;
 }
@@ -60,9 +62,15 @@ export interface RefusedFill {
 }
 
 export class FillHandler {
-  /** Unicorn TLB-fill hook calls, and refused ones. */
-  fills = 0;
+  /** Unicorn TLB-fill hook calls that reached this handler, and refused ones. */
+  private jsFills = 0;
   refusedFills = 0;
+  /**
+   * What a repeated code-page scan depends on besides the page (sliceStart): 0 nothing (WFE runs
+   * natively, no code-site hooks), 1 WFE sites are hooked (HCR_EL2.TWE), 2 the EL2 model hooks
+   * code sites. Fetch answers are handed to the native fill cache only in state 0.
+   */
+  private scanState = -1;
   /** First TLB fill refused in the current slice (the guest fault, see DESIGN.md). */
   private refused: RefusedFill | null = null;
   /** VAs where the code-page scan saw an LDTR/STTR-family instruction. */
@@ -74,13 +82,36 @@ export class FillHandler {
 
   constructor(private readonly cpu: FillCpu) {}
 
+  /** Unicorn TLB-fill hook calls: those answered here, and those the native fill cache answered. */
+  get fills(): number {
+    return this.jsFills + this.cpu.uc.fillCacheHits;
+  }
+  /** A snapshot's count, restored. */
+  set fills(n: number) {
+    this.jsFills = n - this.cpu.uc.fillCacheHits;
+  }
+
+  /**
+   * At every slice start: the native fill cache's fetch answers skip the code-page scan, which
+   * also depends on whether WFE is trapped and on the EL2 model's code-site hooks, so the cache
+   * forgets everything when those changed (they change in exit handlers, between slices).
+   */
+  sliceStart(): void {
+    const cpu = this.cpu;
+    const state = cpu.codeSiteHooks ? 2 : cpu.routeWfe() !== 'native' ? 1 : 0;
+    if (state !== this.scanState) {
+      this.scanState = state;
+      cpu.uc.dropFillCache();
+    }
+  }
+
   /** The fill hook: a translation for Unicorn, or null to refuse (a fault the run loop handles). */
   onFill(va: number, type: number): Extract<Translation, { ok: true }> | null {
-    this.fills++;
+    this.jsFills++;
     const t0 = this.cpu.translator;
     const access: AccessKind = type === MemAccess.FETCH ? Access.FETCH : type === MemAccess.WRITE ? Access.WRITE : Access.READ;
     const cpu = this.cpu;
-    const pstate = cpu.pstate;
+    const pstate = cpu.uc.fillPstate();
     const mmuEl = this.fillEl(access, pstateEl(pstate));
     const t = t0.translate(va, access, t0.stage1Enabled ? mmuEl : 1);
     if (t.ok) {
@@ -88,9 +119,18 @@ export class FillHandler {
       if (cpu.ram.contains(t.pa, 0x400)) {
         // The TLB entry this fill makes: QEMU's MMU index is EL0, EL1 or EL1 with PAN.
         const key = va + (mmuEl === 0 ? 0 : pstate & PSTATE.PAN ? 2 : 1);
+        const pa = t.pa;
         const perms = cpu.codeGuard.fill(t, key, access === Access.FETCH);
         if (perms < 0) return null; // shadow pool full: the run loop flushes code and retries
         t.perms = perms;
+        // The same TLB entry asked for again gets the same answer from the native cache, with
+        // nothing else to do here: the model TLB would answer it without a walk, the code guard
+        // would record the same entry again (its bookkeeping is per entry and idempotent; any
+        // fill that changes what it answers for this page either is itself a fill of this entry,
+        // which replaces the cached answer, or flushes Unicorn's TLB), and the code-page scan
+        // would find the sites it already found (sliceStart). Not a shadow page (its snapshot is
+        // checked against the page at each fetch fill) and not with code-site hooks or WFE traps.
+        if (t.pa === pa && (access !== Access.FETCH || this.scanState === 0)) cpu.uc.cacheFill(key);
       }
       return t;
     }
@@ -151,7 +191,7 @@ export class FillHandler {
   private fillEl(access: AccessKind, el: number): number {
     const cpu = this.cpu;
     if (el === 0 || access === Access.FETCH || this.unprivilegedSites.size === 0) return el;
-    const pc = cpu.pc;
+    const pc = cpu.uc.fillPc();
     if (!this.unprivilegedSites.has(pc)) return el;
     const insn = cpu.readInsn(pc);
     return insn !== null && isUnprivilegedLoadStore(insn) ? 0 : el;
@@ -176,7 +216,11 @@ export class FillHandler {
     for (let i = index, end = index + 0x100; i < end; i++) {
       const w = words[i]!;
       if (isUnprivilegedLoadStore(w)) {
-        this.unprivilegedSites.add(vaPage + (i - index) * 4);
+        const va = vaPage + (i - index) * 4;
+        if (!this.unprivilegedSites.has(va)) {
+          this.unprivilegedSites.add(va);
+          cpu.uc.addUnprivilegedSite(va);
+        }
       } else if (cpu.hooksCodeSite(w)) {
         const va = vaPage + (i - index) * 4;
         if (this.siteHooks.has(va)) continue;

@@ -32,6 +32,7 @@ const inputIndex = (name: string): number => {
   return i;
 };
 const IX = { sctlr: inputIndex('SCTLR_EL1'), tcr: inputIndex('TCR_EL1'), ttbr0: inputIndex('TTBR0_EL1'), ttbr1: inputIndex('TTBR1_EL1'), mair: inputIndex('MAIR_EL1') };
+const SEEN = [IX.sctlr, IX.tcr, IX.ttbr0, IX.ttbr1, IX.mair];
 
 export class MmuTranslator implements Translator {
   readonly regime: Regime;
@@ -47,7 +48,7 @@ export class MmuTranslator implements Translator {
   last: TranslateOutcome | null = null;
 
   constructor(
-    uc: Unicorn,
+    private readonly uc: Unicorn,
     ram: RamBlock | RamBlock[],
   ) {
     this.blocks = Array.isArray(ram) ? [...ram] : [ram];
@@ -66,18 +67,39 @@ export class MmuTranslator implements Translator {
 
   /** The stage-1 registers may have changed. */
   markDirty(): void {
+    // The native fill cache repeats answers made in the regime of the last refresh: until the
+    // next refresh has seen whether the registers really changed, every fill comes here.
+    // (From the system-instruction hook the write has not happened yet: reading them now would
+    // see the old values.)
+    if (!this.dirty) this.uc.setFillCacheEnabled(false, false);
     this.dirty = true;
   }
 
+  /** The raw values of the last refresh: a "change" that changes nothing keeps the native fill cache. */
+  private readonly seen = [-1n, -1n, -1n, -1n, -1n];
+
   private refresh(): void {
     if (!this.dirty) return;
-    this.regs.read();
+    const regs = this.regs;
+    regs.read();
+    // Which changed: nothing; only the address space (TTBR0/1_EL1: the native fill cache tags
+    // each answer with both and checks them itself, as the model TLB tags its entries with the
+    // ASID); or more (SCTLR_EL1, TCR_EL1, MAIR_EL1: everything it holds goes).
+    let changed = 0;
+    for (let i = 0; i < SEEN.length; i++) {
+      const v = regs.get(SEEN[i]!);
+      if (v === this.seen[i]) continue;
+      this.seen[i] = v;
+      changed = Math.max(changed, SEEN[i] === IX.ttbr0 || SEEN[i] === IX.ttbr1 ? 1 : 2);
+    }
+    if (changed === 2) this.uc.dropFillCache();
+    this.uc.setFillCacheEnabled(true, false);
     this.regime.stage1 = this.s1.decode({
-      sctlr: this.regs.get(IX.sctlr),
-      tcr: this.regs.get(IX.tcr),
-      ttbr0: this.regs.get(IX.ttbr0),
-      ttbr1: this.regs.get(IX.ttbr1),
-      mair: this.regs.get(IX.mair),
+      sctlr: regs.get(IX.sctlr),
+      tcr: regs.get(IX.tcr),
+      ttbr0: regs.get(IX.ttbr0),
+      ttbr1: regs.get(IX.ttbr1),
+      mair: regs.get(IX.mair),
     });
     this.dirty = false;
   }

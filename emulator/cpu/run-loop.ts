@@ -194,6 +194,7 @@ export class RunLoop {
     if (this.fill.hasPendingWfeHooks) this.fill.installWfeHooks();
     this.runDeferred();
     this.fill.takeRefused();
+    this.fill.sliceStart();
     this.stopRequested = false;
     // The trap controls change only in exit handlers and between slices (exits.ts).
     v.syncSysFilter();

@@ -267,6 +267,9 @@ export class Vcpu implements GuestCpu {
   hooksCodeSite(word: number): boolean {
     return this.el2?.hooksCodeSite?.(word) === true;
   }
+  get codeSiteHooks(): boolean {
+    return this.el2?.hooksCodeSite !== undefined;
+  }
   onCodeSite(address: number, word: number): void {
     this.el2?.onCodeSite?.(this, address, word);
   }

@@ -258,6 +258,37 @@ export function nativeTlbLib(): TlbFlushLib | null {
 }
 
 /**
+ * The native fill cache (native/fill-cache.c, built by `npm run setup` into vendor/native/): null
+ * when it is not built or libunicorn does not export uc_reg_read to it, and every TLB fill then
+ * goes to JavaScript. $HYPEMU_FILL_CACHE=off disables it (a measurement baseline).
+ */
+export interface FillCacheLib {
+  readonly path: string;
+  create(js: unknown): unknown;
+  hook(): unknown;
+  headerSize(): number;
+  clear(cache: unknown): void;
+  dropPages(cache: unknown, vas: Float64Array, n: number): void;
+  addSite(cache: unknown, va: number): void;
+}
+export function fillCacheLib(): NativeLib<FillCacheLib> {
+  return nativeLib('libhypemu-fill-cache.so', 'HYPEMU_FILL_CACHE', (lib, path) => {
+    const init = lib.func('int hypemu_fill_init(const char *libpath)') as (p: string) => number;
+    const rc = init(unicorn().path);
+    if (rc !== 0) throw new Error(`uc_reg_read not found in libunicorn (${rc})`);
+    return {
+      path,
+      create: lib.func('void *hypemu_fill_new(void *js)') as never,
+      hook: lib.func('void *hypemu_fill_hook(void)') as never,
+      headerSize: lib.func('uint32_t hypemu_fill_header_size(void)') as never,
+      clear: lib.func('void hypemu_fill_clear(void *f)') as never,
+      dropPages: lib.func('void hypemu_fill_drop_pages(void *f, const double *vas, int n)') as never,
+      addSite: lib.func('void hypemu_fill_add_site(void *f, double va)') as never,
+    };
+  });
+}
+
+/**
  * The native console window (native/uart-mmio.c, built by `npm run setup` into vendor/native/):
  * null when it is not built, and the caller keeps every UART access an exit.
  * $HYPEMU_NATIVE_UART=off disables it (a measurement baseline).

@@ -25,6 +25,8 @@ import {
   sysInsnBitmapsOff,
   tlbFlushLib,
   nativeTlbLib,
+  fillCacheLib,
+  type FillCacheLib,
   uartMmioLib,
   UartSlowCb,
   UartFlushCb,
@@ -44,6 +46,9 @@ function readCpReg(view: CpRegView, u32: Uint32Array, u64: BigUint64Array): CpRe
   view.val = u64[0]!;
   return view;
 }
+
+/** 32-bit word of native/fill-cache.c's shared header: `enabled`. */
+const ENABLED = 2;
 
 /** The missing-filter warning is printed once per process. */
 let filterWarned = false;
@@ -509,7 +514,88 @@ export class Unicorn {
       },
       koffi.pointer(TlbFillCb),
     );
+    // With the native fill cache (native/fill-cache.c), Unicorn calls C first, which answers a
+    // fill the handler marked repeatable (cacheFill) when the same TLB entry is asked for again,
+    // and calls `cb` for everything else.
+    const fl = fillCacheLib();
+    if (fl.lib !== null && this.fillCache === null) {
+      const cache = fl.lib.create(cb);
+      if (cache === null) throw new UnicornError('hypemu_fill_new', 1, 'out of memory');
+      const ab = koffi.view(cache, fl.lib.headerSize());
+      this.fillCache = { lib: fl.lib, ptr: cache, key: new Float64Array(ab, 0, 1), ctl: new Uint32Array(ab), counters: new BigUint64Array(ab, 16, 3) };
+      this.fillRegs = new Uint32Array(ab, 40, 4);
+      this.fillCache.ctl[ENABLED] = 1;
+      this.keep.push(cb, cache);
+      return this.addHook(UC_HOOK_TLB_FILL, fl.lib.hook(), 1, 0, undefined, cache);
+    }
     return this.addHook(UC_HOOK_TLB_FILL, cb, 1, 0);
+  }
+
+  /** The native fill cache in front of the fill hook (onTlbFill), when loaded. */
+  private fillCache: { lib: FillCacheLib; ptr: unknown; key: Float64Array; ctl: Uint32Array; counters: BigUint64Array } | null = null;
+
+  /** PSTATE (low word) and PC (two words) as the native fill hook read them before calling the handler. */
+  private fillRegs: Uint32Array | null = null;
+
+  /**
+   * Inside the fill handler: PSTATE (its low 32 bits), as regRead32(Reg.PSTATE) would read it,
+   * without an FFI call when the native fill cache read it already; and PC as regReadNum(Reg.PC).
+   */
+  fillPstate(): number {
+    const r = this.fillRegs;
+    return r !== null ? r[0]! : this.regRead32(Reg.PSTATE);
+  }
+  fillPc(): number {
+    const r = this.fillRegs;
+    return r !== null ? (r[3]! | 0) * 0x1_0000_0000 + r[2]! : this.regReadNum(Reg.PC);
+  }
+
+  /** Is the native fill cache in use? */
+  get hasFillCache(): boolean {
+    return this.fillCache !== null;
+  }
+
+  /**
+   * From inside the fill handler, before it returns its answer: the native fill cache may give
+   * the same answer again, without calling the handler, to a fill of the same TLB entry `key`
+   * (the signed VA of the 1 KiB page + QEMU's MMU index: 0 EL0, 1 EL1, 2 EL1 with PAN) and of
+   * the same kind (fetch, or read/write within the answer's perms), until the next flush of
+   * Unicorn's TLB (flushTlb, flushTlbPages) or dropFillCache. A no-op without the cache.
+   */
+  cacheFill(key: number): void {
+    const c = this.fillCache;
+    if (c !== null) c.key[0] = key;
+  }
+
+  /** Forget every answer the native fill cache holds (the translation regime may have changed). */
+  dropFillCache(): void {
+    const c = this.fillCache;
+    if (c !== null) c.lib.clear(c.ptr);
+  }
+
+  /**
+   * Turn the native fill cache off (every fill goes to the handler; what it holds is kept, and
+   * forgotten as well when `forget`) or on again. No FFI call: a word of the shared header.
+   */
+  setFillCacheEnabled(on: boolean, forget = true): void {
+    const c = this.fillCache;
+    if (c === null) return;
+    c.ctl[ENABLED] = on ? 1 : 0;
+    if (!on && forget) c.lib.clear(c.ptr);
+  }
+
+  /** An EL1 data fill whose PC is `va` (an LDTR/STTR site) must reach the handler: its MMU index is EL0's. */
+  addUnprivilegedSite(va: number): void {
+    const c = this.fillCache;
+    if (c !== null) c.lib.addSite(c.ptr, va);
+  }
+
+  /** Fills the native cache answered, and the ones it passed to the handler (0 without it). */
+  get fillCacheHits(): number {
+    return this.fillCache === null ? 0 : Number(this.fillCache.counters[0]!);
+  }
+  get fillCacheMisses(): number {
+    return this.fillCache === null ? 0 : Number(this.fillCache.counters[1]!);
   }
 
   /** MRS/MSR/SYS/SYSL hook. Rt arrives as a Unicorn register id. */
@@ -676,6 +762,7 @@ export class Unicorn {
   /** Drop every cached translation in Unicorn's TLB (after the model's TLB changed). */
   flushTlb(): void {
     this.check('uc_ctl(TLB_FLUSH)', this.api.uc_ctl(this.handle, ctlWrite(UC_CTL_TLB_FLUSH, 0)));
+    this.dropFillCache();
   }
 
   /**
@@ -689,6 +776,8 @@ export class Unicorn {
     const off = this.cpuStateOffset();
     if (off < 0) return false;
     lib.flushPages(this.handle, off, vas, n);
+    const c = this.fillCache;
+    if (c !== null) c.lib.dropPages(c.ptr, vas, n);
     return true;
   }
   private cpuOffset: number | undefined;

@@ -59,6 +59,7 @@ describe('the npm package', () => {
     // The native helpers' C sources ship, so an installed copy can build them (README "Architecture").
     expect(files).toContain('package/emulator/unicorn/native/sysinsn-filter.c');
     expect(files).toContain('package/emulator/unicorn/native/tlb-flush.c');
+    expect(files).toContain('package/emulator/unicorn/native/fill-cache.c');
     expect(files.some((f) => f.startsWith('package/tests/') || f.startsWith('package/machine/'))).toBe(false);
 
     const proj = join(dir, 'project');

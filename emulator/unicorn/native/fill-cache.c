@@ -1,0 +1,230 @@
+/*
+ * hypemu's native fill cache: a UC_HOOK_TLB_FILL callback in C in front of the JavaScript one
+ * (issue 10: a Linux boot makes ~335k fill-hook calls, most of them Unicorn asking again for a
+ * page it held and evicted (QEMU's TLB is small and resized by host time) or dropped in a
+ * flush; each is a koffi round trip into JavaScript, a model-TLB lookup, the code guard and,
+ * for a fetch, a 256-word scan of the code page).
+ *
+ * It makes no decision of its own. The JavaScript fill handler (emulator/cpu/fill-handler.ts)
+ * stays the one authority: the walker, the model TLB and the code guard run there. When it
+ * answers a fill and finds that answer safe to repeat (RAM, no shadow page, nothing else it
+ * would do on a repeat: see fill-handler.ts), it writes the TLB entry's key (the signed VA of
+ * the 1 KiB page + QEMU's MMU index: 0 EL0, 1 EL1, 2 EL1 with PAN) into `key`, and this file
+ * records {key, fetch or data, paddr, perms}. A later fill of the same key, of the same kind
+ * (fetch / data) and allowed by the recorded perms, is answered here with the same entry: what
+ * the JavaScript handler would answer, with nothing else to do (it is the same TLB entry it
+ * made, made again).
+ *
+ * The key needs QEMU's MMU index, which the hook is not told: it is derived from PSTATE (EL,
+ * PAN) as the JavaScript handler derives it, and a data fill at EL1 whose PC is one of the
+ * LDTR/STTR sites the code-page scan found (`sites`, mirrored from JavaScript) always goes to
+ * JavaScript (its MMU index is EL0's).
+ *
+ * Everything recorded is dropped whenever Unicorn's TLB is flushed or the translation regime
+ * may have changed (hypemu_fill_clear: a generation bump, O(1)), and page by page where
+ * Unicorn's TLB is flushed page by page (hypemu_fill_drop_pages): it never outlives the TLB
+ * entry it repeats. emulator/unicorn/uc.ts calls both from the same places it flushes.
+ *
+ * Built by scripts/setup.sh with the system cc into vendor/native/ (git-ignored); loaded only by
+ * emulator/unicorn/ffi.ts, and optional: without it every fill goes to JavaScript, as before.
+ * No Unicorn headers: the types are restated (Unicorn 2.1 include/unicorn/unicorn.h:
+ * uc_cb_tlbfill_t, uc_tlb_entry; arm64.h: UC_ARM64_REG_PC 260, UC_ARM64_REG_PSTATE 265).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+	uint64_t paddr;
+	uint32_t perms;
+} uc_tlb_entry;
+
+typedef bool (*fill_cb)(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out, void *ud);
+typedef int (*reg_read_fn)(void *uc, int regid, void *value);
+
+enum { UC_MEM_FETCH = 18, UC_MEM_WRITE = 17 };
+enum { UC_PROT_READ = 1, UC_PROT_WRITE = 2, UC_PROT_EXEC = 4 };
+enum { REG_PC = 260, REG_PSTATE = 265, REG_TTBR0_EL1 = 274, REG_TTBR1_EL1 = 275 };
+#define PSTATE_PAN (1u << 22)
+
+#define TABLE_BITS 15
+#define SITE_BITS 12
+
+typedef struct {
+	int64_t key;
+	uint64_t paddr;
+	uint32_t perms;
+	uint32_t gen; /* valid when equal to the cache's gen; 0 never is */
+	uint32_t fetch;
+	uint32_t pad;
+	uint64_t ttbr0, ttbr1; /* the address space it was made in */
+} entry;
+
+/* Layout shared with TypeScript (emulator/unicorn/uc.ts FillCache): keep in step. */
+typedef struct {
+	double key;         /*  0: written by JavaScript while answering: cache this answer under it; NaN: don't */
+	uint32_t enabled;   /*  8: 0: every fill goes to JavaScript */
+	uint32_t nsites;    /* 12: LDTR/STTR sites recorded */
+	uint64_t hits;      /* 16: fills answered here */
+	uint64_t misses;    /* 24: fills passed to JavaScript */
+	uint64_t clears;    /* 32: hypemu_fill_clear calls */
+	uint64_t pstate;    /* 40: PSTATE and PC when JavaScript is called (it reads them from here, not */
+	uint64_t pc;        /* 48:   through two more FFI calls) */
+	/* private */
+	uint32_t gen;
+	uint32_t site_overflow;
+	fill_cb js;
+	entry table[1u << TABLE_BITS];
+	int64_t sites[1u << SITE_BITS]; /* open addressing; 0 = empty (a site VA is never 0 here: 0 is stored as 1) */
+} hypemu_fill;
+
+static reg_read_fn reg_read;
+
+/* Resolve uc_reg_read in the libunicorn already loaded from `libpath` (RTLD_NOLOAD). 0: found. */
+int hypemu_fill_init(const char *libpath)
+{
+	void *h = dlopen(libpath, RTLD_NOW | RTLD_NOLOAD);
+	if (h == NULL)
+		return -1;
+	reg_read = (reg_read_fn)dlsym(h, "uc_reg_read");
+	return reg_read == NULL ? -2 : 0;
+}
+
+static inline uint32_t slot_of(int64_t key, unsigned bits)
+{
+	return (uint32_t)(((uint64_t)key * 0x9e3779b97f4a7c15ull) >> (64 - bits));
+}
+
+static bool is_site(const hypemu_fill *f, int64_t pc)
+{
+	if (f->site_overflow)
+		return true; /* too many to mirror: every EL1 data fill asks JavaScript */
+	int64_t k = pc == 0 ? 1 : pc;
+	for (uint32_t i = slot_of(k, SITE_BITS);; i = (i + 1) & ((1u << SITE_BITS) - 1)) {
+		if (f->sites[i] == k)
+			return true;
+		if (f->sites[i] == 0)
+			return false;
+	}
+}
+
+static bool fill_hook(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out, void *ud)
+{
+	hypemu_fill *f = ud;
+	uint64_t pstate = 0, pc = 0, ttbr0 = 0, ttbr1 = 0;
+	reg_read(uc, REG_PSTATE, &pstate);
+	reg_read(uc, REG_PC, &pc);
+	if (f->enabled) {
+		unsigned el = (pstate >> 2) & 3;
+		bool fetch = type == UC_MEM_FETCH;
+		reg_read(uc, REG_TTBR0_EL1, &ttbr0);
+		reg_read(uc, REG_TTBR1_EL1, &ttbr1);
+		if (el == 0 || fetch || f->nsites == 0 || !is_site(f, (int64_t)pc)) {
+			int64_t key = (int64_t)vaddr + (el == 0 ? 0 : (pstate & PSTATE_PAN) ? 2 : 1);
+			const entry *e = &f->table[slot_of(key, TABLE_BITS)];
+			uint32_t need = fetch ? UC_PROT_EXEC : type == UC_MEM_WRITE ? UC_PROT_WRITE : UC_PROT_READ;
+			if (e->gen == f->gen && e->key == key && e->ttbr0 == ttbr0 && e->ttbr1 == ttbr1 && e->fetch == (uint32_t)fetch &&
+			    (e->perms & need) != 0) {
+				out->paddr = e->paddr;
+				out->perms = e->perms;
+				f->hits++;
+				return true;
+			}
+		}
+	}
+	f->misses++;
+	f->key = NAN;
+	f->pstate = pstate;
+	f->pc = pc;
+	bool ok = f->js(uc, vaddr, type, out, NULL);
+	/* Enabled again by the handler once it has seen the regime (emulator/cpu/mmu-translator.ts). */
+	if (ok && !isnan(f->key) && f->enabled) {
+		int64_t key = (int64_t)f->key;
+		entry *e = &f->table[slot_of(key, TABLE_BITS)];
+		reg_read(uc, REG_TTBR0_EL1, &e->ttbr0);
+		reg_read(uc, REG_TTBR1_EL1, &e->ttbr1);
+		e->key = key;
+		e->paddr = out->paddr;
+		e->perms = out->perms;
+		e->fetch = type == UC_MEM_FETCH;
+		e->gen = f->gen;
+	}
+	f->key = NAN;
+	return ok;
+}
+
+/* A cache in front of `js` (the koffi-registered fill callback). Never freed (lives as long as the hook). */
+void *hypemu_fill_new(fill_cb js)
+{
+	hypemu_fill *f = calloc(1, sizeof *f);
+	if (f) {
+		f->js = js;
+		f->gen = 1;
+		f->key = NAN;
+	}
+	return f;
+}
+
+/* The callback to pass to uc_hook_add(UC_HOOK_TLB_FILL), with the cache as user data. */
+void *hypemu_fill_hook(void)
+{
+	return (void *)fill_hook;
+}
+
+/* Bytes of the shared header (TypeScript makes one view of it). */
+uint32_t hypemu_fill_header_size(void)
+{
+	return (uint32_t)offsetof(hypemu_fill, gen);
+}
+
+/* Forget everything recorded. */
+void hypemu_fill_clear(void *p)
+{
+	hypemu_fill *f = p;
+	f->clears++;
+	if (++f->gen == 0) {
+		for (size_t i = 0; i < (1u << TABLE_BITS); i++)
+			f->table[i].gen = 0;
+		f->gen = 1;
+	}
+}
+
+/* Forget the 1 KiB pages at vas[0..n) (signed VAs as doubles), every MMU index. */
+void hypemu_fill_drop_pages(void *p, const double *vas, int n)
+{
+	hypemu_fill *f = p;
+	for (int i = 0; i < n; i++) {
+		for (int idx = 0; idx < 3; idx++) {
+			int64_t key = (int64_t)vas[i] + idx;
+			entry *e = &f->table[slot_of(key, TABLE_BITS)];
+			if (e->key == key)
+				e->gen = 0;
+		}
+	}
+}
+
+/* An LDTR/STTR-family instruction at `va` (the code-page scan found it): EL1 data fills there go to JavaScript. */
+void hypemu_fill_add_site(void *p, double va)
+{
+	hypemu_fill *f = p;
+	int64_t k = (int64_t)va == 0 ? 1 : (int64_t)va;
+	if (f->nsites >= (1u << SITE_BITS) / 2) {
+		f->site_overflow = 1;
+		f->nsites++;
+		return;
+	}
+	for (uint32_t i = slot_of(k, SITE_BITS);; i = (i + 1) & ((1u << SITE_BITS) - 1)) {
+		if (f->sites[i] == k)
+			return;
+		if (f->sites[i] == 0) {
+			f->sites[i] = k;
+			f->nsites++;
+			return;
+		}
+	}
+}
