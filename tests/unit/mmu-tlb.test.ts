@@ -139,6 +139,28 @@ describe('TLB invalidation semantics', () => {
     expect(tlb.lookup(t.regime, 0x2000)).toBeUndefined();
   });
 
+  it('TLBI VAE1 Xt of a TTBR1 VA (VA[55:12] in Xt[43:0], sign-extended from VA[55]): that page only; removedPages names it', () => {
+    const t = setup();
+    const va = -0x7fff_edcb_b000; // 0xffff_8000_1234_5000
+    const other = va + 0x1_0000;
+    setLeaf(t.w1, 0x8000_1234_5000, 3, makeS1Page(0x4010_5000, 12)); // the walker indexes by VA[47:0]
+    setLeaf(t.w1, 0x8000_1235_5000, 3, makeS1Page(0x4010_6000, 12));
+    setLeaf(t.w0, 0x1234_5000, 3, makeS1Page(0x4010_7000, 12)); // same VA[47:12], TTBR0 half
+    const tlb = new TlbModel();
+    for (const a of [va, other, 0x1234_5000]) expect(tlb.translate(t.regime, a, R).ok).toBe(true);
+    const xt = (5n << 48n) | ((BigInt.asUintN(64, BigInt(va)) >> 12n) & ((1n << 44n) - 1n));
+    expect(decodeTlbiVa(xt).va).toBe(BigInt.asUintN(64, BigInt(va)));
+    expect(tlb.tlbi('VAE1IS', xt, 0)).toBe(true);
+    expect(tlb.lookup(t.regime, va)).toBeUndefined();
+    expect(tlb.lookup(t.regime, other)).toBeDefined();
+    expect(tlb.lookup(t.regime, 0x1234_5000)).toBeDefined();
+    expect([tlb.removedCount, tlb.removedPages[0]]).toEqual([1, va]);
+    // The TTBR0 page with the same VA[47:12]: Xt[43] clear.
+    expect(tlb.tlbi('VAAE1', 0x1_2345n, 0)).toBe(true);
+    expect(tlb.lookup(t.regime, 0x1234_5000)).toBeUndefined();
+    expect([tlb.removedCount, tlb.removedPages[0]]).toEqual([1, 0x1234_5000]);
+  });
+
   it('TLBI VAAE1: the VA for every ASID', () => {
     const { t, tlb } = filled();
     expect(tlb.tlbi('VAAE1', 0x1n, 0)).toBe(true);
