@@ -14,22 +14,12 @@
  * cell that is an `FdtNode` becomes that node's phandle, allocated at build time.
  */
 
-export const FDT_MAGIC = 0xd00dfeed;
-export const FDT_VERSION = 17;
-export const FDT_LAST_COMP_VERSION = 16;
+import {
+  FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_LAST_COMP_VERSION, FDT_MAGIC, FDT_PROP, FDT_VERSION, HEADER_SIZE, FdtError, type MemReservation,
+} from './dtb-format.js';
 
-/** Structure block tokens (spec 5.4.1). */
-const FDT_BEGIN_NODE = 0x1;
-const FDT_END_NODE = 0x2;
-const FDT_PROP = 0x3;
-const FDT_NOP = 0x4;
-const FDT_END = 0x9;
-
-const HEADER_SIZE = 40;
-
-export class FdtError extends Error {
-  override name = 'FdtError';
-}
+export { FDT_MAGIC, FDT_VERSION, FDT_LAST_COMP_VERSION, FdtError, type MemReservation };
+export { parseFdt, findNode, propU32s, propStrings, propString, toDts, type ParsedNode, type ParsedFdt } from './dtb-parse.js';
 
 /** A property cell: a number (u32) or a node, which stands for that node's phandle. */
 export type FdtCell = number | FdtNode;
@@ -180,11 +170,6 @@ export interface FdtBuilderOptions {
   bootCpuidPhys?: number;
 }
 
-export interface MemReservation {
-  address: bigint;
-  size: bigint;
-}
-
 export class FdtBuilder {
   readonly root: FdtNode;
   private nextPhandle: number;
@@ -215,7 +200,7 @@ export class FdtBuilder {
     this.reservations.push({ address: a, size: s });
   }
 
-  /** Serialise to a DTB. */
+  /** Serialise to a DTB: header, memory reservation map, structure block, strings block (spec 5.1). */
   build(): Uint8Array {
     // Pass 1: make sure every node referenced from a cell has a phandle, in tree order so
     // the numbering is deterministic.
@@ -226,63 +211,21 @@ export class FdtBuilder {
       for (const c of n.children) walk(c);
     };
     walk(this.root);
-
-    // Strings block: each property name once (dtc does the same dedup).
-    const strOffsets = new Map<string, number>();
-    const strChunks: Uint8Array[] = [];
-    let strSize = 0;
-    const nameOff = (name: string): number => {
-      let off = strOffsets.get(name);
-      if (off === undefined) {
-        off = strSize;
-        const b = stringBytes(name, name);
-        strChunks.push(b);
-        strSize += b.length;
-        strOffsets.set(name, off);
-      }
-      return off;
-    };
-
-    // Structure block as a growable list of u32 words plus byte payloads.
-    const words: number[] = [];
-    const pushBytesPadded = (b: Uint8Array): void => {
-      for (let i = 0; i < b.length; i += 4) {
-        words.push(((b[i] ?? 0) << 24 | (b[i + 1] ?? 0) << 16 | (b[i + 2] ?? 0) << 8 | (b[i + 3] ?? 0)) >>> 0);
-      }
-    };
-    const emit = (n: FdtNode): void => {
-      words.push(FDT_BEGIN_NODE);
-      pushBytesPadded(stringBytes('node name', n.name));
-      for (const p of n.props) {
-        let data: Uint8Array;
-        if (p.value.kind === 'bytes') data = p.value.data;
-        else {
-          const cells = p.value.kind === 'self-phandle' ? [n.phandleValue ?? 0] : p.value.cells;
-          data = new Uint8Array(cells.length * 4);
-          const dv = new DataView(data.buffer);
-          cells.forEach((c, i) => dv.setUint32(i * 4, typeof c === 'number' ? c : (c.phandleValue ?? 0)));
-        }
-        words.push(FDT_PROP, data.length, nameOff(p.name));
-        pushBytesPadded(data);
-      }
-      for (const c of n.children) emit(c);
-      words.push(FDT_END_NODE);
-    };
-    emit(this.root);
-    words.push(FDT_END);
+    const strings = new StringsBlock();
+    const words = structureBlock(this.root, strings);
 
     const offRsv = HEADER_SIZE; // already 8-byte aligned
     const rsvSize = (this.reservations.length + 1) * 16;
     const offStruct = offRsv + rsvSize;
     const structSize = words.length * 4;
     const offStrings = offStruct + structSize;
-    const total = offStrings + strSize;
+    const total = offStrings + strings.size;
 
     const out = new Uint8Array(total);
     const dv = new DataView(out.buffer);
     const hdr = [
       FDT_MAGIC, total, offStruct, offStrings, offRsv, FDT_VERSION, FDT_LAST_COMP_VERSION,
-      this.bootCpuidPhys, strSize, structSize,
+      this.bootCpuidPhys, strings.size, structSize,
     ];
     hdr.forEach((v, i) => dv.setUint32(i * 4, v));
     this.reservations.forEach((r, i) => {
@@ -291,7 +234,7 @@ export class FdtBuilder {
     });
     words.forEach((w, i) => dv.setUint32(offStruct + i * 4, w));
     let o = offStrings;
-    for (const c of strChunks) {
+    for (const c of strings.chunks) {
       out.set(c, o);
       o += c.length;
     }
@@ -299,159 +242,53 @@ export class FdtBuilder {
   }
 }
 
-// ---------------------------------------------------------------------------------------
-// Reader: enough to check our own output, inspect a user-supplied DTB and patch decisions.
+/** The strings block (spec 5.5): each property name once, as dtc does. */
+class StringsBlock {
+  readonly chunks: Uint8Array[] = [];
+  size = 0;
+  private readonly offsets = new Map<string, number>();
 
-export interface ParsedNode {
-  name: string;
-  props: Map<string, Uint8Array>;
-  children: ParsedNode[];
-}
-
-export interface ParsedFdt {
-  version: number;
-  lastCompVersion: number;
-  bootCpuidPhys: number;
-  reservations: MemReservation[];
-  root: ParsedNode;
-}
-
-/** Parse a DTB (spec chapter 5); throws FdtError with one line describing the problem. */
-export function parseFdt(bytes: Uint8Array): ParsedFdt {
-  if (bytes.length < HEADER_SIZE) throw new FdtError(`DTB truncated: ${bytes.length} bytes, header needs ${HEADER_SIZE}`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const h = (i: number): number => dv.getUint32(i * 4);
-  if (h(0) !== FDT_MAGIC) throw new FdtError(`bad DTB magic 0x${h(0).toString(16)} (want 0xd00dfeed)`);
-  const [total, offStruct, offStrings, offRsv, version, lastComp, bootCpu, sizeStrings, sizeStruct] =
-    [h(1), h(2), h(3), h(4), h(5), h(6), h(7), h(8), h(9)];
-  if (total > bytes.length) throw new FdtError(`DTB totalsize ${total} exceeds the ${bytes.length} bytes given`);
-  if (lastComp > FDT_VERSION || version < 16) throw new FdtError(`unsupported DTB version ${version} (last compatible ${lastComp})`);
-  const inside = (off: number, len: number): boolean => off <= total && len <= total - off;
-  if (!inside(offStruct, sizeStruct) || !inside(offStrings, sizeStrings) || offStruct % 4 !== 0) {
-    throw new FdtError('DTB block offsets/sizes outside the blob');
-  }
-  if (offRsv % 8 !== 0 || !inside(offRsv, 16)) throw new FdtError('DTB memory reservation map misplaced');
-
-  const reservations: MemReservation[] = [];
-  for (let o = offRsv; ; o += 16) {
-    if (!inside(o, 16)) throw new FdtError('DTB memory reservation map not terminated');
-    const address = dv.getBigUint64(o);
-    const size = dv.getBigUint64(o + 8);
-    if (address === 0n && size === 0n) break;
-    reservations.push({ address, size });
-  }
-
-  const dec = new TextDecoder('utf-8', { fatal: false });
-  const cstr = (start: number, limit: number, what: string): string => {
-    let e = start;
-    while (e < limit && bytes[e] !== 0) e++;
-    if (e >= limit) throw new FdtError(`DTB ${what} not NUL-terminated`);
-    return dec.decode(bytes.subarray(start, e));
-  };
-
-  const end = offStruct + sizeStruct;
-  let p = offStruct;
-  const word = (): number => {
-    if (p + 4 > end) throw new FdtError('DTB structure block truncated');
-    const v = dv.getUint32(p);
-    p += 4;
-    return v;
-  };
-  const align4 = (): void => {
-    p = (p + 3) & ~3;
-  };
-
-  const stack: ParsedNode[] = [];
-  let root: ParsedNode | undefined;
-  for (;;) {
-    const tok = word();
-    if (tok === FDT_NOP) continue;
-    if (tok === FDT_BEGIN_NODE) {
-      const name = cstr(p, end, 'node name');
-      while (bytes[p] !== 0) p++;
-      p++;
-      align4();
-      const n: ParsedNode = { name, props: new Map(), children: [] };
-      const parent = stack[stack.length - 1];
-      if (parent) parent.children.push(n);
-      else if (root) throw new FdtError('DTB has more than one root node');
-      else root = n;
-      stack.push(n);
-    } else if (tok === FDT_PROP) {
-      const len = word();
-      const nameoff = word();
-      const n = stack[stack.length - 1];
-      if (!n) throw new FdtError('DTB property outside any node');
-      if (p + len > end) throw new FdtError('DTB property value runs past the structure block');
-      if (nameoff >= sizeStrings) throw new FdtError(`DTB property name offset ${nameoff} outside strings block`);
-      const name = cstr(offStrings + nameoff, offStrings + sizeStrings, 'property name');
-      if (n.props.has(name)) throw new FdtError(`DTB duplicate property ${name} in ${n.name || '/'}`);
-      n.props.set(name, bytes.slice(p, p + len));
-      p += len;
-      align4();
-    } else if (tok === FDT_END_NODE) {
-      if (!stack.pop()) throw new FdtError('DTB unbalanced END_NODE');
-    } else if (tok === FDT_END) {
-      break;
-    } else {
-      throw new FdtError(`DTB unknown token 0x${tok.toString(16)} at offset 0x${(p - 4).toString(16)}`);
+  /** The name's offset in the block, adding it the first time. */
+  offset(name: string): number {
+    let off = this.offsets.get(name);
+    if (off === undefined) {
+      off = this.size;
+      const b = stringBytes(name, name);
+      this.chunks.push(b);
+      this.size += b.length;
+      this.offsets.set(name, off);
     }
+    return off;
   }
-  if (!root || stack.length !== 0) throw new FdtError('DTB structure block unbalanced');
-  return { version, lastCompVersion: lastComp, bootCpuidPhys: bootCpu, reservations, root };
 }
 
-/** Look up a node by absolute path ("/", "/cpus/cpu@0"). */
-export function findNode(root: ParsedNode, path: string): ParsedNode | undefined {
-  let n: ParsedNode | undefined = root;
-  for (const part of path.split('/').filter((s) => s.length > 0)) {
-    n = n?.children.find((c) => c.name === part);
-    if (!n) return undefined;
-  }
-  return n;
-}
-
-/** Decode a property as big-endian u32 cells. */
-export function propU32s(v: Uint8Array): number[] {
-  if (v.length % 4 !== 0) throw new FdtError(`property of ${v.length} bytes is not a cell array`);
-  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-  return Array.from({ length: v.length / 4 }, (_, i) => dv.getUint32(i * 4));
-}
-
-/** Decode a <stringlist> (a single <string> gives a one-element list). */
-export function propStrings(v: Uint8Array): string[] {
-  if (v.length === 0 || v[v.length - 1] !== 0) throw new FdtError('property is not a NUL-terminated string list');
-  return new TextDecoder().decode(v.subarray(0, v.length - 1)).split('\0');
-}
-
-export function propString(v: Uint8Array): string {
-  const l = propStrings(v);
-  if (l.length !== 1) throw new FdtError('property holds several strings');
-  return l[0] as string;
-}
-
-/** Render a parsed tree as DTS-like text (for `--dump-dtb`-style debugging and test diffs). */
-export function toDts(fdt: ParsedFdt): string {
-  const lines: string[] = ['/dts-v1/;', ''];
-  for (const r of fdt.reservations) lines.push(`/memreserve/ 0x${r.address.toString(16)} 0x${r.size.toString(16)};`);
-  const fmt = (v: Uint8Array): string => {
-    if (v.length === 0) return '';
-    const printable = v[v.length - 1] === 0 && v[0] !== 0 &&
-      v.every((b, i) => (b >= 0x20 && b < 0x7f) || (b === 0 && i > 0 && v[i - 1] !== 0));
-    if (printable) return ` = ${propStrings(v).map((s) => JSON.stringify(s)).join(', ')}`;
-    if (v.length % 4 === 0) return ` = <${propU32s(v).map((c) => `0x${c.toString(16)}`).join(' ')}>`;
-    return ` = [${Array.from(v, (b) => b.toString(16).padStart(2, '0')).join(' ')}]`;
-  };
-  const walk = (n: ParsedNode, depth: number): void => {
-    const ind = '\t'.repeat(depth);
-    lines.push(`${ind}${n.name || '/'} {`);
-    for (const [k, v] of n.props) lines.push(`${ind}\t${k}${fmt(v)};`);
-    for (const c of n.children) {
-      lines.push('');
-      walk(c, depth + 1);
+/** The structure block (spec 5.4) as u32 words: tokens, names and values padded to 4 bytes. */
+function structureBlock(root: FdtNode, strings: StringsBlock): number[] {
+  const words: number[] = [];
+  const pushBytesPadded = (b: Uint8Array): void => {
+    for (let i = 0; i < b.length; i += 4) {
+      words.push(((b[i] ?? 0) << 24 | (b[i + 1] ?? 0) << 16 | (b[i + 2] ?? 0) << 8 | (b[i + 3] ?? 0)) >>> 0);
     }
-    lines.push(`${ind}};`);
   };
-  walk(fdt.root, 0);
-  return lines.join('\n') + '\n';
+  const emit = (n: FdtNode): void => {
+    words.push(FDT_BEGIN_NODE);
+    pushBytesPadded(stringBytes('node name', n.name));
+    for (const p of n.props) {
+      let data: Uint8Array;
+      if (p.value.kind === 'bytes') data = p.value.data;
+      else {
+        const cells = p.value.kind === 'self-phandle' ? [n.phandleValue ?? 0] : p.value.cells;
+        data = new Uint8Array(cells.length * 4);
+        const dv = new DataView(data.buffer);
+        cells.forEach((c, i) => dv.setUint32(i * 4, typeof c === 'number' ? c : (c.phandleValue ?? 0)));
+      }
+      words.push(FDT_PROP, data.length, strings.offset(p.name));
+      pushBytesPadded(data);
+    }
+    for (const c of n.children) emit(c);
+    words.push(FDT_END_NODE);
+  };
+  emit(root);
+  words.push(FDT_END);
+  return words;
 }
