@@ -42,10 +42,45 @@ export interface ElfLoadOptions {
   loadAddr?: number;
 }
 
+type Fail = (problem: string) => never;
+
+/** Segment of the program header table that is loaded (PT_LOAD, non-empty). */
+interface LoadSegment {
+  index: number;
+  paddr: bigint;
+  vaddr: bigint;
+  offset: bigint;
+  filesz: bigint;
+  memsz: bigint;
+}
+
 export function loadElf(file: string, bytes: Uint8Array, opts: ElfLoadOptions): ElfLoadResult {
-  const fail = (problem: string): never => {
+  const fail: Fail = (problem) => {
     throw new ImageError(file, problem);
   };
+  checkIdent(bytes, fail);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const h = readHeader(dv, bytes.length, fail);
+  const loads = loadSegments(dv, bytes.length, h, fail);
+
+  // ET_DYN: optional whole-image move (position-independent code only; relocations are not
+  // processed, so say so in the docs rather than silently producing a broken image).
+  let bias = 0n;
+  if (h.eType === ET_DYN && opts.loadAddr !== undefined) {
+    const low = loads.reduce((m, s) => (s.paddr < m ? s.paddr : m), loads[0]!.paddr);
+    bias = BigInt(opts.loadAddr) - low;
+  }
+  const segments = placeSegments(bytes, loads, bias, opts.ram, fail);
+
+  const host = loads.find((s) => h.entryVa >= s.vaddr && h.entryVa < s.vaddr + s.memsz);
+  if (!host) fail(`ELF entry point ${hex(h.entryVa)} is not inside any PT_LOAD segment`);
+  const entry = Number(h.entryVa - host!.vaddr + host!.paddr + bias);
+
+  return { segments, entry, type: h.eType === ET_EXEC ? 'exec' : 'dyn' };
+}
+
+/** e_ident: magic, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, and a whole ELF64 header. */
+function checkIdent(bytes: Uint8Array, fail: Fail): void {
   if (!isElf(bytes)) fail('not an ELF file (bad magic)');
   if (bytes.length < 16) fail(`truncated ELF: ${bytes.length} bytes`);
   const cls = bytes[4];
@@ -56,12 +91,19 @@ export function loadElf(file: string, bytes: Uint8Array, opts: ElfLoadOptions): 
   if (data !== ELFDATA2LSB) fail(`ELF data encoding ${data} is not ELFDATA2LSB`);
   if (bytes[6] !== EV_CURRENT) fail(`ELF ident version ${bytes[6]} is not EV_CURRENT`);
   if (bytes.length < EHDR64_SIZE) fail(`truncated ELF header: ${bytes.length} bytes, need ${EHDR64_SIZE}`);
+}
 
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+interface ElfHeader {
+  eType: number;
+  entryVa: bigint;
+  phoff: bigint;
+  phentsize: number;
+  phnum: number;
+}
+
+/** e_type, e_machine, e_entry and the program header table's place (gABI "ELF Header"). */
+function readHeader(dv: DataView, length: number, fail: Fail): ElfHeader {
   const u16 = (o: number): number => dv.getUint16(o, true);
-  const u32 = (o: number): number => dv.getUint32(o, true);
-  const u64 = (o: number): bigint => dv.getBigUint64(o, true);
-
   const eType = u16(16);
   if (eType !== ET_EXEC && eType !== ET_DYN) {
     const names: Record<number, string> = { 0: 'ET_NONE', 1: 'ET_REL (an object file; link it first)', 4: 'ET_CORE' };
@@ -69,26 +111,30 @@ export function loadElf(file: string, bytes: Uint8Array, opts: ElfLoadOptions): 
   }
   const machine = u16(18);
   if (machine !== EM_AARCH64) fail(`ELF machine ${machine} is not EM_AARCH64 (183)`);
-  const entryVa = u64(24);
-  const phoff = u64(32);
+  const entryVa = dv.getBigUint64(24, true);
+  const phoff = dv.getBigUint64(32, true);
   const phentsize = u16(54);
   const phnum = u16(56);
   if (phnum === PN_XNUM) fail('ELF with more than 65534 program headers (PN_XNUM) is not supported');
   if (phnum === 0) fail('ELF has no program headers');
   if (phentsize < PHDR64_SIZE) fail(`ELF program header size ${phentsize} is below ${PHDR64_SIZE}`);
-  if (phoff + BigInt(phnum * phentsize) > BigInt(bytes.length)) {
-    fail(`ELF program header table (${phnum} x ${phentsize} bytes at ${hex(phoff)}) extends past end of file (${hex(bytes.length)} bytes)`);
+  if (phoff + BigInt(phnum * phentsize) > BigInt(length)) {
+    fail(`ELF program header table (${phnum} x ${phentsize} bytes at ${hex(phoff)}) extends past end of file (${hex(length)} bytes)`);
   }
+  return { eType, entryVa, phoff, phentsize, phnum };
+}
 
-  interface Seg { index: number; paddr: bigint; vaddr: bigint; offset: bigint; filesz: bigint; memsz: bigint }
-  const loads: Seg[] = [];
-  for (let i = 0; i < phnum; i++) {
-    const o = Number(phoff) + i * phentsize;
-    if (u32(o) !== PT_LOAD) continue;
-    const s: Seg = { index: i, offset: u64(o + 8), vaddr: u64(o + 16), paddr: u64(o + 24), filesz: u64(o + 32), memsz: u64(o + 40) };
+/** The PT_LOAD entries with a non-zero size, checked against the file and the address space (gABI "Program Header"). */
+function loadSegments(dv: DataView, length: number, h: ElfHeader, fail: Fail): LoadSegment[] {
+  const u64 = (o: number): bigint => dv.getBigUint64(o, true);
+  const loads: LoadSegment[] = [];
+  for (let i = 0; i < h.phnum; i++) {
+    const o = Number(h.phoff) + i * h.phentsize;
+    if (dv.getUint32(o, true) !== PT_LOAD) continue;
+    const s: LoadSegment = { index: i, offset: u64(o + 8), vaddr: u64(o + 16), paddr: u64(o + 24), filesz: u64(o + 32), memsz: u64(o + 40) };
     if (s.filesz > s.memsz) fail(`ELF segment ${i}: file size ${hex(s.filesz)} exceeds memory size ${hex(s.memsz)}`);
-    if (s.offset + s.filesz > BigInt(bytes.length)) {
-      fail(`ELF segment ${i}: file data at offset ${hex(s.offset)} (size ${hex(s.filesz)}) extends past end of file (${hex(bytes.length)} bytes)`);
+    if (s.offset + s.filesz > BigInt(length)) {
+      fail(`ELF segment ${i}: file data at offset ${hex(s.offset)} (size ${hex(s.filesz)}) extends past end of file (${hex(length)} bytes)`);
     }
     if (s.memsz === 0n) continue; // gABI allows empty segments; nothing to place
     if (s.paddr + s.memsz > 0xffff_ffff_ffff_ffffn + 1n || s.vaddr + s.memsz > 0xffff_ffff_ffff_ffffn + 1n) {
@@ -97,16 +143,11 @@ export function loadElf(file: string, bytes: Uint8Array, opts: ElfLoadOptions): 
     loads.push(s);
   }
   if (loads.length === 0) fail('ELF has no PT_LOAD segment with a non-zero size');
+  return loads;
+}
 
-  // ET_DYN: optional whole-image move (position-independent code only; relocations are not
-  // processed, so say so in the docs rather than silently producing a broken image).
-  let bias = 0n;
-  if (eType === ET_DYN && opts.loadAddr !== undefined) {
-    const low = loads.reduce((m, s) => (s.paddr < m ? s.paddr : m), loads[0]!.paddr);
-    bias = BigInt(opts.loadAddr) - low;
-  }
-
-  const { ram } = opts;
+/** Each segment at p_paddr + bias, inside RAM and overlapping no other. */
+function placeSegments(bytes: Uint8Array, loads: readonly LoadSegment[], bias: bigint, ram: RamRange, fail: Fail): ImageSegment[] {
   const segments: ImageSegment[] = [];
   for (const s of loads) {
     const pa = s.paddr + bias;
@@ -128,10 +169,5 @@ export function loadElf(file: string, bytes: Uint8Array, opts: ElfLoadOptions): 
       fail(`ELF segments ${prev.idx} and ${cur.idx} overlap at ${hex(cur.seg.addr)}`);
     }
   }
-
-  const host = loads.find((s) => entryVa >= s.vaddr && entryVa < s.vaddr + s.memsz);
-  if (!host) fail(`ELF entry point ${hex(entryVa)} is not inside any PT_LOAD segment`);
-  const entry = Number(entryVa - host!.vaddr + host!.paddr + bias);
-
-  return { segments, entry, type: eType === ET_EXEC ? 'exec' : 'dyn' };
+  return segments;
 }
