@@ -139,7 +139,27 @@ export function randomWords(seed, count) {
 export function guestCode(words) {
   const size = BLOCK + (words.length + 8) * 4;
   const a = new Asm(Math.ceil(size / 0x1000) * 0x1000);
-  // prologue
+  emitPrologue(a);
+  emitVectors(a);
+  emitHandler(a);
+  emitReport(a);
+  emitHex(a);
+  if (a.at > DATA) throw new Error('fuzz guest: handler overlaps data');
+  a.org(DATA);
+  a.label('data');
+  // the block
+  a.org(BLOCK);
+  a.label('block');
+  for (const w of words) a.w(w);
+  for (let i = 0; i < 4; i++) a.w(NOP);
+  a.w(brk(END_BRK));
+  a.label('spin');
+  a.ref('b', 'spin');
+  return a.finish();
+}
+
+/** Prologue: VBAR_EL1, FP/SIMD on, NZCV clear, SP and X0-X30 pointing into the scratch area; then the block. */
+function emitPrologue(a) {
   a.org(0);
   a.ref('adr', 'vectors', 0);
   a.w(msr(VBAR_EL1, 0));
@@ -151,13 +171,19 @@ export function guestCode(words) {
   a.w(addi(31, 0, 0)); // MOV SP, X0
   for (let n = 0; n <= 30; n++) a.mov64(n, SCRATCH + 0x100 * n);
   a.ref('b', 'block');
-  // vectors: 16 entries of 0x80, each a branch to the handler
+}
+
+/** Vectors: 16 entries of 0x80, each a branch to the handler. */
+function emitVectors(a) {
   for (let i = 0; i < 16; i++) {
     a.org(VECTORS + i * 0x80);
     if (i === 0) a.label('vectors');
     a.ref('b', 'handler');
   }
-  // handler. Data: count at +0, ESR log at +0x100, ELR (low 32 bits) log at +0x200.
+}
+
+/** The exception handler. Data: count at +0, ESR log at +0x100, ELR (low 32 bits) log at +0x200; the end BRK or too many exceptions go to the report. */
+function emitHandler(a) {
   a.org(HANDLER);
   a.label('handler');
   a.w(msr(TPIDR_EL1, 0));
@@ -189,7 +215,10 @@ export function guestCode(words) {
   a.w(mrs(1, TPIDRRO_EL0));
   a.w(mrs(2, TPIDR_EL0));
   a.w(ERET);
-  // report: "FUZZ n=<hex>" then " <esr>@<elr>" per logged exception, "\n", exit
+}
+
+/** The report: "FUZZ n=<hex>" then " <esr>@<elr>" per logged exception, "\n", exit (HVC 0xC600_0001, then PSCI SYSTEM_OFF). */
+function emitReport(a) {
   a.label('report');
   a.mov64(19, UART);
   a.ref('adr', 'data', 20);
@@ -226,7 +255,10 @@ export function guestCode(words) {
   a.w(hvc(0));
   a.label('halt');
   a.ref('b', 'halt');
-  // hex: print x0 in hex without leading zeros (x1-x3 scratch, returns by x30)
+}
+
+/** hex: print x0 in hex without leading zeros (x1-x3 scratch, returns by x30). */
+function emitHex(a) {
   a.label('hex');
   a.w(movz(1, 60));
   a.w(movz(3, 0));
@@ -253,18 +285,6 @@ export function guestCode(words) {
   a.ref('b', 'h1');
   a.label('hret');
   a.w(RET);
-  if (a.at > DATA) throw new Error('fuzz guest: handler overlaps data');
-  a.org(DATA);
-  a.label('data');
-  // the block
-  a.org(BLOCK);
-  a.label('block');
-  for (const w of words) a.w(w);
-  for (let i = 0; i < 4; i++) a.w(NOP);
-  a.w(brk(END_BRK));
-  a.label('spin');
-  a.ref('b', 'spin');
-  return a.finish();
 }
 
 /** Block address (ELR values in the report are its low 32 bits). */
