@@ -5,11 +5,7 @@
 // counts the LPIs (INTID >= 8192) it takes from ICC_IAR1_EL1. QEMU 7.2 (`-M virt,gic-version=3
 // -smp 2/3/4`) prints the same bytes (scripts/guests-under-qemu.sh its-lpi). Arm IHI0069 ch. 5.
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { tmpdir } from 'node:os';
-import { CLI, guest } from './helpers.js';
+import { guest, hypemu } from './helpers.js';
 
 interface Run {
   status: number | null;
@@ -18,18 +14,10 @@ interface Run {
   stats: Record<string, unknown> & { vcpus: Array<Record<string, unknown>> };
 }
 
-function run(args: string[]): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'hypemu-its-'));
-  const stats = join(dir, 's.json');
-  return new Promise((resolve, reject) => {
-    const p = spawn('node', [CLI, 'run', ...args, '-q', '--stats-json', stats], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString('latin1')));
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr, stats: JSON.parse(readFileSync(stats, 'utf8')) as Run['stats'] }));
-  });
+/** One CLI run with its stats (the shared asynchronous helper; stats are always written here). */
+async function run(args: string[]): Promise<Run> {
+  const r = await hypemu(['run', ...args, '-q'], { stats: true });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, stats: r.stats as Run['stats'] };
 }
 
 describe('GICv3 ITS: MSIs become LPIs on the CPUs the collections name (its-lpi guest)', () => {

@@ -5,11 +5,10 @@
 // secondary prints its "CPU n online" line, which the trace attributes to it. Options that are not
 // SMP-aware yet are refused with one line (status 64).
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { CLI, guest } from './helpers.js';
+import { guest, hypemu } from './helpers.js';
 
 interface Run {
   status: number | null;
@@ -18,18 +17,10 @@ interface Run {
   stats: Record<string, unknown> & { vcpus?: Array<Record<string, unknown>> };
 }
 
-function run(args: string[]): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'hypemu-smp-'));
-  const stats = join(dir, 's.json');
-  return new Promise((resolve, reject) => {
-    const p = spawn('node', [CLI, 'run', ...args, '-q', '--stats-json', stats], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString('latin1')));
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr, stats: JSON.parse(readFileSync(stats, 'utf8')) as Run['stats'] }));
-  });
+/** One CLI run with its stats (the shared asynchronous helper; stats are always written here). */
+async function run(args: string[]): Promise<Run> {
+  const r = await hypemu(['run', ...args, '-q'], { stats: true });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, stats: r.stats as Run['stats'] };
 }
 
 /** Stats fields that do not depend on host time (README: tlb fills vary with QEMU's TLB resizing). */
@@ -104,14 +95,7 @@ describe('--smp: PSCI bring-up, SGIs, broadcast TLBI (smp-ipi guest)', () => {
       [['--smp', 'two'], /^hypemu: --smp: 'two' is not a number of vCPUs from 1 to 8\n$/],
       [['--smp', '2', '--nested'], /^hypemu: --smp 2: --nested supports one vCPU only for now \(use --smp 1\)\n$/],
     ] as const) {
-      // Spawned asynchronously: a long spawnSync blocks the vitest worker's RPC (snapshot.test.ts).
-      const r = await new Promise<{ status: number | null; stderr: string }>((resolve, reject) => {
-        const p = spawn('node', [CLI, 'run', guest('hello'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-        let stderr = '';
-        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        p.on('error', reject);
-        p.on('close', (status) => resolve({ status, stderr }));
-      });
+      const r = await hypemu(['run', guest('hello'), ...args]);
       expect(r.status, r.stderr).toBe(64);
       expect(r.stderr).toMatch(msg);
     }
