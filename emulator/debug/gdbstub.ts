@@ -14,8 +14,8 @@
  * The stub never blocks: every target call is expected to be short (the target runs guest code
  * in slices scheduled on the event loop and reports back through the stop handler).
  *
- * Size (~480 lines): this file is the session state machine alone (the connection and its
- * acks, who owns a run, what a stop means, packet dispatch), kept whole because each of those
+ * Size (~500 lines), why it stays whole: this file is the session state machine alone (the
+ * connection and its acks, who owns a run, what a stop means, packet dispatch), because each of those
  * reads and changes the same two states (client, exec); the packets that only translate
  * target state (registers, memory, breakpoints, features, queries, stop replies) are in
  * gdb-packets.ts.

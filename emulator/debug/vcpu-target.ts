@@ -36,8 +36,8 @@
  *   with several vCPUs (GDB falls back to software watchpoints): the decode-before-run check
  *   needs to know which vCPU runs next.
  *
- * Size (~560 lines, this comment included): what is left here is the run control, one state
- * machine over the same fields (armed breakpoints, the gated exit, the reflection that paused,
+ * Size (~650 lines, this comment included), why it stays whole: what is left here is the run
+ * control, one state machine over the same fields (armed breakpoints, the gated exit, the reflection that paused,
  * the watch list, the halt, the threads); how each register is reached is vcpu-registers.ts,
  * memory and walks vcpu-inspect.ts, exit descriptions exit-text.ts.
  */

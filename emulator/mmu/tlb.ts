@@ -24,6 +24,11 @@
  * Every invalidation returns true when Unicorn's TLB must be flushed
  * (uc_ctl(UC_CTL_TLB_FLUSH)) before the guest runs again: an entry the model handed out
  * was removed, or entries were evicted for capacity since the last flush.
+ *
+ * Size (~830 lines), why it stays whole: TlbModel, its per-VMID spaces and EntryTable share
+ * the TlbEntry bookkeeping fields (map, groupKey, the free list) that insertion and every
+ * invalidation path update together. The Xt decoding at the end (decodeTlbi*) and EntryTable
+ * are separable and are the first candidates for their own files.
  */
 import { parseTlbi, type TlbiOperation } from './tlbi-op.js';
 import type { Access, Regime, TranslateOutcome, TranslationResult } from './translate.js';

@@ -14,6 +14,12 @@
  * Hot path contract: `translate()` returns the Regime's reused result or fault object
  * (no allocation on success unless `record` is set; a fault allocates only its detail string).
  * Copy what you keep before the next call on the same Regime.
+ *
+ * Size (~620 lines), why it stays whole: it is the Regime (stage-1 then stage-2 translation,
+ * its two visitors and the permission functions they call) over the one walker in walker.ts.
+ * translateHL (~160 lines) is the hot path: the stage-1 walk, each S1PTW table address through
+ * stage 2, then the output through stage 2, in the Arm ARM's fault-priority order on reused
+ * objects; splitting it is left until it can be shown byte-identical by the golden suite.
  */
 import type { DescriptorMemory } from './memory.js';
 import type { Stage1Config, Stage2Config, Stage1Range } from './config.js';

@@ -20,6 +20,12 @@
  *
  * Allocation: a Walker owns one VisitContext that it reuses for every callback
  * (the visitor must copy what it keeps). A single-address walk allocates nothing.
+ *
+ * Size (~460 lines), why it stays whole: this is the one page-table walker the layering
+ * rule asks for. Its three loops (walkTable: a range with visitors; walkOne: one address with
+ * visitors, iterative; walkLeaf: one address, leaf only, for the TLB fill) are the same
+ * descriptor checks (address size, external abort, table/block/page) specialised for speed,
+ * and must change together.
  */
 import type { DescriptorMemory } from './memory.js';
 import type { Geometry } from './config.js';

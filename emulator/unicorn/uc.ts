@@ -8,6 +8,13 @@
  *   UC_ERR_EXCEPTION with PC at the faulting instruction.
  * - koffi gives a uint64 callback argument as a Number when it is a safe integer
  *   and as a BigInt otherwise: normalised here, once.
+ *
+ * Size (~1000 lines), why it stays whole: this is the FFI boundary the layering rule allows
+ * (ffi.ts only declares the native signatures). Nearly every method is a short typed wrapper
+ * over one uc_* or native-helper call on the same handle, scratch buffers and `keep` list
+ * (the koffi callbacks that must stay referenced until close()), so the class cannot be cut
+ * without exporting that private state. The two free-standing parts at the end (the
+ * emu_counter probe and RegBatch) are candidates to move to their own files in emulator/unicorn/.
  */
 import {
   CodeCb,

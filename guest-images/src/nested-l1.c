@@ -27,6 +27,10 @@
  * mapped; IPA 0x5000_0000.. is the test window.
  *
  * Exit: l1_exit (nested-l1-el2.S): hypemu vendor exit over SMC, then PSCI SYSTEM_OFF.
+ *
+ * Size (~570 lines), why it stays whole: it is one guest program, a scripted sequence of the
+ * checks listed above; the L1 EL2 handler, the L2 bodies and main() share the file-static state
+ * (vms, cur, reports, table_pool) and read in the order they run.
  */
 #include "runtime.h"
 
