@@ -4,7 +4,7 @@
  * the guest context, or returns false for the world switch (KVM's hyp/include/hyp/switch.h
  * contract).
  *
- * ID-register reads under HCR_EL2.TID1/TID2/TID3 (Arm ARM D19.2.48 "HCR_EL2": TID3 traps the
+ * ID-register reads under HCR_EL2.TID1/TID2/TID3/TID4 (Arm ARM D19.2.48 "HCR_EL2": TID3 traps the
  * ID group 3 registers, ID_AA64*_EL1 among them): the value is a pure function of the
  * sanitised feature set (hyp/idregs.ts) and, for CCSIDR_EL1, of CSSELR_EL1, which is on the CPU
  * while the guest runs. Nothing needs the host, so the read is answered at EL2, as pKVM answers

@@ -4,8 +4,8 @@
 //
 // Rules encoded here:
 //  - Arm ARM DDI0487 D19.2.48 HCR_EL2: TID3 traps the ID group 3 registers (ID_AA64MMFR0_EL1),
-//    TID2 the cache ID registers (CTR_EL0, CLIDR_EL1); both set for every guest
-//    (hyp/hypervisor.ts HCR_GUEST_DEFAULT), answered on the EL2 fast path.
+//    TID4 (FEAT_EVT) the cache geometry registers (CCSIDR_EL1, CLIDR_EL1); both set for every
+//    guest (hyp/hypervisor.ts HCR_GUEST_DEFAULT), answered on the EL2 fast path.
 //  - CNTVCT_EL0 (D11.2 "The generic timer") is answered from virtual time by the vCPU; RNDR
 //    (FEAT_RNG, C5.2.16) from the seeded generator. Neither is executed by Unicorn.
 //  - An instruction retires once: after k instructions of straight-line code PC has moved by
@@ -23,8 +23,8 @@ const ADD_X1 = 0x91000421; // add x1, x1, #1
 const SELF = 0x14000000; // b .
 const ANSWERED = {
   'ID_AA64MMFR0_EL1 (TID3, fast path)': 0xd5380700, // mrs x0, id_aa64mmfr0_el1
-  'CTR_EL0 (TID2)': 0xd53b0022, // mrs x2, ctr_el0
-  'CLIDR_EL1 (TID2)': 0xd5390023, // mrs x3, clidr_el1
+  'CCSIDR_EL1 (TID4)': 0xd5390002, // mrs x2, ccsidr_el1
+  'CLIDR_EL1 (TID4)': 0xd5390023, // mrs x3, clidr_el1
   'CNTVCT_EL0 (virtual time)': 0xd53be044, // mrs x4, cntvct_el0
   'RNDR (FEAT_RNG)': 0xd53b2405, // mrs x5, rndr
 } as const;
