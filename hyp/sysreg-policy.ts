@@ -198,21 +198,9 @@ export class SysregPolicy {
       case 'ID0':
       case 'ID1':
       case 'ID2':
-      case 'ID3': {
-        this.count(row, exit);
-        if (!exit.read) {
-          // CSSELR_EL1 is in group 2 and writable: it selects which CCSIDR reads back. Level [3:1]
-          // and InD [0] are its only fields here (TnD [4] needs FEAT_MTE2; the rest is RES0:
-          // the CSSELR_EL1 register description), as KVM keeps only Level and InD.
-          if (row.access !== 'ro') regs.write(exit, key === KEY_CSSELR ? exit.value & 0xfn : exit.value);
-          break;
-        }
-        const csselr = Number(ctx.readSysreg('CSSELR_EL1', SR.CSSELR_EL1) & 0xffn);
-        const v = row.access === 'rw' ? regs.read(exit) : this.features.readByKey(key, csselr);
-        if (v === null) undef = true;
-        else regs.setX(exit.rt, v);
+      case 'ID3':
+        undef = this.idAccess(exit, row, regs, ctx);
         break;
-      }
       case 'TLB':
         this.count(row, exit);
         this.tlbi(vcpu, row, exit.value);
@@ -230,25 +218,7 @@ export class SysregPolicy {
         break;
       }
       default:
-        // Cache maintenance (no caches are modelled), ACTLR, and the registers
-        // that live only in the vCPU structure (GIC, PMU, RAS, LOR, debug, ...).
-        this.count(row, exit);
-        if (row.kind === 'op') break;
-        // A device's register trapped by a control bit (MDCR_EL2.TPM for the PMU): the host
-        // emulates the access with the device model, as KVM's PMU emulation does.
-        if (exit.row.device !== null) {
-          // A counter MDCR_EL2.HPMN reserves for EL2: UNDEFINED, as the untrapped access would be
-          // (hyp/traps.ts pmuCounterBeyondHpmn; KVM's pmu_counter_idx_valid injects it too).
-          if (row.mdcrTrap === 'TPM' && pmuCounterBeyondHpmn(key, this.hyp.el2.mdcrLo, isPmuSelectedCounterReg(key) ? this.pmuReg(vcpu, KEY_PMSELR) & 0x1f : undefined)) {
-            undef = true;
-            break;
-          }
-          if (exit.read) regs.setX(exit.rt, exit.row.device.read(exit.row));
-          else if (row.access !== 'ro') exit.row.device.write(exit.row, exit.value);
-          break;
-        }
-        if (exit.read) regs.setX(exit.rt, this.emulated.get(key) ?? row.reset ?? 0n);
-        else if (row.access !== 'ro') this.emulated.set(key, exit.value);
+        undef = this.otherAccess(vcpu, exit, row, regs);
     }
     ctx.skipInstruction();
     if (undef) {
@@ -256,6 +226,49 @@ export class SysregPolicy {
       return { action: RESUME, after: () => vcpu.takeException('sync', esr(EC.UNKNOWN, 0), exit.pc) };
     }
     return { action: RESUME };
+  }
+
+  /** ID groups 0-3 (HCR_EL2.TID0-3) at the host: the VM's feature view. True: UNDEFINED. */
+  private idAccess(exit: SysregExit, row: SysregRow, regs: RegAccess, ctx: GuestContext): boolean {
+    const key = row.key;
+    this.count(row, exit);
+    if (!exit.read) {
+      // CSSELR_EL1 is in group 2 and writable: it selects which CCSIDR reads back. Level [3:1]
+      // and InD [0] are its only fields here (TnD [4] needs FEAT_MTE2; the rest is RES0:
+      // the CSSELR_EL1 register description), as KVM keeps only Level and InD.
+      if (row.access !== 'ro') regs.write(exit, key === KEY_CSSELR ? exit.value & 0xfn : exit.value);
+      return false;
+    }
+    const csselr = Number(ctx.readSysreg('CSSELR_EL1', SR.CSSELR_EL1) & 0xffn);
+    const v = row.access === 'rw' ? regs.read(exit) : this.features.readByKey(key, csselr);
+    if (v === null) return true;
+    regs.setX(exit.rt, v);
+    return false;
+  }
+
+  /**
+   * Cache maintenance (no caches are modelled), ACTLR, and the registers that live only in
+   * the vCPU structure (GIC, PMU, RAS, LOR, debug, ...). True: UNDEFINED.
+   */
+  private otherAccess(vcpu: GuestCpu, exit: SysregExit, row: SysregRow, regs: RegAccess): boolean {
+    const key = row.key;
+    this.count(row, exit);
+    if (row.kind === 'op') return false;
+    // A device's register trapped by a control bit (MDCR_EL2.TPM for the PMU): the host
+    // emulates the access with the device model, as KVM's PMU emulation does.
+    if (exit.row!.device !== null) {
+      // A counter MDCR_EL2.HPMN reserves for EL2: UNDEFINED, as the untrapped access would be
+      // (hyp/traps.ts pmuCounterBeyondHpmn; KVM's pmu_counter_idx_valid injects it too).
+      if (row.mdcrTrap === 'TPM' && pmuCounterBeyondHpmn(key, this.hyp.el2.mdcrLo, isPmuSelectedCounterReg(key) ? this.pmuReg(vcpu, KEY_PMSELR) & 0x1f : undefined)) {
+        return true;
+      }
+      if (exit.read) regs.setX(exit.rt, exit.row!.device.read(exit.row!));
+      else if (row.access !== 'ro') exit.row!.device.write(exit.row!, exit.value);
+      return false;
+    }
+    if (exit.read) regs.setX(exit.rt, this.emulated.get(key) ?? row.reset ?? 0n);
+    else if (row.access !== 'ro') this.emulated.set(key, exit.value);
+    return false;
   }
 
   private count(row: SysregRow, exit: SysregExit): void {

@@ -25,16 +25,16 @@
  * (uc_ctl(UC_CTL_TLB_FLUSH)) before the guest runs again: an entry the model handed out
  * was removed, or entries were evicted for capacity since the last flush.
  *
- * Size (~830 lines), why it stays whole: TlbModel, its per-VMID spaces and EntryTable share
- * the TlbEntry bookkeeping fields (map, groupKey, the free list) that insertion and every
- * invalidation path update together. The Xt decoding at the end (decodeTlbi*) and EntryTable
- * are separable and are the first candidates for their own files.
+ * Size (~550 lines), why it stays whole: TlbModel is one class whose lookup, insertion and
+ * invalidation paths all update the same bookkeeping together (each entry's table and size
+ * group, the free list, the removed-page record). Its storage (TlbEntry, EntryTable, the
+ * per-VMID space) is tlb-tables.ts; the decoding of a TLBI's Xt operand is tlbi-op.ts.
  */
-import { parseTlbi, type TlbiOperation } from './tlbi-op.js';
+import { parseTlbi, decodeTlbiIpa, decodeTlbiRange, decodeTlbiVa, type TlbiOperation } from './tlbi-op.js';
+import { EntryTable, VmidSpace, blankEntry, type TlbEntry } from './tlb-tables.js';
 import type { Access, Regime, TranslateOutcome, TranslationResult } from './translate.js';
 import { PERM_R, PERM_W, PERM_X } from './translate.js';
 import { POW2 } from './descriptors.js';
-import type { EffectiveAttributes } from './attributes.js';
 import type { FaultType } from './faults.js';
 
 const TWO32 = 4294967296;
@@ -43,228 +43,13 @@ const TWO37 = 2 ** 37;
 const TWO38 = 2 ** 38;
 const TWO48 = 2 ** 48;
 
+// The entry tables and the Xt decoders moved to their own modules; their names stay part of this one's API.
+export { EntryTable, type TlbEntry } from './tlb-tables.js';
+export { decodeTlbiIpa, decodeTlbiRange, decodeTlbiVa, type TtlHint } from './tlbi-op.js';
+
 /** Capacity of TlbModel.removedPages, and the count that means "unknown: flush everything". */
 export const REMOVED_MAX = 64;
 export const REMOVED_UNKNOWN = -1;
-
-export interface TlbEntry {
-  /** 4 KiB key: VA[55] * 2^36 + VA[47:12] */
-  key: number;
-  /** VA[63:48] of the VA that created the entry (a different top is a miss: the walk decides) */
-  vaTop: number;
-  ttbr: 0 | 1;
-  /** VA[47:0] of the first byte of the region */
-  regionBase: number;
-  sizeLog2: number;
-  ipaBase: number;
-  paBase: number;
-  permsEl1: number;
-  permsEl0: number;
-  s1Level: number;
-  s1SizeLog2: number;
-  s2Level: number;
-  s2SizeLog2: number;
-  /** IPA of the start of the stage-2 leaf used (for IPA invalidation); -1 when stage 2 is off */
-  s2LeafIpa: number;
-  asid: number;
-  global: boolean;
-  /** the translation was made with stage 1 disabled (flat VA = IPA) */
-  flat: boolean;
-  vmid: number;
-  attrs: EffectiveAttributes;
-  // bookkeeping
-  map: EntryTable | null;
-  groupKey: number;
-}
-
-/** A blank entry (fields are overwritten on every (re)use; see TlbModel.insert). */
-function blankEntry(attrs: EffectiveAttributes): TlbEntry {
-  return {
-    key: 0, vaTop: 0, ttbr: 0, regionBase: 0, sizeLog2: 12, ipaBase: 0, paBase: 0, permsEl1: 0, permsEl0: 0,
-    s1Level: 0, s1SizeLog2: 0, s2Level: 0, s2SizeLog2: 0, s2LeafIpa: 0, asid: 0, global: false, flat: false,
-    vmid: 0, attrs, map: null, groupKey: -1,
-  };
-}
-
-const EMPTY_KEY = -1;
-
-/**
- * Integer-keyed hash table of entries (keys are non-negative integers below 2^53):
- * open addressing with linear probing and backward-shift deletion, keys in a
- * Float64Array. Unlike a Map it keeps its storage when cleared, so refilling it after a
- * TLBI allocates nothing.
- */
-export class EntryTable {
-  private keys: Float64Array;
-  private vals: (TlbEntry | null)[];
-  private mask: number;
-  private shift: number;
-  size = 0;
-
-  constructor(log2 = 6) {
-    this.keys = new Float64Array(1 << log2).fill(EMPTY_KEY);
-    this.vals = new Array<TlbEntry | null>(1 << log2).fill(null);
-    this.mask = (1 << log2) - 1;
-    this.shift = 32 - log2;
-  }
-
-  /**
-   * Home slot: runs of 16 consecutive keys (pages) hash to one random base and occupy
-   * consecutive slots from it, so a sequential sweep touches the table sequentially.
-   */
-  private slot(key: number): number {
-    const h = Math.imul(((key / 16) >>> 0) ^ Math.imul((key / TWO36) >>> 0, 0x85ebca6b), 0x9e3779b1) >>> this.shift;
-    return (h + (key & 15)) & this.mask;
-  }
-
-  get(key: number): TlbEntry | undefined {
-    const keys = this.keys;
-    const mask = this.mask;
-    let i = this.slot(key);
-    for (;;) {
-      const k = keys[i]!;
-      if (k === key) return this.vals[i]!;
-      if (k === EMPTY_KEY) return undefined;
-      i = (i + 1) & mask;
-    }
-  }
-
-  /** Insert or replace; returns the entry that was replaced. */
-  set(key: number, e: TlbEntry): TlbEntry | undefined {
-    if ((this.size + 1) * 2 > this.mask + 1) this.grow();
-    const keys = this.keys;
-    const mask = this.mask;
-    let i = this.slot(key);
-    for (;;) {
-      const k = keys[i]!;
-      if (k === key) {
-        const old = this.vals[i]!;
-        this.vals[i] = e;
-        return old;
-      }
-      if (k === EMPTY_KEY) {
-        keys[i] = key;
-        this.vals[i] = e;
-        this.size++;
-        return undefined;
-      }
-      i = (i + 1) & mask;
-    }
-  }
-
-  delete(key: number): boolean {
-    const keys = this.keys;
-    const vals = this.vals;
-    const mask = this.mask;
-    let i = this.slot(key);
-    for (;;) {
-      const k = keys[i]!;
-      if (k === EMPTY_KEY) return false;
-      if (k === key) break;
-      i = (i + 1) & mask;
-    }
-    // backward-shift deletion: move later members of the probe run into the hole
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const k = keys[j]!;
-      if (k === EMPTY_KEY) break;
-      const home = this.slot(k);
-      // move k to i when its home is not in the cyclic range (i, j]
-      if (i <= j ? home <= i || home > j : home <= i && home > j) {
-        keys[i] = k;
-        vals[i] = vals[j]!;
-        i = j;
-      }
-    }
-    keys[i] = EMPTY_KEY;
-    vals[i] = null;
-    this.size--;
-    return true;
-  }
-
-  /** Call fn on every entry (the table must not be modified meanwhile). */
-  forEach(fn: (e: TlbEntry) => void): void {
-    const keys = this.keys;
-    const vals = this.vals;
-    for (let i = 0; i <= this.mask; i++) if (keys[i] !== EMPTY_KEY) fn(vals[i]!);
-  }
-
-  /** A snapshot of the entries. */
-  values(): TlbEntry[] {
-    const out: TlbEntry[] = [];
-    this.forEach((e) => out.push(e));
-    return out;
-  }
-
-  /** Remove everything, keeping the storage; recycled entries go to `free`. */
-  clear(free: TlbEntry[] | null): void {
-    if (this.size === 0) return;
-    if (free !== null) {
-      const keys = this.keys;
-      const vals = this.vals;
-      for (let i = 0; i <= this.mask; i++) {
-        if (keys[i] !== EMPTY_KEY) {
-          const e = vals[i]!;
-          e.map = null;
-          free.push(e);
-        }
-      }
-    }
-    this.keys.fill(EMPTY_KEY);
-    this.vals.fill(null);
-    this.size = 0;
-  }
-
-  private grow(): void {
-    const oldKeys = this.keys;
-    const oldVals = this.vals;
-    const log2 = 32 - this.shift + 1;
-    this.keys = new Float64Array(1 << log2).fill(EMPTY_KEY);
-    this.vals = new Array<TlbEntry | null>(1 << log2).fill(null);
-    this.mask = (1 << log2) - 1;
-    this.shift = 32 - log2;
-    this.size = 0;
-    for (let i = 0; i < oldKeys.length; i++) if (oldKeys[i] !== EMPTY_KEY) this.set(oldKeys[i]!, oldVals[i]!);
-  }
-}
-
-/** ASID tables kept (empty) across a VMID invalidation, so refills reuse their storage */
-const KEEP_ASID_TABLES = 64;
-
-class VmidSpace {
-  readonly global = new EntryTable();
-  readonly flat = new EntryTable();
-  readonly asids = new Map<number, EntryTable>();
-  /** entries larger than 4 KiB by region: sizeLog2 * 2^38 + ttbr * 2^37 + region index */
-  readonly groups = new Map<number, Set<TlbEntry>>();
-  readonly sizes = new Set<number>();
-  count = 0;
-
-  asidMap(asid: number): EntryTable {
-    let m = this.asids.get(asid);
-    if (m === undefined) {
-      m = new EntryTable();
-      this.asids.set(asid, m);
-    }
-    return m;
-  }
-
-  maps(): EntryTable[] {
-    return [this.flat, this.global, ...this.asids.values()];
-  }
-
-  /** Drop every entry (recycled into `free`), keeping the tables' storage. */
-  reset(free: TlbEntry[]): void {
-    this.flat.clear(free);
-    this.global.clear(free);
-    for (const m of this.asids.values()) m.clear(free);
-    if (this.asids.size > KEEP_ASID_TABLES) this.asids.clear();
-    this.groups.clear();
-    this.sizes.clear();
-    this.count = 0;
-  }
-}
 
 export interface TlbStats {
   /** successful walks inserted into the model */
@@ -756,75 +541,4 @@ export class TlbModel {
       }
     }
   }
-}
-
-// ---- Xt decoding -----------------------------------------------------------------------------
-
-export interface TtlHint {
-  /** granule in bits (12/14/16), from TTL[3:2] */
-  granuleBits: number;
-  /** level hint from TTL[1:0] (0 means "no information" for 4K... see Arm ARM) */
-  level: number;
-}
-
-/**
- * TLBI by VA Xt (Arm ARM TLBI VAE1 "Register format"): ASID [63:48], TTL [47:44]
- * (FEAT_TTL: TTL[3:2] granule 01 4K / 10 16K / 11 64K, 00 = no information; TTL[1:0] level),
- * VA[55:12] in [43:0]. The VA is returned sign-extended from VA[55].
- */
-export function decodeTlbiVa(xt: bigint): { asid: number; va: bigint; ttl: TtlHint | null } {
-  const x = BigInt.asUintN(64, xt);
-  const asid = Number(x >> 48n);
-  const ttl = Number((x >> 44n) & 0xfn);
-  const va55_12 = x & ((1n << 44n) - 1n);
-  const va = BigInt.asUintN(64, BigInt.asIntN(56, va55_12 << 12n));
-  return { asid, va, ttl: decodeTtl(ttl) };
-}
-
-function decodeTtl(ttl: number): TtlHint | null {
-  const g = ttl >> 2;
-  if (g === 0) return null;
-  return { granuleBits: g === 1 ? 12 : g === 2 ? 14 : 16, level: ttl & 3 };
-}
-
-/**
- * Range TLBI Xt (Arm ARM TLBI RVAE1 "Register format"): ASID [63:48], TG [47:46]
- * (01 4K, 10 16K, 11 64K, 00 reserved), SCALE [45:44], NUM [43:39], TTL [38:37]
- * (00 any level, else the level), BaseADDR [36:0] = VA[48:12] / VA[50:14] / VA[52:16]
- * by granule. Range = (NUM + 1) * 2^(5*SCALE + 1) translation granules. The base is
- * returned sign-extended from its top bit (so TTBR1 ranges come back as 0xffff...).
- */
-export function decodeTlbiRange(xt: bigint): {
-  asid: number;
-  tgBits: number;
-  scale: number;
-  num: number;
-  ttlLevel: number | null;
-  base: bigint;
-  /** bytes; 0 when TG is reserved */
-  length: number;
-} {
-  const x = BigInt.asUintN(64, xt);
-  const asid = Number(x >> 48n);
-  const tg = Number((x >> 46n) & 3n);
-  const scale = Number((x >> 44n) & 3n);
-  const num = Number((x >> 39n) & 0x1fn);
-  const ttl = Number((x >> 37n) & 3n);
-  const baseField = x & ((1n << 37n) - 1n);
-  const tgBits = tg === 1 ? 12 : tg === 2 ? 14 : tg === 3 ? 16 : 0;
-  if (tgBits === 0) return { asid, tgBits: 0, scale, num, ttlLevel: null, base: 0n, length: 0 };
-  const topBit = 37 + tgBits; // BaseADDR covers VA[36 + tgBits : tgBits]
-  const base = BigInt.asUintN(64, BigInt.asIntN(topBit, baseField << BigInt(tgBits)));
-  const length = (num + 1) * 2 ** (5 * scale + 1) * 2 ** tgBits;
-  return { asid, tgBits, scale, num, ttlLevel: ttl === 0 ? null : ttl, base, length };
-}
-
-/** TLBI IPAS2E1 Xt: NS [63], TTL [47:44], IPA[51:12] in [39:0] (IPA[51:48] only with FEAT_LPA). */
-export function decodeTlbiIpa(xt: bigint): { ipa: number; ttl: TtlHint | null; ns: boolean } {
-  const x = BigInt.asUintN(64, xt);
-  return {
-    ipa: Number(x & ((1n << 40n) - 1n)) * 4096,
-    ttl: decodeTtl(Number((x >> 44n) & 0xfn)),
-    ns: (x >> 63n) === 1n,
-  };
 }
