@@ -4,7 +4,7 @@
  * which the Distributor serves for the SPIs (words 1..8) and each Redistributor's SGI_base frame
  * for its SGIs and PPIs (word 0, 12.11), over an IntBank (gicv3-pe.ts).
  */
-import { GICD } from './gicv3.js';
+import { GICD } from './gicv3-regs.js';
 import type { IntBank } from './gicv3-pe.js';
 
 /**

@@ -29,46 +29,11 @@ import { applyState, captureState, type RestoreContext, type SnapshotContext, ty
 import { GIC_NUM_IRQS, GIC_SPURIOUS, GICD_CTLR, GICR_WAKER, GicV3Pe, WORDS, bit, setBit, type GicV3Spis, type IntBank } from './gicv3-pe.js';
 import { itsRedistributors, type GicMemory } from './gicv3-lpi.js';
 import { bankRead, bankWrite } from './gicv3-bank.js';
+import { GICD, GICR, GICR_STRIDE } from './gicv3-regs.js';
 import { GicV3Its } from './its.js';
 
 export { GIC_NUM_IRQS, GIC_SPURIOUS, GICD_CTLR, GICR_WAKER, GicV3Pe };
-
-/** Distributor register offsets, IHI0069 12.8 "The GIC Distributor register map". */
-export const GICD = {
-  CTLR: 0x0000,
-  TYPER: 0x0004,
-  IIDR: 0x0008,
-  TYPER2: 0x000c,
-  STATUSR: 0x0010,
-  IGROUPR: 0x0080,
-  ISENABLER: 0x0100,
-  ICENABLER: 0x0180,
-  ISPENDR: 0x0200,
-  ICPENDR: 0x0280,
-  ISACTIVER: 0x0300,
-  ICACTIVER: 0x0380,
-  IPRIORITYR: 0x0400,
-  ITARGETSR: 0x0800,
-  ICFGR: 0x0c00,
-  IGRPMODR: 0x0d00,
-  NSACR: 0x0e00,
-  SGIR: 0x0f00,
-  IROUTER: 0x6000,
-  PIDR2: 0xffe8,
-} as const;
-
-/** Redistributor offsets, IHI0069 12.10 "The GIC Redistributor register map"; SGI_BASE-relative ones reuse GICD's. */
-export const GICR = {
-  CTLR: 0x0000,
-  IIDR: 0x0004,
-  TYPER: 0x0008,
-  STATUSR: 0x0010,
-  WAKER: 0x0014,
-  PROPBASER: 0x0070,
-  PENDBASER: 0x0078,
-  PIDR2: 0xffe8,
-  SGI_BASE: 0x1_0000,
-} as const;
+export { GICD, GICR, GICR_STRIDE };
 
 /** GICD_TYPER: ITLinesNumber 8, SecurityExtn 0, MBIS 0, LPIS [17] 1, IDbits 15, A3V 1, No1N 1. */
 const GICD_TYPER_VALUE = ((GIC_NUM_IRQS / 32 - 1) | (1 << 17) | (15 << 19) | (1 << 24) | (1 << 25)) >>> 0;
@@ -81,9 +46,6 @@ const GICR_TYPER_LAST = 1 << 4;
  * CommonLPIAff [25:24] = 0b01 as QEMU virt (Redistributors with the same Aff3 share a configuration table).
  */
 const GICR_TYPER_LPI = (1 << 0) | (1 << 24);
-/** One Redistributor's frames (RD_base + SGI_base), QEMU virt's stride (IHI0069 12.10). */
-export const GICR_STRIDE = 0x2_0000;
-
 /**
  * Identification registers at 0xFFD0-0xFFFC (PIDR4-7, PIDR0-3, CIDR0-3), IHI0069 12.1.x
  * "Identification registers": only PIDR2.ArchRev (bits [7:4] = 3, GICv3) is architected; the rest
