@@ -27,7 +27,6 @@
  * it further per Redistributor; below 13 (fewer than 14 bits) no LPI is in range (12.11
  * "GICR_PROPBASER": "If the value of this field is less than 0b1101 ... all LPIs are out of range").
  */
-import type { ItsRedistributors } from './its.js';
 
 /** "No interrupt" (IHI0069 2.2.1 "Special INTIDs"); the same value as gicv3-pe.ts's GIC_SPURIOUS. */
 const GIC_SPURIOUS = 1023;
@@ -244,6 +243,18 @@ export interface LpiHost {
   readonly pes: readonly { readonly lpi: LpiState }[];
   readonly memory: GicMemory | null;
   changed(): void;
+}
+
+/** The Redistributors as the ITS (its.ts) drives them. */
+export interface ItsRedistributors {
+  /** Number of Redistributors (Processor_Number 0 .. count - 1). */
+  readonly count: number;
+  memory(): GicMemory | null;
+  setPending(pe: number, intid: number, pending: boolean): void;
+  isPending(pe: number, intid: number): boolean;
+  pendingLpis(pe: number): number[];
+  /** The configuration of this PE's LPIs may have changed (INV, INVALL). */
+  invalidate(pe: number): void;
 }
 
 /** The Redistributors as the ITS drives them (its.ts): pend, clear and test LPIs; invalidate a PE's configuration cache. */

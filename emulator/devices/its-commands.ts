@@ -11,8 +11,20 @@
  * [63:32], a zero word. Bad parameters: the command is ignored ('ok', processing continues); a table that should be
  * written but has no place in guest RAM stalls the queue ('stall').
  */
-import { GIC_ID_BITS, LPI_FIRST } from './gicv3-lpi.js';
-import type { GicV3Its } from './its.js';
+import { GIC_ID_BITS, LPI_FIRST, type ItsRedistributors } from './gicv3-lpi.js';
+
+/**
+ * What a command needs of the ITS (its.ts's GicV3Its implements it): its Redistributors and its
+ * Device (n = 0) and Collection (n = 1) tables in guest memory. An interface here, not the class,
+ * so this module and its.ts don't import each other.
+ */
+export interface ItsTables {
+  readonly redistributors: ItsRedistributors;
+  entryAddress(n: 0 | 1, id: number): number | null;
+  lookup(deviceId: number, eventId: number): { pe: number; intid: number; icid: number; iteAddr: number } | null;
+  readEntry(n: 0 | 1, id: number): { lo: number; hi: number } | null;
+  writeEntry(n: 0 | 1, id: number, lo: number, hi: number): boolean;
+}
 
 /** ID bits of EventIDs, DeviceIDs and collection IDs (GITS_TYPER.{IDbits, Devbits, CIDbits} + 1). */
 export const ITS_ID_BITS = 16;
@@ -53,7 +65,7 @@ const ID_LIMIT = 2 ** ITS_ID_BITS;
 /** RDbase of DW2 (or DW3 for `hi` = 7): bits [50:16] as a Processor_Number. */
 const rdbase = (lo: number, hi: number): number => (lo >>> 16) + (hi & 0x7ffff) * 0x1_0000;
 
-export function runItsCommand(its: GicV3Its, cmd: ItsCommand): CommandResult {
+export function runItsCommand(its: ItsTables, cmd: ItsCommand): CommandResult {
   const w = cmd.w;
   const rds = its.redistributors;
   const deviceId = w[1]!;
@@ -161,7 +173,7 @@ export function runItsCommand(its: GicV3Its, cmd: ItsCommand): CommandResult {
 }
 
 /** Where (DeviceID, EventID)'s ITE lives: the device must be mapped and EventID within its ITT. */
-function iteAddress(its: GicV3Its, deviceId: number, eventId: number): number | null {
+function iteAddress(its: ItsTables, deviceId: number, eventId: number): number | null {
   if (deviceId >= ID_LIMIT) return null;
   const dte = its.readEntry(0, deviceId);
   if (dte === null || !(dte.lo & 1)) return null;

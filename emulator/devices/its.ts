@@ -33,22 +33,11 @@
  */
 import type { AccessSize, MmioDevice } from '../memory/bus.js';
 import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
-import { GIC_ID_BITS, LPI_FIRST, type GicMemory } from './gicv3-lpi.js';
-import { ITS_ENTRY_SIZE, ITS_ID_BITS, ITT_ENTRY_SIZE, dteIttAddress, runItsCommand, type ItsCommand } from './its-commands.js';
+import { GIC_ID_BITS, LPI_FIRST, type GicMemory, type ItsRedistributors } from './gicv3-lpi.js';
+import { ITS_ENTRY_SIZE, ITS_ID_BITS, ITT_ENTRY_SIZE, dteIttAddress, runItsCommand, type ItsCommand, type ItsTables } from './its-commands.js';
 
 export { ITS_ENTRY_SIZE, ITS_ID_BITS, ITT_ENTRY_SIZE };
-
-/** The Redistributors as the ITS drives them. */
-export interface ItsRedistributors {
-  /** Number of Redistributors (Processor_Number 0 .. count - 1). */
-  readonly count: number;
-  memory(): GicMemory | null;
-  setPending(pe: number, intid: number, pending: boolean): void;
-  isPending(pe: number, intid: number): boolean;
-  pendingLpis(pe: number): number[];
-  /** The configuration of this PE's LPIs may have changed (INV, INVALL). */
-  invalidate(pe: number): void;
-}
+export type { ItsRedistributors };
 
 /** Control-frame offsets (IHI0069 12.18 "The ITS register map"). */
 export const GITS = {
@@ -91,7 +80,7 @@ const BASER_RW_HI = 0xfae0_ffff;
 const CBASER_RW_LO = 0xffff_fcff;
 const CBASER_RW_HI = 0xf8ef_ffff;
 
-export class GicV3Its implements MmioDevice, Snapshottable {
+export class GicV3Its implements MmioDevice, Snapshottable, ItsTables {
   readonly name = 'gicv3-its';
   readonly size = ITS_FRAME_SIZE;
 
