@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import type { GoldenMeta } from './golden.js';
+import type { GoldenMeta } from './golden-meta.js';
 import { unifiedDiff } from './text-diff.js';
 
 /**

@@ -36,6 +36,7 @@ import { ConfigError } from './errors.js';
 import { TraceWriter } from './trace.js';
 import { HYPEMU_VERSION } from './snapshot.js';
 import type { RunEnd } from './exit-status.js';
+import type { GoldenMeta } from './golden-meta.js';
 import { HOST_STATS_FIELDS, compareGoldenRuns, type GoldenComparison } from './golden-compare.js';
 import { CHECKPOINT_EVERY, CHECKPOINT_FILE, Checkpoints, divergenceWindow, type CheckpointMeta } from './golden-checkpoints.js';
 import { lockstep, lockstepReport, type InstructionDivergence } from './golden-lockstep.js';
@@ -46,25 +47,7 @@ import { extname } from 'node:path';
 export const GOLDEN_FORMAT = 2;
 const READS_FORMATS = [1, 2];
 
-/** golden.json */
-export interface GoldenMeta {
-  readonly format: number;
-  readonly hypemu: string;
-  /** The image, relative to the golden directory. */
-  readonly image: string;
-  readonly imageSha256: string;
-  /** The run options (MachineConfig fields the user gave), initrd relative to the golden directory. */
-  readonly options: Readonly<Record<string, unknown>>;
-  readonly status: number;
-  readonly end: RunEnd;
-  readonly instructions: number;
-  /** Lines in trace.jsonl. */
-  readonly records: number;
-  /** The register-state checkpoints (format 2; absent when recorded with checkpointEvery 0). */
-  readonly checkpoints?: CheckpointMeta;
-  /** With a kept image (`image` is then the copy in the directory): where it was copied from, relative to the directory. */
-  readonly source?: string;
-}
+export type { GoldenMeta };
 
 export { HOST_STATS_FIELDS };
 
