@@ -7,11 +7,31 @@
  * Configuration (mode, policies, cost model) is not state: the restoring machine is built from the
  * configuration the snapshot records.
  */
-import type { Hypervisor } from './hypervisor.js';
+import type { El2Regs } from './el2-regs.js';
+import type { HypStats } from './stats.js';
+import type { SysregPolicy } from './sysreg-policy.js';
+import type { Stage2 } from './stage2.js';
+import type { CoalescedMmio } from './coalesced-mmio.js';
+import type { NestedVirt } from './nested/nested.js';
 import { applyState, captureState, SnapshotFormatError, type RestoreContext, type SnapshotContext, type StateValue } from '../emulator/snapshot/state.js';
 import { restoreNested, snapshotNested } from './nested/snapshot.js';
 
 type Fields = Record<string, unknown>;
+
+/**
+ * The parts of hypervisor.ts's Hypervisor a snapshot reads and writes (its private guest context
+ * and flags are reached by name below). An interface, not the class, so this module and
+ * hypervisor.ts don't import each other.
+ */
+export interface HypSnapshotTarget {
+  readonly el2: El2Regs;
+  readonly stats: HypStats;
+  readonly sysregs: SysregPolicy;
+  readonly stage2: Stage2;
+  readonly nestedCost: { reflect: number; eret: number; vel2Sysreg: number };
+  readonly coalesced: CoalescedMmio;
+  readonly nested: NestedVirt | null;
+}
 
 /**
  * `stage2: false` for every vCPU's model but the first with --smp: they share the VM's stage 2
@@ -21,7 +41,7 @@ export interface HypSnapshotOptions {
   readonly stage2?: boolean;
 }
 
-export function snapshotHypervisor(h: Hypervisor, ctx: SnapshotContext, opts: HypSnapshotOptions = {}): StateValue {
+export function snapshotHypervisor(h: HypSnapshotTarget, ctx: SnapshotContext, opts: HypSnapshotOptions = {}): StateValue {
   const any = h as unknown as Fields;
   const gctx = any['ctx'] as Fields;
   // Between runs the guest context is on the CPU (VHE keeps EL1 registers loaded; nVHE restores them
@@ -46,7 +66,7 @@ export function snapshotHypervisor(h: Hypervisor, ctx: SnapshotContext, opts: Hy
   };
 }
 
-export function restoreHypervisor(h: Hypervisor, s: StateValue, ctx: RestoreContext, opts: HypSnapshotOptions = {}): void {
+export function restoreHypervisor(h: HypSnapshotTarget, s: StateValue, ctx: RestoreContext, opts: HypSnapshotOptions = {}): void {
   if (s === null || typeof s !== 'object' || Array.isArray(s)) throw new SnapshotFormatError('hypervisor: state is not an object');
   const st = s as Record<string, StateValue>;
   const any = h as unknown as Fields;
