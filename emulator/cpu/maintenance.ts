@@ -3,7 +3,7 @@
  * the TLBIs the EL2 model performs (GuestCpu.tlbi), those the guest executes natively (HCR_EL2.TTLB
  * clear: as KVM's guests do), and their broadcast to the other vCPUs of the VM for the Inner/Outer
  * Shareable forms (SMP: one Unicorn instance per vCPU over the same RAM, and only one runs at a
- * time, so the others are updated from here). Split from vcpu.ts.
+ * time, so the others are updated from here), and the flushes of both TLBs. Split from vcpu.ts.
  */
 import type { CpRegView } from '../unicorn/uc.js';
 import type { SysregEntry } from './sysreg-catalogue.js';
@@ -95,4 +95,25 @@ export function icMaintenance(v: Vcpu, cp: CpRegView): void {
     const line = va - (va % 64);
     for (const p of v.peers) p.uc.removeTbCache(line, line + 64);
   }
+}
+
+/** Unicorn's TLB only (the model's is already exact): counted, and the code guard told. */
+export function flushUnicornTlb(v: Vcpu): void {
+  v.tlbFlushes++;
+  v.uc.flushTlb();
+  v.codeGuard.tlbFlushed();
+}
+
+/**
+ * Forget every cached translation (model TLB, Unicorn's TLB) without counting a flush: a
+ * snapshot point does this in the saving run as Vcpu.restore() does in the restored one, so both
+ * continue from the same (cold) TLBs and count the same refills. A refill is a walk, never
+ * wrong. Translated code is kept: it is keyed by physical address and flags, and Unicorn's
+ * TB flush costs seconds with a large RAM mapping.
+ */
+export function dropCachedTranslations(v: Vcpu): void {
+  v.translator.markDirty();
+  v.translator.invalidateAll();
+  v.uc.flushTlb();
+  v.codeGuard.tlbFlushed();
 }

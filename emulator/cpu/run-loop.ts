@@ -131,6 +131,19 @@ export class RunLoop {
     return v.halted;
   }
 
+  /**
+   * End a paced idle wait (Vcpu.paceIdle): virtual time moves to `ns`, the deadline when the timer
+   * ended it (exactly where waitForInterrupt would have jumped), earlier when console input did.
+   */
+  endIdleWait(ns: number): void {
+    const v = this.v;
+    const deadline = v.idleDeadlineNs;
+    if (deadline === null) return;
+    v.idleDeadlineNs = null;
+    v.clock.wait(Math.min(ns, deadline) - v.clock.ns);
+    v.timerSource?.update();
+  }
+
   private begin(): void {
     const v = this.v;
     if (v.gatedExit !== null) v.gateBypass = v.gatedExit;

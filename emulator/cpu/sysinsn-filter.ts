@@ -18,7 +18,7 @@
  * MDCR_EL2) and the catalogue, so bitmaps are cached per such state; an EL2 model that cannot
  * promise that (a guest hypervisor at virtual EL2) gets no filter at all.
  */
-import { SysInsn, type SysInsnKind } from '../unicorn/uc.js';
+import { SysInsn, type SysInsnKind, type Unicorn } from '../unicorn/uc.js';
 import { SR_FLAG, type SysregCatalogue, type SysregEntry } from './sysreg-catalogue.js';
 import type { El2Handler, SysInsnAccess, SysInsnRoute, SysRoutingInputs } from './exits.js';
 import type { GuestCpu } from './guest-cpu.js';
@@ -109,6 +109,23 @@ export class SysInsnFilter {
   }
 
   /** Is the instruction (hook kind, packed key) one the hook may leave to the CPU at once? */
+  /** The version Unicorn's native hook has (pushTo). */
+  private pushed = -1;
+
+  /** Refresh (cheap when the trap controls did not change) and hand a changed filter to Unicorn's native hook. */
+  pushTo(uc: Unicorn): this {
+    this.refresh();
+    if (this.version !== this.pushed) {
+      this.pushed = this.version;
+      const maps = this.current;
+      uc.setSysInsnFilter(SysInsn.MRS, maps?.[0] ?? null);
+      uc.setSysInsnFilter(SysInsn.MSR, maps?.[1] ?? null);
+      uc.setSysInsnFilter(SysInsn.SYS, maps?.[2] ?? null);
+      uc.setSysInsnFilter(SysInsn.SYSL, maps?.[3] ?? null);
+    }
+    return this;
+  }
+
   passes(kind: number, key: number): boolean {
     const m = this.current;
     return m !== null && (m[kind - 1]![key >>> 3]! & (1 << (key & 7))) !== 0;

@@ -13,7 +13,7 @@
  * state, the core's hooks). This file keeps the state they share and the
  * GuestCpu surface.
  */
-import { Unicorn, Reg, xreg, SysInsn, type CpRegView } from '../unicorn/uc.js';
+import { Unicorn, Reg, xreg, type CpRegView } from '../unicorn/uc.js';
 import { GuestRam } from '../memory/ram.js';
 import { MmioBus } from '../memory/bus.js';
 import type { SysregAccessFields } from './esr.js';
@@ -29,7 +29,7 @@ import type { TranslateOutcome } from '../mmu/translate.js';
 import { Access, type AccessKind } from './translator.js';
 import { MmuTranslator } from './mmu-translator.js';
 import type { El2Handler, Exit, ExitAction, HaltReason, WfxRoute } from './exits.js';
-import { CNTFRQ_HZ, NS_PER_INSN, CounterPollWarp, VirtualClock } from './virtual-time.js';
+import { CNTFRQ_HZ, NS_PER_INSN, CounterPollWarp, VirtualClock, answerCounters } from './virtual-time.js';
 import { debugException, dispatchExit, raiseSysregExit, skipsDebugEvent, takeException } from './exit-dispatch.js';
 import { FillHandler, type NativeMmioWindow } from './fill-handler.js';
 import { SoftwareStep, type StepSource } from './software-step.js';
@@ -143,12 +143,8 @@ export class Vcpu implements GuestCpu {
       throw new Error('cannot locate Unicorn\'s instruction counter: this libunicorn build is not supported (need 2.1.x)');
     }
     openCoreToEl1(this.uc);
-    // The counters are virtual time, which this vCPU owns: it answers them (never the host clock).
-    this.sysregs.register(
-      ARCH_SYSREGS.filter((d) => d.group === 'TIMER' && d.storage === 'device'),
-      { read: (e) => (e.name === 'CNTFRQ_EL0' ? BigInt(CNTFRQ_HZ) : this.guestCounterRead()), write: () => {} },
-      { replace: true },
-    );
+    // A guest read of CNTPCT_EL0/CNTVCT_EL0 (and their self-synchronised views): virtual time, warped while polling.
+    answerCounters(this.sysregs, () => this.poll.read(this.pc, this.eventSeq));
     installCoreHooks(this, this.fill);
   }
 
@@ -211,10 +207,6 @@ export class Vcpu implements GuestCpu {
     return this.clock.warps;
   }
 
-  /** A guest read of CNTPCT_EL0/CNTVCT_EL0 (and their self-synchronised views): virtual time, warped while polling. */
-  private guestCounterRead(): bigint {
-    return this.poll.read(this.pc, this.eventSeq);
-  }
   /** A guest read of a timer register that depends on time (CTL's ISTATUS, TVAL): a poll of time too (warped the same way). */
   timePolled(): void {
     this.poll.read(this.pc, this.eventSeq);
@@ -236,20 +228,9 @@ export class Vcpu implements GuestCpu {
 
   /** System instructions routed native with nothing for us to do: they skip JavaScript (sysinsn-filter.ts). */
   private readonly sysFilter = new SysInsnFilter(this, bareRoute);
-  private sysFilterPushed = -1;
-  /** Refresh the filter (cheap when the trap controls did not change) and hand a new one to the native hook. */
+  /** Refresh the filter and hand a changed one to the native hook (SysInsnFilter.pushTo). */
   syncSysFilter(): SysInsnFilter {
-    const f = this.sysFilter;
-    f.refresh();
-    if (f.version !== this.sysFilterPushed) {
-      this.sysFilterPushed = f.version;
-      const maps = f.current;
-      this.uc.setSysInsnFilter(SysInsn.MRS, maps?.[0] ?? null);
-      this.uc.setSysInsnFilter(SysInsn.MSR, maps?.[1] ?? null);
-      this.uc.setSysInsnFilter(SysInsn.SYS, maps?.[2] ?? null);
-      this.uc.setSysInsnFilter(SysInsn.SYSL, maps?.[3] ?? null);
-    }
-    return f;
+    return this.sysFilter.pushTo(this.uc);
   }
 
   // ------------------------------------------- what the hook modules ask of the vCPU
@@ -358,8 +339,7 @@ export class Vcpu implements GuestCpu {
 
   halt(reason: HaltReason): void {
     if (this.halted === null) this.halted = reason;
-    this.loop.stopRequested = true;
-    this.uc.emuStop();
+    this.requestStop();
   }
 
   /** Xn for address generation (31 = SP). */
@@ -404,16 +384,9 @@ export class Vcpu implements GuestCpu {
     return this.loop.waitForInterrupt();
   }
 
-  /**
-   * End a paced idle wait (paceIdle): virtual time moves to `ns`, the deadline when the timer
-   * ended it (exactly where waitForInterrupt would have jumped), earlier when console input did.
-   */
+  /** End a paced idle wait (paceIdle) at virtual time `ns`, at most its deadline (run-loop.ts). */
   endIdleWait(ns: number): void {
-    const deadline = this.idleDeadlineNs;
-    if (deadline === null) return;
-    this.idleDeadlineNs = null;
-    this.clock.wait(Math.min(ns, deadline) - this.clock.ns);
-    this.timerSource?.update();
+    this.loop.endIdleWait(ns);
   }
 
   // ------------------------------------------------ GuestCpu: TLB, regime
@@ -450,11 +423,9 @@ export class Vcpu implements GuestCpu {
     this.flushUnicornTlb();
   }
 
-  /** Unicorn's TLB only (the model's is already exact). */
+  /** Unicorn's TLB only (the model's is already exact), counted (maintenance.ts). */
   flushUnicornTlb(): void {
-    this.tlbFlushes++;
-    this.uc.flushTlb();
-    this.codeGuard.tlbFlushed();
+    maintenance.flushUnicornTlb(this);
   }
 
   // ------------------------------------------------------------- snapshots
@@ -468,18 +439,9 @@ export class Vcpu implements GuestCpu {
     this.dropCachedTranslations();
   }
 
-  /**
-   * Forget every cached translation (model TLB, Unicorn's TLB) without counting a flush: a
-   * snapshot point does this in the saving run as restore() does in the restored one, so both
-   * continue from the same (cold) TLBs and count the same refills. A refill is a walk, never
-   * wrong. Translated code is kept: it is keyed by physical address and flags, and Unicorn's
-   * TB flush costs seconds with a large RAM mapping.
-   */
+  /** Forget every cached translation without counting a flush, at a snapshot point and after a restore (maintenance.ts). */
   dropCachedTranslations(): void {
-    this.translator.markDirty();
-    this.translator.invalidateAll();
-    this.uc.flushTlb();
-    this.codeGuard.tlbFlushed();
+    maintenance.dropCachedTranslations(this);
   }
 
   close(): void {

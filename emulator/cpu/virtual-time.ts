@@ -5,11 +5,25 @@
  * two runs of the same image see the same time. The debugger and the
  * statistics read it; only the vCPU's run loop advances it.
  */
+import type { SysregCatalogue } from './sysreg-catalogue.js';
+import { ARCH_SYSREGS } from './sysreg-rows.js';
 
 /** Generic-timer frequency the guest sees in CNTFRQ_EL0: 62.5 MHz, QEMU virt's value. */
 export const CNTFRQ_HZ = 62_500_000;
 /** Virtual time per retired instruction (1 ns, as QEMU's -icount shift=0). */
 export const NS_PER_INSN = 1;
+
+/**
+ * The generic timer's counters are virtual time, which the vCPU owns: it answers them (`read`),
+ * never the host clock; CNTFRQ_EL0 is CNTFRQ_HZ. Writes are ignored.
+ */
+export function answerCounters(sysregs: SysregCatalogue, read: () => bigint): void {
+  sysregs.register(
+    ARCH_SYSREGS.filter((d) => d.group === 'TIMER' && d.storage === 'device'),
+    { read: (e) => (e.name === 'CNTFRQ_EL0' ? BigInt(CNTFRQ_HZ) : read()), write: () => {} },
+    { replace: true },
+  );
+}
 
 export class VirtualClock {
   private retiredCount = 0;
@@ -91,7 +105,7 @@ export class VirtualClock {
     if (ns > 0) this.idle += Math.ceil(ns);
   }
 
-  /** Counter polling: time jumps forward by `ns` (Vcpu.guestCounterRead decides when). */
+  /** Counter polling: time jumps forward by `ns` (CounterPollWarp.read decides when). */
   warp(ns: number): void {
     this.idle += ns;
     this.warpNs += ns;
