@@ -89,3 +89,43 @@ export async function pacedIdleWait(clock: IdleClock, wait: HostWait, inputCame:
   const elapsed = await wait.for(deadline - start);
   clock.endIdleWait(elapsed !== null && inputCame() ? start + elapsed : deadline);
 }
+
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** What the run loop's wait between two turns asks of the machine. */
+export interface TurnWait {
+  readonly wait: HostWait;
+  /** Console input came during the last step. */
+  inputArrived(): boolean;
+  /** More console input can come (the CLI's stdin before its end). */
+  inputOpen(): boolean;
+  stopRequested(): boolean;
+  /** Settles when the console's reader has taken the output written so far, or null (no backlog). */
+  consoleBacklog(): Promise<void> | null;
+}
+
+/**
+ * Between two turns of the run loop (`clock` is the idle clock when the step ended idle, `idle`
+ * whether it did): a paced wait, a sleep until input, or a turn of the event loop. Returns the
+ * fault message when the guest can never wake again, else null.
+ */
+export async function betweenTurns(clock: IdleClock | null, idle: boolean, o: TurnWait): Promise<string | null> {
+  if (clock !== null && clock.idleDeadlineNs !== null) {
+    // A timer armed while the guest listens for input: sleep until its deadline or the input.
+    await pacedIdleWait(clock, o.wait, () => o.inputArrived());
+  } else if (idle && !o.inputArrived()) {
+    // WFI with no timer armed and no interrupt pending: only console input can wake the
+    // guest. Sleep until some arrives (no host core spins); virtual time stands still
+    // meanwhile. With the input ended, nothing ever will: the run ends at this WFI whether
+    // the end came before or during the wait (the guest does not run again either way).
+    if (o.inputOpen() && !o.stopRequested()) await o.wait.untilWoken();
+    if (!o.inputOpen() && !o.inputArrived() && !o.stopRequested()) {
+      return 'guest waits in WFI with no timer armed and the console input has ended: it can never wake';
+    }
+  } else {
+    // A stop request (or input) also ends a wait for a console reader that never reads.
+    const backlog = o.consoleBacklog();
+    await (backlog === null ? yieldToEventLoop() : Promise.race([backlog, o.wait.untilWoken()]));
+  }
+  return null;
+}

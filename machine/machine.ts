@@ -10,17 +10,15 @@
  * Its parts, by what they model: vm.ts (the board and one EL2 model per vCPU; one run-loop step),
  * boot-image.ts (image, initrd, device tree), restore-options.ts (what --restore accepts),
  * machine-events.ts (library events), console-watch.ts (console chunks to their readers),
- * end-report.ts (the closing line), output-files.ts, machine-types.ts (public types).
+ * end-report.ts (the closing line), output-files.ts, machine-types.ts (public types), inspect.ts
+ * (walks, guest RAM and registers of a machine that is not running), gdb.ts (the debug engine).
  */
 import type { VirtMachine } from '../emulator/platform/virt.js';
 import type { LoadedImage } from '../emulator/platform/loader.js';
-import { translate } from '../emulator/cpu/mmu-translator.js';
 import { formatWalk, type WalkReport } from '../emulator/mmu/walk-report.js';
 import { formatNestedWalk, type NestedWalkReport } from '../hyp/nested/walk.js';
-import { hexVa, vaFromBigint, vaToBigint } from '../emulator/types.js';
 import { logger, setLogLevel } from '../emulator/log.js';
-import { Reg } from '../emulator/unicorn/uc.js';
-import { VcpuTarget } from '../emulator/debug/vcpu-target.js';
+import type { VcpuTarget } from '../emulator/debug/vcpu-target.js';
 import { loadDisassembler } from '../emulator/debug/disasm.js';
 import type { Hypervisor } from '../hyp/hypervisor.js';
 import { resolveConfig, sizeText, type MachineConfig, type ResolvedConfig } from './config.js';
@@ -32,15 +30,16 @@ import { MachineEvents } from './machine-events.js';
 import { exitCodeFor, type RunEnd } from './exit-status.js';
 import { endLine } from './end-report.js';
 import { collectStats, type MachineStats } from './stats.js';
-import { serveGdb } from './gdb.js';
+import { debugEngine, runToPc, serveGdb } from './gdb.js';
 import { checkWritable, replaceOutput, writeOutput } from './output-files.js';
 import { TraceWriter } from './trace.js';
 import { PerfettoTraceWriter } from './trace-perfetto.js';
 import { restoreSnapshot, takeSnapshot, type ParsedSnapshot } from './snapshot.js';
 import type { SmpVm } from './smp.js';
 import { assembleVm, idleClock, stepVm, type Vm } from './vm.js';
-import { HostWait, pacedIdleWait } from './idle-wait.js';
+import { HostWait, betweenTurns, type TurnWait } from './idle-wait.js';
 import { loadBootImage } from './boot-image.js';
+import { readRam, registers, walkReports, walkVa, writeRam } from './inspect.js';
 import { checkRestoreOptions, parseSnapshotFile, restoredConfig } from './restore-options.js';
 import type { MachineIo, Registers, RunResult, Until } from './machine-types.js';
 
@@ -51,8 +50,6 @@ export type { MachineIo, Registers, RunResult, Until };
  * Bounds how late a SIGINT or Ctrl-A x is acted on (tens of ms at tens of MIPS).
  */
 export const TURN = 4_000_000;
-
-const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export class Machine {
   readonly config: ResolvedConfig;
@@ -84,6 +81,14 @@ export class Machine {
   private readonly idleWait = new HostWait();
   /** Input came during the last slice (from a console listener): an idle guest must run again, not wait. */
   private inputArrived = false;
+  /** What the run loop's wait between two turns asks of the machine (machine/idle-wait.ts betweenTurns). */
+  private readonly turnWait: TurnWait = {
+    wait: this.idleWait,
+    inputArrived: () => this.inputArrived,
+    inputOpen: () => this.inputOpen,
+    stopRequested: () => this.stopRequest !== null,
+    consoleBacklog: () => this.io.consoleBacklog?.() ?? null,
+  };
   /** --snapshot-at is configured and not reached yet. */
   private snapshotPending: boolean;
   /** setMarks: the interval and the callback (golden checkpoints), or 0. */
@@ -338,24 +343,8 @@ export class Machine {
       if (step.halt !== null || (this.instructions !== snapAt && (!marked || markAt % TURN === 0))) this.sink.flush();
       if (step.halt !== null) return this.finish(step.halt);
       if (this.consoleWatch.matched) return this.paused('console');
-      const clock = step.idle ? idleClock(this.vm) : null;
-      if (clock !== null && clock.idleDeadlineNs !== null) {
-        // A timer armed while the guest listens for input: sleep until its deadline or the input.
-        await pacedIdleWait(clock, this.idleWait, () => this.inputArrived);
-      } else if (step.idle && !this.inputArrived) {
-        // WFI with no timer armed and no interrupt pending: only console input can wake the
-        // guest. Sleep until some arrives (no host core spins); virtual time stands still
-        // meanwhile. With the input ended, nothing ever will: the run ends at this WFI whether
-        // the end came before or during the wait (the guest does not run again either way).
-        if (this.inputOpen && this.stopRequest === null) await this.idleWait.untilWoken();
-        if (!this.inputOpen && !this.inputArrived && this.stopRequest === null) {
-          return this.finish({ kind: 'fault', message: 'guest waits in WFI with no timer armed and the console input has ended: it can never wake' });
-        }
-      } else {
-        // A stop request (or input) also ends a wait for a console reader that never reads.
-        const backlog = this.io.consoleBacklog?.() ?? null;
-        await (backlog === null ? yieldToEventLoop() : Promise.race([backlog, this.idleWait.untilWoken()]));
-      }
+      const never = await betweenTurns(step.idle ? idleClock(this.vm) : null, step.idle, this.turnWait);
+      if (never !== null) return this.finish({ kind: 'fault', message: never });
     }
   }
 
@@ -370,57 +359,20 @@ export class Machine {
     this.onMark = onMark;
   }
 
-  /** Run until PC = addr, through the debugger's exact breakpoints (the instruction count stays exact). */
-  private async runToPc(pcAddr: bigint | number): Promise<RunResult> {
-    const t = this.gdbTarget();
-    const addr = BigInt.asUintN(64, BigInt(pcAddr));
-    t.addBreakpoint('hw', addr, 4);
-    try {
-      for (;;) {
-        const stop = await new Promise<import('../emulator/debug/target.js').StopReason>((resolve) => {
-          t.setStopHandler(resolve);
-          this.onStopRequest = () => t.interrupt();
-          if (this.stopRequest !== null) t.interrupt();
-          t.resume('continue');
-        });
-        this.onStopRequest = null;
-        this.sink.flush();
-        if (stop.kind === 'exited') return this.finish(this.stopRequest ?? t.halt ?? { kind: 'insn-limit' });
-        if (this.stopRequest !== null) return this.finish(this.stopRequest);
-        if (stop.kind === 'breakpoint') return this.paused('pc');
-        // Anything else (a trap-break nobody set, a watchpoint): keep going.
-      }
-    } finally {
-      t.removeBreakpoint('hw', addr, 4);
-    }
+  /** Run until PC = addr, through the debugger's exact breakpoints (machine/gdb.ts runToPc). */
+  private runToPc(pcAddr: bigint | number): Promise<RunResult> {
+    return runToPc(this.gdbTarget(), pcAddr, {
+      stopRequest: () => this.stopRequest,
+      setStopHook: (hook) => (this.onStopRequest = hook),
+      flushConsole: () => this.sink.flush(),
+      finish: (end) => this.finish(end),
+      reached: () => this.paused('pc'),
+    });
   }
 
-  /** The debug engine (breakpoints with exact instruction counts), shared by until-pc and --gdb. */
+  /** The debug engine (machine/gdb.ts debugEngine), shared by until-pc and --gdb. */
   private gdbTarget(): VcpuTarget {
-    const smp = this.smp;
-    this.debugTarget ??= new VcpuTarget(
-      {
-        machine: this.board,
-        hyp: this.hyp,
-        flushConsole: () => this.sink.flush(),
-        ...(smp !== null
-          ? {
-              // One GDB thread per vCPU, run through the same scheduler as without a debugger.
-              smp: {
-                vcpus: this.board.vcpus,
-                hyps: this.hyps,
-                run: (budget: number) => {
-                  const r = smp.run(budget);
-                  // Every vCPU off (PSCI CPU_OFF on the last one): nothing can run again.
-                  return r === 'off' ? { kind: 'system-off' } : r === 'halt' ? smp.halt() : null;
-                },
-                power: (i: number) => smp.power.state(i),
-              },
-            }
-          : {}),
-      },
-      { exitCodeFor, maxInstructions: this.config.maxInsns },
-    );
+    this.debugTarget ??= debugEngine(this.vm, () => this.sink.flush(), this.config.maxInsns);
     return this.debugTarget;
   }
 
@@ -455,11 +407,7 @@ export class Machine {
 
   /** The statistics object, as --stats-json writes it (host fields measured now). */
   stats(): MachineStats {
-    let walks: Record<string, WalkReport> | null = null;
-    if (this.config.walk.length > 0) {
-      walks = {};
-      for (const va of this.config.walk) walks[hexVa(vaFromBigint(va))] = this.walk(va);
-    }
+    const walks = walkReports(this.config.walk, (va) => this.walk(va));
     const smp = this.smp;
     return collectStats(
       this.board,
@@ -469,32 +417,23 @@ export class Machine {
     );
   }
 
-  /** The stage-1 and stage-2 walk of a VA in the vCPU's current regime (side-effect free). */
+  /** The stage-1 and stage-2 walk of a VA in the vCPU's current regime (side-effect free; machine/inspect.ts). */
   walk(va: bigint | number, opts: { el?: 0 | 1; access?: 'read' | 'write' | 'fetch' } = {}): WalkReport {
-    // A guest hypervisor (--nested): the three stages of an L2 address (hyp/nested/walk.ts)
-    if (this.hyp.nested !== null) return this.hyp.nested.walk(Number(BigInt.asUintN(64, BigInt(va))));
-    return translate(this.board.vcpu, typeof va === 'number' ? BigInt(va) : va, opts);
+    return walkVa(this.board.vcpu, this.hyp, va, opts);
   }
 
   /** `n` bytes of guest RAM at an intermediate physical address (a copy). Throws RangeError outside RAM. */
   readMemory(ipa: number | bigint, n: number): Uint8Array {
-    const ram = this.board.vcpu.ram;
-    const a = Number(ipa);
-    if (!ram.contains(a, n)) throw new RangeError(`IPA 0x${a.toString(16)}+${n} is not in guest RAM (0x${ram.base.toString(16)}..0x${ram.end.toString(16)})`);
-    return ram.slice(a, n).slice();
+    return readRam(this.board, ipa, n);
   }
 
   /** Write guest RAM at an IPA (tests, loaders). */
   writeMemory(ipa: number | bigint, data: Uint8Array): void {
-    this.board.vcpu.ram.load(Number(ipa), data);
-    for (const v of this.board.vcpus) v.uc.flushTb();
+    writeRam(this.board, ipa, data);
   }
 
   regs(): Registers {
-    const v = this.board.vcpu;
-    const x: bigint[] = [];
-    for (let i = 0; i < 31; i++) x.push(v.x(i));
-    return { x, sp: v.uc.regRead(Reg.SP), pc: vaToBigint(v.pc), pstate: v.pstate >>> 0, el: v.el };
+    return registers(this.board.vcpu);
   }
 
   /** Release Unicorn and host memory. The machine cannot run afterwards. */
