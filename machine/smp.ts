@@ -37,6 +37,8 @@ export class SmpVm implements Snapshottable {
   onRun: ((i: number) => void) | null = null;
   /** SCTLR_EL1 as each core came out of reset (what CPU_ON restores: MMU and caches off). */
   private readonly resetSctlr: bigint[];
+  /** The vCPU inside runFor (-1 between quanta): the sender of an SGI, LPI or CPU_ON. */
+  private running = -1;
 
   constructor(board: VirtMachine, hyps: readonly Hypervisor[]) {
     this.vcpus = board.vcpus;
@@ -60,6 +62,39 @@ export class SmpVm implements Snapshottable {
       v.smpYield = true;
     });
     this.sched = new SmpScheduler(this.vcpus.map((v, i) => this.schedCpu(v, i)));
+    // Wake-ups (smp-scheduler.ts): an interrupt a vCPU's instruction makes pending for another
+    // vCPU (an SGI, an ITS INT's LPI, an SPI routed there) hands that vCPU the turn; it gives
+    // the turn back at its next EOI.
+    const gic = board.gic;
+    const lineChanged = gic.onChange;
+    gic.onChange = () => {
+      lineChanged?.();
+      this.linesChanged();
+    };
+    gic.onEoi = (pe: number) => {
+      if (pe !== this.running || this.sched.handedTo !== pe) return;
+      this.sched.handedTo = -1;
+      this.vcpus[pe]!.endQuantum();
+    };
+  }
+
+  /** After a GIC line change: every other powered vCPU whose IRQ line rose is handed the turn by the running one. */
+  private linesChanged(): void {
+    const from = this.running;
+    const lines = this.sched.lines;
+    for (let j = 0; j < this.vcpus.length; j++) {
+      // The cached line (recomputed by the GIC just now); no timer update here, it would recurse.
+      const up = this.vcpus[j]!.irqSource?.irqPending() === true;
+      const rose = up && !lines[j];
+      lines[j] = up;
+      if (rose && from >= 0 && j !== from && this.power.state(j) !== 'off') this.handOver(from, j);
+    }
+  }
+
+  /** vCPU `from` woke vCPU `to`: its quantum ends at this instruction, so `to` runs next in the round. */
+  private handOver(from: number, to: number): void {
+    this.sched.wokeBy(from, to);
+    this.vcpus[from]!.endQuantum();
   }
 
   /**
@@ -104,6 +139,7 @@ export class SmpVm implements Snapshottable {
         this.reset(this.vcpus[a.cpu]!, a.entry, a.context, this.resetSctlr[a.cpu]!);
         this.power.started(a.cpu);
         this.sched.wake(a.cpu);
+        if (this.running >= 0 && this.running !== a.cpu) this.handOver(this.running, a.cpu);
         return;
       }
       case 'stop':
@@ -144,7 +180,11 @@ export class SmpVm implements Snapshottable {
       runFor: (n: number): CpuRunResult => {
         this.onRun?.(i);
         const before = v.instructions;
-        if (v.runFor(n) !== null) return 'halt';
+        if (this.sched.handedTo !== i) this.sched.handedTo = -1;
+        this.running = i;
+        const halted = v.runFor(n);
+        this.running = -1;
+        if (halted !== null) return 'halt';
         if (power.state(i) === 'off') return 'off';
         if (v.idleWaiting) return 'idle';
         if (v.yielded) return 'yield';

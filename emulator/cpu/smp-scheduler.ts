@@ -21,8 +21,18 @@
  *   input that may still come), returns 'idle' and lets the caller wait for that deadline on the
  *   host clock (machine/idle-wait.ts); with no deadline at all the machine is idle until outside
  *   input (console) arrives.
- * - Interrupts between vCPUs (an SGI, an SPI routed elsewhere, a CPU_ON) take effect when the
- *   target is next scheduled: at most one round of virtual latency, always the same.
+ * - Wake-ups (hand-over): when a vCPU's instruction raises another powered vCPU's IRQ line (an
+ *   SGI through ICC_SGI1R_EL1 or GICD_SGIR, an LPI from an ITS INT/MSI, an SPI routed there),
+ *   or powers another vCPU on (PSCI CPU_ON), the sender's quantum ends right after that
+ *   instruction and the round goes on in vCPU order (with two vCPUs the target runs next; a
+ *   target numbered below the sender starts the next round). A target idle in WFI returns from
+ *   it at once, its clock caught up to the sender's. The target's quantum in turn ends at its
+ *   next EOI (ICC_EOIR*_EL1, GICC_EOIR) or when it waits again, so the turn comes back. An IPI
+ *   round trip therefore costs the instructions the two vCPUs execute, not a quantum each
+ *   (kvm-unit-tests micro-bench ipi/lpi). These decisions depend only on guest instructions
+ *   (which instruction pended what), never on host time.
+ * - An interrupt that is already pending or masked takes effect when the target is next
+ *   scheduled: at most one round of virtual latency, always the same.
  * - A run may stop at any instruction count (a turn of the host event loop, a pause, the
  *   instruction limit): the scheduler resumes the same vCPU's quantum where it stopped, so the
  *   interleaving never depends on where the caller stopped.
@@ -66,6 +76,12 @@ export class SmpScheduler implements Snapshottable {
   private readonly idle: boolean[];
   /** Quanta started, per vCPU (statistics). */
   readonly quanta: number[];
+  /** Quanta ended early because the vCPU woke another one (statistics). */
+  handovers = 0;
+  /** The vCPU handed the turn by a wake-up, until its next EOI or the end of its quantum (-1: none). */
+  handedTo = -1;
+  /** Each vCPU's IRQ line as last seen (a wake-up is a rising edge: machine/smp.ts). */
+  readonly lines: boolean[];
   /** Whose turn it is, and what is left of its quantum (=== quantum: not started). */
   private pos = 0;
   private left: number;
@@ -89,6 +105,7 @@ export class SmpScheduler implements Snapshottable {
     if (!Number.isInteger(quantum) || quantum < 1) throw new RangeError('SmpScheduler: the quantum is a positive instruction count');
     this.idle = cpus.map(() => false);
     this.quanta = cpus.map(() => 0);
+    this.lines = cpus.map(() => false);
     this.left = quantum;
   }
 
@@ -122,6 +139,17 @@ export class SmpScheduler implements Snapshottable {
   /** Mark a vCPU runnable (it was just powered on, or outside input arrived for it). */
   wake(i: number): void {
     this.idle[i] = false;
+  }
+
+  /**
+   * vCPU `from`, running, made an interrupt pending for vCPU `to` (or powered it on): the
+   * caller ends `from`'s quantum; `to` runs until its next EOI. An idle `to` was idle until
+   * now, so its clock moves to the sender's (it never handles the interrupt before it was sent).
+   */
+  wokeBy(from: number, to: number): void {
+    this.handovers++;
+    this.handedTo = to;
+    if (this.idle[to]) this.cpus[to]!.catchUp(this.cpus[from]!.timeNs);
   }
 
   isIdle(i: number): boolean {

@@ -79,6 +79,8 @@ export class GicV2 implements Snapshottable {
   readonly cpuInterface: MmioDevice;
   readonly cpus: number;
   onChange: (() => void) | undefined;
+  /** CPU `c` wrote GICC_EOIR (the SMP scheduler's hand-over ends there: machine/smp.ts). */
+  declare onEoi: ((c: number) => void) | undefined;
 
   private ctlr = 0;
   private readonly group = new Uint32Array(WORDS);
@@ -295,7 +297,7 @@ export class GicV2 implements Snapshottable {
       case GICC.CTLR: s.ctlr = v & 1; break;
       case GICC.PMR: s.pmr = v & 0xff; break;
       case GICC.BPR: s.bpr = Math.max(v & 7, 0); break;
-      case GICC.EOIR: this.endOfInterrupt(c, v); return;
+      case GICC.EOIR: this.onEoi?.(c); this.endOfInterrupt(c, v); return;
       default: return; // ABPR, AEOIR, APRn, DIR: accepted, no effect in this model
     }
     this.changed();

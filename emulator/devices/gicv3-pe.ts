@@ -52,6 +52,8 @@ export interface GicV3Spis extends IntBank {
   sendSgi(from: number, value: bigint, g1: boolean): void;
   /** Something a PE's signalling depends on changed. */
   changed(): void;
+  /** PE `pe` wrote an EOI (the SMP scheduler gives the turn back: machine/smp.ts). */
+  readonly onEoi: ((pe: number) => void) | undefined;
   /** Guest memory, where the LPI tables are (gicv3-lpi.ts); null until the board attaches RAM. */
   readonly memory: GicMemory | null;
 }
@@ -381,6 +383,7 @@ export class GicV3Pe implements IntBank {
    */
   private endOfInterrupt(id: number, g1: boolean): void {
     if (id >= 1020 && id <= 1023) return; // special INTIDs
+    this.spis.onEoi?.(this.index);
     const all = (this.ap0 | this.ap1) >>> 0;
     if (all === 0) return;
     const lowest = (all & -all) >>> 0;

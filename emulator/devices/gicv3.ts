@@ -104,6 +104,8 @@ export class GicV3 implements Snapshottable, GicV3Spis {
   /** Guest RAM, where the LPI and ITS tables live; attached by the board once RAM exists. */
   memory: GicMemory | null = null;
   onChange: (() => void) | undefined;
+  /** A PE wrote ICC_EOIR{0,1}_EL1 (the SMP scheduler's hand-over ends there: machine/smp.ts). */
+  declare onEoi: ((pe: number) => void) | undefined;
 
   // The SPI bank (words 1..8; word 0 is each PE's, in gicv3-pe.ts).
   readonly group = new Uint32Array(WORDS);
