@@ -72,7 +72,7 @@ const AT: Record<string, (j: Record<string, any>) => void> = {
 describe('snapshot at N, restore, continue: the same bytes, stats and trace', () => {
   for (const [name, opts, at] of [
     ['timer-irq', [], 5_000_123], ['demo', [], 100_000], ['mmu-faults', [], 150_001],
-    ['smp-ipi', ['--smp', '2'], 262_345], ['smp-ipi', ['--smp', '4'], 285_000],
+    ['smp-ipi', ['--smp', '2'], 262_345], ['smp-ipi', ['--smp', '4'], 265_200],
     ['nested-l1', ['--nested'], 140_379], ['nested-irq', ['--nested'], 63_801],
   ] as const) {
     const label = [name, ...opts].join(' ');
