@@ -13,6 +13,8 @@ import { FEATURE_SYSREGS } from './aarch64-registers.js';
 import type { El2DebugView } from './el2-debug-view.js';
 import type { RegisterDescriptor } from './target.js';
 
+type SysregOf = NonNullable<RegisterDescriptor['sysreg']>;
+
 export type RegAccess = { read: () => bigint | undefined; write: ((v: bigint) => boolean) | null };
 
 /** What the register accessors need of the debug target. */
@@ -25,108 +27,117 @@ export interface RegisterContext {
   codeChanged(): void;
 }
 
+/**
+ * The accessor of one register of the debugger's table: general and vector registers by number,
+ * the named core registers and the EL2 syndrome registers by table, system registers through the
+ * catalogue (sysregAccess); anything else reads as unavailable.
+ */
 export function registerAccess(r: RegisterDescriptor, ctx: RegisterContext): RegAccess {
-  const v = ctx.vcpu;
-  const uc = v.uc;
-  const ro = (read: () => bigint | undefined): RegAccess => ({ read, write: null });
-  const x = /^x([0-9]+)$/.exec(r.name);
+  const numbered = numberedAccess(r.name, ctx.vcpu);
+  if (numbered !== null) return numbered;
+  const core = CORE_REGISTERS.get(r.name);
+  if (core !== undefined) return core(ctx.vcpu);
+  const syndrome = EXIT_SYNDROME.get(r.name);
+  if (syndrome !== undefined) return readOnly(() => {
+    const e = ctx.lastExit();
+    return e ? syndrome(e) : 0n;
+  });
+  if (r.feature === FEATURE_SYSREGS && r.sysreg) return sysregAccess(r.name, r.sysreg, ctx);
+  return readOnly(() => undefined);
+}
+
+const readOnly = (read: () => bigint | undefined): RegAccess => ({ read, write: null });
+
+/** x0..x30 from the core's general registers, v0..v31 as 128-bit little-endian values. */
+function numberedAccess(name: string, v: Vcpu): RegAccess | null {
+  const x = /^x([0-9]+)$/.exec(name);
   if (x) {
     const n = Number(x[1]);
     return { read: () => v.x(n), write: (val) => (v.setX(n, val), true) };
   }
-  const vn = /^v([0-9]+)$/.exec(r.name);
+  const vn = /^v([0-9]+)$/.exec(name);
   if (vn) {
     const n = Number(vn[1]);
     return {
-      read: () => leBytesToBig(uc.vregRead(n)),
-      write: (val) => (uc.vregWrite(n, bigToLeBytes(val, 16)), true),
+      read: () => leBytesToBig(v.uc.vregRead(n)),
+      write: (val) => (v.uc.vregWrite(n, bigToLeBytes(val, 16)), true),
     };
   }
-  switch (r.name) {
-    case 'sp':
-      return { read: () => uc.regRead(Reg.SP), write: (val) => (uc.regWrite(Reg.SP, val), true) };
-    case 'pc':
-      return { read: () => vaToBigint(v.pc), write: (val) => ((v.pc = vaFromBigint(val)), true) };
-    case 'cpsr':
-      return { read: () => BigInt(v.pstate >>> 0), write: (val) => writePstate(v, Number(val)) };
-    case 'fpsr':
-      return { read: () => uc.regRead(Reg.FPSR) & 0xffff_ffffn, write: (val) => (uc.regWrite(Reg.FPSR, val), true) };
-    case 'fpcr':
-      return { read: () => uc.regRead(Reg.FPCR) & 0xffff_ffffn, write: (val) => (uc.regWrite(Reg.FPCR, val), true) };
-    // Unicorn does not bank SP on PSTATE changes (DESIGN.md): the live SP is the bank of the current mode.
-    case 'sp_el0':
-      return {
-        read: () => (liveSpIs(v, 0) ? uc.regRead(Reg.SP) : uc.regRead(Reg.SP_EL0)),
-        write: (val) => (uc.regWrite(liveSpIs(v, 0) ? Reg.SP : Reg.SP_EL0, val), true),
-      };
-    case 'sp_el1':
-      return {
-        read: () => (liveSpIs(v, 1) ? uc.regRead(Reg.SP) : uc.regRead(Reg.SP_EL1)),
-        write: (val) => (uc.regWrite(liveSpIs(v, 1) ? Reg.SP : Reg.SP_EL1, val), true),
-      };
-    case 'currentel':
-      return ro(() => BigInt(v.el << 2));
-    // What the EL2 model was told about the last exit: the syndrome registers hardware would have written.
-    case 'esr_el2':
-      return ro(() => {
-        const e = ctx.lastExit();
-        return e ? BigInt(e.esr >>> 0) : 0n;
-      });
-    case 'elr_el2':
-      return ro(() => {
-        const e = ctx.lastExit();
-        return e ? vaToBigint(e.pc) : 0n;
-      });
-    case 'far_el2':
-      return ro(() => {
-        const e = ctx.lastExit();
-        return e && 'far' in e ? vaToBigint(e.far) : 0n;
-      });
-    case 'hpfar_el2':
-      return ro(() => {
-        const e = ctx.lastExit();
-        return e && 'hpfar' in e ? BigInt(e.hpfar) : 0n;
-      });
-  }
-  if (r.feature === FEATURE_SYSREGS && r.sysreg) {
-    const enc = r.sysreg;
-    // Other EL2 registers are the hypervisor model's register file (Unicorn's own EL2 state is
-    // not what the model uses). Writable: a new HCR_EL2 reroutes traps and reinstalls stage 2.
-    if (enc.op1 >= 4 && r.name.endsWith('_el2')) {
-      const hyp = ctx.hyp;
-      const name = r.name.toUpperCase();
-      return {
-        read: () => hyp.el2Register?.(name),
-        write: (val) => {
-          if (!hyp.setEl2Register?.(name, val)) return false;
-          v.flushTlb();
-          ctx.codeChanged();
-          return true;
-        },
-      };
-    }
-    // MAIR_EL1 as the guest reads it (under --mair-mangle the CPU holds the mangled value).
-    if (r.name === 'mair_el1') {
-      const hyp = ctx.hyp;
-      return {
-        read: () => {
-          const cpu = uc.sysregRead(enc) ?? 0n;
-          return hyp.guestView ? hyp.guestView('MAIR_EL1', cpu) : cpu;
-        },
-        write: (val) => v.setSysreg(enc, val),
-      };
-    }
-    // A row a device answers (the timer, the GIC CPU interface, the counters) is read and written
-    // through the device, as the guest would.
-    const entry = v.sysregs.find(enc);
-    const device = entry?.device ?? null;
-    if (entry !== undefined && device !== null) {
-      return { read: () => device.read(entry), write: entry.access === 'ro' ? null : (val) => (device.write(entry, val), true) };
-    }
-    const readOnly = entry?.access === 'ro';
+  return null;
+}
+
+/** A core register Unicorn holds under one id, read and written as it is. */
+function coreReg(id: number, mask: bigint | null = null): (v: Vcpu) => RegAccess {
+  return (v) => ({
+    read: () => (mask === null ? v.uc.regRead(id) : v.uc.regRead(id) & mask),
+    write: (val) => (v.uc.regWrite(id, val), true),
+  });
+}
+
+/**
+ * SP_EL0/SP_EL1: Unicorn does not bank SP on PSTATE changes (DESIGN.md), so the live SP is the
+ * bank of the current mode and the banked copy is only current for the other one.
+ */
+function bankedSp(bank: 0 | 1, banked: number): (v: Vcpu) => RegAccess {
+  return (v) => ({
+    read: () => v.uc.regRead(liveSpIs(v, bank) ? Reg.SP : banked),
+    write: (val) => (v.uc.regWrite(liveSpIs(v, bank) ? Reg.SP : banked, val), true),
+  });
+}
+
+/** The named core registers, by their name in the target description. */
+const CORE_REGISTERS: ReadonlyMap<string, (v: Vcpu) => RegAccess> = new Map<string, (v: Vcpu) => RegAccess>([
+  ['sp', coreReg(Reg.SP)],
+  ['pc', (v) => ({ read: () => vaToBigint(v.pc), write: (val) => ((v.pc = vaFromBigint(val)), true) })],
+  ['cpsr', (v) => ({ read: () => BigInt(v.pstate >>> 0), write: (val) => writePstate(v, Number(val)) })],
+  ['fpsr', coreReg(Reg.FPSR, 0xffff_ffffn)],
+  ['fpcr', coreReg(Reg.FPCR, 0xffff_ffffn)],
+  ['sp_el0', bankedSp(0, Reg.SP_EL0)],
+  ['sp_el1', bankedSp(1, Reg.SP_EL1)],
+  ['currentel', (v) => readOnly(() => BigInt(v.el << 2))],
+]);
+
+/**
+ * What the EL2 model was told about the last exit: the syndrome registers hardware would have
+ * written (0 before any exit, or when the exit has no such field).
+ */
+const EXIT_SYNDROME: ReadonlyMap<string, (e: Exit) => bigint> = new Map<string, (e: Exit) => bigint>([
+  ['esr_el2', (e) => BigInt(e.esr >>> 0)],
+  ['elr_el2', (e) => vaToBigint(e.pc)],
+  ['far_el2', (e) => ('far' in e ? vaToBigint(e.far) : 0n)],
+  ['hpfar_el2', (e) => ('hpfar' in e ? BigInt(e.hpfar) : 0n)],
+]);
+
+/**
+ * A system register: other EL2 registers from the hypervisor model's register file, MAIR_EL1 as
+ * the guest reads it, a device's row through the device, the rest from the CPU.
+ */
+function sysregAccess(name: string, enc: SysregOf, ctx: RegisterContext): RegAccess {
+  // Unicorn's own EL2 state is not what the model uses.
+  if (enc.op1 >= 4 && name.endsWith('_el2')) return el2ModelAccess(name.toUpperCase(), ctx);
+  const v = ctx.vcpu;
+  // MAIR_EL1 as the guest reads it (under --mair-mangle the CPU holds the mangled value).
+  if (name === 'mair_el1') {
+    const hyp = ctx.hyp;
     return {
-      read: () => uc.sysregRead(enc) ?? undefined,
-      write: readOnly
+      read: () => {
+        const cpu = v.uc.sysregRead(enc) ?? 0n;
+        return hyp.guestView ? hyp.guestView('MAIR_EL1', cpu) : cpu;
+      },
+      write: (val) => v.setSysreg(enc, val),
+    };
+  }
+  // A row a device answers (the timer, the GIC CPU interface, the counters) is read and written
+  // through the device, as the guest would.
+  const entry = v.sysregs.find(enc);
+  const device = entry?.device ?? null;
+  if (entry !== undefined && device !== null) {
+    return { read: () => device.read(entry), write: entry.access === 'ro' ? null : (val) => (device.write(entry, val), true) };
+  }
+  return {
+    read: () => v.uc.sysregRead(enc) ?? undefined,
+    write:
+      entry?.access === 'ro'
         ? null
         : (val) => {
             if (!v.setSysreg(enc, val)) return false;
@@ -135,9 +146,21 @@ export function registerAccess(r: RegisterDescriptor, ctx: RegisterContext): Reg
             ctx.codeChanged();
             return true;
           },
-    };
-  }
-  return ro(() => undefined);
+  };
+}
+
+/** An EL2 register of the model (its virtual one for a guest hypervisor). Writable: a new HCR_EL2 reroutes traps and reinstalls stage 2. */
+function el2ModelAccess(name: string, ctx: RegisterContext): RegAccess {
+  const hyp = ctx.hyp;
+  return {
+    read: () => hyp.el2Register?.(name),
+    write: (val) => {
+      if (!hyp.setEl2Register?.(name, val)) return false;
+      ctx.vcpu.flushTlb();
+      ctx.codeChanged();
+      return true;
+    },
+  };
 }
 
 function liveSpIs(v: Vcpu, bank: 0 | 1): boolean {
