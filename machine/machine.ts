@@ -413,7 +413,7 @@ export class Machine {
       this.board,
       this.hyps,
       { imageName: this.config.imageName, halt: this.ended, hostNs: Number(process.hrtime.bigint() - this.t0), walks },
-      smp === null ? null : { virtualTimeNs: smp.virtualTimeNs, quanta: smp.sched.quanta, power: this.board.vcpus.map((_, i) => smp.power.state(i)) },
+      smp === null ? null : { virtualTimeNs: smp.virtualTimeNs, quanta: smp.sched.quanta, power: this.board.vcpus.map((_, i) => smp.power.state(i)), sched: smp.sched },
     );
   }
 

@@ -15,6 +15,8 @@ import type { VirtMachine } from '../emulator/platform/virt.js';
 import type { Vcpu } from '../emulator/cpu/vcpu.js';
 import { SmpScheduler, type CpuRunResult, type SchedCpu, type SchedResult } from '../emulator/cpu/smp-scheduler.js';
 import { SR } from '../emulator/cpu/sysregs.js';
+import { inSpinLoop } from '../emulator/cpu/spin-loop.js';
+import { Access } from '../emulator/cpu/translator.js';
 import { Reg } from '../emulator/unicorn/uc.js';
 import { vaFromBigint } from '../emulator/types.js';
 import type { HaltReason } from '../emulator/cpu/exits.js';
@@ -199,6 +201,24 @@ export class SmpVm implements Snapshottable {
         v.timerSource?.update();
         const dl = v.timerSource?.nextDeadline() ?? null;
         return dl === null ? null : v.clock.ticksToNs(dl);
+      },
+      get events() {
+        return v.eventSeq;
+      },
+      // The code at PC as this vCPU would fetch it, walked without the TLB model (no statistics
+      // move), once per 1 KiB page (the loop is at most 16 instructions: one or two pages).
+      inSpinLoop: () => {
+        let page = -1;
+        let base = -1;
+        return inSpinLoop(v.pc, (va) => {
+          const p = va - (va % 0x400);
+          if (p !== page) {
+            const t = v.translator.probe(p, Access.FETCH, v.el);
+            page = p;
+            base = t.ok && v.ram.contains(t.pa, 0x400) ? t.pa : -1;
+          }
+          return base < 0 ? null : v.ram.read32(base + (va - p));
+        });
       },
     };
   }

@@ -49,6 +49,8 @@ export interface SmpView {
   readonly virtualTimeNs: number;
   readonly quanta: readonly number[];
   readonly power: readonly string[];
+  /** The scheduler's counters (emulator/cpu/smp-scheduler.ts): quantum, hand-overs, spin warps. */
+  readonly sched: { readonly quantum: number; readonly handovers: number; readonly spinWarps: number; readonly spinWarpNs: number };
 }
 
 /**
@@ -143,6 +145,8 @@ function smpStats(
     exits: s.exits,
     tlb: s.tlb,
   }));
+  const { quantum, handovers, spinWarps, spinWarpNs } = smp.sched;
+  total.scheduler = { quantum, handovers, spinWarp: { warps: spinWarps, ns: spinWarpNs } };
   if (o.walks !== null) total.walks = o.walks;
   return total;
 }

@@ -31,6 +31,17 @@
  *   round trip therefore costs the instructions the two vCPUs execute, not a quantum each
  *   (kvm-unit-tests micro-bench ipi/lpi). These decisions depend only on guest instructions
  *   (which instruction pended what), never on host time.
+ * - Spin warp: a vCPU whose last SPIN_QUANTA full quanta made no exit and took no exception
+ *   and each ended inside a short loop that only loads, computes in registers, branches and
+ *   waits with YIELD or WFE (emulator/cpu/spin-loop.ts) is spinning: nothing it runs can change
+ *   what another vCPU sees.
+ *   At the end of a round in which every powered vCPU is idle (WFI) or spinning, at least one
+ *   spins and no interrupt is pending for any, only a timer can end the wait: the machine's
+ *   time jumps to the earliest timer deadline of a powered vCPU, every powered vCPU catching up
+ *   to it (as when all idle), so a wait of 10 ms costs a round, not 10M instructions per vCPU
+ *   (kvm-unit-tests micro-bench timer_10ms). At most one warp per deadline (a timer whose
+ *   condition is met has none), none without a deadline (the vCPUs spin on, as on QEMU). The
+ *   decision reads only guest state at quantum ends, never host time.
  * - An interrupt that is already pending or masked takes effect when the target is next
  *   scheduled: at most one round of virtual latency, always the same.
  * - A run may stop at any instruction count (a turn of the host event loop, a pause, the
@@ -42,6 +53,12 @@ import { applyState, captureState, SnapshotFormatError, type RestoreContext, typ
 
 /** Instructions per vCPU per round (10 us of virtual time). */
 export const QUANTUM = 10_000;
+/**
+ * Full quanta in a row a vCPU must end spinning before a spin warp counts it: with two, a vCPU
+ * that wrote memory and then began to spin in the same quantum has spun a whole quantum more,
+ * so every other vCPU has run a quantum since the write and seen it.
+ */
+export const SPIN_QUANTA = 2;
 
 /** Why a vCPU's runFor returned: its budget ran out ('ran'), it idles, yields, powered off, halted the machine, or was paused from outside. */
 export type CpuRunResult = 'ran' | 'idle' | 'yield' | 'off' | 'halt' | 'paused';
@@ -62,6 +79,10 @@ export interface SchedCpu {
   interruptPending(): boolean;
   /** Virtual time (ns) of its next timer deadline, or null. */
   nextDeadlineNs(): number | null;
+  /** Exits and exceptions so far (a quantum with none, ending in a spin loop, spins). */
+  readonly events: number;
+  /** Is its PC inside a spin loop (emulator/cpu/spin-loop.ts)? */
+  inSpinLoop(): boolean;
 }
 
 /**
@@ -78,6 +99,12 @@ export class SmpScheduler implements Snapshottable {
   readonly quanta: number[];
   /** Quanta ended early because the vCPU woke another one (statistics). */
   handovers = 0;
+  /** Each vCPU's events when its current quantum began, and its full quanta in a row that ended spinning. */
+  private readonly quantumEvents: number[];
+  private readonly spinStreak: number[];
+  /** Spin warps (statistics): how many, and the virtual time they skipped. */
+  spinWarps = 0;
+  spinWarpNs = 0;
   /** The vCPU handed the turn by a wake-up, until its next EOI or the end of its quantum (-1: none). */
   handedTo = -1;
   /** Each vCPU's IRQ line as last seen (a wake-up is a rising edge: machine/smp.ts). */
@@ -106,6 +133,8 @@ export class SmpScheduler implements Snapshottable {
     this.idle = cpus.map(() => false);
     this.quanta = cpus.map(() => 0);
     this.lines = cpus.map(() => false);
+    this.quantumEvents = cpus.map(() => 0);
+    this.spinStreak = cpus.map(() => 0);
     this.left = quantum;
   }
 
@@ -178,6 +207,8 @@ export class SmpScheduler implements Snapshottable {
         if (!this.ranInRound) {
           const r = this.allIdle();
           if (r !== 'ran') return r;
+        } else {
+          this.spinWarp();
         }
         this.ranInRound = false;
       }
@@ -186,11 +217,13 @@ export class SmpScheduler implements Snapshottable {
       if (this.left === q) {
         if (i === 0) this.roundNs = this.nowNs;
         if (!c.powered) {
+          this.spinStreak[i] = 0;
           this.idle[i] = false;
           this.pos++;
           continue;
         }
         if (this.idle[i]) {
+          this.spinStreak[i] = 0;
           if (!this.wakes(i)) {
             this.pos++;
             continue;
@@ -199,6 +232,7 @@ export class SmpScheduler implements Snapshottable {
         }
         c.catchUp(this.roundNs);
         this.quanta[i]!++;
+        this.quantumEvents[i] = c.events;
       }
       const before = c.instructions;
       const r = c.runFor(Math.min(this.left, budget - used));
@@ -210,6 +244,9 @@ export class SmpScheduler implements Snapshottable {
       if (r === 'paused') return 'paused';
       if (r === 'idle') this.idle[i] = true;
       if (r !== 'ran' || this.left <= 0) {
+        // A full quantum with no exit or exception, ending in a spin loop: spinning (spinWarp).
+        const spins = r === 'ran' && this.left <= 0 && c.events === this.quantumEvents[i] && c.inSpinLoop();
+        this.spinStreak[i] = spins ? this.spinStreak[i]! + 1 : 0;
         this.pos++;
         this.left = q;
       }
@@ -237,6 +274,30 @@ export class SmpScheduler implements Snapshottable {
     }
     for (const c of this.cpus) if (c.powered) c.catchUp(earliest);
     return 'ran';
+  }
+
+  /**
+   * The end of a round in which some vCPU ran: when every powered vCPU is idle or spinning, at
+   * least one spins and no interrupt is pending, time jumps to the earliest deadline (header).
+   */
+  private spinWarp(): void {
+    let earliest: number | null = null;
+    let spins = false;
+    for (let i = 0; i < this.cpus.length; i++) {
+      const c = this.cpus[i]!;
+      if (!c.powered) continue;
+      const spinning = this.spinStreak[i]! >= SPIN_QUANTA;
+      if (!this.idle[i] && !spinning) return;
+      spins ||= spinning;
+      if (c.interruptPending()) return;
+      const dl = c.nextDeadlineNs();
+      if (dl !== null && (earliest === null || dl < earliest)) earliest = dl;
+    }
+    const now = this.nowNs;
+    if (!spins || earliest === null || earliest <= now) return;
+    this.spinWarps++;
+    this.spinWarpNs += earliest - now;
+    for (const c of this.cpus) if (c.powered) c.catchUp(earliest);
   }
 
   /** End a paced idle wait: the machine's time moves to `ns`, at most the deadline it waited for. */

@@ -1,7 +1,7 @@
 // SMP groundwork: the deterministic round-robin scheduler (emulator/cpu/smp-scheduler.ts) and
 // the PSCI power-state model (hyp/psci-power.ts, Arm DEN0022).
 import { describe, expect, it } from 'vitest';
-import { SmpScheduler, type CpuRunResult, type SchedCpu } from '../../emulator/cpu/smp-scheduler.js';
+import { SmpScheduler, SPIN_QUANTA, type CpuRunResult, type SchedCpu } from '../../emulator/cpu/smp-scheduler.js';
 import { AFFINITY, PSCI_RET_SMP, PsciPower, mpidrAffinity } from '../../hyp/psci-power.js';
 
 /** A fake vCPU: runs `work` instructions, then idles (WFI) unless `pending`; optional timer deadline. */
@@ -11,6 +11,10 @@ class FakeCpu implements SchedCpu {
   idleNs = 0;
   pending = false;
   deadline: number | null = null;
+  /** Exits and exceptions (a test bumps it from `onRun`); whether its PC is in a spin loop. */
+  events = 0;
+  spin = false;
+  onRun: (() => void) | null = null;
   log: string[];
   constructor(readonly id: number, public work: number, log: string[]) {
     this.log = log;
@@ -27,7 +31,11 @@ class FakeCpu implements SchedCpu {
   nextDeadlineNs(): number | null {
     return this.deadline;
   }
+  inSpinLoop(): boolean {
+    return this.spin;
+  }
   runFor(n: number): CpuRunResult {
+    this.onRun?.();
     this.pending = false;
     if (this.deadline !== null && this.deadline <= this.timeNs) this.deadline = null;
     const k = Math.min(n, this.work);
@@ -137,6 +145,77 @@ describe('SmpScheduler: round robin in fixed quanta', () => {
       return log.join(' ');
     };
     expect(run()).toBe(run());
+  });
+});
+
+describe('SmpScheduler: spin warp (every powered vCPU idle or spinning: time jumps to the next deadline)', () => {
+  /** Two vCPUs spinning from the start (no events, PC in a spin loop); vCPU 0 has a timer at `deadline`. */
+  const spinners = (deadline: number | null) => {
+    const log: string[] = [];
+    const a = new FakeCpu(0, 1e12, log);
+    const b = new FakeCpu(1, 1e12, log);
+    a.spin = b.spin = true;
+    a.deadline = deadline;
+    return { a, b, s: new SmpScheduler([a, b], 100), log };
+  };
+  it(`after ${SPIN_QUANTA} full spinning quanta each, the next round starts with every clock at the earliest deadline, once`, () => {
+    const { a, b, s } = spinners(1_000_000);
+    s.run(200 * SPIN_QUANTA);
+    expect(s.spinWarps).toBe(0);
+    expect(a.timeNs).toBe(100 * SPIN_QUANTA); // one quantum a round so far
+    s.run(100); // the round boundary: the warp, then vCPU 0's quantum at the deadline
+    expect(s.spinWarps).toBe(1);
+    expect(s.spinWarpNs).toBe(1_000_000 - 100 * SPIN_QUANTA);
+    expect(a.timeNs).toBe(1_000_100);
+    expect(b.timeNs).toBe(1_000_000);
+    s.run(1000); // the deadline was reached: no second warp, a quantum a round again
+    expect(s.spinWarps).toBe(1);
+    expect(a.timeNs).toBe(1_000_600);
+  });
+  it('no warp while one vCPU does other work, after a quantum with an exit or exception, with an interrupt pending, or without a deadline', () => {
+    const busy = spinners(1_000_000);
+    busy.b.spin = false;
+    busy.s.run(10_000);
+    expect(busy.s.spinWarps).toBe(0);
+    expect(busy.a.timeNs).toBe(5000);
+    const exits = spinners(1_000_000);
+    exits.b.onRun = () => void exits.b.events++;
+    exits.s.run(10_000);
+    expect(exits.s.spinWarps).toBe(0);
+    const pending = spinners(1_000_000);
+    pending.b.interruptPending = () => true;
+    pending.s.run(10_000);
+    expect(pending.s.spinWarps).toBe(0);
+    const none = spinners(null);
+    none.s.run(10_000);
+    expect(none.s.spinWarps).toBe(0);
+    expect(none.a.timeNs).toBe(5000);
+  });
+  it('a vCPU idle in WFI does not stop the warp; its own deadline counts too; off vCPUs are ignored', () => {
+    const { a, b, s } = spinners(null);
+    b.spin = false;
+    b.work = 50; // then WFI, with a timer 2 ms away
+    b.deadline = 2_000_000;
+    const c = new FakeCpu(2, 1e12, []);
+    c.powered = false;
+    const s3 = new SmpScheduler([a, b, c], 100);
+    void s;
+    s3.run(100 * SPIN_QUANTA + 50); // b idles after 50; a spins
+    expect(s3.spinWarps).toBe(0);
+    s3.run(10);
+    expect(s3.spinWarps).toBe(1);
+    expect(a.timeNs).toBe(2_000_010);
+    expect(b.timeNs).toBe(2_000_000);
+    expect(c.timeNs).toBe(0);
+  });
+  it('is decided at quantum ends only: where the caller splits the run does not change it', () => {
+    const whole = spinners(1_000_000);
+    whole.s.run(5000);
+    const split = spinners(1_000_000);
+    for (let i = 0; i < 5000; i += 37) split.s.run(Math.min(37, 5000 - i));
+    expect(split.a.timeNs).toBe(whole.a.timeNs);
+    expect(whole.s.spinWarps).toBe(1);
+    expect(split.s.spinWarps).toBe(whole.s.spinWarps);
   });
 });
 
