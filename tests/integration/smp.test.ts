@@ -101,3 +101,45 @@ describe('--smp: PSCI bring-up, SGIs, broadcast TLBI (smp-ipi guest)', () => {
     }
   });
 });
+
+// The smp-spin guest (guest-images/src/smp-spin.c) waits the way kvm-unit-tests' micro-bench
+// does: spinning on YIELD, for another vCPU's answer (an IPI round trip) and for a 10 ms timer
+// while every other vCPU spins too. The scheduler's hand-over and its spin warp
+// (emulator/cpu/smp-scheduler.ts) are what make both cheap; the guest passes under QEMU -smp 4.
+describe('--smp: vCPUs that spin on YIELD (smp-spin guest)', () => {
+  /** The longest IPI round trip the guest measured, in counter ticks (62.5 MHz: 16 ns each). */
+  const longestRoundTrip = (out: string): number => Number(/IPI round trip, longest: (\d+) counter ticks/.exec(out)![1]);
+
+  it('hand-over: an SGI ends the sender\'s quantum and the target\'s EOI ends its own, so a round trip is not a quantum (10,000 ns)', async () => {
+    const r = await run([guest('smp-spin'), '--smp', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('RESULT smp-spin: 0 failures');
+    // Without the hand-over vCPU 0 spins out its quantum after the SGI and vCPU 1 runs out its
+    // own after the EOI: the longest of the 8 round trips is then a quantum, 625 ticks or more.
+    expect(longestRoundTrip(r.stdout) * 16).toBeLessThan(1000);
+    const sched = r.stats['scheduler'] as { quantum: number; handovers: number };
+    expect(sched.quantum).toBe(10_000);
+    expect(sched.handovers).toBeGreaterThanOrEqual(1 + 8); // CPU_ON, then each SGI
+  }, 120_000);
+
+  for (const n of [2, 4]) {
+    it(`--smp ${n}: 16 waits of 10 ms with every vCPU spinning cost a spin warp each, not 10M instructions per vCPU`, async () => {
+      const r = await run([guest('smp-spin'), '--smp', String(n)]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain('PASS 10 ms timer waits ended by the timer IRQ');
+      expect(r.stdout).toContain('PASS no timer IRQ taken before its deadline');
+      const warp = (r.stats['scheduler'] as { spinWarp: { warps: number; ns: number } }).spinWarp;
+      expect(warp.warps).toBe(16);
+      expect(warp.ns).toBeGreaterThan(16 * 9_900_000);
+      expect(r.stats.virtualTimeNs as number).toBeGreaterThan(160_000_000); // the time did pass ...
+      expect(r.stats.instructions as number).toBeLessThan(5_000_000); // ... without 160 ms x n of spinning (320M+)
+    }, 120_000);
+  }
+
+  it('is deterministic: two runs print the same bytes and the same statistics', async () => {
+    const a = await run([guest('smp-spin'), '--smp', '4']);
+    const b = await run([guest('smp-spin'), '--smp', '4']);
+    expect(b.stdout).toBe(a.stdout);
+    expect(stable(b.stats)).toEqual(stable(a.stats));
+  }, 120_000);
+});
