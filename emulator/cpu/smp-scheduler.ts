@@ -7,8 +7,9 @@
  * The rules (what a user debugging an SMP guest needs to know):
  * - Quantum: each powered-on, runnable vCPU runs QUANTUM instructions per round, in vCPU order
  *   (0, 1, ..., N-1). A vCPU's quantum ends early when it halts the machine, powers off (PSCI
- *   CPU_OFF), goes idle (WFI or CPU_SUSPEND with nothing pending) or yields (WFE: the event it
- *   waits for can only come from another vCPU).
+ *   CPU_OFF), goes idle (WFI or CPU_SUSPEND with nothing pending) or yields (a WFE the EL2 model
+ *   is told about: Unicorn 2.1.1 runs WFE and YIELD as NOPs, so an untrapped WFE loop spins and
+ *   is the spin warp's case below).
  * - Virtual time: the vCPUs run side by side, as on hardware: each vCPU's clock is its retired
  *   instructions (1 ns each) plus the time it did not run (idle, powered off, or waiting for its
  *   turn). At the start of a round every vCPU about to run catches up to the machine's time,
