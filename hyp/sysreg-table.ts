@@ -34,6 +34,8 @@ export const SCTLR_EL0_ENABLE = { UCT: 1 << 15, DZE: 1 << 14, UCI: 1 << 26 } as 
 interface TrapSpec {
   read?: TrapCond;
   write?: TrapCond;
+  /** A second HCR_EL2 condition on both directions, checked after `read`/`write` (TID4 beside TID2). */
+  also?: TrapCond;
   mdcr?: MdcrBitName;
   fastPath?: 'vm-write';
 }
@@ -42,7 +44,9 @@ interface TrapSpec {
 const GROUP_TRAPS: Partial<Record<Group, TrapSpec>> = {
   VM: { read: 'TRVM', write: 'TVM', fastPath: 'vm-write' },
   ID1: { read: 'TID1' },
-  ID2: { read: 'TID2' },
+  // HCR_EL2.TID4 (FEAT_EVT; D19.2.48 "HCR_EL2"): traps the cache-geometry registers of ID group 2
+  // (CCSIDR_EL1, CCSIDR2_EL1, CLIDR_EL1, and CSSELR_EL1 both ways) but not CTR_EL0 (ROW_TRAPS).
+  ID2: { read: 'TID2', also: 'TID4' },
   ID3: { read: 'TID3' },
   ACTLR: { read: 'TACR', write: 'TACR' },
   SW: { write: 'TSW' },
@@ -62,7 +66,9 @@ const GROUP_TRAPS: Partial<Record<Group, TrapSpec>> = {
 /** Registers whose trap differs from their group's. */
 const ROW_TRAPS: Readonly<Record<string, TrapSpec>> = {
   // CSSELR_EL1 is in ID group 2 and writable: TID2 traps both directions.
-  CSSELR_EL1: { read: 'TID2', write: 'TID2' },
+  CSSELR_EL1: { read: 'TID2', write: 'TID2', also: 'TID4' },
+  // CTR_EL0 is the one ID group 2 register that TID2 alone traps, not TID4 (D19.2.48 TID4).
+  CTR_EL0: { read: 'TID2' },
   // DISR_EL1 is RAS state but not one of the error-record registers TERR traps.
   DISR_EL1: {},
 };
@@ -73,6 +79,8 @@ export interface SysregRow extends SysregDef {
   readonly trapRead: TrapCond | null;
   /** HCR_EL2 bit trapping MSR/SYS (writes and operations) */
   readonly trapWrite: TrapCond | null;
+  /** Second HCR_EL2 bit trapping both directions, checked after trapRead/trapWrite (TID4) */
+  readonly trapAlso: TrapCond | null;
   /** MDCR_EL2 bit trapping both directions */
   readonly mdcrTrap: MdcrBitName | null;
   /** Handled on the EL2 fast path without a world switch (seed 000). */
@@ -86,6 +94,9 @@ export interface SysregRow extends SysregDef {
   readonly wrWord: number;
   readonly wrMask: number;
   readonly wrInv: number;
+  readonly alsoWord: number;
+  readonly alsoMask: number;
+  readonly alsoInv: number;
   /** MDCR_EL2 mask (0: none) */
   readonly mdcrMask: number;
   /** SCTLR_EL1 mask enabling EL0 (0: no SCTLR control), -1 when UNDEFINED at EL0 */
@@ -106,12 +117,15 @@ export function trapRow(d: SysregDef): SysregRow {
   const trapWrite = t.write ?? null;
   const [rdWord, rdMask, rdInv] = compileCond(trapRead);
   const [wrWord, wrMask, wrInv] = compileCond(trapWrite);
+  const trapAlso = t.also ?? null;
+  const [alsoWord, alsoMask, alsoInv] = compileCond(trapAlso);
   const el0 = d.el0;
   const el0Ctl = el0 === 'none' ? -1 : el0 === 'UCT' || el0 === 'DZE' || el0 === 'UCI' ? SCTLR_EL0_ENABLE[el0] : 0;
   return Object.freeze({
     ...d,
     trapRead,
     trapWrite,
+    trapAlso,
     mdcrTrap: t.mdcr ?? null,
     ...(t.fastPath ? { fastPath: t.fastPath } : {}),
     rdWord,
@@ -120,6 +134,9 @@ export function trapRow(d: SysregDef): SysregRow {
     wrWord,
     wrMask,
     wrInv,
+    alsoWord,
+    alsoMask,
+    alsoInv,
     mdcrMask: t.mdcr ? 1 << MDCR[t.mdcr] : 0,
     el0Ctl,
   });

@@ -103,14 +103,6 @@ const TPMCR_MASK = 1 << MDCR.TPMCR;
 const TDE_MASK = 1 << MDCR.TDE;
 const TDE_IMPLIES = (1 << MDCR.TDA) | (1 << MDCR.TDOSA) | (1 << MDCR.TDRA);
 const PMCR_KEY = (3 << 14) | (3 << 11) | (9 << 7) | (12 << 3) | 0;
-/**
- * HCR_EL2.TID4 (FEAT_EVT; D19.2.48 "HCR_EL2"): traps the cache-geometry registers of ID group 2
- * (CCSIDR_EL1, CCSIDR2_EL1, CLIDR_EL1, and CSSELR_EL1 both ways) but not CTR_EL0, which TID2
- * alone traps. A trap bit in HCR's high word, checked beside the group's own TID2 condition.
- */
-const TID4_HI = 1 << (HCR.TID4 - 32);
-const TRAP_TID4 = BY_HCR_BIT[HCR.TID4]!;
-const CTR_KEY = sysregKey({ op0: 3, op1: 3, crn: 0, crm: 0, op2: 1 });
 
 function bitIndex(word: number, mask: number): number {
   return word * 32 + (31 - Math.clz32(mask));
@@ -160,7 +152,11 @@ export function routeAccess(hcr: TrapControls | bigint, row: SysregRow | undefin
     if (set !== (row.wrInv === 1)) return BY_HCR_BIT[bitIndex(row.wrWord, row.wrMask)]!;
   }
 
-  if (row.group === 'ID2' && row.key !== CTR_KEY && (c.hi & TID4_HI) !== 0) return TRAP_TID4;
+  // The row's second condition, both directions (TID4 on the cache-geometry registers, sysreg-table.ts).
+  if (row.alsoWord >= 0) {
+    const set = ((row.alsoWord === 0 ? c.lo : c.hi) & row.alsoMask) !== 0;
+    if (set !== (row.alsoInv === 1)) return BY_HCR_BIT[bitIndex(row.alsoWord, row.alsoMask)]!;
+  }
 
   if (row.mdcrMask !== 0 && c.mdcr !== undefined) {
     const mdcr = (c.mdcr & TDE_MASK) !== 0 ? c.mdcr | TDE_IMPLIES : c.mdcr;

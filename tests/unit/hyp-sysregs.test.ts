@@ -76,6 +76,13 @@ describe('sysreg table: shape', () => {
     expect(sysregByName('CSSELR_EL1')?.trapWrite).toBe('TID2');
   });
 
+  it('TID4 (FEAT_EVT) is the second condition of the cache-geometry rows, not of CTR_EL0 (D19.2.48 TID4)', () => {
+    expect(SYSREG_TABLE.filter((r) => r.trapAlso === 'TID4').map((r) => r.name).sort()).toEqual(
+      ['CCSIDR2_EL1', 'CCSIDR_EL1', 'CLIDR_EL1', 'CSSELR_EL1'],
+    );
+    expect(SYSREG_TABLE.filter((r) => r.trapAlso !== null && r.trapAlso !== 'TID4')).toEqual([]);
+  });
+
   it('cache and TLB maintenance rows carry their HCR_EL2 bit (D19.2.48 TSW, TPCP, TPU, TTLB, TDZ)', () => {
     const bit = (n: string) => sysregByName(n)?.trapWrite;
     for (const n of ['DC_ISW', 'DC_CSW', 'DC_CISW']) expect(bit(n)).toBe('TSW');
