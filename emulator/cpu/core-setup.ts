@@ -10,7 +10,7 @@ import { SysInsn, type CpRegView, type SysInsnKind, type Unicorn } from '../unic
 import { onCpuException } from './exception-entry.js';
 import type { FillHandler } from './fill-handler.js';
 import { onSysInsn } from './sysinsn-hook.js';
-import type { Vcpu } from './vcpu.js';
+import type { VcpuInternals } from './vcpu-internals.js';
 
 export function openCoreToEl1(uc: Unicorn): void {
   // QEMU's own access checks run before our system-instruction hook: with
@@ -30,7 +30,7 @@ export function openCoreToEl1(uc: Unicorn): void {
 }
 
 /** Every TLB miss to the fill handler, every exception Unicorn raises and every system instruction to their hooks. */
-export function installCoreHooks(v: Vcpu, fill: FillHandler): void {
+export function installCoreHooks(v: VcpuInternals, fill: FillHandler): void {
   const uc = v.uc;
   uc.onTlbFill((va, type) => fill.onFill(va, type));
   uc.onInterrupt((intno) => onCpuException(v, intno));

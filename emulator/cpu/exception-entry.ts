@@ -73,7 +73,7 @@ export function enterException(cpu: EntryCpu, kind: ExceptionKind, esrValue: num
   uc.regWrite(Reg.PC, target);
 }
 
-interface TrapCpu {
+export interface TrapCpu {
   pc: number;
   readonly el: number;
   readInsn(va: number): number | null;

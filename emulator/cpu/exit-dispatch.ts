@@ -9,10 +9,10 @@ import { sysregKey } from './sysregs.js';
 import { enterException } from './exception-entry.js';
 import type { ExceptionKind } from './guest-cpu.js';
 import { debugEsrToEl2, type Exit } from './exits.js';
-import type { Vcpu } from './vcpu.js';
+import type { VcpuInternals } from './vcpu-internals.js';
 
 /** A system-instruction trap the EL2 model found itself: an EC 0x18 exit at `pc` carrying the catalogue row. */
-export function raiseSysregExit(v: Vcpu, a: SysregAccessFields & { readonly pc: number; readonly value: bigint; readonly trap: string }): void {
+export function raiseSysregExit(v: VcpuInternals, a: SysregAccessFields & { readonly pc: number; readonly value: bigint; readonly trap: string }): void {
   dispatchExit(v, {
     reason: 'sysreg',
     esr: esr(EC.SYS64, issSysreg(a)),
@@ -31,7 +31,7 @@ export function raiseSysregExit(v: Vcpu, a: SysregAccessFields & { readonly pc: 
 }
 
 /** Hand an exit to the EL2 model (unless the debugger's trap-break gate holds it). */
-export function dispatchExit(v: Vcpu, exit: Exit): void {
+export function dispatchExit(v: VcpuInternals, exit: Exit): void {
   v.loop.eventSeen = true;
   v.eventSeq++;
   const bypass = v.gateBypass !== null && v.gateBypass.pc === exit.pc && v.gateBypass.reason === exit.reason;
@@ -57,7 +57,7 @@ export function dispatchExit(v: Vcpu, exit: Exit): void {
 }
 
 /** Exception entry to EL1 (exception-entry.ts), counted and observed. */
-export function takeException(v: Vcpu, kind: ExceptionKind, esrValue: number, preferredReturn: number, far?: number): void {
+export function takeException(v: VcpuInternals, kind: ExceptionKind, esrValue: number, preferredReturn: number, far?: number): void {
   v.exceptionSeq++;
   v.loop.eventSeen = true;
   v.eventSeq++;
@@ -85,7 +85,7 @@ export function takeException(v: Vcpu, kind: ExceptionKind, esrValue: number, pr
  * does: ERET with SPSR_EL2.SS = 1 after a step; a breakpoint or watchpoint not raised again by the
  * same instruction (skipsDebugEvent).
  */
-export function debugException(v: Vcpu, esrValue: number, pc: number, far: number | undefined, guestTakes: boolean): void {
+export function debugException(v: VcpuInternals, esrValue: number, pc: number, far: number | undefined, guestTakes: boolean): void {
   if (!v.debugToEl2()) {
     takeException(v, 'sync', esrValue, pc, far);
     return;
@@ -99,14 +99,14 @@ export function debugException(v: Vcpu, esrValue: number, pc: number, far: numbe
 }
 
 /** Is the breakpoint/watchpoint at `pc` the one the EL2 model just resumed past (the same instruction re-executed, not a later pass)? */
-export function skipsDebugEvent(v: Vcpu, pc: number): boolean {
+export function skipsDebugEvent(v: VcpuInternals, pc: number): boolean {
   const s = v.debugSkip;
   if (s === null) return false;
   v.debugSkip = null;
   return s.pc === pc && v.currentInstructions <= s.instructions + 1;
 }
 
-function count(v: Vcpu, targetEl: 1 | 2, name: string): void {
+function count(v: VcpuInternals, targetEl: 1 | 2, name: string): void {
   v.exceptions.total++;
   const m = (v.exceptions.byTarget[targetEl === 1 ? 'EL1' : 'EL2'] ??= {});
   m[name] = (m[name] ?? 0) + 1;

@@ -9,13 +9,13 @@ import type { CpRegView } from '../unicorn/uc.js';
 import type { SysregEntry } from './sysreg-catalogue.js';
 import type { TlbiOperation } from '../mmu/tlbi-op.js';
 import { Access } from './translator.js';
-import type { Vcpu } from './vcpu.js';
+import type { VcpuInternals } from './vcpu-internals.js';
 
 /**
  * A TLB maintenance operation from the EL2 model: the model TLB drops what the operation names;
  * Unicorn's TLB (not tagged by ASID or VMID) is flushed whole.
  */
-export function tlbi(v: Vcpu, op: TlbiOperation, xt: bigint, vmid: number): void {
+export function tlbi(v: VcpuInternals, op: TlbiOperation, xt: bigint, vmid: number): void {
   v.translator.tlb.invalidate(op, xt, vmid);
   v.tlbiCount++;
   v.uc.flushTlb();
@@ -28,7 +28,7 @@ export function tlbi(v: Vcpu, op: TlbiOperation, xt: bigint, vmid: number): void
  * (not tagged by ASID or VMID) drops the pages of a by-VA form (as nativeTlbi) or everything.
  * The vCPU is not running: only one core runs at a time.
  */
-export function remoteTlbi(v: Vcpu, op: TlbiOperation, xt: bigint, vmid: number): void {
+export function remoteTlbi(v: VcpuInternals, op: TlbiOperation, xt: bigint, vmid: number): void {
   const tlb = v.translator.tlb;
   const flush = tlb.invalidate(op, xt, vmid);
   if (op.scope === 'va' || op.scope === 'va-range') {
@@ -36,7 +36,7 @@ export function remoteTlbi(v: Vcpu, op: TlbiOperation, xt: bigint, vmid: number)
   } else v.flushUnicornTlb();
 }
 
-function broadcastTlbi(v: Vcpu, op: TlbiOperation | undefined, xt: bigint, vmid: number): void {
+function broadcastTlbi(v: VcpuInternals, op: TlbiOperation | undefined, xt: bigint, vmid: number): void {
   if (op === undefined || op.shareability === 'NSH') return;
   for (const p of v.peers) p.remoteTlbi(op, xt, vmid);
 }
@@ -46,7 +46,7 @@ function broadcastTlbi(v: Vcpu, op: TlbiOperation | undefined, xt: bigint, vmid:
  * guests run TLBI natively too). QEMU drops its own entries as the
  * operation names; the model TLB drops the same, for the current VMID.
  */
-export function nativeTlbi(v: Vcpu, entry: SysregEntry, xt: bigint): void {
+export function nativeTlbi(v: VcpuInternals, entry: SysregEntry, xt: bigint): void {
   const op = entry.tlbi;
   const tlb = v.translator.tlb;
   const flush = op ? tlb.invalidate(op, xt, v.translator.regime.stage2.vmid) : tlb.invalidateAll();
@@ -68,16 +68,14 @@ export function nativeTlbi(v: Vcpu, entry: SysregEntry, xt: bigint): void {
 const subPages = new Float64Array(256);
 
 /** Unicorn's TLB entries of `n` 4 KiB VA pages (4 TARGET_PAGEs each); false when it cannot (then nothing was done). */
-function flushUnicornPages(v: Vcpu, pages4k: Float64Array, n: number): boolean {
+function flushUnicornPages(v: VcpuInternals, pages4k: Float64Array, n: number): boolean {
   if (n < 0 || n * 4 > subPages.length) return false;
   for (let i = 0; i < n; i++) for (let j = 0; j < 4; j++) subPages[i * 4 + j] = pages4k[i]! + j * 0x400;
-  if (!v.uc.flushTlbPages(subPages, n * 4)) return false;
-  v.tlbPageFlushes += n;
-  return true;
+  return v.uc.flushTlbPages(subPages, n * 4);
 }
 
 /** IC IALLU, IC IALLUIS, IC IVAU (Arm ARM C5.3): the code guard's snapshots, and (IVAU) the other cores' translated code. */
-export function icMaintenance(v: Vcpu, cp: CpRegView): void {
+export function icMaintenance(v: VcpuInternals, cp: CpRegView): void {
   if (cp.op1 === 0 && ((cp.crm === 1 && cp.op2 === 0) || (cp.crm === 5 && cp.op2 === 0))) {
     v.codeGuard.icInvalidate(null);
     // IC IALLUIS (CRm 1) is broadcast, but the other cores' translated code is NOT dropped: a
@@ -98,7 +96,7 @@ export function icMaintenance(v: Vcpu, cp: CpRegView): void {
 }
 
 /** Unicorn's TLB only (the model's is already exact): counted, and the code guard told. */
-export function flushUnicornTlb(v: Vcpu): void {
+export function flushUnicornTlb(v: VcpuInternals): void {
   v.tlbFlushes++;
   v.uc.flushTlb();
   v.codeGuard.tlbFlushed();
@@ -111,7 +109,7 @@ export function flushUnicornTlb(v: Vcpu): void {
  * wrong. Translated code is kept: it is keyed by physical address and flags, and Unicorn's
  * TB flush costs seconds with a large RAM mapping.
  */
-export function dropCachedTranslations(v: Vcpu): void {
+export function dropCachedTranslations(v: VcpuInternals): void {
   v.translator.markDirty();
   v.translator.invalidateAll();
   v.uc.flushTlb();

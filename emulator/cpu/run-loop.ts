@@ -16,7 +16,7 @@ import { WFE, type FillHandler, type RefusedFill } from './fill-handler.js';
 import { straightLineCount } from './unmask-scan.js';
 import { hexVa } from '../types.js';
 import type { HaltReason } from './exits.js';
-import type { Vcpu } from './vcpu.js';
+import type { VcpuInternals } from './vcpu-internals.js';
 
 /** Grid (absolute instruction counts) on which an interrupt found pending at a host stop is taken. */
 const MASKED_IRQ_SLICE = 32;
@@ -57,7 +57,7 @@ export class RunLoop {
   private nativeWasAllowed = false;
 
   constructor(
-    private readonly v: Vcpu,
+    private readonly v: VcpuInternals,
     private readonly fill: FillHandler,
     /** Instructions per uc_emu_start slice. */
     private readonly sliceInsns: number,

@@ -8,11 +8,11 @@
  */
 import { Reg, xreg } from '../unicorn/uc.js';
 import type { SysregEntry } from './sysreg-catalogue.js';
-import type { Vcpu } from './vcpu.js';
+import type { VcpuInternals } from './vcpu-internals.js';
 import { applyState, captureState, encodeValue, SnapshotFormatError, type RestoreContext, type SnapshotContext, type StateValue } from '../snapshot/state.js';
 
 /** Rows whose value lives in the CPU core: the EL1/EL0 context registers. */
-function cpuHeldRows(v: Vcpu): SysregEntry[] {
+function cpuHeldRows(v: VcpuInternals): SysregEntry[] {
   return v.sysregs.entries().filter((e) => e.kind === 'reg' && (e.storage === 'el1' || e.storage === 'el0') && e.access !== 'wo' && e.cpu === 'native');
 }
 
@@ -21,7 +21,7 @@ const hex = (b: bigint): string => b.toString(16);
 /** The vCPU's own counters, by field name (everything else in Vcpu is wiring or host resources). */
 const VCPU_FIELDS = ['irqsTaken', 'exceptions', 'halted', 'eventSeq', 'tlbiCount', 'tlbFlushes'] as const;
 
-export function snapshotVcpu(v: Vcpu, ctx: SnapshotContext): StateValue {
+export function snapshotVcpu(v: VcpuInternals, ctx: SnapshotContext): StateValue {
   const uc = v.uc;
   const sys: Record<string, string> = {};
   for (const e of cpuHeldRows(v)) {
@@ -55,7 +55,7 @@ export function snapshotVcpu(v: Vcpu, ctx: SnapshotContext): StateValue {
   };
 }
 
-export function restoreVcpu(v: Vcpu, s: StateValue, ctx: RestoreContext): void {
+export function restoreVcpu(v: VcpuInternals, s: StateValue, ctx: RestoreContext): void {
   if (s === null || typeof s !== 'object' || Array.isArray(s)) throw new SnapshotFormatError('vcpu: state is not an object');
   const st = s as Record<string, StateValue>;
   const r = st['regs'] as Record<string, StateValue>;

@@ -11,7 +11,7 @@
  * aborts they reveal), sysinsn-hook.ts (system instructions), maintenance.ts
  * (TLB and IC maintenance, SMP broadcast), core-setup.ts (QEMU's own EL2/EL3
  * state, the core's hooks). This file keeps the state they share and the
- * GuestCpu surface.
+ * GuestCpu surface; those modules see it through VcpuInternals (vcpu-internals.ts).
  */
 import { Unicorn, Reg, xreg, type CpRegView } from '../unicorn/uc.js';
 import { GuestRam } from '../memory/ram.js';
@@ -41,6 +41,7 @@ import * as maintenance from './maintenance.js';
 import { installCoreHooks, openCoreToEl1 } from './core-setup.js';
 import { snapshotVcpu, restoreVcpu } from './vcpu-snapshot.js';
 import type { VcpuOptions, IrqSource, TimerSource, ExceptionCounters } from './vcpu-types.js';
+import type { VcpuInternals } from './vcpu-internals.js';
 import type { RestoreContext, SnapshotContext, StateValue } from '../snapshot/state.js';
 
 export type { ExceptionKind };
@@ -48,7 +49,7 @@ export { CNTFRQ_HZ, NS_PER_INSN };
 
 export type { VcpuOptions, IrqSource, TimerSource, ExceptionCounters } from './vcpu-types.js';
 
-export class Vcpu implements GuestCpu {
+export class Vcpu implements GuestCpu, VcpuInternals {
   readonly uc: Unicorn;
   readonly index: number;
   readonly ram: GuestRam;
@@ -282,8 +283,6 @@ export class Vcpu implements GuestCpu {
   nativeTlbi(entry: SysregEntry, xt: bigint): void {
     maintenance.nativeTlbi(this, entry, xt);
   }
-  /** 4 KiB pages flushed from Unicorn's TLB one by one (instead of a whole flush). */
-  tlbPageFlushes = 0;
   /**
    * Stop the CPU from a hook outside the vCPU (the debugger's breakpoint)
    * before the instruction about to run: runFor returns with exactly the
