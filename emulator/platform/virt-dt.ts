@@ -93,55 +93,27 @@ export const VIRT_UART_PATH = `/pl011@${VIRT.UART0.base.toString(16)}`;
 /** Redistributor frame size per CPU for GICv3 without VLPIs: RD_base + SGI_base, 64 KiB each. */
 const GICV3_REDIST_STRIDE = 0x2_0000;
 
-export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
-  const { ramBase, ramSize, cpus } = opts;
-  if (!Number.isInteger(cpus) || cpus < 1 || cpus > VIRT.GIC_REDIST.size / GICV3_REDIST_STRIDE) {
-    throw new RangeError(`virt: ${cpus} CPUs do not fit the GICv3 redistributor region`);
-  }
-  if (!Number.isSafeInteger(ramBase) || !Number.isSafeInteger(ramSize) || ramSize <= 0) {
-    throw new RangeError(`virt: bad RAM range base=${ramBase} size=${ramSize}`);
-  }
+const hex = (n: number): string => n.toString(16);
 
+/**
+ * The board's flattened device tree. Nodes that others reference are created empty first and
+ * filled after: their phandles are allocated in QEMU's order (apb-pclk, cpus, intc) while the
+ * nodes stay in QEMU's emission order.
+ */
+export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
+  checkBoard(opts);
   // QEMU numbers phandles from 0x8000 (hw/arm/virt.c: vms->clock_phandle etc. via
   // qemu_fdt_alloc_phandle); keeping the same base makes diffs against QEMU's tree quieter.
   const fdt = new FdtBuilder({ firstPhandle: 0x8000 });
   const root = fdt.root;
-
-  // Nodes that others reference are created first so their phandles are allocated in
-  // QEMU's order (apb-pclk, cpus, intc), then attached in QEMU's emission order below.
-  const hex = (n: number): string => n.toString(16);
-
   root.strings('compatible', ['linux,dummy-virt']);
   root.u32('#address-cells', 2);
   root.u32('#size-cells', 2);
   root.string('model', 'linux,dummy-virt');
-
-  // /psci: Documentation/devicetree/bindings/arm/psci.yaml. method "hvc" because the
-  // hypervisor (not firmware) implements PSCI, as with KVM.
-  root.node('psci')
-    .strings('compatible', ['arm,psci-1.0', 'arm,psci-0.2', 'arm,psci'])
-    .string('method', 'hvc')
-    .u32('cpu_suspend', PSCI_FN.CPU_SUSPEND_64)
-    .u32('cpu_off', PSCI_FN.CPU_OFF)
-    .u32('cpu_on', PSCI_FN.CPU_ON_64)
-    .u32('migrate', PSCI_FN.MIGRATE_64);
-
+  addPsci(root);
   // /memory: devicetree spec 3.4; reg in (#address-cells=2, #size-cells=2).
-  root.node(`memory@${hex(ramBase)}`)
-    .string('device_type', 'memory')
-    .u64s('reg', [ramBase, ramSize]);
-
-  // virtio-mmio transports: Documentation/devicetree/bindings/virtio/mmio.yaml. QEMU 7.2's
-  // create_virtio_devices adds them from the last to the first and libfdt puts each new node
-  // first, so the tree lists them by ascending address; transport i raises SPI 16 + i, edge.
-  for (let i = 0; i < VIRTIO_MMIO_TRANSPORTS; i++) {
-    const base = VIRT.VIRTIO_MMIO.base + i * VIRTIO_MMIO_STRIDE;
-    root.node(`virtio_mmio@${hex(base)}`)
-      .strings('compatible', ['virtio,mmio'])
-      .u64s('reg', [base, VIRTIO_MMIO_STRIDE])
-      .cells('interrupts', [GIC_SPI, VIRTIO_MMIO_FIRST_SPI + i, IRQ_TYPE_EDGE_RISING])
-      .empty('dma-coherent');
-  }
+  root.node(`memory@${hex(opts.ramBase)}`).string('device_type', 'memory').u64s('reg', [opts.ramBase, opts.ramSize]);
+  addVirtioMmio(root);
 
   const uart = root.node(`pl011@${hex(VIRT.UART0.base)}`);
   const pmu = root.node('pmu');
@@ -151,17 +123,77 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
   const clk = root.node('apb-pclk');
   const chosen = root.node('chosen');
 
-  // apb-pclk: Documentation/devicetree/bindings/clock/fixed-clock.yaml.
+  fillApbClock(clk);
+  fillCpus(cpusNode, opts.cpus);
+  fillGic(gic, opts.gic ?? 'v3');
+  root.cells('interrupt-parent', [gic]);
+  // With GICv2 the PPI flags carry the CPU mask in bits [15:8] (arm,gic.yaml), as QEMU emits;
+  // the GICv3 binding has no such field (reference DTS: 0x04; the GICv2 tree has 0x304 for 2 CPUs).
+  const ppiFlags = opts.gic === 'v2' ? (((1 << opts.cpus) - 1) << 8) | IRQ_TYPE_LEVEL_HIGH : IRQ_TYPE_LEVEL_HIGH;
+  fillTimer(timer, ppiFlags);
+  fillUart(uart, clk);
+  // PMUv3: Documentation/devicetree/bindings/arm/pmu.yaml. PPI 7 (INTID 23), level high, as
+  // QEMU virt's fdt_add_pmu_nodes (emulator/devices/pmu.ts is the model).
+  pmu.cells('interrupts', [GIC_PPI, VIRT_IRQ.PMU_PPI, ppiFlags]).strings('compatible', ['arm,armv8-pmuv3']);
+  fillChosen(chosen, opts);
+  return fdt.build();
+}
+
+function checkBoard({ ramBase, ramSize, cpus }: VirtDtOptions): void {
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > VIRT.GIC_REDIST.size / GICV3_REDIST_STRIDE) {
+    throw new RangeError(`virt: ${cpus} CPUs do not fit the GICv3 redistributor region`);
+  }
+  if (!Number.isSafeInteger(ramBase) || !Number.isSafeInteger(ramSize) || ramSize <= 0) {
+    throw new RangeError(`virt: bad RAM range base=${ramBase} size=${ramSize}`);
+  }
+}
+
+/**
+ * /psci: Documentation/devicetree/bindings/arm/psci.yaml. method "hvc" because the hypervisor
+ * (not firmware) implements PSCI, as with KVM.
+ */
+function addPsci(root: FdtNode): void {
+  root.node('psci')
+    .strings('compatible', ['arm,psci-1.0', 'arm,psci-0.2', 'arm,psci'])
+    .string('method', 'hvc')
+    .u32('cpu_suspend', PSCI_FN.CPU_SUSPEND_64)
+    .u32('cpu_off', PSCI_FN.CPU_OFF)
+    .u32('cpu_on', PSCI_FN.CPU_ON_64)
+    .u32('migrate', PSCI_FN.MIGRATE_64);
+}
+
+/**
+ * virtio-mmio transports: Documentation/devicetree/bindings/virtio/mmio.yaml. QEMU 7.2's
+ * create_virtio_devices adds them from the last to the first and libfdt puts each new node
+ * first, so the tree lists them by ascending address; transport i raises SPI 16 + i, edge.
+ */
+function addVirtioMmio(root: FdtNode): void {
+  for (let i = 0; i < VIRTIO_MMIO_TRANSPORTS; i++) {
+    const base = VIRT.VIRTIO_MMIO.base + i * VIRTIO_MMIO_STRIDE;
+    root.node(`virtio_mmio@${hex(base)}`)
+      .strings('compatible', ['virtio,mmio'])
+      .u64s('reg', [base, VIRTIO_MMIO_STRIDE])
+      .cells('interrupts', [GIC_SPI, VIRTIO_MMIO_FIRST_SPI + i, IRQ_TYPE_EDGE_RISING])
+      .empty('dma-coherent');
+  }
+}
+
+/** apb-pclk: Documentation/devicetree/bindings/clock/fixed-clock.yaml. */
+function fillApbClock(clk: FdtNode): void {
   clk.phandle();
   clk.strings('compatible', ['fixed-clock'])
     .u32('#clock-cells', 0)
     .u32('clock-frequency', APB_PCLK_HZ)
     .string('clock-output-names', 'clk24mhz');
+}
 
-  // /cpus: devicetree spec 3.7 and Documentation/devicetree/bindings/arm/cpus.yaml. QEMU 7.2's
-  // fdt_add_cpu_nodes creates cpu@N-1 first (phandle 0x8001) down to cpu@0 (0x8000 + N), each
-  // new node going first, then cpu-map (Documentation/devicetree/bindings/cpu/cpu-topology.txt)
-  // likewise: the tree reads cpu-map, cpu@0, ..., cpu@N-1 and cpu@0 has the highest phandle.
+/**
+ * /cpus: devicetree spec 3.7 and Documentation/devicetree/bindings/arm/cpus.yaml. QEMU 7.2's
+ * fdt_add_cpu_nodes creates cpu@N-1 first (phandle 0x8001) down to cpu@0 (0x8000 + N), each
+ * new node going first, then cpu-map (Documentation/devicetree/bindings/cpu/cpu-topology.txt)
+ * likewise: the tree reads cpu-map, cpu@0, ..., cpu@N-1 and cpu@0 has the highest phandle.
+ */
+function fillCpus(cpusNode: FdtNode, cpus: number): void {
   cpusNode.u32('#address-cells', 1).u32('#size-cells', 0);
   const cluster = cpusNode.node('cpu-map').node('socket0').node('cluster0');
   const cpuNodes: FdtNode[] = [];
@@ -174,41 +206,46 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
       .u32('reg', virtMpidrAffinity(i));
     cluster.node(`core${i}`).cells('cpu', [c]);
   });
+}
 
-  // Properties both GIC bindings share, in QEMU 7.2's order; #address-cells/#size-cells/ranges
-  // are for child nodes (GICv2's v2m frame, GICv3's ITS), kept for a like-for-like tree.
+/**
+ * The interrupt controller. Properties both GIC bindings share come first, in QEMU 7.2's order;
+ * #address-cells/#size-cells/ranges are for child nodes (GICv2's v2m frame, GICv3's ITS), kept
+ * for a like-for-like tree.
+ */
+function fillGic(gic: FdtNode, version: 'v2' | 'v3'): void {
   gic.phandle();
   gic.u32('#interrupt-cells', 3).empty('interrupt-controller').u32('#address-cells', 2).u32('#size-cells', 2).empty('ranges');
-  if (opts.gic === 'v2') {
+  if (version === 'v2') {
     // GICv2: Documentation/devicetree/bindings/interrupt-controller/arm,gic.yaml; reg is the
     // distributor then the CPU interface, as QEMU 7.2 emits (reference virt-gicv2-smp2.dts;
     // its v2m MSI frame child is not modelled).
     gic.strings('compatible', ['arm,cortex-a15-gic'])
       .u64s('reg', [VIRT.GIC_DIST.base, VIRT.GIC_DIST.size, VIRT.GIC_CPU.base, VIRT.GIC_CPU.size]);
-  } else {
-    // GICv3: Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml. reg is
-    // the distributor then one redistributor region.
-    gic.strings('compatible', ['arm,gic-v3'])
-      .u32('#redistributor-regions', 1)
-      .u64s('reg', [VIRT.GIC_DIST.base, VIRT.GIC_DIST.size, VIRT.GIC_REDIST.base, VIRT.GIC_REDIST.size]);
-    // The ITS: Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml
-    // ("^msi-controller@" / its child: arm,gic-v3-its, msi-controller, #msi-cells = 1 for the
-    // DeviceID), phandle allocated after the GIC's as QEMU 7.2's create_its (emulator/devices/its.ts).
-    const its = gic.node(`its@${hex(VIRT.GIC_ITS.base)}`);
-    its.phandle();
-    its.strings('compatible', ['arm,gic-v3-its'])
-      .empty('msi-controller')
-      .u32('#msi-cells', 1)
-      .u64s('reg', [VIRT.GIC_ITS.base, VIRT.GIC_ITS.size]);
+    return;
   }
-  root.cells('interrupt-parent', [gic]);
+  // GICv3: Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml. reg is
+  // the distributor then one redistributor region.
+  gic.strings('compatible', ['arm,gic-v3'])
+    .u32('#redistributor-regions', 1)
+    .u64s('reg', [VIRT.GIC_DIST.base, VIRT.GIC_DIST.size, VIRT.GIC_REDIST.base, VIRT.GIC_REDIST.size]);
+  // The ITS: Documentation/devicetree/bindings/interrupt-controller/arm,gic-v3.yaml
+  // ("^msi-controller@" / its child: arm,gic-v3-its, msi-controller, #msi-cells = 1 for the
+  // DeviceID), phandle allocated after the GIC's as QEMU 7.2's create_its (emulator/devices/its.ts).
+  const its = gic.node(`its@${hex(VIRT.GIC_ITS.base)}`);
+  its.phandle();
+  its.strings('compatible', ['arm,gic-v3-its'])
+    .empty('msi-controller')
+    .u32('#msi-cells', 1)
+    .u64s('reg', [VIRT.GIC_ITS.base, VIRT.GIC_ITS.size]);
+}
 
-  // Generic timer: Documentation/devicetree/bindings/timer/arm,arch_timer.yaml, order
-  // secure phys, non-secure phys, virtual, hypervisor. Flags are IRQ_TYPE_LEVEL_HIGH with
-  // no CPU mask: QEMU adds a PPI CPU mask (bits 15:8) only for GICv2, and the GICv3
-  // binding has no such field (reference DTS: 0x04; the GICv2 tree has 0x304 for 2 CPUs).
-  // With GICv2 the PPI flags carry the CPU mask in bits [15:8] (arm,gic.yaml), as QEMU emits.
-  const ppiFlags = opts.gic === 'v2' ? (((1 << cpus) - 1) << 8) | IRQ_TYPE_LEVEL_HIGH : IRQ_TYPE_LEVEL_HIGH;
+/**
+ * Generic timer: Documentation/devicetree/bindings/timer/arm,arch_timer.yaml, order secure
+ * phys, non-secure phys, virtual, hypervisor. Flags are IRQ_TYPE_LEVEL_HIGH, with QEMU's PPI
+ * CPU mask (bits 15:8) only for GICv2.
+ */
+function fillTimer(timer: FdtNode, ppiFlags: number): void {
   timer.strings('compatible', ['arm,armv8-timer', 'arm,armv7-timer'])
     .empty('always-on')
     .cells('interrupts', [
@@ -217,23 +254,26 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
       GIC_PPI, VIRT_IRQ.TIMER_VIRT_PPI, ppiFlags,
       GIC_PPI, VIRT_IRQ.TIMER_HYP_PPI, ppiFlags,
     ]);
+}
 
-  // PL011: Documentation/devicetree/bindings/serial/arm,pl011.yaml + primecell.yaml. The
-  // AMBA bus matches on "arm,primecell" and then on the PeriphID registers.
+/**
+ * PL011: Documentation/devicetree/bindings/serial/arm,pl011.yaml + primecell.yaml. The AMBA
+ * bus matches on "arm,primecell" and then on the PeriphID registers.
+ */
+function fillUart(uart: FdtNode, clk: FdtNode): void {
   uart.strings('compatible', ['arm,pl011', 'arm,primecell'])
     .u64s('reg', [VIRT.UART0.base, VIRT.UART0.size])
     .cells('interrupts', [GIC_SPI, VIRT_IRQ.UART0_SPI, IRQ_TYPE_LEVEL_HIGH])
     .cells('clocks', [clk, clk])
     .strings('clock-names', ['uartclk', 'apb_pclk']);
+}
 
-  // PMUv3: Documentation/devicetree/bindings/arm/pmu.yaml. PPI 7 (INTID 23), level high, as
-  // QEMU virt's fdt_add_pmu_nodes (emulator/devices/pmu.ts is the model).
-  pmu.cells('interrupts', [GIC_PPI, VIRT_IRQ.PMU_PPI, ppiFlags])
-    .strings('compatible', ['arm,armv8-pmuv3']);
-
-  // /chosen: devicetree spec 3.6 and Documentation/devicetree/bindings/chosen.txt. kaslr-seed
-  // randomises the kernel's placement (arm64 KASLR), rng-seed is credited to its entropy pool
-  // (drivers/of/fdt.c early_init_dt_scan_chosen: add_bootloader_randomness) and then wiped.
+/**
+ * /chosen: devicetree spec 3.6 and Documentation/devicetree/bindings/chosen.txt. kaslr-seed
+ * randomises the kernel's placement (arm64 KASLR), rng-seed is credited to its entropy pool
+ * (drivers/of/fdt.c early_init_dt_scan_chosen: add_bootloader_randomness) and then wiped.
+ */
+function fillChosen(chosen: FdtNode, opts: VirtDtOptions): void {
   if (opts.randomness) {
     if (opts.randomness.rngSeed.length !== RNG_SEED_BYTES) throw new RangeError(`virt: rng-seed must be ${RNG_SEED_BYTES} bytes`);
     chosen.u64('kaslr-seed', BigInt.asUintN(64, opts.randomness.kaslrSeed));
@@ -253,6 +293,4 @@ export function buildVirtDtb(opts: VirtDtOptions): Uint8Array {
     put('linux,initrd-start', start);
     put('linux,initrd-end', end);
   }
-
-  return fdt.build();
 }
