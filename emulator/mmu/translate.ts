@@ -15,11 +15,11 @@
  * (no allocation on success unless `record` is set; a fault allocates only its detail string).
  * Copy what you keep before the next call on the same Regime.
  *
- * Size (~620 lines), why it stays whole: it is the Regime (stage-1 then stage-2 translation,
+ * Size (~680 lines), why it stays whole: it is the Regime (stage-1 then stage-2 translation,
  * its two visitors and the permission functions they call) over the one walker in walker.ts.
- * translateHL (~160 lines) is the hot path: the stage-1 walk, each S1PTW table address through
- * stage 2, then the output through stage 2, in the Arm ARM's fault-priority order on reused
- * objects; splitting it is left until it can be shown byte-identical by the golden suite.
+ * translateHL is the hot path: stage 1 (stage1Disabled, or selectRange and stage1Walk, each
+ * S1PTW table address through stage 2), then the output through stage 2 (stage2Output), in the
+ * Arm ARM's fault-priority order, each step leaving its output in scratch fields (no allocation).
  */
 import type { DescriptorMemory } from './memory.js';
 import type { Stage1Config, Stage2Config, Stage1Range } from './config.js';
@@ -327,156 +327,215 @@ export class Regime {
     return this.translateHL(va, hi, lo, access, opts);
   }
 
-  /** Translate a VA given as unsigned 32-bit halves; `va` is echoed into the result/fault. */
+  /**
+   * Translate a VA given as unsigned 32-bit halves; `va` is echoed into the result/fault. Stage 1
+   * (disabled, or the walk), then stage 2, then the result, in the Arm ARM's fault-priority
+   * order (D8.15): each step fills the `o*` scratch fields or returns the fault.
+   */
   translateHL(va: number | bigint, vaHi: number, vaLo: number, access: Access, opts?: TranslateOptions): TranslateOutcome {
     const s1 = this.stage1;
     const s2 = this.stage2;
     const fetch = access.kind === 'fetch';
     const write = access.kind === 'write';
-    const cm = access.cacheMaintenance === true;
     const el = access.unprivileged === true ? 0 : access.el;
     const record = opts?.record === true ? [] : null;
     this.record = record;
     this.curVa = va;
     this.curWrite = write;
     this.curFetch = fetch;
-    this.curCm = cm;
+    this.curCm = access.cacheMaintenance === true;
     this.ptwIa = -1;
     this.ptwEnd = -1;
     const need = fetch ? PERM_X : write ? PERM_W : PERM_R;
-    const r = this.result;
-
-    let ipa: number;
-    let s1SizeLog2: number;
-    let s1Level: number;
-    let permsEl1 = PERM_RWX;
-    let permsEl0 = PERM_RWX;
-    let attr: number;
-    let sh: number;
-    let nG = false;
-    let ttbr: 0 | 1 = 0;
     // HCR_EL2.DC = 1: stage 1 behaves as disabled for the EL1&0 regime (Arm ARM HCR_EL2.DC)
-    if (!s1.enabled || (s2.enabled && s2.dc)) {
-      // D8.2.11: VA = IPA; VA bits above the PA size -> stage-1 Address size fault, level 0
-      if (vaHi >>> (this.paBits - 32) !== 0) {
-        return this.fail(1, 'addressSize', 0, -1, 'stage 1 disabled and VA above the PA size');
-      }
-      ipa = vaHi * TWO32 + vaLo;
-      s1Level = -1;
-      s1SizeLog2 = 64;
-      const d = stage1DisabledAttr(fetch, s2.enabled && s2.dc, s1.icache);
-      attr = d.attr;
-      sh = d.sh;
-    } else {
-      // ---- VA range selection (TTBR0 / TTBR1) ---------------------------------------------------
-      const sel = (vaHi >>> 23) & 1;
-      const range: Stage1Range = s1.ranges[sel]!;
-      const g = range.geometry;
-      const inputBits = g.inputBits;
-      const top = range.tbi && !(fetch && range.tbid) ? 56 : 64;
-      // bits [top-1 : inputBits] must all equal VA[55]
-      let hiMask: number;
-      let loMask: number;
-      if (inputBits >= 32) {
-        hiMask = (top === 64 ? 0xffffffff : 0x00ffffff) & ~((1 << (inputBits - 32)) - 1);
-        loMask = 0;
-      } else {
-        hiMask = top === 64 ? 0xffffffff : 0x00ffffff;
-        loMask = ~((1 << inputBits) - 1);
-      }
-      hiMask >>>= 0;
-      loMask >>>= 0;
-      const hiOk = (vaHi & hiMask) >>> 0 === (sel ? hiMask : 0);
-      const loOk = (vaLo & loMask) >>> 0 === (sel ? loMask : 0);
-      if (!hiOk || !loOk) return this.fail(1, 'translation', 0, -1, `VA outside the TTBR0 and TTBR1 ranges`);
-      if (range.disabled) return this.fail(1, 'translation', 0, -1, `TCR_EL1.EPD${sel} = 1: walks from TTBR${sel} disabled`);
-      ttbr = sel as 0 | 1;
-      let iaExact: number;
-      if (inputBits > 32) iaExact = (vaHi & ((1 << (inputBits - 32)) - 1)) * TWO32 + vaLo;
-      else if (inputBits === 32) iaExact = vaLo;
-      else iaExact = (vaLo & ((1 << inputBits) - 1)) >>> 0;
-      // ---- stage-1 walk (each descriptor address translated by stage 2 when enabled) --------------
-      const p = this.p1;
-      p.geometry = g;
-      p.mem = this.mem;
-      p.root = range.tableBase;
-      p.rootHi = range.baseHi;
-      p.resolver = s2.enabled ? this.resolver : null;
-      const v = this.v1;
-      v.reset(range.hpd, record);
-      const st = this.w1.walkOne(p, iaExact, v);
-      if (st !== WALK_STOPPED) {
-        if (st === WALK_RESOLVER_FAULT) return this.fault; // filled by resolveS1Descriptor
-        if (st === WALK_ADDRESS_SIZE) return this.fail(1, 'addressSize', this.w1.faultLevel, -1, `stage-1 table address ${hexAddr(this.w1.faultAddr)} above ${g.oaBits} bits`);
-        if (st === WALK_EXTERNAL_ABORT) return this.fail(1, 'externalAbort', this.w1.faultLevel, -1, `stage-1 descriptor at PA ${hexAddr(this.w1.faultAddr)} is not backed`);
-        return this.fail(1, 'translation', this.w1.faultLevel, -1, 'stage-1 walk found no entry');
-      }
-      const lo = v.leafLo;
-      const hi = v.leafHi;
-      const level = v.leafLevel;
-      if (v.leafKind === KIND_INVALID) return this.fail(1, 'translation', level, -1, `invalid stage-1 descriptor at level ${level}`);
-      s1SizeLog2 = levelShift(g.granuleBits, level);
-      if (oaExceeds(hi, s1.oaBits)) return this.fail(1, 'addressSize', level, -1, `stage-1 output address above ${s1.oaBits} bits`);
-      // Access flag before permission (D8.15 fault prioritization); DC/IC by VA do not take AF faults
-      if ((lo & DESC_AF) === 0 && !cm) return this.fail(1, 'accessFlag', level, -1, `stage-1 AF = 0 at level ${level}`);
-      const pk = stage1Perms(lo, hi, v.apTable, v.xnTable, v.pxnTable, s1.wxn);
-      permsEl1 = pk & 7;
-      permsEl0 = pk >>> 3;
-      const have = el === 0 ? permsEl0 : permsEl1;
-      if ((have & need) === 0) {
-        return this.fail(1, 'permission', level, -1, `stage-1 ${access.kind} not permitted at EL${el} (perms ${permString(have)})`);
-      }
-      ipa = outputAddress(lo, hi, g.granuleBits, level) + (iaExact - v.leafIa);
-      attr = s1.mair[(lo >>> 2) & 7]!;
-      sh = (lo >>> 8) & 3;
-      nG = (lo & (1 << 11)) !== 0;
-      s1Level = level;
-    }
-
-    // ---- stage 2 -------------------------------------------------------------------------------
-    let pa: number;
-    let s2Level = -1;
-    let s2SizeLog2 = 64;
-    let memAttr = -1;
-    let s2sh = 0;
+    const f1 = !s1.enabled || (s2.enabled && s2.dc) ? this.stage1Disabled(vaHi, vaLo, fetch) : this.stage1Walk(vaHi, vaLo, access, el, need);
+    if (f1 !== null) return f1;
     if (s2.enabled && opts?.stage1Only !== true) {
-      if (!this.s2Lookup(ipa, false)) return this.fault;
-      const lo = this.s2Lo;
-      const hi = this.s2Hi;
-      if ((lo & DESC_AF) === 0 && !cm) return this.fail(2, 'accessFlag', this.s2Level, ipa, `stage-2 AF = 0 at level ${this.s2Level}`);
-      const pk = stage2Perms(lo, hi, s2.xnx);
-      permsEl1 &= pk & 7;
-      permsEl0 &= pk >>> 3;
-      const have2 = (el === 0 ? pk >>> 3 : pk) & 7;
-      if ((have2 & need) === 0) {
-        return this.fail(2, 'permission', this.s2Level, ipa, `stage-2 ${access.kind} not permitted at EL${el} (S2 perms ${permString(have2)})`);
-      }
-      pa = this.s2Pa;
-      s2Level = this.s2Level;
-      s2SizeLog2 = this.s2SizeLog2;
-      memAttr = (lo >>> 2) & 0xf;
-      s2sh = (lo >>> 8) & 3;
+      const f2 = this.stage2Output(access, el, need);
+      if (f2 !== null) return f2;
     } else {
-      pa = ipa;
+      this.oPa = this.oIpa;
+      this.oS2Level = -1;
+      this.oS2SizeLog2 = 64;
+      this.oMemAttr = -1;
+      this.oS2sh = 0;
     }
+    return this.fillResult(va, el, record);
+  }
 
+  // Scratch of one translation (translateHL): stage 1's output, then stage 2's.
+  private oIpa = 0;
+  private oS1Level = -1;
+  private oS1SizeLog2 = 64;
+  private oPermsEl1 = PERM_RWX;
+  private oPermsEl0 = PERM_RWX;
+  private oAttr = 0;
+  private oSh = 0;
+  private oNG = false;
+  private oTtbr: 0 | 1 = 0;
+  private oPa = 0;
+  private oS2Level = -1;
+  private oS2SizeLog2 = 64;
+  private oMemAttr = -1;
+  private oS2sh = 0;
+
+  /** D8.2.11 "The effects of disabling a stage of translation": VA = IPA, attributes from HCR_EL2.DC and SCTLR_EL1.I. */
+  private stage1Disabled(vaHi: number, vaLo: number, fetch: boolean): TranslationFault | null {
+    const s2 = this.stage2;
+    // VA bits above the PA size -> stage-1 Address size fault, level 0
+    if (vaHi >>> (this.paBits - 32) !== 0) {
+      return this.fail(1, 'addressSize', 0, -1, 'stage 1 disabled and VA above the PA size');
+    }
+    this.oIpa = vaHi * TWO32 + vaLo;
+    this.oS1Level = -1;
+    this.oS1SizeLog2 = 64;
+    this.oPermsEl1 = PERM_RWX;
+    this.oPermsEl0 = PERM_RWX;
+    const d = stage1DisabledAttr(fetch, s2.enabled && s2.dc, this.stage1.icache);
+    this.oAttr = d.attr;
+    this.oSh = d.sh;
+    this.oNG = false;
+    this.oTtbr = 0;
+    return null;
+  }
+
+  /**
+   * The VA range (TTBR0 or TTBR1) a VA selects, D8.2.x "VA ranges" / TCR_EL1.{T0SZ,T1SZ,TBI*,
+   * EPD*}: bits [top-1 : inputBits] must all equal VA[55]. Fills s1Sel and s1Ia (the input
+   * address within the range) or returns the fault.
+   */
+  private selectRange(vaHi: number, vaLo: number, fetch: boolean): TranslationFault | null {
+    const sel = (vaHi >>> 23) & 1;
+    const range: Stage1Range = this.stage1.ranges[sel]!;
+    const inputBits = range.geometry.inputBits;
+    const top = range.tbi && !(fetch && range.tbid) ? 56 : 64;
+    let hiMask: number;
+    let loMask: number;
+    if (inputBits >= 32) {
+      hiMask = (top === 64 ? 0xffffffff : 0x00ffffff) & ~((1 << (inputBits - 32)) - 1);
+      loMask = 0;
+    } else {
+      hiMask = top === 64 ? 0xffffffff : 0x00ffffff;
+      loMask = ~((1 << inputBits) - 1);
+    }
+    hiMask >>>= 0;
+    loMask >>>= 0;
+    const hiOk = (vaHi & hiMask) >>> 0 === (sel ? hiMask : 0);
+    const loOk = (vaLo & loMask) >>> 0 === (sel ? loMask : 0);
+    if (!hiOk || !loOk) return this.fail(1, 'translation', 0, -1, `VA outside the TTBR0 and TTBR1 ranges`);
+    if (range.disabled) return this.fail(1, 'translation', 0, -1, `TCR_EL1.EPD${sel} = 1: walks from TTBR${sel} disabled`);
+    this.s1Sel = sel as 0 | 1;
+    if (inputBits > 32) this.s1Ia = (vaHi & ((1 << (inputBits - 32)) - 1)) * TWO32 + vaLo;
+    else if (inputBits === 32) this.s1Ia = vaLo;
+    else this.s1Ia = (vaLo & ((1 << inputBits) - 1)) >>> 0;
+    return null;
+  }
+  private s1Sel: 0 | 1 = 0;
+  private s1Ia = 0;
+
+  /**
+   * The stage-1 walk from the selected TTBR, each descriptor address translated by stage 2 when
+   * it is enabled (S1PTW), then the leaf's checks in D8.15's order: translation, address size,
+   * access flag (not for DC/IC by VA), permission (D8.4.1).
+   */
+  private stage1Walk(vaHi: number, vaLo: number, access: Access, el: number, need: number): TranslationFault | null {
+    const rangeFault = this.selectRange(vaHi, vaLo, access.kind === 'fetch');
+    if (rangeFault !== null) return rangeFault;
+    const s1 = this.stage1;
+    const range: Stage1Range = s1.ranges[this.s1Sel]!;
+    const g = range.geometry;
+    const iaExact = this.s1Ia;
+    const p = this.p1;
+    p.geometry = g;
+    p.mem = this.mem;
+    p.root = range.tableBase;
+    p.rootHi = range.baseHi;
+    p.resolver = this.stage2.enabled ? this.resolver : null;
+    const v = this.v1;
+    v.reset(range.hpd, this.record);
+    const st = this.w1.walkOne(p, iaExact, v);
+    if (st !== WALK_STOPPED) {
+      if (st === WALK_RESOLVER_FAULT) return this.fault; // filled by resolveS1Descriptor
+      if (st === WALK_ADDRESS_SIZE) return this.fail(1, 'addressSize', this.w1.faultLevel, -1, `stage-1 table address ${hexAddr(this.w1.faultAddr)} above ${g.oaBits} bits`);
+      if (st === WALK_EXTERNAL_ABORT) return this.fail(1, 'externalAbort', this.w1.faultLevel, -1, `stage-1 descriptor at PA ${hexAddr(this.w1.faultAddr)} is not backed`);
+      return this.fail(1, 'translation', this.w1.faultLevel, -1, 'stage-1 walk found no entry');
+    }
+    const lo = v.leafLo;
+    const hi = v.leafHi;
+    const level = v.leafLevel;
+    if (v.leafKind === KIND_INVALID) return this.fail(1, 'translation', level, -1, `invalid stage-1 descriptor at level ${level}`);
+    const s1SizeLog2 = levelShift(g.granuleBits, level);
+    if (oaExceeds(hi, s1.oaBits)) return this.fail(1, 'addressSize', level, -1, `stage-1 output address above ${s1.oaBits} bits`);
+    // Access flag before permission (D8.15 fault prioritization); DC/IC by VA do not take AF faults
+    if ((lo & DESC_AF) === 0 && !this.curCm) return this.fail(1, 'accessFlag', level, -1, `stage-1 AF = 0 at level ${level}`);
+    const pk = stage1Perms(lo, hi, v.apTable, v.xnTable, v.pxnTable, s1.wxn);
+    const permsEl1 = pk & 7;
+    const permsEl0 = pk >>> 3;
+    const have = el === 0 ? permsEl0 : permsEl1;
+    if ((have & need) === 0) {
+      return this.fail(1, 'permission', level, -1, `stage-1 ${access.kind} not permitted at EL${el} (perms ${permString(have)})`);
+    }
+    this.oIpa = outputAddress(lo, hi, g.granuleBits, level) + (iaExact - v.leafIa);
+    this.oS1Level = level;
+    this.oS1SizeLog2 = s1SizeLog2;
+    this.oPermsEl1 = permsEl1;
+    this.oPermsEl0 = permsEl0;
+    this.oAttr = s1.mair[(lo >>> 2) & 7]!;
+    this.oSh = (lo >>> 8) & 3;
+    this.oNG = (lo & (1 << 11)) !== 0;
+    this.oTtbr = this.s1Sel;
+    return null;
+  }
+
+  /** Stage 2 of the output address: the lookup, then access flag and permission (D8.4.3), intersected with stage 1's. */
+  private stage2Output(access: Access, el: number, need: number): TranslationFault | null {
+    const ipa = this.oIpa;
+    if (!this.s2Lookup(ipa, false)) return this.fault;
+    const lo = this.s2Lo;
+    const hi = this.s2Hi;
+    if ((lo & DESC_AF) === 0 && !this.curCm) return this.fail(2, 'accessFlag', this.s2Level, ipa, `stage-2 AF = 0 at level ${this.s2Level}`);
+    const pk = stage2Perms(lo, hi, this.stage2.xnx);
+    this.oPermsEl1 &= pk & 7;
+    this.oPermsEl0 &= pk >>> 3;
+    const have2 = (el === 0 ? pk >>> 3 : pk) & 7;
+    if ((have2 & need) === 0) {
+      return this.fail(2, 'permission', this.s2Level, ipa, `stage-2 ${access.kind} not permitted at EL${el} (S2 perms ${permString(have2)})`);
+    }
+    this.oPa = this.s2Pa;
+    this.oS2Level = this.s2Level;
+    this.oS2SizeLog2 = this.s2SizeLog2;
+    this.oMemAttr = (lo >>> 2) & 0xf;
+    this.oS2sh = (lo >>> 8) & 3;
+    return null;
+  }
+
+  /** The reused result object from the scratch fields; the combined attributes memoised (a pure function of five inputs). */
+  private fillResult(va: number | bigint, el: number, record: WalkRecord[] | null): TranslationResult {
+    const r = this.result;
+    const s2 = this.stage2;
+    const s1SizeLog2 = this.oS1SizeLog2;
+    const s2SizeLog2 = this.oS2SizeLog2;
     r.va = va;
-    r.ipa = ipa;
-    r.pa = pa;
-    r.permsEl1 = permsEl1;
-    r.permsEl0 = permsEl0;
-    r.perms = el === 0 ? permsEl0 : permsEl1;
+    r.ipa = this.oIpa;
+    r.pa = this.oPa;
+    r.permsEl1 = this.oPermsEl1;
+    r.permsEl0 = this.oPermsEl0;
+    r.perms = el === 0 ? this.oPermsEl0 : this.oPermsEl1;
     const sz = s1SizeLog2 < s2SizeLog2 ? s1SizeLog2 : s2SizeLog2;
     r.sizeLog2 = sz === 64 ? FLAT_SIZE_LOG2 : sz;
-    r.s1Level = s1Level;
-    r.s1SizeLog2 = s1Level < 0 ? 0 : s1SizeLog2;
-    r.s2Level = s2Level;
-    r.s2SizeLog2 = s2Level < 0 ? 0 : s2SizeLog2;
-    r.asid = s1.asid;
+    r.s1Level = this.oS1Level;
+    r.s1SizeLog2 = this.oS1Level < 0 ? 0 : s1SizeLog2;
+    r.s2Level = this.oS2Level;
+    r.s2SizeLog2 = this.oS2Level < 0 ? 0 : s2SizeLog2;
+    r.asid = this.stage1.asid;
     r.vmid = s2.vmid;
-    r.nG = nG;
-    r.global = !nG;
-    r.ttbr = ttbr;
+    r.nG = this.oNG;
+    r.global = !this.oNG;
+    r.ttbr = this.oTtbr;
+    const attr = this.oAttr;
+    const sh = this.oSh;
+    const memAttr = this.oMemAttr;
+    const s2sh = this.oS2sh;
     if (attr !== this.attrS1 || sh !== this.attrSh || memAttr !== this.attrS2 || s2sh !== this.attrS2sh || s2.fwb !== this.attrFwb) {
       this.attrS1 = attr;
       this.attrSh = sh;
