@@ -21,11 +21,11 @@
  * Allocation: a Walker owns one VisitContext that it reuses for every callback
  * (the visitor must copy what it keeps). A single-address walk allocates nothing.
  *
- * Size (~460 lines), why it stays whole: this is the one page-table walker the layering
- * rule asks for. Its three loops (walkTable: a range with visitors; walkOne: one address with
- * visitors, iterative; walkLeaf: one address, leaf only, for the TLB fill) are the same
- * descriptor checks (address size, external abort, table/block/page) specialised for speed,
- * and must change together.
+ * One step per descriptor, as KVM's __kvm_pgtable_visit(): load (resolve the descriptor's
+ * address, read it from backed memory, classify it) and visitEntry (the visitor's callback, then
+ * whether and where to descend), shared by walkTable (a range, recursive, with TABLE_POST) and
+ * walkOne (one address, iterative: the stage-1 hot path). walkLeaf (one address, leaf only, no
+ * resolver: the stage-2 hot path) is the same checks inlined for speed, and must change with them.
  */
 import type { DescriptorMemory } from './memory.js';
 import type { Geometry } from './config.js';
@@ -109,6 +109,10 @@ export interface WalkParams {
 }
 
 const TWO32 = 4294967296;
+/** visitEntry: the walk goes on into the next-level table (not a WalkStatus). */
+const DESCEND = -1 as const;
+/** ctx.kind read again after a callback (a visitor may rewrite the entry), as a number TypeScript does not narrow. */
+const kindOf = (c: VisitContext): number => c.kind;
 
 export class Walker {
   readonly ctx: VisitContext;
@@ -155,11 +159,9 @@ export class Walker {
   walkOne(p: WalkParams, ia: number, visitor: WalkVisitor): WalkStatus {
     if ((visitor.flags & TABLE_POST) !== 0) return this.walk(p, ia, ia, visitor);
     const g = p.geometry;
-    const mem = p.mem;
-    const resolver = p.resolver ?? null;
     this.geometry = g;
-    this.mem = mem;
-    this.resolver = resolver;
+    this.mem = p.mem;
+    this.resolver = p.resolver ?? null;
     this.visitor = visitor;
     const rootHi = p.rootHi ?? Math.floor(p.root / TWO32);
     if (oaExceeds(rootHi, g.oaBits)) {
@@ -167,85 +169,23 @@ export class Walker {
       this.faultAddr = p.root;
       return WALK_ADDRESS_SIZE;
     }
-    const gb = g.granuleBits;
     const stride = g.stride;
-    const flags = visitor.flags;
-    const pair = mem.readPair !== undefined;
     const ctx = this.ctx;
     let name = p.root;
     let level = g.startLevel;
-    let shift = gb + stride * (3 - level);
+    let shift = g.granuleBits + stride * (3 - level);
     let entries = POW2[g.startBits]!;
     for (;;) {
       const size = POW2[shift]!;
       const q = Math.floor(ia / size);
       const index = q - Math.floor(q / entries) * entries; // q % entries without a float modulo
-      let descAddr = name + index * 8;
-      if (resolver !== null) {
-        descAddr = resolver.resolveDescriptor(descAddr, level);
-        if (descAddr < 0) {
-          this.faultLevel = level;
-          this.faultAddr = name + index * 8;
-          return WALK_RESOLVER_FAULT;
-        }
-      }
-      let lo: number;
-      let hi: number;
-      if (pair) {
-        if (!mem.readPair!(descAddr, ctx)) {
-          this.faultLevel = level;
-          this.faultAddr = descAddr;
-          return WALK_EXTERNAL_ABORT;
-        }
-        lo = ctx.lo;
-        hi = ctx.hi;
-      } else {
-        if (!mem.isBacked(descAddr, 8)) {
-          this.faultLevel = level;
-          this.faultAddr = descAddr;
-          return WALK_EXTERNAL_ABORT;
-        }
-        lo = mem.read32(descAddr);
-        hi = mem.read32(descAddr + 4);
-      }
-      let kind = classify(lo, level, gb);
-      ctx.level = level;
-      ctx.tableAddr = descAddr - index * 8;
-      ctx.tableName = name;
-      ctx.index = index;
-      ctx.descAddr = descAddr;
-      ctx.lo = lo;
-      ctx.hi = hi;
-      ctx.kind = kind;
+      const st = this.load(name, index, level);
+      if (st !== WALK_OK) return st;
       ctx.ia = q * size;
       ctx.size = size;
-      if (kind !== KIND_TABLE) {
-        if ((flags & LEAF) === 0) return WALK_OK;
-        if (visitor.visit(ctx, LEAF) === STOP) {
-          this.faultLevel = level;
-          return WALK_STOPPED;
-        }
-        if (ctx.descAddr !== descAddr || ctx.kind !== KIND_TABLE) return WALK_OK;
-        lo = ctx.lo;
-        hi = ctx.hi;
-      } else if ((flags & TABLE_PRE) !== 0) {
-        const r = visitor.visit(ctx, TABLE_PRE);
-        if (r === STOP) {
-          this.faultLevel = level;
-          return WALK_STOPPED;
-        }
-        if (r === SKIP) return WALK_OK;
-        lo = ctx.lo;
-        hi = ctx.hi;
-        kind = ctx.kind;
-        if (kind !== KIND_TABLE) return WALK_OK;
-      }
-      if (oaExceeds(hi, g.oaBits)) {
-        this.faultLevel = level;
-        this.faultAddr = tableAddress(lo, hi, gb);
-        return WALK_ADDRESS_SIZE;
-      }
-      name = tableAddress(lo, hi, gb);
+      const next = this.visitEntry(level);
+      if (next !== DESCEND) return next;
+      name = this.nextTable;
       level++;
       shift -= stride;
       entries = POW2[stride]!;
@@ -342,102 +282,127 @@ export class Walker {
 
   private walkTable(name: number, level: number, bits: number, start: number, end: number, iaBase: number): WalkStatus {
     const g = this.geometry;
-    const mem = this.mem;
-    const resolver = this.resolver;
-    const shift = levelShift(g.granuleBits, level);
-    const size = 2 ** shift;
+    const size = 2 ** levelShift(g.granuleBits, level);
     const entries = 2 ** bits;
     // indices of start and end relative to this table's input-address base
     const first = Math.floor((start - iaBase) / size);
     const last = Math.min(entries - 1, Math.floor((end - iaBase) / size));
     const ctx = this.ctx;
-    const visitor = this.visitor;
-    const flags = visitor.flags;
     for (let i = first < 0 ? 0 : first; i <= last; i++) {
-      let descAddr = name + i * 8;
-      if (resolver !== null) {
-        descAddr = resolver.resolveDescriptor(descAddr, level);
-        if (descAddr < 0) {
-          this.faultLevel = level;
-          this.faultAddr = name + i * 8;
-          return WALK_RESOLVER_FAULT;
-        }
+      const st = this.load(name, i, level);
+      if (st !== WALK_OK) return st;
+      const ia = iaBase + i * size;
+      ctx.ia = ia;
+      ctx.size = size;
+      const descAddr = ctx.descAddr;
+      const next = this.visitEntry(level);
+      if (next === WALK_OK) continue;
+      if (next !== DESCEND) return next;
+      const below = this.walkTable(this.nextTable, level + 1, g.stride, start, end, ia);
+      if (below !== WALK_OK) return below;
+      if ((this.visitor.flags & TABLE_POST) !== 0 && this.visitPost(name, i, level, descAddr, ia, size) === STOP) {
+        this.faultLevel = level;
+        return WALK_STOPPED;
       }
-      const table = descAddr - i * 8;
+    }
+    return WALK_OK;
+  }
+
+  /**
+   * Read entry `index` of the table named `name` at `level` into ctx (level, tableAddr,
+   * tableName, index, descAddr, lo, hi, kind; the caller sets ia and size): the descriptor
+   * address through the resolver (S1PTW), then the descriptor from backed memory.
+   */
+  private load(name: number, index: number, level: number): WalkStatus {
+    const mem = this.mem;
+    const ctx = this.ctx;
+    let descAddr = name + index * 8;
+    if (this.resolver !== null) {
+      descAddr = this.resolver.resolveDescriptor(descAddr, level);
+      if (descAddr < 0) {
+        this.faultLevel = level;
+        this.faultAddr = name + index * 8;
+        return WALK_RESOLVER_FAULT;
+      }
+    }
+    if (mem.readPair !== undefined) {
+      if (!mem.readPair(descAddr, ctx)) {
+        this.faultLevel = level;
+        this.faultAddr = descAddr;
+        return WALK_EXTERNAL_ABORT;
+      }
+    } else {
       if (!mem.isBacked(descAddr, 8)) {
         this.faultLevel = level;
         this.faultAddr = descAddr;
         return WALK_EXTERNAL_ABORT;
       }
-      let lo = mem.read32(descAddr);
-      let hi = mem.read32(descAddr + 4);
-      let kind = classify(lo, level, g.granuleBits);
-      const ia = iaBase + i * size;
-      ctx.level = level;
-      ctx.tableAddr = table;
-      ctx.tableName = name;
-      ctx.index = i;
-      ctx.descAddr = descAddr;
-      ctx.lo = lo;
-      ctx.hi = hi;
-      ctx.kind = kind;
-      ctx.ia = ia;
-      ctx.size = size;
-      if (kind !== KIND_TABLE) {
-        if ((flags & LEAF) !== 0) {
-          const r = visitor.visit(ctx, LEAF);
-          if (r === STOP) {
-            this.faultLevel = level;
-            return WALK_STOPPED;
-          }
-          // KVM rule: the callback may have installed a table; re-read before deciding
-          if (ctx.descAddr === descAddr && ctx.kind === KIND_TABLE) {
-            lo = ctx.lo;
-            hi = ctx.hi;
-            kind = KIND_TABLE;
-          } else continue;
-        } else continue;
-      } else if ((flags & TABLE_PRE) !== 0) {
-        const r = visitor.visit(ctx, TABLE_PRE);
-        if (r === STOP) {
-          this.faultLevel = level;
-          return WALK_STOPPED;
-        }
-        if (r === SKIP) continue;
-        lo = ctx.lo;
-        hi = ctx.hi;
-        kind = ctx.kind;
-        if (kind !== KIND_TABLE) continue;
-      }
-      // descend
-      if (oaExceeds(hi, g.oaBits)) {
-        // next-level table address above the OA size: Address size fault at this level
-        this.faultLevel = level;
-        this.faultAddr = tableAddress(lo, hi, g.granuleBits);
-        return WALK_ADDRESS_SIZE;
-      }
-      const next = tableAddress(lo, hi, g.granuleBits);
-      const st = this.walkTable(next, level + 1, g.stride, start, end, ia);
-      if (st !== WALK_OK) return st;
-      if ((flags & TABLE_POST) !== 0) {
-        ctx.level = level;
-        ctx.tableAddr = table;
-        ctx.tableName = name;
-        ctx.index = i;
-        ctx.descAddr = descAddr;
-        ctx.lo = mem.read32(descAddr);
-        ctx.hi = mem.read32(descAddr + 4);
-        ctx.kind = classify(ctx.lo, level, g.granuleBits);
-        ctx.ia = ia;
-        ctx.size = size;
-        const r = visitor.visit(ctx, TABLE_POST);
-        if (r === STOP) {
-          this.faultLevel = level;
-          return WALK_STOPPED;
-        }
-      }
+      ctx.lo = mem.read32(descAddr);
+      ctx.hi = mem.read32(descAddr + 4);
     }
+    ctx.level = level;
+    ctx.tableAddr = descAddr - index * 8;
+    ctx.tableName = name;
+    ctx.index = index;
+    ctx.descAddr = descAddr;
+    ctx.kind = classify(ctx.lo, level, this.geometry.granuleBits);
     return WALK_OK;
+  }
+
+  /**
+   * The visitor on the entry in ctx (LEAF or TABLE_PRE, as its flags ask), then whether the walk
+   * goes below it: DESCEND (nextTable set), WALK_OK (nothing below: a leaf, or a table the
+   * visitor skipped or replaced), WALK_STOPPED, or WALK_ADDRESS_SIZE for a next-level table
+   * address above the OA size. KVM's rule: a LEAF callback may install a table (re-read it).
+   */
+  private visitEntry(level: number): WalkStatus | typeof DESCEND {
+    const ctx = this.ctx;
+    const visitor = this.visitor;
+    const flags = visitor.flags;
+    if (kindOf(ctx) !== KIND_TABLE) {
+      if ((flags & LEAF) === 0) return WALK_OK;
+      const descAddr = ctx.descAddr;
+      if (visitor.visit(ctx, LEAF) === STOP) {
+        this.faultLevel = level;
+        return WALK_STOPPED;
+      }
+      if (ctx.descAddr !== descAddr || kindOf(ctx) !== KIND_TABLE) return WALK_OK;
+    } else if ((flags & TABLE_PRE) !== 0) {
+      const r = visitor.visit(ctx, TABLE_PRE);
+      if (r === STOP) {
+        this.faultLevel = level;
+        return WALK_STOPPED;
+      }
+      if (r === SKIP || kindOf(ctx) !== KIND_TABLE) return WALK_OK;
+    }
+    const gb = this.geometry.granuleBits;
+    if (oaExceeds(ctx.hi, this.geometry.oaBits)) {
+      // next-level table address above the OA size: Address size fault at this level
+      this.faultLevel = level;
+      this.faultAddr = tableAddress(ctx.lo, ctx.hi, gb);
+      return WALK_ADDRESS_SIZE;
+    }
+    this.nextTable = tableAddress(ctx.lo, ctx.hi, gb);
+    return DESCEND;
+  }
+  /** The next-level table address visitEntry found (valid when it returned DESCEND). */
+  private nextTable = 0;
+
+  /** TABLE_POST on entry `index` after its subtree: the descriptor re-read as the subtree's visitors left it. */
+  private visitPost(name: number, index: number, level: number, descAddr: number, ia: number, size: number): number {
+    const ctx = this.ctx;
+    const mem = this.mem;
+    ctx.level = level;
+    ctx.tableAddr = descAddr - index * 8;
+    ctx.tableName = name;
+    ctx.index = index;
+    ctx.descAddr = descAddr;
+    ctx.lo = mem.read32(descAddr);
+    ctx.hi = mem.read32(descAddr + 4);
+    ctx.kind = classify(ctx.lo, level, this.geometry.granuleBits);
+    ctx.ia = ia;
+    ctx.size = size;
+    return this.visitor.visit(ctx, TABLE_POST);
   }
 }
 
