@@ -442,11 +442,10 @@ export class Hypervisor implements El2Handler {
    */
   private debugExit(vcpu: GuestCpu, exit: DebugExit): { action: ExitAction; after?: () => void } {
     if (!exit.guestTakes) return { action: RESUME };
-    const ec = exit.esr >>> 26;
-    const fromEl1 = vcpu.el === 1;
-    const ec1 = fromEl1 && (ec === 0x30 || ec === 0x32 || ec === 0x34) ? ec + 1 : ec;
-    const esr1 = ((ec1 << 26) | (exit.esr & 0x3ff_ffff)) >>> 0;
-    const watch = ec === 0x34;
+    // The guest's view of the syndrome (DebugExit.guestEsr): EC "without a change in EL" from EL1,
+    // and for a step EL2 completed of the instruction that made the guest's step active, ISV = 0.
+    const esr1 = exit.guestEsr;
+    const watch = exit.esr >>> 26 === 0x34;
     return { action: RESUME, after: () => vcpu.takeException('sync', esr1, exit.pc, watch ? exit.far : undefined) };
   }
 

@@ -81,7 +81,7 @@ export interface TrapCpu {
   readBase(n: number): bigint;
   takeException(kind: ExceptionKind, esr: number, preferredReturn: number, far?: number): void;
   /** A debug exception: to EL1, or routed to EL2 (Vcpu.debugException). */
-  debugException(esr: number, preferredReturn: number, far: number | undefined, guestTakes: boolean): void;
+  debugException(esr: number, preferredReturn: number, far: number | undefined, guestTakes: boolean, guestEsr?: number): void;
   dispatchExit(exit: Exit): void;
   halt(reason: HaltReason): void;
   /** SMC at the current EL exits to EL2 (HCR_EL2.TSC at EL1), as the EL2 model says (hyp/traps.ts). */

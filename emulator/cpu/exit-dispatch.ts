@@ -85,25 +85,37 @@ export function takeException(v: VcpuInternals, kind: ExceptionKind, esrValue: n
  * does: ERET with SPSR_EL2.SS = 1 after a step; a breakpoint or watchpoint not raised again by the
  * same instruction (skipsDebugEvent).
  */
-export function debugException(v: VcpuInternals, esrValue: number, pc: number, far: number | undefined, guestTakes: boolean): void {
+export function debugException(v: VcpuInternals, esrValue: number, pc: number, far: number | undefined, guestTakes: boolean, guestEsr = esrValue): void {
   if (!v.debugToEl2()) {
     takeException(v, 'sync', esrValue, pc, far);
     return;
   }
   const seq = v.exceptionSeq;
-  dispatchExit(v, { reason: 'debug', esr: debugEsrToEl2(esrValue), pc, far: far ?? 0, guestTakes });
+  dispatchExit(v, { reason: 'debug', esr: debugEsrToEl2(esrValue), pc, far: far ?? 0, guestTakes, guestEsr: guestEsr >>> 0 });
   if (v.exceptionSeq !== seq || v.halted !== null || v.gatedExit !== null) return;
   const ec = esrValue >>> 26;
   if (ec === 0x32 || ec === 0x33) v.softwareStep.resumeStepping();
-  else if (ec !== 0x3c) v.debugSkip = { pc, instructions: v.currentInstructions };
+  else if (ec !== 0x3c) {
+    // A breakpoint or watchpoint: its instruction has not run; it runs once, not raised again.
+    v.debugSkip = { pc, instructions: v.currentInstructions };
+    // A breakpoint is raised from the code hook: the world switch wrote the context back (PC
+    // included), which makes the core start the instruction over, counted twice. Stop before
+    // it, not counting it (a watchpoint is raised between slices, its instruction abandoned).
+    if (v.clock.running) v.hookRedirect(pc, false);
+  }
 }
 
-/** Is the breakpoint/watchpoint at `pc` the one the EL2 model just resumed past (the same instruction re-executed, not a later pass)? */
+/**
+ * Is the breakpoint/watchpoint at `pc` the one the EL2 model just resumed past (the same
+ * instruction re-executed, not a later pass)? Every access of that instruction is skipped (an
+ * LDADD's load and store); the skip ends once an instruction retires.
+ */
 export function skipsDebugEvent(v: VcpuInternals, pc: number): boolean {
   const s = v.debugSkip;
   if (s === null) return false;
+  if (s.pc === pc && v.currentInstructions === s.instructions) return true;
   v.debugSkip = null;
-  return s.pc === pc && v.currentInstructions <= s.instructions + 1;
+  return false;
 }
 
 function count(v: VcpuInternals, targetEl: 1 | 2, name: string): void {

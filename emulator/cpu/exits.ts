@@ -108,6 +108,14 @@ export interface DebugExit extends ExitBase {
    * guest's debug events from its own. The vCPU computes it as its debug model does.
    */
   readonly guestTakes: boolean;
+  /**
+   * The syndrome the guest's own debug state would give it (EL1's view: EC 0x31/0x33/0x35 from
+   * EL1, 0x30/0x32/0x34 from EL0): what a hypervisor reflecting the event injects. It differs
+   * from ESR_EL2 for the step EL2 completed of an instruction that made the guest's own step
+   * active (MSR DAIFClr, an MDSCR_EL1 write): for EL2 a stepped instruction, ISV = 1; for the
+   * guest, stepping just became active without a stepped instruction, ISV = 0 (D2.12).
+   */
+  readonly guestEsr: number;
 }
 
 export type Exit = HvcExit | SmcExit | SysregExit | Stage2AbortExit | WfxExit | IrqExit | DebugExit;

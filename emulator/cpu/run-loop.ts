@@ -75,10 +75,10 @@ export class RunLoop {
     if (this.v.clock.running) this.v.requestStop();
   }
 
-  /** See Vcpu.hookRedirect. */
-  redirect(target: number): void {
+  /** See Vcpu.hookRedirect (`started`: the hooked instruction counts as started; false: it has not run). */
+  redirect(target: number, started = true): void {
     this.redirectPc = target;
-    this.redirectCounter = this.v.uc.sliceCounter();
+    this.redirectCounter = this.v.uc.sliceCounter() - (started ? 0 : 1);
     this.v.requestStop();
   }
 
@@ -329,6 +329,8 @@ export class RunLoop {
     v.clock.retire(Math.min(n, Math.max(0, this.redirectCounter)));
     v.pc = this.redirectPc!;
     this.redirectPc = null;
+    // Work the hook left for after the instruction (a watchpoint's exception) comes before anything else.
+    if (v.halted === null && v.gatedExit === null) this.runDeferred();
     if (rc !== UC_ERR_OK && rc !== UC_ERR_EXCEPTION && v.halted === null) {
       v.halt({ kind: 'fault', message: `CPU stopped: ${v.uc.strerror(rc)} at PC ${hexVa(v.pc)}` });
     }

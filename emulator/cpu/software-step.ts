@@ -48,8 +48,8 @@ export interface StepCpu {
   readInsn(va: number): number | null;
   /** MDCR_EL2.TDE or HCR_EL2.TGE: debug exceptions go to EL2 (D2.3). */
   debugToEl2(): boolean;
-  /** Take the debug exception (to EL1, or routed to EL2: an exit); `guestTakes`: under the guest's own controls. */
-  debugException(esr: number, preferredReturn: number, far: number | undefined, guestTakes: boolean): void;
+  /** Take the debug exception (to EL1, or routed to EL2: an exit); `guestTakes`: under the guest's own controls, `guestEsr`: the syndrome in its view. */
+  debugException(esr: number, preferredReturn: number, far: number | undefined, guestTakes: boolean, guestEsr?: number): void;
 }
 
 export class SoftwareStep {
@@ -92,8 +92,14 @@ export class SoftwareStep {
         // one even when that instruction masked debug exceptions (MSR DAIFSet), as QEMU 7.2
         // takes it (guest sstep).
         // Under MDCR_EL2.TDE the guest's own step: one its controls made active before the
-        // instruction, or make active after it (an MSR DAIFClr the EL2 model stepped).
-        else return this.stepException(cpu, pstateEl(cpu.pstate), cpu.pc, this.inflightGuest || !cpu.debugToEl2() || src.stepActive(pstateEl(cpu.pstate), cpu.pstate, false));
+        // instruction, or make active after it (an MSR DAIFClr the EL2 model stepped). In the
+        // latter the guest's step just became active: for it, active-pending with no stepped
+        // instruction, ISV = 0 (as without routing), where EL2 stepped one (ISV = 1).
+        else {
+          const el = pstateEl(cpu.pstate);
+          const becameActive = !this.inflightGuest && cpu.debugToEl2() && src.stepActive(el, cpu.pstate, false);
+          return this.stepException(cpu, el, cpu.pc, this.inflightGuest || !cpu.debugToEl2() || becameActive, becameActive);
+        }
       }
     }
     const ps = cpu.pstate;
@@ -115,7 +121,10 @@ export class SoftwareStep {
       }
     }
     const guestActive = !cpu.debugToEl2() || src.stepActive(el, ps, false);
-    if (!this.ss) return this.stepException(cpu, el, pc, guestActive);
+    // A stepped ERET EL2 alone was stepping (the guest's step inactive at EL1) into a state where
+    // the guest's step is active: for the guest, active-pending after its return, ISV = 0.
+    const guestPending = this.stepped && cpu.debugToEl2() && !this.inflightGuest && src.stepActive(el, ps, false);
+    if (!this.ss) return this.stepException(cpu, el, pc, guestActive, guestPending);
     this.inflightGuest = guestActive;
     this.inflight = true;
     this.inflightWord = cpu.readInsn(pc) ?? 0;
@@ -134,7 +143,7 @@ export class SoftwareStep {
   }
 
   /** Take the Software Step exception before the instruction at `pc` (ELR = pc). */
-  private stepException(cpu: StepCpu, el: number, pc: number, guestTakes: boolean): boolean {
+  private stepException(cpu: StepCpu, el: number, pc: number, guestTakes: boolean, guestPending = false): boolean {
     let iss = IFSC_DEBUG;
     if (this.stepped) {
       iss |= ISS_ISV;
@@ -144,7 +153,9 @@ export class SoftwareStep {
     this.prevActive = false;
     this.exceptions++;
     const ec = el === 0 ? EC_SOFTWARE_STEP_LOWER : EC_SOFTWARE_STEP_CUR;
-    cpu.debugException(((ec << 26) | (1 << 25) | iss) >>> 0, pc, undefined, guestTakes);
+    const esr = ((ec << 26) | (1 << 25) | iss) >>> 0;
+    // `guestPending`: in the guest's view the step was pending, not completed: ISV (and EX) 0.
+    cpu.debugException(esr, pc, undefined, guestTakes, guestPending ? (esr & ~(ISS_ISV | ISS_EX)) >>> 0 : esr);
     return true;
   }
 }

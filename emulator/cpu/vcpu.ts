@@ -307,11 +307,12 @@ export class Vcpu implements GuestCpu, VcpuInternals {
    * lets the guest access: it runs the rest of the translation block (measured: the guest ran
    * on after ELR at "EL1"), and an MSR's block end writes PC = the next instruction. So the
    * slice stops before the next instruction runs, and the run loop puts PC back to `target`.
-   * The instruction counts as the CPU counts one it raises UNDEFINED for itself: started.
+   * The instruction counts as the CPU counts one it raises UNDEFINED for itself: started (from a
+   * code hook, before the instruction ran, `started` = false: it does not count).
    */
-  hookRedirect(target: number): void {
+  hookRedirect(target: number, started = true): void {
     if (this.gatedExit !== null || this.halted !== null) return;
-    this.loop.redirect(target);
+    this.loop.redirect(target, started);
   }
   /** Unicorn TLB-fill hook calls, and refused ones (guest faults and MMIO). */
   get fills(): number {
@@ -357,8 +358,8 @@ export class Vcpu implements GuestCpu, VcpuInternals {
   }
 
   /** A debug exception: to EL1, or routed to EL2 as a 'debug' exit (exit-dispatch.ts debugException). */
-  debugException(esrValue: number, pc: number, far: number | undefined, guestTakes: boolean): void {
-    debugException(this, esrValue, pc, far, guestTakes);
+  debugException(esrValue: number, pc: number, far: number | undefined, guestTakes: boolean, guestEsr?: number): void {
+    debugException(this, esrValue, pc, far, guestTakes, guestEsr);
   }
 
   /** A routed breakpoint/watchpoint the EL2 model resumed as its own (exit-dispatch.ts skipsDebugEvent). */

@@ -85,6 +85,14 @@ export interface DebugCpu {
   hookData(begin: bigint, end: bigint, fn: (write: boolean, addr: number, size: number) => void): number;
   /** The PC (of the instruction making the access, inside a data hook). */
   readonly pc: number;
+  /**
+   * Inside a data hook: the instruction is abandoned, not counted (the core performs the hooked
+   * access, then stops before the instruction writes its registers; PC stays on it).
+   */
+  abandonInstruction(): void;
+  /** Guest memory by VA in the current regime (null: not RAM), for putting back what an abandoned store wrote. */
+  readVirt(va: number, size: number): Uint8Array | null;
+  writeVirt(va: number, bytes: Uint8Array): void;
   /** Run `fn` once the current instruction is done, before the next one. */
   afterInstruction(fn: () => void): void;
 }
@@ -212,9 +220,7 @@ export class DebugRegs implements Snapshottable {
    * access overlapping the selected bytes, of a kind LSC selects (bit 0 loads, bit 1 stores),
    * at an EL PAC selects, with debug exceptions enabled, the Watchpoint exception is taken to
    * EL1: EC 0x35 (from EL1) / 0x34 (from EL0), ISS WnR and DFSC 0x22, FAR = the accessed
-   * address, ELR = the instruction. Deviation: Unicorn's hook runs before the access but cannot
-   * abandon it, so the access is performed and the exception taken right after the instruction
-   * (still with ELR = that instruction, which the guest re-executes on return).
+   * address, ELR = the instruction, before the instruction executes (watchpointHit).
    */
   armWatchpoints(cpu: DebugCpu): void {
     const want: Array<{ lo: bigint; hi: bigint; bas: number; lsc: number; pac: number; base: bigint }> = [];
@@ -250,22 +256,34 @@ export class DebugRegs implements Snapshottable {
           }
           if (!hit) return;
         }
-        this.watchpointHit(cpu, w.pac, write, addr);
+        this.watchpointHit(cpu, w.pac, write, addr, size);
       }),
     );
     this.armedWatch = key;
   }
 
   private pendingWatch = false;
-  private watchpointHit(cpu: DebugCpu, pac: number, write: boolean, addr: number): void {
+  /**
+   * A Watchpoint exception is taken before the access (D2.10 "Watchpoint exceptions": the
+   * instruction is not executed; ELR = it). The core cannot abandon an access from its hook:
+   * it performs the hooked access and then abandons the instruction (registers and PC as before
+   * it: measured with a post-indexed STR and an LDADD), so the bytes a store was about to
+   * overwrite are read here, before the access, and put back before the exception is taken.
+   * A re-execution (the guest's handler returning with PSTATE.D set, or the EL2 model resuming
+   * past its own event) then performs the access once, as on hardware.
+   */
+  private watchpointHit(cpu: DebugCpu, pac: number, write: boolean, addr: number, size: number): void {
     if (this.pendingWatch || !this.debugEnabled(cpu, pac) || cpu.skipsDebugEvent(cpu.pc)) return;
     this.pendingWatch = true;
     const guestTakes = !cpu.debugToEl2 || this.debugEnabled(cpu, pac, false);
     const pc = cpu.pc;
     const el = cpu.el;
     const esr = (((el === 1 ? EC_WATCHPOINT_CUR : EC_WATCHPOINT_LOWER) << 26) | (1 << 25) | (write ? 1 << 6 : 0) | IFSC_DEBUG) >>> 0;
+    const before = write ? cpu.readVirt(addr, size) : null;
+    cpu.abandonInstruction();
     cpu.afterInstruction(() => {
       this.pendingWatch = false;
+      if (before !== null) cpu.writeVirt(addr, before);
       cpu.debugException(esr, pc, addr, guestTakes);
     });
   }

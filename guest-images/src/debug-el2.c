@@ -8,12 +8,16 @@
  *  1. a breakpoint at EL1 with MDSCR_EL1.MDE = KDE = 1 and PSTATE.D = 0: EC 0x31 to EL1;
  *  2. the same breakpoint with PSTATE.D = 1: nothing for the guest (under TDE it is still
  *     generated, D2.4: the debug target EL2 is above EL1, and the model resumes past it);
- *  3. a watchpoint on a store: EC 0x35, WnR, FAR = the address;
+ *  3. a watchpoint on a store: EC 0x35, WnR, FAR = the address; then on an LDADD, which the
+ *     handler's return performs once (the exception is taken before the access, D2.10);
  *  4. BRK #0x77 at EL1: EC 0x3C, ISS = the immediate;
  *  5. software step at EL0 (MDSCR_EL1.SS = 1, KDE = 0): EC 0x32 before each EL0 instruction,
- *     ELR = that instruction, ISV = 1 once an instruction has been stepped (the first
- *     exception's ISV is not checked: under TDE the EL2 model stepped the ERET into EL0 and
- *     reflects that step's completion, ISV = 1, as QEMU's KVM re-injection would).
+ *     ELR = that instruction; the first ISV = 0 (the ERET returned with SPSR_EL1.SS = 0:
+ *     active-pending, nothing stepped yet, D2.12), then ISV = 1. Under TDE the EL2 model stepped
+ *     the ERET itself (ESR_EL2 ISV = 1) and reflects the step with the guest's view, ISV = 0;
+ *  6. with PSTATE.D = 1 (the guest's events masked), the breakpoint hit 4 times and a watched
+ *     LDADD and post-indexed STR: nothing for the guest, and each access performed once (under
+ *     TDE each execution is one EL2 exit the model resumes past, and must run only once).
  * Exit status: the number of failures.
  */
 #include "runtime.h"
@@ -101,6 +105,15 @@ int main(void)
 	check("watchpoint ESR_EL1 (EC 0x35, IL, WnR, DFSC 0x22)", rec[0].esr, 0xd6000062UL);
 	check("watchpoint FAR_EL1 = the address", rec[0].far, (u64)&watched[1]);
 	check("the store is done", watched[1], 0x1234);
+	/* An LDADD: the exception comes before the access, which runs once, on the return. */
+	__asm__ volatile("msr daifclr, #8" ::: "memory");
+	{
+		u64 old;
+		__asm__ volatile("ldadd %2, %0, [%1]" : "=&r"(old) : "r"(&watched[1]), "r"(1UL) : "memory");
+	}
+	__asm__ volatile("msr daifset, #8" ::: "memory");
+	check("watchpoint on LDADD: taken once", nrec, 2);
+	check("LDADD performed once (exception before the access)", watched[1], 0x1235);
 	write_sysreg(0, dbgwcr0_el1);
 	isb();
 
@@ -120,11 +133,40 @@ int main(void)
 	write_sysreg(1UL << 15, mdscr_el1);
 	isb();
 	check("step: three exceptions from EL0 before the SVC", nrec, 3);
-	check("step 1: EC 0x32 (from EL0)", ESR_EC(rec[0].esr), 0x32);
+	check("step 1: ESR (EC 0x32, ISV 0)", rec[0].esr, SS_ESR_ISV & ~(1UL << 24));
 	check("step 1: ELR = the first EL0 instruction", rec[0].elr, (u64)el0_steps);
 	check("step 2: ESR (EC 0x32, ISV 1)", rec[1].esr, SS_ESR_ISV);
 	check("step 2: ELR = the second", rec[1].elr, (u64)el0_add2);
 	check("step 3: ESR (EC 0x32, ISV 1)", rec[2].esr, SS_ESR_ISV);
 	check("step 3: ELR = the SVC", rec[2].elr, (u64)el0_svc);
+
+	/* 6: PSTATE.D = 1 (DAIF.D is set since the step test's handler): the breakpoint, then a
+	 * watchpoint on LDADD and on a post-indexed STR (BAS 0xff, LSC load/store, PAC EL1). */
+	nrec = 0;
+	write_sysreg((1UL << 15) | (1UL << 13), mdscr_el1); /* MDE, KDE */
+	__asm__ volatile("msr daifset, #8" ::: "memory");
+	write_sysreg((u64)bp_site, dbgbvr0_el1);
+	write_sysreg((0xfUL << 5) | (1UL << 1) | 1, dbgbcr0_el1);
+	isb();
+	for (int i = 0; i < 4; i++)
+		target();
+	write_sysreg(0, dbgbcr0_el1);
+	watched[1] = 0;
+	write_sysreg((u64)&watched[1], dbgwvr0_el1);
+	write_sysreg((0xffUL << 5) | (3UL << 3) | (1UL << 1) | 1, dbgwcr0_el1);
+	isb();
+	for (u64 i = 0; i < 4; i++) {
+		u64 old;
+		__asm__ volatile("ldadd %2, %0, [%1]" : "=&r"(old) : "r"(&watched[1]), "r"(1UL) : "memory");
+	}
+	u64 sum = watched[1];
+	u64 p = (u64)&watched[1];
+	__asm__ volatile("str %1, [%0], #8" : "+r"(p) : "r"(0x55UL) : "memory");
+	write_sysreg(0, dbgwcr0_el1);
+	isb();
+	check("D = 1: no breakpoint or watchpoint for the guest", nrec, 0);
+	check("D = 1: four LDADD #1 add 4 (each performed once)", sum, 4);
+	check("D = 1: post-indexed STR wrote once", watched[1], 0x55);
+	check("D = 1: post-indexed STR advanced its base once", p, (u64)&watched[1] + 8);
 	finish(GUEST_NAME);
 }

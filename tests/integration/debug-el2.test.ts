@@ -29,11 +29,32 @@ describe('debug-el2 under --trap-debug (MDCR_EL2.TDE)', () => {
     expect(plain.recs).toEqual([]);
     expect(plain.r.stats!.exits.byReason).not.toHaveProperty('debug');
     const el2 = routed.r.stats!.exceptions.byTarget.EL2 as Record<string, number>;
-    expect(el2.breakpoint_low).toBe(3);
-    expect(el2.watchpoint_low).toBe(2);
+    // Breakpoint: 3 in parts 1-2, 4 with PSTATE.D = 1 (part 6); watchpoint: the store and the
+    // LDADD, each reflected then resumed with D = 1 (4), and 6 with D = 1 (4 LDADDs, a load, a STR).
+    expect(el2.breakpoint_low).toBe(7);
+    expect(el2.watchpoint_low).toBe(10);
+    // Each resumed event's instruction runs once: the guest retires as many instructions as
+    // without routing (a breakpoint or watchpoint resumed past used to run, and count, twice).
+    expect(routed.r.stats!.instructions).toBe(plain.r.stats!.instructions);
     expect(el2.brk64).toBe(1);
     expect(el2.sstep_low).toBeGreaterThan(3);
     expect(routed.r.stats!.exits.byReason.debug).toBe(routed.recs.length);
+  }, 120_000);
+
+  it('software step of EL1 (guest sstep): the guest sees the same syndromes; the first reflected step has ISV = 0', async () => {
+    // Under TDE the EL2 model steps EL1 from the MDSCR_EL1 write on (D2.4) and steps the MSR
+    // DAIFClr that makes the guest's own step active: ESR_EL2 has ISV = 1 (a stepped instruction),
+    // the guest's view ISV = 0 (its step became active, active-pending: D2.12; QEMU 7.2 alike).
+    const plain = await hypemu(['run', guest('sstep'), '-q']);
+    const trace = join(mkdtempSync(join(tmpdir(), 'hypemu-sstep-')), 'trace.jsonl');
+    const routed = await hypemu(['run', guest('sstep'), '-q', '--trap-debug', '--trace', trace, '--trace-filter', 'debug']);
+    expect(plain.stdout).toContain('RESULT sstep: 0 failures');
+    expect(routed.stdout).toBe(plain.stdout);
+    const recs = readFileSync(trace, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as DebugRec);
+    const reflected = recs.filter((e) => e.reflected);
+    expect(reflected.map((e) => e.esr)).toEqual(['0xcb000022', '0xcb000022', '0xcb000022', '0xcb000022']);
+    // Before it, EL1 stepped by EL2 alone (KDE = 1 but PSTATE.D = 1): the first after the MDSCR_EL1 write has ISV = 0.
+    expect(recs[0]).toMatchObject({ esr: '0xca000022', reflected: false, el: 1 });
   }, 120_000);
 
   it('each event is an EL2 exit with the EC from a lower EL; those the guest enabled are reflected', async () => {
@@ -42,9 +63,13 @@ describe('debug-el2 under --trap-debug (MDCR_EL2.TDE)', () => {
     // D = 0: reflected (the guest's EC 0x31); its handler returns with PSTATE.D = 1 to the same
     // nop, and the call with D = 1: both generated only because the debug target is EL2, so the
     // model's own, resumed past (D2.4).
-    expect(bp.map((e) => [e.esr, e.reflected])).toEqual([['0xc2000022', true], ['0xc2000022', false], ['0xc2000022', false]]);
+    expect(bp.map((e) => [e.esr, e.reflected])).toEqual([['0xc2000022', true], ...Array(6).fill(['0xc2000022', false])]);
+    // Part 6: one exit per execution, one instruction apart (each resumed access runs once).
+    expect(bp.slice(3).map((e, i, a) => (i === 0 ? 0 : e.insn - a[i - 1]!.insn))).toEqual([0, 3, 3, 3]);
     const wp = recs.filter((e) => e.ec === 'watchpoint_low');
+    expect(wp.map((e) => e.reflected)).toEqual([true, false, true, false, false, false, false, false, false, false]);
     expect(wp[0]).toMatchObject({ esr: '0xd2000062', reflected: true });
+    expect(wp.slice(4, 8).map((e, i, a) => (i === 0 ? 0 : e.insn - a[i - 1]!.insn))).toEqual([0, 1, 1, 1]);
     expect(wp.every((e) => e.far === wp[0]!.far && e.far !== '0x0')).toBe(true);
     const brk = recs.filter((e) => e.ec === 'brk64');
     expect(brk).toEqual([expect.objectContaining({ esr: '0xf2000077', reflected: true })]);
