@@ -1,0 +1,149 @@
+/*
+ * debug-fuzz: seeded random accesses to the debug system registers (Arm ARM D19 "AArch64 debug
+ * registers": op0 = 0b10), written and read at EL1 (PSTATE.D clear or set) and at EL0, with any
+ * value: DBGBVR/BCR/WVR/WCR 0-15 (6 breakpoints and 4 watchpoints are implemented, the others
+ * UNDEFINED), MDSCR_EL1, MDCCINT_EL1, the OS lock and double lock (OSLAR/OSLSR/OSDLR), OSECCR,
+ * OSDTRRX/TX, MDRAR, DBGPRCR, DBGCLAIMSET/CLR, DBGAUTHSTATUS, the DCC registers (MDCCSR_EL0,
+ * DBGDTR*_EL0), DBGVCR32_EL2, and random encodings anywhere in op0 = 0b10. Each access is an MSR or
+ * MRS written into a two-instruction stub (then ret at EL1, svc #0 at EL0) and executed.
+ * What it may raise is handled: UNDEFINED (EC 0x00) or a trap to EL1 (EC 0x18: MDSCR_EL1.TDCC) skip
+ * the access; a breakpoint, watchpoint or software step the random values armed (addresses in
+ * this image's code and data) turn debug exceptions off again (MDSCR_EL1 = 0, PSTATE.D on
+ * return) and retry. Anything else is unexpected (exit status 0xEE). The point: no value in any
+ * debug register crashes or hangs the emulator; the run ends with a RESULT line.
+ * Exit status: the number of failures.
+ */
+#include "runtime.h"
+
+#ifndef FUZZ_SEED
+#define FUZZ_SEED 0x9e3779b97f4a7c15UL
+#endif
+#ifndef FUZZ_COUNT
+#define FUZZ_COUNT 3000
+#endif
+
+static u64 rng = FUZZ_SEED;
+static u64 next(void)
+{
+	/* xorshift64 (Marsaglia) */
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static volatile u64 undefs, events;
+static volatile u64 ec_seen[64];
+static u32 stub_el1[2] __attribute__((aligned(64)));
+static u32 stub_el0[2] __attribute__((aligned(64)));
+static u64 el0_stack[256] __attribute__((aligned(16)));
+
+void exception_handler(struct frame *f, unsigned vec)
+{
+	unsigned ec = ESR_EC(f->esr);
+	int sync = vec == VEC_CUR_SPX_SYNC || vec == VEC_LOWER64_SYNC;
+	if (sync && vec == VEC_LOWER64_SYNC && ec == EC_SVC64) {
+		return_to_kernel(f, 0);
+		return;
+	}
+	if (sync && (ec == EC_UNKNOWN || ec == EC_SYS64)) {
+		undefs++;
+		f->elr += 4;
+		return;
+	}
+	if (sync && ec >= 0x30 && ec <= 0x35) {
+		/* breakpoint, software step, watchpoint: off again, and retry */
+		events++;
+		ec_seen[ec]++;
+		write_sysreg(0, mdscr_el1);
+		isb();
+		f->spsr = (f->spsr | (1UL << 9)) & ~(1UL << 21);
+		return;
+	}
+	unexpected_exception(f, vec);
+}
+
+/* The named debug registers as {op1, CRn, CRm, op2} (op0 = 2). */
+static const u8 named[][4] = {
+	{0, 0, 2, 0},  /* MDCCINT_EL1 */
+	{0, 0, 2, 2},  /* MDSCR_EL1 */
+	{0, 0, 0, 2},  /* OSDTRRX_EL1 */
+	{0, 0, 3, 2},  /* OSDTRTX_EL1 */
+	{0, 0, 6, 2},  /* OSECCR_EL1 */
+	{0, 1, 0, 0},  /* MDRAR_EL1 */
+	{0, 1, 0, 4},  /* OSLAR_EL1 */
+	{0, 1, 1, 4},  /* OSLSR_EL1 */
+	{0, 1, 3, 4},  /* OSDLR_EL1 */
+	{0, 1, 4, 4},  /* DBGPRCR_EL1 */
+	{0, 7, 8, 6},  /* DBGCLAIMSET_EL1 */
+	{0, 7, 9, 6},  /* DBGCLAIMCLR_EL1 */
+	{0, 7, 14, 6}, /* DBGAUTHSTATUS_EL1 */
+	{3, 0, 1, 0},  /* MDCCSR_EL0 */
+	{3, 0, 4, 0},  /* DBGDTR_EL0 */
+	{3, 0, 5, 0},  /* DBGDTRRX_EL0 / DBGDTRTX_EL0 */
+	{4, 0, 7, 0},  /* DBGVCR32_EL2 */
+};
+#define NNAMED (sizeof(named) / sizeof(named[0]))
+
+static void sync_code(u32 *p)
+{
+	__asm__ volatile("dc cvau, %0\n dsb ish\n ic ivau, %0\n dsb ish\n isb" : : "r"(p) : "memory");
+}
+
+extern char __image_start[], __image_end[];
+
+int main(void)
+{
+	puts("debug-fuzz: random values in the debug registers at EL1 and EL0\n");
+	install_vectors();
+	unsigned n;
+	for (n = 0; n < FUZZ_COUNT; n++) {
+		u64 r = next();
+		unsigned op1, crn, crm, op2;
+		unsigned pick = r & 7;
+		if (pick < 4) {
+			/* DBGB/W VR/CR 0-15 */
+			op1 = 0, crn = 0, crm = (r >> 3) & 15, op2 = 4 + ((r >> 7) & 3);
+		} else if (pick < 6) {
+			const u8 *e = named[(r >> 3) % NNAMED];
+			op1 = e[0], crn = e[1], crm = e[2], op2 = e[3];
+		} else {
+			op1 = (r >> 3) & 7, crn = (r >> 6) & 15, crm = (r >> 10) & 15, op2 = (r >> 14) & 7;
+		}
+		int read = ((r >> 17) & 3) == 0;
+		int el0 = (r >> 19) & 1;
+		int dclear = (r >> 20) & 1;
+		/* Values: any 64 bits, or an address in this image (so breakpoints and watchpoints fire). */
+		u64 v = next();
+		if (((r >> 21) & 3) == 0)
+			v = ((u64)__image_start + (v % (u64)(__image_end - __image_start))) & ~3UL;
+		/* One in eight: the OS lock cleared and MDE/KDE (and maybe SS) set, so events can fire. */
+		if (((r >> 23) & 7) == 0) {
+			write_sysreg(0, oslar_el1);
+			write_sysreg((1UL << 15) | (1UL << 13) | ((r >> 26) & 1), mdscr_el1);
+			isb();
+		}
+		u32 sys = (read ? 0xd5300000u : 0xd5100000u) | (op1 << 16) | (crn << 12) | (crm << 8) | (op2 << 5);
+		if (el0) {
+			stub_el0[0] = sys;
+			stub_el0[1] = 0xd4000001u; /* svc #0 */
+			sync_code(stub_el0);
+			enter_user((u64)stub_el0, (u64)&el0_stack[256], v);
+		} else {
+			stub_el1[0] = sys;
+			stub_el1[1] = 0xd65f03c0u; /* ret */
+			sync_code(stub_el1);
+			if (dclear)
+				__asm__ volatile("msr daifclr, #8" ::: "memory");
+			register u64 x0 __asm__("x0") = v;
+			__asm__ volatile("blr %1" : "+r"(x0) : "r"(stub_el1) : "x30", "memory");
+			__asm__ volatile("msr daifset, #8" ::: "memory");
+		}
+	}
+	/* Quiet again: no debug event may reach the report. */
+	write_sysreg(0, mdscr_el1);
+	isb();
+	check("accesses done", n, FUZZ_COUNT);
+	check_bool("some were UNDEFINED or trapped", undefs > 0);
+	finish(GUEST_NAME);
+}
