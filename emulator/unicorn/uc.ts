@@ -706,6 +706,9 @@ export class Unicorn {
     return this.addHook(UC_HOOK_INTR, cb, 1, 0);
   }
 
+  /** A data-access hook has been added once: code translated since calls data hooks (onMemAccess). */
+  private dataHookAnchored = false;
+
   /** Code hook over [begin, end] (inclusive); begin > end means every instruction. */
   onCode(begin: number | bigint, end: number | bigint, handler: CodeHandler): number {
     const cb = koffi.register(
@@ -721,6 +724,18 @@ export class Unicorn {
    * MemAccess.READ or WRITE, the address and the size.
    */
   onMemAccess(begin: number | bigint, end: number | bigint, handler: (type: number, address: number, size: number) => void): number {
+    if (!this.dataHookAnchored) {
+      // Unicorn compiles a load/store's TLB-hit fast path, which calls no hook, into code
+      // translated while no UC_HOOK_MEM_READ/WRITE exists (decided at translation, whatever the
+      // range): a hook added later is missed by code already translated (measured: a guest
+      // watchpoint on a store in a function that ran before it was set never fired). So the
+      // first data hook comes with a hook that stays (its range, the last byte of the address
+      // space, it does nothing for) and all translated code is dropped once (about a second).
+      this.dataHookAnchored = true;
+      const anchor = koffi.register(() => {}, koffi.pointer(MemHookCb));
+      this.addHook(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, anchor, 0xffff_ffff_ffff_ffffn, 0xffff_ffff_ffff_ffffn);
+      this.flushTb();
+    }
     const cb = koffi.register(
       (_uc: unknown, type: number, address: number | bigint, size: number) => handler(type, toNum(address), size),
       koffi.pointer(MemHookCb),

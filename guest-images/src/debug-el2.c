@@ -9,7 +9,8 @@
  *  2. the same breakpoint with PSTATE.D = 1: nothing for the guest (under TDE it is still
  *     generated, D2.4: the debug target EL2 is above EL1, and the model resumes past it);
  *  3. a watchpoint on a store: EC 0x35, WnR, FAR = the address; then on an LDADD, which the
- *     handler's return performs once (the exception is taken before the access, D2.10);
+ *     handler's return performs once (the exception is taken before the access, D2.10); then on
+ *     a store in a function that ran before the watchpoint was set (its code already translated);
  *  4. BRK #0x77 at EL1: EC 0x3C, ISS = the immediate;
  *  5. software step at EL0 (MDSCR_EL1.SS = 1, KDE = 0): EC 0x32 before each EL0 instruction,
  *     ELR = that instruction; the first ISV = 0 (the ERET returned with SPSR_EL1.SS = 0:
@@ -47,6 +48,11 @@ void exception_handler(struct frame *f, unsigned vec)
 		f->elr += 4; /* BRK's preferred return is the BRK itself */
 	else if (ec == 0x32)
 		f->spsr |= 1UL << 21; /* SPSR_EL1.SS: step the EL0 instruction returned to */
+}
+
+static __attribute__((noinline)) void poke(volatile u64 *p, u64 v)
+{
+	*p = v;
 }
 
 extern char bp_site[];
@@ -93,7 +99,9 @@ int main(void)
 	write_sysreg(0, dbgbcr0_el1);
 	isb();
 
-	/* 3: watchpoint on watched[1]: BAS 0xff, LSC store, PAC EL1, E. */
+	/* 3: watchpoint on watched[1]: BAS 0xff, LSC store, PAC EL1, E. poke() runs before, so its
+	 * code is translated before the watchpoint exists, and once after (D = 1: not taken). */
+	poke(&watched[1], 7);
 	nrec = 0;
 	write_sysreg((u64)&watched[1], dbgwvr0_el1);
 	write_sysreg((0xffUL << 5) | (2UL << 3) | (1UL << 1) | 1, dbgwcr0_el1);
@@ -113,6 +121,10 @@ int main(void)
 	}
 	__asm__ volatile("msr daifset, #8" ::: "memory");
 	check("watchpoint on LDADD: taken once", nrec, 2);
+	__asm__ volatile("msr daifclr, #8" ::: "memory");
+	poke(&watched[1], 0x1235);
+	__asm__ volatile("msr daifset, #8" ::: "memory");
+	check("watchpoint in code run before it was set: taken", nrec, 3);
 	check("LDADD performed once (exception before the access)", watched[1], 0x1235);
 	write_sysreg(0, dbgwcr0_el1);
 	isb();
