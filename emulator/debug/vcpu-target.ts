@@ -32,9 +32,9 @@
  *   machine and becomes the current thread. A step of thread t runs the scheduler one
  *   instruction at a time until vCPU t has executed one (the others run their turns meanwhile,
  *   with their breakpoints armed), so stepping never changes the interleaving. Registers,
- *   memory and the monitor commands act on the thread `Hg` selected. Watchpoints are refused
- *   with several vCPUs (GDB falls back to software watchpoints): the decode-before-run check
- *   needs to know which vCPU runs next.
+ *   memory and the monitor commands act on the thread `Hg` selected. Watchpoints are data hooks
+ *   on every vCPU (watch-hooks.ts: the decode-before-run check would need to know which vCPU
+ *   runs next); the vCPU that makes the access stops, before it, and becomes the current thread.
  *
  * Size (~650 lines, this comment included), why it stays whole: what is left here is the run
  * control, one state machine over the same fields (armed breakpoints, the gated exit, the reflection that paused,
@@ -53,6 +53,7 @@ import { readGuestMemory, tlbText, walkText, writeGuestMemory } from './vcpu-ins
 import { registerAccess, type RegAccess, type RegisterContext } from './vcpu-registers.js';
 import { describeAction, describeExit, hexPc, type ExitRecord } from './exit-text.js';
 import type { El2DebugView } from './el2-debug-view.js';
+import { WatchHooks } from './watch-hooks.js';
 export type { El2DebugView } from './el2-debug-view.js';
 export { describeExit, sysregName } from './exit-text.js';
 import {
@@ -141,6 +142,8 @@ export class VcpuTarget implements DebugTarget {
   private tbBreakpoints = new Set<number>();
   private codeDirty = false;
   private readonly watchpoints: Watch[] = [];
+  /** With several vCPUs, the watchpoints as data hooks on each (watch-hooks.ts); null with one. */
+  private readonly watchHooks: WatchHooks | null;
 
   private readonly trapBreak = new Set<TrapReason>();
   /** The exit our gate stopped on during the current run, and its vCPU (vcpu.gatedExit also stays set while a bypassed re-run executes other code). */
@@ -174,6 +177,7 @@ export class VcpuTarget implements DebugTarget {
     this.exitHistory = options.exitHistory ?? 4096;
     this.exitCodeFor = options.exitCodeFor;
     this.table = buildRegisterTable(this.vcpus[0]!.sysregs.entries());
+    this.watchHooks = this.vcpus.length > 1 ? new WatchHooks(this.vcpus, (i) => this.armed && i !== this.steppingVcpu) : null;
     this.regs = this.vcpus.map((vcpu, i) => {
       const ctx: RegisterContext = {
         vcpu,
@@ -251,10 +255,12 @@ export class VcpuTarget implements DebugTarget {
       this.breakpoints.set(va, this.vcpus.map((v, i) => v.uc.onCode(va, va, (pc) => this.onBreakpointHook(i, pc))));
       return 'ok';
     }
-    // The decode-before-run check needs the vCPU that runs next: not with several (GDB then
-    // falls back to software watchpoints).
-    if (this.vcpus.length > 1) return 'unsupported';
-    if (!this.watchpoints.some((w) => w.kind === kind && w.addr === addr && w.length === length)) this.watchpoints.push({ kind, addr, length });
+    if (!this.watchpoints.some((w) => w.kind === kind && w.addr === addr && w.length === length)) {
+      this.watchpoints.push({ kind, addr, length });
+      if (this.watchHooks !== null) {
+        this.watchHooks.add({ kind, addr, length });
+      }
+    }
     return 'ok';
   }
 
@@ -268,6 +274,9 @@ export class VcpuTarget implements DebugTarget {
     }
     const i = this.watchpoints.findIndex((w) => w.kind === kind && w.addr === addr && w.length === length);
     if (i >= 0) this.watchpoints.splice(i, 1);
+    if (i >= 0 && this.watchHooks !== null && this.halt === null) {
+      this.watchHooks.remove({ kind, addr, length });
+    }
     return 'ok';
   }
 
@@ -457,6 +466,8 @@ export class VcpuTarget implements DebugTarget {
     try {
       for (let n = 0; n < STEP_WAIT; n++) {
         const halt = this.runAll(1);
+        const w = this.watchStop(halt);
+        if (w !== null) return w;
         const hit = this.bpHit as { vcpu: number; pc: number } | null;
         if (hit !== null && halt === null) {
           this.bpHit = null;
@@ -495,7 +506,7 @@ export class VcpuTarget implements DebugTarget {
         if (r !== null) return this.stop(r);
         if (this.vcpus.length === 1 && this.breakpoints.has(this.vcpu.pc)) return this.stop({ kind: 'breakpoint', pc: this.pcBig() });
       }
-      const r = this.watchpoints.length > 0 ? this.runWatched() : this.runFast();
+      const r = this.watchpoints.length > 0 && this.watchHooks === null ? this.runWatched() : this.runFast();
       if (r !== null) return this.stop(r);
     } catch (err) {
       // A host error must end the guest as a fault, never take the debugger session down.
@@ -516,6 +527,8 @@ export class VcpuTarget implements DebugTarget {
     } finally {
       this.armed = false;
     }
+    const w = this.watchStop(halt);
+    if (w !== null) return w;
     const hit = this.bpHit as { vcpu: number; pc: number; instructions: number } | null;
     if (hit !== null) {
       this.bpHit = null;
@@ -525,6 +538,14 @@ export class VcpuTarget implements DebugTarget {
       }
     }
     return this.checkAfterRun(halt);
+  }
+
+  /** Several vCPUs: the watchpoint a vCPU's access hit in the last run (it becomes the current thread), or null. */
+  private watchStop(halt: HaltReason | null): StopReason | null {
+    const w = this.watchHooks?.take() ?? null;
+    if (w === null || halt !== null) return null;
+    this.on(w.vcpu);
+    return { kind: 'watch', pc: vaToBigint(w.pc), watch: w.kind, addr: w.addr };
   }
 
   /** One continue slice single-stepping, checking each instruction's data address against the watchpoints first. */

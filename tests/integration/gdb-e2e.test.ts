@@ -301,6 +301,25 @@ describe.skipIf(GDB === null)('hypemu run --smp 4 --gdb: one GDB thread per vCPU
     expect(stats(h).instructions).toBe(plain.stats!.instructions);
   }, 180_000);
 
+  it('watch and rwatch with --smp 2: the vCPU that makes the access stops before it and becomes the thread; the run is unchanged', async () => {
+    const plain = await hypemu(['run', guest('smp-ipi'), '--smp', '2'], { stats: true });
+    const h = await startHypemu('smp-ipi', ['--gdb-wait', '--smp', '2']);
+    // online[1] is written by vCPU 1 (secondary_entry_c) and polled by vCPU 0 (wait_for).
+    const out = await gdb(h.port, guest('smp-ipi'), ['watch online[1]', 'continue', 'info threads', 'p online[1]', 'delete', 'rwatch online[1]', 'continue', 'p online[1]', 'delete', 'continue']);
+    // GDB stops before the store, steps it (watchpoints removed) and reports the change on thread 2.
+    expect(out).toContain('[Switching to Thread 2]');
+    expect(out).toMatch(/Thread 2 hit Hardware watchpoint 1: online\[1\]\s+Old value = 0\s+New value = 1\s+secondary_entry_c /);
+    expect(out).toMatch(/\* 2\s+Thread 2 \(vCPU 1, EL1\)\s+secondary_entry_c/);
+    expect(out).toContain('$1 = 1');
+    // vCPU 0's poll reads it: thread 1 stops on the load.
+    expect(out).toContain('[Switching to Thread 1]');
+    expect(out).toMatch(/Thread 1 hit Hardware read watchpoint 2: online\[1\]\s+Value = 1\s+0x[0-9a-f]+ in wait_for /);
+    expect(out).toContain('exited normally');
+    expect(await h.done).toBe(0);
+    expect(h.stdout()).toBe(plain.stdout);
+    expect(stats(h).instructions).toBe(plain.stats!.instructions);
+  }, 180_000);
+
   it('thread packets: qfThreadInfo lists every vCPU, Hg selects, T and Hg refuse a thread that is not there', async () => {
     const h = await startHypemu('smp-ipi', ['--gdb-wait', '--smp', '2']);
     const c = await RspClient.connect(h.port);
@@ -319,11 +338,29 @@ describe.skipIf(GDB === null)('hypemu run --smp 4 --gdb: one GDB thread per vCPU
     expect(await c.request('Hg1')).toBe('OK');
     expect(await c.request('p20')).toBe(leHex(0x4008_0000n));
     expect(Buffer.from(await c.request('qThreadExtraInfo,2'), 'hex').toString()).toBe('vCPU 1 (off), EL1');
-    expect(await c.request('Z2,40000000,8')).toBe(''); // watchpoints: not with several vCPUs (GDB falls back)
+    expect(await c.request('Z2,40000000,8')).toBe('OK'); // watchpoints: a data hook on every vCPU
+    expect(await c.request('z2,40000000,8')).toBe('OK');
     expect(await c.request('vCont;s:1')).toMatch(/^T05thread:01;20:/);
     c.send('k');
     expect(await h.done).toBe(0);
   }, 120_000);
+});
+
+describe.skipIf(GDB === null)("the stub's breakpoints are its own, apart from the guest's DBGBCR/DBGBVR", () => {
+  it.each([['1'], ['2']])('a GDB breakpoint at the address of the guest\'s hardware breakpoint (debug-el2 bp_site), --smp %s: both fire, the guest prints the same', async (smp) => {
+    const plain = await hypemu(['run', guest('debug-el2')], { stats: true });
+    const h = await startHypemu('debug-el2', ['--gdb-wait', '--smp', smp]);
+    const bp = lstAddress('debug-el2', /^nop$/, 'target');
+    const out = await gdb(h.port, guest('debug-el2'), [`break *${hex(bp)}`, ...Array(7).fill('continue'), 'p $pc', 'delete', 'continue']);
+    // target() runs 6 times (parts 1, 2 and 6); the guest's own breakpoint (part 1, PSTATE.D = 0)
+    // is taken after GDB's stop, and its handler returns to bp_site: a seventh GDB stop.
+    expect(out.match(/Breakpoint 1, target \(\)/g)).toHaveLength(7);
+    expect(out).toContain('exited normally');
+    expect(await h.done).toBe(0);
+    expect(h.stdout()).toBe(plain.stdout);
+    expect(h.stdout()).toContain('RESULT debug-el2: 0 failures');
+    expect(stats(h).instructions).toBe(plain.stats!.instructions);
+  }, 180_000);
 });
 
 describe('hypemu run --gdb protocol guarantees (raw RSP client)', () => {
