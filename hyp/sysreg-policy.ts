@@ -125,8 +125,10 @@ export class SysregPolicy {
     // PMXEVCNTR_EL0/PMXEVTYPER_EL0 name the counter PMSELR_EL0.SEL selects (MDCR_EL2.HPMN rule).
     this.ctl.pmsel = row !== undefined && isPmuSelectedCounterReg(row.key) ? this.pmuReg(_vcpu, KEY_PMSELR) & 0x1f : undefined;
     const r = routeAccess(this.ctl, row, access);
-    // No trap bit applies: a device's row is answered by the device.
-    if (entry?.device && (r === NATIVE || r === TRAP_EMULATE)) return DEVICE;
+    // No trap bit applies: a device's row is answered by the device, except an EL1 register at
+    // EL0 (no EL0 access rule: UNDEFINED, to EL1), which the core would refuse for its own rows
+    // but never sees for a device's (EL0 wrote MDSCR_EL1, OSLAR_EL1, DBGBVR0_EL1: guest debug-fuzz).
+    if (entry?.device && (r === NATIVE || r === TRAP_EMULATE)) return access.el === 0 && row !== undefined && row.el0Ctl < 0 ? UNDEF : DEVICE;
     return r;
   }
 

@@ -136,6 +136,10 @@ export function routeAccess(hcr: TrapControls | bigint, row: SysregRow | undefin
 
   // EL2/EL3 rows below their EL (EL0 access to EL1 rows is the el0 rule's business).
   if (row.minEl > 1 && row.minEl > access.el) return UNDEF;
+  // An MSR to a read-only debug or PMU register, an MRS of a write-only one (OSLAR_EL1), is an
+  // unallocated encoding: UNDEFINED before the MDCR_EL2 TDA/TDOSA/TDRA/TPM traps (D19 register
+  // descriptions: those encodings have no access pseudocode).
+  if (row.mdcrMask !== 0 && (access.read ? row.access === 'wo' : row.access === 'ro')) return UNDEF;
   if (access.el === 0) {
     const ctl = row.el0Ctl;
     if (ctl < 0) return row.storage === 'device' ? UNDEF : NATIVE; // UNDEFINED at EL0: the exception goes to EL1 (the CPU raises it for its own registers)

@@ -249,11 +249,17 @@ function debugRegs(): SysregDef[] {
     reg('DBGAUTHSTATUS_EL1', 2, 0, 7, 14, 6, { ...DE, access: 'ro', reset: 0n }),
     reg('MDCCSR_EL0', 2, 3, 0, 1, 0, { ...DE, access: 'ro', reset: 0n }),
   ];
+  // Registers of breakpoints/watchpoints beyond the implemented 6/4 (ID_AA64DFR0_EL1.BRPs = 5,
+  // WRPs = 3) are UNDEFINED at every EL, before any MDCR_EL2.TDA trap (the DBGBVR<n>_EL1 access
+  // pseudocode tests n against the number implemented first): minEl 4, above every EL.
+  const none = { minEl: 4 };
   for (let n = 0; n < 16; n++) {
-    rows.push(reg(`DBGBVR${n}_EL1`, 2, 0, 0, n, 4, D));
-    rows.push(reg(`DBGBCR${n}_EL1`, 2, 0, 0, n, 5, { ...D, reset: 0n }));
-    rows.push(reg(`DBGWVR${n}_EL1`, 2, 0, 0, n, 6, D));
-    rows.push(reg(`DBGWCR${n}_EL1`, 2, 0, 0, n, 7, { ...D, reset: 0n }));
+    const b = n < 6 ? {} : none;
+    const w = n < 4 ? {} : none;
+    rows.push(reg(`DBGBVR${n}_EL1`, 2, 0, 0, n, 4, { ...D, ...b }));
+    rows.push(reg(`DBGBCR${n}_EL1`, 2, 0, 0, n, 5, { ...D, reset: 0n, ...b }));
+    rows.push(reg(`DBGWVR${n}_EL1`, 2, 0, 0, n, 6, { ...D, ...w }));
+    rows.push(reg(`DBGWCR${n}_EL1`, 2, 0, 0, n, 7, { ...D, reset: 0n, ...w }));
   }
   return rows;
 }
