@@ -251,6 +251,49 @@ export class CodeGuard {
     this.uc.emuStop();
   }
 
+  /**
+   * Another core invalidated all instruction caches (IC IALLUIS, broadcast: Arm ARM C5.3): drop
+   * every piece of code translated from RAM, by physical range over the pages marked `code`
+   * (runs of them, one call each), and retake the snapshots in use (a TLB flush). Called while
+   * this core is not running. Without invalidation by address in this libunicorn, all
+   * translated code goes (a TB flush) and the TLB with it.
+   */
+  dropAllCode(): void {
+    this.icInvalidate(null);
+    const e = this.epoch;
+    let runStart = -1;
+    let runEnd = -1;
+    const flushRun = (): boolean => {
+      if (runStart < 0) return true;
+      const ok = this.uc.invalidateCode(this.ram.block, runStart * SLOT, (runEnd - runStart) * SLOT);
+      runStart = -1;
+      return ok;
+    };
+    const indices = [...this.chunks.keys()].sort((a, b) => a - b);
+    for (const i of indices) {
+      const c = this.chunks.get(i)!;
+      for (let p = 0; p <= CHUNK_MASK; p++) {
+        if (c.code[p] !== 1) continue;
+        const page = (i << CHUNK_SHIFT) | p;
+        if (page !== runEnd) {
+          if (!flushRun()) return this.askCodeFlush();
+          runStart = page;
+        }
+        runEnd = page + 1;
+        // Kept while an entry executing the real page lives (its next translation needs no fill).
+        if (c.xEpoch[p] !== e) c.code[p] = 0;
+      }
+    }
+    if (!flushRun()) this.askCodeFlush();
+  }
+
+  /** dropAllCode without invalidation by address: all translated code and the TLB go now (this core is not running). */
+  private askCodeFlush(): void {
+    this.uc.flushTb();
+    this.codeFlushed();
+    this.askFlush();
+  }
+
   /** Does some TLB entry execute a snapshot? */
   get snapshotsLive(): boolean {
     return this.liveEpoch === this.epoch;

@@ -74,24 +74,48 @@ function flushUnicornPages(v: VcpuInternals, pages4k: Float64Array, n: number): 
   return v.uc.flushTlbPages(subPages, n * 4);
 }
 
-/** IC IALLU, IC IALLUIS, IC IVAU (Arm ARM C5.3): the code guard's snapshots, and (IVAU) the other cores' translated code. */
+/**
+ * IC IALLU, IC IALLUIS, IC IVAU (Arm ARM C5.3): the code guard's snapshots, and (IVAU) the other
+ * cores' translated code. Called for every IC instruction when snapshots are live or the VM has
+ * other vCPUs (Vcpu.icMaintenanceNeeded).
+ */
 export function icMaintenance(v: VcpuInternals, cp: CpRegView): void {
   if (cp.op1 === 0 && ((cp.crm === 1 && cp.op2 === 0) || (cp.crm === 5 && cp.op2 === 0))) {
     v.codeGuard.icInvalidate(null);
-    // IC IALLUIS (CRm 1) is broadcast, but the other cores' translated code is NOT dropped: a
-    // Unicorn TB flush grows each instance's RSS to its whole 1 GiB code buffer (measured: Linux
-    // --smp 4 at 3.4 GB, and 15 s slower to 100M instructions) and Linux 6.1 issues it often.
-    // Linux's runtime text patching uses IC IVAU (below), which is broadcast; IALLUIS follows
-    // boot-time alternatives patching, whose variants are equivalent. A known gap (README).
+    // IC IALLUIS (CRm 1) is broadcast to the Inner Shareable domain (Arm ARM C5.3): every other
+    // core drops the code it translated from RAM, page by page (CodeGuard.dropAllCode), not with
+    // a Unicorn TB flush: measured on Linux --smp 2, one TB flush per core grows the process to
+    // 1.3 GB RSS (from 0.3) and costs 5 s of CPU. Linux 6.1 issues it after patching kernel text
+    // with alternatives on one CPU while the others wait (__apply_alternatives_multi_stop: three
+    // times in a boot), and the variants differ in instructions (a runtime capability test
+    // or a NOP): a core that kept its old translation ran a different instruction count than
+    // one that translates afresh (a run restored from a snapshot).
+    if (cp.crm === 1) for (const p of v.peers) p.codeGuard.dropAllCode();
   }
   if (cp.op1 === 3 && cp.crm === 5 && cp.op2 === 1) {
     const va = Number(BigInt.asIntN(64, cp.val));
     const t = v.translator.probe(va, Access.READ, v.el);
     if (t.ok) v.codeGuard.icInvalidate(t.pa);
     // IC IVAU is broadcast to the Inner Shareable domain (Arm ARM C5.3 "IC IVAU"): one line
-    // (CTR_EL0.IminLine: 64 bytes) of every other core's translated code at this VA.
-    const line = va - (va % 64);
-    for (const p of v.peers) p.uc.removeTbCache(line, line + 64);
+    // (CTR_EL0.IminLine: 64 bytes) of every other core's translated code. By the physical
+    // address this core translates the VA to (the VM's cores share RAM and stage 2), not by
+    // VA through the other core: that core may be at EL0, where kernel text does not
+    // translate, or hold no TLB entry for it (its lookup would then fill its TLB from here).
+    // Linux patches kernel text on one CPU this way (static keys: aarch64_insn_patch_text_nosync
+    // writes through the fixmap alias, then IC IVAU at the text VA). Before, the broadcast ran
+    // only while this core's code guard had live shadow pages.
+    // (A kernel VA is a negative number here: align towards minus infinity.)
+    const line = va - (((va % 64) + 64) % 64);
+    const pa = t.ok ? t.pa - (t.pa % 64) : -1;
+    const inRam = t.ok && v.ram.contains(pa, 64);
+    for (const p of v.peers) {
+      if (inRam) {
+        // Code the other core runs from a shadow snapshot of the page is retaken too.
+        p.codeGuard.icInvalidate(pa);
+        if (p.uc.invalidateCode(p.ram.block, pa - p.ram.base, 64)) continue;
+      }
+      p.uc.removeTbCache(line, line + 64);
+    }
   }
 }
 

@@ -18,8 +18,8 @@ export interface SysInsnCpu extends GuestCpu {
   regimeChanged(): void;
   /** The CPU runs a TLBI itself (no trap applies): the model TLB drops what it names too. */
   nativeTlbi(entry: SysregEntry, xt: bigint): void;
-  /** Code snapshots are in use (code-guard.ts): IC maintenance must retake them. */
-  readonly codeSnapshotsLive: boolean;
+  /** Code snapshots are in use (code-guard.ts) or other vCPUs translate code: IC maintenance has work (maintenance.ts). */
+  readonly icMaintenanceNeeded: boolean;
   icMaintenance(cp: CpRegView): void;
   /** Which instructions need nothing from us (sysinsn-filter.ts), brought up to date. */
   syncSysFilter(): SysInsnFilter;
@@ -42,8 +42,8 @@ export function onSysInsn(cpu: SysInsnCpu, kind: SysInsnKind, rtId: number, cp: 
   // Early exit before any FFI read or allocation: routed native, nothing for us to do
   // (the native filter, when built, already kept most of these out of JavaScript).
   if (cpu.syncSysFilter().passes(kind, sysregKey(cp))) return false;
-  // IC IALLUIS / IC IALLU / IC IVAU: code snapshots in use are retaken (code-guard.ts).
-  if (cp.op0 === 1 && cp.crn === 7 && cpu.codeSnapshotsLive) cpu.icMaintenance(cp);
+  // IC IALLUIS / IC IALLU / IC IVAU: code snapshots in use are retaken (code-guard.ts), other vCPUs' code dropped.
+  if (cp.op0 === 1 && cp.crn === 7 && cpu.icMaintenanceNeeded) cpu.icMaintenance(cp);
   const pc = cpu.pc;
   const rt = rtFromUc(rtId);
   const el = cpu.el;

@@ -267,8 +267,9 @@ export class Vcpu implements GuestCpu, VcpuInternals {
   regimeChanged(): void {
     this.translator.markDirty();
   }
-  get codeSnapshotsLive(): boolean {
-    return this.codeGuard.snapshotsLive;
+  /** IC maintenance has work: code snapshots are live, or other vCPUs' translated code must follow (maintenance.ts). */
+  get icMaintenanceNeeded(): boolean {
+    return this.codeGuard.snapshotsLive || this.peers.length > 0;
   }
   icMaintenance(cp: CpRegView): void {
     maintenance.icMaintenance(this, cp);
