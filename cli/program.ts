@@ -155,7 +155,8 @@ this one (instruction count, PC, both instructions disassembled, the registers i
 different); the first trace record that differs with its instruction count, PC and
 disassembled instruction, and the ones before it; stats fields and the exit status that differ;
 a unified diff of the console; this run's files are kept for diff -r); 64 bad input (no golden
-directory).`,
+directory). When the golden run ended by itself, a run that has not ended an eighth past its
+instruction count (at least 1,000,000 more) is stopped there and reported (status 1).`,
   )
   .option('--result-json <FILE>', 'also write the result as JSON to FILE (what the library\'s checkGolden returns)')
   .option('--recorded-image <FILE>', 'the image the golden was recorded from, when it is neither kept in DIR nor at its recorded path any more (its SHA-256 must match): stepped beside IMAGE to name the instruction where they part')

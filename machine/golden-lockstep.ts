@@ -14,8 +14,14 @@
  * them comes from the images.
  *
  * Both machines watch exits, interrupts and the console as the recording run did (a trace), so
- * they run the way it ran (e.g. the UART as exits, not the native console window). One vCPU only:
- * with --smp the window is reported without stepping.
+ * they run the way it ran (e.g. the UART as exits, not the native console window).
+ *
+ * With --smp the machines advance through the SMP scheduler (machine/vm.ts stepVm), counting the
+ * instructions of every vCPU, so a step is one instruction of whichever vCPU the scheduler runs
+ * (both machines make the same stops, so they schedule alike until their states differ). The
+ * fingerprints cover every vCPU; a step compares, besides the registers of every vCPU after it,
+ * which vCPU ran it and that vCPU's PC and instruction word before it. The divergence names the
+ * vCPU and its own instruction count.
  */
 import { disassemble, loadDisassembler } from '../emulator/debug/disasm.js';
 import { Machine } from './machine.js';
@@ -23,16 +29,26 @@ import type { MachineConfig } from './config.js';
 import { StateFingerprint } from './golden-checkpoints.js';
 import { VcpuState, stateDiffs } from './golden-state.js';
 import { hexVa, vaToBigint } from '../emulator/types.js';
+import { stepVm } from './vm.js';
+import type { Vcpu } from '../emulator/cpu/vcpu.js';
 
 export interface InstructionDivergence {
-  /** Instructions retired before the instruction where the runs part. */
+  /** Instructions retired before the instruction where the runs part (with --smp: of all vCPUs). */
   readonly instructions: number;
+  /** The vCPU that ran it (this run's), and the instructions that vCPU had retired before it. */
+  readonly vcpu: number;
+  readonly vcpuInstructions: number;
+  /** Several vCPUs (--smp): the report names the vCPU. */
+  readonly smp: boolean;
   readonly pc: string;
   readonly el: number;
-  /** What differs: the instruction itself (before it runs), or the registers it left. */
-  readonly kind: 'instruction' | 'registers' | 'end';
-  readonly golden: { readonly word: string | null; readonly text: string | null; readonly pc: string };
-  readonly actual: { readonly word: string | null; readonly text: string | null; readonly pc: string };
+  /**
+   * What differs: the instruction itself (before it runs), the registers it left, one run ended
+   * (or waits) where the other did not, or (--smp) the scheduler ran another vCPU here.
+   */
+  readonly kind: 'instruction' | 'registers' | 'end' | 'vcpu';
+  readonly golden: { readonly word: string | null; readonly text: string | null; readonly pc: string; readonly vcpu: number };
+  readonly actual: { readonly word: string | null; readonly text: string | null; readonly pc: string; readonly vcpu: number };
   /** Registers that differ after it (kind 'registers'), golden and this run's values. */
   readonly registers: readonly { readonly name: string; readonly golden: string; readonly actual: string }[];
 }
@@ -52,10 +68,15 @@ async function boot(config: MachineConfig): Promise<Machine> {
   return m;
 }
 
-function insn(m: Machine, pc: number): { word: string | null; text: string | null; raw: number | null } {
-  const w = m.board.vcpu.readInsn(pc);
+function insn(v: Vcpu, pc: number): { word: string | null; text: string | null; raw: number | null } {
+  const w = v.readInsn(pc);
   if (w === null) return { word: null, text: null, raw: null };
   return { word: `0x${(w >>> 0).toString(16).padStart(8, '0')}`, text: disassemble(w, vaToBigint(pc)), raw: w };
+}
+
+/** Run up to `n` instructions (all vCPUs together) as the run loop does; the halt, if the run ended. */
+function advance(m: Machine, n: number): unknown {
+  return stepVm({ board: m.board, hyps: m.hyps, smp: m.smp }, n).halt;
 }
 
 /**
@@ -72,8 +93,8 @@ export async function lockstep(golden: MachineConfig, actual: MachineConfig, win
   const stepFrom = window.from + chunks * CHUNK;
   const r = await pair(golden, actual, window.from, null, (a, b) => {
     for (let k = 0; k < chunks; k++) {
-      a.board.vcpu.runFor(CHUNK);
-      b.board.vcpu.runFor(CHUNK);
+      advance(a, CHUNK);
+      advance(b, CHUNK);
     }
     if (a.instructions !== stepFrom || b.instructions !== stepFrom) return `the replay did not reach instruction ${stepFrom} again`;
     return step(a, b, { from: stepFrom, to: Math.min(window.to, stepFrom + CHUNK) });
@@ -86,7 +107,6 @@ async function pair<T>(golden: MachineConfig, actual: MachineConfig, from: numbe
   const a = await boot(golden);
   let b: Machine | null = null;
   try {
-    if (a.smp !== null) return 'several vCPUs (--smp): not stepped';
     b = await boot(actual);
     for (const [m, who] of [[a, 'the recorded run'], [b, 'this run']] as const) {
       if (from === 0) continue;
@@ -109,48 +129,89 @@ function firstDifferingChunk(a: Machine, b: Machine, window: { from: number; to:
   const fa = new StateFingerprint(a);
   const fb = new StateFingerprint(b);
   for (let k = 0, at = window.from; at < window.to; k++, at += CHUNK) {
-    const ha = a.board.vcpu.runFor(CHUNK);
-    const hb = b.board.vcpu.runFor(CHUNK);
-    if (a.instructions !== b.instructions || (ha === null) !== (hb === null) || !fa.take().equals(fb.take())) return k;
+    const ha = advance(a, CHUNK);
+    const hb = advance(b, CHUNK);
+    if (a.instructions !== b.instructions || (ha === null) !== (hb === null) || !sameCounts(a, b) || !fa.take().equals(fb.take())) return k;
     if (a.instructions !== at + CHUNK) return `both runs ${ha !== null ? 'ended' : 'wait for input'} at instruction ${a.instructions} with the same registers`;
   }
   return `no register differs in (${window.from}, ${window.to}] when run in chunks: what differs is memory or device state (it reaches a register or an exit later)`;
 }
 
+/** Every vCPU has retired as many instructions in both machines (the same interleaving). */
+function sameCounts(a: Machine, b: Machine): boolean {
+  const va = a.board.vcpus;
+  const vb = b.board.vcpus;
+  return va.every((v, i) => v.instructions === vb[i]!.instructions);
+}
+
+/** Which vCPU retired the last step: the one whose count moved (-1: none). */
+function ranBy(m: Machine, before: readonly number[]): number {
+  return m.board.vcpus.findIndex((v, i) => v.instructions !== before[i]);
+}
+
+/** The state vectors of every vCPU, and the registers that differ between two machines' (named `vCPU i x3` with --smp). */
+function allDiffs(sa: readonly VcpuState[], sb: readonly VcpuState[], smp: boolean): ReturnType<typeof stateDiffs> {
+  const out: ReturnType<typeof stateDiffs> = [];
+  sa.forEach((s, i) => {
+    for (const d of stateDiffs(s.read(), sb[i]!.read())) out.push(smp ? { ...d, name: `vCPU ${i} ${d.name}` } : d);
+  });
+  return out;
+}
+
 function step(a: Machine, b: Machine, window: { from: number; to: number }): LockstepResult {
-  const va = a.board.vcpu;
-  const vb = b.board.vcpu;
-  const sa = new VcpuState(va);
-  const sb = new VcpuState(vb);
+  const smp = a.smp !== null;
+  const sa = a.board.vcpus.map((v) => new VcpuState(v));
+  const sb = b.board.vcpus.map((v) => new VcpuState(v));
   let n = window.from;
-  const found = (kind: InstructionDivergence['kind'], pcA: number, pcB: number, regs: ReturnType<typeof stateDiffs>, ia = insn(a, pcA), ib = insn(b, pcB)): LockstepResult => {
+  const found = (kind: InstructionDivergence['kind'], ka: number, kb: number, pcA: number, pcB: number, countB: number, regs: ReturnType<typeof stateDiffs>, ia: ReturnType<typeof insn>, ib: ReturnType<typeof insn>): LockstepResult => {
+    const vb = b.board.vcpus[Math.max(0, kb)]!;
     const divergence: InstructionDivergence = {
-      instructions: n, pc: hexVa(pcB), el: vb.el, kind,
-      golden: { word: ia.word, text: ia.text, pc: hexVa(pcA) },
-      actual: { word: ib.word, text: ib.text, pc: hexVa(pcB) },
+      instructions: n, vcpu: Math.max(0, kb), vcpuInstructions: countB, smp, pc: hexVa(pcB), el: vb.el, kind,
+      golden: { word: ia.word, text: ia.text, pc: hexVa(pcA), vcpu: Math.max(0, ka) },
+      actual: { word: ib.word, text: ib.text, pc: hexVa(pcB), vcpu: Math.max(0, kb) },
       registers: regs.map((r) => ({ name: r.name, golden: r.a, actual: r.b })),
     };
     return { found: true, divergence, stepped: n - window.from, stepFrom: window.from };
   };
   while (n < window.to) {
-    const pcA = va.pc;
-    const pcB = vb.pc;
-    if (pcA !== pcB || va.readInsn(pcA) !== vb.readInsn(pcB)) {
-      // The instruction differs: reported here, with the registers it leaves different (one more step each).
-      const ia = insn(a, pcA);
-      const ib = insn(b, pcB);
-      const ran = va.runFor(1) === null && vb.runFor(1) === null && va.instructions === n + 1 && vb.instructions === n + 1;
-      return found('instruction', pcA, pcB, ran ? stateDiffs(sa.read(), sb.read()) : [], ia, ib);
+    // Before the step: every vCPU's PC and count (the scheduler picks which one runs).
+    const pcsA = a.board.vcpus.map((v) => v.pc);
+    const pcsB = b.board.vcpus.map((v) => v.pc);
+    const cntA = a.board.vcpus.map((v) => v.instructions);
+    const cntB = b.board.vcpus.map((v) => v.instructions);
+    const wordsA = a.board.vcpus.map((v, i) => (smp ? v.readInsn(pcsA[i]!) : null));
+    const wordsB = b.board.vcpus.map((v, i) => (smp ? v.readInsn(pcsB[i]!) : null));
+    if (!smp) {
+      // One vCPU: a changed instruction is reported before it runs, with the registers it leaves different (one more step each).
+      const va = a.board.vcpu;
+      const vb = b.board.vcpu;
+      const pcA = pcsA[0]!;
+      const pcB = pcsB[0]!;
+      if (pcA !== pcB || va.readInsn(pcA) !== vb.readInsn(pcB)) {
+        const ia = insn(va, pcA);
+        const ib = insn(vb, pcB);
+        const ran = advance(a, 1) === null && advance(b, 1) === null && a.instructions === n + 1 && b.instructions === n + 1;
+        return found('instruction', 0, 0, pcA, pcB, n, ran ? allDiffs(sa, sb, false) : [], ia, ib);
+      }
     }
-    const ha = va.runFor(1);
-    const hb = vb.runFor(1);
-    if (va.instructions !== n + 1 || vb.instructions !== n + 1) {
+    const ha = advance(a, 1);
+    const hb = advance(b, 1);
+    const ka = ranBy(a, cntA);
+    const kb = ranBy(b, cntB);
+    const at = (m: Machine, k: number, pcs: number[]) => insn(m.board.vcpus[Math.max(0, k)]!, pcs[Math.max(0, k)]!);
+    if (a.instructions !== n + 1 || b.instructions !== n + 1) {
       // One of them halted or waits for input before retiring this instruction.
-      if (va.instructions !== vb.instructions || (ha === null) !== (hb === null)) return found('end', pcA, pcB, stateDiffs(sa.read(), sb.read()));
-      return { found: false, reason: `both runs ${ha !== null ? 'ended' : 'wait for input'} at instruction ${va.instructions} with the same registers`, stepped: n - window.from };
+      if (a.instructions !== b.instructions || (ha === null) !== (hb === null)) {
+        return found('end', ka, kb, pcsA[Math.max(0, ka)]!, pcsB[Math.max(0, kb)]!, cntB[Math.max(0, kb)]!, allDiffs(sa, sb, smp), at(a, ka, pcsA), at(b, kb, pcsB));
+      }
+      return { found: false, reason: `both runs ${ha !== null ? 'ended' : 'wait for input'} at instruction ${a.instructions} with the same registers`, stepped: n - window.from };
     }
-    const d = stateDiffs(sa.read(), sb.read());
-    if (d.length > 0) return found('registers', pcA, pcB, d);
+    if (ka !== kb) return found('vcpu', ka, kb, pcsA[ka]!, pcsB[kb]!, cntB[kb]!, allDiffs(sa, sb, smp), at(a, ka, pcsA), at(b, kb, pcsB));
+    if (smp && (pcsA[ka] !== pcsB[kb] || wordsA[ka] !== wordsB[kb])) {
+      return found('instruction', ka, kb, pcsA[ka]!, pcsB[kb]!, cntB[kb]!, allDiffs(sa, sb, smp), at(a, ka, pcsA), at(b, kb, pcsB));
+    }
+    const d = allDiffs(sa, sb, smp);
+    if (d.length > 0) return found('registers', ka, kb, pcsA[ka]!, pcsB[kb]!, cntB[kb]!, d, at(a, ka, pcsA), at(b, kb, pcsB));
     n++;
   }
   return { found: false, reason: `no register differs in (${window.from}, ${window.to}]: what differs is memory or device state (it reaches a register or an exit later)`, stepped: n - window.from };
@@ -161,14 +222,16 @@ export function lockstepReport(r: LockstepResult, window: { from: number; to: nu
   if (!r.found) return [`instruction-level: the register state agreed at instruction ${window.from} and differed by ${window.to}; not narrowed further: ${r.reason}`];
   const d = r.divergence;
   const both = (s: { word: string | null; text: string | null }) => (s.text !== null ? `${s.text} (${s.word})` : '(no instruction readable)');
+  const who = d.smp ? `, vCPU ${d.vcpu} (its instruction ${d.vcpuInstructions})` : '';
   const out = [
-    `first instruction that differs: after ${d.instructions} instructions, PC ${d.pc} (EL${d.el})`,
+    `first instruction that differs: after ${d.instructions} instructions${who}, PC ${d.pc} (EL${d.el})`,
     `  found by running both images from ${window.from === 0 ? 'the start' : `instruction ${window.from} (the last checkpoint where their states agreed)`} in chunks of ${CHUNK}, then stepping from instruction ${r.stepFrom} (${r.stepped} steps)`,
     `  golden:   ${d.golden.pc !== d.actual.pc ? `PC ${d.golden.pc}: ` : ''}${both(d.golden)}`,
     `  this run: ${both(d.actual)}`,
   ];
   if (d.kind === 'instruction') out.push('  the instruction itself differs');
   if (d.kind === 'end') out.push('  one run ended (or waits for input) here and the other did not');
+  if (d.kind === 'vcpu') out.push(`  the scheduler ran another vCPU here: golden vCPU ${d.golden.vcpu}, this run vCPU ${d.actual.vcpu}`);
   if (d.registers.length > 0) {
     out.push(`  ${d.kind === 'end' ? 'registers that differ' : 'registers it leaves different'} (golden -> this run): ${d.registers.map((x) => `${x.name} ${x.golden} -> ${x.actual}`).join(', ')}`);
   }

@@ -166,6 +166,18 @@ export function goldenConfig(dir: string, meta: GoldenMeta, image?: string): Mac
   return { ...o, image: image ?? resolve(abs, meta.image) };
 }
 
+/**
+ * How many instructions a check run may retire when the golden run ended by itself (not at
+ * --max-insns): the golden's count plus an eighth of it, at least 1,000,000 more. A changed image
+ * that never ends (a loop, an idle loop with its timers armed) is stopped there and reported as a
+ * divergence (exit status 1) instead of running forever; one that ends a little later than the
+ * golden still ends and is compared as it is. A golden recorded with --max-insns keeps its limit.
+ */
+export function checkLimit(meta: Pick<GoldenMeta, 'instructions' | 'end'>): number | null {
+  if (meta.end.kind === 'insn-limit') return null;
+  return meta.instructions + Math.max(1_000_000, Math.ceil(meta.instructions / 8));
+}
+
 export interface GoldenCheck extends GoldenComparison {
   /** Where the actual run's files are (kept when it differs, or with keepActual), else null. */
   readonly actualDir: string | null;
@@ -178,6 +190,11 @@ export interface GoldenCheck extends GoldenComparison {
   readonly stateWindow?: { readonly from: number; readonly to: number } | null;
   /** The instruction where the runs part, found by stepping the recorded image and this one (golden-lockstep.ts). */
   readonly instruction?: InstructionDivergence | null;
+  /**
+   * The check run did not end by itself and was stopped after this many instructions (checkLimit:
+   * the golden run ended after `meta.instructions`); null when it ended.
+   */
+  readonly stoppedAt?: number | null;
   /** isolate: the child process running the guest died (a signal, or an exit status other than 0/1). */
   readonly crashed?: { readonly status: number | null; readonly signal: string | null; readonly stderr: string };
 }
@@ -215,7 +232,9 @@ export interface CheckOptions extends GoldenRunOptions {
 export async function checkGolden(dir: string, opts: CheckOptions = {}): Promise<GoldenCheck> {
   if (opts.isolate === true) return checkInChild(dir, opts);
   const meta = readGolden(dir);
-  const config = goldenConfig(dir, meta, opts.image);
+  const recorded = goldenConfig(dir, meta, opts.image);
+  const limit = recorded.maxInsns === undefined ? checkLimit(meta) : null;
+  const config: MachineConfig = limit !== null ? { ...recorded, maxInsns: limit } : recorded;
   const actualDir = mkdtempSync(join(tmpdir(), 'hypemu-check-'));
   let keep = opts.keepActual === true;
   const ignore = opts.ignore ?? [];
@@ -232,10 +251,14 @@ export async function checkGolden(dir: string, opts: CheckOptions = {}): Promise
       instruction = located.instruction;
       stateLines.push(...located.lines);
     }
+    const stoppedAt = limit !== null && run.end.kind === 'insn-limit' ? run.instructions : null;
+    if (stoppedAt !== null) {
+      stateLines.push(`this run did not end: stopped after ${stoppedAt} instructions (the golden run ended after ${meta.instructions}, exit status ${meta.status}; a check runs at most an eighth more, at least 1,000,000)`);
+    }
     const cmp = compareGoldenRuns(resolve(dir), actualDir, meta, run.status, ignore, { checked: cp !== null, window: stateWindow, lines: stateLines });
     keep ||= !cmp.ok;
     const report = cmp.report.replace('{ACTUAL}', keep ? actualDir : '(removed)');
-    return { ...cmp, report, actualDir: keep ? actualDir : null, image, stateWindow, instruction };
+    return { ...cmp, report, actualDir: keep ? actualDir : null, image, stateWindow, instruction, stoppedAt };
   } finally {
     if (!keep) rmSync(actualDir, { recursive: true, force: true });
   }

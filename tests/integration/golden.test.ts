@@ -217,6 +217,70 @@ describe('hypemu record / check', { timeout: 300_000 }, () => {
     expect(ign.status, ign.stdout).toBe(0);
   });
 
+  it('a changed image that never ends is stopped near the golden\'s count and reported (exit 1), not run forever', async () => {
+    // hello's exit() (HVC to the exit hypercall) patched into `b .`: the guest spins for ever.
+    const pc = listingAddress('hello', /^[0-9a-f]+ <exit>:$/);
+    const elf = readFileSync(guest('hello'));
+    const off = elfOffset(elf, pc);
+    expect(elf.readUInt32LE(off)).toBe(0xaa0003e1); // exit: mov x1, x0
+    elf.writeUInt32LE(0x14000000, off); // b .
+    const spinning = join(dir, 'hello-spins.elf');
+    writeFileSync(spinning, elf);
+    const g = join(dir, 'hello-ends');
+    expect((await hypemu(['record', guest('hello'), '--golden', g, '-q'])).status).toBe(0);
+    const meta = JSON.parse(readFileSync(join(g, 'golden.json'), 'utf8'));
+    expect(meta).toMatchObject({ status: 0, end: { kind: 'guest-exit' } });
+    const limit = meta.instructions + Math.max(1_000_000, Math.ceil(meta.instructions / 8));
+
+    const r = await hypemu(['check', spinning, '--golden', g]);
+    expect(r.status, r.stderr).toBe(1);
+    const pcText = `0x${pc.toString(16).padStart(16, '0')}`;
+    expect(r.stdout).toMatch(new RegExp(`^first instruction that differs: after \\d+ instructions, PC ${pcText} \\(EL1\\)$`, 'm'));
+    expect(r.stdout).toContain('  golden:   mov x1, x0 (0xaa0003e1)\n  this run: b #' + pcText.replace(/^0x0+/, '0x') + ' (0x14000000)\n  the instruction itself differs');
+    expect(r.stdout).toContain(`this run did not end: stopped after ${limit} instructions (the golden run ended after ${meta.instructions}, exit status 0; a check runs at most an eighth more, at least 1,000,000)`);
+    expect(r.stdout).toMatch(/^exit status: expected 0, actual 124$/m);
+    // The library: the same verdict as data.
+    const lib = await checkGolden(g, { image: spinning });
+    expect(lib).toMatchObject({ ok: false, stoppedAt: limit, status: { expected: 0, actual: 124 }, instruction: { pc: pcText, kind: 'instruction' } });
+    expect((await checkGolden(g)).stoppedAt).toBeNull();
+  });
+
+  it('--smp: a one-instruction change run by a secondary vCPU is reported at that instruction and vCPU', async () => {
+    // smp-ipi --smp 2: the secondary sets its stack from its context id (add x2, x0, #1); make it
+    // #2. Its stack moves 8 KiB for good; the console and exit reasons stay the same.
+    const pc = listingAddress('smp-ipi', /\tadd\tx2, x0, #0x1$/);
+    const elf = readFileSync(guest('smp-ipi'));
+    const off = elfOffset(elf, pc);
+    expect(elf.readUInt32LE(off)).toBe(0x91000402); // add x2, x0, #1
+    elf.writeUInt32LE(0x91000802, off); // add x2, x0, #2
+    const patched = join(dir, 'smp-ipi-patched.elf');
+    writeFileSync(patched, elf);
+    const g = join(dir, 'smp-ipi');
+    expect((await hypemu(['record', guest('smp-ipi'), '--golden', g, '--smp', '2', '-q'])).status).toBe(0);
+    // Where vCPU 1 runs it, in both counts: the library's exact run to the PC.
+    const m = await Machine.create({ image: guest('smp-ipi'), smp: 2, quiet: true });
+    const total = (await m.run({ until: { pc } })).instructions;
+    const own = m.board.vcpus[1]!.instructions;
+    expect(m.board.vcpus[1]!.pc).toBe(pc);
+    await m.dispose();
+    expect(own).toBeGreaterThan(0);
+    expect(total).toBeGreaterThan(own);
+
+    const r = await hypemu(['check', patched, '--golden', g]);
+    expect(r.status, r.stderr).toBe(1);
+    const pcText = `0x${pc.toString(16).padStart(16, '0')}`;
+    expect(r.stdout).toContain([
+      `first instruction that differs: after ${total} instructions, vCPU 1 (its instruction ${own}), PC ${pcText} (EL1)`,
+      `  found by running both images from the start in chunks of 4096, then stepping from instruction ${Math.floor(total / 4096) * 4096} (${total % 4096} steps)`,
+      '  golden:   add x2, x0, #1 (0x91000402)',
+      '  this run: add x2, x0, #2 (0x91000802)',
+      '  the instruction itself differs',
+      '  registers it leaves different (golden -> this run): vCPU 1 x2 0x102 -> 0x103',
+    ].join('\n'));
+    const lib = await checkGolden(g, { image: patched });
+    expect(lib.instruction).toMatchObject({ instructions: total, vcpu: 1, vcpuInstructions: own, smp: true, pc: pcText, kind: 'instruction' });
+  });
+
   it('the library: checkGolden(dir) gives the verdict and the divergence as data', async () => {
     const patched = join(dir, 'demo-patched.elf');
     const same = await checkGolden(golden);
