@@ -8,9 +8,10 @@
  *
  * `every` is a multiple of the run loop's turn (TURN, 4M instructions), where every run stops
  * anyway: a checkpoint adds no stop, so a run with checkpoints is the run without them. (A stop
- * elsewhere is not invisible: measured on the Linux boot, checkpoints every 65,536 instructions
- * moved where an interrupt made pending inside a slice was taken, and the console's timestamps
- * from 0.1265 s on by 1 µs; the 20 small guests of the golden suite did not change.)
+ * elsewhere was once seen to move where the Linux boot took an interrupt; measured again on
+ * 2026-11-30, marks every 65,536 instructions left the Linux boot's trace unchanged, with one vCPU
+ * and with --smp 2: a GIC line change ends the running slice, emulator/platform/virt.ts;
+ * tests/integration/snapshot.test.ts "extra stops".)
  *
  * checkpoints.bin holds the fingerprints, 8 bytes each (the first 8 bytes of a SHA-256 of the
  * state vectors), in order; golden.json says `every`, how many, and the end's count and
