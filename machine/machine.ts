@@ -150,7 +150,7 @@ export class Machine {
     const c = this.config;
     if (c.trace === undefined) return;
     await loadDisassembler(); // the trace names each trapping instruction
-    const t = c.traceFormat === 'perfetto' ? new PerfettoTraceWriter(c.trace, c.traceFilter, () => this.counters()) : new TraceWriter(c.trace, this.board.vcpus, c.traceFilter);
+    const t = c.traceFormat === 'perfetto' ? new PerfettoTraceWriter(c.trace, c.traceFilter, () => this.counters(), this.board.vcpus) : new TraceWriter(c.trace, this.board.vcpus, c.traceFilter);
     this.trace = t;
     this.on('exit', t.exit).on('interrupt', t.interrupt).on('console', t.console);
   }

@@ -5,8 +5,9 @@
  *
  *   pid 1 "hypemu guest"
  *     tid 1 + n "vCPU n":  "guest ELx" slices while the guest runs, an "EL2 <reason>" slice per exit
- *                          (args: instruction count, PC, ESR, syndrome, path, action, cycles, the
- *                          register or MMIO access), an instant per interrupt the guest takes
+ *                          (args: instruction count, PC, the trapping instruction disassembled,
+ *                          ESR, syndrome, path, action, cycles, the register or MMIO access), an
+ *                          instant per interrupt the guest takes
  *     tid 1000 "console":  an instant per console line (args.text)
  *     counter "exits/s":   exits per second of virtual time, per vCPU, over 100 µs buckets
  *
@@ -16,6 +17,9 @@
  * is not written (the file would differ run to run).
  */
 import { describeEsr } from '../emulator/cpu/esr.js';
+import { disassemble } from '../emulator/debug/disasm.js';
+import { vaFromBigint } from '../emulator/types.js';
+import type { Vcpu } from '../emulator/cpu/vcpu.js';
 import { TraceFile } from './trace-file.js';
 import type { ExitEvent, InterruptEvent, ConsoleEvent } from './events.js';
 import { keepsExit, type TraceFilter } from './trace.js';
@@ -56,6 +60,8 @@ export class PerfettoTraceWriter {
     private readonly filter: TraceFilter | null,
     /** The machine's virtual time and instruction count now (console lines, the end of the run). */
     private readonly clock: () => { readonly virtualTimeNs: number; readonly instructions: number },
+    /** The vCPUs (each exit's instruction is read in its own vCPU's regime, as the JSONL trace does). */
+    private readonly vcpus: readonly Vcpu[] = [],
   ) {
     this.file = new TraceFile(path);
     this.file.writeNow('{"traceEvents":[\n');
@@ -114,8 +120,10 @@ export class PerfettoTraceWriter {
     this.advance(t, ns);
     this.count(t, vcpu, ns);
     t.el = e.el;
+    const word = (this.vcpus[vcpu] ?? this.vcpus[0])?.readInsn(vaFromBigint(e.pc)) ?? null;
     const args: Record<string, unknown> = {
-      insn: e.instructions, pc: hex(e.pc), el: e.el, esr: hex(e.esr), syndrome: describeEsr(e.esr), path: e.path, action: e.action, cycles: e.cycles,
+      insn: e.instructions, pc: hex(e.pc), insnText: word === null ? null : disassemble(word, e.pc), el: e.el, esr: hex(e.esr), syndrome: describeEsr(e.esr),
+      path: e.path, action: e.action, cycles: e.cycles,
     };
     let name: string = e.reason;
     switch (e.reason) {

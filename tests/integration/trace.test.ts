@@ -89,6 +89,8 @@ describe('--trace-format perfetto', () => {
     expect(el2).toHaveLength(a.stats!.exits.total); // one EL2 slice per exit
     expect(guestSlices.length).toBeGreaterThan(0);
     expect(el2.find((e) => e.name === 'EL2 irq')).toMatchObject({ tid: 1, args: { path: expect.any(String), insn: expect.any(Number), pc: expect.stringMatching(/^0x/) } });
+    // The trapping instruction, disassembled (capstone), as in the JSONL trace: the exit call's HVC.
+    expect(el2.at(-1)!.args.insnText).toBe('hvc #0');
     // timer-irq takes 24 timer interrupts: an instant each on the vCPU track.
     const irqs = ev.filter((e) => e.ph === 'i' && e.cat === 'interrupt');
     expect(irqs.length).toBe(a.stats!.exceptions.byTarget.EL1.irq ?? irqs.length);
