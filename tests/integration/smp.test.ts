@@ -143,3 +143,22 @@ describe('--smp: vCPUs that spin on YIELD (smp-spin guest)', () => {
     expect(stable(b.stats)).toEqual(stable(a.stats));
   }, 120_000);
 });
+
+// Cross-modified code (guest-images/src/smp-code.c; passes under QEMU -smp 4 too): vCPU 0 patches a
+// function vCPU 1 has run and publishes it with DC CVAU + IC IVAU, then with IC IALLUIS (Arm ARM
+// B2.4.4); vCPU 1 must run the new instruction. Each vCPU is its own Unicorn instance with its own
+// translated code, so the broadcast has to reach it (emulator/cpu/maintenance.ts): before it did,
+// rounds 2 and 3 read 1 (vCPU 1's old translation), and Linux --smp 2 restored from a snapshot
+// ended short of the uninterrupted boot (tests/integration/linux-smp-snapshot.test.ts).
+describe('--smp: code patched on one vCPU runs on another after IC IVAU / IC IALLUIS (smp-code guest)', () => {
+  for (const n of [2, 4]) {
+    it(`--smp ${n}`, async () => {
+      const r = await run([guest('smp-code'), '--smp', String(n)]);
+      expect(r.stdout).toContain('PASS round 2: CPU 1 sees the patch after IC IVAU');
+      expect(r.stdout).toContain('PASS round 3: CPU 1 sees the patch after IC IALLUIS');
+      expect(r.stdout).not.toContain('FAIL');
+      expect(r.stdout).toContain('RESULT smp-code: 0 failures');
+      expect(r.status, r.stderr).toBe(0);
+    }, 120_000);
+  }
+});
