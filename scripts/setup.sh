@@ -11,7 +11,7 @@
 #   3. npm ci when node_modules is missing or older than package-lock.json
 #      (package-lock.json is never rewritten)
 #   4. npm run build (tsc); the native helpers (emulator/unicorn/native/*.c:
-#      system-instruction filter, TLB page flush, console window, fill cache) with cc into vendor/native/
+#      system-instruction filter, TLB page flush, console window, fill cache, interrupt window) with cc into vendor/native/
 #   5. make -C guest-images
 #   6. node dist/cli/main.js run
 #
@@ -145,9 +145,10 @@ npm run --silent typecheck >&2
 # The native helpers (README "Architecture"), each rebuilt when its source is newer: the
 # system-instruction filter (without it every MRS/MSR/SYS/SYSL crosses into JavaScript, with a
 # warning), the page-granular TLB flush (without it a TLBI by VA flushes Unicorn's whole TLB) and
-# the console window (uart-mmio: without it every PL011 access is an exit) and the fill cache
-# (fill-cache: without it every TLB fill goes to JavaScript). hypemu runs without any.
-for native in sysinsn-filter tlb-flush uart-mmio fill-cache; do
+# the console window (uart-mmio: without it every PL011 access is an exit), the fill cache
+# (fill-cache: without it every TLB fill goes to JavaScript) and the interrupt window (irq-window:
+# without it a masked pending interrupt is sliced in JavaScript). hypemu runs without any.
+for native in sysinsn-filter tlb-flush uart-mmio fill-cache irq-window; do
 	native_src=emulator/unicorn/native/$native.c
 	native_lib=vendor/native/libhypemu-$native.so
 	if [[ ! -e "$native_lib" || "$native_src" -nt "$native_lib" ]]; then

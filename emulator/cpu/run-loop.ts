@@ -7,7 +7,7 @@
  * system-instruction hook, a hook's stop (a halt, the debugger's gate or breakpoint), an error.
  * Split from vcpu.ts, whose state it drives; the state only the loop needs lives here.
  */
-import { UC_ERR_OK, UC_ERR_EXCEPTION } from '../unicorn/uc.js';
+import { UC_ERR_OK, UC_ERR_EXCEPTION, type InterruptWindow } from '../unicorn/uc.js';
 import { EC, esr, issWfx } from './esr.js';
 import { PSTATE } from './pstate.js';
 import { SR } from './sysregs.js';
@@ -39,6 +39,9 @@ export class RunLoop {
   eventSeen = false;
   /** Set while a slice runs bounded by untilPossibleUnmask. */
   maskedPending = false;
+  /** The native interrupt window (Unicorn.interruptWindow; null: straight-line slicing) and whether the next slice raises it. */
+  private window: InterruptWindow | null | undefined = undefined;
+  private windowWanted = false;
   /** Exception entries since an instruction last retired (the lock-up check). */
   entriesWithoutRetiring = 0;
   private lastRetired = -1;
@@ -121,6 +124,8 @@ export class RunLoop {
       if (n === 'continue') continue;
       if (this.beforeSlice() === 'break') break;
       this.plannedEnd = clock.instructions + n;
+      this.window?.raise(this.windowWanted);
+      if (this.window) this.window.fired[0] = 0;
       clock.beginSlice();
       const rc = v.uc.emuStart(v.pc, n);
       clock.endSlice();
@@ -167,6 +172,7 @@ export class RunLoop {
   private sliceLength(n: number): number | Next {
     const v = this.v;
     const clock = v.clock;
+    this.windowWanted = false;
     if (v.timerSource !== null) {
       v.timerSource.update();
       const dl = v.timerSource.nextDeadline();
@@ -184,12 +190,14 @@ export class RunLoop {
       if (v.halted !== null || v.gatedExit !== null) return 'break';
       if (v.pauseRequested) return 'continue'; // the debugger stops at the vector (trap-break exit-to-l1)
     } else if (this.irqMasked()) {
-      // Pending but masked: the slice ends right after the next instruction that can
-      // unmask it (or leave the straight line), so the interrupt is taken at the
-      // instruction after the unmask, as on hardware (unmask-scan.ts). That point is the
-      // guest's, wherever host stops split the slices before it.
-      n = Math.min(n, this.untilPossibleUnmask());
-      this.maskedPending = true;
+      // Pending but masked: the slice ends right after the next instruction that
+      // unmasks it, so the interrupt is taken at the instruction after the unmask, as on
+      // hardware. That point is the guest's, wherever host stops split the slices before
+      // it. Natively where PSTATE.I alone masks it (the interrupt window, irq-window.c),
+      // otherwise at the end of each straight line of code (unmask-scan.ts).
+      this.windowWanted = this.nativeWindow() !== null && v.el2?.interruptMasked?.(v, 'irq') == null;
+      if (!this.windowWanted) n = Math.min(n, this.untilPossibleUnmask());
+      this.maskedPending = !this.windowWanted;
     } else {
       // Unmasked, but this slice start is a stop the fill hook asked for: take it at the
       // next point of the grid of absolute instruction counts instead.
@@ -273,6 +281,11 @@ export class RunLoop {
     // A full slice stops on the count hook of instruction n + 1.
     if (started > n) {
       v.clock.retire(n);
+      return 'continue';
+    }
+    // The interrupt window stopped it right after the unmasking instruction: all started retired.
+    if (this.window?.fired[0] === 1) {
+      v.clock.retire(started);
       return 'continue';
     }
     // Fewer started: either QEMU halted on a WFI/WFE with nothing pending
@@ -404,6 +417,11 @@ export class RunLoop {
     v.clock.wait(deadline - v.clock.ns);
     v.timerSource!.update();
     return true;
+  }
+
+  private nativeWindow(): InterruptWindow | null {
+    if (this.window === undefined) this.window = this.v.uc.interruptWindow();
+    return this.window;
   }
 
   /** Instructions from PC up to and including the next one that may unmask an interrupt (unmask-scan.ts). */

@@ -289,6 +289,28 @@ export function fillCacheLib(): NativeLib<FillCacheLib> {
 }
 
 /**
+ * The native interrupt window (native/irq-window.c, built by `npm run setup` into vendor/native/):
+ * null when it is not built or libunicorn lacks what it needs, and the run loop then slices
+ * straight-line code while an interrupt is pending and masked (unmask-scan.ts).
+ * $HYPEMU_IRQ_WINDOW=off disables it (a measurement baseline).
+ */
+export interface IrqWindowLib {
+  create(uc: unknown, cpuOffset: number): unknown;
+  raise(win: unknown, on: number): void;
+}
+export function irqWindowLib(): IrqWindowLib | null {
+  return nativeLib('libhypemu-irq-window.so', 'HYPEMU_IRQ_WINDOW', (lib) => {
+    const init = lib.func('int hypemu_irqwin_init(const char *libpath)') as (p: string) => number;
+    const rc = init(unicorn().path);
+    if (rc !== 0) throw new Error(`libunicorn lacks what the interrupt window needs (${rc})`);
+    return {
+      create: lib.func('void *hypemu_irqwin_new(void *uc, long cpu_off)') as never,
+      raise: lib.func('void hypemu_irqwin_raise(void *win, int on)') as never,
+    };
+  }).lib;
+}
+
+/**
  * The native console window (native/uart-mmio.c, built by `npm run setup` into vendor/native/):
  * null when it is not built, and the caller keeps every UART access an exit.
  * $HYPEMU_NATIVE_UART=off disables it (a measurement baseline).

@@ -34,6 +34,7 @@ import {
   nativeTlbLib,
   fillCacheLib,
   type FillCacheLib,
+  irqWindowLib,
   uartMmioLib,
   UartSlowCb,
   UartFlushCb,
@@ -127,6 +128,14 @@ export const Prot = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4, ALL: 7 } as const;
 /** The system-instruction kinds UC_HOOK_INSN can report (UC_ARM64_INS_*). */
 export const SysInsn = { MRS: 1, MSR: 2, SYS: 3, SYSL: 4 } as const;
 export type SysInsnKind = (typeof SysInsn)[keyof typeof SysInsn];
+
+/** See Unicorn.interruptWindow. */
+export interface InterruptWindow {
+  /** [0]: the window stopped the CPU since the caller last cleared it. */
+  readonly fired: Uint32Array;
+  /** Raise or lower CPU_INTERRUPT_HARD (an FFI call only when it changes); never inside uc_emu_start. */
+  raise(on: boolean): void;
+}
 
 export class UnicornError extends Error {
   override name = 'UnicornError';
@@ -463,6 +472,36 @@ export class Unicorn {
     const ab = koffi.view(u, lib.size());
     return { ctl: new Uint32Array(ab, 0, 4), counters: new BigUint64Array(ab, 16, 2), ring: new Uint8Array(ab, 48, 4096) };
   }
+
+  /**
+   * The native interrupt window (native/irq-window.c) on this CPU, made once: while raised, Unicorn
+   * stops right after an instruction that clears PSTATE.I and sets `fired[0]` (the caller clears
+   * it). Null when the library is not built, disabled, or the CPU's class slot was not found.
+   */
+  interruptWindow(): InterruptWindow | null {
+    if (this.irqWindow !== undefined) return this.irqWindow;
+    this.irqWindow = null;
+    const lib = irqWindowLib();
+    const off = lib === null ? -1 : this.cpuStateOffset();
+    const w = off < 0 ? null : lib!.create(this.handle, off);
+    if (w === null) {
+      if (lib !== null) log.warn('the native interrupt window could not be installed (Unicorn\'s CPU class not found): a masked pending interrupt is sliced in JavaScript');
+      return null;
+    }
+    this.keep.push(w);
+    const fired = new Uint32Array(koffi.view(w, 8), 0, 2);
+    let raised = false;
+    this.irqWindow = {
+      fired,
+      raise: (on: boolean) => {
+        if (on === raised) return;
+        raised = on;
+        lib!.raise(w, on ? 1 : 0);
+      },
+    };
+    return this.irqWindow;
+  }
+  private irqWindow: InterruptWindow | null | undefined = undefined;
 
   memRead(address: number | bigint, size: number): Uint8Array {
     const buf = new Uint8Array(size);

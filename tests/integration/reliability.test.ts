@@ -30,6 +30,16 @@ describe('irq-unmask (Arm ARM D1.3.6: an interrupt is taken at the instruction a
     expect(r.stdout).toContain('RESULT irq-unmask: 0 failures');
     expect(r.status).toBe(0);
   });
+
+  it('the same points, byte for byte, with the native interrupt window (irq-window.c) and with straight-line slicing (HYPEMU_IRQ_WINDOW=off)', async () => {
+    const on = await hypemu(['run', guest('irq-unmask'), '-q'], { stats: true });
+    process.env.HYPEMU_IRQ_WINDOW = 'off';
+    const off = await hypemu(['run', guest('irq-unmask'), '-q'], { stats: true }).finally(() => delete process.env.HYPEMU_IRQ_WINDOW);
+    expect(off.stdout).toContain('RESULT irq-unmask: 0 failures');
+    expect(on.stdout).toBe(off.stdout);
+    expect(on.stats!.instructions).toBe(off.stats!.instructions);
+    expect(on.stats!.exceptions).toEqual(off.stats!.exceptions);
+  });
 });
 
 describe('at-s1 (Arm ARM C5.5 AT S1E1R/W, S1E0R/W: stage 1 only; PAR_EL1; validated under QEMU 7.2)', () => {
