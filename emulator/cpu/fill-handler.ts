@@ -132,6 +132,10 @@ export class FillHandler {
         // checked against the page at each fetch fill) and not with code-site hooks or WFE traps.
         if (t.pa === pa && (access !== Access.FETCH || this.scanState === 0)) cpu.uc.cacheFill(key);
       }
+      // Unicorn's entries from a translation larger than 4 KiB: a TLBI of any page it covers goes
+      // to JavaScript (the native TLBI front flushes only the 4 KiB page it names). Last: the code
+      // guard may have flushed Unicorn's TLB whole above, which forgets the regions.
+      if (t.sizeLog2 !== 12) cpu.uc.tlbiFront?.noteBlock(va, t.sizeLog2 ?? 64);
       return t;
     }
     const w = cpu.nativeMmio;

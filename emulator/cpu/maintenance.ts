@@ -6,7 +6,10 @@
  * time, so the others are updated from here), and the flushes of both TLBs. Split from vcpu.ts.
  */
 import type { CpRegView } from '../unicorn/uc.js';
+import type { TlbiFront } from '../unicorn/tlbi-front.js';
 import type { SysregEntry } from './sysreg-catalogue.js';
+import type { SysInsnAccess, SysRoutingInputs } from './exits.js';
+import { bareRoute } from './sysinsn-hook.js';
 import type { TlbiOperation } from '../mmu/tlbi-op.js';
 import { Access } from './translator.js';
 import type { VcpuInternals } from './vcpu-internals.js';
@@ -138,4 +141,85 @@ export function dropCachedTranslations(v: VcpuInternals): void {
   v.translator.invalidateAll();
   v.uc.flushTlb();
   v.codeGuard.tlbFlushed();
+}
+
+/**
+ * The native TLBI front (tlb-flush.c): C completes a guest TLBI by VA in Unicorn's TLB and the
+ * fill cache, and queues it; the model TLB applies the queue, in order, before its next lookup or
+ * invalidation (TlbModel.queued) and at every slice end (drainTlbiFront), counting each as a
+ * guest TLBI, exactly as nativeTlbi does for one that reaches JavaScript.
+ */
+export function wireTlbiFront(v: Vcpu): void {
+  const f = v.uc.tlbiFront;
+  if (f === null) return;
+  v.translator.tlb.queued = { ctl: f.ctl, drain: () => drainFront(v, f) };
+}
+
+/** Apply what the front queued (slice end; the model TLB drains itself before any use). */
+export function drainTlbiFront(v: Vcpu): void {
+  const f = v.uc.tlbiFront;
+  if (f !== null && f.ctl[0] !== 0) drainFront(v, f);
+}
+
+function drainFront(v: Vcpu, f: TlbiFront): void {
+  const n = f.ctl[0]!;
+  f.ctl[0] = 0;
+  const tlb = v.translator.tlb;
+  const vmid = v.translator.regime.stage2.vmid;
+  for (let i = 0; i < n; i++) {
+    const op = v.sysregs.get(f.keys[i]!)?.tlbi;
+    // Only rows whose operation is a TLBI by VA are ever marked (refreshTlbiFront).
+    if (op === undefined) continue;
+    tlb.invalidateQueuedVa(op, f.xt[2 * i + 1]!, f.xt[2 * i]!, vmid);
+    v.tlbiCount++;
+  }
+}
+
+/** Trap controls the front's bitmap was computed for (refreshTlbiFront); lo = -1: none yet. */
+interface FrontState extends SysRoutingInputs {
+  generation: number;
+}
+const frontStates = new WeakMap<Vcpu, FrontState>();
+const frontAccess: { -readonly [K in keyof SysInsnAccess]: SysInsnAccess[K] } = { op0: 0, op1: 0, crn: 0, crm: 0, op2: 0, rt: 0, read: false, value: 0n, pc: 0, el: 1 };
+const frontInputs: SysRoutingInputs = { lo: 0, hi: 0, mdcr: 0 };
+
+/**
+ * Which TLBIs the front may complete, brought in line with the trap controls (cheap when they did
+ * not change; called where the system-instruction filter is, at every slice start and after
+ * exits): the TLBI by VA rows (VAE1, VALE1, VAAE1, VAALE1, every shareability) that the EL2
+ * model's route sends native at EL1 (HCR_EL2.TTLB and FEAT_EVT's TTLBIS/TTLBOS clear: with them
+ * set the row traps, and the TLBI reaches JavaScript and exits with its exact syndrome). Off with
+ * several vCPUs (an IS/OS form must reach the others' model TLBs) and for an EL2 model that
+ * cannot state its trap controls (a guest hypervisor at virtual EL2).
+ */
+export function refreshTlbiFront(v: Vcpu): void {
+  const f = v.uc.tlbiFront;
+  if (f === null) return;
+  const el2 = v.el2;
+  const inp = frontInputs;
+  let usable = v.peers.length === 0;
+  if (el2 !== null) usable &&= el2.sysInsnRoutingInputs?.(inp) === true;
+  else inp.lo = inp.hi = inp.mdcr = 0;
+  if (!usable) {
+    f.ctl[1] = 0;
+    frontStates.delete(v);
+    return;
+  }
+  const gen = v.sysregs.generation;
+  const st = frontStates.get(v);
+  if (st !== undefined && f.ctl[1] === 1 && st.lo === inp.lo && st.hi === inp.hi && st.mdcr === inp.mdcr && st.generation === gen) return;
+  f.bits.fill(0);
+  const a = frontAccess;
+  for (const e of v.sysregs.entries()) {
+    if (e.tlbi?.scope !== 'va') continue;
+    a.op0 = e.op0;
+    a.op1 = e.op1;
+    a.crn = e.crn;
+    a.crm = e.crm;
+    a.op2 = e.op2;
+    const r = el2 !== null ? el2.routeSysInsn(v, a, e) : bareRoute(e, 1);
+    if (r.route === 'native') f.bits[e.key >>> 3]! |= 1 << (e.key & 7);
+  }
+  frontStates.set(v, { lo: inp.lo, hi: inp.hi, mdcr: inp.mdcr, generation: gen });
+  f.ctl[1] = 1;
 }

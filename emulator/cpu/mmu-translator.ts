@@ -42,7 +42,7 @@ export class MmuTranslator implements Translator {
   private dirty = true;
   private blocks: RamBlock[];
   private readonly access: MmuAccess = { kind: 'read', el: 1 };
-  private readonly ok = { ok: true as const, pa: 0, ipa: 0, perms: 0 };
+  private readonly ok = { ok: true as const, pa: 0, ipa: 0, perms: 0, sizeLog2: 12 };
   private readonly bad = { ok: false as const, fault: { stage: 1 as 1 | 2, fsc: 0, level: 0, s1ptw: false, ipa: 0 } };
   /** The last full outcome (for the debugger and --walk). */
   last: TranslateOutcome | null = null;
@@ -139,6 +139,7 @@ export class MmuTranslator implements Translator {
       r.pa = out.pa;
       r.ipa = out.ipa;
       r.perms = out.perms;
+      r.sizeLog2 = out.sizeLog2;
       return r;
     }
     const f = this.bad.fault;

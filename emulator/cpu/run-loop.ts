@@ -129,6 +129,7 @@ export class RunLoop {
       clock.beginSlice();
       const rc = v.uc.emuStart(v.pc, n);
       clock.endSlice();
+      v.drainTlbiFront();
       this.maskedPending = false;
       if (this.afterSlice(rc, n) === 'break') break;
     }

@@ -24,7 +24,14 @@ export interface TranslationFault {
  * copy what they keep before translating again (the fill hook allocates nothing).
  */
 export type Translation =
-  | { ok: true; pa: number; ipa: number; perms: number }
+  | {
+      ok: true;
+      pa: number;
+      ipa: number;
+      perms: number;
+      /** log2 of the bytes the translation covers (12: a 4 KiB page; more: a block); absent: unknown. */
+      sizeLog2?: number;
+    }
   | { ok: false; fault: TranslationFault };
 
 export interface Translator {

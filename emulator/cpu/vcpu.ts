@@ -147,6 +147,7 @@ export class Vcpu implements GuestCpu, VcpuInternals {
     // A guest read of CNTPCT_EL0/CNTVCT_EL0 (and their self-synchronised views): virtual time, warped while polling.
     answerCounters(this.sysregs, () => this.poll.read(this.pc, this.eventSeq));
     installCoreHooks(this, this.fill);
+    maintenance.wireTlbiFront(this);
   }
 
   // ------------------------------------------------------------- registers
@@ -231,6 +232,7 @@ export class Vcpu implements GuestCpu, VcpuInternals {
   private readonly sysFilter = new SysInsnFilter(this, bareRoute);
   /** Refresh the filter and hand a changed one to the native hook (SysInsnFilter.pushTo). */
   syncSysFilter(): SysInsnFilter {
+    maintenance.refreshTlbiFront(this);
     return this.sysFilter.pushTo(this.uc);
   }
 
@@ -283,6 +285,10 @@ export class Vcpu implements GuestCpu, VcpuInternals {
   /** A TLBI QEMU executes itself (maintenance.ts). */
   nativeTlbi(entry: SysregEntry, xt: bigint): void {
     maintenance.nativeTlbi(this, entry, xt);
+  }
+  /** The model TLB applies the TLBIs the native front completed (maintenance.ts; at every slice end). */
+  drainTlbiFront(): void {
+    maintenance.drainTlbiFront(this);
   }
   /**
    * Stop the CPU from a hook outside the vCPU (the debugger's breakpoint)

@@ -125,6 +125,33 @@ export class TlbModel {
     this.capacity = opts.capacity ?? 65536;
   }
 
+  /**
+   * TLBIs the CPU completed natively that this model has not applied yet (the native TLBI front,
+   * emulator/unicorn/native/tlb-flush.c): `ctl[0]` of them, applied by `drain` (which zeroes it
+   * first, then calls invalidateQueuedVa) before any lookup or invalidation here, so the model
+   * never answers from an entry a TLBI already removed.
+   */
+  queued: { readonly ctl: Uint32Array; drain(): void } | null = null;
+
+  private drainQueued(): void {
+    const q = this.queued;
+    if (q !== null && q.ctl[0] !== 0) q.drain();
+  }
+
+  /**
+   * A TLBI by VA the CPU already completed in Unicorn's TLB (the native front flushed the four
+   * 1 KiB pages of the 4 KiB page, and no entry larger than 4 KiB covered it): drop the same from
+   * the model. Xt in two 32-bit halves. Leaves `stale` alone: the front's flush was exact for the
+   * pages it covers, and a later invalidation that needs a whole flush still gets one.
+   */
+  invalidateQueuedVa(op: TlbiOperation, hi: number, lo: number, vmid: number): void {
+    const sp = vmid === this.lastVmid ? this.lastSpace! : this.spaces.get(vmid);
+    this.stats.invalidations++;
+    if (sp === undefined) return;
+    this.removedCount = 0;
+    this.stats.entriesInvalidated += this.removeVaPage(sp, ((hi & 0xf) * TWO32 + lo) * 4096, (hi >>> 11) & 1, op.allAsids ? null : hi >>> 16);
+  }
+
   get size(): number {
     return this.total;
   }
@@ -147,6 +174,7 @@ export class TlbModel {
    * Returns the regime's reused result/fault object (see Regime.translate).
    */
   translate(regime: Regime, va: number | bigint, access: Access): TranslateOutcome {
+    this.drainQueued();
     const hl = this.hl;
     vaHalves(va, hl);
     const vaHi = hl.hi;
@@ -210,6 +238,7 @@ export class TlbModel {
 
   /** Look up the entry for a VA in the current context (debugger / tests). */
   lookup(regime: Regime, va: number | bigint): TlbEntry | undefined {
+    this.drainQueued();
     vaHalves(va, this.hl);
     const { hi, lo } = this.hl;
     const s1 = regime.stage1;
@@ -374,6 +403,7 @@ export class TlbModel {
 
   /** TLBI ALLE1 (all VMIDs, all ASIDs). */
   invalidateAll(): boolean {
+    this.drainQueued();
     return this.done(this.clearAll());
   }
 
@@ -512,6 +542,7 @@ export class TlbModel {
 
   /** Execute a TLB maintenance operation with its Xt and the current VMID (D8.13: what each form removes). */
   invalidate(op: TlbiOperation, xt: bigint, vmid: number): boolean {
+    this.drainQueued();
     this.removedCount = op.scope === 'va' || op.scope === 'va-range' ? 0 : REMOVED_UNKNOWN;
     switch (op.scope) {
       case 'all':

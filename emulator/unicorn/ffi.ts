@@ -240,6 +240,12 @@ export function sysInsnFilterLib(): NativeLib<SysInsnFilterLib> {
 export interface TlbFlushLib {
   locateCpu(uc: unknown, m0: bigint, m1: bigint): number;
   flushPages(uc: unknown, cpuOffset: number, vas: Float64Array, n: number): void;
+  /** The native TLBI front (tlb-flush.c); null from a library built before it existed. */
+  front: {
+    create(uc: unknown, cpuOffset: number, js: unknown, fill: unknown, fillLib: string, libpath: string): unknown;
+    cb(): unknown;
+    layout(what: number): number;
+  } | null;
 }
 export function tlbFlushLib(): TlbFlushLib | null {
   if (process.env.HYPEMU_TLB_PAGE_FLUSH === 'off') return null;
@@ -250,9 +256,18 @@ export function nativeTlbLib(): TlbFlushLib | null {
   return nativeLib('libhypemu-tlb-flush.so', null, (lib) => {
     const init = lib.func('int hypemu_tlb_init(const char *libpath)') as (p: string) => number;
     if (init(unicorn().path) !== 0) throw new Error('hypemu_tlb_init: libunicorn does not export tlb_flush_page_aarch64');
+    const create = optionalFunc(lib, 'void *hypemu_tlbi_front_new(void *uc, long cpu_off, void *js, void *fill, const char *fill_lib, const char *libpath)');
     return {
       locateCpu: lib.func('long hypemu_tlb_locate_cpu(void *uc, uint64_t m0, uint64_t m1)') as never,
       flushPages: lib.func('void hypemu_tlb_flush_pages(void *uc, long cpu_off, const double *vas, int n)') as never,
+      front:
+        create === null || process.env.HYPEMU_NATIVE_TLBI === 'off'
+          ? null
+          : {
+              create: create as never,
+              cb: lib.func('void *hypemu_tlbi_front_cb(void)') as never,
+              layout: lib.func('uint32_t hypemu_tlbi_front_layout(int what)') as never,
+            },
     };
   }).lib;
 }

@@ -43,6 +43,7 @@ import {
   type UnicornCodeApi,
 } from './ffi.js';
 import { logger as log } from '../log.js';
+import { TlbiFront } from './tlbi-front.js';
 
 /** Copy a uc_arm64_cp_reg (crn, crm, op0, op1, op2 as uint32, then the uint64 value at offset 24) into the reused view. */
 function readCpReg(view: CpRegView, u32: Uint32Array, u64: BigUint64Array): CpRegView {
@@ -670,7 +671,9 @@ export class Unicorn {
         if (!handler(reg, readCpReg(view, u32, u64))) return 0;
         return this.flowEpoch !== epoch ? leave : 1;
       }, koffi.pointer(InsnSysCb));
-      const filter = lib.create(cb);
+      // TLBI (a SYS instruction) may be completed in C in front of the JavaScript callback.
+      const front = kind === SysInsn.SYS ? this.makeTlbiFront(cb) : null;
+      const filter = lib.create(front ?? cb);
       if (filter === null) throw new UnicornError('hypemu_sysinsn_filter_new', 1, 'out of memory');
       if (this.armLeaveBlock(filter)) leave = 3;
       const ab = koffi.view(lib.cp(filter), 32);
@@ -824,6 +827,27 @@ export class Unicorn {
   flushTlb(): void {
     this.check('uc_ctl(TLB_FLUSH)', this.api.uc_ctl(this.handle, ctlWrite(UC_CTL_TLB_FLUSH, 0)));
     this.dropFillCache();
+    this.tlbiFront?.clearBlocks();
+  }
+
+  /**
+   * The native TLBI front (tlb-flush.c) on this engine's SYS hook, when built: C completes a guest
+   * TLBI by VA whose encoding `tlbiFront.bits` marks, and queues it for the model TLB. Null without it.
+   */
+  tlbiFront: TlbiFront | null = null;
+
+  /** The front in place of the JavaScript callback `js` (its C callback, to hand to the filter), or null. */
+  private makeTlbiFront(js: unknown): unknown {
+    const front = tlbFlushLib()?.front ?? null;
+    const off = front === null ? -1 : this.cpuStateOffset();
+    if (front === null || off < 0) return null;
+    const fl = fillCacheLib();
+    const fill = this.fillCache;
+    const ptr = front.create(this.handle, off, js, fill?.ptr ?? null, fl.lib?.path ?? '', this.libraryPath);
+    if (ptr === null) return null;
+    this.keep.push(ptr);
+    this.tlbiFront = new TlbiFront(ptr, front.layout);
+    return front.cb();
   }
 
   /**

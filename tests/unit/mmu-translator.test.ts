@@ -11,7 +11,10 @@
 //    with AP[2:1] = 0b00 (EL1 only) it takes a Permission fault, where an LDR succeeds. The fault
 //    is taken to EL1 as a Data Abort from the current EL: EC 0x25, DFSC 0b0011ll (permission,
 //    level ll), FAR = the VA (D17.2.40 ESR_EL1, ISS for a Data Abort).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../emulator/package-root.js';
 import { Vcpu } from '../../emulator/cpu/vcpu.js';
 import { SR } from '../../emulator/cpu/sysregs.js';
 import { Access } from '../../emulator/cpu/translator.js';
@@ -37,6 +40,7 @@ const A64 = {
   dsbIsh: 0xd5033b9f,
   isb: 0xd5033fdf,
   tlbiVae1X13: 0xd508872d, // tlbi vae1, x13
+  tlbiVae1X15: 0xd508872f, // tlbi vae1, x15
   tlbiVale1X13: 0xd50887ad, // tlbi vale1, x13
   tlbiVmalle1: 0xd508871f, // tlbi vmalle1
   ldtrX3X14: 0xf84009c3, // ldtr x3, [x14]
@@ -51,6 +55,9 @@ const table = (pa: number) => BigInt(pa) | 0x3n;
 const pageK = (pa: number) => BigInt(pa) | 0x703n; // level-3 page, AP = 00: EL1 RW, EL0 none
 const pageU = (pa: number) => BigInt(pa) | 0x743n; // AP = 01: EL1 and EL0 RW (UXN/PXN clear: data only)
 const TCR = 25n | (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 23n) | (2n << 32n);
+
+/** The native TLBI front (tlb-flush.c) is built and not switched off: TLBI by VA on a 4 KiB page completes in C. */
+const frontBuilt = existsSync(join(packageRoot(), 'vendor/native/libhypemu-tlb-flush.so')) && process.env.HYPEMU_NATIVE_TLBI !== 'off' && process.env.HYPEMU_TLB_PAGE_FLUSH !== 'off';
 
 let open: Vcpu[] = [];
 afterEach(() => {
@@ -117,6 +124,8 @@ describe('TLB maintenance: a changed PTE is used after TLBI + DSB + ISB (D8.14)'
         expect(v.x(1)).toBe(0xaaaa_aaaa_0000_0001n); // old translation: PAGE_A
         expect(v.x(2)).toBe(0xbbbb_bbbb_0000_0001n); // new translation: PAGE_B
         expect(v.tlbiCount).toBe(1);
+        // By VA, on a 4 KiB page: completed by the native front, the model TLB told from its queue.
+        if (frontBuilt) expect(v.uc.tlbiFront?.handled).toBe(name === 'VMALLE1' ? 0 : 1);
         const t = v.translator.probe(VA_K, Access.READ, 1);
         expect(t.ok ? t.pa : null).toBe(PAGE_B);
         // TTLB clear: no world switch, no exit at all (issue 10); the model TLB was told natively.
@@ -139,6 +148,7 @@ describe('TLB maintenance: a changed PTE is used after TLBI + DSB + ISB (D8.14)'
       };
       expect(v.runFor(8)).toBeNull();
       expect(v.x(2)).toBe(0xbbbb_bbbb_0000_0001n);
+      if (frontBuilt) expect(v.uc.tlbiFront?.handled).toBe(0);
       expect(hyp!.stats.sysregTraps[`TLBI_${name}`]).toMatchObject({ writes: 1 });
       expect(seen).toHaveLength(1);
       // ISS: Op0 [21:20] = 1, Op2 [19:17], Op1 [16:14] = 0, CRn [13:10] = 8, Rt [9:5], CRm [4:1], Direction [0] = 0 (write).
@@ -147,6 +157,17 @@ describe('TLB maintenance: a changed PTE is used after TLBI + DSB + ISB (D8.14)'
       expect([(iss >> 20) & 3, (iss >> 17) & 7, (iss >> 14) & 7, (iss >> 10) & 15, (iss >> 1) & 15, iss & 1]).toEqual([1, op2, 0, 8, crm, 0]);
     });
   }
+
+  it.skipIf(!frontBuilt)('the native TLBI front completes a TLBI by VA of a 4 KiB page and leaves one inside a block Unicorn holds entries from to JavaScript', () => {
+    const { v, hyp } = machine([A64.ldrX1X10, A64.strX12X11, A64.dsbIshst, A64.tlbiVae1X15, A64.tlbiVae1X13, A64.dsbIsh, A64.isb, A64.ldrX2X10, A64.self], true);
+    v.setX(15, BigInt((BASE + 0x2000) / 0x1000)); // a page of the 1 GiB identity block the code is fetched through
+    expect(v.runFor(9)).toBeNull();
+    expect(v.x(2)).toBe(0xbbbb_bbbb_0000_0001n);
+    expect(v.tlbiCount).toBe(2);
+    expect(v.uc.tlbiFront?.handled).toBe(1);
+    // Two guest TLBIs, one of them in C: the block's went through JavaScript, neither exited.
+    expect(hyp!.stats.exits.byReason.sysreg).toBe(0);
+  });
 
   it('the translator sees stage 1 on, and walks the guest tables (VA -> IPA -> PA under stage 2)', () => {
     const { v } = machine([A64.ldrX1X10, A64.self], true);

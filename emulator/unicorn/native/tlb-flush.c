@@ -25,14 +25,18 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 typedef void (*flush_page_fn)(void *cpu, uint64_t addr);
+typedef void (*flush_page_idx_fn)(void *cpu, uint64_t addr, uint16_t idxmap);
 
 static flush_page_fn flush_page;
+static flush_page_idx_fn flush_page_idx;
 
 /*
  * Copy up to n bytes at addr into out; returns how many could be read: a bad address ends the
@@ -63,6 +67,7 @@ int hypemu_tlb_init(const char *libpath)
 	if (h == NULL)
 		return -1;
 	flush_page = (flush_page_fn)dlsym(h, "tlb_flush_page_aarch64");
+	flush_page_idx = (flush_page_idx_fn)dlsym(h, "tlb_flush_page_by_mmuidx_aarch64");
 	return flush_page == NULL ? -2 : 0;
 }
 
@@ -128,4 +133,170 @@ void hypemu_tlb_flush_pages(void *uc, long cpu_off, const double *vas, int n)
 	memcpy(&cpu, (char *)uc + cpu_off, sizeof cpu);
 	for (int i = 0; i < n; i++)
 		flush_page(cpu, (uint64_t)(int64_t)vas[i]);
+}
+
+/*
+ * The native TLBI front (issue 10): a guest TLBI by VA that the EL2 model leaves to the CPU
+ * (HCR_EL2.TTLB clear, one vCPU, no guest hypervisor) used to cost a JavaScript round trip
+ * (~1.5 us CPU) only to drop the model TLB's entry and the 1 KiB pages of Unicorn's TLB filled
+ * from it. The front sits between the system-instruction filter (sysinsn-filter.c, which calls
+ * it as its JavaScript callback) and that callback. For an encoding JavaScript marked deferrable
+ * (`bits`: the TLBI VAE1/VALE1/VAAE1/VAALE1 rows, any shareability, routed native at EL1),
+ * executed at EL1, whose VA lies in no region where Unicorn may hold an entry filled from a
+ * translation larger than 4 KiB (`blocks`, written by JavaScript at such fills and cleared with
+ * every whole flush), it does here what the JavaScript path does for it: flushes the four 1 KiB
+ * TARGET_PAGEs of the 4 KiB page (QEMU's own TLBI drops only the one at the VA, DESIGN.md), drops
+ * the same pages from the native fill cache, and queues {encoding, Xt} for the model TLB, which
+ * JavaScript drains before its next lookup or invalidation (emulator/mmu/tlb.ts) and at every
+ * slice end. Everything else (EL0: UNDEFINED; a block region; a full queue; any other encoding)
+ * goes to JavaScript as before. Unicorn then executes the TLBI itself (return 0), as it does for
+ * a TLBI JavaScript routes native.
+ */
+typedef struct {
+	uint32_t crn, crm, op0, op1, op2;
+	uint64_t val;
+} uc_arm64_cp_reg;
+typedef uint32_t (*insn_sys_cb)(void *uc, int reg, const uc_arm64_cp_reg *cp, void *ud);
+typedef int (*reg_read_fn)(void *uc, int regid, void *value);
+typedef void (*fill_drop_fn)(void *fill, const double *vas, int n);
+
+#define TLBI_RING 256
+#define BLOCK_SLOTS 4096
+#define REG_PSTATE 265
+#define MMUIDX_E10 ((1u << 0) | (1u << 2) | (1u << 3))
+
+/* Shared with JavaScript (emulator/unicorn/uc.ts TlbiFront): the first fields, in this order. */
+typedef struct tlbi_front {
+	uint32_t count;   /* 0: records queued for the model TLB (JavaScript drains and zeroes) */
+	uint32_t enabled; /* 4: JavaScript: the bitmap may be used */
+	uint32_t blocks_full; /* 8: the block table overflowed: defer every TLBI to JavaScript */
+	uint32_t pad;
+	uint64_t handled; /* 16: TLBIs done here (statistics) */
+	uint64_t xt[TLBI_RING]; /* 24 */
+	uint32_t key[TLBI_RING]; /* 24 + 8 * TLBI_RING */
+	uint8_t bits[65536 / 8];
+	/*
+	 * Open-addressed sets of k = VA >> 21 (2 MiB regions) and VA >> 30 (1 GiB regions), signed
+	 * VAs: slot k mod BLOCK_SLOTS and on, holding 2k + 1 as a double (exact; never 0, which is empty).
+	 */
+	double blocks2m[BLOCK_SLOTS];
+	double blocks1g[BLOCK_SLOTS];
+	/* private */
+	void *uc;
+	void *cpu;
+	insn_sys_cb js;
+	void *fill;
+	struct tlbi_front *next;
+} tlbi_front;
+
+static reg_read_fn front_reg_read;
+static fill_drop_fn front_fill_drop;
+static tlbi_front *fronts;
+
+static int in_blocks(const double *set, double k)
+{
+	for (unsigned i = 0; i < BLOCK_SLOTS; i++) {
+		double v = set[((uint64_t)(int64_t)k + i) & (BLOCK_SLOTS - 1)];
+		if (v == 0)
+			return 0;
+		if (v == 2 * k + 1)
+			return 1;
+	}
+	return 1;
+}
+
+static uint32_t tlbi_front_cb(void *uc, int reg, const uc_arm64_cp_reg *cp, void *ud)
+{
+	tlbi_front *t = fronts;
+	while (t != NULL && t->uc != uc)
+		t = t->next;
+	if (t == NULL)
+		return 0; /* cannot happen: the front is registered before its hook */
+	if (!t->enabled || t->blocks_full || t->count >= TLBI_RING)
+		return t->js(uc, reg, cp, ud);
+	unsigned key = (cp->op0 & 3) << 14 | (cp->op1 & 7) << 11 | (cp->crn & 15) << 7 | (cp->crm & 15) << 3 | (cp->op2 & 7);
+	if (!(t->bits[key >> 3] & (1u << (key & 7))))
+		return t->js(uc, reg, cp, ud);
+	uint64_t pstate = 0;
+	if (front_reg_read(uc, REG_PSTATE, &pstate) != 0 || ((pstate >> 2) & 3) != 1)
+		return t->js(uc, reg, cp, ud);
+	/* Xt[43:0] = VA[55:12], sign-extended from VA[55] (Arm ARM TLBI VAE1 "Register format"). */
+	int64_t va = ((int64_t)(cp->val << 20)) >> 8;
+	if (in_blocks(t->blocks2m, (double)(va >> 21)) || in_blocks(t->blocks1g, (double)(va >> 30)))
+		return t->js(uc, reg, cp, ud);
+	/*
+	 * The other three 1 KiB pages of the 4 KiB page, from the MMU indexes QEMU's own TLBI by VA
+	 * flushes (target/arm/helper.c vae1_tlbmask, Non-secure EL1&0: E10_0, E10_1, E10_1_PAN, core
+	 * indexes 0, 2, 3); QEMU's TLBI, which Unicorn runs next, flushes the one at the VA.
+	 */
+	double vas[4];
+	for (int i = 0; i < 4; i++) {
+		uint64_t page = (uint64_t)(va + i * 0x400);
+		vas[i] = (double)(va + i * 0x400);
+		if (flush_page_idx == NULL)
+			flush_page(t->cpu, page);
+		else if (i != 0)
+			flush_page_idx(t->cpu, page, MMUIDX_E10);
+	}
+	if (t->fill != NULL)
+		front_fill_drop(t->fill, vas, 4);
+	t->xt[t->count] = cp->val;
+	t->key[t->count] = key;
+	t->count++;
+	t->handled++;
+	return 0;
+}
+
+/*
+ * A front for `uc` (cpu_off: hypemu_tlb_locate_cpu's answer) in front of the JavaScript callback
+ * `js`; `fill`: the native fill cache of the same engine or NULL, whose library (`fill_lib`, loaded
+ * already) exports hypemu_fill_drop_pages. Returns the front (its callback: hypemu_tlbi_front_cb)
+ * or NULL.
+ */
+void *hypemu_tlbi_front_new(void *uc, long cpu_off, insn_sys_cb js, void *fill, const char *fill_lib, const char *libpath)
+{
+	if (flush_page == NULL || cpu_off < 0)
+		return NULL;
+	void *h = dlopen(libpath, RTLD_NOW | RTLD_NOLOAD);
+	if (h == NULL)
+		return NULL;
+	front_reg_read = (reg_read_fn)dlsym(h, "uc_reg_read");
+	if (front_reg_read == NULL)
+		return NULL;
+	if (fill != NULL) {
+		void *fh = dlopen(fill_lib, RTLD_NOW | RTLD_NOLOAD);
+		front_fill_drop = fh ? (fill_drop_fn)dlsym(fh, "hypemu_fill_drop_pages") : NULL;
+		if (front_fill_drop == NULL)
+			return NULL;
+	}
+	tlbi_front *t = calloc(1, sizeof *t);
+	if (t == NULL)
+		return NULL;
+	memcpy(&t->cpu, (char *)uc + cpu_off, sizeof t->cpu);
+	t->uc = uc;
+	t->js = js;
+	t->fill = fill;
+	t->next = fronts;
+	fronts = t;
+	return t;
+}
+
+/* The callback to hand to hypemu_sysinsn_filter_new in place of the JavaScript one. */
+void *hypemu_tlbi_front_cb(void)
+{
+	return (void *)tlbi_front_cb;
+}
+
+/* Bytes of the front JavaScript views (up to and including the block tables), and where bits and the tables start. */
+uint32_t hypemu_tlbi_front_layout(int what)
+{
+	switch (what) {
+	case 0: return (uint32_t)offsetof(tlbi_front, uc);
+	case 1: return (uint32_t)offsetof(tlbi_front, xt);
+	case 2: return (uint32_t)offsetof(tlbi_front, key);
+	case 3: return (uint32_t)offsetof(tlbi_front, bits);
+	case 4: return (uint32_t)offsetof(tlbi_front, blocks2m);
+	case 5: return (uint32_t)offsetof(tlbi_front, blocks1g);
+	default: return TLBI_RING | (uint32_t)BLOCK_SLOTS << 16;
+	}
 }
