@@ -149,19 +149,19 @@ export function dropCachedTranslations(v: VcpuInternals): void {
  * invalidation (TlbModel.queued) and at every slice end (drainTlbiFront), counting each as a
  * guest TLBI, exactly as nativeTlbi does for one that reaches JavaScript.
  */
-export function wireTlbiFront(v: Vcpu): void {
+export function wireTlbiFront(v: VcpuInternals): void {
   const f = v.uc.tlbiFront;
   if (f === null) return;
   v.translator.tlb.queued = { ctl: f.ctl, drain: () => drainFront(v, f) };
 }
 
 /** Apply what the front queued (slice end; the model TLB drains itself before any use). */
-export function drainTlbiFront(v: Vcpu): void {
+export function drainTlbiFront(v: VcpuInternals): void {
   const f = v.uc.tlbiFront;
   if (f !== null && f.ctl[0] !== 0) drainFront(v, f);
 }
 
-function drainFront(v: Vcpu, f: TlbiFront): void {
+function drainFront(v: VcpuInternals, f: TlbiFront): void {
   const n = f.ctl[0]!;
   f.ctl[0] = 0;
   const tlb = v.translator.tlb;
@@ -179,7 +179,7 @@ function drainFront(v: Vcpu, f: TlbiFront): void {
 interface FrontState extends SysRoutingInputs {
   generation: number;
 }
-const frontStates = new WeakMap<Vcpu, FrontState>();
+const frontStates = new WeakMap<VcpuInternals, FrontState>();
 const frontAccess: { -readonly [K in keyof SysInsnAccess]: SysInsnAccess[K] } = { op0: 0, op1: 0, crn: 0, crm: 0, op2: 0, rt: 0, read: false, value: 0n, pc: 0, el: 1 };
 const frontInputs: SysRoutingInputs = { lo: 0, hi: 0, mdcr: 0 };
 
@@ -192,7 +192,7 @@ const frontInputs: SysRoutingInputs = { lo: 0, hi: 0, mdcr: 0 };
  * several vCPUs (an IS/OS form must reach the others' model TLBs) and for an EL2 model that
  * cannot state its trap controls (a guest hypervisor at virtual EL2).
  */
-export function refreshTlbiFront(v: Vcpu): void {
+export function refreshTlbiFront(v: VcpuInternals): void {
   const f = v.uc.tlbiFront;
   if (f === null) return;
   const el2 = v.el2;

@@ -26,7 +26,7 @@ export interface SysInsnCpu extends GuestCpu {
   /** Exception entries so far (bumped by takeException). */
   readonly exceptionSeq: number;
   /** An exception was taken from this hook: make Unicorn honour the new PC (vcpu.ts). */
-  hookRedirect(target: number): void;
+  hookRedirect(target: number, started?: boolean): void;
 }
 
 /** Unicorn register id → architectural register number (31 = XZR/SP). */

@@ -62,6 +62,8 @@ export interface VcpuInternals extends SysInsnCpu, TrapCpu, StepCpu {
   /** The other vCPUs of the VM: broadcast TLB and IC maintenance reaches them. */
   readonly peers: readonly VcpuInternals[];
   remoteTlbi(op: TlbiOperation, xt: bigint, vmid: number): void;
+  /** The model TLB applies the TLBIs the native front completed (maintenance.ts; at every slice end). */
+  drainTlbiFront(): void;
 
   // ------------------------------------------------ exits, exceptions, their counters
   readonly exceptions: ExceptionCounters;
