@@ -124,19 +124,32 @@ function hexAddr(n: number): string {
   return '0x' + n.toString(16);
 }
 
-/** Stage-1 walk visitor: accumulates hierarchical attributes, captures the leaf. */
-class S1Visitor implements WalkVisitor {
-  flags = LEAF | TABLE_PRE;
-  hpd = false;
-  apTable = 0;
-  xnTable = false;
-  pxnTable = false;
+/** The leaf (or invalid entry) a walk ended on, copied out of the walker's reused context. */
+class LeafCapture {
   leafLo = 0;
   leafHi = 0;
   leafLevel = 0;
   leafIa = 0;
   leafKind = 0;
   leafDescAddr = 0;
+
+  capture(c: VisitContext): void {
+    this.leafLo = c.lo;
+    this.leafHi = c.hi;
+    this.leafLevel = c.level;
+    this.leafIa = c.ia;
+    this.leafKind = c.kind;
+    this.leafDescAddr = c.descAddr;
+  }
+}
+
+/** Stage-1 walk visitor: accumulates hierarchical attributes, captures the leaf. */
+class S1Visitor extends LeafCapture implements WalkVisitor {
+  flags = LEAF | TABLE_PRE;
+  hpd = false;
+  apTable = 0;
+  xnTable = false;
+  pxnTable = false;
   record: WalkRecord[] | null = null;
 
   reset(hpd: boolean, record: WalkRecord[] | null): void {
@@ -157,25 +170,15 @@ class S1Visitor implements WalkVisitor {
       if (this.record !== null) pushRecord(this.record, 1, false, c, describeDescriptor(c.lo, c.hi, c.level, c.walker.geometry.granuleBits, 1));
       return CONTINUE;
     }
-    this.leafLo = c.lo;
-    this.leafHi = c.hi;
-    this.leafLevel = c.level;
-    this.leafIa = c.ia;
-    this.leafKind = c.kind;
-    this.leafDescAddr = c.descAddr;
+    this.capture(c);
     if (this.record !== null) pushRecord(this.record, 1, false, c, describeDescriptor(c.lo, c.hi, c.level, c.walker.geometry.granuleBits, 1));
     return STOP;
   }
 }
 
 /** Stage-2 walk visitor: captures the leaf (and records the levels when asked). Also the nested model's walker of a guest hypervisor's stage 2. */
-export class S2Visitor implements WalkVisitor {
+export class S2Visitor extends LeafCapture implements WalkVisitor {
   flags = LEAF;
-  leafLo = 0;
-  leafHi = 0;
-  leafLevel = 0;
-  leafIa = 0;
-  leafKind = 0;
   record: WalkRecord[] | null = null;
   forS1 = false;
 
@@ -188,11 +191,7 @@ export class S2Visitor implements WalkVisitor {
   visit(c: VisitContext, flag: number): number {
     if (this.record !== null) pushRecord(this.record, 2, this.forS1, c, describeDescriptor(c.lo, c.hi, c.level, c.walker.geometry.granuleBits, 2));
     if (flag === TABLE_PRE) return CONTINUE;
-    this.leafLo = c.lo;
-    this.leafHi = c.hi;
-    this.leafLevel = c.level;
-    this.leafIa = c.ia;
-    this.leafKind = c.kind;
+    this.capture(c);
     return STOP;
   }
 }
@@ -264,7 +263,7 @@ export class Regime {
   private readonly w2 = new Walker();
   private readonly v1 = new S1Visitor();
   private readonly v2 = new S2Visitor();
-  private readonly leaf2 = { leafLo: 0, leafHi: 0, leafLevel: 0, leafIa: 0, leafKind: 0 };
+  private readonly leaf2 = new LeafCapture();
   private readonly p1: WalkParams;
   private readonly p2: WalkParams;
   private readonly resolver: TableResolver;
@@ -569,14 +568,8 @@ export class Regime {
     if (this.record === null) {
       // no recording: the visitor would only capture the leaf, which walkLeaf leaves in ctx
       st = this.w2.walkLeaf(p, ipa);
-      const c = this.w2.ctx;
-      const leaf = this.leaf2;
-      leaf.leafLo = c.lo;
-      leaf.leafHi = c.hi;
-      leaf.leafLevel = c.level;
-      leaf.leafIa = c.ia;
-      leaf.leafKind = c.kind;
-      v = leaf;
+      this.leaf2.capture(this.w2.ctx);
+      v = this.leaf2;
     } else {
       const v2 = this.v2;
       if (v2.record !== this.record || v2.forS1 !== forS1) v2.setRecord(this.record, forS1);

@@ -135,19 +135,29 @@ export class Walker {
    * and faultAddr say where.
    */
   walk(p: WalkParams, start: number, end: number, visitor: WalkVisitor): WalkStatus {
+    if (!this.begin(p, p.resolver ?? null, visitor)) return WALK_ADDRESS_SIZE;
+    const g = p.geometry;
+    return this.walkTable(p.root, g.startLevel, g.startBits, start, end, 0);
+  }
+
+  /**
+   * Take on a walk's parameters; false (faultLevel 0, faultAddr the root) when the root table
+   * address is above the OA size: Arm ARM D8.15 (J.a D5.10.x), TTBR base above the OA size ->
+   * Address size fault, level 0.
+   */
+  private begin(p: WalkParams, resolver: TableResolver | null, visitor: WalkVisitor | null): boolean {
     const g = p.geometry;
     this.geometry = g;
     this.mem = p.mem;
-    this.resolver = p.resolver ?? null;
-    this.visitor = visitor;
+    this.resolver = resolver;
+    if (visitor !== null) this.visitor = visitor;
     const rootHi = p.rootHi ?? Math.floor(p.root / TWO32);
     if (oaExceeds(rootHi, g.oaBits)) {
-      // Arm ARM D8.15 (J.a D5.10.x): TTBR base above the OA size -> Address size fault, level 0
       this.faultLevel = 0;
       this.faultAddr = p.root;
-      return WALK_ADDRESS_SIZE;
+      return false;
     }
-    return this.walkTable(p.root, g.startLevel, g.startBits, start, end, 0);
+    return true;
   }
 
   /**
@@ -158,17 +168,8 @@ export class Walker {
    */
   walkOne(p: WalkParams, ia: number, visitor: WalkVisitor): WalkStatus {
     if ((visitor.flags & TABLE_POST) !== 0) return this.walk(p, ia, ia, visitor);
+    if (!this.begin(p, p.resolver ?? null, visitor)) return WALK_ADDRESS_SIZE;
     const g = p.geometry;
-    this.geometry = g;
-    this.mem = p.mem;
-    this.resolver = p.resolver ?? null;
-    this.visitor = visitor;
-    const rootHi = p.rootHi ?? Math.floor(p.root / TWO32);
-    if (oaExceeds(rootHi, g.oaBits)) {
-      this.faultLevel = 0;
-      this.faultAddr = p.root;
-      return WALK_ADDRESS_SIZE;
-    }
     const stride = g.stride;
     const ctx = this.ctx;
     let name = p.root;
@@ -200,17 +201,9 @@ export class Walker {
    * statuses as walkOne. The stage-2 hot path.
    */
   walkLeaf(p: WalkParams, ia: number): WalkStatus {
+    if (!this.begin(p, null, null)) return WALK_ADDRESS_SIZE;
     const g = p.geometry;
     const mem = p.mem;
-    this.geometry = g;
-    this.mem = mem;
-    this.resolver = null;
-    const rootHi = p.rootHi ?? Math.floor(p.root / TWO32);
-    if (oaExceeds(rootHi, g.oaBits)) {
-      this.faultLevel = 0;
-      this.faultAddr = p.root;
-      return WALK_ADDRESS_SIZE;
-    }
     const gb = g.granuleBits;
     const stride = g.stride;
     const pair = mem.readPair !== undefined;
