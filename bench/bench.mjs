@@ -1,3 +1,4 @@
+// @ts-check
 // hypemu benchmarks. Each case runs guests under hypemu and under QEMU in
 // this process tree and derives its figures from the best (minimum) of N
 // wall-clock runs of every command. The runs are interleaved (round 1 runs
@@ -13,18 +14,26 @@ import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
 import { systemCases } from './system-cases.mjs';
 
+/** @typedef {import('./bench-types.js').BenchCase} BenchCase */
+/** @typedef {import('./bench-types.js').Command} Command */
+/** @typedef {import('./bench-types.js').Measure} Measure */
+/** @typedef {import('./bench-types.js').Row} Row */
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
+/** @param {string} name @param {string | null} dflt */
 const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : dflt;
 };
 const RUNS = Number(opt('--runs', '3'));
 const ONLY = opt('--only', null)?.split(',') ?? null;
-const JSON_OUT = opt('--json', join(root, 'bench/out/bench.json'));
+const JSON_OUT = /** @type {string} */ (opt('--json', join(root, 'bench/out/bench.json')));
 const OUT = join(root, 'bench/out');
 const gi = join(root, 'guest-images');
+/** @param {string} name */
 const guest = (name) => join(gi, 'build', `${name}.elf`);
+/** @param {string} dir @param {string} name */
 const variant = (dir, name) => join(gi, 'build/bench-variants', dir, `${name}.elf`);
 
 const TLB_PAGES = 16384; // guest-images/src/tlb-storm.c TLB_STORM_PAGES (default)
@@ -32,24 +41,32 @@ const TLB_ROUNDS = 32; // guest-images/Makefile TLB_STORM_ROUNDS (default)
 const TLB_ROUNDS_QEMU = 320; // the QEMU-only long variant
 const STORM_TRAPS = 1_000_000; // MAIR_EL1 writes in sysreg-storm / el2-storm
 
-/** A command to time: a display string, argv, and whether it is hypemu (then it writes --stats-json). */
+/** A command to time: a display string, argv, and whether it is hypemu (then it writes --stats-json). @param {string} image @param {string[]} extra @returns {Command} */
 const hypemu = (image, extra = []) => ({
   kind: 'hypemu',
   image,
   argv: ['node', join(root, 'dist/cli/main.js'), 'run', image, '-q', ...extra],
 });
+/** @param {string} image @param {string} machine @param {string[]} extra @returns {Command} */
 const qemu = (image, machine = 'virt', extra = []) => ({
   kind: 'qemu',
   image,
   argv: ['qemu-system-aarch64', '-M', machine, '-cpu', 'max', '-m', '256M', '-nographic', '-no-reboot', '-nic', 'none', ...extra, '-kernel', image],
 });
+/** @param {Command} c */
 const show = (c) => c.argv.map((a) => (a.startsWith(root) ? relative(root, a) : a)).join(' ').replace(/^node dist\/cli\/main\.js/, 'node dist/cli/main.js');
+/** @param {Command} c */
 const key = (c) => c.argv.join('\0');
 
 // ------------------------------------------------------------------ cases
 // Each case lists the commands it needs (by role) and computes its result
 // from their best times and (hypemu) the stats of the best run.
 
+/**
+ * @param {string} name @param {string} what @param {string} image @param {Command} qemuCmd
+ * @param {string} qemuLabel @param {number | null} target
+ * @returns {BenchCase}
+ */
 const loopCase = (name, what, image, qemuCmd, qemuLabel, target) => ({
   name,
   what,
@@ -79,6 +96,10 @@ const loopCase = (name, what, image, qemuCmd, qemuLabel, target) => ({
   },
 });
 
+/** Warnings the cases raise while computing (printed after the table). @type {string[]} */
+const warnings = [];
+
+/** @type {BenchCase[]} */
 const cases = [
   loopCase('compute-loop', 'bench-loop: 600M iterations of add/cmp/b.ne at EL1 (1.8G instructions), MMU off',
     guest('bench-loop'), qemu(guest('bench-loop'), 'virt', ['-icount', 'shift=0']), 'QEMU -icount shift=0', 0.8),
@@ -166,10 +187,14 @@ const cases = [
     },
     compute: (m) => {
       const qus = ((m.qTrap.seconds - m.qBase.seconds) / STORM_TRAPS) * 1e6;
+      /** @type {Row[]} */
       const rows = [];
+      /** @type {{ configs: Record<string, unknown> } & Record<string, unknown>} */
       const data = { qemuTrapSeconds: +m.qTrap.seconds.toFixed(3), qemuBaseSeconds: +m.qBase.seconds.toFixed(3), qemuUsPerTrap: +qus.toFixed(3), hypemuBaseSeconds: +m.base.seconds.toFixed(3), configs: {} };
-      for (const [role, label, target] of [['fast', 'fast path (vhe)', 2], ['nvhe', 'world switch nvhe', 5], ['vhe', 'world switch vhe', 5]]) {
-        const r = m[role];
+      /** @type {[string, string, number][]} */
+      const configs = [['fast', 'fast path (vhe)', 2], ['nvhe', 'world switch nvhe', 5], ['vhe', 'world switch vhe', 5]];
+      for (const [role, label, target] of configs) {
+        const r = /** @type {Measure} */ (m[role]);
         const us = ((r.seconds - m.base.seconds) / STORM_TRAPS) * 1e6;
         const ratio = us / qus;
         const ex = r.stats.exits;
@@ -191,7 +216,7 @@ const cases = [
           met: ratio <= target,
         });
         data.configs[role] = {
-          command: show(m[role].cmd),
+          command: show(r.cmd),
           seconds: +r.seconds.toFixed(3),
           usPerTrap: +us.toFixed(3),
           ratioToQemu: +ratio.toFixed(2),
@@ -229,6 +254,7 @@ const RSS_TAG = 'HYPEMU_BENCH_MAXRSS_KB=';
 /**
  * Wall time (seconds) and peak RSS (KiB, or null) of one command; fails loudly if it does not
  * exit 0 or its output lacks cmd.expect (default /done/; null: no check).
+ * @param {Command} c @param {string} statsFile
  */
 function timeOnce(c, statsFile) {
   let argv = c.kind === 'hypemu' ? [...c.argv, '--stats-json', statsFile] : c.argv;
@@ -249,10 +275,13 @@ if (ONLY) for (const n of ONLY) if (!cases.some((c) => c.name === n)) throw new 
 if (selected.some((c) => c.build)) buildVariants();
 // Cases that need inputs made or fetched first (the Linux kernel) build their commands now.
 for (const c of selected) if (typeof c.cmds === 'function') c.cmds = c.cmds();
+/** The commands of a case once built. @param {BenchCase} c */
+const commandsOf = (c) => /** @type {Record<string, Command>} */ (c.cmds);
 
+/** @type {Map<string, Measure>} */
 const measures = new Map(); // key -> { cmd, seconds, stats, statsFile }
 for (const c of selected) {
-  for (const [role, cmd] of Object.entries(c.cmds)) {
+  for (const [role, cmd] of Object.entries(commandsOf(c))) {
     if (!existsSync(cmd.image)) throw new Error(`bench: ${cmd.image} is not built; run make -C guest-images`);
     if (!measures.has(key(cmd)))
       measures.set(key(cmd), { cmd, seconds: Infinity, rssKb: null, rssRuns: [], stats: null, runs: [], statsFile: join(OUT, 'stats', `${c.name}.${role}.json`) });
@@ -282,10 +311,10 @@ rmSync(join(OUT, 'stats', 'run.tmp.json'), { force: true });
 for (const m of measures.values()) if (m.cmd.kind === 'hypemu') m.stats = JSON.parse(readFileSync(m.statsFile, 'utf8'));
 
 const results = [];
+/** @type {Row[]} */
 const rows = [];
-const warnings = [];
 for (const c of selected) {
-  const ms = Object.fromEntries(Object.entries(c.cmds).map(([role, cmd]) => [role, measures.get(key(cmd))]));
+  const ms = Object.fromEntries(Object.entries(commandsOf(c)).map(([role, cmd]) => [role, /** @type {Measure} */ (measures.get(key(cmd)))]));
   const { rows: r, data } = c.compute(ms);
   rows.push(...r);
   results.push({
@@ -302,6 +331,7 @@ for (const c of selected) {
   });
 }
 
+/** @param {unknown} s @param {number} n */
 const w = (s, n) => String(s).padEnd(n);
 const cw = Math.max(...rows.map((r) => r.case.length)) + 1;
 console.log(`\n${w('case', cw)} ${w('hypemu', 16)} ${w('QEMU', 16)} ${w('hyp vs QEMU', 12)} ${w('target', 7)} how`);

@@ -1,3 +1,4 @@
+// @ts-check
 // Does the library's event machinery cost anything when nobody listens?
 // Wall time of the sysreg-storm guest (1M trapped MAIR_EL1 accesses, --mair-mangle) run
 // (a) by the CLI, (b) by Machine with no listener, (c) by Machine with an 'exit' listener.
@@ -7,13 +8,15 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Machine } from '../dist/machine/index.js';
+import { Machine } from 'hypemu'; // this package (package.json exports: dist/machine/index.js)
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const image = `${root}guest-images/build/sysreg-storm.elf`;
 const n = Number(process.argv[2] ?? 3);
+/** @param {bigint} t0 */
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
+/** @param {boolean} listen */
 async function lib(listen) {
   const m = await Machine.create({ image, mairMangle: true });
   const t0 = process.hrtime.bigint();

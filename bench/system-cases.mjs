@@ -1,3 +1,4 @@
+// @ts-check
 // Benchmark cases on whole-system behaviour (issue 10): start-up, a Linux boot, counter polling,
 // console throughput and a TLBI storm, each against QEMU measured in the same run. Wall times
 // are best-of-N (bench.mjs); RSS is GNU time's peak RSS of that best run.
@@ -5,22 +6,33 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** @typedef {import('./bench-types.js').BenchCase} BenchCase */
+/** @typedef {import('./bench-types.js').Command} Command */
+/** @typedef {import('./bench-types.js').Measure} Measure */
+/** @typedef {import('./bench-types.js').SystemContext} SystemContext */
+
 const MiB = 1 << 20;
 const UART_BYTES = 4 * MiB; // guest-images/src/uart-flood.c UART_FLOOD_BYTES
 const TLBI_OPS = 100_000; // guest-images/src/tlbi-storm.c TLBI_STORM_OPS
 /** QEMU for Linux as the issue measures it: no pointer auth / SVE (the kernel would use them; Unicorn's are slow). hypemu offers no pointer auth either unless --pauth. */
 const LINUX_CPU = 'max,pauth=off,sve=off';
 
+/** @param {number} x */
 const sec = (x) => `${x.toFixed(2)} s`;
+/** @param {Measure} m */
 const cpuOf = (m) => (m.cpuSeconds === undefined || m.cpuSeconds === null ? '' : `, cpu ${m.cpuSeconds.toFixed(2)} s`);
+/** @param {number | null} kb */
 const mb = (kb) => (kb === null || Number.isNaN(kb) ? '?' : `${Math.round(kb / 1024)} MB`);
+/** @param {Measure} m @returns {m is Measure & { cpuSeconds: number }} */
 const hasCpu = (m) => m.cpuSeconds !== undefined && m.cpuSeconds !== null;
-/** ", cpu xN" (hypemu CPU s / QEMU CPU s), when both were measured: the steadier figure on a shared machine. */
+/** ", cpu xN" (hypemu CPU s / QEMU CPU s), when both were measured: the steadier figure on a shared machine. @param {Measure} h @param {Measure} q */
 const cpuRatio = (h, q) => (hasCpu(h) && hasCpu(q) && q.cpuSeconds > 0 ? `, x${(h.cpuSeconds / q.cpuSeconds).toFixed(2)} cpu` : '');
-/** CPU seconds of a run net of its start-up baseline (both best-of-N), or null. */
+/** CPU seconds of a run net of its start-up baseline (both best-of-N), or null. @param {Measure} m @param {Measure} base */
 const netCpu = (m, base) => (hasCpu(m) && hasCpu(base) ? m.cpuSeconds - base.cpuSeconds : null);
+/** A command measured for peak RSS and CPU time too, with what its output must show. @param {Command} c @param {RegExp | null | undefined} expect @returns {Command} */
+const rss = (c, expect) => ({ ...c, rss: true, expect });
 
-/** scripts/fetch-linux.sh (cached): { KERNEL, INITRD, CMDLINE }. */
+/** scripts/fetch-linux.sh (cached): { KERNEL, INITRD, CMDLINE }. @param {string} root */
 function fetchLinux(root) {
   const r = spawnSync('bash', [join(root, 'scripts/fetch-linux.sh')], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`bench linux-boot: scripts/fetch-linux.sh exited ${r.status}:\n${r.stderr.slice(-800)}`);
@@ -29,7 +41,7 @@ function fetchLinux(root) {
   return { KERNEL, INITRD, CMDLINE };
 }
 
-/** A raw image of three instructions: x0 = PSCI SYSTEM_OFF (0x8400_0008), HVC #0. */
+/** A raw image of three instructions: x0 = PSCI SYSTEM_OFF (0x8400_0008), HVC #0. @param {string} out */
 function offImage(out) {
   mkdirSync(out, { recursive: true });
   const file = join(out, 'system-off.bin');
@@ -40,9 +52,29 @@ function offImage(out) {
   return file;
 }
 
-export function systemCases({ root, guest, hypemu, qemu, OUT }) {
-  const rss = (c, expect) => ({ ...c, rss: true, expect });
-  const startup = (name, mem, what) => ({
+/**
+ * The whole-system cases, in the order bench.mjs runs and prints them.
+ * @param {SystemContext} ctx
+ * @returns {BenchCase[]}
+ */
+export function systemCases(ctx) {
+  return [
+    startupCase(ctx, 'startup', null, 'start-up: a 3-instruction raw guest (PSCI SYSTEM_OFF), default --mem 256M, process start to exit'),
+    startupCase(ctx, 'startup-16g', '16G', 'start-up with --mem 16G (QEMU -m 256M)'),
+    linuxBootCase(ctx),
+    counterPollCase(ctx),
+    uartCase(ctx),
+    tlbiCase(ctx),
+  ];
+}
+
+/**
+ * Process start to exit of a guest that powers off at once, with the default or a large --mem.
+ * @param {SystemContext} ctx @param {string} name @param {string | null} mem @param {string} what
+ * @returns {BenchCase}
+ */
+function startupCase({ hypemu, qemu, OUT }, name, mem, what) {
+  return {
     name,
     what,
     cmds: () => {
@@ -67,9 +99,12 @@ export function systemCases({ root, guest, hypemu, qemu, OUT }) {
         data: { hypemuSeconds: +h.seconds.toFixed(3), hypemuRssKb: h.rssKb, hypemuCpuSeconds: h.cpuSeconds, qemuSeconds: +q.seconds.toFixed(3), qemuRssKb: q.rssKb, qemuCpuSeconds: q.cpuSeconds, target: 'wall <= 0.3 s, RSS <= 80 MB', met },
       };
     },
-  });
+  };
+}
 
-  const linuxBoot = {
+/** Linux to /init and power-off, against QEMU with the same kernel, initrd and command line. @param {SystemContext} ctx @returns {BenchCase} */
+function linuxBootCase({ root, hypemu, qemu }) {
+  return {
     name: 'linux-boot',
     what: 'Debian bookworm linux-image-6.1.0-*-cloud-arm64 + busybox-static initramfs (scripts/fetch-linux.sh) to /init, then power-off; QEMU -M virt -cpu max,pauth=off,sve=off, same kernel, initrd and command line',
     cmds: () => {
@@ -108,8 +143,11 @@ export function systemCases({ root, guest, hypemu, qemu, OUT }) {
       };
     },
   };
+}
 
-  const counterPoll = {
+/** A busy-wait on the virtual counter: virtual time against QEMU's real time. @param {SystemContext} ctx @returns {BenchCase} */
+function counterPollCase({ guest, hypemu, qemu }) {
+  return {
     name: 'counter-poll',
     what: 'counter-poll: a 100 ms busy-wait on CNTVCT_EL0 (virtual time on hypemu, QEMU default TCG in real time)',
     cmds: { hypemu: rss(hypemu(guest('counter-poll')), /PASS counter-poll/), qemu: rss(qemu(guest('counter-poll')), /PASS counter-poll/) },
@@ -127,8 +165,11 @@ export function systemCases({ root, guest, hypemu, qemu, OUT }) {
       };
     },
   };
+}
 
-  const uart = {
+/** Console throughput through the PL011, net of start-up. @param {SystemContext} ctx @returns {BenchCase} */
+function uartCase({ guest, hypemu, qemu }) {
+  return {
     name: 'uart-throughput',
     what: 'uart-flood: 4 MiB through the PL011 (poll UARTFR, write UARTDR per byte) to stdout (a pipe); net of start-up (hello guest)',
     cmds: {
@@ -152,8 +193,11 @@ export function systemCases({ root, guest, hypemu, qemu, OUT }) {
       };
     },
   };
+}
 
-  const tlbi = {
+/** Guest TLBIs run natively (HCR_EL2.TTLB clear), net of start-up. @param {SystemContext} ctx @returns {BenchCase} */
+function tlbiCase({ guest, hypemu, qemu }) {
+  return {
     name: 'tlbi-storm',
     what: `tlbi-storm: ${TLBI_OPS} x TLBI VALE1IS; DSB ISH; ISB (HCR_EL2.TTLB clear); net of start-up (hello guest)`,
     cmds: { hypemu: rss(hypemu(guest('tlbi-storm')), undefined), hBase: rss(hypemu(guest('hello')), null), qemu: rss(qemu(guest('tlbi-storm')), undefined), qBase: rss(qemu(guest('hello')), null) },
@@ -175,13 +219,4 @@ export function systemCases({ root, guest, hypemu, qemu, OUT }) {
       };
     },
   };
-
-  return [
-    startup('startup', null, 'start-up: a 3-instruction raw guest (PSCI SYSTEM_OFF), default --mem 256M, process start to exit'),
-    startup('startup-16g', '16G', 'start-up with --mem 16G (QEMU -m 256M)'),
-    linuxBoot,
-    counterPoll,
-    uart,
-    tlbi,
-  ];
 }
