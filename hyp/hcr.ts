@@ -85,11 +85,6 @@ export interface HcrWords {
   hi: number;
 }
 
-/** Mask of a bit within its 32-bit half (use with hcrWordOf). */
-export function hcrMask(bit: number): number {
-  return (1 << (bit & 31)) >>> 0;
-}
-
 /** 0 when the bit lives in `lo`, 1 when in `hi`. */
 export function hcrWordOf(bit: number): 0 | 1 {
   return bit < 32 ? 0 : 1;

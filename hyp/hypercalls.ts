@@ -115,10 +115,6 @@ function affinityInfo({ args, mpidr }: HypercallContext): HypercallResult {
   return ret((args[1] & 0xff_00ff_ffffn) === mpidr ? 0 : PSCI_RET.INVALID_PARAMETERS);
 }
 
-export function hypercallName(fn: number): string {
-  return TABLE.get(fn)?.name ?? `0x${fn.toString(16)}`;
-}
-
 /** Dispatch one call. Unknown function ids return NOT_SUPPORTED (-1) in X0, per SMCCC. */
 export function hypercall(ctx: HypercallContext): HypercallResult {
   const fn = Number(ctx.args[0] & 0xffff_ffffn);

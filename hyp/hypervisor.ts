@@ -36,7 +36,6 @@ import type { SysregEntry } from '../emulator/cpu/sysreg-catalogue.js';
 import { HCR, hcrOf } from './hcr.js';
 import { logger } from './log.js';
 import { Stage2 } from './stage2.js';
-import { hexVa } from '../emulator/types.js';
 import type { ExceptionKind } from '../emulator/cpu/guest-cpu.js';
 import type { SysInsnRoute, SysRoutingInputs, WfxRoute } from '../emulator/cpu/exits.js';
 import { routeHvc, routeWfx, trapsSmc } from './traps.js';

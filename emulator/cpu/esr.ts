@@ -68,16 +68,6 @@ export function esrIss(value: number): number {
   return value & 0x1ff_ffff;
 }
 
-/** SVC, HVC, SMC and BRK carry their imm16 in ISS[15:0] (D17.2.37, ISS encodings for EC 0x15-0x17, 0x3C). */
-export function esrImm16(ec: ExceptionClass, imm16: number): number {
-  return esr(ec, imm16 & 0xffff);
-}
-
-/** Unknown reason (EC 0x00): an UNDEFINED instruction. ISS is RES0, IL is 1. */
-export function esrUndefined(): number {
-  return esr(EC.UNKNOWN, 0);
-}
-
 /**
  * EC 0x18, trapped MSR, MRS or System instruction (D17.2.37, "ISS encoding for an
  * exception from MSR, MRS, or System instruction execution in AArch64 state"):

@@ -33,7 +33,7 @@
  */
 import type { AccessSize, MmioDevice } from '../memory/bus.js';
 import { applyState, captureState, type RestoreContext, type SnapshotContext, type Snapshottable, type StateValue } from '../snapshot/state.js';
-import { GIC_ID_BITS, LPI_FIRST, type GicMemory, type ItsRedistributors } from './gicv3-lpi.js';
+import { GIC_ID_BITS, LPI_FIRST, type ItsRedistributors } from './gicv3-lpi.js';
 import { ITS_ENTRY_SIZE, ITS_ID_BITS, ITT_ENTRY_SIZE, dteIttAddress, runItsCommand, type ItsCommand, type ItsTables } from './its-commands.js';
 
 export { ITS_ENTRY_SIZE, ITS_ID_BITS, ITT_ENTRY_SIZE };

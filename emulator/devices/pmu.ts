@@ -40,7 +40,6 @@ const EVTYPER_MASK = FILTER_MASK | 0xffffn;
 const P_BIT = 1n << 31n;
 const U_BIT = 1n << 30n;
 const NSH_BIT = 1n << 27n;
-const CYCLE = 31;
 const M64 = (1n << 64n) - 1n;
 const M32 = 0xffff_ffffn;
 

@@ -46,11 +46,6 @@ export function levelShift(granuleBits: number, level: number): number {
   return granuleBits + (granuleBits - 3) * (3 - level);
 }
 
-/** Bytes mapped by one descriptor at `level` (a page at level 3, a block above). */
-export function levelSize(granuleBits: number, level: number): number {
-  return 2 ** levelShift(granuleBits, level);
-}
-
 /**
  * Whether a block descriptor is allowed at `level` for this granule with 48-bit OAs
  * (Arm ARM D8.3.1 "Block descriptor": 4K: levels 1 and 2; 16K: level 2; 64K: level 2.

@@ -76,24 +76,3 @@ export function hpfarFor(f: Pick<TranslationFault, 'ipa'>): number {
   if (f.ipa < 0) return 0;
   return Math.floor(f.ipa / 4096) * 16;
 }
-
-/**
- * ISS of an Instruction Abort (EC 0x20/0x21): IFSC[5:0], S1PTW[7], EA[9], FnV[10]=0.
- */
-export function instructionAbortIss(f: TranslationFault): number {
-  return fsc(f) | (f.s1ptw ? 1 << 7 : 0) | (f.type === 'externalAbort' ? 1 << 9 : 0);
-}
-
-/** Short human-readable fault summary. */
-export function describeFault(f: TranslationFault): string {
-  const va = typeof f.va === 'bigint' ? f.va : BigInt(f.va);
-  return (
-    `stage-${f.stage} ${f.type} fault level ${f.level}` +
-    (f.s1ptw ? ' (on stage-1 table walk)' : '') +
-    ` at VA 0x${va.toString(16)}` +
-    (f.ipa >= 0 ? ` IPA 0x${f.ipa.toString(16)}` : '') +
-    (f.fetch ? ' fetch' : f.write ? ' write' : ' read') +
-    (f.cm ? ' (cache maintenance)' : '') +
-    (f.detail ? `: ${f.detail}` : '')
-  );
-}

@@ -19,7 +19,6 @@
 import {
   CodeCb,
   MemHookCb,
-  CpReg,
   InsnSysCb,
   IntrCb,
   MmioReadCb,
