@@ -123,6 +123,8 @@ export class Walker {
   geometry!: Geometry;
   mem!: DescriptorMemory;
   private resolver: TableResolver | null = null;
+  /** this.mem has readPair (checked once per walk, not per descriptor) */
+  private pair = false;
   private visitor!: WalkVisitor;
 
   constructor() {
@@ -149,6 +151,7 @@ export class Walker {
     const g = p.geometry;
     this.geometry = g;
     this.mem = p.mem;
+    this.pair = p.mem.readPair !== undefined;
     this.resolver = resolver;
     if (visitor !== null) this.visitor = visitor;
     const rootHi = p.rootHi ?? Math.floor(p.root / TWO32);
@@ -318,8 +321,8 @@ export class Walker {
         return WALK_RESOLVER_FAULT;
       }
     }
-    if (mem.readPair !== undefined) {
-      if (!mem.readPair(descAddr, ctx)) {
+    if (this.pair) {
+      if (!mem.readPair!(descAddr, ctx)) {
         this.faultLevel = level;
         this.faultAddr = descAddr;
         return WALK_EXTERNAL_ABORT;
