@@ -146,9 +146,10 @@ npm run --silent typecheck >&2
 # system-instruction filter (without it every MRS/MSR/SYS/SYSL crosses into JavaScript, with a
 # warning), the page-granular TLB flush (without it a TLBI by VA flushes Unicorn's whole TLB) and
 # the console window (uart-mmio: without it every PL011 access is an exit), the fill cache
-# (fill-cache: without it every TLB fill goes to JavaScript) and the interrupt window (irq-window:
-# without it a masked pending interrupt is sliced in JavaScript). hypemu runs without any.
-for native in sysinsn-filter tlb-flush uart-mmio fill-cache irq-window; do
+# (fill-cache: without it every TLB fill goes to JavaScript), the interrupt window (irq-window:
+# without it a masked pending interrupt is sliced in JavaScript) and the per-block instruction
+# counter (insn-count: without it Unicorn counts every instruction). hypemu runs without any.
+for native in sysinsn-filter tlb-flush uart-mmio fill-cache irq-window insn-count; do
 	native_src=emulator/unicorn/native/$native.c
 	native_lib=vendor/native/libhypemu-$native.so
 	if [[ ! -e "$native_lib" || "$native_src" -nt "$native_lib" ]]; then

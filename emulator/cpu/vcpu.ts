@@ -144,6 +144,8 @@ export class Vcpu implements GuestCpu, VcpuInternals {
       throw new Error('cannot locate Unicorn\'s instruction counter: this libunicorn build is not supported (need 2.1.x)');
     }
     openCoreToEl1(this.uc);
+    // Per-block instruction counting when the native counter calibrates (its fill hook goes before ours).
+    this.uc.enableBlockCounting();
     // A guest read of CNTPCT_EL0/CNTVCT_EL0 (and their self-synchronised views): virtual time, warped while polling.
     answerCounters(this.sysregs, () => this.poll.read(this.pc, this.eventSeq));
     installCoreHooks(this, this.fill);

@@ -349,6 +349,46 @@ export function uartMmioLib(): NativeLib<UartMmioLib> {
   }));
 }
 
+/**
+ * The native per-block instruction counter (native/insn-count.c, built by `npm run setup` into
+ * vendor/native/): null when it is not built or libunicorn does not export what it calls, and
+ * Unicorn then counts every instruction (uc_emu_start's count). $HYPEMU_BLOCK_COUNT=off disables
+ * it (a measurement baseline).
+ */
+export interface InsnCountLib {
+  create(uc: unknown, ucStruct: unknown, cpuOffset: number): unknown;
+  headerSize(): number;
+  setOffsets(c: unknown, cflags: number, ioPc: number, retaddr: number): void;
+  begin(c: unknown, budget: number): void;
+  blockHook(): unknown;
+  fillHook(): unknown;
+  syncIoPc(c: unknown): number;
+  settle(c: unknown, pc: number): void;
+  stopNext(c: unknown): void;
+  cflagsCandidate(c: unknown): number;
+  ioPcCandidate(c: unknown): number;
+}
+export function insnCountLib(): NativeLib<InsnCountLib> {
+  return nativeLib('libhypemu-insn-count.so', 'HYPEMU_BLOCK_COUNT', (lib) => {
+    const init = lib.func('int hypemu_count_init(const char *libpath)') as (p: string) => number;
+    const rc = init(unicorn().path);
+    if (rc !== 0) throw new Error(`libunicorn lacks uc_reg_write, uc_emu_stop or cpu_restore_state_aarch64 (${rc})`);
+    return {
+      create: lib.func('void *hypemu_count_new(void *uc, void *base, long cpu_off)') as never,
+      headerSize: lib.func('uint32_t hypemu_count_header_size(void)') as never,
+      setOffsets: lib.func('void hypemu_count_set_offsets(void *c, long cflags, long io_pc, long retaddr)') as never,
+      begin: lib.func('void hypemu_count_begin(void *c, double budget)') as never,
+      blockHook: lib.func('void *hypemu_count_block_hook(void)') as never,
+      fillHook: lib.func('void *hypemu_count_fill_hook(void)') as never,
+      syncIoPc: lib.func('int hypemu_count_sync_io_pc(void *c)') as never,
+      settle: lib.func('void hypemu_count_settle(void *c, double pc)') as never,
+      stopNext: lib.func('void hypemu_count_stop_next(void *c)') as never,
+      cflagsCandidate: lib.func('long hypemu_count_cflags_candidate(void *c)') as never,
+      ioPcCandidate: lib.func('long hypemu_count_io_pc_candidate(void *c)') as never,
+    };
+  });
+}
+
 let cached: { api: UnicornApi; code: UnicornCodeApi | null; path: string; version: [number, number] } | null = null;
 
 /** Load libunicorn once, check its version and bind the functions. */

@@ -32,6 +32,7 @@ import {
   tlbFlushLib,
   nativeTlbLib,
   fillCacheLib,
+  insnCountLib,
   type FillCacheLib,
   irqWindowLib,
   uartMmioLib,
@@ -43,6 +44,7 @@ import {
 } from './ffi.js';
 import { logger as log } from '../log.js';
 import { TlbiFront } from './tlbi-front.js';
+import { BlockCounter, type BlockCountOffsets } from './block-count.js';
 
 /** Copy a uc_arm64_cp_reg (crn, crm, op0, op1, op2 as uint32, then the uint64 value at offset 24) into the reused view. */
 function readCpReg(view: CpRegView, u32: Uint32Array, u64: BigUint64Array): CpRegView {
@@ -115,6 +117,7 @@ const UC_CTL_UC_USE_EXITS = 4;
 const UC_HOOK_INTR = 1 << 0;
 const UC_HOOK_INSN = 1 << 1;
 const UC_HOOK_CODE = 1 << 2;
+const UC_HOOK_BLOCK = 1 << 3;
 const UC_HOOK_MEM_READ = 1 << 10;
 const UC_HOOK_MEM_WRITE = 1 << 11;
 const UC_HOOK_TLB_FILL = 1 << 17;
@@ -440,11 +443,20 @@ export class Unicorn {
 
   mapMmio(address: number, size: number, read: MmioRead, write: MmioWrite): void {
     const rd = koffi.register(
-      (_uc: unknown, off: number | bigint, sz: number) => BigInt(read(toNum(off), sz)),
+      (_uc: unknown, off: number | bigint, sz: number) => {
+        this.enterAccess();
+        const r = BigInt(read(toNum(off), sz));
+        this.inAccess = false;
+        return r;
+      },
       koffi.pointer(MmioReadCb),
     );
     const wr = koffi.register(
-      (_uc: unknown, off: number | bigint, sz: number, value: number | bigint) => write(toNum(off), sz, BigInt(value)),
+      (_uc: unknown, off: number | bigint, sz: number, value: number | bigint) => {
+        this.enterAccess();
+        write(toNum(off), sz, BigInt(value));
+        this.inAccess = false;
+      },
       koffi.pointer(MmioWriteCb),
     );
     this.keep.push(rd, wr);
@@ -461,10 +473,19 @@ export class Unicorn {
     const { lib } = uartMmioLib();
     if (lib === null) return null;
     const slowCb = koffi.register(
-      (off: number | bigint, sz: number, write: number, value: number | bigint) => slow(Number(off), sz, write !== 0, typeof value === 'bigint' ? Number(value & 0xffff_ffffn) : value >>> 0),
+      (off: number | bigint, sz: number, write: number, value: number | bigint) => {
+        this.enterAccess();
+        const r = slow(Number(off), sz, write !== 0, typeof value === 'bigint' ? Number(value & 0xffff_ffffn) : value >>> 0);
+        this.inAccess = false;
+        return r;
+      },
       koffi.pointer(UartSlowCb),
     );
-    const flushCb = koffi.register(() => flush(), koffi.pointer(UartFlushCb));
+    const flushCb = koffi.register(() => {
+      this.enterAccess();
+      flush();
+      this.inAccess = false;
+    }, koffi.pointer(UartFlushCb));
     const u = lib.create(slowCb, flushCb);
     if (u === null) throw new UnicornError('hypemu_uart_new', 1, 'out of memory');
     this.keep.push(slowCb, flushCb, u);
@@ -529,6 +550,7 @@ export class Unicorn {
 
   removeHook(hh: number): void {
     this.check('uc_hook_del', this.api.uc_hook_del(this.handle, hh));
+    this.memHooks.delete(hh);
   }
 
   /**
@@ -544,7 +566,9 @@ export class Unicorn {
     const cb = koffi.register(
       (_uc: unknown, vaddr: number | bigint, type: number, out: number | bigint) => {
         const va = toNum(vaddr);
+        this.inAccess = true;
         const r = handler(va, type as MemAccessType);
+        this.inAccess = false;
         if (r === null) return false;
         const addr = Number(out);
         let u32 = views.get(addr);
@@ -667,8 +691,13 @@ export class Unicorn {
       let leave = 1;
       const cb = koffi.register((_uc: unknown, reg: number) => {
         const epoch = this.flowEpoch;
+        // Per-block counting: where the instruction is (Unicorn synced PC before the hook), in
+        // case the handler moves PC and the block is left here (settle).
+        const at = this.counting === 'block' ? this.regReadNum(Reg.PC) : 0;
         if (!handler(reg, readCpReg(view, u32, u64))) return 0;
-        return this.flowEpoch !== epoch ? leave : 1;
+        if (this.flowEpoch === epoch) return 1;
+        if (this.counting === 'block' && leave === 3) this.blocks!.settle(at);
+        return leave;
       }, koffi.pointer(InsnSysCb));
       // TLBI (a SYS instruction) may be completed in C in front of the JavaScript callback.
       const front = kind === SysInsn.SYS ? this.makeTlbiFront(cb) : null;
@@ -702,6 +731,7 @@ export class Unicorn {
       }
       return handler(reg, readCpReg(view, u32, u64)) ? 1 : 0;
     }, koffi.pointer(InsnSysCb));
+    this.jsSysHooks++;
     return this.addHook(UC_HOOK_INSN, cb, 1, 0, kind);
   }
 
@@ -743,7 +773,12 @@ export class Unicorn {
   }
 
   onInterrupt(handler: InterruptHandler): number {
-    const cb = koffi.register((_uc: unknown, intno: number) => handler(intno), koffi.pointer(IntrCb));
+    const cb = koffi.register((_uc: unknown, intno: number) => {
+      // QEMU left the block at the exception (PC exact): the rest of it does not run.
+      if (this.counting === 'block') this.blocks!.settle(this.regReadNum(Reg.PC));
+      this.inAccess = false;
+      handler(intno);
+    }, koffi.pointer(IntrCb));
     return this.addHook(UC_HOOK_INTR, cb, 1, 0);
   }
 
@@ -753,7 +788,14 @@ export class Unicorn {
   /** Code hook over [begin, end] (inclusive); begin > end means every instruction. */
   onCode(begin: number | bigint, end: number | bigint, handler: CodeHandler): number {
     const cb = koffi.register(
-      (_uc: unknown, address: number | bigint, size: number) => handler(toNum(address), size),
+      (_uc: unknown, address: number | bigint, size: number) => {
+        const epoch = this.flowEpoch;
+        const at = toNum(address);
+        this.inAccess = false;
+        handler(at, size);
+        // A PC write or a stop leaves the block before the hooked instruction (Unicorn's exit check after a code hook).
+        if (this.flowEpoch !== epoch && this.counting === 'block') this.blocks!.settle(at);
+      },
       koffi.pointer(CodeCb),
     );
     return this.addHook(UC_HOOK_CODE, cb, begin, end);
@@ -781,7 +823,10 @@ export class Unicorn {
       (_uc: unknown, type: number, address: number | bigint, size: number) => handler(type, toNum(address), size),
       koffi.pointer(MemHookCb),
     );
-    return this.addHook(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, cb, begin, end);
+    const hh = this.addHook(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, cb, begin, end);
+    // A stop asked from a data-access hook must land right after the instruction: counted per instruction meanwhile.
+    this.memHooks.add(hh);
+    return hh;
   }
 
   // ---------------------------------------------------------------- execution
@@ -792,7 +837,87 @@ export class Unicorn {
    * TLB fill or an exception Unicorn could not deliver).
    */
   emuStart(begin: number | bigint, count: number): number {
+    const b = this.blocks;
+    if (b !== null && this.memHooks.size === 0 && this.jsSysHooks === 0) {
+      // Per-block counting (block-count.ts). Unicorn drops its count hook, and the code
+      // translated with it, by itself on the first uc_emu_start with count 0.
+      this.counting = 'block';
+      b.begin(count);
+      this.running = true;
+      const rc = this.api.uc_emu_start(this.handle, toU64(begin), 0, 0, 0) as number;
+      this.running = false;
+      this.inAccess = false;
+      return rc;
+    }
+    // Code translated for per-block counting has no per-instruction count: retranslate.
+    if (this.counting === 'block') this.flushTb();
+    this.counting = 'insn';
     return this.api.uc_emu_start(this.handle, toU64(begin), 0, 0, count) as number;
+  }
+
+  /** How the last slice counted: per block (native/insn-count.c) or Unicorn's per-instruction count hook. */
+  get countingMode(): 'block' | 'insn' | null {
+    return this.counting;
+  }
+  private counting: 'block' | 'insn' | null = null;
+  private blocks: BlockCounter | null = null;
+  /** Inside uc_emu_start (block counting), and inside a data access's hook (fill, MMIO). */
+  private running = false;
+  private inAccess = false;
+  /** Data-access hooks (watchpoints) and system-instruction hooks without the native filter: per-instruction counting. */
+  private readonly memHooks = new Set<number>();
+  private jsSysHooks = 0;
+
+  private enterAccess(): void {
+    this.inAccess = true;
+    if (this.counting === 'block' && this.running) this.blocks!.syncIoPc();
+  }
+
+  /** Blocks entered, budget splits and PC restorations of the per-block counter (null without it). */
+  get blockCountStats(): { blocks: number; splits: number; restores: number } | null {
+    return this.blocks?.stats ?? null;
+  }
+
+  /**
+   * Count instructions per translation block (native/insn-count.c) from now on, when the native
+   * counter is built and calibrates on this libunicorn. Must come before onTlbFill (its fill
+   * hook runs first). Returns false, changing nothing, when it cannot.
+   */
+  enableBlockCounting(offsets: BlockCountOffsets | null = blockCountOffsets()): boolean {
+    const { lib } = insnCountLib();
+    const off = this.cpuStateOffset();
+    if (lib === null || off < 0 || offsets === null || this.blocks !== null) return false;
+    const ptr = lib.create(this.handle, this.handle, off);
+    if (ptr === null) return false;
+    const b = new BlockCounter(lib, ptr);
+    b.setOffsets(offsets);
+    this.keep.push(ptr);
+    this.addHook(UC_HOOK_BLOCK, lib.blockHook(), 1, 0, undefined, ptr);
+    this.addHook(UC_HOOK_TLB_FILL, lib.fillHook(), 1, 0, undefined, ptr);
+    this.blocks = b;
+    return true;
+  }
+
+  /** Calibration only: a bare counter on this instance, to read its offset candidates. */
+  blockCountCandidates(): { cflags: number; ioPc: number } | null {
+    const { lib } = insnCountLib();
+    const off = this.cpuStateOffset();
+    if (lib === null || off < 0) return null;
+    const ptr = lib.create(this.handle, this.handle, off);
+    if (ptr === null) return null;
+    this.keep.push(ptr);
+    return { cflags: lib.cflagsCandidate(ptr), ioPc: lib.ioPcCandidate(ptr) };
+  }
+
+  /** Calibration only: uc_emu_start with a timeout (microseconds), so a wrong offset cannot hang. */
+  emuStartTimed(begin: number, count: number, timeoutUs: number): number {
+    const b = this.blocks!;
+    this.counting = 'block';
+    b.begin(count);
+    this.running = true;
+    const rc = this.api.uc_emu_start(this.handle, toU64(begin), 0, timeoutUs, 0) as number;
+    this.running = false;
+    return rc;
   }
 
   /**
@@ -803,6 +928,7 @@ export class Unicorn {
    * Includes an instruction that was started but aborted (data fault).
    */
   sliceCounter(): number {
+    if (this.counting === 'block') return this.blocks!.started(this.regReadNum(Reg.PC));
     if (this.counterView === null) {
       const off = sliceCounterOffset();
       if (off === null) return -1;
@@ -819,6 +945,11 @@ export class Unicorn {
 
   emuStop(): void {
     this.flowEpoch++;
+    if (this.inAccess && this.running) {
+      // From a data access's hook, the block runs to its end (native/insn-count.c).
+      this.blocks!.stopNext();
+      return;
+    }
     this.api.uc_emu_stop(this.handle);
   }
 
@@ -1085,5 +1216,75 @@ export class RegBatch {
   /** Keep the native buffer referenced for the batch's lifetime. */
   get native(): unknown {
     return this.keepAlive;
+  }
+}
+
+let blockOffsets: BlockCountOffsets | null | undefined;
+
+/**
+ * The offsets native/insn-count.c needs (block-count.ts), found once per process and each
+ * checked by its effect on a throw-away Unicorn running a 9-instruction program with a budget
+ * of 7: a data fill whose PC must read exact (retaddr), an MMIO store whose PC must read exact
+ * (mem_io_pc), and a stop after exactly 7 instructions (cflags_next_tb). Null (per-instruction
+ * counting) when the library is missing or any check fails. `unicorn_fill_tlb`'s frame in
+ * Debian's 2.1.1 build puts `retaddr` 96 bytes above its `uc_tlb_entry` (objdump); nearby
+ * distances are tried too, for other builds.
+ */
+export function blockCountOffsets(): BlockCountOffsets | null {
+  if (blockOffsets !== undefined) return blockOffsets;
+  blockOffsets = null;
+  if (insnCountLib().lib === null) return null;
+  const probe = new Unicorn();
+  let cand: { cflags: number; ioPc: number } | null;
+  try {
+    cand = probe.blockCountCandidates();
+  } finally {
+    probe.close();
+  }
+  if (cand === null || cand.cflags < 0 || cand.ioPc < 0) {
+    log.warn('per-block instruction counting: QEMU\'s CPU state fields were not found; counting per instruction');
+    return null;
+  }
+  for (const retaddr of [96, 88, 104, 80, 112, 72, 120, 128, 136, 64]) {
+    const o = { cflags: cand.cflags, ioPc: cand.ioPc, retaddr };
+    if (checkBlockCounting(o)) {
+      blockOffsets = o;
+      return o;
+    }
+  }
+  log.warn('per-block instruction counting did not calibrate on this libunicorn; counting per instruction');
+  return null;
+}
+
+function checkBlockCounting(o: BlockCountOffsets): boolean {
+  const uc = new Unicorn();
+  try {
+    const ram = Unicorn.allocShared(0x1000);
+    const dv = new DataView(ram.bytes.buffer, ram.bytes.byteOffset);
+    // nop; nop; ldr x2,[x1]; nop; str x2,[x3]; nop; nop; nop; b .
+    const prog = [0xd503201f, 0xd503201f, 0xf9400022, 0xd503201f, 0xf9000062, 0xd503201f, 0xd503201f, 0xd503201f, 0x14000000];
+    prog.forEach((w, i) => dv.setUint32(i * 4, w, true));
+    uc.mapShared(0x4000_0000, ram);
+    if (!uc.enableBlockCounting(o)) return false;
+    let fillPc = -1;
+    let mmioPc = -1;
+    uc.onTlbFill((va, type) => {
+      if (va === 0x4000_0800 && type !== MemAccess.FETCH) fillPc = uc.regReadNum(Reg.PC);
+      if ((va >= 0x4000_0000 && va < 0x4000_1000) || (va >= 0x0900_0000 && va < 0x0900_1000)) return { pa: va, perms: Prot.ALL };
+      return null;
+    });
+    uc.mapMmio(0x0900_0000, 0x1000, () => 0, () => {
+      mmioPc = uc.regReadNum(Reg.PC);
+    });
+    uc.regWrite(Reg.X0 + 1, 0x4000_0800);
+    uc.regWrite(Reg.X0 + 3, 0x0900_0000);
+    const rc = uc.emuStartTimed(0x4000_0000, 7, 200_000);
+    const pc = uc.regReadNum(Reg.PC);
+    const started = uc.sliceCounter();
+    return rc === UC_ERR_OK && pc === 0x4000_001c && started === 8 && fillPc === 0x4000_0008 && mmioPc === 0x4000_0010;
+  } catch {
+    return false;
+  } finally {
+    uc.close();
   }
 }

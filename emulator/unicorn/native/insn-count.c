@@ -1,0 +1,286 @@
+/*
+ * hypemu's per-block instruction counter (issue 10).
+ *
+ * Why: uc_emu_start(..., count) makes Unicorn count instructions with a UC_HOOK_CODE hook on
+ * every instruction: the generated code stores PC and calls a helper before each one (the
+ * measured cost of a Linux boot's counting; ~660 MIPS against ~2.8 GIPS uncounted on a loop,
+ * DESIGN.md). Here Unicorn runs uncounted (count 0) and a UC_HOOK_BLOCK callback counts a
+ * whole translation block (TB) when it is entered: one helper call per block.
+ *
+ * Exact counts at every stop. A TB is straight-line: once entered at blk_start, the
+ * instructions run in order until its end unless something leaves it early, and every way out
+ * early leaves PC exact at the instruction that did not complete (QEMU restores it from the
+ * host return address). So the instructions *started* so far, in the sense of Unicorn's own
+ * counter (uc->emu_counter, which the run loop was written against: the instruction at PC is
+ * counted as started), are
+ *     blk_count + (PC - blk_start) / 4 + 1    while PC lies in the current block,
+ *     count                                   once it has left it (the block ran to its end).
+ * Where PC is not kept exact by QEMU inside a hook, it is made exact first:
+ *   - in a TLB fill for a data access: QEMU's unicorn_fill_tlb gets the host return address
+ *     into generated code (`retaddr`) as its 7th argument, which the x86-64 System V ABI passes
+ *     on the stack just above the return address; our own fill hook (installed before the real
+ *     one) finds it at a fixed distance from the `uc_tlb_entry *out` it is handed (a local of
+ *     that same frame: the distance is calibrated and checked by effect at start-up,
+ *     emulator/unicorn/uc.ts) and calls QEMU's cpu_restore_state, as QEMU's own fault path does;
+ *   - in an MMIO callback: QEMU's io_readx/io_writex keep that return address in
+ *     CPUState.mem_io_pc (offset calibrated the same way), hypemu_count_sync_io_pc restores;
+ *   - in a fetch fill (translation of a new block): every earlier block ran to its end, `count`.
+ *
+ * Stopping at an exact count (the slice budget): when a block would cross the budget, the hook
+ * sets CPUState.cflags_next_tb to the instructions left (QEMU's icount mechanism: the next TB
+ * is translated with at most that many instructions, cached apart from the full one since the
+ * count is part of QEMU's TB hash) and makes QEMU leave this block before its first instruction
+ * (writing PC through uc_reg_write: Unicorn's quit_request, CPU loop resumed at PC). The short
+ * block then ends exactly at the budget, and the hook of the block after it stops the CPU
+ * (uc_emu_stop: the TB's start check leaves before it runs, PC = its address).
+ *
+ * A stop asked from inside a data access (fill or MMIO hook, `stop_next`) cannot end the block
+ * mid-way: the block runs to its end and the next block's hook stops the CPU there, counting
+ * exactly what ran (the run loop treats such stops as host points, not guest-visible ones).
+ *
+ * Built by scripts/setup.sh with the system cc into vendor/native/ (git-ignored); loaded only
+ * by emulator/unicorn/ffi.ts. No Unicorn headers: the types are restated (Unicorn 2.1
+ * include/unicorn/unicorn.h: uc_cb_hookcode_t, uc_cb_tlbevent_t, uc_tlb_entry; arm64.h:
+ * UC_ARM64_REG_PC 260).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+	uint64_t paddr;
+	uint32_t perms;
+} uc_tlb_entry;
+
+typedef int (*reg_rw_fn)(void *uc, int regid, void *value);
+typedef int (*emu_stop_fn)(void *uc);
+typedef bool (*restore_fn)(void *cpu, uintptr_t host_pc, bool will_exit);
+
+enum { REG_PC = 260, UC_MEM_FETCH = 18 };
+
+/* flags */
+#define F_FETCH 1u     /* inside a fetch fill: every block entered so far has ended */
+#define F_STOP_NEXT 2u /* a data access asked to stop: stop at the next block */
+#define F_BUDGET 4u    /* the CPU stopped because the budget was reached */
+
+/* Layout shared with TypeScript (emulator/unicorn/uc.ts BlockCounter): keep in step. */
+typedef struct {
+	uint64_t count;     /*  0: instructions of the blocks entered in this slice (each counted whole) */
+	uint64_t budget;    /*  8: stop before the instruction that would exceed it */
+	uint64_t blk_start; /* 16: the block entered last (its PC), */
+	uint64_t blk_count; /* 24:   `count` before it, */
+	uint32_t blk_n;     /* 32:   its instructions (0: none: PC is past every block entered) */
+	uint32_t flags;     /* 36 */
+	uint64_t blocks;    /* 40: statistics: blocks entered, */
+	uint64_t splits;    /* 48:   budget splits (short blocks asked for), */
+	uint64_t restores;  /* 56:   PC restorations (fill and MMIO) */
+	/* private */
+	void *uc;
+	void *cpu;
+	long cflags_off;    /* CPUState.cflags_next_tb */
+	long io_pc_off;     /* CPUState.mem_io_pc */
+	long retaddr_off;   /* from the fill hook's `out` to unicorn_fill_tlb's retaddr argument */
+} hypemu_count;
+
+static reg_rw_fn reg_write;
+static emu_stop_fn emu_stop;
+static restore_fn restore_state;
+
+/* Resolve what we call in the libunicorn already loaded from `libpath` (RTLD_NOLOAD). 0: all found. */
+int hypemu_count_init(const char *libpath)
+{
+	void *h = dlopen(libpath, RTLD_NOW | RTLD_NOLOAD);
+	if (h == NULL)
+		return -1;
+	reg_write = (reg_rw_fn)dlsym(h, "uc_reg_write");
+	emu_stop = (emu_stop_fn)dlsym(h, "uc_emu_stop");
+	restore_state = (restore_fn)dlsym(h, "cpu_restore_state_aarch64");
+	return reg_write && emu_stop && restore_state ? 0 : -2;
+}
+
+void *hypemu_count_new(void *uc, void *cpu_field_base, long cpu_off)
+{
+	hypemu_count *s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return NULL;
+	s->uc = uc;
+	memcpy(&s->cpu, (char *)cpu_field_base + cpu_off, sizeof s->cpu);
+	s->cflags_off = -1;
+	s->io_pc_off = -1;
+	s->retaddr_off = -1;
+	return s;
+}
+
+uint32_t hypemu_count_header_size(void)
+{
+	return (uint32_t)offsetof(hypemu_count, uc);
+}
+
+/* Calibrated offsets (uc.ts); -1 leaves a feature off. */
+void hypemu_count_set_offsets(void *p, long cflags_off, long io_pc_off, long retaddr_off)
+{
+	hypemu_count *s = p;
+	s->cflags_off = cflags_off;
+	s->io_pc_off = io_pc_off;
+	s->retaddr_off = retaddr_off;
+}
+
+/* A new slice of at most `budget` instructions. */
+void hypemu_count_begin(void *p, double budget)
+{
+	hypemu_count *s = p;
+	s->count = 0;
+	s->budget = (uint64_t)budget;
+	s->blk_n = 0;
+	s->flags = 0;
+	if (s->cflags_off >= 0) {
+		uint32_t none = 0xffffffffu; /* QEMU's "no request" (cpu_common_reset) */
+		memcpy((char *)s->cpu + s->cflags_off, &none, 4);
+	}
+}
+
+static void block_hook(void *uc, uint64_t addr, uint32_t size, void *ud)
+{
+	hypemu_count *s = ud;
+	uint64_t n = size / 4;
+	s->flags &= ~F_FETCH;
+	if (s->flags & F_STOP_NEXT) {
+		/* A data access asked to stop: the block before ran to its end, this one does not run. */
+		s->blk_n = 0;
+		emu_stop(uc);
+		return;
+	}
+	if (s->count + n > s->budget) {
+		/* Not entered: counted as the instruction at PC started (Unicorn's count hook convention). */
+		s->blk_start = addr;
+		s->blk_count = s->count;
+		s->blk_n = (uint32_t)n;
+		uint64_t left = s->budget - s->count;
+		if (left == 0 || s->cflags_off < 0) {
+			s->flags |= F_BUDGET;
+			emu_stop(uc);
+			return;
+		}
+		/* Leave before the first instruction, and translate the next block `left` long. */
+		uint32_t cf = (uint32_t)left;
+		memcpy((char *)s->cpu + s->cflags_off, &cf, 4);
+		uint64_t pc = addr;
+		reg_write(uc, REG_PC, &pc);
+		s->splits++;
+		return;
+	}
+	s->blocks++;
+	s->blk_start = addr;
+	s->blk_count = s->count;
+	s->blk_n = (uint32_t)n;
+	s->count += n;
+}
+
+void *hypemu_count_block_hook(void)
+{
+	return (void *)block_hook;
+}
+
+/*
+ * Installed before the real fill hook: makes PC exact for a data fill (from the retaddr
+ * argument, see the top) and notes a fetch fill. Returns false, which Unicorn takes as "not
+ * answered here" when a later hook answers (unicorn_fill_tlb keeps the last hook's answer).
+ */
+static bool fill_pre_hook(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out, void *ud)
+{
+	(void)uc;
+	(void)vaddr;
+	hypemu_count *s = ud;
+	if (type == UC_MEM_FETCH) {
+		s->flags |= F_FETCH;
+		return false;
+	}
+	s->flags &= ~F_FETCH;
+	if (s->retaddr_off < 0)
+		return false;
+	uintptr_t ra;
+	memcpy(&ra, (char *)out + s->retaddr_off, sizeof ra);
+	if (ra != 0 && restore_state(s->cpu, ra, false))
+		s->restores++;
+	return false;
+}
+
+void *hypemu_count_fill_hook(void)
+{
+	return (void *)fill_pre_hook;
+}
+
+/* Inside an MMIO callback: PC exact from CPUState.mem_io_pc. Returns 1 when restored. */
+int hypemu_count_sync_io_pc(void *p)
+{
+	hypemu_count *s = p;
+	if (s->io_pc_off < 0)
+		return 0;
+	uintptr_t ra;
+	memcpy(&ra, (char *)s->cpu + s->io_pc_off, sizeof ra);
+	if (ra == 0 || !restore_state(s->cpu, ra, false))
+		return 0;
+	s->restores++;
+	return 1;
+}
+
+/* Instructions started so far in this slice (see the top), PC being exact. */
+double hypemu_count_started(void *p, double pc)
+{
+	hypemu_count *s = p;
+	uint64_t v = (uint64_t)(int64_t)pc;
+	if (!(s->flags & F_FETCH) && s->blk_n != 0 && v - s->blk_start < (uint64_t)s->blk_n * 4)
+		return (double)(s->blk_count + (v - s->blk_start) / 4 + 1);
+	return (double)s->count;
+}
+
+/*
+ * A hook moved PC while the CPU runs (an exception taken, an instruction skipped by leaving the
+ * block): what the block would still have run does not; from here `count` is what started.
+ */
+void hypemu_count_settle(void *p, double pc)
+{
+	hypemu_count *s = p;
+	s->count = (uint64_t)hypemu_count_started(p, pc);
+	s->blk_n = 0;
+	s->flags &= ~F_FETCH;
+}
+
+/* A data access asked to stop (see the top). */
+void hypemu_count_stop_next(void *p)
+{
+	((hypemu_count *)p)->flags |= F_STOP_NEXT;
+}
+
+/* ---- calibration (uc.ts): candidates, each then checked by effect ---- */
+
+/* CPUState.cflags_next_tb: QEMU 5's CPUState starts {int nr_cores, nr_threads; QemuThread *thread; 7 bools; uint32_t cflags_next_tb}. */
+long hypemu_count_cflags_candidate(void *p)
+{
+	hypemu_count *s = p;
+	uint32_t v;
+	memcpy(&v, (char *)s->cpu + 24, 4);
+	return v == 0xffffffffu ? 24 : -1;
+}
+
+/*
+ * CPUState.mem_io_pc: 48 bytes before CPUState.uc (mem_io_pc, two 32-event trace bitmaps,
+ * cpu_index, cluster_index, halted, can_do_io, exception_index, padding: QEMU 5
+ * include/hw/core/cpu.h). CPUState.uc is the first word after the 32 KiB tb_jmp_cache that
+ * points back to the uc_struct.
+ */
+long hypemu_count_io_pc_candidate(void *p)
+{
+	hypemu_count *s = p;
+	for (long off = 4096 * 8; off < 65536; off += 8) {
+		void *w;
+		memcpy(&w, (char *)s->cpu + off, sizeof w);
+		if (w == s->uc)
+			return off - 48;
+	}
+	return -1;
+}
