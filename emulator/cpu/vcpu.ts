@@ -140,12 +140,12 @@ export class Vcpu implements GuestCpu, VcpuInternals {
     this.poll = new CounterPollWarp(this.clock, () => this.timerSource, () => this.requestStop());
     this.fill = new FillHandler(this);
     this.loop = new RunLoop(this, this.fill, opts.sliceInsns ?? 1_000_000);
-    if (this.uc.sliceCounter() < 0) {
+    // Per-block instruction counting when the native counter calibrates (its fill hook goes
+    // before ours); otherwise Unicorn's per-instruction counter, which must be found.
+    if (!this.uc.enableBlockCounting() && this.uc.sliceCounter() < 0) {
       throw new Error('cannot locate Unicorn\'s instruction counter: this libunicorn build is not supported (need 2.1.x)');
     }
     openCoreToEl1(this.uc);
-    // Per-block instruction counting when the native counter calibrates (its fill hook goes before ours).
-    this.uc.enableBlockCounting();
     // A guest read of CNTPCT_EL0/CNTVCT_EL0 (and their self-synchronised views): virtual time, warped while polling.
     answerCounters(this.sysregs, () => this.poll.read(this.pc, this.eventSeq));
     installCoreHooks(this, this.fill);

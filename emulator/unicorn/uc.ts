@@ -852,6 +852,8 @@ export class Unicorn {
     // Code translated for per-block counting has no per-instruction count: retranslate.
     if (this.counting === 'block') this.flushTb();
     this.counting = 'insn';
+    // Unicorn's counter found here, outside any hook (its calibration runs another Unicorn).
+    if (this.counterView === null) this.sliceCounter();
     return this.api.uc_emu_start(this.handle, toU64(begin), 0, 0, count) as number;
   }
 
@@ -1234,38 +1236,32 @@ export function blockCountOffsets(): BlockCountOffsets | null {
   if (blockOffsets !== undefined) return blockOffsets;
   blockOffsets = null;
   if (insnCountLib().lib === null) return null;
-  const probe = new Unicorn();
-  let cand: { cflags: number; ioPc: number } | null;
-  try {
-    cand = probe.blockCountCandidates();
-  } finally {
-    probe.close();
-  }
-  if (cand === null || cand.cflags < 0 || cand.ioPc < 0) {
-    log.warn('per-block instruction counting: QEMU\'s CPU state fields were not found; counting per instruction');
-    return null;
-  }
   for (const retaddr of [96, 88, 104, 80, 112, 72, 120, 128, 136, 64]) {
-    const o = { cflags: cand.cflags, ioPc: cand.ioPc, retaddr };
-    if (checkBlockCounting(o)) {
-      blockOffsets = o;
-      return o;
+    const r = checkBlockCounting(retaddr);
+    if (r === 'no-fields') break;
+    if (r !== null) {
+      blockOffsets = r;
+      return r;
     }
   }
-  log.warn('per-block instruction counting did not calibrate on this libunicorn; counting per instruction');
+  log.warn('per-block instruction counting did not calibrate on this libunicorn (QEMU\'s CPU state not as expected); counting per instruction');
   return null;
 }
 
-function checkBlockCounting(o: BlockCountOffsets): boolean {
+/** One calibration run (see blockCountOffsets) with this retaddr distance: the offsets when every check passed. */
+function checkBlockCounting(retaddr: number): BlockCountOffsets | null | 'no-fields' {
   const uc = new Unicorn();
   try {
+    const cand = uc.blockCountCandidates();
+    if (cand === null || cand.cflags < 0 || cand.ioPc < 0) return 'no-fields';
+    const o = { cflags: cand.cflags, ioPc: cand.ioPc, retaddr };
     const ram = Unicorn.allocShared(0x1000);
     const dv = new DataView(ram.bytes.buffer, ram.bytes.byteOffset);
     // nop; nop; ldr x2,[x1]; nop; str x2,[x3]; nop; nop; nop; b .
     const prog = [0xd503201f, 0xd503201f, 0xf9400022, 0xd503201f, 0xf9000062, 0xd503201f, 0xd503201f, 0xd503201f, 0x14000000];
     prog.forEach((w, i) => dv.setUint32(i * 4, w, true));
     uc.mapShared(0x4000_0000, ram);
-    if (!uc.enableBlockCounting(o)) return false;
+    if (!uc.enableBlockCounting(o)) return null;
     let fillPc = -1;
     let mmioPc = -1;
     uc.onTlbFill((va, type) => {
@@ -1281,9 +1277,9 @@ function checkBlockCounting(o: BlockCountOffsets): boolean {
     const rc = uc.emuStartTimed(0x4000_0000, 7, 200_000);
     const pc = uc.regReadNum(Reg.PC);
     const started = uc.sliceCounter();
-    return rc === UC_ERR_OK && pc === 0x4000_001c && started === 8 && fillPc === 0x4000_0008 && mmioPc === 0x4000_0010;
+    return rc === UC_ERR_OK && pc === 0x4000_001c && started === 8 && fillPc === 0x4000_0008 && mmioPc === 0x4000_0010 ? o : null;
   } catch {
-    return false;
+    return null;
   } finally {
     uc.close();
   }
