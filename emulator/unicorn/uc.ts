@@ -694,7 +694,10 @@ export class Unicorn {
         // Per-block counting: where the instruction is (Unicorn synced PC before the hook), in
         // case the handler moves PC and the block is left here (settle).
         const at = this.counting === 'block' ? this.regReadNum(Reg.PC) : 0;
-        if (!handler(reg, readCpReg(view, u32, u64))) return 0;
+        this.hookPc = this.counting === 'block' ? at : null;
+        const done = handler(reg, readCpReg(view, u32, u64));
+        this.hookPc = null;
+        if (!done) return 0;
         if (this.flowEpoch === epoch) return 1;
         if (this.counting === 'block' && leave === 3) this.blocks!.settle(at);
         return leave;
@@ -792,7 +795,9 @@ export class Unicorn {
         const epoch = this.flowEpoch;
         const at = toNum(address);
         this.inAccess = false;
+        this.hookPc = at;
         handler(at, size);
+        this.hookPc = null;
         // A PC write or a stop leaves the block before the hooked instruction (Unicorn's exit check after a code hook).
         if (this.flowEpoch !== epoch && this.counting === 'block') this.blocks!.settle(at);
       },
@@ -869,6 +874,12 @@ export class Unicorn {
   /** Data-access hooks (watchpoints) and system-instruction hooks without the native filter: per-instruction counting. */
   private readonly memHooks = new Set<number>();
   private jsSysHooks = 0;
+  /**
+   * Inside a system-instruction or code hook (block counting): the hooked instruction's PC. The
+   * count is read from it, not from PC, which the handler may have moved already (an exception
+   * taken at the instruction, then the counter read for the exit record or the redirect).
+   */
+  private hookPc: number | null = null;
 
   private enterAccess(): void {
     this.inAccess = true;
@@ -930,7 +941,7 @@ export class Unicorn {
    * Includes an instruction that was started but aborted (data fault).
    */
   sliceCounter(): number {
-    if (this.counting === 'block') return this.blocks!.started(this.regReadNum(Reg.PC));
+    if (this.counting === 'block') return this.blocks!.started(this.hookPc ?? this.regReadNum(Reg.PC));
     if (this.counterView === null) {
       const off = sliceCounterOffset();
       if (off === null) return -1;

@@ -87,3 +87,37 @@ describe('instruction counts around answered MRS', () => {
     expect(v.exceptions.byTarget.EL2?.sys64).toBe(n);
   });
 });
+
+// An MRS of an EL2 register at EL1 is UNDEFINED (Arm ARM D19.2, ELR_EL2: accessible from EL2 and
+// EL3 only): the exception is taken at the MRS, from the system-instruction hook, in the middle of
+// a translation block. The MRS is counted (as Unicorn's own counter counts an instruction whose
+// exception it takes), the rest of its block is not: per-block counting must settle the count at
+// the MRS, not at the block's end, even though PC has already moved to the vector.
+describe('an exception taken at a system instruction mid-block', () => {
+  it('counts up to the MRS, then only what the handler runs', () => {
+    const v = new Vcpu({ ramBase: BASE, ramSize: RAM_SIZE });
+    open.push(v);
+    const ADD_X2 = 0x91000442; // add x2, x2, #1
+    const code = [
+      0xd2a80009, // movz x9, #0x4000, lsl #16
+      0x91200129, // add x9, x9, #0x800
+      0xd518c009, // msr vbar_el1, x9
+      ADD_X1,
+      ADD_X1,
+      0xd53c4020, // mrs x0, elr_el2
+      ADD_X1, ADD_X1, ADD_X1, ADD_X1, ADD_X1,
+      SELF,
+    ];
+    code.forEach((w, i) => v.ram.write32(BASE + i * 4, w));
+    // VBAR_EL1 + 0x200: synchronous, current EL with SP_ELx.
+    for (let i = 0; i < 30; i++) v.ram.write32(BASE + 0xa00 + i * 4, ADD_X2);
+    v.ram.write32(BASE + 0xa00 + 30 * 4, SELF);
+    v.pc = BASE;
+    new Hypervisor({}).attach(v, { ram: { base: BASE, size: RAM_SIZE } });
+    expect(v.runFor(6 + 10)).toBeNull();
+    expect(v.instructions).toBe(16);
+    expect(v.x(1)).toBe(2n);
+    expect(v.x(2)).toBe(10n);
+    expect(v.pc).toBe(BASE + 0xa00 + 40);
+  });
+});
