@@ -83,6 +83,20 @@ describe.skipIf(!built)('per-block instruction counting', () => {
     expect(uc.blockCountStats!.splits).toBeGreaterThan(0);
   });
 
+  it('with a code hook elsewhere (a breakpoint), a budget stop still leaves PC on the next instruction', () => {
+    // Unicorn 2.1.1 restores PC from the block at a stop before it only when no UC_HOOK_CODE exists.
+    const n = 40;
+    const { uc } = machine([...Array<number>(n).fill(ADD_X1), SELF]);
+    uc.onCode(HOLE, HOLE, () => {});
+    let pc = RAM;
+    for (let done = 1; done <= 10; done++) {
+      expect(uc.emuStart(pc, 1)).toBe(UC_ERR_OK);
+      pc = uc.regReadNum(Reg.PC);
+      expect(pc).toBe(RAM + 4 * done);
+      expect(uc.regRead(Reg.X0 + 1)).toBe(BigInt(done));
+    }
+  });
+
   it('inside a data fill and an MMIO store, PC and the count are those of the access, mid-block', () => {
     const code = [ADD_X1, ADD_X1, ADD_X1, LDR_X2_X3, ADD_X1, ADD_X1, STR_W2_X4, ADD_X1, SELF];
     const { uc, seen } = machine(code);

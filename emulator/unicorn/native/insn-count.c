@@ -143,6 +143,19 @@ void hypemu_count_begin(void *p, double budget)
 	}
 }
 
+/*
+ * Stop before the block at `addr` runs. PC is written here: Unicorn restores it from the block
+ * only when no UC_HOOK_CODE exists (cpu_tb_exec in 2.1.1 assumes code hooks kept it exact), and
+ * the write's quit_request makes it skip that restore in every case.
+ */
+static void stop_before(hypemu_count *s, void *uc, uint64_t addr)
+{
+	uint64_t pc = addr;
+	reg_write(uc, REG_PC, &pc);
+	emu_stop(uc);
+	(void)s;
+}
+
 static void block_hook(void *uc, uint64_t addr, uint32_t size, void *ud)
 {
 	hypemu_count *s = ud;
@@ -151,7 +164,7 @@ static void block_hook(void *uc, uint64_t addr, uint32_t size, void *ud)
 	if (s->flags & F_STOP_NEXT) {
 		/* A data access asked to stop: the block before ran to its end, this one does not run. */
 		s->blk_n = 0;
-		emu_stop(uc);
+		stop_before(s, uc, addr);
 		return;
 	}
 	if (s->count + n > s->budget) {
@@ -162,7 +175,7 @@ static void block_hook(void *uc, uint64_t addr, uint32_t size, void *ud)
 		uint64_t left = s->budget - s->count;
 		if (left == 0 || s->cflags_off < 0) {
 			s->flags |= F_BUDGET;
-			emu_stop(uc);
+			stop_before(s, uc, addr);
 			return;
 		}
 		/* Leave before the first instruction, and translate the next block `left` long. */
