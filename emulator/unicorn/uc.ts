@@ -551,6 +551,7 @@ export class Unicorn {
   removeHook(hh: number): void {
     this.check('uc_hook_del', this.api.uc_hook_del(this.handle, hh));
     this.memHooks.delete(hh);
+    this.codeHooks.delete(hh);
   }
 
   /**
@@ -803,7 +804,9 @@ export class Unicorn {
       },
       koffi.pointer(CodeCb),
     );
-    return this.addHook(UC_HOOK_CODE, cb, begin, end);
+    const hh = this.addHook(UC_HOOK_CODE, cb, begin, end);
+    this.codeHooks.add(hh);
+    return hh;
   }
 
   /**
@@ -843,7 +846,7 @@ export class Unicorn {
    */
   emuStart(begin: number | bigint, count: number): number {
     const b = this.blocks;
-    if (b !== null && this.memHooks.size === 0 && this.jsSysHooks === 0) {
+    if (b !== null && this.memHooks.size === 0 && this.codeHooks.size === 0 && this.jsSysHooks === 0) {
       // Per-block counting (block-count.ts). Unicorn drops its count hook, and the code
       // translated with it, by itself on the first uc_emu_start with count 0.
       this.counting = 'block';
@@ -857,6 +860,8 @@ export class Unicorn {
     // Code translated for per-block counting has no per-instruction count: retranslate.
     if (this.counting === 'block') this.flushTb();
     this.counting = 'insn';
+    // The block hook stays installed: it must never stop the CPU meanwhile.
+    b?.begin(Number.MAX_SAFE_INTEGER);
     // Unicorn's counter found here, outside any hook (its calibration runs another Unicorn).
     if (this.counterView === null) this.sliceCounter();
     return this.api.uc_emu_start(this.handle, toU64(begin), 0, 0, count) as number;
@@ -871,8 +876,14 @@ export class Unicorn {
   /** Inside uc_emu_start (block counting), and inside a data access's hook (fill, MMIO). */
   private running = false;
   private inAccess = false;
-  /** Data-access hooks (watchpoints) and system-instruction hooks without the native filter: per-instruction counting. */
+  /**
+   * Data-access hooks (watchpoints), code hooks (the debugger's breakpoints, WFE and code-site
+   * hooks) and system-instruction hooks without the native filter: per-instruction counting
+   * meanwhile (a debugger's breakpoints and an --smp scheduler's quanta were not proven exact
+   * together with per-block counting).
+   */
   private readonly memHooks = new Set<number>();
+  private readonly codeHooks = new Set<number>();
   private jsSysHooks = 0;
   /**
    * Inside a system-instruction or code hook (block counting): the hooked instruction's PC. The

@@ -83,18 +83,24 @@ describe.skipIf(!built)('per-block instruction counting', () => {
     expect(uc.blockCountStats!.splits).toBeGreaterThan(0);
   });
 
-  it('with a code hook elsewhere (a breakpoint), a budget stop still leaves PC on the next instruction', () => {
-    // Unicorn 2.1.1 restores PC from the block at a stop before it only when no UC_HOOK_CODE exists.
+  it('while a code hook exists (a breakpoint) it counts per instruction; after, per block again; PC exact throughout', () => {
     const n = 40;
     const { uc } = machine([...Array<number>(n).fill(ADD_X1), SELF]);
-    uc.onCode(HOLE, HOLE, () => {});
     let pc = RAM;
-    for (let done = 1; done <= 10; done++) {
+    let done = 0;
+    const step = (mode: 'block' | 'insn') => {
       expect(uc.emuStart(pc, 1)).toBe(UC_ERR_OK);
+      expect(uc.countingMode).toBe(mode);
+      done++;
       pc = uc.regReadNum(Reg.PC);
       expect(pc).toBe(RAM + 4 * done);
       expect(uc.regRead(Reg.X0 + 1)).toBe(BigInt(done));
-    }
+    };
+    step('block');
+    const hh = uc.onCode(HOLE, HOLE, () => {});
+    for (let i = 0; i < 5; i++) step('insn');
+    uc.removeHook(hh);
+    for (let i = 0; i < 5; i++) step('block');
   });
 
   it('inside a data fill and an MMIO store, PC and the count are those of the access, mid-block', () => {
