@@ -5,16 +5,15 @@
  * it, vcpu-target.ts runWatched; with several, which vCPU runs next is the scheduler's business.)
  *
  * GDB wants the stop *before* the access (AArch64 watchpoints are non-steppable: it removes them,
- * steps, re-inserts). The core's hook runs before the access but cannot cancel it; stopping the
- * vCPU there makes the core perform that access and abandon the instruction (its registers not
- * written, PC left on it, not counted: measured, see debug-regs.ts watchpointHit). So the hook
- * keeps the bytes a store is about to overwrite and take() puts them back: the guest is exactly
- * as before the instruction, which then runs once when GDB steps over it.
+ * steps, re-inserts). The core's hook runs before the access but cannot cancel it: the vCPU stops
+ * there (PC on the instruction, not counted) and take() puts back what the instruction changed
+ * (its registers, the bytes a store overwrote: emulator/cpu/abandoned-access.ts), so the guest is
+ * exactly as before the instruction, which then runs once when GDB steps over it.
  */
 import type { Vcpu } from '../cpu/vcpu.js';
+import { captureAbandoned, type AbandonedAccess } from '../cpu/abandoned-access.js';
 import { MemAccess } from '../unicorn/uc.js';
 import type { WatchKind } from './target.js';
-import { readGuestMemory, writeGuestMemory } from './vcpu-inspect.js';
 
 export interface WatchRange {
   readonly kind: WatchKind;
@@ -35,7 +34,7 @@ const WIDEST_ACCESS = 64n;
 
 export class WatchHooks {
   private readonly hooks = new Map<string, number[]>();
-  private hit: (WatchHit & { readonly undo: { readonly addr: bigint; readonly bytes: Uint8Array } | null }) | null = null;
+  private hit: (WatchHit & { readonly undo: AbandonedAccess }) | null = null;
 
   /** `armed(i)`: whether vCPU i's hooks act now (not during a resume's first instruction, nor the stepped vCPU's step). */
   constructor(
@@ -66,9 +65,7 @@ export class WatchHooks {
     const h = this.hit;
     if (h === null) return null;
     this.hit = null;
-    const v = this.vcpus[h.vcpu]!;
-    if (h.undo !== null) writeGuestMemory(v, h.undo.addr, h.undo.bytes);
-    v.pc = h.pc;
+    h.undo.restore();
     return { vcpu: h.vcpu, pc: h.pc, kind: h.kind, addr: h.addr };
   }
 
@@ -79,8 +76,7 @@ export class WatchHooks {
     const a = BigInt.asUintN(64, BigInt(address));
     if (a + BigInt(size) <= w.addr || a >= w.addr + BigInt(w.length)) return;
     const v = this.vcpus[i]!;
-    const bytes = write ? readGuestMemory(v, a, size) : null;
-    this.hit = { vcpu: i, pc: v.pc, kind: w.kind, addr: a > w.addr ? a : w.addr, undo: bytes !== null && bytes.length === size ? { addr: a, bytes: bytes.slice() } : null };
+    this.hit = { vcpu: i, pc: v.pc, kind: w.kind, addr: a > w.addr ? a : w.addr, undo: captureAbandoned(v, address, size, write) };
     v.stopBeforeCurrent();
   }
 }

@@ -86,13 +86,11 @@ export interface DebugCpu {
   /** The PC (of the instruction making the access, inside a data hook). */
   readonly pc: number;
   /**
-   * Inside a data hook: the instruction is abandoned, not counted (the core performs the hooked
-   * access, then stops before the instruction writes its registers; PC stays on it).
+   * Inside a data hook, before the access: the instruction is abandoned, not counted; the
+   * function returned puts back what it changed (emulator/cpu/abandoned-access.ts), before the
+   * exception is taken.
    */
-  abandonInstruction(): void;
-  /** Guest memory by VA in the current regime (null: not RAM), for putting back what an abandoned store wrote. */
-  readVirt(va: number, size: number): Uint8Array | null;
-  writeVirt(va: number, bytes: Uint8Array): void;
+  abandonAccess(addr: number, size: number, write: boolean): () => void;
   /** Run `fn` once the current instruction is done, before the next one. */
   afterInstruction(fn: () => void): void;
 }
@@ -265,12 +263,11 @@ export class DebugRegs implements Snapshottable {
   private pendingWatch = false;
   /**
    * A Watchpoint exception is taken before the access (D2.10 "Watchpoint exceptions": the
-   * instruction is not executed; ELR = it). The core cannot abandon an access from its hook:
-   * it performs the hooked access and then abandons the instruction (registers and PC as before
-   * it: measured with a post-indexed STR and an LDADD), so the bytes a store was about to
-   * overwrite are read here, before the access, and put back before the exception is taken.
-   * A re-execution (the guest's handler returning with PSTATE.D set, or the EL2 model resuming
-   * past its own event) then performs the access once, as on hardware.
+   * instruction is not executed; ELR = it). The core cannot cancel an access from its hook: the
+   * vCPU stops there and the instruction is put back as before it (registers, the bytes a store
+   * overwrote: abandoned-access.ts) before the exception is taken. A re-execution (the guest's
+   * handler returning with PSTATE.D set, or the EL2 model resuming past its own event) then
+   * performs the access once, as on hardware.
    */
   private watchpointHit(cpu: DebugCpu, pac: number, write: boolean, addr: number, size: number): void {
     if (this.pendingWatch || !this.debugEnabled(cpu, pac) || cpu.skipsDebugEvent(cpu.pc)) return;
@@ -279,11 +276,10 @@ export class DebugRegs implements Snapshottable {
     const pc = cpu.pc;
     const el = cpu.el;
     const esr = (((el === 1 ? EC_WATCHPOINT_CUR : EC_WATCHPOINT_LOWER) << 26) | (1 << 25) | (write ? 1 << 6 : 0) | IFSC_DEBUG) >>> 0;
-    const before = write ? cpu.readVirt(addr, size) : null;
-    cpu.abandonInstruction();
+    const undo = cpu.abandonAccess(addr, size, write);
     cpu.afterInstruction(() => {
       this.pendingWatch = false;
-      if (before !== null) cpu.writeVirt(addr, before);
+      undo();
       cpu.debugException(esr, pc, addr, guestTakes);
     });
   }

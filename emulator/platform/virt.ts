@@ -19,7 +19,7 @@ import { DebugRegs, registerDebugRegs, type DebugCpu } from '../devices/debug-re
 import { Unicorn, MemAccess, Reg, type SharedBlock } from '../unicorn/uc.js';
 import { DEFAULT_SEED, SeededRandom, registerRng } from '../devices/rng.js';
 import { ARCH_SYSREGS } from '../cpu/sysreg-rows.js';
-import { Access } from '../cpu/translator.js';
+import { captureAbandoned } from '../cpu/abandoned-access.js';
 import { DEFAULT_RAM_SIZE, VIRT } from './memmap.js';
 import { linuxBootRegisters, writeSegments, type LoadedImage } from './loader.js';
 
@@ -241,14 +241,10 @@ function wireDebugRegs(v: Vcpu, debugRegs: DebugRegs): void {
     unhook: (h) => v.uc.removeHook(h),
     hookData: (lo, hi, fn) => v.uc.onMemAccess(lo, hi, (type, addr, size) => fn(type === MemAccess.WRITE, addr, size)),
     get pc() { return v.pc; },
-    abandonInstruction: () => v.hookRedirect(v.pc, false),
-    readVirt: (va, size) => {
-      const t = v.translator.translate(va, Access.READ, v.el);
-      return t.ok && v.ram.contains(t.pa, size) && (t.pa & 0x3ff) + size <= 0x400 ? v.ram.bytesAt(t.pa, size).slice() : null;
-    },
-    writeVirt: (va, bytes) => {
-      const t = v.translator.translate(va, Access.READ, v.el);
-      if (t.ok && v.ram.contains(t.pa, bytes.length)) v.ram.bytesAt(t.pa, bytes.length).set(bytes);
+    abandonAccess: (addr, size, write) => {
+      const a = captureAbandoned(v, addr, size, write);
+      v.hookRedirect(v.pc, false);
+      return () => a.restore();
     },
     afterInstruction: (fn) => v.afterInstruction(fn),
     retranslate: (va) => {

@@ -17,7 +17,7 @@
  *     active-pending, nothing stepped yet, D2.12), then ISV = 1. Under TDE the EL2 model stepped
  *     the ERET itself (ESR_EL2 ISV = 1) and reflects the step with the guest's view, ISV = 0;
  *  6. with PSTATE.D = 1 (the guest's events masked), the breakpoint hit 4 times and a watched
- *     LDADD and post-indexed STR: nothing for the guest, and each access performed once (under
+ *     LDADD, LDR Xn, [Xn] and post-indexed STR: nothing for the guest, and each access performed once (under
  *     TDE each execution is one EL2 exit the model resumes past, and must run only once).
  * Exit status: the number of failures.
  */
@@ -172,12 +172,15 @@ int main(void)
 		__asm__ volatile("ldadd %2, %0, [%1]" : "=&r"(old) : "r"(&watched[1]), "r"(1UL) : "memory");
 	}
 	u64 sum = watched[1];
+	u64 q = (u64)&watched[1];
+	__asm__ volatile("ldr %0, [%0]" : "+r"(q) : : "memory"); /* base = destination */
 	u64 p = (u64)&watched[1];
 	__asm__ volatile("str %1, [%0], #8" : "+r"(p) : "r"(0x55UL) : "memory");
 	write_sysreg(0, dbgwcr0_el1);
 	isb();
 	check("D = 1: no breakpoint or watchpoint for the guest", nrec, 0);
 	check("D = 1: four LDADD #1 add 4 (each performed once)", sum, 4);
+	check("D = 1: LDR Xn, [Xn] loaded once", q, 4);
 	check("D = 1: post-indexed STR wrote once", watched[1], 0x55);
 	check("D = 1: post-indexed STR advanced its base once", p, (u64)&watched[1] + 8);
 	finish(GUEST_NAME);

@@ -30,10 +30,10 @@ describe('debug-el2 under --trap-debug (MDCR_EL2.TDE)', () => {
     expect(plain.r.stats!.exits.byReason).not.toHaveProperty('debug');
     const el2 = routed.r.stats!.exceptions.byTarget.EL2 as Record<string, number>;
     // Breakpoint: 3 in parts 1-2, 4 with PSTATE.D = 1 (part 6); watchpoint: the store, the LDADD
-    // and poke()'s store, each reflected then resumed with D = 1 (6), and 6 with D = 1 (part 6:
-    // 4 LDADDs, a load, a STR).
+    // and poke()'s store, each reflected then resumed with D = 1 (6), and 7 with D = 1 (part 6:
+    // 4 LDADDs, a load, LDR Xn, [Xn], a STR).
     expect(el2.breakpoint_low).toBe(7);
-    expect(el2.watchpoint_low).toBe(12);
+    expect(el2.watchpoint_low).toBe(13);
     // Each resumed event's instruction runs once: the guest retires as many instructions as
     // without routing (a breakpoint or watchpoint resumed past used to run, and count, twice).
     expect(routed.r.stats!.instructions).toBe(plain.r.stats!.instructions);
@@ -68,7 +68,7 @@ describe('debug-el2 under --trap-debug (MDCR_EL2.TDE)', () => {
     // Part 6: one exit per execution, one instruction apart (each resumed access runs once).
     expect(bp.slice(3).map((e, i, a) => (i === 0 ? 0 : e.insn - a[i - 1]!.insn))).toEqual([0, 3, 3, 3]);
     const wp = recs.filter((e) => e.ec === 'watchpoint_low');
-    expect(wp.map((e) => e.reflected)).toEqual([true, false, true, false, true, false, false, false, false, false, false, false]);
+    expect(wp.map((e) => e.reflected)).toEqual([true, false, true, false, true, false, false, false, false, false, false, false, false]);
     expect(wp[0]).toMatchObject({ esr: '0xd2000062', reflected: true });
     expect(wp.slice(6, 10).map((e, i, a) => (i === 0 ? 0 : e.insn - a[i - 1]!.insn))).toEqual([0, 1, 1, 1]);
     expect(wp.every((e) => e.far === wp[0]!.far && e.far !== '0x0')).toBe(true);
