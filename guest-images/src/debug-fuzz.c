@@ -4,8 +4,9 @@
  * value: DBGBVR/BCR/WVR/WCR 0-15 (6 breakpoints and 4 watchpoints are implemented, the others
  * UNDEFINED), MDSCR_EL1, MDCCINT_EL1, the OS lock and double lock (OSLAR/OSLSR/OSDLR), OSECCR,
  * OSDTRRX/TX, MDRAR, DBGPRCR, DBGCLAIMSET/CLR, DBGAUTHSTATUS, the DCC registers (MDCCSR_EL0,
- * DBGDTR*_EL0), DBGVCR32_EL2, and random encodings anywhere in op0 = 0b10. Each access is an MSR or
- * MRS written into a two-instruction stub (then ret at EL1, svc #0 at EL0) and executed.
+ * DBGDTR*_EL0), DBGVCR32_EL2, and random encodings anywhere in op0 = 0b10. Each access is one of
+ * the MSR/MRS routines of debug-fuzz-table.S (every op0 = 0b10 encoding), called at EL1 or, through
+ * el0_call, at EL0: no code is written at run time.
  * What it may raise is handled: UNDEFINED (EC 0x00) or a trap to EL1 (EC 0x18: MDSCR_EL1.TDCC) skip
  * the access; a breakpoint, watchpoint or software step the random values armed (addresses in
  * this image's code and data) turn debug exceptions off again (MDSCR_EL1 = 0, PSTATE.D on
@@ -35,9 +36,22 @@ static u64 next(void)
 static volatile u64 undefs, events;
 static u64 outcome = 0xcbf29ce484222325UL;
 static volatile u64 ec_seen[64];
-static u32 stub_el1[2] __attribute__((aligned(64)));
-static u32 stub_el0[2] __attribute__((aligned(64)));
 static u64 el0_stack[256] __attribute__((aligned(16)));
+extern char sysreg_write[], sysreg_read[], el0_call[];
+static struct { u64 value, fn; } call;
+
+/* The routine for an encoding (debug-fuzz-table.S: 8 bytes each, index op1:CRn:CRm:op2). */
+static u64 routine(int read, unsigned op1, unsigned crn, unsigned crm, unsigned op2)
+{
+	return (u64)(read ? sysreg_read : sysreg_write) + 8 * ((op1 << 11) | (crn << 7) | (crm << 3) | op2);
+}
+
+static void at_el0(u64 fn, u64 v)
+{
+	call.value = v;
+	call.fn = fn;
+	enter_user((u64)el0_call, (u64)&el0_stack[256], (u64)&call);
+}
 
 void exception_handler(struct frame *f, unsigned vec)
 {
@@ -86,11 +100,6 @@ static const u8 named[][4] = {
 };
 #define NNAMED (sizeof(named) / sizeof(named[0]))
 
-static void sync_code(u32 *p)
-{
-	__asm__ volatile("dc cvau, %0\n dsb ish\n ic ivau, %0\n dsb ish\n isb" : : "r"(p) : "memory");
-}
-
 extern char __image_start[], __image_end[];
 
 int main(void)
@@ -104,10 +113,7 @@ int main(void)
 		const u8 *e = el1_only[i];
 		for (int rd = 0; rd < 2; rd++) {
 			u64 u0 = undefs;
-			stub_el0[0] = (rd ? 0xd5300000u : 0xd5100000u) | (e[0] << 16) | (e[1] << 12) | (e[2] << 8) | (e[3] << 5);
-			stub_el0[1] = 0xd4000001u;
-			sync_code(stub_el0);
-			enter_user((u64)stub_el0, (u64)&el0_stack[256], ~0UL);
+			at_el0(routine(rd, e[0], e[1], e[2], e[3]), ~0UL);
 			if (undefs != u0 + 1)
 				printf("FAIL EL0 %s S2_%u_C%u_C%u_%u: not UNDEFINED\n", rd ? "MRS" : "MSR", e[0], e[1], e[2], e[3]);
 		}
@@ -141,20 +147,14 @@ int main(void)
 			isb();
 		}
 		u64 u0 = undefs;
-		u32 sys = (read ? 0xd5300000u : 0xd5100000u) | (op1 << 16) | (crn << 12) | (crm << 8) | (op2 << 5);
+		u64 fn = routine(read, op1, crn, crm, op2);
 		if (el0) {
-			stub_el0[0] = sys;
-			stub_el0[1] = 0xd4000001u; /* svc #0 */
-			sync_code(stub_el0);
-			enter_user((u64)stub_el0, (u64)&el0_stack[256], v);
+			at_el0(fn, v);
 		} else {
-			stub_el1[0] = sys;
-			stub_el1[1] = 0xd65f03c0u; /* ret */
-			sync_code(stub_el1);
 			if (dclear)
 				__asm__ volatile("msr daifclr, #8" ::: "memory");
 			register u64 x0 __asm__("x0") = v;
-			__asm__ volatile("blr %1" : "+r"(x0) : "r"(stub_el1) : "x30", "memory");
+			__asm__ volatile("blr %1" : "+r"(x0) : "r"(fn) : "x30", "memory");
 			__asm__ volatile("msr daifset, #8" ::: "memory");
 		}
 		/* Which accesses were UNDEFINED (or trapped to EL1): FNV-1a over the outcomes. */
