@@ -167,9 +167,12 @@ export interface NativeLib<T> {
 }
 
 const nativeLibs = new Map<string, NativeLib<unknown>>();
+/** How to get the native helpers: setup in a checkout, the package's install script when installed. */
+const NATIVE_FIX = 'build it with a C compiler: npm run setup in a checkout, `npm rebuild hypemu` where hypemu is installed';
 
 /**
- * One of our native libraries in vendor/native/ (built by `npm run setup`), loaded and bound once:
+ * One of our native libraries in vendor/native/ (built by `npm run setup`, or by the installed
+ * package's postinstall, scripts/build-native.mjs), loaded and bound once:
  * null with the reason when $`env`=off disables it (a measurement baseline; `env` null: no such
  * switch), the file is missing, or it does not load or bind (`bind` may throw to refuse it).
  */
@@ -179,7 +182,7 @@ function nativeLib<T>(file: string, env: string | null, bind: (lib: LibraryHandl
   if (known !== undefined) return known;
   const path = join(packageRoot(), 'vendor/native', file);
   let r: NativeLib<T>;
-  if (!existsSync(path)) r = { lib: null, why: `${path} missing (run npm run setup)` };
+  if (!existsSync(path)) r = { lib: null, why: `${path} missing (${NATIVE_FIX})` };
   else {
     try {
       r = { lib: bind(koffi.load(path), path), why: '' };
