@@ -11,7 +11,9 @@
  * never maps a half-written library). Without a C compiler it prints one warning line and exits 0:
  * hypemu runs without the helpers (slower, and counts may differ), and the install still succeeds.
  *
- * Usage: node scripts/build-native.mjs [--quiet]   (CC picks the compiler; default cc)
+ * Usage: node scripts/build-native.mjs [--quiet] [--strict]   (CC picks the compiler; default cc)
+ *   --strict: a missing compiler or a helper that does not compile is an error (exit 1): what
+ *   scripts/setup.sh uses, so a checkout's CI catches broken C instead of running without it.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -22,6 +24,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const srcDir = join(root, 'emulator/unicorn/native');
 const outDir = join(root, 'vendor/native');
 const quiet = process.argv.includes('--quiet');
+const strict = process.argv.includes('--strict');
 const cc = process.env.CC || 'cc';
 const say = (msg) => { if (!quiet) process.stderr.write(`[hypemu] ${msg}\n`); };
 
@@ -32,7 +35,7 @@ const probe = spawnSync(cc, ['--version'], { stdio: 'ignore' });
 if (probe.error || probe.status !== 0) {
   // One line, always printed (even with --quiet): what is lost and how to get it back.
   process.stderr.write(`[hypemu] warning: no C compiler (${cc}) found, so the native helpers (${sources.length} in ${srcDir}) are not built: hypemu runs slower and an instruction after a trapped MRS may be counted twice; install a C compiler (Debian: apt-get install gcc) and run \`node ${join(root, 'scripts/build-native.mjs')}\`\n`);
-  process.exit(0);
+  process.exit(strict ? 1 : 0);
 }
 
 mkdirSync(outDir, { recursive: true });
@@ -58,3 +61,4 @@ for (const file of sources) {
 }
 // A failed helper is a warning, not a failed install: hypemu runs without any of them.
 if (failed > 0) say(`${failed} native helper(s) not built; hypemu runs without them`);
+if (failed > 0 && strict) process.exit(1);

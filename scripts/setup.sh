@@ -148,19 +148,11 @@ npm run --silent typecheck >&2
 # the console window (uart-mmio: without it every PL011 access is an exit), the fill cache
 # (fill-cache: without it every TLB fill goes to JavaScript), the interrupt window (irq-window:
 # without it a masked pending interrupt is sliced in JavaScript) and the per-block instruction
-# counter (insn-count: without it Unicorn counts every instruction). hypemu runs without any.
-for native in sysinsn-filter tlb-flush uart-mmio fill-cache irq-window insn-count; do
-	native_src=emulator/unicorn/native/$native.c
-	native_lib=vendor/native/libhypemu-$native.so
-	if [[ ! -e "$native_lib" || "$native_src" -nt "$native_lib" ]]; then
-		log "cc $native_src -> $native_lib"
-		mkdir -p vendor/native
-		cc -O2 -Wall -Wextra -shared -fPIC -o "$native_lib.tmp" "$native_src" >&2
-		mv "$native_lib.tmp" "$native_lib"
-	else
-		log "native helper up to date: $native_lib"
-	fi
-done
+# counter (insn-count: without it Unicorn counts every instruction). hypemu runs without any, but
+# here a helper that does not compile fails the set-up. The same script is the npm package's
+# postinstall: every emulator/unicorn/native/*.c is built, no list to keep.
+log "native helpers (scripts/build-native.mjs)"
+node scripts/build-native.mjs --strict
 
 # ---------------------------------------------------------------- 5. guests
 log "make -C guest-images"
