@@ -195,6 +195,17 @@ function nativeLib<T>(file: string, env: string | null, bind: (lib: LibraryHandl
 }
 
 /**
+ * A helper that calls into libunicorn resolves those symbols itself: its `int NAME(const char
+ * *libpath)` gets the path we loaded and returns 0 when it found everything; otherwise `bind`
+ * refuses the helper with `why` (and the helper's code).
+ */
+function initWithUnicorn(lib: LibraryHandle, name: string, why: string): void {
+  const init = lib.func(`int ${name}(const char *libpath)`) as (p: string) => number;
+  const rc = init(unicorn().path);
+  if (rc !== 0) throw new Error(`${name}: ${why} (${rc})`);
+}
+
+/**
  * The native system-instruction filter (native/sysinsn-filter.c, built by `npm run setup` into
  * vendor/native/): null when it is not built, and the caller falls back to the plain JS hook.
  * $HYPEMU_SYSINSN_FILTER=off keeps its bitmaps empty (a measurement baseline: every system
@@ -257,8 +268,7 @@ export function tlbFlushLib(): TlbFlushLib | null {
 /** The same library whatever HYPEMU_TLB_PAGE_FLUSH says: its CPU locator serves the system-instruction filter too. */
 export function nativeTlbLib(): TlbFlushLib | null {
   return nativeLib('libhypemu-tlb-flush.so', null, (lib) => {
-    const init = lib.func('int hypemu_tlb_init(const char *libpath)') as (p: string) => number;
-    if (init(unicorn().path) !== 0) throw new Error('hypemu_tlb_init: libunicorn does not export tlb_flush_page_aarch64');
+    initWithUnicorn(lib, 'hypemu_tlb_init', 'libunicorn does not export tlb_flush_page_aarch64');
     const create = optionalFunc(lib, 'void *hypemu_tlbi_front_new(void *uc, long cpu_off, void *js, void *fill, const char *fill_lib, const char *libpath)');
     return {
       locateCpu: lib.func('long hypemu_tlb_locate_cpu(void *uc, uint64_t m0, uint64_t m1)') as never,
@@ -291,9 +301,7 @@ export interface FillCacheLib {
 }
 export function fillCacheLib(): NativeLib<FillCacheLib> {
   return nativeLib('libhypemu-fill-cache.so', 'HYPEMU_FILL_CACHE', (lib, path) => {
-    const init = lib.func('int hypemu_fill_init(const char *libpath)') as (p: string) => number;
-    const rc = init(unicorn().path);
-    if (rc !== 0) throw new Error(`uc_reg_read not found in libunicorn (${rc})`);
+    initWithUnicorn(lib, 'hypemu_fill_init', 'uc_reg_read not found in libunicorn');
     return {
       path,
       create: lib.func('void *hypemu_fill_new(void *js)') as never,
@@ -318,9 +326,7 @@ export interface IrqWindowLib {
 }
 export function irqWindowLib(): IrqWindowLib | null {
   return nativeLib('libhypemu-irq-window.so', 'HYPEMU_IRQ_WINDOW', (lib) => {
-    const init = lib.func('int hypemu_irqwin_init(const char *libpath)') as (p: string) => number;
-    const rc = init(unicorn().path);
-    if (rc !== 0) throw new Error(`libunicorn lacks what the interrupt window needs (${rc})`);
+    initWithUnicorn(lib, 'hypemu_irqwin_init', 'libunicorn lacks what the interrupt window needs');
     return {
       create: lib.func('void *hypemu_irqwin_new(void *uc, long cpu_off)') as never,
       raise: lib.func('void hypemu_irqwin_raise(void *win, int on)') as never,
@@ -373,9 +379,7 @@ export interface InsnCountLib {
 }
 export function insnCountLib(): NativeLib<InsnCountLib> {
   return nativeLib('libhypemu-insn-count.so', 'HYPEMU_BLOCK_COUNT', (lib) => {
-    const init = lib.func('int hypemu_count_init(const char *libpath)') as (p: string) => number;
-    const rc = init(unicorn().path);
-    if (rc !== 0) throw new Error(`libunicorn lacks uc_reg_write, uc_emu_stop or cpu_restore_state_aarch64 (${rc})`);
+    initWithUnicorn(lib, 'hypemu_count_init', 'libunicorn lacks uc_reg_write, uc_emu_stop or cpu_restore_state_aarch64');
     return {
       create: lib.func('void *hypemu_count_new(void *uc, void *base, long cpu_off)') as never,
       headerSize: lib.func('uint32_t hypemu_count_header_size(void)') as never,
