@@ -9,7 +9,7 @@
  * - koffi gives a uint64 callback argument as a Number when it is a safe integer
  *   and as a BigInt otherwise: normalised here, once.
  *
- * Size (~1000 lines), why it stays whole: this is the FFI boundary the layering rule allows
+ * Size (~1300 lines), why it stays whole: this is the FFI boundary the layering rule allows
  * (ffi.ts only declares the native signatures). Nearly every method is a short typed wrapper
  * over one uc_* or native-helper call on the same handle, scratch buffers and `keep` list
  * (the koffi callbacks that must stay referenced until close()), so the class cannot be cut
