@@ -15,26 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Machine } from 'hypemu';
 import { fetchLinux, type Linux } from './linux.js';
-import { stripTraceHost, tracedRun } from './traced-run.js';
+import { coldComparable, stripTraceHost, tracedRun } from './traced-run.js';
 
-/**
- * Stats without host time and Unicorn's TLB refills (cold after a snapshot point), for the machine
- * and each vCPU, and without `tlb.flushes`: two uninterrupted one-vCPU Linux boots on main count
- * 72 or 73 (seen in the Linux snapshot test's runs, 2026-11-30, also without any snapshot), a
- * host-dependent count this test does not own.
- */
-function comparable(s: Record<string, any>): Record<string, any> {
-  const c = structuredClone(s);
-  delete c.cost.hostNs;
-  delete c.host;
-  for (const t of [c.tlb, ...(c.vcpus ?? []).map((v: Record<string, any>) => v.tlb)]) {
-    delete t.fills;
-    delete t.modelFills;
-    delete t.modelHits;
-    delete t.flushes;
-  }
-  return c;
-}
 
 const MARKER = 'HYPEMU-INIT-OK';
 
@@ -78,7 +60,7 @@ describe('Linux --smp 2 snapshotted at /init and restored', () => {
     // Pausing and taking a snapshot do not change the run (bytes, trace, stats).
     expect(saving.equals(whole.stdout)).toBe(true);
     expect(readFileSync(savingTrace, 'utf8').split('\n').filter((l) => l !== '').map(stripTraceHost)).toEqual(whole.trace);
-    expect(comparable(savingStats)).toEqual(comparable(whole.stats));
+    expect(coldComparable(savingStats)).toEqual(coldComparable(whole.stats));
 
     const restored = await tracedRun(['--restore', snap], dir, 'restored');
     expect(restored.status, restored.stderr).toBe(0);
@@ -94,7 +76,7 @@ describe('Linux --smp 2 snapshotted at /init and restored', () => {
     expect(restored.trace).toEqual(whole.trace.slice(whole.trace.length - restored.trace.length));
     // Stats: the same final statistics, per vCPU too.
     expect(restored.stats.vcpus).toHaveLength(2);
-    expect(comparable(restored.stats)).toEqual(comparable(whole.stats));
+    expect(coldComparable(restored.stats)).toEqual(coldComparable(whole.stats));
     expect(ms).toBeLessThan(10_000); // well under 0.5 s on a quiet machine (README); generous for a loaded CI host
   }, 1_200_000);
 });

@@ -9,26 +9,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchLinux, type Linux } from './linux.js';
-import { tracedRun } from './traced-run.js';
+import { coldComparable, tracedRun } from './traced-run.js';
 
 
 const run = tracedRun;
-
-/**
- * Stats without host time and Unicorn's TLB refills (cold after a snapshot point; QEMU sizes its TLB
- * by host time), nor tlb.flushes: the code guard's whole-TLB flushes follow those refills (two
- * uninterrupted boots made 72 and 73), as machine/golden-compare.ts HOST_STATS_FIELDS says.
- */
-function comparable(s: Record<string, any>): Record<string, any> {
-  const c = structuredClone(s);
-  delete c.cost.hostNs;
-  delete c.host;
-  delete c.tlb.fills;
-  delete c.tlb.modelFills;
-  delete c.tlb.modelHits;
-  delete c.tlb.flushes;
-  return c;
-}
 
 const MARKER = 'HYPEMU-INIT-OK';
 
@@ -58,7 +42,7 @@ describe('Linux boot snapshotted at /init and restored', () => {
     // Taking the snapshot does not change the run (bytes, trace, stats).
     expect(saving.stdout.equals(whole.stdout)).toBe(true);
     expect(saving.trace).toEqual(whole.trace);
-    expect(comparable(saving.stats)).toEqual(comparable(whole.stats));
+    expect(coldComparable(saving.stats)).toEqual(coldComparable(whole.stats));
 
     const restored = await run(['--restore', snap], dir, 'restored');
     expect(restored.status, restored.stderr).toBe(0);
@@ -77,7 +61,7 @@ describe('Linux boot snapshotted at /init and restored', () => {
     expect(whole.trace.slice(0, whole.trace.length - restored.trace.length).every((l) => JSON.parse(l).insn <= at)).toBe(true);
     // Stats: the same final statistics (instructions, exits by reason, EL2 costs, guest counters).
     expect(restored.stats.instructions).toBe(whole.stats.instructions);
-    expect(comparable(restored.stats)).toEqual(comparable(whole.stats));
+    expect(coldComparable(restored.stats)).toEqual(coldComparable(whole.stats));
     expect(ms).toBeLessThan(10_000); // well under 0.5 s on a quiet machine (README); generous for a loaded CI host
   }, 600_000);
 });

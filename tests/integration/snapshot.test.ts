@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Machine } from 'hypemu';
 import { CLI, ROOT, guest } from './helpers.js';
-import { tracedRun, type TracedRun } from './traced-run.js';
+import { coldComparable, tracedRun, type TracedRun } from './traced-run.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'hypemu-snap-'));
 
@@ -19,33 +19,11 @@ const tmp = (): string => mkdtempSync(join(tmpdir(), 'hypemu-snap-'));
 const run = (args: string[], dir: string, tag: string): Promise<TracedRun> => tracedRun(args, dir, tag, { refusable: true });
 
 /**
- * The stats without what legitimately varies: host time (cost.hostNs, host.*), and with `cold`
- * the TLB refill counters, which count the cold TLBs a snapshot point leaves (README "Snapshots"),
- * and tlb.flushes, which follow them.
+ * Between two separate runs or across a snapshot point (traced-run.ts coldComparable): QEMU
+ * resizes its TLB by host time, so Unicorn's refill count varies on long runs (README, "stats
+ * JSON"), and a snapshot point leaves the TLBs cold; everything the guest sees does not vary.
  */
-function comparable(s: Record<string, any>, cold = false): Record<string, any> {
-  const c = structuredClone(s);
-  delete c.cost.hostNs;
-  delete c.host;
-  if (cold) {
-    // the machine's totals and, with --smp, each vCPU's
-    for (const t of [c.tlb, ...(c.vcpus ?? []).map((v: Record<string, any>) => v.tlb)]) {
-      delete t.fills;
-      delete t.modelFills;
-      delete t.modelHits;
-      // the code guard's whole-TLB flushes follow Unicorn's refills (machine/golden-compare.ts
-      // HOST_STATS_FIELDS): debug-fuzz restored made 1543 where the saving run made 1544
-      delete t.flushes;
-    }
-  }
-  return c;
-}
-
-/**
- * Between two separate runs: QEMU resizes its TLB by host time, so Unicorn's refill count varies
- * on long runs (README, "stats JSON"); everything the guest sees does not.
- */
-const acrossRuns = (s: Record<string, any>): Record<string, any> => comparable(s, true);
+const acrossRuns = coldComparable;
 
 /** The JSON section of a snapshot file (emulator/snapshot/README.md: its length at offset 12, the JSON at 56). */
 function snapshotJson(file: string): Record<string, any> {
@@ -142,7 +120,7 @@ describe('snapshot at N, restore, continue: the same bytes, stats and trace', ()
     const r = await c.run();
     expect(r.status).toBe(0);
     expect(before.join('') + after.join('')).toBe(whole.join(''));
-    expect(comparable(c.stats(), true)).toEqual(comparable(wholeStats, true));
+    expect(acrossRuns(c.stats())).toEqual(acrossRuns(wholeStats));
     await c.dispose();
     expect(restoreMs).toBeLessThan(2000); // tens of ms unloaded; generous for a shared CI machine
   }, 120_000);

@@ -44,3 +44,23 @@ export function stripTraceHost(line: string): string {
   delete o['hostNs'];
   return JSON.stringify(o);
 }
+
+/**
+ * Stats for comparing a run with another across a snapshot point or another process: without host
+ * time (cost.hostNs, host.*) and, for the machine and each vCPU, without Unicorn's TLB refill
+ * counters (cold after a snapshot point; QEMU sizes its TLB by host time) and tlb.flushes (the code
+ * guard's whole-TLB flushes follow those refills: two uninterrupted Linux boots made 72 and 73), as
+ * machine/golden-compare.ts HOST_STATS_FIELDS leaves them out of goldens.
+ */
+export function coldComparable(s: Record<string, any>): Record<string, any> {
+  const c = structuredClone(s);
+  delete c.cost.hostNs;
+  delete c.host;
+  for (const t of [c.tlb, ...(c.vcpus ?? []).map((v: Record<string, any>) => v.tlb)]) {
+    delete t.fills;
+    delete t.modelFills;
+    delete t.modelHits;
+    delete t.flushes;
+  }
+  return c;
+}
