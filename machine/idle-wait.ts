@@ -14,7 +14,7 @@
  *   input, it moves by the host time that passed (still before the deadline): input typed while
  *   the guest runs already made the run depend on the host.
  * - Any other idle wait (no input can come, or the guest does not listen for it): virtual time
- *   jumps to the deadline at once (emulator/cpu/vcpu.ts waitForInterrupt).
+ *   jumps to the deadline at once (emulator/cpu/wfx-wait.ts waitForInterrupt).
  */
 
 /** What a paced wait needs from the machine: one vCPU, or the SMP scheduler over several. */

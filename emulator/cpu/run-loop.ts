@@ -5,16 +5,17 @@
  * exact: a full slice, a WFI/WFE (trapped to the EL2 model, to EL1, or idling the vCPU), a
  * refused TLB fill (a guest fault or an emulated MMIO access), an exception taken from the
  * system-instruction hook, a hook's stop (a halt, the debugger's gate or breakpoint), an error.
- * Split from vcpu.ts, whose state it drives; the state only the loop needs lives here.
+ * Split from vcpu.ts, whose state it drives; the state only the loop needs lives here. What a
+ * WFI/WFE does once QEMU halted on it (a trap, a wait in virtual time) is wfx-wait.ts.
  */
 import { UC_ERR_OK, UC_ERR_EXCEPTION, type InterruptWindow } from '../unicorn/uc.js';
-import { EC, esr, issWfx } from './esr.js';
 import { PSTATE } from './pstate.js';
 import { SR } from './sysregs.js';
 import { Access } from './translator.js';
 import { WFE, type FillHandler, type RefusedFill } from './fill-handler.js';
 import { straightLineCount } from './unmask-scan.js';
 import { hexVa } from '../types.js';
+import { waited, type Next } from './wfx-wait.js';
 import type { HaltReason } from './exits.js';
 import type { VcpuInternals } from './vcpu-internals.js';
 
@@ -28,9 +29,6 @@ const WFI = 0xd503207f;
 
 /** Exception entries in a row with no instruction retired before the run is a lock-up (see beforeSlice). */
 const EXCEPTION_LOCKUP = 10_000;
-
-/** What the loop does after a step: run another slice, or return to the caller. */
-type Next = 'continue' | 'break';
 
 export class RunLoop {
   /** Set by hooks that need the run loop to act after uc_emu_start returns. */
@@ -135,19 +133,6 @@ export class RunLoop {
     }
     v.el2?.drain?.();
     return v.halted;
-  }
-
-  /**
-   * End a paced idle wait (Vcpu.paceIdle): virtual time moves to `ns`, the deadline when the timer
-   * ended it (exactly where waitForInterrupt would have jumped), earlier when console input did.
-   */
-  endIdleWait(ns: number): void {
-    const v = this.v;
-    const deadline = v.idleDeadlineNs;
-    if (deadline === null) return;
-    v.idleDeadlineNs = null;
-    v.clock.wait(Math.min(ns, deadline) - v.clock.ns);
-    v.timerSource?.update();
   }
 
   private begin(): void {
@@ -294,43 +279,9 @@ export class RunLoop {
     // the vCPU stopped the CPU before an instruction ran (the debugger's
     // breakpoints): that one has not run, and the caller must see the stop.
     const prev = v.readInsn(v.pc - 4);
-    if (prev === WFI || prev === WFE) return this.waited(prev === WFE, started);
+    if (prev === WFI || prev === WFE) return waited(v, prev === WFE, started);
     v.clock.retire(Math.max(0, started - 1));
     return 'break';
-  }
-
-  /** A WFI/WFE QEMU halted on (PC after it): trapped to EL1 or EL2, or waited for here. */
-  private waited(wfe: boolean, started: number): Next {
-    const v = this.v;
-    const clock = v.clock;
-    const route = v.el2?.routeWfx(v, wfe) ?? 'native';
-    if (route === 'el1') {
-      // An EL0 WFx that SCTLR_EL1.nTWx traps (hyp/traps.ts routeWfx): EC 0x01 to EL1, ELR = the WFx.
-      clock.retire(Math.max(0, started - 1));
-      v.pc -= 4;
-      v.takeException('sync', esr(EC.WFX, issWfx(wfe)), v.pc);
-      return 'continue';
-    }
-    if (route === 'el2') {
-      // HCR_EL2.TWI/TWE: the WFx traps (ESR_EL2 EC 0x01, ELR = the WFx);
-      // the hypervisor waits and skips it, completing it: it retires, as
-      // an emulated MMIO access does.
-      clock.retire(Math.max(0, started));
-      const at = v.pc - 4;
-      v.pc = at;
-      v.dispatchExit({ reason: 'wfx', esr: esr(EC.WFX, issWfx(wfe)), pc: at, wfe });
-      return v.gatedExit !== null ? 'break' : 'continue';
-    }
-    clock.retire(Math.max(0, started));
-    if (wfe && v.smpYield) {
-      v.yielded = true;
-      return 'break';
-    }
-    if (!wfe && !v.waitForInterrupt() && v.returnWhenIdle) {
-      v.idleWaiting = true;
-      return 'break';
-    }
-    return 'continue';
   }
 
   /**
@@ -380,44 +331,6 @@ export class RunLoop {
       v.halt({ kind: 'fault', message: `CPU stopped: ${v.uc.strerror(rc)} at PC ${hexVa(v.pc)}` });
     }
     return 'break';
-  }
-
-  /**
-   * WFI: nothing runs until an interrupt is pending. With one pending, or
-   * nothing that could ever make one (no enabled timer), it returns at once;
-   * otherwise virtual time jumps to the next timer deadline, as a sleeping
-   * CPU's would, without running instructions. Returns false when nothing
-   * inside the machine can ever end the wait (no pending interrupt, no timer
-   * armed): virtual time stands still and only outside input can wake it.
-   */
-  waitForInterrupt(): boolean {
-    const v = this.v;
-    v.timerSource?.update();
-    if (v.irqSource?.irqPending()) return true;
-    if (v.smpYield) {
-      // The scheduler decides when this vCPU runs again (an interrupt for it, or its deadline).
-      v.idleWaiting = true;
-      if (v.clock.running) v.requestStop();
-      return true;
-    }
-    const dl = v.timerSource?.nextDeadline() ?? null;
-    if (dl === null) {
-      // Also for a WFI the EL2 model completes (HCR_EL2.TWI): the caller must not resume a
-      // guest that would only execute the WFI again.
-      if (v.returnWhenIdle) v.idleWaiting = true;
-      return false;
-    }
-    const deadline = v.clock.ticksToNs(dl);
-    if (v.returnWhenIdle && v.paceIdle?.() === true) {
-      // The caller waits for the deadline on the host clock, then ends the wait (Vcpu.endIdleWait).
-      v.idleWaiting = true;
-      v.idleDeadlineNs = deadline;
-      if (v.clock.running) v.requestStop();
-      return true;
-    }
-    v.clock.wait(deadline - v.clock.ns);
-    v.timerSource!.update();
-    return true;
   }
 
   private nativeWindow(): InterruptWindow | null {

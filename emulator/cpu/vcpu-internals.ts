@@ -1,5 +1,5 @@
 /**
- * What the modules split from vcpu.ts (run-loop.ts, exit-dispatch.ts, maintenance.ts,
+ * What the modules split from vcpu.ts (run-loop.ts, wfx-wait.ts, exit-dispatch.ts, maintenance.ts,
  * core-setup.ts, vcpu-snapshot.ts) see of the vCPU: the state they share with it and the calls
  * they make on it, beyond the GuestCpu surface and the hook modules' own interfaces. Vcpu
  * implements it; those modules import this type instead of the class, so none of them depends

@@ -10,8 +10,10 @@
  * counter polling), exception-entry.ts, fill-handler.ts (TLB fills and the
  * aborts they reveal), sysinsn-hook.ts (system instructions), maintenance.ts
  * (TLB and IC maintenance, SMP broadcast), core-setup.ts (QEMU's own EL2/EL3
- * state, the core's hooks). This file keeps the state they share and the
- * GuestCpu surface; those modules see it through VcpuInternals (vcpu-internals.ts).
+ * state, the core's hooks), wfx-wait.ts (WFI/WFE). The run state they share (interrupt and
+ * timer sources, waiting, halting, the debugger's gate, counters, observers) is vcpu-state.ts,
+ * which this class extends with the CPU core, memory, hooks and the GuestCpu surface; those
+ * modules see it through VcpuInternals (vcpu-internals.ts).
  */
 import { Unicorn, Reg, xreg, type CpRegView } from '../unicorn/uc.js';
 import { GuestRam } from '../memory/ram.js';
@@ -28,19 +30,20 @@ import type { DescriptorMemory, RamBlock } from '../mmu/memory.js';
 import type { TranslateOutcome } from '../mmu/translate.js';
 import { Access, type AccessKind } from './translator.js';
 import { MmuTranslator } from './mmu-translator.js';
-import type { El2Handler, Exit, ExitAction, HaltReason, WfxRoute } from './exits.js';
+import type { El2Handler, Exit, HaltReason, WfxRoute } from './exits.js';
 import { CNTFRQ_HZ, NS_PER_INSN, CounterPollWarp, VirtualClock, answerCounters } from './virtual-time.js';
 import { debugException, dispatchExit, raiseSysregExit, skipsDebugEvent, takeException } from './exit-dispatch.js';
 import { FillHandler, type NativeMmioWindow } from './fill-handler.js';
-import { SoftwareStep, type StepSource } from './software-step.js';
 import { bareRoute } from './sysinsn-hook.js';
 import { SysInsnFilter } from './sysinsn-filter.js';
 import { CodeGuard } from './code-guard.js';
 import { RunLoop } from './run-loop.js';
+import { VcpuRunState } from './vcpu-state.js';
+import * as wfx from './wfx-wait.js';
 import * as maintenance from './maintenance.js';
 import { installCoreHooks, openCoreToEl1 } from './core-setup.js';
 import { snapshotVcpu, restoreVcpu } from './vcpu-snapshot.js';
-import type { VcpuOptions, IrqSource, TimerSource, ExceptionCounters } from './vcpu-types.js';
+import type { VcpuOptions } from './vcpu-types.js';
 import type { VcpuInternals } from './vcpu-internals.js';
 import type { RestoreContext, SnapshotContext, StateValue } from '../snapshot/state.js';
 
@@ -49,7 +52,7 @@ export { CNTFRQ_HZ, NS_PER_INSN };
 
 export type { VcpuOptions, IrqSource, TimerSource, ExceptionCounters } from './vcpu-types.js';
 
-export class Vcpu implements GuestCpu, VcpuInternals {
+export class Vcpu extends VcpuRunState implements GuestCpu, VcpuInternals {
   readonly uc: Unicorn;
   readonly index: number;
   readonly ram: GuestRam;
@@ -63,72 +66,14 @@ export class Vcpu implements GuestCpu, VcpuInternals {
   readonly clock: VirtualClock;
   /** This machine's system-register catalogue: architectural rows, plus those devices register. */
   readonly sysregs = new SysregCatalogue(ARCH_SYSREGS);
-  irqSource: IrqSource | null = null;
-  timerSource: TimerSource | null = null;
-  /** MDSCR_EL1.SS and the step enables (the board's debug-register model): software step, software-step.ts. */
-  stepSource: StepSource | null = null;
-  readonly softwareStep = new SoftwareStep();
-  /** Interrupts taken (IRQ exception entries). */
-  irqsTaken = 0;
-  /**
-   * Set when runFor returned because the guest executed WFI with nothing that
-   * could ever wake it from inside the machine (no interrupt pending, no timer
-   * armed): only outside input (the UART) can. The caller may sleep until
-   * input arrives instead of resuming a guest that would spin on WFI.
-   * Cleared at the next runFor. Only when `returnWhenIdle` is set (the CLI's
-   * run loop); otherwise WFI completes at once, as the architecture allows.
-   */
-  idleWaiting = false;
-  returnWhenIdle = false;
-  /**
-   * Asked at a WFI that a timer would end (only with returnWhenIdle): true = the wait should
-   * pass on the host clock (the guest listens for console input that may still come), so
-   * runFor returns with idleWaiting and idleDeadlineNs set and the clock not moved; the caller
-   * waits, then calls endIdleWait. Null or false: the clock jumps to the deadline at once.
-   */
-  paceIdle: (() => boolean) | null = null;
-  /** The virtual time (ns) of the timer deadline a paced idle wait ends at, or null. */
-  idleDeadlineNs: number | null = null;
-  /**
-   * SMP (smp-scheduler.ts): a WFI with nothing pending ends this vCPU's quantum with idleWaiting
-   * set instead of moving its clock to a timer deadline (the scheduler moves time for everyone),
-   * and a WFE ends the quantum (yieldRequested) so the vCPU that would send the event runs.
-   */
-  smpYield = false;
-  /** Set when runFor returned early to let other vCPUs run (a WFE under smpYield). */
-  yielded = false;
-  readonly exceptions: ExceptionCounters = { total: 0, byTarget: {} };
-  halted: HaltReason | null = null;
-  /**
-   * Set by an observer (a library `until` condition met, e.g. console output): runFor returns
-   * before its next slice, with no halt; the guest continues at the next runFor. Set from an
-   * exit handler, the pause falls right after the trapping instruction.
-   */
-  pauseRequested = false;
   /** TLB fills (fill-handler.ts); the field name is part of the snapshot format (vcpu-snapshot.ts). */
   private readonly fill: FillHandler;
   /** Slices and their accounting (run-loop.ts); its flags are set from exit-dispatch.ts too. */
   readonly loop: RunLoop;
-  /**
-   * Consulted before an exit is handed to the EL2 handler (the debugger's
-   * trap-break). Returning true stops the vCPU with PC at the trapping
-   * instruction and the exit not handled; the next `runFor` handles that exit
-   * without asking again.
-   */
-  exitGate: ((exit: Exit) => boolean) | null = null;
-  /** The exit the gate stopped on, until it is handled. */
-  gatedExit: Exit | null = null;
-  /** The gated exit to let through on resume (matched by PC and reason, so no other exit consumes it); the run loop sets it. */
-  gateBypass: Exit | null = null;
-  /** Instructions Unicorn had started when the gate held an exit (the run loop retires one fewer). */
-  gateCounter = 0;
   /** A device page the fill hook maps to native callbacks while allowed (fill-handler.ts NativeMmioWindow). */
   nativeMmio: NativeMmioWindow | null = null;
-  /** Observers (statistics, tracing, the debugger). */
-  onExit: ((exit: Exit, action: ExitAction) => void) | null = null;
-  onException: ((kind: ExceptionKind, esrValue: number, targetEl: number) => void) | null = null;
-
   constructor(opts: VcpuOptions) {
+    super();
     this.uc = new Unicorn();
     this.index = opts.index ?? 0;
     this.ram = opts.ram ?? new GuestRam(opts.ramBase, opts.ramSize);
@@ -216,9 +161,6 @@ export class Vcpu implements GuestCpu, VcpuInternals {
     this.poll.read(this.pc, this.eventSeq);
   }
   private readonly poll: CounterPollWarp;
-  /** Exits and exceptions so far: any of them between two counter reads means the guest is not just polling. */
-  eventSeq = 0;
-
   // ------------------------------------------------------------ guest memory
 
   /** Read the 32-bit instruction at a virtual address (EL1 or EL0 regime of the current EL). */
@@ -308,8 +250,6 @@ export class Vcpu implements GuestCpu, VcpuInternals {
   afterInstruction(fn: () => void): void {
     this.loop.afterInstruction(fn);
   }
-  /** Exception entries performed by takeException (sysinsn-hook.ts watches it around an exit). */
-  exceptionSeq = 0;
   /**
    * An exception taken from the system-instruction hook (an injected UNDEFINED, a trap to EL1,
    * an EL2 handler's injection). Unicorn ignores a PC written there for a register QEMU itself
@@ -330,11 +270,6 @@ export class Vcpu implements GuestCpu, VcpuInternals {
   get refusedFills(): number {
     return this.fill.refusedFills;
   }
-
-  /** TLB maintenance instructions the guest executed. */
-  tlbiCount = 0;
-  /** Whole-TLB flushes the model asked for. */
-  tlbFlushes = 0;
 
   /** A system-instruction trap the EL2 model found itself (exit-dispatch.ts). */
   raiseSysregExit(a: SysregAccessFields & { readonly pc: number; readonly value: bigint; readonly trap: string }): void {
@@ -371,8 +306,6 @@ export class Vcpu implements GuestCpu, VcpuInternals {
     debugException(this, esrValue, pc, far, guestTakes, guestEsr);
   }
 
-  /** A routed breakpoint/watchpoint the EL2 model resumed as its own (exit-dispatch.ts skipsDebugEvent). */
-  debugSkip: { pc: number; instructions: number } | null = null;
   skipsDebugEvent(pc: number): boolean {
     return skipsDebugEvent(this, pc);
   }
@@ -388,14 +321,14 @@ export class Vcpu implements GuestCpu, VcpuInternals {
     return this.loop.run(budget, opts);
   }
 
-  /** WFI: wait for an interrupt (run-loop.ts); false when nothing inside the machine can ever end the wait. */
+  /** WFI: wait for an interrupt (wfx-wait.ts); false when nothing inside the machine can ever end the wait. */
   waitForInterrupt(): boolean {
-    return this.loop.waitForInterrupt();
+    return wfx.waitForInterrupt(this);
   }
 
-  /** End a paced idle wait (paceIdle) at virtual time `ns`, at most its deadline (run-loop.ts). */
+  /** End a paced idle wait (paceIdle) at virtual time `ns`, at most its deadline (wfx-wait.ts). */
   endIdleWait(ns: number): void {
-    this.loop.endIdleWait(ns);
+    wfx.endIdleWait(this, ns);
   }
 
   // ------------------------------------------------ GuestCpu: TLB, regime
