@@ -273,6 +273,13 @@ function timeOnce(c, statsFile) {
 const selected = cases.filter((c) => !ONLY || ONLY.includes(c.name));
 if (ONLY) for (const n of ONLY) if (!cases.some((c) => c.name === n)) throw new Error(`bench: unknown case '${n}' (cases: ${cases.map((c) => c.name).join(', ')})`);
 if (selected.some((c) => c.build)) buildVariants();
+// The CLI as `npm run build` leaves it: its single-file bundle and code cache (cli/bundle-loader.ts),
+// rebuilt when tsc ran since (a bare `npx tsc` leaves it stale, and the CLI then loads module by module).
+const bundleFresh = spawnSync(process.execPath, ['--input-type=module', '-e', "const m = await import('./dist/cli/bundle-loader.js'); process.exit(m.freshBundle() ? 0 : 1)"], { cwd: root }).status === 0;
+if (!bundleFresh && process.env.HYPEMU_BUNDLE !== 'off') {
+  process.stderr.write('bench: dist/cli/bundle.cjs missing or older than tsc\'s output: node scripts/bundle.mjs\n');
+  if (spawnSync(process.execPath, [join(root, 'scripts/bundle.mjs')], { stdio: 'inherit' }).status !== 0) throw new Error('bench: scripts/bundle.mjs failed');
+}
 // Cases that need inputs made or fetched first (the Linux kernel) build their commands now.
 for (const c of selected) if (typeof c.cmds === 'function') c.cmds = c.cmds();
 /** The commands of a case once built. @param {BenchCase} c */

@@ -176,7 +176,8 @@ program.hook('preAction', (_program, action) => {
   if (s !== null) process.kill(process.pid, s);
 });
 
-async function main(): Promise<void> {
+/** Parses the command line and runs the command; cli/main.ts calls it. */
+export async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
@@ -201,4 +202,3 @@ async function main(): Promise<void> {
   }
 }
 
-await main();

@@ -10,8 +10,10 @@
 #      touching the system's apt configuration; see DESIGN.md)
 #   3. npm ci when node_modules is missing or older than package-lock.json
 #      (package-lock.json is never rewritten)
-#   4. npm run build (tsc); the native helpers (emulator/unicorn/native/*.c:
-#      system-instruction filter, TLB page flush, console window, fill cache, interrupt window) with cc into vendor/native/
+#   4. the native helpers (emulator/unicorn/native/*.c: system-instruction filter,
+#      TLB page flush, console window, fill cache, interrupt window) with cc into
+#      vendor/native/; npm run build (tsc, then the CLI's single-file bundle and
+#      its code cache from one trivial run: scripts/bundle.mjs)
 #   5. make -C guest-images
 #   6. node dist/cli/main.js run
 #
@@ -136,12 +138,9 @@ fi
 # koffi ships prebuilt binaries, vite's esbuild comes from its platform package.
 node -e "require('koffi')" || die "koffi does not load (node_modules broken? try: rm -rf node_modules && npm run setup)"
 node -e "require('esbuild').transformSync('let a = 1')" 2>/dev/null ||
-	die "esbuild (used by vitest) does not run; try: rm -rf node_modules && npm run setup"
+	die "esbuild (the CLI bundle, vitest) does not run; try: rm -rf node_modules && npm run setup"
 
 # ---------------------------------------------------------------- 4. build
-log "npm run build (tsc) and type-check of tests/ and bench/"
-npm run --silent build >&2
-npm run --silent typecheck >&2
 # The native helpers (README "Architecture"), each rebuilt when its source is newer: the
 # system-instruction filter (without it every MRS/MSR/SYS/SYSL crosses into JavaScript, with a
 # warning), the page-granular TLB flush (without it a TLBI by VA flushes Unicorn's whole TLB) and
@@ -153,6 +152,10 @@ npm run --silent typecheck >&2
 # postinstall: every emulator/unicorn/native/*.c is built, no list to keep.
 log "native helpers (scripts/build-native.mjs)"
 node scripts/build-native.mjs --strict
+# After the native helpers: the bundle's code cache comes from a run that uses them.
+log "npm run build (tsc, scripts/bundle.mjs) and type-check of tests/ and bench/"
+npm run --silent build >&2
+npm run --silent typecheck >&2
 
 # ---------------------------------------------------------------- 5. guests
 log "make -C guest-images"
