@@ -398,8 +398,10 @@ export function defaultFeatureSet(): FeatureSet {
  */
 export function withPointerAuth(fs: FeatureSet): FeatureSet {
   const o: Record<string, number> = {};
-  for (const [name, shift] of [['APA', 4], ['API', 8], ['GPA', 24], ['GPI', 28]] as const) {
-    o[`ID_AA64ISAR1_EL1.${name}`] = Math.min(fieldOf(QEMU_72_MAX.ID_AA64ISAR1_EL1!, shift), fieldOf(UNICORN_211_MAX.ID_AA64ISAR1_EL1!, shift));
+  for (const name of ['APA', 'API', 'GPA', 'GPI']) {
+    const path = `ID_AA64ISAR1_EL1.${name}`;
+    const { shift } = splitPath(path)[1];
+    o[path] = Math.min(fieldOf(QEMU_72_MAX.ID_AA64ISAR1_EL1!, shift), fieldOf(UNICORN_211_MAX.ID_AA64ISAR1_EL1!, shift));
   }
   return fs.withOverrides(o);
 }
