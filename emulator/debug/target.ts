@@ -44,6 +44,14 @@ export type WatchKind = 'write' | 'read' | 'access';
 export const TRAP_REASONS = ['sysreg', 'hvc', 'smc', 'dabt_s2', 'iabt_s2', 'wfx', 'irq', 'debug', 'exit-to-l1'] as const;
 export type TrapReason = (typeof TRAP_REASONS)[number];
 
+/** `monitor trap-break on|off [REASON...]` applied to a target's set: the reasons named, or all of TRAP_REASONS. */
+export function switchTrapBreak(set: Set<TrapReason>, enabled: boolean, reasons: readonly TrapReason[]): void {
+  for (const r of reasons.length > 0 ? reasons : TRAP_REASONS) {
+    if (enabled) set.add(r);
+    else set.delete(r);
+  }
+}
+
 /** Why the target stopped. Discriminated on `kind`; the stub turns it into a T/S/W reply. */
 export type StopReason =
   /** PC reached an address registered with addBreakpoint('sw'|'hw'); the instruction has NOT executed. */

@@ -36,10 +36,11 @@
  *   on every vCPU (watch-hooks.ts: the decode-before-run check would need to know which vCPU
  *   runs next); the vCPU that makes the access stops, before it, and becomes the current thread.
  *
- * Size (~650 lines, this comment included), why it stays whole: what is left here is the run
+ * Size (~610 lines, this comment included), why it stays whole: what is left here is the run
  * control, one state machine over the same fields (armed breakpoints, the gated exit, the reflection that paused,
  * the watch list, the halt, the threads); how each register is reached is vcpu-registers.ts,
- * memory and walks vcpu-inspect.ts, exit descriptions exit-text.ts.
+ * memory and walks vcpu-inspect.ts, exit descriptions exit-text.ts; the resume/interrupt slicing
+ * every target shares is sliced-run.ts, the watchpoint list and its hit rule watch-range.ts.
  */
 import type { HaltReason, Exit, ExitAction } from '../cpu/exits.js';
 import type { Vcpu } from '../cpu/vcpu.js';
@@ -56,17 +57,9 @@ import type { El2DebugView } from './el2-debug-view.js';
 import { WatchHooks } from './watch-hooks.js';
 export type { El2DebugView } from './el2-debug-view.js';
 export { describeExit, sysregName } from './exit-text.js';
-import {
-  TRAP_REASONS,
-  type BreakpointKind,
-  type BreakpointResult,
-  type DebugTarget,
-  type RegisterDescriptor,
-  type StopHandler,
-  type StopReason,
-  type TrapReason,
-  type WatchKind,
-} from './target.js';
+import { switchTrapBreak, type BreakpointKind, type BreakpointResult, type DebugTarget, type RegisterDescriptor, type StopReason, type TrapReason } from './target.js';
+import { WatchList } from './watch-range.js';
+import { SlicedRun, type RunMode } from './sliced-run.js';
 
 export interface VcpuTargetSession {
   readonly machine: { readonly vcpu: Vcpu };
@@ -102,19 +95,13 @@ export interface VcpuTargetOptions {
   readonly exitCodeFor: (halt: HaltReason) => number;
 }
 
-interface Watch {
-  readonly kind: WatchKind;
-  readonly addr: bigint;
-  readonly length: number;
-}
-
 const DEFAULT_SLICE = 250_000;
 const DEFAULT_WATCH_SLICE = 20_000;
 
 /** Scheduler steps while waiting for the stepped vCPU's turn: every other vCPU's quantum, twice. */
 const STEP_WAIT = 8 * 10_000 * 2;
 
-export class VcpuTarget implements DebugTarget {
+export class VcpuTarget extends SlicedRun implements DebugTarget {
   /** Every vCPU (one without --smp); vCPU i is GDB thread i + 1. */
   private readonly vcpus: readonly Vcpu[];
   private readonly hyps: readonly El2DebugView[];
@@ -125,10 +112,6 @@ export class VcpuTarget implements DebugTarget {
   private get vcpu(): Vcpu {
     return this.vcpus[this.gThread]!;
   }
-  private handler: StopHandler = () => {};
-  private running = false;
-  private killed = false;
-  private interruptRequested = false;
   /** The run is over (guest exit, fault, instruction limit, kill); set once. */
   halt: HaltReason | null = null;
 
@@ -141,7 +124,7 @@ export class VcpuTarget implements DebugTarget {
   /** The breakpoint addresses as last seen by translated code (syncTranslatedCode). */
   private tbBreakpoints = new Set<number>();
   private codeDirty = false;
-  private readonly watchpoints: Watch[] = [];
+  private readonly watchpoints = new WatchList();
   /** With several vCPUs, the watchpoints as data hooks on each (watch-hooks.ts); null with one. */
   private readonly watchHooks: WatchHooks | null;
 
@@ -169,6 +152,7 @@ export class VcpuTarget implements DebugTarget {
     private readonly session: VcpuTargetSession,
     options: VcpuTargetOptions,
   ) {
+    super();
     this.vcpus = session.smp?.vcpus ?? [session.machine.vcpu];
     this.hyps = session.smp?.hyps ?? [session.hyp];
     this.slice = options.sliceInstructions ?? DEFAULT_SLICE;
@@ -255,12 +239,7 @@ export class VcpuTarget implements DebugTarget {
       this.breakpoints.set(va, this.vcpus.map((v, i) => v.uc.onCode(va, va, (pc) => this.onBreakpointHook(i, pc))));
       return 'ok';
     }
-    if (!this.watchpoints.some((w) => w.kind === kind && w.addr === addr && w.length === length)) {
-      this.watchpoints.push({ kind, addr, length });
-      if (this.watchHooks !== null) {
-        this.watchHooks.add({ kind, addr, length });
-      }
-    }
+    if (this.watchpoints.add({ kind, addr, length })) this.watchHooks?.add({ kind, addr, length });
     return 'ok';
   }
 
@@ -272,11 +251,7 @@ export class VcpuTarget implements DebugTarget {
       this.breakpoints.delete(va);
       return 'ok';
     }
-    const i = this.watchpoints.findIndex((w) => w.kind === kind && w.addr === addr && w.length === length);
-    if (i >= 0) this.watchpoints.splice(i, 1);
-    if (i >= 0 && this.watchHooks !== null && this.halt === null) {
-      this.watchHooks.remove({ kind, addr, length });
-    }
+    if (this.watchpoints.remove({ kind, addr, length }) && this.halt === null) this.watchHooks?.remove({ kind, addr, length });
     return 'ok';
   }
 
@@ -337,24 +312,8 @@ export class VcpuTarget implements DebugTarget {
 
   // ------------------------------------------------------------------ execution
 
-  setStopHandler(handler: StopHandler): void {
-    this.handler = handler;
-  }
-
-  resume(mode: 'continue' | 'step'): void {
-    if (this.killed || this.running) return;
-    this.running = true;
-    this.interruptRequested = false;
-    setImmediate(() => this.runSlice(mode, true));
-  }
-
-  interrupt(): void {
-    if (this.running) this.interruptRequested = true;
-  }
-
-  kill(): void {
-    this.killed = true;
-    this.running = false;
+  override kill(): void {
+    super.kill();
     if (this.halt === null) this.halt = { kind: 'debugger-kill' };
   }
 
@@ -364,10 +323,9 @@ export class VcpuTarget implements DebugTarget {
   }
 
   private stop(reason: StopReason): void {
-    this.running = false;
     this.armed = false;
     this.session.flushConsole?.();
-    this.handler(reason);
+    this.report(reason);
   }
 
   private pcBig(): bigint {
@@ -485,7 +443,7 @@ export class VcpuTarget implements DebugTarget {
     }
   }
 
-  private runSlice(mode: 'continue' | 'step', first: boolean): void {
+  protected runSlice(mode: RunMode, first: boolean): void {
     if (!this.running || this.killed) return;
     if (this.halt !== null) return this.stop(this.ended(this.halt));
     if (this.interruptRequested) return this.stop({ kind: 'signal', pc: this.pcBig(), signal: 2 });
@@ -506,13 +464,13 @@ export class VcpuTarget implements DebugTarget {
         if (r !== null) return this.stop(r);
         if (this.vcpus.length === 1 && this.breakpoints.has(this.vcpu.pc)) return this.stop({ kind: 'breakpoint', pc: this.pcBig() });
       }
-      const r = this.watchpoints.length > 0 && this.watchHooks === null ? this.runWatched() : this.runFast();
+      const r = this.watchpoints.size > 0 && this.watchHooks === null ? this.runWatched() : this.runFast();
       if (r !== null) return this.stop(r);
     } catch (err) {
       // A host error must end the guest as a fault, never take the debugger session down.
       return this.stop(this.ended({ kind: 'fault', message: `internal error while running: ${(err as Error).message}` }));
     }
-    setImmediate(() => this.runSlice(mode, false));
+    this.nextSlice(mode);
   }
 
   /** One continue slice at full speed; breakpoints through code hooks. */
@@ -568,15 +526,8 @@ export class VcpuTarget implements DebugTarget {
     if (insn === null) return null;
     const acc = decodeMemoryAccess(insn, (n) => (n === 31 ? v.uc.regRead(Reg.SP) : v.uc.regRead(xreg(n))));
     if (acc === null || acc.cacheMaintenance) return null; // DC by VA: no data is read or written
-    const start = vaToBigint(acc.address);
-    const end = start + BigInt(acc.totalSize);
-    for (const w of this.watchpoints) {
-      const kindMatches = w.kind === 'access' || (w.kind === 'write') === acc.write;
-      if (kindMatches && start < w.addr + BigInt(w.length) && w.addr < end) {
-        return { kind: 'watch', pc: vaToBigint(pc), watch: w.kind, addr: start > w.addr ? start : w.addr };
-      }
-    }
-    return null;
+    const hit = this.watchpoints.firstHit(vaToBigint(acc.address), acc.totalSize, acc.write);
+    return hit === null ? null : { kind: 'watch', pc: vaToBigint(pc), ...hit };
   }
 
   // ------------------------------------------------------------------ exits
@@ -600,11 +551,7 @@ export class VcpuTarget implements DebugTarget {
   // ------------------------------------------------------------------ monitor commands
 
   setTrapBreak(enabled: boolean, reasons: readonly TrapReason[]): string {
-    const list = reasons.length > 0 ? reasons : TRAP_REASONS;
-    for (const r of list) {
-      if (enabled) this.trapBreak.add(r);
-      else this.trapBreak.delete(r);
-    }
+    switchTrapBreak(this.trapBreak, enabled, reasons);
     if (this.trapBreak.size === 0) return 'trap-break: off';
     const l1 = this.trapBreak.has('exit-to-l1');
     const how = [
@@ -661,7 +608,7 @@ export class VcpuTarget implements DebugTarget {
       `instructions: ${v.instructions} (virtual time ${v.instructions * NS_PER_INSN} ns)`,
       `exceptions: ${JSON.stringify(v.exceptions)}`,
       `EL2 exits: ${JSON.stringify(this.hyps[this.gThread]!.exits)}`,
-      `debugger: ${this.breakpoints.size} breakpoint(s), ${this.watchpoints.length} watchpoint(s)${this.watchpoints.length > 0 ? ' (continue single-steps while any is set)' : ''}, trap-break ${this.trapBreak.size === 0 ? 'off' : 'on for ' + [...this.trapBreak].join(', ')}`,
+      `debugger: ${this.breakpoints.size} breakpoint(s), ${this.watchpoints.size} watchpoint(s)${this.watchpoints.size > 0 ? ' (continue single-steps while any is set)' : ''}, trap-break ${this.trapBreak.size === 0 ? 'off' : 'on for ' + [...this.trapBreak].join(', ')}`,
     ];
     return lines.join('\n');
   }

@@ -14,12 +14,7 @@ import type { Vcpu } from '../cpu/vcpu.js';
 import { captureAbandoned, type AbandonedAccess } from '../cpu/abandoned-access.js';
 import { MemAccess } from '../unicorn/uc.js';
 import type { WatchKind } from './target.js';
-
-export interface WatchRange {
-  readonly kind: WatchKind;
-  readonly addr: bigint;
-  readonly length: number;
-}
+import { watchHit, type WatchRange } from './watch-range.js';
 
 /** A watchpoint hit: the vCPU, the instruction, the watched address it touched. */
 export interface WatchHit {
@@ -72,11 +67,10 @@ export class WatchHooks {
   /** Inside vCPU i's uc_emu_start, before an access of `size` bytes at `address` that may touch the range. */
   private onAccess(i: number, w: WatchRange, write: boolean, address: number, size: number): void {
     if (this.hit !== null || !this.armed(i)) return;
-    if (w.kind === 'write' ? !write : w.kind === 'read' ? write : false) return;
-    const a = BigInt.asUintN(64, BigInt(address));
-    if (a + BigInt(size) <= w.addr || a >= w.addr + BigInt(w.length)) return;
+    const addr = watchHit(w, BigInt.asUintN(64, BigInt(address)), size, write);
+    if (addr === null) return;
     const v = this.vcpus[i]!;
-    this.hit = { vcpu: i, pc: v.pc, kind: w.kind, addr: a > w.addr ? a : w.addr, undo: captureAbandoned(v, address, size, write) };
+    this.hit = { vcpu: i, pc: v.pc, kind: w.kind, addr, undo: captureAbandoned(v, address, size, write) };
     v.stopBeforeCurrent();
   }
 }

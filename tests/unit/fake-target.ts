@@ -1,8 +1,10 @@
 /**
  * An in-memory DebugTarget with a toy CPU, so the GDB stub can be tested (by unit tests and by a
- * real gdb-multiarch) without Unicorn. It follows the same contract the real target must follow:
- * resume() returns at once and runs in setImmediate slices, interrupt() is honoured between
- * slices, breakpoints are PC matches (memory is never patched), watchpoints stop *before* the
+ * real gdb-multiarch) without Unicorn. It follows the same contract the real target must follow,
+ * through the same code where the contract is code: the run in setImmediate slices with interrupt()
+ * honoured between them (emulator/debug/sliced-run.ts), the watchpoint list and its hit rule
+ * (watch-range.ts), trap-break's reasons (target.ts switchTrapBreak). Its own are the toy CPU and
+ * memory: breakpoints are PC matches (memory is never patched), watchpoints stop *before* the
  * access with PC at the accessing instruction (as aarch64 GDB expects: nonsteppable watchpoints).
  *
  * Toy ISA (every other word is a NOP; every instruction advances PC by 4):
@@ -12,17 +14,9 @@
  *   0xd4400000  HLT #0         machine exit with code x0 & 0xff
  */
 import { AARCH64_REGISTERS, regnumOf } from '../../emulator/debug/aarch64-registers.js';
-import {
-  TRAP_REASONS,
-  type BreakpointKind,
-  type BreakpointResult,
-  type DebugTarget,
-  type RegisterDescriptor,
-  type StopHandler,
-  type StopReason,
-  type TrapReason,
-  type WatchKind,
-} from '../../emulator/debug/target.js';
+import { switchTrapBreak, type BreakpointKind, type BreakpointResult, type DebugTarget, type RegisterDescriptor, type StopReason, type TrapReason } from '../../emulator/debug/target.js';
+import { SlicedRun, type RunMode } from '../../emulator/debug/sliced-run.js';
+import { WatchList } from '../../emulator/debug/watch-range.js';
 
 export const TOY_STR = 0xf9000041;
 export const TOY_LDR = 0xf9400041;
@@ -37,26 +31,15 @@ export interface FakeTargetOptions {
   readonly resetPc?: bigint;
 }
 
-interface Watch {
-  readonly kind: WatchKind;
-  readonly addr: bigint;
-  readonly length: number;
-}
-
-export class FakeTarget implements DebugTarget {
+export class FakeTarget extends SlicedRun implements DebugTarget {
   readonly regs: bigint[];
   readonly pages = new Map<bigint, Uint8Array>();
   readonly breakpoints = new Set<bigint>();
-  readonly watchpoints: Watch[] = [];
+  readonly watchpoints = new WatchList();
   readonly trapBreak = new Set<TrapReason>();
   readonly exitLog: string[] = [];
   instructions = 0;
-  resumes = 0;
-  killed = false;
   detachCount = 0;
-  running = false;
-  private handler: StopHandler = () => {};
-  private interruptRequested = false;
   /** An exit already reported by trap-break at this PC: the next resume handles it instead of stopping again. */
   private trapReportedAt: bigint | null = null;
   private readonly sliceInstructions: number;
@@ -64,6 +47,7 @@ export class FakeTarget implements DebugTarget {
   private readonly readOnly = new Set(['currentel', 'cntvct_el0', 'midr_el1'].map((n) => regnumOf(AARCH64_REGISTERS, n)));
 
   constructor(options: FakeTargetOptions = {}) {
+    super();
     this.sliceInstructions = options.sliceInstructions ?? 1000;
     this.regs = AARCH64_REGISTERS.map(() => 0n);
     this.regs[this.pcN] = options.resetPc ?? 0x4008_0000n;
@@ -141,39 +125,14 @@ export class FakeTarget implements DebugTarget {
 
   addBreakpoint(kind: BreakpointKind, addr: bigint, length: number): BreakpointResult {
     if (kind === 'sw' || kind === 'hw') this.breakpoints.add(addr);
-    else if (!this.watchpoints.some((w) => w.kind === kind && w.addr === addr && w.length === length)) this.watchpoints.push({ kind, addr, length });
+    else this.watchpoints.add({ kind, addr, length });
     return 'ok';
   }
 
   removeBreakpoint(kind: BreakpointKind, addr: bigint, length: number): BreakpointResult {
     if (kind === 'sw' || kind === 'hw') this.breakpoints.delete(addr);
-    else {
-      const i = this.watchpoints.findIndex((w) => w.kind === kind && w.addr === addr && w.length === length);
-      if (i >= 0) this.watchpoints.splice(i, 1);
-    }
+    else this.watchpoints.remove({ kind, addr, length });
     return 'ok';
-  }
-
-  setStopHandler(handler: StopHandler): void {
-    this.handler = handler;
-  }
-
-  resume(mode: 'continue' | 'step'): void {
-    if (this.killed || this.running) return;
-    this.resumes++;
-    this.running = true;
-    this.interruptRequested = false;
-    // Never run (or report) inside resume(): the caller is in the middle of a packet handler.
-    setImmediate(() => this.slice(mode, true));
-  }
-
-  interrupt(): void {
-    if (this.running) this.interruptRequested = true;
-  }
-
-  kill(): void {
-    this.killed = true;
-    this.running = false;
   }
 
   detached(): void {
@@ -182,11 +141,7 @@ export class FakeTarget implements DebugTarget {
   }
 
   setTrapBreak(enabled: boolean, reasons: readonly TrapReason[]): string {
-    const list = reasons.length > 0 ? reasons : TRAP_REASONS;
-    for (const r of list) {
-      if (enabled) this.trapBreak.add(r);
-      else this.trapBreak.delete(r);
-    }
+    switchTrapBreak(this.trapBreak, enabled, reasons);
     return this.trapBreak.size === 0 ? 'trap-break: off' : `trap-break: on for ${[...this.trapBreak].join(', ')}`;
   }
 
@@ -210,24 +165,19 @@ export class FakeTarget implements DebugTarget {
 
   // ---------------------------------------------------------------- toy execution
 
-  private stop(reason: StopReason): void {
-    this.running = false;
-    this.handler(reason);
-  }
-
-  private slice(mode: 'continue' | 'step', first: boolean): void {
+  protected runSlice(mode: RunMode, first: boolean): void {
     if (!this.running || this.killed) return;
-    if (this.interruptRequested) return this.stop({ kind: 'signal', pc: this.pc, signal: 2 });
+    if (this.interruptRequested) return this.report({ kind: 'signal', pc: this.pc, signal: 2 });
     const budget = mode === 'step' ? 1 : this.sliceInstructions;
     for (let i = 0; i < budget; i++) {
       // The instruction we resume from must run even if a breakpoint/watchpoint sits on it.
       const resuming = first && i === 0;
-      if (!resuming && mode === 'continue' && this.breakpoints.has(this.pc)) return this.stop({ kind: 'breakpoint', pc: this.pc });
+      if (!resuming && mode === 'continue' && this.breakpoints.has(this.pc)) return this.report({ kind: 'breakpoint', pc: this.pc });
       const r = this.execute(resuming);
-      if (r !== null) return this.stop(r);
+      if (r !== null) return this.report(r);
     }
-    if (mode === 'step') return this.stop({ kind: 'step', pc: this.pc });
-    setImmediate(() => this.slice(mode, false));
+    if (mode === 'step') return this.report({ kind: 'step', pc: this.pc });
+    this.nextSlice(mode);
   }
 
   /** Execute one toy instruction; a non-null result stops before (watch, trap-break) or after (exit) it. */
@@ -239,10 +189,8 @@ export class FakeTarget implements DebugTarget {
     if (word === TOY_STR || word === TOY_LDR) {
       const isWrite = word === TOY_STR;
       const addr = x(2);
-      if (!resuming) {
-        const hit = this.watchpoints.find((w) => (w.kind === 'access' || w.kind === (isWrite ? 'write' : 'read')) && addr < w.addr + BigInt(w.length) && w.addr < addr + 8n);
-        if (hit !== undefined) return { kind: 'watch', pc, watch: hit.kind, addr: addr > hit.addr ? addr : hit.addr };
-      }
+      const hit = resuming ? null : this.watchpoints.firstHit(addr, 8, isWrite);
+      if (hit !== null) return { kind: 'watch', pc, ...hit };
       if (isWrite) {
         const b = new Uint8Array(8);
         new DataView(b.buffer).setBigUint64(0, x(1), true);
