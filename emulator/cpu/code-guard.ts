@@ -172,6 +172,7 @@ export class CodeGuard {
     // Also when QEMU flushed by itself (a native TLBI VMALLE1): the native fill cache repeats
     // entries of Unicorn's TLB and must not outlive them.
     this.uc.dropFillCache();
+    this.uc.tlbiFront?.clearIcPages();
     this.epoch++;
     this.flushNeeded = false;
   }
@@ -208,6 +209,8 @@ export class CodeGuard {
       if (shadow === -1) return -1;
       if (shadow !== null) {
         if (alias) c.aliased[p] = 1;
+        // The native IC IVAU gate sends an IC IVAU of this page to icInvalidate from now on.
+        if (c.sEpoch[p] !== e) this.uc.tlbiFront?.addIcPage(out.pa);
         c.sEpoch[p] = e;
         this.liveEpoch = e;
         out.pa = shadow;

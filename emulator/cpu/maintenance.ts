@@ -7,7 +7,7 @@
  */
 import type { CpRegView } from '../unicorn/uc.js';
 import type { TlbiFront } from '../unicorn/tlbi-front.js';
-import type { SysregEntry } from './sysreg-catalogue.js';
+import { sysregKey, type SysregEntry } from './sysreg-catalogue.js';
 import type { SysInsnAccess, SysRoutingInputs } from './exits.js';
 import { bareRoute } from './sysinsn-hook.js';
 import type { TlbiOperation } from '../mmu/tlbi-op.js';
@@ -202,6 +202,7 @@ export function refreshTlbiFront(v: VcpuInternals): void {
   else inp.lo = inp.hi = inp.mdcr = 0;
   if (!usable) {
     f.ctl[1] = 0;
+    f.setIcGate(false);
     frontStates.delete(v);
     return;
   }
@@ -222,4 +223,26 @@ export function refreshTlbiFront(v: VcpuInternals): void {
   }
   frontStates.set(v, { lo: inp.lo, hi: inp.hi, mdcr: inp.mdcr, generation: gen });
   f.ctl[1] = 1;
+  // The IC IVAU gate: C may let an IC IVAU run without JavaScript when the route would be native
+  // at EL0 and at EL1 (no HCR_EL2.TPU/TOCU trap, SCTLR_EL1.UCI is the CPU's own check) and the
+  // code guard's icInvalidate would find no snapshot on its page (tlb-flush.c).
+  const ivau = v.sysregs.get(IC_IVAU_KEY);
+  let icNative = ivau !== undefined;
+  if (ivau !== undefined) {
+    a.op0 = ivau.op0;
+    a.op1 = ivau.op1;
+    a.crn = ivau.crn;
+    a.crm = ivau.crm;
+    a.op2 = ivau.op2;
+    for (const el of [0, 1]) {
+      a.el = el;
+      const r = el2 !== null ? el2.routeSysInsn(v, a, ivau) : bareRoute(ivau, el);
+      if (r.route !== 'native') icNative = false;
+    }
+    a.el = 1;
+  }
+  f.setIcGate(icNative);
 }
+
+/** IC IVAU's packed encoding (op0 1, op1 3, CRn 7, CRm 5, op2 1; Arm ARM C5.3.13). */
+const IC_IVAU_KEY = sysregKey({ op0: 1, op1: 3, crn: 7, crm: 5, op2: 1 });

@@ -259,6 +259,8 @@ export interface TlbFlushLib {
     create(uc: unknown, cpuOffset: number, js: unknown, fill: unknown, fillLib: string, libpath: string): unknown;
     cb(): unknown;
     layout(what: number): number;
+    /** The IC IVAU gate's layout in a front (hypemu_tlbi_front_ic_layout); null from a library built before it. */
+    icLayout: ((front: unknown, what: number) => number) | null;
   } | null;
 }
 export function tlbFlushLib(): TlbFlushLib | null {
@@ -280,6 +282,7 @@ export function nativeTlbLib(): TlbFlushLib | null {
               create: create as never,
               cb: lib.func('void *hypemu_tlbi_front_cb(void)') as never,
               layout: lib.func('uint32_t hypemu_tlbi_front_layout(int what)') as never,
+              icLayout: optionalFunc(lib, 'uint32_t hypemu_tlbi_front_ic_layout(void *front, int what)') as never,
             },
     };
   }).lib;

@@ -4,6 +4,10 @@
  * translations larger than 4 KiB (there C defers to JavaScript: the model TLB knows which of
  * their pages to flush), and the queue of TLBIs C completed, which the model TLB must still
  * learn of. Views over the C struct, made once; nothing here calls the FFI.
+ *
+ * Also the IC IVAU gate's state (tlb-flush.c "The IC IVAU gate"): whether C may let an IC IVAU
+ * run without JavaScript, and the physical 1 KiB pages whose code snapshot a TLB entry received
+ * since Unicorn's TLB was last flushed whole (emulator/cpu/code-guard.ts keeps it).
  */
 import { koffi } from './ffi.js';
 import type { TlbFlushLib } from './ffi.js';
@@ -26,10 +30,16 @@ export class TlbiFront {
   private readonly slots: number;
   private used2m = 0;
   private used1g = 0;
+  /** [0] IC IVAU gate enabled, [1] its page set overflowed (every IC IVAU to JavaScript); null: no gate in this library. */
+  private readonly icCtl: Uint32Array | null = null;
+  private readonly icHandledView: BigUint64Array | null = null;
+  private readonly icPages: Float64Array | null = null;
+  private icUsed = 0;
 
   constructor(
     readonly ptr: unknown,
     layout: NonNullable<TlbFlushLib['front']>['layout'],
+    icLayout: NonNullable<TlbFlushLib['front']>['icLayout'] = null,
   ) {
     const size = layout(0);
     const dims = layout(-1);
@@ -43,6 +53,54 @@ export class TlbiFront {
     this.bits = new Uint8Array(ab, layout(3), 65536 / 8);
     this.blocks2m = new Float64Array(ab, layout(4), this.slots);
     this.blocks1g = new Float64Array(ab, layout(5), this.slots);
+    const icAt = icLayout?.(ptr, 0) ?? 0;
+    if (icAt > 0) {
+      this.icCtl = new Uint32Array(ab, icAt, 2);
+      this.icHandledView = new BigUint64Array(ab, icAt + 8, 1);
+      this.icPages = new Float64Array(ab, icAt + 16, icLayout!(ptr, 1));
+    }
+  }
+
+  /** Does this library have the IC IVAU gate? */
+  get hasIcGate(): boolean {
+    return this.icCtl !== null;
+  }
+
+  /** IC IVAUs C let run without JavaScript (their page held no code snapshot). */
+  get icHandled(): number {
+    return this.icHandledView === null ? 0 : Number(this.icHandledView[0]!);
+  }
+
+  /** May C let an IC IVAU whose page holds no snapshot run natively (one vCPU, IC IVAU routed native)? */
+  setIcGate(on: boolean): void {
+    if (this.icCtl !== null) this.icCtl[0] = on ? 1 : 0;
+  }
+
+  /** A TLB entry received a code snapshot of the RAM page at physical `pa` (1 KiB aligned): IC IVAU there goes to JavaScript. */
+  addIcPage(pa: number): void {
+    const set = this.icPages;
+    if (set === null) return;
+    const k = Math.floor(pa / 0x400);
+    const n = set.length;
+    for (let i = 0; i < n; i++) {
+      const j = (k + i) % n;
+      const cur = set[j]!;
+      if (cur === k + 1) return;
+      if (cur === 0) {
+        set[j] = k + 1;
+        if (++this.icUsed * 2 > n) this.icCtl![1] = 1;
+        return;
+      }
+    }
+    this.icCtl![1] = 1;
+  }
+
+  /** Unicorn's TLB was flushed whole: no entry holds a snapshot. */
+  clearIcPages(): void {
+    if (this.icPages === null) return;
+    if (this.icUsed > 0) this.icPages.fill(0);
+    this.icUsed = 0;
+    this.icCtl![1] = 0;
   }
 
   /** TLBIs C completed so far. */

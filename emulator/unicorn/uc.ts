@@ -1000,7 +1000,7 @@ export class Unicorn {
     const ptr = front.create(this.handle, off, js, fill?.ptr ?? null, fl.lib?.path ?? '', this.libraryPath);
     if (ptr === null) return null;
     this.keep.push(ptr);
-    this.tlbiFront = new TlbiFront(ptr, front.layout);
+    this.tlbiFront = new TlbiFront(ptr, front.layout, front.icLayout);
     return front.cb();
   }
 

@@ -43,6 +43,8 @@ const A64 = {
   tlbiVae1X15: 0xd508872f, // tlbi vae1, x15
   tlbiVale1X13: 0xd50887ad, // tlbi vale1, x13
   tlbiVmalle1: 0xd508871f, // tlbi vmalle1
+  icIvauX10: 0xd50b752a, // ic ivau, x10 (SYS #3, C7, C5, #1)
+  icIvauX14: 0xd50b752e, // ic ivau, x14
   ldtrX3X14: 0xf84009c3, // ldtr x3, [x14]
   ldtrX2X10: 0xf8400942, // ldtr x2, [x10]
   ldtrX2X10p8: 0xf8408942, // ldtr x2, [x10, #8]
@@ -180,6 +182,48 @@ describe('TLB maintenance: a changed PTE is used after TLBI + DSB + ISB (D8.14)'
     expect(out.pa).toBe(PAGE_A + 0x10);
     expect(out.s1Level).toBe(3);
     expect(out.attrs.name).toBe('Normal-WB');
+  });
+});
+
+// IC IVAU (Arm ARM C5.3.13) routed native does something in JavaScript only for a page whose code
+// snapshot a TLB entry holds (emulator/cpu/code-guard.ts icInvalidate); the native gate
+// (tlb-flush.c) lets every other one run in C, by the translation the native fill cache holds.
+describe('the native IC IVAU gate: an IC IVAU whose page holds no code snapshot runs without JavaScript', () => {
+  for (const withHyp of [false, true]) {
+    it.skipIf(!frontBuilt)(`${withHyp ? 'under the EL2 model' : 'bare vCPU'}: by a VA the fill cache translates, in C; by one it does not hold, in JavaScript`, () => {
+      const { v, hyp } = machine([A64.ldrX1X10, A64.icIvauX10, A64.icIvauX14, A64.self], withHyp);
+      expect(v.uc.tlbiFront?.hasIcGate).toBe(true);
+      expect(v.runFor(4)).toBeNull();
+      expect(v.pc).toBe(BASE + 12);
+      // VA_K was just loaded from (its data entry is in the fill cache): C; VA_U never accessed: JavaScript.
+      expect(v.uc.tlbiFront?.icHandled).toBe(1);
+      if (hyp) expect(hyp.stats.exits.byReason.sysreg).toBe(0); // neither trapped
+    });
+  }
+
+  it.skipIf(!frontBuilt)('an IC IVAU onto a page whose snapshot a TLB entry received goes to JavaScript (the code guard retakes it)', () => {
+    const { v } = machine([A64.ldrX1X10, A64.icIvauX10, A64.self], false);
+    v.uc.tlbiFront!.addIcPage(PAGE_A); // what the code guard records when it hands out PAGE_A's snapshot
+    expect(v.runFor(3)).toBeNull();
+    expect(v.uc.tlbiFront?.icHandled).toBe(0);
+    // A whole flush empties the set (CodeGuard.tlbFlushed): the same IC IVAU is C's again.
+    v.flushTlb();
+    v.pc = BASE;
+    expect(v.runFor(3)).toBeNull();
+    expect(v.uc.tlbiFront?.icHandled).toBe(1);
+  });
+
+  it.skipIf(!frontBuilt)('with HCR_EL2.TPU set the gate is closed: the IC IVAU exits with its syndrome (EC 0x18, D19.2.48 TPU)', () => {
+    const { v, hyp } = machine([A64.ldrX1X10, A64.icIvauX10, A64.self], true);
+    hyp!.el2.hcr = hyp!.el2.hcr | (1n << 24n); // TPU
+    const seen: number[] = [];
+    v.onExit = (e) => {
+      if (e.reason === 'sysreg') seen.push(e.esr);
+    };
+    expect(v.runFor(3)).toBeNull();
+    expect(v.uc.tlbiFront?.icHandled).toBe(0);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]! >>> 26).toBe(0x18);
   });
 });
 

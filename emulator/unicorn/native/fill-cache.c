@@ -208,6 +208,31 @@ void hypemu_fill_drop_pages(void *p, const double *vas, int n)
 	}
 }
 
+/*
+ * The guest PA of `va` (any byte) as the entry recorded for its 1 KiB page at the current EL
+ * (PSTATE's EL and PAN, as fill_hook keys it; any kind) answers, into *pa: 0, or -1 when none is
+ * recorded (or the cache is off: the regime may have changed). For the IC IVAU gate
+ * (tlb-flush.c): an answer recorded here is what the fill handler answered for that TLB entry,
+ * and it never outlives the entry. Reads registers only; no callback.
+ */
+int hypemu_fill_lookup(void *p, void *uc, uint64_t va, uint64_t *pa)
+{
+	hypemu_fill *f = p;
+	if (!f->enabled)
+		return -1;
+	uint64_t pstate = 0, ttbr0 = 0, ttbr1 = 0;
+	reg_read(uc, REG_PSTATE, &pstate);
+	reg_read(uc, REG_TTBR0_EL1, &ttbr0);
+	reg_read(uc, REG_TTBR1_EL1, &ttbr1);
+	unsigned el = (pstate >> 2) & 3;
+	int64_t key = (int64_t)(va & ~(uint64_t)0x3ff) + (el == 0 ? 0 : (pstate & PSTATE_PAN) ? 2 : 1);
+	const entry *e = &f->table[slot_of(key, TABLE_BITS)];
+	if (e->gen != f->gen || e->key != key || e->ttbr0 != ttbr0 || e->ttbr1 != ttbr1)
+		return -1;
+	*pa = e->paddr + (va & 0x3ff);
+	return 0;
+}
+
 /* An LDTR/STTR-family instruction at `va` (the code-page scan found it): EL1 data fills there go to JavaScript. */
 void hypemu_fill_add_site(void *p, double va)
 {

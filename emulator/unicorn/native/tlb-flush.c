@@ -151,6 +151,17 @@ void hypemu_tlb_flush_pages(void *uc, long cpu_off, const double *vas, int n)
  * slice end. Everything else (EL0: UNDEFINED; a block region; a full queue; any other encoding)
  * goes to JavaScript as before. Unicorn then executes the TLBI itself (return 0), as it does for
  * a TLBI JavaScript routes native.
+ *
+ * The IC IVAU gate (issue 10: a Linux boot executes ~62k IC IVAU, a JavaScript round trip each,
+ * only for the code guard to find, almost always, that the line's page holds no code snapshot).
+ * JavaScript's handling of an IC IVAU routed native, with one vCPU (emulator/cpu/maintenance.ts
+ * icMaintenance), does something only when the physical page the VA translates to had a code
+ * snapshot handed to a TLB entry since Unicorn's TLB was last flushed whole (code-guard.ts
+ * icInvalidate). JavaScript keeps that set of pages here (`ic_pages`, written as it hands a
+ * snapshot out, emptied when it flushes the whole TLB) and says when the gate may be used
+ * (`ic_enabled`: one vCPU, IC IVAU routed native at EL0 and EL1). Here, an IC IVAU whose VA the
+ * native fill cache holds a translation for (the TLB entry's own answer; none: JavaScript) onto a
+ * page outside the set runs natively (return 0), as JavaScript would have let it.
  */
 typedef struct {
 	uint32_t crn, crm, op0, op1, op2;
@@ -159,11 +170,15 @@ typedef struct {
 typedef uint32_t (*insn_sys_cb)(void *uc, int reg, const uc_arm64_cp_reg *cp, void *ud);
 typedef int (*reg_read_fn)(void *uc, int regid, void *value);
 typedef void (*fill_drop_fn)(void *fill, const double *vas, int n);
+typedef int (*fill_lookup_fn)(void *fill, void *uc, uint64_t va, uint64_t *pa);
 
 #define TLBI_RING 256
 #define BLOCK_SLOTS 4096
 #define REG_PSTATE 265
 #define MMUIDX_E10 ((1u << 0) | (1u << 2) | (1u << 3))
+#define IC_SLOTS 1024
+/* IC IVAU: op0 1, op1 3, CRn 7, CRm 5, op2 1 (Arm ARM C5.3.13). */
+#define IC_IVAU_KEY (1u << 14 | 3u << 11 | 7u << 7 | 5u << 3 | 1u)
 
 /* Shared with JavaScript (emulator/unicorn/uc.ts TlbiFront): the first fields, in this order. */
 typedef struct tlbi_front {
@@ -181,6 +196,12 @@ typedef struct tlbi_front {
 	 */
 	double blocks2m[BLOCK_SLOTS];
 	double blocks1g[BLOCK_SLOTS];
+	/* The IC IVAU gate (above), written by JavaScript: */
+	uint32_t ic_enabled; /* the gate may be used */
+	uint32_t ic_full;    /* the page set overflowed: every IC IVAU goes to JavaScript */
+	uint64_t ic_handled; /* IC IVAUs let run here (statistics) */
+	/* Open-addressed set of k = PA >> 10 (1 KiB pages): slot k mod IC_SLOTS and on, holding k + 1 (0: empty). */
+	double ic_pages[IC_SLOTS];
 	/* private */
 	void *uc;
 	void *cpu;
@@ -191,6 +212,7 @@ typedef struct tlbi_front {
 
 static reg_read_fn front_reg_read;
 static fill_drop_fn front_fill_drop;
+static fill_lookup_fn front_fill_lookup;
 static tlbi_front *fronts;
 
 static int in_blocks(const double *set, double k)
@@ -205,6 +227,18 @@ static int in_blocks(const double *set, double k)
 	return 1;
 }
 
+static int in_ic_pages(const double *set, uint64_t k)
+{
+	for (unsigned i = 0; i < IC_SLOTS; i++) {
+		double v = set[(k + i) & (IC_SLOTS - 1)];
+		if (v == 0)
+			return 0;
+		if (v == (double)(k + 1))
+			return 1;
+	}
+	return 1;
+}
+
 static uint32_t tlbi_front_cb(void *uc, int reg, const uc_arm64_cp_reg *cp, void *ud)
 {
 	tlbi_front *t = fronts;
@@ -212,9 +246,18 @@ static uint32_t tlbi_front_cb(void *uc, int reg, const uc_arm64_cp_reg *cp, void
 		t = t->next;
 	if (t == NULL)
 		return 0; /* cannot happen: the front is registered before its hook */
+	unsigned key = (cp->op0 & 3) << 14 | (cp->op1 & 7) << 11 | (cp->crn & 15) << 7 | (cp->crm & 15) << 3 | (cp->op2 & 7);
+	if (key == IC_IVAU_KEY) {
+		uint64_t pa;
+		if (t->ic_enabled && !t->ic_full && t->fill != NULL && front_fill_lookup != NULL &&
+		    front_fill_lookup(t->fill, uc, cp->val, &pa) == 0 && !in_ic_pages(t->ic_pages, pa >> 10)) {
+			t->ic_handled++;
+			return 0;
+		}
+		return t->js(uc, reg, cp, ud);
+	}
 	if (!t->enabled || t->blocks_full || t->count >= TLBI_RING)
 		return t->js(uc, reg, cp, ud);
-	unsigned key = (cp->op0 & 3) << 14 | (cp->op1 & 7) << 11 | (cp->crn & 15) << 7 | (cp->crm & 15) << 3 | (cp->op2 & 7);
 	if (!(t->bits[key >> 3] & (1u << (key & 7))))
 		return t->js(uc, reg, cp, ud);
 	uint64_t pstate = 0;
@@ -268,6 +311,8 @@ void *hypemu_tlbi_front_new(void *uc, long cpu_off, insn_sys_cb js, void *fill, 
 		front_fill_drop = fh ? (fill_drop_fn)dlsym(fh, "hypemu_fill_drop_pages") : NULL;
 		if (front_fill_drop == NULL)
 			return NULL;
+		/* A fill cache built before hypemu_fill_lookup: no IC IVAU gate (all of them to JavaScript). */
+		front_fill_lookup = (fill_lookup_fn)dlsym(fh, "hypemu_fill_lookup");
 	}
 	tlbi_front *t = calloc(1, sizeof *t);
 	if (t == NULL)
@@ -299,4 +344,17 @@ uint32_t hypemu_tlbi_front_layout(int what)
 	case 5: return (uint32_t)offsetof(tlbi_front, blocks1g);
 	default: return TLBI_RING | (uint32_t)BLOCK_SLOTS << 16;
 	}
+}
+
+/*
+ * The IC IVAU gate's part of the front: 0 where ic_enabled starts (ic_full, ic_handled, then
+ * ic_pages follow it: see the struct), 1 the slots of ic_pages; 0 from both when the gate cannot
+ * work (no fill cache with hypemu_fill_lookup): JavaScript then leaves it off.
+ */
+uint32_t hypemu_tlbi_front_ic_layout(void *front, int what)
+{
+	tlbi_front *t = front;
+	if (t->fill == NULL || front_fill_lookup == NULL)
+		return 0;
+	return what == 0 ? (uint32_t)offsetof(tlbi_front, ic_enabled) : IC_SLOTS;
 }
