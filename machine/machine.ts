@@ -38,7 +38,7 @@ import { restoreSnapshot, takeSnapshot, type ParsedSnapshot } from './snapshot.j
 import type { SmpVm } from './smp.js';
 import { assembleVm, idleClock, stepVm, type Vm } from './vm.js';
 import { HostWait, betweenTurns, type TurnWait } from './idle-wait.js';
-import { loadBootImage } from './boot-image.js';
+import { loadBootImage, whileImageOpen } from './boot-image.js';
 import { readRam, registers, walkReports, walkVa, writeRam } from './inspect.js';
 import { checkRestoreOptions, parseSnapshotFile, restoredConfig } from './restore-options.js';
 import type { MachineIo, Registers, RunResult, Until } from './machine-types.js';
@@ -135,7 +135,7 @@ export class Machine {
     if (c.trace !== undefined) checkWritable(c.trace, '--trace');
     if (c.snapshotFile !== undefined) checkWritable(c.snapshotFile, '--snapshot');
     const image = await loadBootImage(c);
-    const m = new Machine(c, image, io);
+    const m = whileImageOpen(image, () => new Machine(c, image, io));
     logger.info(
       { mode: c.hyp.mode, mairMangle: c.hyp.mairMangle, defaultCacheable: c.hyp.defaultCacheable, deviceS2: c.hyp.deviceS2, stage2: c.hyp.stage2Mapping, fastPath: c.hyp.fastPath, ram: `${c.ram.size >> 20} MiB` },
       'machine built: virt board, EL2 model attached',

@@ -9,7 +9,9 @@
  * view at 4 GiB; RAM may be much larger). Accesses of at most a page never
  * cross a segment; `load`/`copyOut` split larger ones.
  */
+import { readSync } from 'node:fs';
 import { Unicorn, SHARED_SEGMENT, type SharedBlock } from '../unicorn/uc.js';
+import type { FileBytes } from '../platform/image-types.js';
 import type { RamBlock } from '../mmu/memory.js';
 
 export class GuestRam {
@@ -130,6 +132,21 @@ export class GuestRam {
       throw new RangeError(`0x${pa.toString(16)}+0x${data.byteLength.toString(16)} is outside RAM`);
     }
     this.eachPart(pa, data.byteLength, (seg, o, done, n) => seg.set(data.subarray(done, done + n), o));
+  }
+
+  /**
+   * Read `f.length` bytes of the open file `f.fd` from `f.offset` into RAM at pa: the OS copies
+   * them from its page cache into the guest's pages, with no buffer between (an image loader).
+   */
+  loadFile(pa: number, f: FileBytes): void {
+    if (!this.contains(pa, f.length)) throw new RangeError(`0x${pa.toString(16)}+0x${f.length.toString(16)} is outside RAM`);
+    this.eachPart(pa, f.length, (seg, o, done, n) => {
+      for (let got = 0; got < n; ) {
+        const r = readSync(f.fd, seg, o + got, n - got, f.offset + done + got);
+        if (r === 0) throw new Error(`file ended ${f.length - done - got} bytes early (changed since it was opened?)`);
+        got += r;
+      }
+    });
   }
 
   /** Zero [pa, pa + len). */

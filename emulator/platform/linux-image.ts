@@ -86,9 +86,10 @@ export interface LinuxPlacement {
  * Choose where the Image goes. `loadAddr`, when given, is where the first byte goes and
  * must be a 2 MB aligned base plus text_offset. Otherwise the base is the lowest 2 MB aligned
  * address in RAM, which satisfies both placement policies of flags bit 3 (bit 3 = 0 asks for
- * "as close as possible to the base of DRAM").
+ * "as close as possible to the base of DRAM"). `bytes` may be the file's first bytes only
+ * (the header); `fileSize` is then the whole file's.
  */
-export function placeLinuxImage(file: string, bytes: Uint8Array, ram: RamRange, loadAddr?: number): LinuxPlacement {
+export function placeLinuxImage(file: string, bytes: Uint8Array, ram: RamRange, loadAddr?: number, fileSize = bytes.length): LinuxPlacement {
   const header = parseLinuxHeader(file, bytes);
   let start: number;
   if (loadAddr !== undefined) {
@@ -99,7 +100,7 @@ export function placeLinuxImage(file: string, bytes: Uint8Array, ram: RamRange, 
   } else {
     start = alignUp(ram.base, IMAGE_BASE_ALIGN) + header.textOffset;
   }
-  const size = Math.max(header.imageSize, bytes.length);
+  const size = Math.max(header.imageSize, fileSize);
   if (!inRam(ram, start, size)) {
     throw new ImageError(file, `arm64 Image at ${hex(start)} (size ${hex(size)}) is outside RAM ${ramText(ram)}`);
   }

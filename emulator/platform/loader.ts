@@ -4,18 +4,20 @@
  *
  * The loader only decides *where bytes go*; it does not touch RAM or registers. The caller
  * copies `segments` into RAM (see writeSegments) and, for Linux, sets the boot registers
- * (see linuxBootRegisters).
+ * (see linuxBootRegisters). A raw binary, a Linux Image and an initrd may be given as an open
+ * file and its first bytes instead (ImageFile, FileBytes): their segments then name the file,
+ * and writeSegments reads them straight into RAM.
  */
 import { gunzipSync } from 'node:zlib';
 import { DEFAULT_LOAD_ADDR } from './memmap.js';
 import { isElf, loadElf } from './elf.js';
 import { IMAGE_BASE_ALIGN, type LinuxImageHeader, isLinuxImage, placeLinuxImage } from './linux-image.js';
 import {
-  ImageError, type ImageFormat, type ImageSegment, type RamRange, MiB, alignUp, hex, inRam, ramText,
+  ImageError, type FileBytes, type ImageFormat, type ImageSegment, type RamRange, MiB, alignUp, hex, inRam, ramText, segmentLength,
 } from './image-types.js';
 import { FDT_MAGIC } from './dtb.js';
 
-export { ImageError, type ImageFormat, type ImageSegment, type RamRange } from './image-types.js';
+export { ImageError, type FileBytes, type ImageFormat, type ImageSegment, type RamRange, segmentLength } from './image-types.js';
 export type { LinuxImageHeader } from './linux-image.js';
 
 /** booting.rst: "The device tree blob (dtb) must be placed on an 8-byte boundary and must
@@ -43,7 +45,7 @@ export interface LoadOptions {
   entry?: number;
   ram: RamRange;
   /** An initrd/initramfs to place after the kernel; its span is returned for /chosen. */
-  initrd?: Uint8Array;
+  initrd?: Uint8Array | FileBytes;
   /**
    * The DTB, or a function that builds it once the initrd span is known (virt-dt's
    * buildVirtDtb needs it for linux,initrd-start/end). Returned as a segment at dtbAddr.
@@ -67,6 +69,16 @@ export interface LoadedImage {
   linux?: LinuxImageHeader;
   /** The image was gzip-compressed and has been decompressed. */
   gunzipped?: boolean;
+}
+
+/**
+ * An image left in its file: its first bytes (at least the 64-byte Linux header, or the whole
+ * file when shorter) and the file. Only for raw binaries and Linux Images: a gzip'd image is
+ * decompressed and an ELF image parsed, both from bytes in memory.
+ */
+export interface ImageFile {
+  head: Uint8Array;
+  file: FileBytes;
 }
 
 function detect(bytes: Uint8Array): ImageFormat {
@@ -97,13 +109,21 @@ function gunzip(file: string, bytes: Uint8Array, limit: number): Uint8Array {
   }
 }
 
-export function loadImage(file: string, input: Uint8Array, opts: LoadOptions): LoadedImage {
+/** Does an image with these first bytes need all its bytes in memory (gunzip, ELF parsing)? */
+export function needsWholeImage(head: Uint8Array, format: 'auto' | ImageFormat = 'auto'): boolean {
+  if (format === 'raw') return false;
+  return format === 'elf' || isGzip(head) || (format === 'auto' && isElf(head));
+}
+
+export function loadImage(file: string, input: Uint8Array | ImageFile, opts: LoadOptions): LoadedImage {
   const { ram } = opts;
   if (!Number.isSafeInteger(ram.base) || !Number.isSafeInteger(ram.size) || ram.size <= 0) {
     throw new ImageError(file, `bad RAM range base=${ram.base} size=${ram.size}`);
   }
   const requested = opts.format ?? 'auto';
-  let bytes = input;
+  const inFile = input instanceof Uint8Array ? null : input.file;
+  let bytes = input instanceof Uint8Array ? input : input.head;
+  if (inFile !== null && needsWholeImage(bytes, requested)) throw new Error(`loadImage: ${file} must be given as bytes (gzip'd or ELF)`);
   let gunzipped = false;
   // Debian and most distributions ship the arm64 kernel as a gzip'd Image (vmlinuz).
   if (requested !== 'raw' && isGzip(bytes)) {
@@ -113,7 +133,10 @@ export function loadImage(file: string, input: Uint8Array, opts: LoadOptions): L
   if (requested !== 'raw' && isZboot(bytes)) {
     throw new ImageError(file, 'EFI zboot kernel (CONFIG_EFI_ZBOOT): extract the compressed Image payload first');
   }
-  if (bytes.length === 0) throw new ImageError(file, 'empty image');
+  const size = inFile?.length ?? bytes.length;
+  if (size === 0) throw new ImageError(file, 'empty image');
+  /** The image's one segment at addr (raw, Linux): its bytes, or its file. */
+  const whole = (addr: number, memSize: number): ImageSegment => (inFile !== null ? { addr, data: new Uint8Array(0), file: inFile, memSize } : { addr, data: bytes, memSize });
 
   const format = requested === 'auto' ? detect(bytes) : requested;
   if (format === 'elf' && !isElf(bytes)) throw new ImageError(file, 'not an ELF file (bad magic) but --format elf was asked');
@@ -126,12 +149,12 @@ export function loadImage(file: string, input: Uint8Array, opts: LoadOptions): L
     if (opts.entry !== undefined) {
       throw new ImageError(file, 'an entry address does not apply to a Linux Image (booting.rst: it is entered at its first byte)');
     }
-    const p = placeLinuxImage(file, bytes, ram, opts.loadAddr);
+    const p = placeLinuxImage(file, bytes, ram, opts.loadAddr, size);
     result = {
       format,
       // The kernel zeroes its own bss, but image_size bytes must be "free for use by the
       // kernel" (booting.rst), so claim and clear them like any loader's bss.
-      segments: [{ addr: p.start, data: bytes, memSize: p.end - p.start }],
+      segments: [whole(p.start, p.end - p.start)],
       entry: p.start,
       kernelEnd: p.end,
       linux: p.header,
@@ -148,14 +171,14 @@ export function loadImage(file: string, input: Uint8Array, opts: LoadOptions): L
     };
   } else {
     const addr = opts.loadAddr ?? DEFAULT_LOAD_ADDR;
-    if (!inRam(ram, addr, bytes.length)) {
-      throw new ImageError(file, `raw image at ${hex(addr)} (size ${hex(bytes.length)}) is outside RAM ${ramText(ram)}`);
+    if (!inRam(ram, addr, size)) {
+      throw new ImageError(file, `raw image at ${hex(addr)} (size ${hex(size)}) is outside RAM ${ramText(ram)}`);
     }
     result = {
       format,
-      segments: [{ addr, data: bytes, memSize: bytes.length }],
+      segments: [whole(addr, size)],
       entry: opts.entry ?? addr,
-      kernelEnd: addr + bytes.length,
+      kernelEnd: addr + size,
     };
   }
   if (gunzipped) result.gunzipped = true;
@@ -182,12 +205,13 @@ function placeBootData(file: string, img: LoadedImage, opts: LoadOptions): void 
   let cursor = start;
 
   if (opts.initrd) {
-    const end = start + opts.initrd.length;
+    const initrd = opts.initrd;
+    const end = start + initrd.length;
     if (end > ramEnd) {
-      throw new ImageError(file, `no room for the initrd (${hex(opts.initrd.length)} bytes) at ${hex(start)} in RAM ${ramText(ram)}`);
+      throw new ImageError(file, `no room for the initrd (${hex(initrd.length)} bytes) at ${hex(start)} in RAM ${ramText(ram)}`);
     }
     img.initrd = { start, end };
-    img.segments.push({ addr: start, data: opts.initrd, memSize: opts.initrd.length });
+    img.segments.push(initrd instanceof Uint8Array ? { addr: start, data: initrd, memSize: initrd.length } : { addr: start, data: new Uint8Array(0), file: initrd, memSize: initrd.length });
     cursor = end;
   }
 
@@ -231,16 +255,18 @@ export function linuxBootRegisters(img: LoadedImage): { pc: number; x0: number; 
 }
 
 /**
- * Copy the segments into a view of guest RAM (`ram[0]` is guest-physical `ramBase`) and
- * zero-fill each [data end, memSize) tail.
+ * Copy the segments into a view of guest RAM (`ram[0]` is guest-physical `ramBase`), those
+ * left in a file read straight into it, and zero-fill each [data end, memSize) tail.
  */
 export function writeSegments(img: LoadedImage, ram: SegmentTarget): void {
   for (const s of img.segments) {
     if (!ram.contains(s.addr, s.memSize)) {
       throw new RangeError(`segment at ${hex(s.addr)} (size ${hex(s.memSize)}) outside the RAM view`);
     }
-    ram.load(s.addr, s.data);
-    if (s.memSize > s.data.length) ram.zero(s.addr + s.data.length, s.memSize - s.data.length);
+    if (s.file !== undefined) ram.loadFile(s.addr, s.file);
+    else ram.load(s.addr, s.data);
+    const n = segmentLength(s);
+    if (s.memSize > n) ram.zero(s.addr + n, s.memSize - n);
   }
 }
 
@@ -248,6 +274,8 @@ export function writeSegments(img: LoadedImage, ram: SegmentTarget): void {
 export interface SegmentTarget {
   contains(pa: number, len: number): boolean;
   load(pa: number, data: Uint8Array): void;
+  /** Read `f.length` bytes of file `f.fd` from `f.offset` into RAM at pa. */
+  loadFile(pa: number, f: FileBytes): void;
   zero(pa: number, len: number): void;
 }
 

@@ -241,6 +241,7 @@ describe('arm64 Linux Image (booting.rst)', () => {
     writeSegments(img, {
       contains: (pa, len) => pa >= RAM.base && pa + len <= RAM.base + RAM.size,
       load: (pa, data) => ram.set(data, pa - RAM.base),
+      loadFile: () => expect.fail('no segment here is left in a file'),
       zero: (pa, len) => ram.fill(0, pa - RAM.base, pa - RAM.base + len),
     });
     expect(ram[0x0800_0000]).toBe(7);
