@@ -53,7 +53,8 @@ export function freshBundle(dir = HERE): { source: string; manifest: BundleManif
       const st = statSync(join(dir, f));
       if (st.mtimeMs > built || st.size !== size) return null;
     }
-    source = readFileSync(join(dir, 'bundle.cjs'), 'utf8');
+    // ASCII (scripts/bundle.mjs makes sure): latin1 reads it without UTF-8 decoding.
+    source = readFileSync(join(dir, 'bundle.cjs'), 'latin1');
   } catch {
     return null;
   }
@@ -92,13 +93,44 @@ function cachedDataOption(cacheFile: string, id: string): { cachedData?: Buffer 
 }
 
 /**
- * The bundle's require: packages (commander, koffi, pino, capstone) and built-ins from beside it;
- * early-signals is left out of the bundle and handed the instance cli/main.ts already holds
- * signals with (a second copy would hold nothing).
+ * Built-in modules the bundle requires at its top level (every ES import is evaluated up front)
+ * but a plain run never calls: golden files and snapshots (crypto), the GDB stub (net),
+ * commander's external subcommands and `hypemu check` (child_process). Loading them cost ~8 ms of
+ * CPU per run; they load on first use instead. (A namespace import, `import * as m`, enumerates
+ * the module at once: node:zlib is loaded anyway, by emulator/snapshot/format.ts.)
+ */
+const LAZY_BUILTINS = new Set(['node:crypto', 'node:net', 'node:child_process', 'child_process']);
+
+/** A module object that requires `id` on its first property access (`(0, m.fn)(...)` is how the bundle calls). */
+function lazyBuiltin(req: NodeRequire, id: string): object {
+  let m: Record<PropertyKey, unknown> | undefined;
+  const load = (): Record<PropertyKey, unknown> => (m ??= req(id) as Record<PropertyKey, unknown>);
+  return new Proxy(Object.create(null) as object, {
+    get: (_t, k) => load()[k],
+    has: (_t, k) => k in load(),
+    ownKeys: () => Reflect.ownKeys(load()),
+    getOwnPropertyDescriptor: (_t, k) => {
+      const d = Reflect.getOwnPropertyDescriptor(load(), k);
+      return d === undefined ? undefined : { ...d, configurable: true };
+    },
+  });
+}
+
+/**
+ * The bundle's require: packages (koffi, pino, capstone) and built-ins from beside it, some of
+ * them lazily; early-signals is left out of the bundle and handed the instance cli/main.ts already
+ * holds signals with (a second copy would hold nothing).
  */
 function bundleRequire(file: string): NodeRequire {
   const req = createRequire(file);
-  const wrapped = ((id: string): unknown => (id === './early-signals.js' ? earlySignals : req(id))) as NodeRequire;
+  const lazy = new Map<string, object>();
+  const wrapped = ((id: string): unknown => {
+    if (id === './early-signals.js') return earlySignals;
+    if (!LAZY_BUILTINS.has(id)) return req(id);
+    let m = lazy.get(id);
+    if (m === undefined) lazy.set(id, (m = lazyBuiltin(req, id)));
+    return m;
+  }) as NodeRequire;
   return Object.assign(wrapped, { resolve: req.resolve, cache: req.cache, main: req.main, extensions: req.extensions });
 }
 

@@ -2,7 +2,7 @@
 /**
  * The CLI's single-file build, the last step of `npm run build` (after tsc): dist/cli/program.js
  * and everything it imports from dist/ become dist/cli/bundle.cjs (packages and Node built-ins
- * stay outside), with dist/cli/bundle.json (its id, the dist/ files it was built from and their sizes) and
+ * stay outside but commander, built in), with dist/cli/bundle.json (its id, the dist/ files it was built from and their sizes) and
  * dist/cli/bundle.cache (V8's code cache, from one trivial guest run with the bundle).
  * cli/bundle-loader.ts explains why and when the CLI uses them; without them (or when they are
  * older than tsc's output) the CLI loads its modules one by one, with the same behaviour.
@@ -24,12 +24,16 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cliDir = join(root, 'dist/cli');
 const TAG = '//hypemu-bundle '; // cli/bundle-loader.ts BUNDLE_TAG
 
-// Left out of the bundle: cli/main.ts has already loaded it and holds signals with it.
+/** Packages built into the bundle (plain JavaScript the CLI loads on every run); the others stay outside. */
+const INSIDE = new Set(['commander']);
 /** @type {import('esbuild').Plugin} */
-const keepEarlySignals = {
-  name: 'early-signals-outside',
+const outside = {
+  name: 'outside',
   setup(b) {
+    // Left out: cli/main.ts has already loaded it and holds signals with it.
     b.onResolve({ filter: /\/early-signals\.js$/ }, () => ({ path: './early-signals.js', external: true }));
+    // koffi (native), pino and capstone (loaded only when needed): from node_modules at run time.
+    b.onResolve({ filter: /^[^./]/ }, (a) => (INSIDE.has(a.path.split('/')[0] ?? '') || a.path.startsWith('node:') ? undefined : { path: a.path, external: true }));
   },
 };
 
@@ -40,20 +44,22 @@ const result = await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  packages: 'external',
   // Class and function names stay as written: snapshots and stack traces use constructor names.
   keepNames: true,
   define: { 'import.meta.url': '__hypemuImportMetaUrl' },
   banner: { js: 'var __hypemuImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
-  plugins: [keepEarlySignals],
+  plugins: [outside],
   metafile: true,
   write: false,
   logLevel: 'warning',
 });
 
-const code = result.outputFiles[0].text;
+// esbuild writes strings and identifiers as ASCII; a comment it kept may not be. An ASCII bundle
+// is read as latin1 (a third of UTF-8 decoding's cost, cli/bundle-loader.ts), so make it ASCII.
+const code = asciiComments(result.outputFiles[0].text);
 const id = createHash('sha256').update(code).digest('hex');
-const inputs = Object.keys(result.metafile.inputs).sort().map((f) => [relative(cliDir, join(root, f)), statSync(join(root, f)).size]);
+// Staleness is judged by tsc's output only: the packages built in are frozen at bundle time.
+const inputs = Object.keys(result.metafile.inputs).filter((f) => f.startsWith('dist/')).sort().map((f) => [relative(cliDir, join(root, f)), statSync(join(root, f)).size]);
 
 /** @param {string} file @param {string | Buffer} data */
 const writeAtomically = (file, data) => {
@@ -68,6 +74,19 @@ writeAtomically(join(cliDir, 'bundle.json'), `${JSON.stringify({ id, inputs })}\
 let cacheNote = 'no code cache (--no-cache)';
 if (!process.argv.includes('--no-cache')) cacheNote = trainCache();
 process.stderr.write(`bundle: dist/cli/bundle.cjs, ${(code.length / 1024).toFixed(0)} KiB from ${inputs.length} modules; ${cacheNote}\n`);
+
+/**
+ * The bundle with non-ASCII characters in comment lines replaced by '?'; one anywhere else
+ * (where esbuild should have escaped it) fails the build.
+ * @param {string} text @returns {string}
+ */
+function asciiComments(text) {
+  return text.split('\n').map((line, i) => {
+    if (!/[^\x00-\x7f]/.test(line)) return line;
+    if (!/^\s*(\/\/|\/\*|\*)/.test(line)) throw new Error(`bundle: a non-ASCII character outside a comment, line ${i + 1}: ${line.trim().slice(0, 80)}`);
+    return line.replace(/[^\x00-\x7f]/g, '?');
+  }).join('\n');
+}
 
 /**
  * One run of a 3-instruction guest (PSCI SYSTEM_OFF) through the bundle; the loader writes V8's

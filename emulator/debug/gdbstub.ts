@@ -20,7 +20,7 @@
  * target state (registers, memory, breakpoints, features, queries, stop replies) are in
  * gdb-packets.ts.
  */
-import * as net from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { runMonitorCommand } from './monitor.js';
 import {
   RspDecoder,
@@ -85,7 +85,7 @@ type Exec =
   | { readonly state: 'running'; owner: 'client' | 'attach' | 'free' };
 
 interface Client {
-  readonly socket: net.Socket;
+  readonly socket: Socket;
   readonly decoder: RspDecoder;
   noAck: boolean;
   /** Last packet sent, for retransmission on '-' in ack mode. */
@@ -98,7 +98,7 @@ interface Client {
 export class GdbStub {
   readonly finished: Promise<GdbSessionEnd>;
   private resolveFinished!: (end: GdbSessionEnd) => void;
-  private server: net.Server | null = null;
+  private server: Server | null = null;
   private client: Client | null = null;
   private exec: Exec = { state: 'halted' };
   private ended = false;
@@ -123,7 +123,7 @@ export class GdbStub {
   /** Listen on 127.0.0.1; resolves with the bound port. Starts the guest unless waitForAttach. */
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
-      const server = net.createServer((socket) => this.onConnection(socket));
+      const server = createServer((socket) => this.onConnection(socket));
       server.once('error', (err: NodeJS.ErrnoException) => {
         const port = this.options.port ?? DEFAULT_GDB_PORT;
         reject(new Error(err.code === 'EADDRINUSE' ? `gdb: port ${port} on 127.0.0.1 is already in use` : `gdb: cannot listen: ${err.message}`));
@@ -132,7 +132,7 @@ export class GdbStub {
         server.removeAllListeners('error');
         server.on('error', (err) => this.log(`gdb: server error: ${err.message}`));
         this.server = server;
-        const addr = server.address() as net.AddressInfo;
+        const addr = server.address() as AddressInfo;
         if (this.options.waitForAttach) this.log(`gdb: waiting for a debugger on 127.0.0.1:${addr.port}`);
         else {
           this.log(`gdb: listening on 127.0.0.1:${addr.port}`);
@@ -163,7 +163,7 @@ export class GdbStub {
 
   // ------------------------------------------------------------------ connections
 
-  private onConnection(socket: net.Socket): void {
+  private onConnection(socket: Socket): void {
     if (this.client !== null || this.ended) {
       this.log(`gdb: refused connection from ${socket.remoteAddress}:${socket.remotePort}: a debugger is already attached`);
       socket.on('error', () => {});

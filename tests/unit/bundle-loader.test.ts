@@ -57,6 +57,14 @@ describe('cli/bundle-loader', () => {
     expect(freshBundle(dir)).toBeNull();
   });
 
+  it('hands the bundle built-ins it calls only sometimes as modules loaded on first use, which work', async () => {
+    const src = `//hypemu-bundle ${ID}\nvar c = require("node:crypto"); var cp = require("node:child_process");\n` +
+      `module.exports.main = async () => [(0, c.createHash)('sha256').update('x').digest('hex').slice(0, 8), typeof cp.spawn, 'createHash' in c];\n`;
+    writeBundle(src);
+    const p = loadBundle(dir) as unknown as { main: () => Promise<unknown> };
+    expect(await p.main()).toEqual(['2d711642', 'function', true]);
+  });
+
   it('HYPEMU_BUNDLE=off loads the modules instead', () => {
     writeBundle();
     process.env.HYPEMU_BUNDLE = 'off';
