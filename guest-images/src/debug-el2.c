@@ -76,15 +76,9 @@ static u64 el0_stack[512] __attribute__((aligned(16)));
 
 #define SS_ESR_ISV ((0x32UL << 26) | ESR_IL | (1UL << 24) | 0x22)
 
-int main(void)
+/* 1, 2: breakpoint (BAS 0xf, PMC EL1, E) with PSTATE.D clear, then set. */
+static void check_breakpoint(void)
 {
-	puts("debug-el2: breakpoint, watchpoint, BRK and software step as the guest sees them\n");
-	install_vectors();
-	write_sysreg(0, oslar_el1); /* OS lock clear */
-	write_sysreg((1UL << 15) | (1UL << 13), mdscr_el1); /* MDE, KDE */
-	isb();
-
-	/* 1, 2: breakpoint (BAS 0xf, PMC EL1, E) with PSTATE.D clear, then set. */
 	write_sysreg((u64)bp_site, dbgbvr0_el1);
 	write_sysreg((0xfUL << 5) | (1UL << 1) | 1, dbgbcr0_el1);
 	isb();
@@ -98,9 +92,12 @@ int main(void)
 	check("breakpoint (D = 1): not taken by the guest", nrec, 1);
 	write_sysreg(0, dbgbcr0_el1);
 	isb();
+}
 
-	/* 3: watchpoint on watched[1]: BAS 0xff, LSC store, PAC EL1, E. poke() runs before, so its
-	 * code is translated before the watchpoint exists, and once after (D = 1: not taken). */
+/* 3: watchpoint on watched[1]: BAS 0xff, LSC store, PAC EL1, E. poke() runs before, so its
+ * code is translated before the watchpoint exists, and once after (D = 1: not taken). */
+static void check_watchpoint(void)
+{
 	poke(&watched[1], 7);
 	nrec = 0;
 	write_sysreg((u64)&watched[1], dbgwvr0_el1);
@@ -128,16 +125,22 @@ int main(void)
 	check("LDADD performed once (exception before the access)", watched[1], 0x1235);
 	write_sysreg(0, dbgwcr0_el1);
 	isb();
+}
 
-	/* 4: BRK (always generated, whatever PSTATE.D says). */
+/* 4: BRK (always generated, whatever PSTATE.D says). */
+static void check_brk(void)
+{
 	nrec = 0;
 	extern char brk_site[];
 	__asm__ volatile(".globl brk_site\nbrk_site: brk #0x77" ::: "memory");
 	check("brk: taken once", nrec, 1);
 	check("brk ESR_EL1 (EC 0x3C, IL, imm 0x77)", rec[0].esr, (0x3cUL << 26) | ESR_IL | 0x77);
 	check("brk ELR_EL1 = the BRK", rec[0].elr, (u64)brk_site);
+}
 
-	/* 5: software step at EL0: SS = 1, KDE = 0 (EL1 is not stepped for the guest). */
+/* 5: software step at EL0: SS = 1, KDE = 0 (EL1 is not stepped for the guest). */
+static void check_step(void)
+{
 	nrec = 0;
 	write_sysreg((1UL << 15) | 1, mdscr_el1);
 	isb();
@@ -151,9 +154,12 @@ int main(void)
 	check("step 2: ELR = the second", rec[1].elr, (u64)el0_add2);
 	check("step 3: ESR (EC 0x32, ISV 1)", rec[2].esr, SS_ESR_ISV);
 	check("step 3: ELR = the SVC", rec[2].elr, (u64)el0_svc);
+}
 
-	/* 6: PSTATE.D = 1 (DAIF.D is set since the step test's handler): the breakpoint, then a
-	 * watchpoint on LDADD and on a post-indexed STR (BAS 0xff, LSC load/store, PAC EL1). */
+/* 6: PSTATE.D = 1 (DAIF.D is set since the step test's handler): the breakpoint, then a
+ * watchpoint on LDADD and on a post-indexed STR (BAS 0xff, LSC load/store, PAC EL1). */
+static void check_masked(void)
+{
 	nrec = 0;
 	write_sysreg((1UL << 15) | (1UL << 13), mdscr_el1); /* MDE, KDE */
 	__asm__ volatile("msr daifset, #8" ::: "memory");
@@ -183,5 +189,19 @@ int main(void)
 	check("D = 1: LDR Xn, [Xn] loaded once", q, 4);
 	check("D = 1: post-indexed STR wrote once", watched[1], 0x55);
 	check("D = 1: post-indexed STR advanced its base once", p, (u64)&watched[1] + 8);
+}
+
+int main(void)
+{
+	puts("debug-el2: breakpoint, watchpoint, BRK and software step as the guest sees them\n");
+	install_vectors();
+	write_sysreg(0, oslar_el1); /* OS lock clear */
+	write_sysreg((1UL << 15) | (1UL << 13), mdscr_el1); /* MDE, KDE */
+	isb();
+	check_breakpoint();
+	check_watchpoint();
+	check_brk();
+	check_step();
+	check_masked();
 	finish(GUEST_NAME);
 }

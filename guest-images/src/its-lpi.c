@@ -11,14 +11,9 @@
  *    carries DeviceID 0 (QEMU: the CPU's MemTxAttrs.requester_id), so device 0 is the CPUs'.
  * Each CPU counts the LPIs it takes; only CPU 0 prints, so the output is the same under QEMU.
  */
-#include "runtime.h"
-#include "mmu.h"
+#include "smp.h"
 
-#define GICD 0x08000000UL
-#define GICR 0x080a0000UL
-#define GICR_STRIDE 0x20000UL
 #define ITS 0x08080000UL
-#define MAX_CPUS 8
 
 #define GITS_CTLR 0x0
 #define GITS_TYPER 0x8
@@ -28,17 +23,11 @@
 #define GITS_BASER 0x100
 #define GITS_TRANSLATER 0x10040
 
-#define PSCI_CPU_ON 0xc4000003UL
-#define PSCI_CPU_OFF 0x84000002UL
-#define PSCI_AFFINITY_INFO 0xc4000004UL
-
 #define LPI(n) (8192 + (n))
 #define NLPI 64        /* LPIs 8192..8255 are the ones used */
 #define ID_BITS 14     /* GICR_PROPBASER.IDbits = 13: INTIDs up to 16383 */
 #define PROP_DEFAULT 0xa2 /* priority 0xa0, bit 1 RES1 */
 
-static u8 pool[64 * 1024] __attribute__((aligned(4096)));
-u8 stacks[MAX_CPUS][8192] __attribute__((aligned(16)));
 static u8 prop_table[(1 << ID_BITS) - 8192] __attribute__((aligned(4096))); /* one byte per LPI */
 static u8 pend_tables[MAX_CPUS][64 * 1024] __attribute__((aligned(65536)));
 static u8 device_table[64 * 1024] __attribute__((aligned(65536)));
@@ -46,8 +35,6 @@ static u8 coll_table[64 * 1024] __attribute__((aligned(65536)));
 static u64 cmdq[4096 / 8] __attribute__((aligned(65536))); /* one 4 KiB page: 128 commands */
 static u8 itts[2][4096] __attribute__((aligned(4096)));
 static u8 big_itt[128 * 1024] __attribute__((aligned(4096))); /* 2^14 events: MAPI's EventIDs are LPI INTIDs */
-static struct pt pt;
-static u64 tcr;
 
 static volatile u32 online[MAX_CPUS];
 static volatile u32 done;
@@ -72,20 +59,8 @@ void exception_handler(struct frame *f, unsigned vec)
 	unexpected_exception(f, vec);
 }
 
-static void gic_cpu_init(unsigned cpu)
-{
-	u64 rd = GICR + GICR_STRIDE * cpu;
-	mmio_write32(rd + 0x14, mmio_read32(rd + 0x14) & ~2u); /* GICR_WAKER.ProcessorSleep = 0 */
-	while (mmio_read32(rd + 0x14) & 4u)
-		;
-	mmio_write32(rd + 0x10000 + 0x80, 0xffff);  /* IGROUPR0: SGIs group 1 (SGI 0 wakes a secondary at the end) */
-	mmio_write32(rd + 0x10000 + 0x100, 0xffff); /* ISENABLER0 */
-	write_sysreg(7, S3_0_C12_C12_5); /* ICC_SRE_EL1 */
-	isb();
-	write_sysreg(0xff, S3_0_C4_C6_0); /* ICC_PMR_EL1 */
-	write_sysreg(1, S3_0_C12_C12_7);  /* ICC_IGRPEN1_EL1 */
-	isb();
-}
+/* SGIs group 1 and enabled (SGI 0 wakes a secondary at the end), their priorities as they reset. */
+static void gic_cpu_init(unsigned cpu) { gicv3_cpu_init(cpu, 0xffff, 0); }
 
 /* One command into the queue; wait until GITS_CREADR has passed it (5.3 "The ITS command queue"). */
 static void its_cmd(u64 d0, u64 d1, u64 d2, u64 d3)
@@ -160,34 +135,14 @@ static u64 where(unsigned lpi)
 	return 0xff;
 }
 
-void secondary_main(u64 cpu);
-__asm__(".text\n.global secondary_entry\nsecondary_entry:\n"
-	"	msr daifset, #0xf\n"
-	"	msr spsel, #1\n"
-	"	adrp x1, stacks\n"
-	"	add x1, x1, :lo12:stacks\n"
-	"	add x2, x0, #1\n"
-	"	add x1, x1, x2, lsl #13\n"
-	"	mov sp, x1\n"
-	"	bl secondary_entry_c\n"
-	"1:	b 1b\n");
-void secondary_entry(void);
-
-void secondary_entry_c(u64 ctx)
+void secondary_main(u64 ctx, u64 el, u64 sctlr)
 {
-	unsigned me = cpu_id();
-	install_vectors();
-	mmu_enable(DEFAULT_MAIR, tcr, (u64)pt.root, 0);
-	gic_cpu_init(me);
-	__asm__ volatile("msr daifclr, #2" ::: "memory");
+	unsigned me = smp_secondary_start(gic_cpu_init);
 	dsb(ish);
 	online[me] = 1;
 	while (!done)
 		__asm__ volatile("wfi");
-	__asm__ volatile("msr daifset, #2" ::: "memory");
-	psci(PSCI_CPU_OFF, 0, 0, 0);
-	for (;;)
-		;
+	smp_cpu_off();
 }
 
 /* GITS_BASER<n> of a table type (5.2 "ITS tables": 1 Device, 4 Collection); -1 if none. */
@@ -206,23 +161,24 @@ static void setup_baser(int n, u8 *table)
 	mmio_write64(ITS + GITS_BASER + 8 * n, v);
 }
 
-int main(void)
+/* CPU 0's MMU (the image, GICD, the ITS, every Redistributor) and GIC on; the GIC has LPIs. */
+static void boot_cpu_init(void)
 {
 	install_vectors();
-	pt_init(&pt, 12, pool, sizeof pool);
-	pt_identity_default(&pt);
-	pt_map_auto(&pt, GICD, GICD, 0x10000, PROT_DEVICE, 3);
-	pt_map_auto(&pt, ITS, ITS, 0x20000, PROT_DEVICE, 3);
-	pt_map_auto(&pt, GICR, GICR, GICR_STRIDE * MAX_CPUS, PROT_DEVICE, 3);
-	tcr = tcr_for(12);
-	mmu_enable(DEFAULT_MAIR, tcr, (u64)pt.root, 0);
-	mmio_write32(GICD + 0x0, (1u << 4) | (1u << 1)); /* GICD_CTLR: ARE, EnableGrp1 */
+	smp_tables_init();
+	smp_map_gic();
+	pt_map_auto(&smp_pt, ITS, ITS, 0x20000, PROT_DEVICE, 3);
+	smp_mmu_on();
+	gicv3_dist_on();
 	gic_cpu_init(0);
-
 	u32 typer = mmio_read32(GICD + 0x4);
 	check("GICD_TYPER.LPIS", (typer >> 17) & 1, 1);
 	check_bool("GICD_TYPER.IDbits >= 13", ((typer >> 19) & 0x1f) >= ID_BITS - 1);
+}
 
+/* CPU_ON for every CPU the board has: ncpu of them online. */
+static void start_secondaries(void)
+{
 	ncpu = 1;
 	while (ncpu < MAX_CPUS && psci(PSCI_CPU_ON, ncpu, (u64)secondary_entry, 0) == 0) {
 		for (u64 i = 0; i < 200000000UL && !online[ncpu]; i++)
@@ -231,8 +187,11 @@ int main(void)
 		ncpu++;
 	}
 	check_bool("at least 2 CPUs", ncpu >= 2);
+}
 
-	/* LPI tables (5.1.1, 5.1.2): one configuration table, one pending table per Redistributor. */
+/* LPI tables (5.1.1, 5.1.2): one configuration table, one pending table per Redistributor. */
+static void lpi_tables_init(void)
+{
 	for (unsigned l = 0; l < NLPI; l++) prop_table[l] = PROP_DEFAULT | 1;
 	dsb(ish);
 	for (unsigned c = 0; c < ncpu; c++) {
@@ -243,8 +202,11 @@ int main(void)
 		mmio_write32(rd + 0x0, 1);                                /* GICR_CTLR.EnableLPIs */
 		check("GICR_CTLR.EnableLPIs", mmio_read32(rd + 0x0) & 1, 1);
 	}
+}
 
-	/* The ITS (5.2): tables, command queue, enable. */
+/* The ITS (5.2): tables, command queue, enable. */
+static void its_init(void)
+{
 	u64 gt = mmio_read64(ITS + GITS_TYPER);
 	check("GITS_TYPER.Physical", gt & 1, 1);
 	check_bool("GITS_TYPER: 16 DeviceID and EventID bits", ((gt >> 13) & 0x1f) == 15 && ((gt >> 8) & 0x1f) == 15);
@@ -261,9 +223,11 @@ int main(void)
 	check("GITS_CREADR is 0 after GITS_CBASER", mmio_read64(ITS + GITS_CREADR), 0);
 	mmio_write32(ITS + GITS_CTLR, 1);
 	check("GITS_CTLR.Enabled", mmio_read32(ITS + GITS_CTLR) & 1, 1);
-	__asm__ volatile("msr daifclr, #2" ::: "memory");
+}
 
-	/* Device 0 (the CPUs' MSIs) with 256 events, device 1 with 32; collection c -> CPU c. */
+/* Device 0 (the CPUs' MSIs) with 256 events, device 1 with 32; collection c -> CPU c. */
+static void its_map(void)
+{
 	mapd(0, 8, itts[0], 1);
 	mapd(1, 5, itts[1], 1);
 	for (unsigned c = 0; c < ncpu; c++) mapc(c, c);
@@ -271,8 +235,12 @@ int main(void)
 	mapti(1, 3, LPI(40), 1);
 	invall(0);
 	sync_cmd(0);
+}
 
-	/* MSIs through GITS_TRANSLATER: event e lands on CPU e % N, once. */
+/* MSIs through GITS_TRANSLATER, and INT. */
+static void check_translation(void)
+{
+	/* Event e lands on CPU e % N, once. */
 	for (unsigned e = 0; e < 8; e++) {
 		msi(e);
 		settle(e, 1);
@@ -285,7 +253,11 @@ int main(void)
 	ev_cmd(INT, 1, 3);
 	settle(40, 1);
 	check("INT (dev 1, event 3) -> LPI 8232 on CPU 1", where(40), 1 * 16 + 1);
+}
 
+/* The configuration table and the commands that reread it (INV, INVALL) or drop a pending LPI (CLEAR). */
+static void check_configuration(void)
+{
 	/* Disabled in the configuration table + INV: not delivered; enabled + INV: delivered once. */
 	prop_table[9] = PROP_DEFAULT;
 	dsb(ish);
@@ -310,7 +282,11 @@ int main(void)
 	invall(10 % ncpu);
 	quiet();
 	check("cleared LPI not taken", total(10), 0);
+}
 
+/* MOVI and MOVALL: an event, and everything pending on a Redistributor, to another CPU. */
+static void check_moves(void)
+{
 	/* MOVI: event 11 to collection (11 + 1) % N, its next MSI lands there. */
 	movi(0, 11, (11 + 1) % ncpu);
 	msi(11);
@@ -326,7 +302,11 @@ int main(void)
 	__asm__ volatile("msr daifclr, #2" ::: "memory");
 	quiet();
 	check("MOVALL: CPU 0's pending LPI taken by CPU 1 only", where(e0), 1 * 16 + 1);
+}
 
+/* DISCARD, MAPI and MAPD V=0: mappings removed and made. */
+static void check_unmapping(void)
+{
 	/* DISCARD: the mapping is gone. MAPI: pINTID = EventID (LPI 8192 + 48 for event 8240). */
 	ev_cmd(DISCARD, 0, 13);
 	msi(13);
@@ -343,22 +323,37 @@ int main(void)
 	msi(1);
 	quiet();
 	check("MAPD V=0: no LPI", total(1), 1);
+}
+
+/* The secondaries woken (SGI 0) to see `done` and CPU_OFF, until AFFINITY_INFO says so. */
+static void stop_secondaries(void)
+{
+	done = 1;
+	dsb(ish);
+	for (unsigned c = 1; c < ncpu; c++)
+		write_sysreg((1UL << c), S3_0_C12_C11_5); /* SGI 0 */
+	isb();
+	for (unsigned c = 1; c < ncpu; c++) check("secondary OFF at the end", smp_wait_off(c, 20000000UL), PSCI_AFFINITY_OFF);
+}
+
+int main(void)
+{
+	boot_cpu_init();
+	start_secondaries();
+	lpi_tables_init();
+	its_init();
+	__asm__ volatile("msr daifclr, #2" ::: "memory");
+	its_map();
+	check_translation();
+	check_configuration();
+	check_moves();
+	check_unmapping();
 
 	unsigned others = 0;
 	for (unsigned c = 0; c < ncpu; c++) others += other[c];
 	check("no other interrupt", others, 0);
 
-	done = 1;
-	dsb(ish);
-	for (unsigned c = 1; c < ncpu; c++)
-		write_sysreg((1UL << c), S3_0_C12_C11_5); /* SGI 0: wake to see `done` */
-	isb();
-	for (unsigned c = 1; c < ncpu; c++) {
-		s64 r = 0;
-		for (u64 i = 0; i < 20000000UL && (r = psci(PSCI_AFFINITY_INFO, c, 0, 0)) != 1; i++)
-			;
-		check("secondary OFF at the end", r, 1);
-	}
+	stop_secondaries();
 	__asm__ volatile("msr daifset, #2" ::: "memory");
 	printf("%u CPUs\n", ncpu);
 	finish("its-lpi");

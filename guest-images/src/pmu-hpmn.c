@@ -16,30 +16,13 @@
  * HPMN is (fixed in QEMU 8.2, "Propagate MDCR_EL2.HPMN into PMCR_EL0.N").
  * Exit status: the number of failures.
  */
-#include "runtime.h"
+#include "trap-record.h"
 
 #define PMCR_E (1u << 0)
 #define PMCR_P (1u << 1)
 #define PMCR_C (1u << 2)
 
-#define MAX_REC 32
-static struct { u64 esr, elr; } rec[MAX_REC];
-static volatile unsigned nrec;
-
-void exception_handler(struct frame *f, unsigned vec)
-{
-	unsigned ec = ESR_EC(f->esr);
-	if (vec == VEC_LOWER64_SYNC && ec == EC_SVC64) {
-		return_to_kernel(f, f->x[19]);
-		return;
-	}
-	if ((vec != VEC_CUR_SPX_SYNC && vec != VEC_LOWER64_SYNC) || ec != EC_UNKNOWN || nrec >= MAX_REC)
-		unexpected_exception(f, vec);
-	rec[nrec].esr = f->esr;
-	rec[nrec].elr = f->elr;
-	nrec++;
-	f->elr += 4;
-}
+void exception_handler(struct frame *f, unsigned vec) { record_trap(f, vec, EC_MASK(EC_UNKNOWN)); }
 
 /* One access that must be UNDEFINED at EL1: exactly one exception, EC 0x00, ELR = the instruction. */
 #define EXPECT_UNDEF(name, label, insn)                                                        \
@@ -52,7 +35,6 @@ void exception_handler(struct frame *f, unsigned vec)
 		check(name ": ELR_EL1 = the instruction", nrec ? rec[0].elr : ~0UL, (u64)label);        \
 	} while (0)
 
-#define STEP(label, insn) "	.global " #label "\n" #label ":\n	" insn "\n"
 __asm__(
 	"	.text\n"
 	"	.global el0_code\n"

@@ -10,18 +10,9 @@
  * see the new instruction; CPU 0 calls it too. CTR_EL0.DIC = 0 and IDC = 0 (hypemu and QEMU -cpu
  * max as configured here): the maintenance is needed, so it is what the test exercises.
  */
-#include "runtime.h"
-#include "mmu.h"
+#include "smp.h"
 
-#define PSCI_CPU_ON 0xc4000003UL
-#define PSCI_CPU_OFF 0x84000002UL
-#define PSCI_AFFINITY_INFO 0xc4000004UL
 #define ROUNDS 3
-
-static u8 pool[64 * 1024] __attribute__((aligned(4096)));
-u8 stacks[2][8192] __attribute__((aligned(16)));
-static struct pt pt;
-static u64 tcr;
 
 /* The patched function: one page of its own, "mov x0, #n; ret". */
 static volatile u32 code[1024] __attribute__((aligned(4096)));
@@ -49,22 +40,9 @@ static void publish(int all)
 	isb();
 }
 
-void secondary_main(void);
-__asm__(".text\n.global secondary_entry\nsecondary_entry:\n"
-	"	msr daifset, #0xf\n"
-	"	msr spsel, #1\n"
-	"	adrp x1, stacks\n"
-	"	add x1, x1, :lo12:stacks\n"
-	"	add x1, x1, #16384\n"
-	"	mov sp, x1\n"
-	"	bl secondary_main\n"
-	"1:	b 1b\n");
-void secondary_entry(void);
-
-void secondary_main(void)
+void secondary_main(u64 ctx, u64 el, u64 sctlr)
 {
-	install_vectors();
-	mmu_enable(DEFAULT_MAIR, tcr, (u64)pt.root, 0);
+	smp_secondary_start(0);
 	for (unsigned r = 1; r <= ROUNDS; r++) {
 		while (round != r)
 			;
@@ -73,9 +51,7 @@ void secondary_main(void)
 		dsb(ish);
 		ack = r;
 	}
-	psci(PSCI_CPU_OFF, 0, 0, 0);
-	for (;;)
-		;
+	smp_cpu_off();
 }
 
 static int wait_ack(unsigned r)
@@ -88,10 +64,8 @@ static int wait_ack(unsigned r)
 int main(void)
 {
 	install_vectors();
-	pt_init(&pt, 12, pool, sizeof pool);
-	pt_identity_default(&pt);
-	tcr = tcr_for(12);
-	mmu_enable(DEFAULT_MAIR, tcr, (u64)pt.root, 0);
+	smp_tables_init();
+	smp_mmu_on();
 	u64 ctr = read_sysreg(ctr_el0);
 	printf("CTR_EL0.DIC %lu, IDC %lu\n", (ctr >> 29) & 1, (ctr >> 28) & 1);
 
@@ -107,27 +81,21 @@ int main(void)
 	check_bool("round 1: CPU 1 ran it", wait_ack(1));
 	check("round 1: CPU 1 sees mov x0, #1", got[1], 1);
 
-	/* Round 2: rewritten here, published with IC IVAU. */
-	write_fn(2);
-	publish(0);
-	check("CPU 0 sees its own patch (IC IVAU)", ((fn_t)code)(), 2);
-	dsb(ish);
-	round = 2;
-	check_bool("round 2: CPU 1 ran it", wait_ack(2));
-	check("round 2: CPU 1 sees the patch after IC IVAU", got[2], 2);
+	/* Rounds 2 and 3: rewritten here (mov x0, #round), published with IC IVAU, then IC IALLUIS. */
+	static const struct { int all; const char *self, *ran, *sees; } patch[ROUNDS + 1] = {
+		[2] = { 0, "CPU 0 sees its own patch (IC IVAU)", "round 2: CPU 1 ran it", "round 2: CPU 1 sees the patch after IC IVAU" },
+		[3] = { 1, "CPU 0 sees its own patch (IC IALLUIS)", "round 3: CPU 1 ran it", "round 3: CPU 1 sees the patch after IC IALLUIS" },
+	};
+	for (unsigned r = 2; r <= ROUNDS; r++) {
+		write_fn(r);
+		publish(patch[r].all);
+		check(patch[r].self, ((fn_t)code)(), r);
+		dsb(ish);
+		round = r;
+		check_bool(patch[r].ran, wait_ack(r));
+		check(patch[r].sees, got[r], r);
+	}
 
-	/* Round 3: rewritten again, published with IC IALLUIS. */
-	write_fn(3);
-	publish(1);
-	check("CPU 0 sees its own patch (IC IALLUIS)", ((fn_t)code)(), 3);
-	dsb(ish);
-	round = 3;
-	check_bool("round 3: CPU 1 ran it", wait_ack(3));
-	check("round 3: CPU 1 sees the patch after IC IALLUIS", got[3], 3);
-
-	s64 r = 0;
-	for (u64 i = 0; i < 20000000UL && (r = psci(PSCI_AFFINITY_INFO, 1, 0, 0)) != 1; i++)
-		;
-	check("AFFINITY_INFO(1) after CPU_OFF: OFF", r, 1);
+	check("AFFINITY_INFO(1) after CPU_OFF: OFF", smp_wait_off(1, 20000000UL), PSCI_AFFINITY_OFF);
 	finish("smp-code");
 }

@@ -12,28 +12,11 @@
  *  - CPU_OFF: AFFINITY_INFO reports every secondary OFF at the end.
  * Only CPU 0 prints, so the output is the same under QEMU (whose CPUs really run in parallel).
  */
-#include "runtime.h"
-#include "mmu.h"
-
-#define GICD 0x08000000UL
-#define GICR 0x080a0000UL
-#define GICR_STRIDE 0x20000UL
-#define MAX_CPUS 8
-
-#define PSCI_CPU_ON 0xc4000003UL
-#define PSCI_CPU_OFF 0x84000002UL
-#define PSCI_AFFINITY_INFO 0xc4000004UL
-#define PSCI_SUCCESS 0
-#define PSCI_INVALID_PARAMETERS (-2)
-#define PSCI_ALREADY_ON (-4)
+#include "smp.h"
 
 #define VA_X 0x100000000UL /* a page outside the identity map, remapped by CPU 0 */
 
-static u8 pool[64 * 1024] __attribute__((aligned(4096)));
 static u8 pages[2][4096] __attribute__((aligned(4096)));
-u8 stacks[MAX_CPUS][8192] __attribute__((aligned(16)));
-static struct pt pt;
-static u64 tcr;
 
 static volatile u32 online[MAX_CPUS];
 static volatile u32 phase[MAX_CPUS];
@@ -72,51 +55,20 @@ void exception_handler(struct frame *f, unsigned vec)
 	unexpected_exception(f, vec);
 }
 
+/* The Redistributor's GICR_TYPER as found, then its SGIs group 1, priority 0x80, enabled. */
 static void gic_cpu_init(unsigned cpu)
 {
-	u64 rd = GICR + GICR_STRIDE * cpu;
-	rd_typer[cpu] = mmio_read64(rd + 0x8); /* GICR_TYPER */
-	u32 waker = mmio_read32(rd + 0x14);    /* GICR_WAKER: wake the redistributor */
-	mmio_write32(rd + 0x14, waker & ~2u);
-	while (mmio_read32(rd + 0x14) & 4u)
-		;
-	mmio_write32(rd + 0x10000 + 0x80, 0xffff);  /* IGROUPR0: SGIs group 1 */
-	for (unsigned i = 0; i < 4; i++) mmio_write32(rd + 0x10000 + 0x400 + 4 * i, 0x80808080u); /* SGI priority 0x80 */
-	mmio_write32(rd + 0x10000 + 0x100, 0xffff); /* ISENABLER0: SGIs */
-	write_sysreg(7, S3_0_C12_C12_5);   /* ICC_SRE_EL1 */
-	isb();
-	write_sysreg(0xff, S3_0_C4_C6_0);  /* ICC_PMR_EL1 */
-	write_sysreg(1, S3_0_C12_C12_7);   /* ICC_IGRPEN1_EL1 */
-	isb();
+	rd_typer[cpu] = mmio_read64(GICR + GICR_STRIDE * cpu + 0x8);
+	gicv3_cpu_init(cpu, 0xffff, 4);
 }
 
-void secondary_main(u64 cpu);
-__asm__(".text\n.global secondary_entry\nsecondary_entry:\n"
-	"	msr daifset, #0xf\n"
-	"	msr spsel, #1\n"
-	"	mrs x19, CurrentEL\n"
-	"	mrs x20, sctlr_el1\n"
-	"	adrp x1, stacks\n"
-	"	add x1, x1, :lo12:stacks\n"
-	"	add x2, x0, #1\n"
-	"	add x1, x1, x2, lsl #13\n"
-	"	mov sp, x1\n"
-	"	mov x1, x19\n"
-	"	mov x2, x20\n"
-	"	bl secondary_entry_c\n"
-	"1:	b 1b\n");
-void secondary_entry(void);
-
-void secondary_entry_c(u64 ctx, u64 el, u64 sctlr)
+void secondary_main(u64 ctx, u64 el, u64 sctlr)
 {
 	unsigned me = cpu_id();
 	entry_x0[me] = ctx;
 	entry_el[me] = el;
 	entry_sctlr[me] = sctlr;
-	install_vectors();
-	mmu_enable(DEFAULT_MAIR, tcr, (u64)pt.root, 0);
-	gic_cpu_init(me);
-	__asm__ volatile("msr daifclr, #2" ::: "memory");
+	smp_secondary_start(gic_cpu_init);
 	seen_before[me] = *(volatile u64 *)VA_X; /* now in this CPU's TLB */
 	dsb(ish);
 	printf("CPU %u online\n", me); /* one line per secondary, printed while CPU 0 waits for it */
@@ -128,10 +80,7 @@ void secondary_entry_c(u64 ctx, u64 el, u64 sctlr)
 	phase[me] = 1;
 	while (!done)
 		__asm__ volatile("wfi");
-	__asm__ volatile("msr daifset, #2" ::: "memory");
-	psci(PSCI_CPU_OFF, 0, 0, 0);
-	for (;;)
-		;
+	smp_cpu_off();
 }
 
 static int wait_for(volatile u32 *flag)
@@ -141,22 +90,10 @@ static int wait_for(volatile u32 *flag)
 	return 0;
 }
 
-int main(void)
+/* PSCI bring-up (DEN0022 5.1.4, 5.1.5): CPU_ON's errors, then CPU_ON of CPU 1, 2, ... until the
+ * board has no more (INVALID_PARAMETERS), each waited for: the number of CPUs online. */
+static unsigned start_secondaries(void)
 {
-	install_vectors();
-	pt_init(&pt, 12, pool, sizeof pool);
-	pt_identity_default(&pt);
-	pt_map_auto(&pt, GICD, GICD, 0x10000, PROT_DEVICE, 3);
-	pt_map_auto(&pt, GICR, GICR, GICR_STRIDE * MAX_CPUS, PROT_DEVICE, 3);
-	*(volatile u64 *)pages[0] = 0xaaaa;
-	*(volatile u64 *)pages[1] = 0xbbbb;
-	pt_map(&pt, VA_X, (u64)pages[0], 4096, PROT_KERNEL, 3);
-	tcr = tcr_for(12);
-	mmu_enable(DEFAULT_MAIR, tcr, (u64)pt.root, 0);
-	mmio_write32(GICD + 0x0, (1u << 4) | (1u << 1)); /* GICD_CTLR: ARE, EnableGrp1 */
-	gic_cpu_init(0);
-	__asm__ volatile("msr daifclr, #2" ::: "memory");
-
 	check("MPIDR_EL1 of the boot CPU", read_sysreg(mpidr_el1) & 0xff00ffffffUL, 0);
 	check("CPU_ON of the running CPU: ALREADY_ON", psci(PSCI_CPU_ON, 0, (u64)secondary_entry, 0), PSCI_ALREADY_ON);
 	check("CPU_ON of MPIDR 0xff: INVALID_PARAMETERS", psci(PSCI_CPU_ON, 0xff, (u64)secondary_entry, 0), PSCI_INVALID_PARAMETERS);
@@ -178,6 +115,23 @@ int main(void)
 		}
 		n++;
 	}
+	return n;
+}
+
+int main(void)
+{
+	install_vectors();
+	smp_tables_init();
+	smp_map_gic();
+	*(volatile u64 *)pages[0] = 0xaaaa;
+	*(volatile u64 *)pages[1] = 0xbbbb;
+	pt_map(&smp_pt, VA_X, (u64)pages[0], 4096, PROT_KERNEL, 3);
+	smp_mmu_on();
+	gicv3_dist_on();
+	gic_cpu_init(0);
+	__asm__ volatile("msr daifclr, #2" ::: "memory");
+
+	unsigned n = start_secondaries();
 	printf("%u CPUs\n", n);
 	check_bool("at least 2 CPUs", n >= 2);
 	for (unsigned c = 1; c < n; c++) {
@@ -211,7 +165,7 @@ int main(void)
 
 	/* Broadcast TLBI: remap VA_X to the other page; the secondaries have it in their TLBs. */
 	for (unsigned c = 1; c < n; c++) check("secondary read the old page", seen_before[c], 0xaaaa);
-	u64 *slot = pt_slot(&pt, VA_X, 3);
+	u64 *slot = pt_slot(&smp_pt, VA_X, 3);
 	*slot = (u64)pages[1] | PROT_KERNEL | PTE_PAGE | PTE_VALID;
 	__asm__ volatile("dsb ishst\n tlbi vae1is, %0\n dsb ish\n isb" :: "r"(VA_X >> 12) : "memory");
 	check("CPU 0 reads the new page", *(volatile u64 *)VA_X, 0xbbbb);
@@ -225,12 +179,7 @@ int main(void)
 	done = 1;
 	dsb(ish);
 	for (unsigned c = 1; c < n; c++) send_sgi(4, c);
-	for (unsigned c = 1; c < n; c++) {
-		s64 r = 0;
-		for (u64 i = 0; i < 20000000UL && (r = psci(PSCI_AFFINITY_INFO, c, 0, 0)) != 1; i++)
-			;
-		check("AFFINITY_INFO(secondary) after CPU_OFF: OFF", r, 1);
-	}
+	for (unsigned c = 1; c < n; c++) check("AFFINITY_INFO(secondary) after CPU_OFF: OFF", smp_wait_off(c, 20000000UL), PSCI_AFFINITY_OFF);
 	__asm__ volatile("msr daifset, #2" ::: "memory");
 	finish("smp-ipi");
 }

@@ -14,26 +14,12 @@
  *  - the end: the secondaries see `done` in their spin and CPU_OFF (DEN0022 5.1.3).
  * Everything but the round-trip tick count prints the same under QEMU.
  */
-#include "runtime.h"
-#include "mmu.h"
+#include "smp.h"
 
-#define GICD 0x08000000UL
-#define GICR 0x080a0000UL
-#define GICR_STRIDE 0x20000UL
-#define MAX_CPUS 8
 #define TIMER_PPI 27
 #define ROUNDS 8
 #define WAITS 16
 #define TRIES (1UL << 28)
-
-#define PSCI_CPU_ON 0xc4000003UL
-#define PSCI_CPU_OFF 0x84000002UL
-#define PSCI_AFFINITY_INFO 0xc4000004UL
-
-static u8 pool[64 * 1024] __attribute__((aligned(4096)));
-u8 stacks[MAX_CPUS][8192] __attribute__((aligned(16)));
-static struct pt pt;
-static u64 tcr;
 
 static volatile u32 online[MAX_CPUS];
 static volatile u32 acks[MAX_CPUS];
@@ -60,61 +46,25 @@ void exception_handler(struct frame *f, unsigned vec)
 	unexpected_exception(f, vec);
 }
 
-static void gic_cpu_init(unsigned cpu)
-{
-	u64 rd = GICR + GICR_STRIDE * cpu;
-	u32 waker = mmio_read32(rd + 0x14); /* GICR_WAKER: wake the redistributor */
-	mmio_write32(rd + 0x14, waker & ~2u);
-	while (mmio_read32(rd + 0x14) & 4u)
-		;
-	u32 ints = 0xffffu | (1u << TIMER_PPI); /* SGIs and the virtual timer's PPI */
-	mmio_write32(rd + 0x10000 + 0x80, ints); /* IGROUPR0: group 1 */
-	for (unsigned i = 0; i < 8; i++) mmio_write32(rd + 0x10000 + 0x400 + 4 * i, 0x80808080u); /* priority 0x80 */
-	mmio_write32(rd + 0x10000 + 0x100, ints); /* ISENABLER0 */
-	write_sysreg(7, S3_0_C12_C12_5);  /* ICC_SRE_EL1 */
-	isb();
-	write_sysreg(0xff, S3_0_C4_C6_0); /* ICC_PMR_EL1 */
-	write_sysreg(1, S3_0_C12_C12_7);  /* ICC_IGRPEN1_EL1 */
-	isb();
-}
+/* SGIs and the virtual timer's PPI, all 32 SGI/PPI priorities 0x80. */
+static void gic_cpu_init(unsigned cpu) { gicv3_cpu_init(cpu, 0xffffu | (1u << TIMER_PPI), 8); }
 
-__asm__(".text\n.global secondary_entry\nsecondary_entry:\n"
-	"	msr daifset, #0xf\n"
-	"	msr spsel, #1\n"
-	"	adrp x1, stacks\n"
-	"	add x1, x1, :lo12:stacks\n"
-	"	add x2, x0, #1\n"
-	"	add x1, x1, x2, lsl #13\n"
-	"	mov sp, x1\n"
-	"	bl secondary_main\n"
-	"1:	b 1b\n");
-void secondary_entry(void);
-
-void secondary_main(u64 cpu)
+void secondary_main(u64 ctx, u64 el, u64 sctlr)
 {
-	install_vectors();
-	mmu_enable(DEFAULT_MAIR, tcr, (u64)pt.root, 0);
-	gic_cpu_init(cpu);
-	__asm__ volatile("msr daifclr, #2" ::: "memory");
+	unsigned cpu = smp_secondary_start(gic_cpu_init);
 	online[cpu] = 1;
 	while (!done) /* the spin: a load, a branch, a YIELD */
 		cpu_relax();
-	__asm__ volatile("msr daifset, #2" ::: "memory");
-	psci(PSCI_CPU_OFF, 0, 0, 0);
-	for (;;)
-		;
+	smp_cpu_off();
 }
 
 int main(void)
 {
 	install_vectors();
-	pt_init(&pt, 12, pool, sizeof pool);
-	pt_identity_default(&pt);
-	pt_map_auto(&pt, GICD, GICD, 0x10000, PROT_DEVICE, 3);
-	pt_map_auto(&pt, GICR, GICR, GICR_STRIDE * MAX_CPUS, PROT_DEVICE, 3);
-	tcr = tcr_for(12);
-	mmu_enable(DEFAULT_MAIR, tcr, (u64)pt.root, 0);
-	mmio_write32(GICD + 0x0, (1u << 4) | (1u << 1)); /* GICD_CTLR: ARE, EnableGrp1 */
+	smp_tables_init();
+	smp_map_gic();
+	smp_mmu_on();
+	gicv3_dist_on();
 	gic_cpu_init(0);
 	__asm__ volatile("msr daifclr, #2" ::: "memory");
 

@@ -13,26 +13,9 @@
  *     UNDEFINED).
  * Exit status = number of failed checks.
  */
-#include "runtime.h"
+#include "trap-record.h"
 
-#define MAX_REC 16
-static struct { u64 esr, elr; } rec[MAX_REC];
-static volatile unsigned nrec;
-
-void exception_handler(struct frame *f, unsigned vec)
-{
-	unsigned ec = ESR_EC(f->esr);
-	if (vec == VEC_LOWER64_SYNC && ec == EC_SVC64) {
-		return_to_kernel(f, f->x[19]);
-		return;
-	}
-	if ((vec != VEC_CUR_SPX_SYNC && vec != VEC_LOWER64_SYNC) || (ec != EC_UNKNOWN && ec != EC_SYS64) || nrec >= MAX_REC)
-		unexpected_exception(f, vec);
-	rec[nrec].esr = f->esr;
-	rec[nrec].elr = f->elr;
-	nrec++;
-	f->elr += 4;
-}
+void exception_handler(struct frame *f, unsigned vec) { record_trap(f, vec, EC_MASK(EC_UNKNOWN) | EC_MASK(EC_SYS64)); }
 
 static unsigned next;
 static void expect(const char *name, u64 want_esr, u64 want_elr)
@@ -61,7 +44,6 @@ static void expect(const char *name, u64 want_esr, u64 want_elr)
 #define SYS_ESR(op0, op1, crn, crm, op2, rt, rd) \
 	((0x18UL << 26) | ESR_IL | ((u64)(op0) << 20) | ((u64)(op2) << 17) | ((u64)(op1) << 14) | ((u64)(crn) << 10) | ((u64)(rt) << 5) | ((u64)(crm) << 1) | (rd))
 
-#define STEP(label, insn) "	.global " #label "\n" #label ":\n	" insn "\n"
 __asm__(
 	"	.text\n"
 	"	.global el0_code, el0_code2\n"

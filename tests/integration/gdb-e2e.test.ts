@@ -265,7 +265,7 @@ describe.skipIf(GDB === null)('hypemu run --smp 4 --gdb: one GDB thread per vCPU
     const h = await startHypemu('smp-ipi', ['--gdb-wait', '--smp', '4']);
     const out = await gdb(h.port, guest('smp-ipi'), [
       'info threads',
-      'break secondary_entry_c',
+      'break secondary_main',
       'continue',
       'info threads',
       'p/x $pc',
@@ -279,15 +279,15 @@ describe.skipIf(GDB === null)('hypemu run --smp 4 --gdb: one GDB thread per vCPU
       'delete',
       'continue',
     ]);
-    const entry = lstAddress('smp-ipi', /./, 'secondary_entry_c');
+    const entry = lstAddress('smp-ipi', /./, 'secondary_main');
     // Before the run: vCPU 0 at the entry, the others powered off (PSCI) until CPU_ON.
     expect(out).toMatch(/\* 1\s+Thread 1 \(vCPU 0, EL1\)\s+_start \(\)/);
     expect(out).toMatch(/ 2\s+Thread 2 \(vCPU 1 \(off\), EL1\)/);
     expect(out).toMatch(/ 4\s+Thread 4 \(vCPU 3 \(off\), EL1\)/);
     // vCPU 1 reaches the breakpoint first (CPU_ON order): GDB switches to its thread.
     expect(out).toContain('[Switching to Thread 2]');
-    expect(out).toMatch(/Thread 2 hit Breakpoint 1, secondary_entry_c \(ctx=257/);
-    expect(out).toMatch(/\* 2\s+Thread 2 \(vCPU 1, EL1\)\s+secondary_entry_c/);
+    expect(out).toMatch(/Thread 2 hit Breakpoint 1, secondary_main \(ctx=257/);
+    expect(out).toMatch(/\* 2\s+Thread 2 \(vCPU 1, EL1\)\s+secondary_main/);
     expect(out).toContain(`$1 = ${hex(entry)}`);
     expect(out).toContain('$2 = 0x101'); // x0 = CPU_ON's context id for vCPU 1
     expect(out).toContain(`$3 = ${hex(entry + 4n)}`); // stepi stepped thread 2
@@ -304,12 +304,12 @@ describe.skipIf(GDB === null)('hypemu run --smp 4 --gdb: one GDB thread per vCPU
   it('watch and rwatch with --smp 2: the vCPU that makes the access stops before it and becomes the thread; the run is unchanged', async () => {
     const plain = await hypemu(['run', guest('smp-ipi'), '--smp', '2'], { stats: true });
     const h = await startHypemu('smp-ipi', ['--gdb-wait', '--smp', '2']);
-    // online[1] is written by vCPU 1 (secondary_entry_c) and polled by vCPU 0 (wait_for).
+    // online[1] is written by vCPU 1 (secondary_main) and polled by vCPU 0 (wait_for).
     const out = await gdb(h.port, guest('smp-ipi'), ['watch online[1]', 'continue', 'info threads', 'p online[1]', 'delete', 'rwatch online[1]', 'continue', 'p online[1]', 'delete', 'continue']);
     // GDB stops before the store, steps it (watchpoints removed) and reports the change on thread 2.
     expect(out).toContain('[Switching to Thread 2]');
-    expect(out).toMatch(/Thread 2 hit Hardware watchpoint 1: online\[1\]\s+Old value = 0\s+New value = 1\s+secondary_entry_c /);
-    expect(out).toMatch(/\* 2\s+Thread 2 \(vCPU 1, EL1\)\s+secondary_entry_c/);
+    expect(out).toMatch(/Thread 2 hit Hardware watchpoint 1: online\[1\]\s+Old value = 0\s+New value = 1\s+secondary_main /);
+    expect(out).toMatch(/\* 2\s+Thread 2 \(vCPU 1, EL1\)\s+secondary_main/);
     expect(out).toContain('$1 = 1');
     // vCPU 0's poll reads it: thread 1 stops on the load.
     expect(out).toContain('[Switching to Thread 1]');

@@ -40,7 +40,7 @@ const AT: Record<string, (j: Record<string, any>) => void> = {
   'smp-ipi --smp 2': (j) => expect(j.components.smp.power.states).toEqual(['on', 'on']),
   'smp-ipi --smp 4': (j) => {
     expect(j.components.smp.power.states).toEqual(['on', 'on', 'on', 'off']);
-    expect(j.components.smp.sched).toMatchObject({ pos: 2, left: 5000 });
+    expect(j.components.smp.sched).toMatchObject({ pos: 2, left: 6047 });
   },
   'nested-l1 --nested': (j) => expect(j.components.hyp.nested).toMatchObject({ model: { mode: 'l2' }, current: 0 }),
   'nested-irq --nested': (j) => {
