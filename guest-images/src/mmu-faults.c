@@ -214,6 +214,40 @@ static unsigned field_fail(const char *name, const char *field, u64 got, u64 wan
 	return 1;
 }
 
+/* The retried access must have completed exactly once: what it loaded, stored or wrote back. */
+static unsigned check_retried(const struct test *t, u64 pa, u64 va, const struct res *r)
+{
+	unsigned bad_fields = 0;
+	if (t->fn == a_exec) {
+		bad_fields += field_fail(t->name, "retried call result", r->v0, 0x5a5a);
+	} else if (t->fn == a_ldr_unaligned || t->fn == a_ldr_regoff || t->fn == a_ldr_preindex || t->fn == a_ldtr) {
+		bad_fields += field_fail(t->name, "retried load", r->v0, pat64(pa));
+	} else if (t->fn == a_ldp_cross) {
+		bad_fields += field_fail(t->name, "retried ldp first", r->v0, pat64(pa - 8));
+		bad_fields += field_fail(t->name, "retried ldp second", r->v1, pat64(pa));
+	} else if (t->fn == a_ldrb_imm || t->fn == a_ldtrb) {
+		bad_fields += field_fail(t->name, "retried load", r->v0, pat(pa));
+	} else if (t->fn == a_ldtrh) {
+		bad_fields += field_fail(t->name, "retried load", r->v0, pat(pa) | (u64)pat(pa + 1) << 8);
+	} else if (t->fn == a_str_postindex) {
+		bad_fields += field_fail(t->name, "stored", rd64(pa), 0x1111222233334444UL);
+	} else if (t->fn == a_stp_cross) {
+		bad_fields += field_fail(t->name, "stored first", rd64(pa - 8), 0xaaaa5555aaaa5555UL);
+		bad_fields += field_fail(t->name, "stored second", rd64(pa), 0x5555aaaa5555aaaaUL);
+	} else if (t->fn == a_str_sxtw) {
+		bad_fields += field_fail(t->name, "stored", *(volatile u32 *)pa, 0xdeadbeef);
+	} else if (t->fn == a_strh_preindex_neg) {
+		bad_fields += field_fail(t->name, "stored", *(volatile u16 *)pa, 0xbeef);
+	} else if (t->fn == a_stur_unaligned) {
+		bad_fields += field_fail(t->name, "stored", rd64(pa), 0x0102030405060708UL);
+	}
+	if (t->fn == a_ldr_preindex || t->fn == a_strh_preindex_neg)
+		bad_fields += field_fail(t->name, "base writeback (once)", r->base, va);
+	if (t->fn == a_str_postindex)
+		bad_fields += field_fail(t->name, "base writeback (once)", r->base, va + 32);
+	return bad_fields;
+}
+
 static void run_test(unsigned i, const struct test *t)
 {
 	int exec = t->fn == a_exec;
@@ -263,35 +297,7 @@ static void run_test(unsigned i, const struct test *t)
 	bad_fields += field_fail(t->name, "FAR_EL1", f_far, want_far);
 	bad_fields += field_fail(t->name, "ELR_EL1", f_elr, r.pc);
 
-	/* the retried access must have completed exactly once */
-	if (exec) {
-		bad_fields += field_fail(t->name, "retried call result", r.v0, 0x5a5a);
-	} else if (t->fn == a_ldr_unaligned || t->fn == a_ldr_regoff || t->fn == a_ldr_preindex || t->fn == a_ldtr) {
-		bad_fields += field_fail(t->name, "retried load", r.v0, pat64(pa));
-	} else if (t->fn == a_ldp_cross) {
-		bad_fields += field_fail(t->name, "retried ldp first", r.v0, pat64(pa - 8));
-		bad_fields += field_fail(t->name, "retried ldp second", r.v1, pat64(pa));
-	} else if (t->fn == a_ldrb_imm || t->fn == a_ldtrb) {
-		bad_fields += field_fail(t->name, "retried load", r.v0, pat(pa));
-	} else if (t->fn == a_ldtrh) {
-		bad_fields += field_fail(t->name, "retried load", r.v0, pat(pa) | (u64)pat(pa + 1) << 8);
-	} else if (t->fn == a_str_postindex) {
-		bad_fields += field_fail(t->name, "stored", rd64(pa), 0x1111222233334444UL);
-	} else if (t->fn == a_stp_cross) {
-		bad_fields += field_fail(t->name, "stored first", rd64(pa - 8), 0xaaaa5555aaaa5555UL);
-		bad_fields += field_fail(t->name, "stored second", rd64(pa), 0x5555aaaa5555aaaaUL);
-	} else if (t->fn == a_str_sxtw) {
-		bad_fields += field_fail(t->name, "stored", *(volatile u32 *)pa, 0xdeadbeef);
-	} else if (t->fn == a_strh_preindex_neg) {
-		bad_fields += field_fail(t->name, "stored", *(volatile u16 *)pa, 0xbeef);
-	} else if (t->fn == a_stur_unaligned) {
-		bad_fields += field_fail(t->name, "stored", rd64(pa), 0x0102030405060708UL);
-	}
-	if (t->fn == a_ldr_preindex || t->fn == a_strh_preindex_neg)
-		bad_fields += field_fail(t->name, "base writeback (once)", r.base, va);
-	if (t->fn == a_str_postindex)
-		bad_fields += field_fail(t->name, "base writeback (once)", r.base, va + 32);
-
+	bad_fields += check_retried(t, pa, va, &r);
 	if (bad_fields)
 		failures++;
 	else

@@ -28,8 +28,8 @@
  *
  * Exit: l1_exit (nested-l1-el2.S): hypemu vendor exit over SMC, then PSCI SYSTEM_OFF.
  *
- * Size (~570 lines), why it stays whole: it is one guest program, a scripted sequence of the
- * checks listed above; the L1 EL2 handler, the L2 bodies and main() share the file-static state
+ * Size (~590 lines), why it stays whole: it is one guest program, a scripted sequence of the
+ * checks listed above; the L1 EL2 handler, the L2 bodies and the phases main() runs share the file-static state
  * (vms, cur, reports, table_pool) and read in the order they run.
  */
 #include "runtime.h"
@@ -468,9 +468,9 @@ static u64 run_vm(struct vm *vm, void (*entry)(u64), u64 arg)
 
 static u32 page_word(int pg, u64 off) { return *(volatile u32 *)(data_pages[pg] + off); }
 
-int main(void)
+/* L1 at EL2: its vectors, the backing pages' contents, both VMs' stage 2 (B's window mapped). */
+static void l1_init(struct vm *a, struct vm *b)
 {
-	printf("nested-l1: an L1 hypervisor at EL2 running two L2 VMs\n");
 	u64 el = read_sysreg(CurrentEL) >> 2;
 	if (el != 2) {
 		printf("FAIL not started at EL2 (CurrentEL=%p): run with -M virt,virtualization=on / --nested\n", el);
@@ -486,13 +486,15 @@ int main(void)
 	*(volatile u32 *)(data_pages[PG_P] + 0x8) = MAGIC_P;
 	*(volatile u32 *)(data_pages[PG_B] + 0x10) = MAGIC_B;
 
-	struct vm *a = &vms[0], *b = &vms[1];
 	build_vm(a, "vm-a", 1, HCR_VM | HCR_RW | HCR_TVM, 0, 0);
 	build_vm(b, "vm-b", 2, HCR_VM | HCR_RW, 0, 1);
 	set_page(b, IPA_WIN, (u64)data_pages[PG_B] | S2_PAGE_RW);   /* B's window is mapped up front */
 	dsb(ish);
+}
 
-	/* ---- VM A ---- */
+/* VM A: an HVC, a TVM-trapped MAIR_EL1 write, three stage-2 faults L1 fixes (with BBM and TLBI). */
+static void vm_a_first(struct vm *a)
+{
 	check("vm-a ran to its done hypercall", run_vm(a, l2_vm_a, 0xa), 0xa);
 	check("vm-a HVC: ESR_EL2.EC = 0x16, IL, imm16 = 0x42", a->echo_esr, (0x16UL << 26) | ESR_IL | 0x42);
 	check("vm-a HVC: ELR_EL2 = the instruction after HVC", a->echo_elr, a->echo_want_elr);
@@ -517,8 +519,11 @@ int main(void)
 	check("vm-a fault 3: FAR_EL2", a->fault_far[2], IPA_WIN + 0x1008);
 	check("vm-a store retried after RW + TLBI IPAS2LE1IS (TTL)", reports[R_STORE_P], 0x5a5a0007);
 	check("vm-a store reached the backing page", page_word(PG_P, 0x8), 0x5a5a0007);
+}
 
-	/* ---- VM B ---- */
+/* VM B, then VM A again: each its own MAIR_EL1 and its own page at the same IPA (VMID 1, 2). */
+static void vms_apart(struct vm *a, struct vm *b)
+{
 	check("vm-b ran to its done hypercall", run_vm(b, l2_vm_b, 0), 0);
 	check("vm-b MAIR_EL1 write not trapped (no TVM)", b->tvm_traps, 0);
 	check("vm-b MAIR_EL1 reads its own value", reports[R_MAIR_B], MAIR_B);
@@ -531,8 +536,11 @@ int main(void)
 	check("vm-a same IPA after vm-b ran: still its own page", reports[R_LOAD_A_AGAIN], MAGIC_A2);
 	check("vm-a load after break-before-make + TLBI RIPAS2E1IS (range)", reports[R_LOAD_A3], MAGIC_A3);
 	check("vm-a no further stage-2 faults", a->s2_faults, 3);
+}
 
-	/* ---- VM B again, after L1 unmapped its page: TLBI VMALLS12E1IS for VMID 2 ---- */
+/* VM B again, after L1 unmapped its page: TLBI VMALLS12E1IS for VMID 2. */
+static void vm_b_unmapped(struct vm *a, struct vm *b)
+{
 	b->l3_win[l3_index(IPA_WIN)] = 0;
 	dsb(ishst);
 	write_sysreg(vttbr(b), vttbr_el2);   /* VMALLS12E1IS acts on the current VMID */
@@ -544,8 +552,11 @@ int main(void)
 	check("vm-b fault: HPFAR_EL2", b->fault_hpfar[0], (IPA_WIN >> 12) << 4);
 	check("vm-b load after remapping", reports[R_LOAD_B_AGAIN], MAGIC_B);
 	check("vm-a and vm-b HVC counts", a->hvcs * 100 + b->hvcs, 14 * 100 + 6);
+}
 
-	/* ---- VM B once more, with L1 trapping TID3, TRVM, TWI and TSC ---- */
+/* VM B once more, with L1 trapping TID3, TRVM, TWI and TSC. */
+static void vm_b_traps(struct vm *b)
+{
 	b->hcr = HCR_VM | HCR_RW | HCR_TID3 | HCR_TRVM | HCR_TWI | HCR_TSC;
 	check("vm-b trap phase ran", run_vm(b, l2_vm_b_traps, 2), 2);
 	check("vm-b TID3: one trap, ESR_EL2 = EC 0x18 read of ID_AA64PFR0_EL1", b->id_traps * 0x100000000UL + (b->id_esr & ~(31UL << 5)),
@@ -561,7 +572,17 @@ int main(void)
 	      0x100000000UL + ((0x17UL << 26) | ESR_IL | 7));
 	check("vm-b TSC: ELR_EL2 = the SMC", b->smc_elr, b->smc_want_elr);
 	check("vm-b TSC: L1's return value reached L2", reports[R_SMC_RET], 0x77);
+}
 
+int main(void)
+{
+	printf("nested-l1: an L1 hypervisor at EL2 running two L2 VMs\n");
+	struct vm *a = &vms[0], *b = &vms[1];
+	l1_init(a, b);
+	vm_a_first(a);
+	vms_apart(a, b);
+	vm_b_unmapped(a, b);
+	vm_b_traps(b);
 	printf("RESULT nested-l1: %u failure%s\n", failures, failures == 1 ? "" : "s");
 	l1_exit(failures);
 }

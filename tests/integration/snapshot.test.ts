@@ -55,7 +55,7 @@ describe('snapshot at N, restore, continue: the same bytes, stats and trace', ()
   for (const [name, opts, at] of [
     ['timer-irq', [], 5_000_123], ['demo', [], 100_000], ['mmu-faults', [], 150_001],
     ['smp-ipi', ['--smp', '2'], 262_345], ['smp-ipi', ['--smp', '4'], 265_200],
-    ['nested-l1', ['--nested'], 140_379], ['nested-irq', ['--nested'], 63_801],
+    ['nested-l1', ['--nested'], 140_378], ['nested-irq', ['--nested'], 63_801],
   ] as const) {
     const label = [name, ...opts].join(' ');
     it(`${label}: snapshot at ${at}`, async () => {
