@@ -39,6 +39,9 @@ const KEY_SCTLR = sysregKey(SR.SCTLR_EL1);
 const KEY_CSSELR = sysregKey(SR.CSSELR_EL1);
 const KEY_PMUSERENR = sysregKey({ op0: 3, op1: 3, crn: 9, crm: 14, op2: 0 });
 const KEY_PMSELR = sysregKey({ op0: 3, op1: 3, crn: 9, crm: 12, op2: 5 });
+const KEY_MDSCR = sysregKey({ op0: 2, op1: 0, crn: 0, crm: 2, op2: 2 });
+/** MDSCR_EL1.TDCC, bit 12: EL0 access to the DCC registers traps to EL1. */
+const MDSCR_TDCC = 1n << 12n;
 /**
  * Writes after which translations handed to Unicorn may be stale (the
  * catalogue's TRANSLATION flag): its TLB is not tagged with ASIDs or
@@ -119,6 +122,10 @@ export class SysregPolicy {
       if (r === 'el1') return TRAP_EL1;
       if (r === 'undefined') return UNDEF;
     }
+    // EL0 DCC access (MDCCSR_EL0, DBGDTR*_EL0): MDSCR_EL1.TDCC (bit 12) traps it to EL1 with EC
+    // 0x18, before MDCR_EL2.TDA (the registers' access pseudocode, Arm ARM D19; QEMU 8's
+    // access_tdcc, QEMU 7.2 has no TDCC). The CPU core does not implement TDCC: the model raises it.
+    if (access.el === 0 && row !== undefined && row.el0 === 'TDCC' && (this.mdscr(_vcpu) & MDSCR_TDCC) !== 0n) return TRAP_EL1;
     // MDCR_EL2 (TPM, TPMCR, TDA, TDOSA, TDRA) only matters to the debug and PMU rows: read it for
     // those alone, so the hot path (every other register) does no BigInt work.
     this.ctl.mdcr = row !== undefined && row.mdcrMask !== 0 ? el2.mdcrLo : undefined;
@@ -130,6 +137,13 @@ export class SysregPolicy {
     // but never sees for a device's (EL0 wrote MDSCR_EL1, OSLAR_EL1, DBGBVR0_EL1: guest debug-fuzz).
     if (entry?.device && (r === NATIVE || r === TRAP_EMULATE)) return access.el === 0 && row !== undefined && row.el0Ctl < 0 ? UNDEF : DEVICE;
     return r;
+  }
+
+  /** MDSCR_EL1 as the guest set it (the debug registers' device, or the CPU's). */
+  private mdscr(vcpu: GuestCpu): bigint {
+    const e = vcpu.sysregs.get(KEY_MDSCR);
+    if (e === undefined) return 0n;
+    return e.device !== null ? e.device.read(e) : vcpu.sysreg(e);
   }
 
   /** PMUSERENR_EL0 as the guest set it: the PMU model's, or the emulated register's. */
@@ -268,8 +282,9 @@ export class SysregPolicy {
       else if (row.access !== 'ro') exit.row!.device.write(exit.row!, exit.value);
       return false;
     }
-    if (exit.read) regs.setX(exit.rt, this.emulated.get(key) ?? row.reset ?? 0n);
-    else if (row.access !== 'ro') this.emulated.set(key, exit.value);
+    // The DCC registers read as zero and ignore writes: no external debugger is attached (sysreg-rows.ts).
+    if (exit.read) regs.setX(exit.rt, row.group === 'DCC' ? 0n : (this.emulated.get(key) ?? row.reset ?? 0n));
+    else if (row.access !== 'ro' && row.group !== 'DCC') this.emulated.set(key, exit.value);
     return false;
   }
 

@@ -58,6 +58,7 @@ const GROUP_TRAPS: Partial<Record<Group, TrapSpec>> = {
   RAS: { read: 'TERR', write: 'TERR' },
   PAUTH: { read: '!APK', write: '!APK' },
   DEBUG: { mdcr: 'TDA' },
+  DCC: { mdcr: 'TDA' },
   OSLOCK: { mdcr: 'TDOSA' },
   DEBUGROM: { mdcr: 'TDRA' },
   PMU: { mdcr: 'TPM' },

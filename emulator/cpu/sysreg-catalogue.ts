@@ -74,6 +74,7 @@ export type Group =
   | 'PAUTH'
   | 'AT'
   | 'DEBUG'
+  | 'DCC' // the Debug Communications Channel: no debugger attached, RAZ/WI
   | 'OSLOCK'
   | 'DEBUGROM'
   | 'PMU'
@@ -88,9 +89,10 @@ export type Group =
 /**
  * Which EL1 control lets EL0 use the register. 'none': UNDEFINED at EL0.
  * 'always': no EL1 control. UCT/DZE/UCI: SCTLR_EL1 bits (D19.2 "SCTLR_EL1").
- * CNTKCTL/PMUSERENR: controlled by those EL1 registers.
+ * CNTKCTL/PMUSERENR: controlled by those EL1 registers. TDCC: the DCC registers, accessible at
+ * EL0 unless MDSCR_EL1.TDCC traps them to EL1 (EC 0x18).
  */
-export type El0Access = 'none' | 'always' | 'UCT' | 'DZE' | 'UCI' | 'CNTKCTL' | 'PMUSERENR';
+export type El0Access = 'none' | 'always' | 'UCT' | 'DZE' | 'UCI' | 'CNTKCTL' | 'PMUSERENR' | 'TDCC';
 
 /** Flags from which the derived lists come. */
 export const SR_FLAG = {

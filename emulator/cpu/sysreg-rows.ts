@@ -231,6 +231,7 @@ function debugRegs(): SysregDef[] {
   const D: SysregSpec = { storage: 'debug', group: 'DEBUG' };
   const OS: SysregSpec = { storage: 'debug', group: 'OSLOCK' };
   const DE: SysregSpec = { ...D, cpu: 'emulate' };
+  const DCC: SysregSpec = { ...DE, group: 'DCC', reset: 0n, el0: 'TDCC' };
   const rows: SysregDef[] = [
     reg('OSDTRRX_EL1', 2, 0, 0, 0, 2, { ...DE, reset: 0n }),
     reg('MDCCINT_EL1', 2, 0, 0, 2, 0, { ...D, reset: 0n }),
@@ -247,7 +248,15 @@ function debugRegs(): SysregDef[] {
     reg('DBGCLAIMSET_EL1', 2, 0, 7, 8, 6, { ...DE, reset: 0n }),
     reg('DBGCLAIMCLR_EL1', 2, 0, 7, 9, 6, { ...DE, reset: 0n }),
     reg('DBGAUTHSTATUS_EL1', 2, 0, 7, 14, 6, { ...DE, access: 'ro', reset: 0n }),
-    reg('MDCCSR_EL0', 2, 3, 0, 1, 0, { ...DE, access: 'ro', reset: 0n }),
+    // The Debug Communications Channel (Arm ARM D19 "MDCCSR_EL0", "DBGDTR_EL0", "DBGDTRRX_EL0",
+    // "DBGDTRTX_EL0"): no external debugger is ever attached, so the status reads 0 (TXfull and
+    // RXfull clear) and the data registers read as zero and ignore writes, as QEMU 7.2 (ARM_CP_CONST
+    // 0) and KVM (trap_raz_wi) give them. Accessible at EL0 unless MDSCR_EL1.TDCC (the registers'
+    // access pseudocode: AArch64.SystemAccessTrap(EL1, 0x18)); MDCR_EL2.TDA traps them to EL2.
+    // DBGDTRRX_EL0 (read) and DBGDTRTX_EL0 (write) share one encoding.
+    reg('MDCCSR_EL0', 2, 3, 0, 1, 0, { ...DCC, access: 'ro' }),
+    reg('DBGDTR_EL0', 2, 3, 0, 4, 0, DCC),
+    reg('DBGDTRRX_EL0', 2, 3, 0, 5, 0, { ...DCC, note: 'DBGDTRTX_EL0 when written' }),
   ];
   // Registers of breakpoints/watchpoints beyond the implemented 6/4 (ID_AA64DFR0_EL1.BRPs = 5,
   // WRPs = 3) are UNDEFINED at every EL, before any MDCR_EL2.TDA trap (the DBGBVR<n>_EL1 access
