@@ -29,7 +29,7 @@ export interface ConsoleWindow {
 
 /** The vCPU's slot for it (fill-handler.ts NativeMmioWindow). */
 export interface NativeMmioSlot {
-  nativeMmio: { readonly base: number; readonly size: number; allowed(): boolean } | null;
+  nativeMmio: { readonly base: number; readonly size: number; readonly readOnly?: boolean; readonly exactStops?: boolean; allowed(): boolean }[];
 }
 
 export class CoalescedMmio {
@@ -45,7 +45,8 @@ export class CoalescedMmio {
   attachWindow(win: ConsoleWindow, vcpu: NativeMmioSlot, allowed: () => boolean): void {
     this.window = win;
     win.setCaching(true);
-    vcpu.nativeMmio = { base: win.base, size: win.size, allowed };
+    // A slow UART access may move the interrupt line: the window needs the core to stop right after it.
+    vcpu.nativeMmio.push({ base: win.base, size: win.size, exactStops: true, allowed });
   }
 
   /** A restored machine counts on from the saved counters. */

@@ -23,6 +23,8 @@ import { EC, esrEc } from '../emulator/cpu/esr.js';
 import { SR, sysregKey } from '../emulator/cpu/sysregs.js';
 import { hypercall } from './hypercalls.js';
 import { emulateMmio, injectExternalAbort, injectExternalInstructionAbort } from './mmio.js';
+import { mapReadWindows, type ReadWindowCpu } from '../emulator/cpu/read-window.js';
+import { pureReadFastPath, windowRead } from './pure-read.js';
 import { CoalescedMmio, type ConsoleWindow, type NativeMmioSlot } from './coalesced-mmio.js';
 import { idReadApplies, idReadFastPath } from './fast-path.js';
 import { El2Regs, EL2_REG_NAMES, type El2RegName } from './el2-regs.js';
@@ -168,8 +170,9 @@ export class Hypervisor implements El2Handler {
     const common: Array<FastHandler | undefined> = [];
     common[EC.SYS64] = sysFast;
     // Coalesced MMIO: a UARTDR write completes at EL2 into a ring (hyp/coalesced-mmio.ts).
-    common[EC.DABT_LOW] = (hyp, vcpu, exit) => hyp.coalesced.tryWrite(vcpu, exit as Stage2AbortExit);
-    // Both modes handle trivial sysreg traps and coalesced MMIO writes at EL2; nothing else is trivial here.
+    // A read of a device whose reads are pure is answered at EL2 too (hyp/pure-read.ts).
+    common[EC.DABT_LOW] = (hyp, vcpu, exit) => hyp.coalesced.tryWrite(vcpu, exit as Stage2AbortExit) || pureReadFastPath(hyp.stats, vcpu, exit as Stage2AbortExit);
+    // Both modes handle trivial sysreg traps, coalesced MMIO writes and pure device reads at EL2; nothing else is trivial here.
     this.fastPath = this.config.fastPath ? { vhe: common.slice(), nvhe: common.slice() } : { vhe: [], nvhe: [] };
     let hcr = HCR_GUEST_DEFAULT;
     if (this.config.defaultCacheable) hcr |= hcrOf('DC', 'TVM');
@@ -188,6 +191,11 @@ export class Hypervisor implements El2Handler {
       // Unobserved runs only: with an exit observer or the debugger, every UART access is an exit.
       const v = vcpu as typeof vcpu & NativeMmioSlot;
       this.coalesced.attachWindow(layout.console, v, () => this.config.fastPath && this.nested === null && v.el2 === this && v.onExit == null && v.exitGate == null);
+    }
+    if ('nativeMmio' in vcpu && 'uc' in vcpu) {
+      // Pure device reads in the core (emulator/cpu/read-window.ts), accounted as the fast-path exits they stand for.
+      const v = vcpu as typeof vcpu & ReadWindowCpu;
+      mapReadWindows(v, (ipa, size, first) => windowRead(this.stats, this.config.cost, vcpu.bus, ipa, size, first), () => this.config.fastPath && this.nested === null && v.el2 === this && v.onExit == null && v.exitGate == null);
     }
     attachTraps(vcpu.sysregs);
     this.ctx = new GuestContext(vcpu, this.config.mode);

@@ -44,16 +44,34 @@ export interface FillCpu {
   onCodeSite(address: number, word: number): void;
   /** Can the EL2 model want code hooks at all (hooksCodeSite true for some word)? */
   readonly codeSiteHooks: boolean;
-  /** A device page mapped to native callbacks in the core (the console window), while allowed. */
-  readonly nativeMmio: NativeMmioWindow | null;
+  /** Device ranges mapped to native callbacks in the core (the console window, pure-read windows), while allowed. */
+  readonly nativeMmio: readonly NativeMmioWindow[];
 }
 
 /** An IPA range whose stage-2 faults the fill hook answers with the core's native MMIO region at that address. */
 export interface NativeMmioWindow {
   readonly base: number;
   readonly size: number;
+  /** Reads only (read-window.ts): a write still faults at stage 2 and is an exit. Absent: reads and writes. */
+  readonly readOnly?: boolean;
+  /**
+   * Its accesses may ask the CPU to stop right after them (the console window: an access that
+   * moves the UART's interrupt line): usable only while the core can stop there (Unicorn.exactIoStops).
+   */
+  readonly exactStops?: boolean;
   /** Decided by the EL2 model (the range stands for accesses it completes without an exit). */
   allowed(): boolean;
+}
+
+/** May the fill hook map this window now? */
+export function windowUsable(w: NativeMmioWindow, uc: Unicorn): boolean {
+  return w.allowed() && (w.exactStops !== true || uc.exactIoStops);
+}
+
+/** The window over `ipa` that may answer an access of this kind now, or null. */
+function windowAt(ws: readonly NativeMmioWindow[], ipa: number, write: boolean, uc: Unicorn): NativeMmioWindow | null {
+  for (const w of ws) if (ipa >= w.base && ipa < w.base + w.size) return (write && w.readOnly === true) || !windowUsable(w, uc) ? null : w;
+  return null;
 }
 
 export interface RefusedFill {
@@ -138,10 +156,10 @@ export class FillHandler {
       if (t.sizeLog2 !== 12) cpu.uc.tlbiFront?.noteBlock(va, t.sizeLog2 ?? 64);
       return t;
     }
-    const w = cpu.nativeMmio;
     const f = t.fault;
-    // A stage-2 translation fault (FSC 0b0001LL) on the EL2 model's native window: not a fault.
-    if (w !== null && access !== Access.FETCH && f.stage === 2 && !f.s1ptw && (f.fsc & 0x3c) === 0x04 && f.ipa >= w.base && f.ipa < w.base + w.size && w.allowed()) {
+    // A stage-2 translation fault (FSC 0b0001LL) on one of the EL2 model's native windows: not a fault.
+    const w = access !== Access.FETCH && f.stage === 2 && !f.s1ptw && (f.fsc & 0x3c) === 0x04 ? windowAt(cpu.nativeMmio, f.ipa, access === Access.WRITE, cpu.uc) : null;
+    if (w !== null) {
       const level = f.level;
       const native = this.nativeFill(va, f.ipa, w, mmuEl, t0.stage1Enabled);
       if (native !== null) {
@@ -157,13 +175,15 @@ export class FillHandler {
   /**
    * The page of a native MMIO window: stage 1 still decides permissions (a page stage 1 makes
    * read-only stays so: both kinds are probed, and each must reach the same stage-2 fault),
-   * stage 2 is the EL2 model's window. Never executable.
+   * stage 2 is the EL2 model's window. Never executable; a read-only window's entry is not
+   * writable either, so a write misses, its fill is refused and it exits as before.
    */
   private nativeFill(va: number, ipa: number, w: NativeMmioWindow, mmuEl: number, s1: boolean): Extract<Translation, { ok: true }> | null {
     const tr = this.cpu.translator;
     const page = ipa - (ipa % 0x400);
     let perms = 0;
     for (const [kind, bit] of [[Access.READ, Prot.READ], [Access.WRITE, Prot.WRITE]] as const) {
+      if (bit === Prot.WRITE && w.readOnly === true) continue;
       const p = tr.probe(va, kind, s1 ? mmuEl : 1);
       if (!p.ok && p.fault.stage === 2 && p.fault.ipa - (p.fault.ipa % 0x400) === page && page >= w.base) perms |= bit;
     }

@@ -12,7 +12,7 @@ import { UC_ERR_OK, UC_ERR_EXCEPTION, type InterruptWindow } from '../unicorn/uc
 import { PSTATE } from './pstate.js';
 import { SR } from './sysregs.js';
 import { Access } from './translator.js';
-import { WFE, type FillHandler, type RefusedFill } from './fill-handler.js';
+import { WFE, windowUsable, type FillHandler, type RefusedFill } from './fill-handler.js';
 import { straightLineCount } from './unmask-scan.js';
 import { hexVa } from '../types.js';
 import { waited, type Next } from './wfx-wait.js';
@@ -55,7 +55,7 @@ export class RunLoop {
   private redirectPc: number | null = null;
   private redirectCounter = 0;
   private readonly deferred: Array<() => void> = [];
-  private nativeWasAllowed = false;
+  private nativeWasAllowed = 0;
 
   constructor(
     private readonly v: VcpuInternals,
@@ -145,7 +145,8 @@ export class RunLoop {
     // The native window's mapping follows its EL2-side permission (e.g. exits observed since):
     // Unicorn's entries made under the other answer are dropped (the model TLB holds no such
     // entry, and this is no guest-visible flush: not counted).
-    const nativeAllowed = v.nativeMmio?.allowed() ?? false;
+    let nativeAllowed = 0;
+    for (let i = 0; i < v.nativeMmio.length; i++) if (windowUsable(v.nativeMmio[i]!, v.uc)) nativeAllowed |= 1 << i;
     if (nativeAllowed !== this.nativeWasAllowed) {
       this.nativeWasAllowed = nativeAllowed;
       v.uc.flushTlb();

@@ -75,7 +75,7 @@ export interface VcpuInternals extends SysInsnCpu, TrapCpu, StepCpu {
   gateBypass: Exit | null;
   gateCounter: number;
   debugSkip: { pc: number; instructions: number } | null;
-  nativeMmio: NativeMmioWindow | null;
+  nativeMmio: NativeMmioWindow[];
   onExit: ((exit: Exit, action: ExitAction) => void) | null;
   onException: ((kind: ExceptionKind, esrValue: number, targetEl: number) => void) | null;
   requestStop(): void;

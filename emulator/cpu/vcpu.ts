@@ -70,8 +70,8 @@ export class Vcpu extends VcpuRunState implements GuestCpu, VcpuInternals {
   private readonly fill: FillHandler;
   /** Slices and their accounting (run-loop.ts); its flags are set from exit-dispatch.ts too. */
   readonly loop: RunLoop;
-  /** A device page the fill hook maps to native callbacks while allowed (fill-handler.ts NativeMmioWindow). */
-  nativeMmio: NativeMmioWindow | null = null;
+  /** Device ranges the fill hook maps to native callbacks while allowed (fill-handler.ts NativeMmioWindow). */
+  nativeMmio: NativeMmioWindow[] = [];
   constructor(opts: VcpuOptions) {
     super();
     this.uc = new Unicorn();

@@ -112,6 +112,9 @@ export class GicV2 implements Snapshottable {
   distributorFor(c: number): MmioDevice {
     return {
       name: 'gicv2-dist', base: this.distBase, size: 0x1_0000,
+      // IHI0048B 4.3: no distributor read has a side effect (GICC_IAR, which acknowledges, is
+      // the CPU interface's: not pure); every offset answers (reserved: RAZ).
+      pureReads: true,
       read: (o, sz) => this.as(c, () => this.distRead(o, sz)),
       write: (o, sz, v) => this.as(c, () => this.distWrite(o, sz, v)),
     };

@@ -288,6 +288,9 @@ export class GicV3 implements Snapshottable, GicV3Spis {
       name,
       base,
       size,
+      // IHI0069 12.1: no GICD/GICR read has a side effect (acknowledge and EOI are the CPU
+      // interface's, system registers here); every offset of the frame answers (reserved: RAZ).
+      pureReads: true,
       read,
       write,
       read64: (offset: number): bigint => BigInt(rd(offset) >>> 0) | (BigInt(rd(offset + 4) >>> 0) << 32n),

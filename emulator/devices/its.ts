@@ -82,6 +82,8 @@ const CBASER_RW_HI = 0xf8ef_ffff;
 
 export class GicV3Its implements MmioDevice, Snapshottable, ItsTables {
   readonly name = 'gicv3-its';
+  /** GITS_* reads only look (readWord); commands run at the CWRITER write, never at a read of CREADR. */
+  readonly pureReads = true;
   readonly size = ITS_FRAME_SIZE;
 
   /** Machine snapshots: the registers (the tables and the queue are guest RAM); wiring excluded. */

@@ -10,10 +10,13 @@
  *
  * Every other access (and DR/FR while caching is off) reaches `slow`, which drains the ring
  * first, so the device sees every access in program order, then performs the access on the
- * model. An access that moves the UART's interrupt line is seen by the vCPU at the end of the
- * slice (a pending interrupt bounds slices as usual), not right after the instruction as after
- * an exit: stopping the core from inside its MMIO callback (uc_emu_stop) makes Unicorn 2.1.1
- * execute that store a second time on resume (measured), which a device register cannot take.
+ * model. Such an access may move the UART's interrupt line, which the vCPU must see right after
+ * the instruction, as after an exit: the C callback first restarts the instruction as a block of
+ * its own (QEMU's cpu_io_recompile; native/uart-mmio.c io_recompile), so the stop
+ * the line change asks for falls right after it. That needs per-block counting: under Unicorn's
+ * per-instruction count a stop from inside the callback (uc_emu_stop) makes Unicorn 2.1.1 run the
+ * store a second time on resume (measured), so the window is not used then
+ * (fill-handler.ts NativeMmioWindow.exactStops, Unicorn.exactIoStops).
  *
  * Whether the window is used at all is the EL2 model's decision (hyp/coalesced-mmio.ts): the
  * vCPU's fill hook maps the page to it only while `allowed()` says so.

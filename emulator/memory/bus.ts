@@ -22,6 +22,13 @@ export interface MmioDevice {
    * meanwhile: no interrupt line moves. Absent: never.
    */
   coalescable?(offset: number, size: AccessSize): boolean;
+  /**
+   * No read of this device changes anything (no state, no interrupt line, no time it depends
+   * on) and every offset in its window answers one (none is an external abort): a read may be
+   * answered from inside the CPU core's load, at the same instruction an exit would have been
+   * (emulator/cpu/read-window.ts). Absent: false.
+   */
+  readonly pureReads?: boolean;
   /** Optional 64-bit access; the bus splits into two 32-bit accesses when absent. */
   read64?(offset: number): bigint;
   write64?(offset: number, value: bigint): void;
@@ -65,6 +72,12 @@ export class MmioBus {
   coalescable(pa: number, size: AccessSize): boolean {
     const d = this.find(pa);
     return d?.coalescable?.(pa - d.base, size) ?? false;
+  }
+
+  /** The device at `pa` when its reads are pure (MmioDevice.pureReads), else null. */
+  pureReader(pa: number): MmioDevice | null {
+    const d = this.find(pa);
+    return d?.pureReads === true ? d : null;
   }
 
   write(pa: number, size: AccessSize, value: bigint): boolean {

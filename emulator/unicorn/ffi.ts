@@ -348,6 +348,9 @@ export interface UartMmioLib {
   readCb(): unknown;
   writeCb(): unknown;
   size(): number;
+  /** hypemu_uart_recompile_init and hypemu_uart_set_recompile (null: a library built before them). */
+  recompileInit: ((libpath: string) => number) | null;
+  setRecompile: ((u: unknown, uc: unknown, cpuOff: number, cflagsOff: number, ioPcOff: number, count: unknown) => void) | null;
 }
 export const UartSlowCb = koffi.proto('uint64_t hypemu_uart_slow_cb(uint64_t offset, uint32_t size, uint32_t write, uint64_t value)');
 export const UartFlushCb = koffi.proto('void hypemu_uart_flush_cb(void)');
@@ -358,8 +361,11 @@ export function uartMmioLib(): NativeLib<UartMmioLib> {
     readCb: lib.func('void *hypemu_uart_read_cb(void)') as never,
     writeCb: lib.func('void *hypemu_uart_write_cb(void)') as never,
     size: lib.func('uint32_t hypemu_uart_size(void)') as never,
+    recompileInit: optionalFunc(lib, 'int hypemu_uart_recompile_init(const char *libpath)') as never,
+    setRecompile: optionalFunc(lib, 'void hypemu_uart_set_recompile(void *u, void *uc, long cpu_off, long cflags_off, long io_pc_off, void *count)') as never,
   }));
 }
+
 
 /**
  * The native per-block instruction counter (native/insn-count.c, built by `npm run setup` into

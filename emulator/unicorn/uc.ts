@@ -491,6 +491,10 @@ export class Unicorn {
     this.keep.push(slowCb, flushCb, u);
     this.check('uc_mmio_map', this.api.uc_mmio_map_native(this.handle, address, size, lib.readCb(), u, lib.writeCb(), u) as number);
     const ab = koffi.view(u, lib.size());
+    if (lib.setRecompile !== null) {
+      this.uartWindow = { ptr: u, blockSlice: new Uint32Array(ab, 48 + 4096, 2) };
+      this.linkIoRecompile();
+    } else this.uartWindow = { ptr: u, blockSlice: new Uint32Array(2) }; // an older build: its struct ends at the ring
     return { ctl: new Uint32Array(ab, 0, 4), counters: new BigUint64Array(ab, 16, 2), ring: new Uint8Array(ab, 48, 4096) };
   }
 
@@ -851,6 +855,7 @@ export class Unicorn {
       // translated with it, by itself on the first uc_emu_start with count 0.
       this.counting = 'block';
       b.begin(count);
+      if (this.uartWindow !== null) this.uartWindow.blockSlice[0] = 1;
       this.running = true;
       const rc = this.api.uc_emu_start(this.handle, toU64(begin), 0, 0, 0) as number;
       this.running = false;
@@ -860,6 +865,7 @@ export class Unicorn {
     // Code translated for per-block counting has no per-instruction count: retranslate.
     if (this.counting === 'block') this.dropAllCode();
     this.counting = 'insn';
+    if (this.uartWindow !== null) this.uartWindow.blockSlice[0] = 0;
     // The block hook stays installed: it must never stop the CPU meanwhile.
     b?.begin(Number.MAX_SAFE_INTEGER);
     // Unicorn's counter found here, outside any hook (its calibration runs another Unicorn).
@@ -919,7 +925,47 @@ export class Unicorn {
     this.addHook(UC_HOOK_BLOCK, lib.blockHook(), 1, 0, undefined, ptr);
     this.addHook(UC_HOOK_TLB_FILL, lib.fillHook(), 1, 0, undefined, ptr);
     this.blocks = b;
+    this.blockOffsets = offsets;
+    this.linkIoRecompile();
     return true;
+  }
+
+  /** The console window (native/uart-mmio.c), once mapped; blockSlice[0]: the slice counts per block, [1]: restarts. */
+  private uartWindow: { ptr: unknown; blockSlice: Uint32Array } | null = null;
+  private blockOffsets: BlockCountOffsets | null = null;
+  private ioRecompileLinked = false;
+
+  /**
+   * With both the console window and the per-block counter: each slow console access restarts
+   * as a one-instruction block first (uart-mmio.c io_recompile, QEMU's cpu_io_recompile), so an
+   * interrupt it raises is taken right after it. Not with a library built before that.
+   */
+  private linkIoRecompile(): void {
+    const { lib } = uartMmioLib();
+    const w = this.uartWindow;
+    const o = this.blockOffsets;
+    if (w === null || this.blocks === null || o === null || lib?.recompileInit == null || lib.setRecompile === null) return;
+    const off = this.cpuStateOffset();
+    if (off < 0 || lib.recompileInit(unicorn().path) !== 0) return;
+    lib.setRecompile(w.ptr, this.handle, off, o.cflags, o.ioPc, this.blocks.ptr);
+    this.ioRecompileLinked = true;
+  }
+
+  /** Slow console accesses restarted as a one-instruction block (statistics). */
+  get ioRecompiles(): number {
+    return this.uartWindow?.blockSlice[1] ?? 0;
+  }
+
+  /**
+   * Would a slice started now count per block, with the console window's slow accesses restarted
+   * alone (linkIoRecompile)? Otherwise a stop such an access asks for cannot fall right after it
+   * (per-instruction counting even runs the access again), and the window must not be used.
+   * With a console window built before io_recompile existed, the window is used as before it:
+   * an interrupt a slow access raises is then taken at the end of the block.
+   */
+  get exactIoStops(): boolean {
+    if (this.uartWindow !== null && uartMmioLib().lib?.setRecompile === null) return true;
+    return this.ioRecompileLinked && this.memHooks.size === 0 && this.codeHooks.size === 0 && this.jsSysHooks === 0;
   }
 
   /** Calibration only: a bare counter on this instance, to read its offset candidates. */
