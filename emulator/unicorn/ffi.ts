@@ -301,6 +301,10 @@ export interface FillCacheLib {
   clear(cache: unknown): void;
   dropPages(cache: unknown, vas: Float64Array, n: number): void;
   addSite(cache: unknown, va: number): void;
+  /** Read each fill's MMU index at this distance from its uc_tlb_entry (0: off); null from a library built before it. */
+  setIdxOffset: ((cache: unknown, off: number) => void) | null;
+  /** Call `fn(state)` (insn-count.c's lazy PC restoration) before PC is read; null from a library built before it. */
+  setRestore: ((cache: unknown, fn: unknown, state: unknown) => void) | null;
 }
 export function fillCacheLib(): NativeLib<FillCacheLib> {
   return nativeLib('libhypemu-fill-cache.so', 'HYPEMU_FILL_CACHE', (lib, path) => {
@@ -313,6 +317,8 @@ export function fillCacheLib(): NativeLib<FillCacheLib> {
       clear: lib.func('void hypemu_fill_clear(void *f)') as never,
       dropPages: lib.func('void hypemu_fill_drop_pages(void *f, const double *vas, int n)') as never,
       addSite: lib.func('void hypemu_fill_add_site(void *f, double va)') as never,
+      setIdxOffset: optionalFunc(lib, 'void hypemu_fill_set_idx_offset(void *f, long off)') as never,
+      setRestore: optionalFunc(lib, 'void hypemu_fill_set_restore(void *f, void *fn, void *state)') as never,
     };
   });
 }
@@ -385,6 +391,9 @@ export interface InsnCountLib {
   stopNext(c: unknown): void;
   cflagsCandidate(c: unknown): number;
   ioPcCandidate(c: unknown): number;
+  /** Lazy PC restoration in data fills (insn-count.c); null from a library built before it. */
+  setLazy: ((c: unknown, on: number) => void) | null;
+  restoreFn: (() => unknown) | null;
 }
 export function insnCountLib(): NativeLib<InsnCountLib> {
   return nativeLib('libhypemu-insn-count.so', 'HYPEMU_BLOCK_COUNT', (lib) => {
@@ -401,6 +410,8 @@ export function insnCountLib(): NativeLib<InsnCountLib> {
       stopNext: lib.func('void hypemu_count_stop_next(void *c)') as never,
       cflagsCandidate: lib.func('long hypemu_count_cflags_candidate(void *c)') as never,
       ioPcCandidate: lib.func('long hypemu_count_io_pc_candidate(void *c)') as never,
+      setLazy: optionalFunc(lib, 'void hypemu_count_set_lazy(void *c, int on)') as never,
+      restoreFn: optionalFunc(lib, 'void *hypemu_count_restore_fn(void)') as never,
     };
   });
 }

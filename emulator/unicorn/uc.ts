@@ -9,12 +9,13 @@
  * - koffi gives a uint64 callback argument as a Number when it is a safe integer
  *   and as a BigInt otherwise: normalised here, once.
  *
- * Size (~1300 lines), why it stays whole: this is the FFI boundary the layering rule allows
+ * Size (~1400 lines), why it stays whole: this is the FFI boundary the layering rule allows
  * (ffi.ts only declares the native signatures). Nearly every method is a short typed wrapper
  * over one uc_* or native-helper call on the same handle, scratch buffers and `keep` list
  * (the koffi callbacks that must stay referenced until close()), so the class cannot be cut
- * without exporting that private state. The two free-standing parts at the end (the
- * emu_counter probe and RegBatch) are candidates to move to their own files in emulator/unicorn/.
+ * without exporting that private state. The free-standing parts at the end (the
+ * emu_counter probe and RegBatch, and the block-count and fill-index calibrations) are
+ * candidates to move to their own files in emulator/unicorn/.
  */
 import {
   CodeCb,
@@ -599,11 +600,46 @@ export class Unicorn {
       const ab = koffi.view(cache, fl.lib.headerSize());
       this.fillCache = { lib: fl.lib, ptr: cache, key: new Float64Array(ab, 0, 1), ctl: new Uint32Array(ab), counters: new BigUint64Array(ab, 16, 3) };
       this.fillRegs = new Uint32Array(ab, 40, 4);
+      this.fillIdx = ab.byteLength >= 60 ? new Int32Array(ab, 56, 1) : null;
       this.fillCache.ctl[ENABLED] = 1;
       this.keep.push(cb, cache);
+      this.keyFillsByMmuIndex();
       return this.addHook(UC_HOOK_TLB_FILL, fl.lib.hook(), 1, 0, undefined, cache);
     }
     return this.addHook(UC_HOOK_TLB_FILL, cb, 1, 0);
+  }
+
+  /** The fill's MMU index as the native fill cache read it from Unicorn's frame (-1: unknown); null from an older library. */
+  private fillIdx: Int32Array | null = null;
+
+  /** Inside the fill handler: QEMU's core MMU index of this fill (0 EL0, 2 EL1, 3 EL1 with PAN), or -1 when not known. */
+  fillMmuIndex(): number {
+    return this.fillIdx?.[0] ?? -1;
+  }
+
+  /**
+   * The native fill cache keys a fill by the MMU index it reads from unicorn_fill_tlb's frame
+   * (calibrated once per process, fillIdxOffset), so a hit needs no PC or LDTR/STTR site check;
+   * and then, with per-block counting, the counter's PC restoration in data fills waits until
+   * the cache misses (insn-count.c lazy restoration): a hit reads no PC at all.
+   */
+  private keyFillsByMmuIndex(offset: number | null = fillIdxOffset()): void {
+    const c = this.fillCache;
+    if (c === null || offset === null || c.lib.setIdxOffset === null) return;
+    c.lib.setIdxOffset(c.ptr, offset);
+    const b = this.blocks;
+    const count = insnCountLib().lib;
+    if (b === null || count?.setLazy == null || count.restoreFn === null || c.lib.setRestore === null) return;
+    c.lib.setRestore(c.ptr, count.restoreFn(), b.ptr);
+    count.setLazy(b.ptr, 1);
+  }
+
+  /** Calibration only: the fill cache reads the MMU index at this distance from its uc_tlb_entry. */
+  fillIdxCandidate(offset: number): boolean {
+    const c = this.fillCache;
+    if (c === null || c.lib.setIdxOffset === null || this.fillIdx === null) return false;
+    c.lib.setIdxOffset(c.ptr, offset);
+    return true;
   }
 
   /** The native fill cache in front of the fill hook (onTlbFill), when loaded. */
@@ -1329,6 +1365,59 @@ export function blockCountOffsets(): BlockCountOffsets | null {
   }
   log.warn('per-block instruction counting did not calibrate on this libunicorn (QEMU\'s CPU state not as expected); counting per instruction');
   return null;
+}
+
+let idxOffset: number | null | undefined;
+/**
+ * Where unicorn_fill_tlb keeps its mmu_idx argument relative to the uc_tlb_entry it hands the fill
+ * hooks, found once per process and checked by effect, or null (then the fill cache derives the
+ * MMU index from PSTATE and LDTR/STTR sites, as before). Debian's 2.1.1 build spills it 4 bytes
+ * below the entry (objdump: `mov %r8d,0xc(%rsp)`, entry at 0x10(%rsp)); a few other distances are
+ * tried too. The check runs LDR (EL1: core index 2), LDTR (EL1 unprivileged: 0, Arm ARM C6.2
+ * LDTR) and, with PSTATE.PAN set, LDR again (3) on a throw-away instance, each reaching the fill
+ * handler, which must read exactly those.
+ */
+export function fillIdxOffset(): number | null {
+  if (idxOffset !== undefined) return idxOffset;
+  idxOffset = null;
+  for (const off of [-4, -8, -12, -16, 4]) {
+    if (checkFillIdx(off)) {
+      idxOffset = off;
+      break;
+    }
+  }
+  return idxOffset;
+}
+
+function checkFillIdx(off: number): boolean {
+  const uc = new Unicorn();
+  try {
+    const ram = Unicorn.allocShared(0x1000);
+    const dv = new DataView(ram.bytes.buffer, ram.bytes.byteOffset);
+    // ldr x2,[x1]; ldtr x3,[x4]; msr pan,#1; ldr x5,[x6]; b .
+    const prog = [0xf9400022, 0xf8400883, 0xd500419f, 0xf94000c5, 0x14000000];
+    prog.forEach((w, i) => dv.setUint32(i * 4, w, true));
+    uc.mapShared(0x4000_0000, ram);
+    // EL1 Non-secure, as every vCPU runs (emulator/cpu/core-setup.ts: SCR_EL3.NS, RW, APK, API):
+    // the Secure indexes a bare Unicorn starts with are 7, 8 and 9.
+    uc.sysregWrite({ op0: 3, op1: 6, crn: 1, crm: 1, op2: 0 }, 1n | (1n << 10n) | (1n << 16n) | (1n << 17n));
+    const seen: number[] = [];
+    uc.onTlbFill((va, type) => {
+      if (type !== MemAccess.FETCH) seen.push(va, uc.fillMmuIndex());
+      if (va >= 0x4000_0000 && va < 0x4000_1000) return { pa: va, perms: Prot.ALL };
+      return null;
+    });
+    if (!uc.fillIdxCandidate(off)) return false;
+    uc.regWrite(Reg.X0 + 1, 0x4000_0400);
+    uc.regWrite(Reg.X0 + 4, 0x4000_0800);
+    uc.regWrite(Reg.X0 + 6, 0x4000_0c00);
+    const rc = uc.emuStart(0x4000_0000, 4);
+    return rc === UC_ERR_OK && seen.join() === [0x4000_0400, 2, 0x4000_0800, 0, 0x4000_0c00, 3].join();
+  } catch {
+    return false;
+  } finally {
+    uc.close();
+  }
 }
 
 /** One calibration run (see blockCountOffsets) with this retaddr distance: the offsets when every check passed. */

@@ -75,7 +75,12 @@ typedef struct {
 	uint64_t clears;    /* 32: hypemu_fill_clear calls */
 	uint64_t pstate;    /* 40: PSTATE and PC when JavaScript is called (it reads them from here, not */
 	uint64_t pc;        /* 48:   through two more FFI calls) */
+	int32_t mmu_idx;    /* 56: QEMU's core MMU index of the fill being answered, from unicorn_fill_tlb's frame; -1: unknown */
+	int32_t pad0;
 	/* private */
+	long idx_off;       /* where that index lies from `out` (hypemu_fill_set_idx_offset); 0: not known */
+	void (*restore)(void *); /* insn-count.c's restore_pending, called before PC is read (hypemu_fill_set_restore) */
+	void *restore_state;
 	uint32_t gen;
 	uint32_t site_overflow;
 	fill_cb js;
@@ -113,9 +118,75 @@ static bool is_site(const hypemu_fill *f, int64_t pc)
 	}
 }
 
+/*
+ * QEMU's core MMU index (Unicorn 2.1 / QEMU 5.0 target/arm ARMMMUIdx: E10_0 0, E20_0 1, E10_1 2,
+ * E10_1_PAN 3; Secure SE10_0 7, SE10_1 8, SE10_1_PAN 9, where a bare Unicorn starts) as this
+ * cache's key offset (0 EL0, 1 EL1, 2 EL1 with PAN: what the fill handler derives from PSTATE and
+ * the instruction), or -1 for any other (always to JavaScript).
+ */
+static int key_of_idx(int idx)
+{
+	switch (idx) {
+	case 0: case 7: return 0;
+	case 2: case 8: return 1;
+	case 3: case 9: return 2;
+	default: return -1;
+	}
+}
+
+/* The fill hook with the MMU index known (idx_off): no PSTATE, PC or LDTR/STTR site needed for a hit. */
+static bool fill_hook_idx(hypemu_fill *f, void *uc, uint64_t vaddr, int type, uc_tlb_entry *out)
+{
+	int32_t idx;
+	memcpy(&idx, (char *)out + f->idx_off, sizeof idx);
+	f->mmu_idx = idx;
+	bool fetch = type == UC_MEM_FETCH;
+	uint64_t ttbr0 = 0, ttbr1 = 0;
+	int k = key_of_idx(idx);
+	if (f->enabled && k >= 0) {
+		reg_read(uc, REG_TTBR0_EL1, &ttbr0);
+		reg_read(uc, REG_TTBR1_EL1, &ttbr1);
+		int64_t key = (int64_t)vaddr + k;
+		const entry *e = &f->table[slot_of(key, TABLE_BITS)];
+		uint32_t need = fetch ? UC_PROT_EXEC : type == UC_MEM_WRITE ? UC_PROT_WRITE : UC_PROT_READ;
+		if (e->gen == f->gen && e->key == key && e->ttbr0 == ttbr0 && e->ttbr1 == ttbr1 && e->fetch == (uint32_t)fetch &&
+		    (e->perms & need) != 0) {
+			out->paddr = e->paddr;
+			out->perms = e->perms;
+			f->hits++;
+			return true;
+		}
+	}
+	if (f->restore != NULL)
+		f->restore(f->restore_state);
+	uint64_t pstate = 0, pc = 0;
+	reg_read(uc, REG_PSTATE, &pstate);
+	reg_read(uc, REG_PC, &pc);
+	f->misses++;
+	f->key = NAN;
+	f->pstate = pstate;
+	f->pc = pc;
+	bool ok = f->js(uc, vaddr, type, out, NULL);
+	if (ok && !isnan(f->key) && f->enabled) {
+		int64_t key = (int64_t)f->key;
+		entry *e = &f->table[slot_of(key, TABLE_BITS)];
+		reg_read(uc, REG_TTBR0_EL1, &e->ttbr0);
+		reg_read(uc, REG_TTBR1_EL1, &e->ttbr1);
+		e->key = key;
+		e->paddr = out->paddr;
+		e->perms = out->perms;
+		e->fetch = fetch;
+		e->gen = f->gen;
+	}
+	f->key = NAN;
+	return ok;
+}
+
 static bool fill_hook(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out, void *ud)
 {
 	hypemu_fill *f = ud;
+	if (f->idx_off != 0)
+		return fill_hook_idx(f, uc, vaddr, type, out);
 	uint64_t pstate = 0, pc = 0, ttbr0 = 0, ttbr1 = 0;
 	reg_read(uc, REG_PSTATE, &pstate);
 	reg_read(uc, REG_PC, &pc);
@@ -166,8 +237,27 @@ void *hypemu_fill_new(fill_cb js)
 		f->js = js;
 		f->gen = 1;
 		f->key = NAN;
+		f->mmu_idx = -1;
 	}
 	return f;
+}
+
+/*
+ * Read the fill's MMU index at `off` bytes from `out` (calibrated and checked by effect in
+ * emulator/unicorn/uc.ts: Debian's 2.1.1 unicorn_fill_tlb spills its mmu_idx argument just below
+ * its uc_tlb_entry); 0 turns it off. With it, a hit needs no PC, PSTATE or site check.
+ */
+void hypemu_fill_set_idx_offset(void *p, long off)
+{
+	((hypemu_fill *)p)->idx_off = off;
+}
+
+/* Call `fn(state)` before PC is read or JavaScript called (insn-count.c's lazy restoration); NULL: never. */
+void hypemu_fill_set_restore(void *p, void *fn, void *state)
+{
+	hypemu_fill *f = p;
+	f->restore = (void (*)(void *))fn;
+	f->restore_state = state;
 }
 
 /* The callback to pass to uc_hook_add(UC_HOOK_TLB_FILL), with the cache as user data. */
@@ -179,7 +269,7 @@ void *hypemu_fill_hook(void)
 /* Bytes of the shared header (TypeScript makes one view of it). */
 uint32_t hypemu_fill_header_size(void)
 {
-	return (uint32_t)offsetof(hypemu_fill, gen);
+	return (uint32_t)offsetof(hypemu_fill, idx_off);
 }
 
 /* Forget everything recorded. */

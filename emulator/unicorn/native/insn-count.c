@@ -84,6 +84,8 @@ typedef struct {
 	long cflags_off;    /* CPUState.cflags_next_tb */
 	long io_pc_off;     /* CPUState.mem_io_pc */
 	long retaddr_off;   /* from the fill hook's `out` to unicorn_fill_tlb's retaddr argument */
+	uint32_t lazy;      /* the fill cache restores PC itself, only before it calls JavaScript (hypemu_count_set_lazy) */
+	uintptr_t pending;  /* lazy: the data fill's retaddr, not restored yet (0: none) */
 } hypemu_count;
 
 static reg_rw_fn reg_write;
@@ -208,6 +210,7 @@ static bool fill_pre_hook(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out,
 	(void)uc;
 	(void)vaddr;
 	hypemu_count *s = ud;
+	s->pending = 0;
 	if (type == UC_MEM_FETCH) {
 		s->flags |= F_FETCH;
 		return false;
@@ -217,9 +220,44 @@ static bool fill_pre_hook(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out,
 		return false;
 	uintptr_t ra;
 	memcpy(&ra, (char *)out + s->retaddr_off, sizeof ra);
+	if (s->lazy) {
+		s->pending = ra;
+		return false;
+	}
 	if (ra != 0 && restore_state(s->cpu, ra, false))
 		s->restores++;
 	return false;
+}
+
+/*
+ * Lazy PC restoration (issue 10): a Linux boot makes ~200k data fills, and the restoration above
+ * (QEMU's cpu_restore_state: a search of every translation block by host address, then a decode
+ * of the block's instruction table) was made for each, though most are answered by the native
+ * fill cache (fill-cache.c), which does not read PC when it knows the fill's MMU index from
+ * unicorn_fill_tlb's frame. With `lazy` set (by TypeScript, only where that fill cache is in
+ * front of every fill hook that could read PC), this hook only notes the retaddr, and the fill
+ * cache calls restore_pending before it reads PC or calls JavaScript.
+ */
+static void restore_pending(void *p)
+{
+	hypemu_count *s = p;
+	uintptr_t ra = s->pending;
+	s->pending = 0;
+	if (ra != 0 && restore_state(s->cpu, ra, false))
+		s->restores++;
+}
+
+void hypemu_count_set_lazy(void *p, int on)
+{
+	hypemu_count *s = p;
+	s->lazy = on != 0;
+	s->pending = 0;
+}
+
+/* restore_pending, for hypemu_fill_set_restore (fill-cache.c). */
+void *hypemu_count_restore_fn(void)
+{
+	return (void *)restore_pending;
 }
 
 void *hypemu_count_fill_hook(void)
