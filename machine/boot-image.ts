@@ -8,7 +8,7 @@
  * a 27 MB kernel was read into a buffer, copied into RAM, and the buffer stayed referenced by the
  * machine's image for the whole run. whileImageOpen closes the files once the board is built.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { loadImage, needsWholeImage, ImageError, type FileBytes, type ImageFile, type LoadedImage } from '../emulator/platform/loader.js';
 import { buildVirtDtb, dtRandomness } from '../emulator/platform/virt-dt.js';
 import { SeededRandom } from '../emulator/devices/rng.js';
@@ -100,6 +100,8 @@ function openInput(path: string, what: string, opened: FileBytes[]): Input {
     const size = st.size;
     const file: FileBytes = { fd, offset: 0, length: size };
     opened.push(file);
+    // A pipe or a device (`run <(zcat Image.gz)`, /dev/stdin) has no size: read it to its end.
+    if (!st.isFile()) return { head: new Uint8Array(readFileSync(fd)), file: null };
     const head = readFully(fd, size < READ_IN_BELOW ? size : HEAD_BYTES);
     return { head, file: size < READ_IN_BELOW ? null : file };
   } catch (e) {
