@@ -235,6 +235,26 @@ export class CodeGuard {
   }
 
   /**
+   * What fill() would record for a data fill of RAM page `pa` (1 KiB aligned) by TLB entry `key`
+   * answered `perms` (EXEC already dropped), recorded now, before Unicorn asks for it (the native
+   * fill cache will answer that fill: fill-handler.ts), when that is all fill() would do: no entry
+   * of this epoch executes or writes the page (so nothing to replace, no alias to flush) and, for a
+   * writable answer, no code was translated from it (no code to drop). False: nothing recorded.
+   */
+  prefillData(pa: number, key: number, perms: number): boolean {
+    const page = Math.floor((pa - this.ramBase) / SLOT);
+    const c = this.chunk(page);
+    const p = page & CHUNK_MASK;
+    const e = this.epoch;
+    if (c.xEpoch[p] === e || c.wEpoch[p] === e) return false;
+    if ((perms & Prot.WRITE) !== 0) {
+      if (c.code[p] === 1) return false;
+      hold(c.wKey, c.wEpoch, p, key, e);
+    }
+    return true;
+  }
+
+  /**
    * A TLB entry that can write RAM page `page` is being made, and code was translated from it:
    * drop that code now, before the first store (QEMU checks only that one, see above). Code
    * translated from the page later comes through a fetch fill: while this entry lives, one that

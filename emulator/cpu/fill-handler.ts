@@ -148,7 +148,8 @@ export class FillHandler {
         // which replaces the cached answer, or flushes Unicorn's TLB), and the code-page scan
         // would find the sites it already found (sliceStart). Not a shadow page (its snapshot is
         // checked against the page at each fetch fill) and not with code-site hooks or WFE traps.
-        if (t.pa === pa && (access !== Access.FETCH || this.scanState === 0)) cpu.uc.cacheFill(key);
+        if (t.pa === pa && access !== Access.FETCH) cpu.uc.cacheFill(key, this.dataSiblings(va, pa, key, perms, t.sizeLog2));
+        else if (t.pa === pa && this.scanState === 0) cpu.uc.cacheFill(key);
       }
       // Unicorn's entries from a translation larger than 4 KiB: a TLBI of any page it covers goes
       // to JavaScript (the native TLBI front flushes only the 4 KiB page it names). Last: the code
@@ -170,6 +171,27 @@ export class FillHandler {
     this.refusedFills++;
     if (this.refused === null) this.refused = { va, access };
     return null;
+  }
+
+  /**
+   * The other 1 KiB pages of a data fill's 4 KiB page that the native fill cache may answer as
+   * this fill (a bit per page, fill-cache.c `siblings`): Unicorn's TLB works at 1 KiB
+   * (DESIGN.md) and asks for each of them on first touch, and each is the same model-TLB entry
+   * (a leaf of 4 KiB or more), hence the same perms and the PA moved alike. The code guard records
+   * each entry now, as their fills would (CodeGuard.prefillData), or the page is left to its fill.
+   */
+  private dataSiblings(va: number, pa: number, key: number, perms: number, sizeLog2: number | undefined): number {
+    if (sizeLog2 === undefined || sizeLog2 < 12) return 0;
+    const cpu = this.cpu;
+    const own = Math.floor(va / 0x400) & 3;
+    let mask = 0;
+    for (let j = 0; j < 4; j++) {
+      if (j === own) continue;
+      const d = (j - own) * 0x400;
+      if (!cpu.ram.contains(pa + d, 0x400)) continue;
+      if (cpu.codeGuard.prefillData(pa + d, key + d, perms)) mask |= 1 << j;
+    }
+    return mask;
   }
 
   /**

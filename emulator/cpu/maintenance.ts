@@ -97,8 +97,14 @@ export function icMaintenance(v: VcpuInternals, cp: CpRegView): void {
   }
   if (cp.op1 === 3 && cp.crm === 5 && cp.op2 === 1) {
     const va = Number(BigInt.asIntN(64, cp.val));
-    const t = v.translator.probe(va, Access.READ, v.el);
-    if (t.ok) v.codeGuard.icInvalidate(t.pa);
+    // The model TLB's entry first (Linux's text patching: the text VA is mapped and was fetched),
+    // a walk only when it holds none.
+    let pa = v.translator.cachedReadPa(va, v.el);
+    if (pa < 0) {
+      const t = v.translator.probe(va, Access.READ, v.el);
+      if (t.ok) pa = t.pa;
+    }
+    if (pa >= 0) v.codeGuard.icInvalidate(pa);
     // IC IVAU is broadcast to the Inner Shareable domain (Arm ARM C5.3 "IC IVAU"): one line
     // (CTR_EL0.IminLine: 64 bytes) of every other core's translated code. By the physical
     // address this core translates the VA to (the VM's cores share RAM and stage 2), not by
@@ -109,13 +115,13 @@ export function icMaintenance(v: VcpuInternals, cp: CpRegView): void {
     // only while this core's code guard had live shadow pages.
     // (A kernel VA is a negative number here: align towards minus infinity.)
     const line = va - (((va % 64) + 64) % 64);
-    const pa = t.ok ? t.pa - (t.pa % 64) : -1;
-    const inRam = t.ok && v.ram.contains(pa, 64);
+    const paLine = pa >= 0 ? pa - (pa % 64) : -1;
+    const inRam = pa >= 0 && v.ram.contains(paLine, 64);
     for (const p of v.peers) {
       if (inRam) {
         // Code the other core runs from a shadow snapshot of the page is retaken too.
-        p.codeGuard.icInvalidate(pa);
-        if (p.uc.invalidateCode(p.ram.block, pa - p.ram.base, 64)) continue;
+        p.codeGuard.icInvalidate(paLine);
+        if (p.uc.invalidateCode(p.ram.block, paLine - p.ram.base, 64)) continue;
       }
       p.uc.removeTbCache(line, line + 64);
     }

@@ -128,6 +128,12 @@ export class MmuTranslator implements Translator {
     return this.answer(va, access, el, false);
   }
 
+  /** The PA of a read of `va` at `el` as the model's TLB holds it, or -1 (not held: walk with probe). */
+  cachedReadPa(va: number, el: number): number {
+    this.refresh();
+    return this.tlb.readPa(this.regime, va, el === 0 ? 0 : 1);
+  }
+
   private answer(va: number, access: AccessKind, el: number, viaTlb: boolean): Translation {
     this.refresh();
     const a = this.access;

@@ -248,6 +248,19 @@ export class TlbModel {
     return this.lookupKey(s2.enabled ? s2.vmid : 0, flat ? -1 : s1.asid, flat, key, hi >>> 16);
   }
 
+  /**
+   * The PA the model's entry for `va` gives a read at `el`, or -1 when it holds none that permits
+   * one (then the caller walks). Counts nothing and inserts nothing: for cache maintenance by VA
+   * (IC IVAU), which may use any translation the TLB holds (Arm ARM D8.13 [K.a D5.8]: a TLB entry
+   * stays usable until it is invalidated), where a walk cost ~1 us per instruction.
+   */
+  readPa(regime: Regime, va: number, el: number): number {
+    const e = this.lookup(regime, va);
+    if (e === undefined || ((el === 0 ? e.permsEl0 : e.permsEl1) & PERM_R) === 0) return -1;
+    const { hi, lo } = this.hl;
+    return e.paBase + ((hi & 0xffff) * TWO32 + lo - e.regionBase);
+  }
+
   private lookupKey(vmid: number, asid: number, flat: boolean, key: number, vaTop: number): TlbEntry | undefined {
     const sp = vmid === this.lastVmid ? this.lastSpace! : this.spaces.get(vmid);
     if (sp === undefined) return undefined;

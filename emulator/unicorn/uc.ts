@@ -60,6 +60,8 @@ function readCpReg(view: CpRegView, u32: Uint32Array, u64: BigUint64Array): CpRe
 
 /** 32-bit word of native/fill-cache.c's shared header: `enabled`. */
 const ENABLED = 2;
+/** 32-bit word of the same header: `siblings` (a library without it has an unused pad word there). */
+const SIBLINGS = 15;
 
 /** The missing-filter warning is printed once per process. */
 let filterWarned = false;
@@ -673,9 +675,13 @@ export class Unicorn {
    * the same kind (fetch, or read/write within the answer's perms), until the next flush of
    * Unicorn's TLB (flushTlb, flushTlbPages) or dropFillCache. A no-op without the cache.
    */
-  cacheFill(key: number): void {
+  cacheFill(key: number, siblings = 0): void {
     const c = this.fillCache;
-    if (c !== null) c.key[0] = key;
+    if (c === null) return;
+    c.key[0] = key;
+    // Bit j: the same answer for 1 KiB page j of the fill's 4 KiB page (paddr moved alike), whose
+    // entries the handler has already accounted for (fill-cache.c `siblings`, header word 15).
+    c.ctl[SIBLINGS] = siblings;
   }
 
   /** Forget every answer the native fill cache holds (the translation regime may have changed). */

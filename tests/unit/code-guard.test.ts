@@ -3,7 +3,8 @@
 // fields zero (the decoder's decision does not depend on them), exactly these
 // sixteen killed the process (SIGABRT in disas_simd_three_reg_same_fp16).
 import { describe, expect, it } from 'vitest';
-import { isUntranslatable } from '../../emulator/cpu/code-guard.js';
+import { CodeGuard, SHADOW_PA, isUntranslatable } from '../../emulator/cpu/code-guard.js';
+import { Prot, Unicorn } from '../../emulator/unicorn/uc.js';
 
 const SWEPT = [
   0x0e402c00, 0x0ec01c00, 0x0ec02400, 0x0ec02c00, 0x2e400c00, 0x2ec00c00, 0x2ec01c00, 0x2ec03c00,
@@ -41,5 +42,53 @@ describe('isUntranslatable (Advanced SIMD three same FP16, unallocated U:a:opcod
   });
   it('leaves the allocated FP16 operations alone (FADD, FMUL, FCMGE, FMINP)', () => {
     for (const w of [0x0e401400, 0x2e401c00, 0x2e402400, 0x2ec03400]) expect(isUntranslatable(w)).toBe(false);
+  });
+});
+
+// CodeGuard.prefillData: a data entry recorded before Unicorn asks for it (the native fill cache
+// answers that fill: fill-handler.ts dataSiblings) must leave the guard as a real fill would.
+describe('CodeGuard.prefillData', () => {
+  const BASE = 0x4000_0000;
+  const guard = (): { g: CodeGuard; uc: Unicorn } => {
+    const uc = new Unicorn();
+    const block = Unicorn.allocShared(0x4000);
+    const words = new Uint32Array(block.bytes.buffer, block.bytes.byteOffset, 0x1000);
+    uc.mapShared(BASE, block);
+    const g = new CodeGuard(uc, BASE, 0x4000, { block, wordsAt: (pa) => ({ words, index: (pa - BASE) >>> 2 }) });
+    return { g, uc };
+  };
+  const fetch = (g: CodeGuard, pa: number, key: number): number => {
+    const out = { pa, perms: Prot.ALL };
+    g.fill(out, key, true);
+    return out.pa;
+  };
+
+  it('a writable entry recorded this way makes a later fetch through another entry execute a snapshot (W^X alias), as a write fill does', () => {
+    const { g, uc } = guard();
+    try {
+      // Control: no writer, the real page executes.
+      expect(fetch(g, BASE + 0x400, 0x1000_0401)).toBe(BASE + 0x400);
+      expect(g.prefillData(BASE + 0x800, 0x2000_0801, Prot.READ | Prot.WRITE)).toBe(true);
+      expect(fetch(g, BASE + 0x800, 0x1000_0801)).toBeGreaterThanOrEqual(SHADOW_PA);
+    } finally {
+      uc.close();
+    }
+  });
+
+  it('refuses (records nothing) where a fill would do more: a page executed or written in this epoch, or writable with code translated from it', () => {
+    const { g, uc } = guard();
+    try {
+      fetch(g, BASE + 0x400, 0x1000_0401);
+      expect(g.prefillData(BASE + 0x400, 0x2000_0401, Prot.READ)).toBe(false);
+      g.fill({ pa: BASE + 0xc00, perms: Prot.READ | Prot.WRITE }, 0x3000_0c01, false);
+      expect(g.prefillData(BASE + 0xc00, 0x2000_0c01, Prot.READ)).toBe(false);
+      // A new epoch: nothing held, but code was translated from page 0x400.
+      g.tlbFlushed();
+      expect(g.prefillData(BASE + 0x400, 0x2000_0401, Prot.READ | Prot.WRITE)).toBe(false);
+      expect(g.prefillData(BASE + 0x400, 0x2000_0401, Prot.READ)).toBe(true);
+      expect(g.prefillData(BASE + 0xc00, 0x2000_0c01, Prot.READ | Prot.WRITE)).toBe(true);
+    } finally {
+      uc.close();
+    }
   });
 });

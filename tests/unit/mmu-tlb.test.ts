@@ -250,6 +250,25 @@ describe('TLB invalidation semantics', () => {
     expect(tlb.invalidateVa(0, 0x7777_0000n, 1)).toBe(false);
   });
 
+  it('readPa (IC IVAU): the held entry\'s PA for a read at that EL, -1 when none is held or it permits none; counts and inserts nothing', () => {
+    const t = setup();
+    setLeaf(t.w0, 0x20_0000, 2, makeS1Block(0x4020_0000, 12, 2));
+    setLeaf(t.w0, 0x1000, 3, makeS1Page(0x4010_0000, 12));
+    const tlb = new TlbModel();
+    // Mapped but never translated: not held, so the caller walks.
+    expect(tlb.readPa(t.regime, 0x1234, 1)).toBe(-1);
+    tlb.translate(t.regime, 0x1000, R);
+    tlb.translate(t.regime, 0x20_0000, R);
+    const before = { ...tlb.stats, size: tlb.size };
+    expect(tlb.readPa(t.regime, 0x1234, 1)).toBe(0x4010_0234);
+    // Another 4 KiB page of the block: its own key, not held yet.
+    expect(tlb.readPa(t.regime, 0x20_1040, 1)).toBe(-1);
+    expect(tlb.readPa(t.regime, 0x20_0fc0, 1)).toBe(0x4020_0fc0);
+    // AP[2:1] = 00: no EL0 access (Arm ARM D8.4.1.2.1).
+    expect(tlb.readPa(t.regime, 0x1234, 0)).toBe(-1);
+    expect({ ...tlb.stats, size: tlb.size }).toEqual(before);
+  });
+
   it('the hit path keeps perms for both ELs', () => {
     const t = setup();
     setLeaf(t.w0, 0x1000, 3, makeS1Page(0x4010_0000, 12, { ap: 1 }));

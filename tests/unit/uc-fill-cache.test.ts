@@ -68,6 +68,52 @@ function machine(blocks = false) {
 }
 
 describe('native fill cache (Unicorn.cacheFill)', () => {
+
+  it.skipIf(!built)('answers the sibling 1 KiB pages the handler named with the same answer, PA moved alike; only those, and never after a page flush', () => {
+    const uc = new Unicorn();
+    const ram = Unicorn.allocShared(0x4000);
+    const dv = new DataView(ram.bytes.buffer, ram.bytes.byteOffset, 0x4000);
+    dv.setUint32(0, 0xf9400001, true); // ldr x1, [x0]
+    for (let j = 0; j < 4; j++) dv.setBigUint64(0x1000 + j * 0x400 + 8, 0xc000n + BigInt(j), true);
+    uc.mapShared(RAM, ram);
+    const handled: number[] = [];
+    let siblings = 0;
+    uc.onTlbFill((va) => {
+      if (va >= RAM && va < RAM + 0x4000) return { pa: va, perms: Prot.ALL };
+      if (va >= VA && va < VA + 0x1000) {
+        handled.push((va - VA) / 0x400);
+        uc.cacheFill(va + EL1, siblings);
+        return { pa: PAGE_A + (va - VA), perms: Prot.READ | Prot.WRITE };
+      }
+      return null;
+    });
+    const load = (va: number): bigint => {
+      uc.regWrite(Reg.X0, va);
+      expect(uc.emuStart(CODE, 1)).toBe(0);
+      return uc.regRead(Reg.X0 + 1);
+    };
+    const all = (): bigint[] => [0, 1, 2, 3].map((j) => load(VA + j * 0x400 + 8));
+    try {
+      // None named: each 1 KiB page is a fill of its own.
+      expect(all()).toEqual([0xc000n, 0xc001n, 0xc002n, 0xc003n]);
+      expect(handled).toEqual([0, 1, 2, 3]);
+      // Page 0's fill names pages 1 and 3: page 2 still reaches the handler.
+      uc.flushTlb();
+      handled.length = 0;
+      siblings = 0b1010;
+      expect(all()).toEqual([0xc000n, 0xc001n, 0xc002n, 0xc003n]);
+      expect(handled).toEqual([0, 2]);
+      // The four pages of the 4 KiB page flushed (a TLBI by VA does so): asked again.
+      if (uc.flushTlbPages(new Float64Array([VA, VA + 0x400, VA + 0x800, VA + 0xc00]), 4)) {
+        handled.length = 0;
+        siblings = 0;
+        expect(all()).toEqual([0xc000n, 0xc001n, 0xc002n, 0xc003n]);
+        expect(handled).toEqual([0, 1, 2, 3]);
+      }
+    } finally {
+      uc.close();
+    }
+  });
   it.skipIf(!built)('answers a refill of an evicted entry in C, with the handler\'s answer', () => {
     const { uc, sweep } = machine();
     try {

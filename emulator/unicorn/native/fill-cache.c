@@ -76,7 +76,8 @@ typedef struct {
 	uint64_t pstate;    /* 40: PSTATE and PC when JavaScript is called (it reads them from here, not */
 	uint64_t pc;        /* 48:   through two more FFI calls) */
 	int32_t mmu_idx;    /* 56: QEMU's core MMU index of the fill being answered, from unicorn_fill_tlb's frame; -1: unknown */
-	int32_t pad0;
+	uint32_t siblings;  /* 60: written by JavaScript with `key`: bit j: record the same answer for 1 KiB page j of the
+	                     *     fill's 4 KiB page too (paddr moved alike); 0: none. Reset before each call. */
 	/* private */
 	long idx_off;       /* where that index lies from `out` (hypemu_fill_set_idx_offset); 0: not known */
 	void (*restore)(void *); /* insn-count.c's restore_pending, called before PC is read (hypemu_fill_set_restore) */
@@ -134,6 +135,37 @@ static int key_of_idx(int idx)
 	}
 }
 
+/*
+ * Record JavaScript's answer `out` for `vaddr` under f->key, and, for each bit j of f->siblings, the
+ * same answer for 1 KiB page j of the same 4 KiB page (its paddr moved alike): the handler ran the
+ * code guard for those entries as if each had been filled (fill-handler.ts), so a later fill of
+ * one is what it would answer. Unicorn's TLB is flushed by 1 KiB page only in whole 4 KiB pages
+ * (hypemu_fill_drop_pages' callers), and whole otherwise, so a sibling never outlives its page.
+ */
+static void record(hypemu_fill *f, void *uc, uint64_t vaddr, bool fetch, const uc_tlb_entry *out)
+{
+	int64_t key = (int64_t)f->key;
+	uint64_t ttbr0 = 0, ttbr1 = 0;
+	reg_read(uc, REG_TTBR0_EL1, &ttbr0);
+	reg_read(uc, REG_TTBR1_EL1, &ttbr1);
+	uint32_t sib = f->siblings & 0xf;
+	uint32_t own = (uint32_t)(vaddr >> 10) & 3;
+	sib |= 1u << own;
+	for (uint32_t j = 0; j < 4; j++) {
+		if ((sib & (1u << j)) == 0)
+			continue;
+		int64_t delta = ((int64_t)j - (int64_t)own) * 0x400;
+		entry *e = &f->table[slot_of(key + delta, TABLE_BITS)];
+		e->ttbr0 = ttbr0;
+		e->ttbr1 = ttbr1;
+		e->key = key + delta;
+		e->paddr = out->paddr + (uint64_t)delta;
+		e->perms = out->perms;
+		e->fetch = fetch;
+		e->gen = f->gen;
+	}
+}
+
 /* The fill hook with the MMU index known (idx_off): no PSTATE, PC or LDTR/STTR site needed for a hit. */
 static bool fill_hook_idx(hypemu_fill *f, void *uc, uint64_t vaddr, int type, uc_tlb_entry *out)
 {
@@ -164,21 +196,14 @@ static bool fill_hook_idx(hypemu_fill *f, void *uc, uint64_t vaddr, int type, uc
 	reg_read(uc, REG_PC, &pc);
 	f->misses++;
 	f->key = NAN;
+	f->siblings = 0;
 	f->pstate = pstate;
 	f->pc = pc;
 	bool ok = f->js(uc, vaddr, type, out, NULL);
-	if (ok && !isnan(f->key) && f->enabled) {
-		int64_t key = (int64_t)f->key;
-		entry *e = &f->table[slot_of(key, TABLE_BITS)];
-		reg_read(uc, REG_TTBR0_EL1, &e->ttbr0);
-		reg_read(uc, REG_TTBR1_EL1, &e->ttbr1);
-		e->key = key;
-		e->paddr = out->paddr;
-		e->perms = out->perms;
-		e->fetch = fetch;
-		e->gen = f->gen;
-	}
+	if (ok && !isnan(f->key) && f->enabled)
+		record(f, uc, vaddr, fetch, out);
 	f->key = NAN;
+	f->siblings = 0;
 	return ok;
 }
 
@@ -210,22 +235,15 @@ static bool fill_hook(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out, voi
 	}
 	f->misses++;
 	f->key = NAN;
+	f->siblings = 0;
 	f->pstate = pstate;
 	f->pc = pc;
 	bool ok = f->js(uc, vaddr, type, out, NULL);
 	/* Enabled again by the handler once it has seen the regime (emulator/cpu/mmu-translator.ts). */
-	if (ok && !isnan(f->key) && f->enabled) {
-		int64_t key = (int64_t)f->key;
-		entry *e = &f->table[slot_of(key, TABLE_BITS)];
-		reg_read(uc, REG_TTBR0_EL1, &e->ttbr0);
-		reg_read(uc, REG_TTBR1_EL1, &e->ttbr1);
-		e->key = key;
-		e->paddr = out->paddr;
-		e->perms = out->perms;
-		e->fetch = type == UC_MEM_FETCH;
-		e->gen = f->gen;
-	}
+	if (ok && !isnan(f->key) && f->enabled)
+		record(f, uc, vaddr, type == UC_MEM_FETCH, out);
 	f->key = NAN;
+	f->siblings = 0;
 	return ok;
 }
 
