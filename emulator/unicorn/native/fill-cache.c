@@ -106,6 +106,18 @@ static inline uint32_t slot_of(int64_t key, unsigned bits)
 	return (uint32_t)(((uint64_t)key * 0x9e3779b97f4a7c15ull) >> (64 - bits));
 }
 
+/*
+ * The table slot of a key: the four 1 KiB pages of a 4 KiB page (and MMU index) take four adjacent
+ * slots, so recording a fill with its siblings (record) writes three adjacent cache lines, not
+ * four random ones (1.5 MiB table).
+ */
+static inline uint32_t table_slot(int64_t key)
+{
+	uint64_t k = (uint64_t)key;
+	uint32_t h = slot_of((int64_t)((k >> 12) * 4 + (k & 3)), TABLE_BITS - 2);
+	return (h << 2) | (uint32_t)((k >> 10) & 3);
+}
+
 static bool is_site(const hypemu_fill *f, int64_t pc)
 {
 	if (f->site_overflow)
@@ -155,7 +167,7 @@ static void record(hypemu_fill *f, void *uc, uint64_t vaddr, bool fetch, const u
 		if ((sib & (1u << j)) == 0)
 			continue;
 		int64_t delta = ((int64_t)j - (int64_t)own) * 0x400;
-		entry *e = &f->table[slot_of(key + delta, TABLE_BITS)];
+		entry *e = &f->table[table_slot(key + delta)];
 		e->ttbr0 = ttbr0;
 		e->ttbr1 = ttbr1;
 		e->key = key + delta;
@@ -179,7 +191,7 @@ static bool fill_hook_idx(hypemu_fill *f, void *uc, uint64_t vaddr, int type, uc
 		reg_read(uc, REG_TTBR0_EL1, &ttbr0);
 		reg_read(uc, REG_TTBR1_EL1, &ttbr1);
 		int64_t key = (int64_t)vaddr + k;
-		const entry *e = &f->table[slot_of(key, TABLE_BITS)];
+		const entry *e = &f->table[table_slot(key)];
 		uint32_t need = fetch ? UC_PROT_EXEC : type == UC_MEM_WRITE ? UC_PROT_WRITE : UC_PROT_READ;
 		if (e->gen == f->gen && e->key == key && e->ttbr0 == ttbr0 && e->ttbr1 == ttbr1 && e->fetch == (uint32_t)fetch &&
 		    (e->perms & need) != 0) {
@@ -222,7 +234,7 @@ static bool fill_hook(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out, voi
 		reg_read(uc, REG_TTBR1_EL1, &ttbr1);
 		if (el == 0 || fetch || f->nsites == 0 || !is_site(f, (int64_t)pc)) {
 			int64_t key = (int64_t)vaddr + (el == 0 ? 0 : (pstate & PSTATE_PAN) ? 2 : 1);
-			const entry *e = &f->table[slot_of(key, TABLE_BITS)];
+			const entry *e = &f->table[table_slot(key)];
 			uint32_t need = fetch ? UC_PROT_EXEC : type == UC_MEM_WRITE ? UC_PROT_WRITE : UC_PROT_READ;
 			if (e->gen == f->gen && e->key == key && e->ttbr0 == ttbr0 && e->ttbr1 == ttbr1 && e->fetch == (uint32_t)fetch &&
 			    (e->perms & need) != 0) {
@@ -309,7 +321,7 @@ void hypemu_fill_drop_pages(void *p, const double *vas, int n)
 	for (int i = 0; i < n; i++) {
 		for (int idx = 0; idx < 3; idx++) {
 			int64_t key = (int64_t)vas[i] + idx;
-			entry *e = &f->table[slot_of(key, TABLE_BITS)];
+			entry *e = &f->table[table_slot(key)];
 			if (e->key == key)
 				e->gen = 0;
 		}
@@ -334,7 +346,7 @@ int hypemu_fill_lookup(void *p, void *uc, uint64_t va, uint64_t *pa)
 	reg_read(uc, REG_TTBR1_EL1, &ttbr1);
 	unsigned el = (pstate >> 2) & 3;
 	int64_t key = (int64_t)(va & ~(uint64_t)0x3ff) + (el == 0 ? 0 : (pstate & PSTATE_PAN) ? 2 : 1);
-	const entry *e = &f->table[slot_of(key, TABLE_BITS)];
+	const entry *e = &f->table[table_slot(key)];
 	if (e->gen != f->gen || e->key != key || e->ttbr0 != ttbr0 || e->ttbr1 != ttbr1)
 		return -1;
 	*pa = e->paddr + (va & 0x3ff);
