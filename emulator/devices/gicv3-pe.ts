@@ -64,6 +64,10 @@ export const setBit = (b: Uint32Array, i: number, v: boolean): void => {
   else b[i >> 5]! &= ~(1 << (i & 31));
 };
 
+/** Active-priority registers beyond the first: with 5 priority bits (32 preemption levels) only
+ * ICC_AP{0,1}R0_EL1 hold state, the others are RAZ/WI (IHI0069 12.2.1-12.2.4). */
+const AP_RAZ_WI = new Set(['ICC_AP0R1_EL1', 'ICC_AP0R2_EL1', 'ICC_AP0R3_EL1', 'ICC_AP1R1_EL1', 'ICC_AP1R2_EL1', 'ICC_AP1R3_EL1']);
+
 export class GicV3Pe implements IntBank {
   readonly group = new Uint32Array(1);
   readonly enabled = new Uint32Array(1);
@@ -234,6 +238,7 @@ export class GicV3Pe implements IntBank {
   // --- CPU interface (IHI0069 12.2 "AArch64 System register descriptions") -----------------
 
   iccRead(name: string): bigint | null {
+    if (AP_RAZ_WI.has(name)) return 0n;
     switch (name) {
       case 'ICC_PMR_EL1':
         return BigInt(this.pmr);
@@ -273,19 +278,13 @@ export class GicV3Pe implements IntBank {
         return BigInt(this.ap1 >>> 0);
       case 'ICC_AP0R0_EL1':
         return BigInt(this.ap0 >>> 0);
-      case 'ICC_AP1R1_EL1':
-      case 'ICC_AP1R2_EL1':
-      case 'ICC_AP1R3_EL1':
-      case 'ICC_AP0R1_EL1':
-      case 'ICC_AP0R2_EL1':
-      case 'ICC_AP0R3_EL1':
-        return 0n; // only 32 preemption levels: RAZ/WI
       default:
         return null;
     }
   }
 
   iccWrite(name: string, value: bigint): boolean {
+    if (AP_RAZ_WI.has(name)) return true;
     const v = Number(value & 0xffff_ffffn) >>> 0;
     switch (name) {
       case 'ICC_PMR_EL1':
@@ -335,13 +334,7 @@ export class GicV3Pe implements IntBank {
       case 'ICC_HPPIR1_EL1':
       case 'ICC_HPPIR0_EL1':
       case 'ICC_RPR_EL1':
-      case 'ICC_AP1R1_EL1':
-      case 'ICC_AP1R2_EL1':
-      case 'ICC_AP1R3_EL1':
-      case 'ICC_AP0R1_EL1':
-      case 'ICC_AP0R2_EL1':
-      case 'ICC_AP0R3_EL1':
-        return true; // read-only or RAZ/WI
+        return true; // read-only
       default:
         return false;
     }
