@@ -178,45 +178,59 @@ static void record(hypemu_fill *f, void *uc, uint64_t vaddr, bool fetch, const u
 	}
 }
 
-/* The fill hook with the MMU index known (idx_off): no PSTATE, PC or LDTR/STTR site needed for a hit. */
-static bool fill_hook_idx(hypemu_fill *f, void *uc, uint64_t vaddr, int type, uc_tlb_entry *out)
+/* A cached answer for `key` (VA + MMU-index key) under the live TTBRs that allows this access: copied to `out`. */
+static inline bool hit(hypemu_fill *f, int64_t key, int type, uint64_t ttbr0, uint64_t ttbr1, uc_tlb_entry *out)
 {
-	int32_t idx;
-	memcpy(&idx, (char *)out + f->idx_off, sizeof idx);
-	f->mmu_idx = idx;
 	bool fetch = type == UC_MEM_FETCH;
-	uint64_t ttbr0 = 0, ttbr1 = 0;
-	int k = key_of_idx(idx);
-	if (f->enabled && k >= 0) {
-		reg_read(uc, REG_TTBR0_EL1, &ttbr0);
-		reg_read(uc, REG_TTBR1_EL1, &ttbr1);
-		int64_t key = (int64_t)vaddr + k;
-		const entry *e = &f->table[table_slot(key)];
-		uint32_t need = fetch ? UC_PROT_EXEC : type == UC_MEM_WRITE ? UC_PROT_WRITE : UC_PROT_READ;
-		if (e->gen == f->gen && e->key == key && e->ttbr0 == ttbr0 && e->ttbr1 == ttbr1 && e->fetch == (uint32_t)fetch &&
-		    (e->perms & need) != 0) {
-			out->paddr = e->paddr;
-			out->perms = e->perms;
-			f->hits++;
-			return true;
-		}
+	const entry *e = &f->table[table_slot(key)];
+	uint32_t need = fetch ? UC_PROT_EXEC : type == UC_MEM_WRITE ? UC_PROT_WRITE : UC_PROT_READ;
+	if (e->gen == f->gen && e->key == key && e->ttbr0 == ttbr0 && e->ttbr1 == ttbr1 && e->fetch == (uint32_t)fetch &&
+	    (e->perms & need) != 0) {
+		out->paddr = e->paddr;
+		out->perms = e->perms;
+		f->hits++;
+		return true;
 	}
-	if (f->restore != NULL)
-		f->restore(f->restore_state);
-	uint64_t pstate = 0, pc = 0;
-	reg_read(uc, REG_PSTATE, &pstate);
-	reg_read(uc, REG_PC, &pc);
+	return false;
+}
+
+/* A miss: the JavaScript fill decides, and its answer is recorded when it set a key (f->key). */
+static bool miss(hypemu_fill *f, void *uc, uint64_t vaddr, int type, uc_tlb_entry *out, uint64_t pstate, uint64_t pc)
+{
 	f->misses++;
 	f->key = NAN;
 	f->siblings = 0;
 	f->pstate = pstate;
 	f->pc = pc;
 	bool ok = f->js(uc, vaddr, type, out, NULL);
+	/* Enabled again by the handler once it has seen the regime (emulator/cpu/mmu-translator.ts). */
 	if (ok && !isnan(f->key) && f->enabled)
-		record(f, uc, vaddr, fetch, out);
+		record(f, uc, vaddr, type == UC_MEM_FETCH, out);
 	f->key = NAN;
 	f->siblings = 0;
 	return ok;
+}
+
+/* The fill hook with the MMU index known (idx_off): no PSTATE, PC or LDTR/STTR site needed for a hit. */
+static bool fill_hook_idx(hypemu_fill *f, void *uc, uint64_t vaddr, int type, uc_tlb_entry *out)
+{
+	int32_t idx;
+	memcpy(&idx, (char *)out + f->idx_off, sizeof idx);
+	f->mmu_idx = idx;
+	uint64_t ttbr0 = 0, ttbr1 = 0;
+	int k = key_of_idx(idx);
+	if (f->enabled && k >= 0) {
+		reg_read(uc, REG_TTBR0_EL1, &ttbr0);
+		reg_read(uc, REG_TTBR1_EL1, &ttbr1);
+		if (hit(f, (int64_t)vaddr + k, type, ttbr0, ttbr1, out))
+			return true;
+	}
+	if (f->restore != NULL)
+		f->restore(f->restore_state);
+	uint64_t pstate = 0, pc = 0;
+	reg_read(uc, REG_PSTATE, &pstate);
+	reg_read(uc, REG_PC, &pc);
+	return miss(f, uc, vaddr, type, out, pstate, pc);
 }
 
 static bool fill_hook(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out, void *ud)
@@ -234,29 +248,11 @@ static bool fill_hook(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out, voi
 		reg_read(uc, REG_TTBR1_EL1, &ttbr1);
 		if (el == 0 || fetch || f->nsites == 0 || !is_site(f, (int64_t)pc)) {
 			int64_t key = (int64_t)vaddr + (el == 0 ? 0 : (pstate & PSTATE_PAN) ? 2 : 1);
-			const entry *e = &f->table[table_slot(key)];
-			uint32_t need = fetch ? UC_PROT_EXEC : type == UC_MEM_WRITE ? UC_PROT_WRITE : UC_PROT_READ;
-			if (e->gen == f->gen && e->key == key && e->ttbr0 == ttbr0 && e->ttbr1 == ttbr1 && e->fetch == (uint32_t)fetch &&
-			    (e->perms & need) != 0) {
-				out->paddr = e->paddr;
-				out->perms = e->perms;
-				f->hits++;
+			if (hit(f, key, type, ttbr0, ttbr1, out))
 				return true;
-			}
 		}
 	}
-	f->misses++;
-	f->key = NAN;
-	f->siblings = 0;
-	f->pstate = pstate;
-	f->pc = pc;
-	bool ok = f->js(uc, vaddr, type, out, NULL);
-	/* Enabled again by the handler once it has seen the regime (emulator/cpu/mmu-translator.ts). */
-	if (ok && !isnan(f->key) && f->enabled)
-		record(f, uc, vaddr, type == UC_MEM_FETCH, out);
-	f->key = NAN;
-	f->siblings = 0;
-	return ok;
+	return miss(f, uc, vaddr, type, out, pstate, pc);
 }
 
 /* A cache in front of `js` (the koffi-registered fill callback). Never freed (lives as long as the hook). */
