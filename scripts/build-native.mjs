@@ -7,9 +7,10 @@
  * be counted twice, so instruction counts would differ from the repository's.
  *
  * Every .c found is built (not a fixed list: new helpers join by being there), each only when its
- * source is newer than the library, into a temporary file renamed into place (a running hypemu
- * never maps a half-written library). Without a C compiler it prints one warning line and exits 0:
- * hypemu runs without the helpers (slower, and counts may differ), and the install still succeeds.
+ * source or a header beside it (block-count.h) is newer than the library, into a temporary file
+ * renamed into place (a running hypemu never maps a half-written library). Without a C compiler it
+ * prints one warning line and exits 0: hypemu runs without the helpers (slower, and counts may
+ * differ), and the install still succeeds.
  *
  * Usage: node scripts/build-native.mjs [--quiet] [--strict]   (CC picks the compiler; default cc)
  *   --strict: a missing compiler or a helper that does not compile is an error (exit 1): what
@@ -30,6 +31,8 @@ const say = (msg) => { if (!quiet) process.stderr.write(`[hypemu] ${msg}\n`); };
 
 const sources = existsSync(srcDir) ? readdirSync(srcDir).filter((f) => f.endsWith('.c')).sort() : [];
 if (sources.length === 0) process.exit(0);
+/** The newest header beside the sources: any .c may include it. */
+const headersMtime = Math.max(0, ...readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => statSync(join(srcDir, f)).mtimeMs));
 
 const probe = spawnSync(cc, ['--version'], { stdio: 'ignore' });
 if (probe.error || probe.status !== 0) {
@@ -44,7 +47,7 @@ for (const file of sources) {
   const name = file.slice(0, -2);
   const src = join(srcDir, file);
   const lib = join(outDir, `libhypemu-${name}.so`);
-  if (existsSync(lib) && statSync(lib).mtimeMs >= statSync(src).mtimeMs) {
+  if (existsSync(lib) && statSync(lib).mtimeMs >= Math.max(statSync(src).mtimeMs, headersMtime)) {
     say(`native helper up to date: ${lib}`);
     continue;
   }

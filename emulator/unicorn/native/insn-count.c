@@ -51,6 +51,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block-count.h"
+
 typedef struct {
 	uint64_t paddr;
 	uint32_t perms;
@@ -62,22 +64,9 @@ typedef bool (*restore_fn)(void *cpu, uintptr_t host_pc, bool will_exit);
 
 enum { REG_PC = 260, UC_MEM_FETCH = 18 };
 
-/* flags */
-#define F_FETCH 1u     /* inside a fetch fill: every block entered so far has ended */
-#define F_STOP_NEXT 2u /* a data access asked to stop: stop at the next block */
-#define F_BUDGET 4u    /* the CPU stopped because the budget was reached */
-
-/* Layout shared with TypeScript (emulator/unicorn/uc.ts BlockCounter): keep in step. */
+/* The public header first (block-count.h: TypeScript and uart-mmio.c read it), then private state. */
 typedef struct {
-	uint64_t count;     /*  0: instructions of the blocks entered in this slice (each counted whole) */
-	uint64_t budget;    /*  8: stop before the instruction that would exceed it */
-	uint64_t blk_start; /* 16: the block entered last (its PC), */
-	uint64_t blk_count; /* 24:   `count` before it, */
-	uint32_t blk_n;     /* 32:   its instructions (0: none: PC is past every block entered) */
-	uint32_t flags;     /* 36 */
-	uint64_t blocks;    /* 40: statistics: blocks entered, */
-	uint64_t splits;    /* 48:   budget splits (short blocks asked for), */
-	uint64_t restores;  /* 56:   PC restorations (fill and MMIO) */
+	count_header h;
 	/* private */
 	void *uc;
 	void *cpu;
@@ -135,10 +124,10 @@ void hypemu_count_set_offsets(void *p, long cflags_off, long io_pc_off, long ret
 void hypemu_count_begin(void *p, double budget)
 {
 	hypemu_count *s = p;
-	s->count = 0;
-	s->budget = (uint64_t)budget;
-	s->blk_n = 0;
-	s->flags = 0;
+	s->h.count = 0;
+	s->h.budget = (uint64_t)budget;
+	s->h.blk_n = 0;
+	s->h.flags = 0;
 	if (s->cflags_off >= 0) {
 		uint32_t none = 0xffffffffu; /* QEMU's "no request" (cpu_common_reset) */
 		memcpy((char *)s->cpu + s->cflags_off, &none, 4);
@@ -162,21 +151,21 @@ static void block_hook(void *uc, uint64_t addr, uint32_t size, void *ud)
 {
 	hypemu_count *s = ud;
 	uint64_t n = size / 4;
-	s->flags &= ~F_FETCH;
-	if (s->flags & F_STOP_NEXT) {
+	s->h.flags &= ~F_FETCH;
+	if (s->h.flags & F_STOP_NEXT) {
 		/* A data access asked to stop: the block before ran to its end, this one does not run. */
-		s->blk_n = 0;
+		s->h.blk_n = 0;
 		stop_before(s, uc, addr);
 		return;
 	}
-	if (s->count + n > s->budget) {
+	if (s->h.count + n > s->h.budget) {
 		/* Not entered: counted as the instruction at PC started (Unicorn's count hook convention). */
-		s->blk_start = addr;
-		s->blk_count = s->count;
-		s->blk_n = (uint32_t)n;
-		uint64_t left = s->budget - s->count;
+		s->h.blk_start = addr;
+		s->h.blk_count = s->h.count;
+		s->h.blk_n = (uint32_t)n;
+		uint64_t left = s->h.budget - s->h.count;
 		if (left == 0 || s->cflags_off < 0) {
-			s->flags |= F_BUDGET;
+			s->h.flags |= F_BUDGET;
 			stop_before(s, uc, addr);
 			return;
 		}
@@ -185,14 +174,14 @@ static void block_hook(void *uc, uint64_t addr, uint32_t size, void *ud)
 		memcpy((char *)s->cpu + s->cflags_off, &cf, 4);
 		uint64_t pc = addr;
 		reg_write(uc, REG_PC, &pc);
-		s->splits++;
+		s->h.splits++;
 		return;
 	}
-	s->blocks++;
-	s->blk_start = addr;
-	s->blk_count = s->count;
-	s->blk_n = (uint32_t)n;
-	s->count += n;
+	s->h.blocks++;
+	s->h.blk_start = addr;
+	s->h.blk_count = s->h.count;
+	s->h.blk_n = (uint32_t)n;
+	s->h.count += n;
 }
 
 void *hypemu_count_block_hook(void)
@@ -212,10 +201,10 @@ static bool fill_pre_hook(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out,
 	hypemu_count *s = ud;
 	s->pending = 0;
 	if (type == UC_MEM_FETCH) {
-		s->flags |= F_FETCH;
+		s->h.flags |= F_FETCH;
 		return false;
 	}
-	s->flags &= ~F_FETCH;
+	s->h.flags &= ~F_FETCH;
 	if (s->retaddr_off < 0)
 		return false;
 	uintptr_t ra;
@@ -225,7 +214,7 @@ static bool fill_pre_hook(void *uc, uint64_t vaddr, int type, uc_tlb_entry *out,
 		return false;
 	}
 	if (ra != 0 && restore_state(s->cpu, ra, false))
-		s->restores++;
+		s->h.restores++;
 	return false;
 }
 
@@ -244,7 +233,7 @@ static void restore_pending(void *p)
 	uintptr_t ra = s->pending;
 	s->pending = 0;
 	if (ra != 0 && restore_state(s->cpu, ra, false))
-		s->restores++;
+		s->h.restores++;
 }
 
 void hypemu_count_set_lazy(void *p, int on)
@@ -275,7 +264,7 @@ int hypemu_count_sync_io_pc(void *p)
 	memcpy(&ra, (char *)s->cpu + s->io_pc_off, sizeof ra);
 	if (ra == 0 || !restore_state(s->cpu, ra, false))
 		return 0;
-	s->restores++;
+	s->h.restores++;
 	return 1;
 }
 
@@ -284,9 +273,9 @@ double hypemu_count_started(void *p, double pc)
 {
 	hypemu_count *s = p;
 	uint64_t v = (uint64_t)(int64_t)pc;
-	if (!(s->flags & F_FETCH) && s->blk_n != 0 && v - s->blk_start < (uint64_t)s->blk_n * 4)
-		return (double)(s->blk_count + (v - s->blk_start) / 4 + 1);
-	return (double)s->count;
+	if (count_in_block(&s->h, v))
+		return (double)(s->h.blk_count + (v - s->h.blk_start) / 4 + 1);
+	return (double)s->h.count;
 }
 
 /*
@@ -296,15 +285,15 @@ double hypemu_count_started(void *p, double pc)
 void hypemu_count_settle(void *p, double pc)
 {
 	hypemu_count *s = p;
-	s->count = (uint64_t)hypemu_count_started(p, pc);
-	s->blk_n = 0;
-	s->flags &= ~F_FETCH;
+	s->h.count = (uint64_t)hypemu_count_started(p, pc);
+	s->h.blk_n = 0;
+	s->h.flags &= ~F_FETCH;
 }
 
 /* A data access asked to stop (see the top). */
 void hypemu_count_stop_next(void *p)
 {
-	((hypemu_count *)p)->flags |= F_STOP_NEXT;
+	((hypemu_count *)p)->h.flags |= F_STOP_NEXT;
 }
 
 /* ---- calibration (uc.ts): candidates, each then checked by effect ---- */

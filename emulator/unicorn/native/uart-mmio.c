@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block-count.h" /* the per-block counter's public header */
+
 typedef uint64_t (*slow_cb)(uint64_t offset, uint32_t size, uint32_t write, uint64_t value);
 typedef void (*flush_cb)(void);
 
@@ -52,17 +54,6 @@ typedef struct {
 	long io_pc_off;  /* CPUState.mem_io_pc */
 	void *count;     /* the per-block counter (native/insn-count.c), its public header below */
 } hypemu_uart;
-
-/*
- * The per-block counter's header, as native/insn-count.c lays it out and
- * emulator/unicorn/block-count.ts reads it (a public layout: keep in step).
- */
-typedef struct {
-	uint64_t count, budget, blk_start, blk_count;
-	uint32_t blk_n, flags;
-	uint64_t blocks, splits, restores;
-} count_header;
-#define F_FETCH 1u
 
 typedef bool (*restore_fn)(void *cpu, uintptr_t host_pc, bool will_exit);
 typedef int (*reg_read_fn)(void *uc, int regid, void *value);
@@ -108,8 +99,7 @@ static void io_recompile(hypemu_uart *u)
 	count_header *c = u->count;
 	uint64_t pc = 0;
 	reg_read(u->uc, REG_PC, &pc);
-	bool in_block = !(c->flags & F_FETCH) && c->blk_n != 0 && pc - c->blk_start < (uint64_t)c->blk_n * 4;
-	if (!in_block || (c->blk_n == 1 && c->blk_start == pc))
+	if (!count_in_block(c, pc) || (c->blk_n == 1 && c->blk_start == pc))
 		return;
 	/* Started before this instruction (insn-count.c hypemu_count_started, minus this one). */
 	c->count = c->blk_count + (pc - c->blk_start) / 4;
