@@ -254,6 +254,12 @@ export function sysInsnFilterLib(): NativeLib<SysInsnFilterLib> {
 export interface TlbFlushLib {
   locateCpu(uc: unknown, m0: bigint, m1: bigint): number;
   flushPages(uc: unknown, cpuOffset: number, vas: Float64Array, n: number): void;
+  /**
+   * Route tb_gen_code's whole-TLB scan (tlb_reset_dirty_by_vaddr) to a flush of the block's
+   * pages (tlb-flush.c hypemu_tlb_reset_dirty_patch): 0 done, <0 left as it was; null from a
+   * library built before it existed.
+   */
+  patchResetDirty: ((libpath: string) => number) | null;
   /** The native TLBI front (tlb-flush.c); null from a library built before it existed. */
   front: {
     create(uc: unknown, cpuOffset: number, js: unknown, fill: unknown, fillLib: string, libpath: string): unknown;
@@ -275,6 +281,7 @@ export function nativeTlbLib(): TlbFlushLib | null {
     return {
       locateCpu: lib.func('long hypemu_tlb_locate_cpu(void *uc, uint64_t m0, uint64_t m1)') as never,
       flushPages: lib.func('void hypemu_tlb_flush_pages(void *uc, long cpu_off, const double *vas, int n)') as never,
+      patchResetDirty: optionalFunc(lib, 'int hypemu_tlb_reset_dirty_patch(const char *libpath)') as never,
       front:
         create === null || process.env.HYPEMU_NATIVE_TLBI === 'off'
           ? null

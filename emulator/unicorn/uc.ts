@@ -184,6 +184,20 @@ export interface SharedBlock {
 /** Bytes per view of a shared block (1 GiB: a multiple of every page size, well under V8's 4 GiB cap). */
 export const SHARED_SEGMENT = 2 ** 30;
 
+let resetDirtyPatched = false;
+/**
+ * Once per process: tb_gen_code's scan of every TLB entry after each translated block becomes a
+ * flush of that block's pages (native/tlb-flush.c says why that is equivalent). Without the
+ * native library, or with $HYPEMU_RESET_DIRTY=off (a measurement baseline), Unicorn scans.
+ */
+function patchResetDirty(libpath: string): void {
+  if (resetDirtyPatched || process.env.HYPEMU_RESET_DIRTY === 'off') return;
+  resetDirtyPatched = true;
+  const patch = nativeTlbLib()?.patchResetDirty ?? null;
+  const rc = patch === null ? 'not built' : patch(libpath);
+  if (rc !== 0) log.debug({ rc }, 'tb_gen_code keeps Unicorn\'s whole-TLB dirty scan');
+}
+
 /** Host memory could not be reserved (mmap failed): a user error when the size came from --mem. */
 export class HostMemoryError extends Error {
   override name = 'HostMemoryError';
@@ -285,6 +299,7 @@ export class Unicorn {
     // there spun forever. With exits enabled and the list empty, slices end by
     // instruction count or uc_emu_stop only (DESIGN.md).
     this.check('uc_ctl(USE_EXITS)', api.uc_ctl(this.handle, ctlWrite(UC_CTL_UC_USE_EXITS, 1), 'int', 1));
+    patchResetDirty(path);
   }
 
   private check(fn: string, code: number): void {

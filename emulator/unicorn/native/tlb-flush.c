@@ -25,10 +25,13 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -69,6 +72,118 @@ int hypemu_tlb_init(const char *libpath)
 	flush_page = (flush_page_fn)dlsym(h, "tlb_flush_page_aarch64");
 	flush_page_idx = (flush_page_idx_fn)dlsym(h, "tlb_flush_page_by_mmuidx_aarch64");
 	return flush_page == NULL ? -2 : 0;
+}
+
+/*
+ * tb_gen_code's TLB scan (issue 10). After translating a block, Unicorn 2.1.1 (translate-all.c
+ * tb_gen_code, when no UC_HOOK_MEM_READ/WRITE exists) calls
+ * tlb_reset_dirty_by_vaddr(cpu, page of pc, offset + size) to set TLB_NOTDIRTY again on every
+ * TLB entry whose write address lies in the block's pages, so that the next store there takes
+ * the slow path (notdirty_write) and invalidates the block. It finds those entries by scanning
+ * every entry of all 12 MMU indexes' TLBs plus their victim TLBs (cputlb.c): thousands of
+ * compares per block, 6% of a Linux boot's host time (64.5k blocks). An entry for a VA can only
+ * sit at that VA's index of its MMU index's table, or in the victim TLB, so the work is a few
+ * entries per index; but those tables' layout is private. Dropping the entries for those pages
+ * instead (tlb_flush_page_aarch64: every MMU index, its table slot and victim TLB, plus the
+ * tb_jmp_cache hashes of the page) is exported and at least as strong: the next access refills
+ * through the fill hook, and a refilled writable entry is born TLB_NOTDIRTY (Unicorn's
+ * cpu_physical_memory_is_clean is always true), so the next store still takes notdirty_write.
+ * The cost moves to refills of entries that were in use (the native fill cache answers them).
+ *
+ * The call is routed by patching libunicorn's GOT slot for tlb_reset_dirty_by_vaddr_aarch64
+ * (tb_gen_code calls it through the PLT; the library is linked BIND_NOW with RELRO, so the slot
+ * is made writable for the store and read-only again). Only that slot changes: every other
+ * caller of the library is untouched, and the slot is found by name in the library's own
+ * relocation table (DT_JMPREL), never assumed.
+ */
+#define TARGET_PAGE 1024ull
+static void reset_dirty_by_flush(void *cpu, uint64_t start, uint64_t length)
+{
+	for (uint64_t off = 0; off < length; off += TARGET_PAGE)
+		flush_page(cpu, start + off);
+}
+
+/* A d_ptr of the dynamic section: glibc relocates some in place, others stay link-time values. */
+static uintptr_t dyn_ptr(const struct link_map *lm, ElfW(Addr) v)
+{
+	return v < lm->l_addr ? lm->l_addr + v : v;
+}
+
+struct relro_query {
+	uintptr_t base, addr;
+	int relro;
+};
+static int in_relro(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct relro_query *q = data;
+	(void)size;
+	if (info->dlpi_addr != q->base)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_GNU_RELRO && q->addr - (q->base + ph->p_vaddr) < ph->p_memsz)
+			q->relro = 1;
+	}
+	return 1;
+}
+
+/*
+ * Route libunicorn's tlb_reset_dirty_by_vaddr_aarch64 to reset_dirty_by_flush. 0: done (or
+ * already done); <0: left as it was (-1 library not loaded or hypemu_tlb_init not run, -2 no
+ * dynamic information, -3 no such PLT slot, -4 mprotect refused, -5 the slot held neither the
+ * function nor our replacement).
+ */
+int hypemu_tlb_reset_dirty_patch(const char *libpath)
+{
+	void *h = dlopen(libpath, RTLD_NOW | RTLD_NOLOAD);
+	if (h == NULL || flush_page == NULL)
+		return -1;
+	void *orig = dlsym(h, "tlb_reset_dirty_by_vaddr_aarch64");
+	struct link_map *lm = NULL;
+	if (orig == NULL || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL || lm->l_ld == NULL)
+		return -2;
+	uintptr_t jmprel = 0, symtab = 0, strtab = 0;
+	size_t relsz = 0;
+	for (const ElfW(Dyn) *d = lm->l_ld; d->d_tag != DT_NULL; d++) {
+		if (d->d_tag == DT_JMPREL)
+			jmprel = dyn_ptr(lm, d->d_un.d_ptr);
+		else if (d->d_tag == DT_PLTRELSZ)
+			relsz = d->d_un.d_val;
+		else if (d->d_tag == DT_SYMTAB)
+			symtab = dyn_ptr(lm, d->d_un.d_ptr);
+		else if (d->d_tag == DT_STRTAB)
+			strtab = dyn_ptr(lm, d->d_un.d_ptr);
+	}
+	if (jmprel == 0 || symtab == 0 || strtab == 0)
+		return -2;
+	const ElfW(Rela) *rel = (const ElfW(Rela) *)jmprel;
+	const ElfW(Sym) *syms = (const ElfW(Sym) *)symtab;
+	void **slot = NULL;
+	for (size_t i = 0; i < relsz / sizeof *rel; i++) {
+		const char *name = (const char *)strtab + syms[ELF64_R_SYM(rel[i].r_info)].st_name;
+		if (strcmp(name, "tlb_reset_dirty_by_vaddr_aarch64") == 0) {
+			slot = (void **)(lm->l_addr + rel[i].r_offset);
+			break;
+		}
+	}
+	if (slot == NULL)
+		return -3;
+	void *want = (void *)reset_dirty_by_flush;
+	if (*slot == want)
+		return 0;
+	if (*slot != orig)
+		return -5;
+	long pg = sysconf(_SC_PAGESIZE);
+	void *page = (void *)((uintptr_t)slot & ~(uintptr_t)(pg - 1));
+	struct relro_query q = { lm->l_addr, (uintptr_t)slot, 0 };
+	dl_iterate_phdr(in_relro, &q);
+	if (mprotect(page, (size_t)pg, PROT_READ | PROT_WRITE) != 0)
+		return -4;
+	*slot = want;
+	/* Back as the loader left it: read-only inside PT_GNU_RELRO, writable otherwise (lazy binding). */
+	if (q.relro)
+		mprotect(page, (size_t)pg, PROT_READ);
+	return 0;
 }
 
 #define SCAN_UC 4096
