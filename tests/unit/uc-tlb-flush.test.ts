@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Prot, Reg, Unicorn } from '../../emulator/unicorn/uc.js';
+import { nativeTlbLib } from '../../emulator/unicorn/ffi.js';
 import { packageRoot } from '../../emulator/package-root.js';
 
 const RAM = 0x4000_0000;
@@ -67,6 +68,48 @@ describe('Unicorn.flushTlbPages (native tlb_flush_page)', () => {
       expect(uc.flushTlbPages(new Float64Array([VA, VA + 0x400, VA + 0x800, VA + 0xc00]), 4)).toBe(true);
       expect(load(VA + 0x10)).toBe(0xb010n);
       expect(load(VA + 0xc08)).toBe(0xbc08n);
+    } finally {
+      uc.close();
+    }
+  });
+});
+
+// tb_gen_code's dirty scan routed to a flush of the block's pages (tlb-flush.c
+// hypemu_tlb_reset_dirty_patch, README "tb_gen_code's dirty scan"): a store through a writable
+// entry that was already made dirty (its first store took notdirty_write) before a block was
+// translated from the page must still invalidate that block. If the replacement did nothing, the
+// second store would take the fast path and the old block would run again.
+describe('tb_gen_code dirty scan (native replacement)', () => {
+  const patched = built && process.env.HYPEMU_RESET_DIRTY !== 'off';
+  it.skipIf(!patched)('a store to a page whose entry was dirty before a block was translated from it still invalidates the block', () => {
+    const uc = new Unicorn();
+    expect(nativeTlbLib()?.patchResetDirty?.(uc.libraryPath)).toBe(0); // done at open; again is a no-op
+    const ram = Unicorn.allocShared(0x4000);
+    const dv = new DataView(ram.bytes.buffer, ram.bytes.byteOffset, 0x4000);
+    const STORE = RAM; // str w2, [x0]
+    const TARGET = RAM + 0x400; // movz x1, #n; then the same again (a 1-instruction slice ends cleanly)
+    const movz = (n: number): number => 0xd2800001 | (n << 5);
+    dv.setUint32(0, 0xb9000002, true);
+    dv.setUint32(4, 0xb9000002, true);
+    dv.setUint32(0x404, movz(9), true);
+    uc.mapShared(RAM, ram);
+    uc.onTlbFill((va) => (va >= RAM && va < RAM + 0x4000 ? { pa: va, perms: Prot.ALL } : null));
+    const store = (insn: number): void => {
+      uc.regWrite(Reg.X0, TARGET);
+      uc.regWrite(Reg.X0 + 2, insn);
+      expect(uc.emuStart(STORE, 1)).toBe(0);
+    };
+    const run = (): bigint => {
+      expect(uc.emuStart(TARGET, 1)).toBe(0);
+      return uc.regRead(Reg.X0 + 1);
+    };
+    try {
+      store(movz(1)); // the entry's first store: notdirty_write, then the entry is dirty
+      expect(run()).toBe(1n); // a block translated from the page
+      store(movz(2));
+      expect(run()).toBe(2n);
+      store(movz(3));
+      expect(run()).toBe(3n);
     } finally {
       uc.close();
     }
