@@ -26,7 +26,28 @@ const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : dflt;
 };
+const USAGE = `usage: npm run bench -- [--runs N] [--only CASE[,CASE...]] [--json FILE]
+  --runs N      runs of every command, interleaved; figures come from the best (default 3)
+  --only CASES  comma-separated cases (default: all): compute-loop, compute-loop-default-tcg,
+                compute-loop-mmu, tlb-fill, sysreg-trap, startup, startup-16g,
+                linux-boot, counter-poll, uart-throughput, tlbi-storm
+  --json FILE   where the figures go (default bench/out/bench.json)`;
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
+for (let i = 0; i < args.length; i += 2) {
+  if (!['--runs', '--only', '--json'].includes(args[i]) || args[i + 1] === undefined) {
+    const known = ['--runs', '--only', '--json'].includes(args[i]);
+    console.error(`bench: ${known ? `${args[i]} needs a value` : `unknown argument '${args[i]}'`}\n${USAGE}`);
+    process.exit(64);
+  }
+}
 const RUNS = Number(opt('--runs', '3'));
+if (!Number.isInteger(RUNS) || RUNS < 1) {
+  console.error(`bench: --runs wants a positive integer, not '${opt('--runs', '3')}'`);
+  process.exit(64);
+}
 const ONLY = opt('--only', null)?.split(',') ?? null;
 const JSON_OUT = /** @type {string} */ (opt('--json', join(root, 'bench/out/bench.json')));
 const OUT = join(root, 'bench/out');
@@ -271,7 +292,10 @@ function timeOnce(c, statsFile) {
 }
 
 const selected = cases.filter((c) => !ONLY || ONLY.includes(c.name));
-if (ONLY) for (const n of ONLY) if (!cases.some((c) => c.name === n)) throw new Error(`bench: unknown case '${n}' (cases: ${cases.map((c) => c.name).join(', ')})`);
+if (ONLY) for (const n of ONLY) if (!cases.some((c) => c.name === n)) {
+  console.error(`bench: unknown case '${n}' (cases: ${cases.map((c) => c.name).join(', ')})`);
+  process.exit(64);
+}
 if (selected.some((c) => c.build)) buildVariants();
 // The CLI as `npm run build` leaves it: its single-file bundle and code cache (cli/bundle-loader.ts),
 // rebuilt when tsc ran since (a bare `npx tsc` leaves it stale, and the CLI then loads module by module).
