@@ -39,7 +39,7 @@ function machineOptions(cmd: Command): Command {
     .argument('[IMAGE]', 'ELF64 AArch64, arm64 Linux Image (optionally gzip\'d) or raw binary')
     .option('--load <ADDR>', 'load address of a raw binary, 4 KiB aligned (default 0x40080000)')
     .option('--entry <ADDR>', 'entry point (default: ELF entry, or the load address)')
-    .option('--mem <SIZE>', 'guest RAM size at 0x40000000, e.g. 256M, 1G (default 256M)')
+    .option('--mem <SIZE>', 'guest RAM size at 0x40000000, e.g. 256M, 1G, 16G (default 256M; at most 1019G: the 40-bit IPA space)')
     .option('--max-insns <N>', 'stop after N instructions (exit status 124); decimal, 0x-hex, 1e9 or 1_000_000')
     .addOption(new Option('--format <FMT>', 'image format').choices(['auto', 'raw', 'elf', 'linux']).default('auto'))
     .option('--append <ARGS>', 'kernel command line (/chosen/bootargs) for a Linux Image')

@@ -20,12 +20,12 @@ export function parseNumber(text: string, what: string): number {
   return v;
 }
 
-/** A memory size: 256M, 1G, 512K, 1GiB, 0x10000000, or bytes. */
+/** A memory size: 256M, 1G, 512K, 1GiB, 1T, 0x10000000, or bytes. */
 export function parseSize(text: string, what: string): number {
-  const m = /^\s*(0x[0-9a-fA-F_]+|[0-9_]+)\s*([kKmMgG])?[iI]?[bB]?\s*$/.exec(text);
+  const m = /^\s*(0x[0-9a-fA-F_]+|[0-9_]+)\s*([kKmMgGtT])?[iI]?[bB]?\s*$/.exec(text);
   if (!m) throw new ConfigError(`${what}: '${text}' is not a size (examples: 256M, 1G, 0x10000000)`);
   const unit = (m[2] ?? '').toUpperCase();
-  const mult = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1;
+  const mult = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : unit === 'T' ? 1024 ** 4 : 1;
   const v = parseNumber(m[1]!, what) * mult;
   if (!Number.isSafeInteger(v)) throw new ConfigError(`${what}: '${text}' is too large`);
   return v;

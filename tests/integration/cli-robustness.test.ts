@@ -84,6 +84,7 @@ describe('bad values and paths: one line, status 64, before the guest runs', () 
       [['--max-insns', 'lots'], /^hypemu: --max-insns: 'lots' is not a number/],
       [['--load', '0x40080004'], /^hypemu: --load: 0x40080004 is not 4 KiB aligned/],
       [['--mem', '12Q'], /^hypemu: --mem: '12Q' is not a size/],
+      [['--mem', '2T'], /^hypemu: --mem: 2048 GiB does not fit the 40-bit IPA space/],
       [['--format', 'exe'], /^hypemu: option '--format <FMT>' argument 'exe' is invalid/],
       [['--bogus'], /^hypemu: unknown option '--bogus'/],
       [['--gdb', '70000'], /^hypemu: --gdb: '70000' is not a TCP port/],
