@@ -42,6 +42,8 @@ const TWO36 = 2 ** 36;
 const TWO37 = 2 ** 37;
 const TWO38 = 2 ** 38;
 const TWO48 = 2 ** 48;
+/** 2 ** n for the block sizes (n < 64): `2 ** n` with a variable n is a Math.pow call per TLBI. */
+const POW2 = Array.from({ length: 64 }, (_, n) => 2 ** n);
 
 // The entry tables and the Xt decoders moved to their own modules; their names stay part of this one's API.
 export { EntryTable, type TlbEntry } from './tlb-tables.js';
@@ -471,7 +473,7 @@ export class TlbModel {
   private removeBlocks(sp: VmidSpace, low48: number, ttbr: number, asid: number | null): number {
     let n = 0;
     for (const s of sp.sizes) {
-      const g = sp.groups.get(s * TWO38 + ttbr * TWO37 + Math.floor(low48 / 2 ** s));
+      const g = sp.groups.get(s * TWO38 + ttbr * TWO37 + Math.floor(low48 / POW2[s]!));
       if (g === undefined) continue;
       for (const e of [...g]) {
         if (this.matchAsid(e, asid)) {
@@ -519,7 +521,7 @@ export class TlbModel {
       for (const m of sp.maps()) {
         for (const e of m.values()) {
           if (e.ttbr !== ttbr || !this.matchAsid(e, asid)) continue;
-          if (e.regionBase < end && e.regionBase + 2 ** e.sizeLog2 > low48) {
+          if (e.regionBase < end && e.regionBase + POW2[e.sizeLog2]! > low48) {
             this.remove(sp, e);
             n++;
           }
@@ -539,7 +541,7 @@ export class TlbModel {
     for (const m of sp.maps()) {
       for (const e of m.values()) {
         if (e.s2LeafIpa < 0) continue;
-        if (e.s2LeafIpa < end && e.s2LeafIpa + 2 ** e.s2SizeLog2 > ipa) {
+        if (e.s2LeafIpa < end && e.s2LeafIpa + POW2[e.s2SizeLog2]! > ipa) {
           this.remove(sp, e);
           n++;
         }
