@@ -190,8 +190,10 @@ export class CodeGuard {
    * Adjust a successful fill of RAM page `out.pa` (1 KiB aligned) for TLB
    * entry `key`. Returns the permissions to install; `out.pa` may be
    * redirected to a shadow page. Returns -1 to refuse the fill (pool full).
+   * `untranslatable`: for a fetch, whether the page holds a word isUntranslatable finds, when the
+   * caller has just scanned it (the fill handler's code-page scan); absent: scanned here.
    */
-  fill(out: { pa: number; perms: number }, key: number, fetch: boolean): number {
+  fill(out: { pa: number; perms: number }, key: number, fetch: boolean, untranslatable?: boolean): number {
     const page = Math.floor((out.pa - this.ramBase) / SLOT);
     const c = this.chunk(page);
     const p = page & CHUNK_MASK;
@@ -205,7 +207,7 @@ export class CodeGuard {
       if ((perms & Prot.EXEC) === 0) return perms;
       // Writable through another entry: execute a snapshot, out of that entry's reach.
       const alias = c.aliased[p] === 1 || c.wEpoch[p] === e;
-      const shadow = this.shadowFor(page, out.pa, alias);
+      const shadow = this.shadowFor(page, out.pa, alias, untranslatable);
       if (shadow === -1) return -1;
       if (shadow !== null) {
         if (alias) c.aliased[p] = 1;
@@ -235,23 +237,33 @@ export class CodeGuard {
   }
 
   /**
-   * What fill() would record for a data fill of RAM page `pa` (1 KiB aligned) by TLB entry `key`
-   * answered `perms` (EXEC already dropped), recorded now, before Unicorn asks for it (the native
-   * fill cache will answer that fill: fill-handler.ts), when that is all fill() would do: no entry
-   * of this epoch executes or writes the page (so nothing to replace, no alias to flush) and, for a
-   * writable answer, no code was translated from it (no code to drop). False: nothing recorded.
+   * What fill() would record for data fills of the other 1 KiB pages of a 4 KiB page, recorded
+   * now, before Unicorn asks for them (the native fill cache will answer those fills:
+   * fill-handler.ts dataSiblings): page `own` (0-3) of the 4 KiB page at RAM address `pa4k` was
+   * just filled by entry `key` (VA page + MMU index) and answered `perms` (EXEC already dropped);
+   * sibling j is entry key + (j - own) * 1 KiB at pa4k + j * 1 KiB. A sibling is recorded only
+   * when that is all fill() would do: no entry of this epoch executes or writes it (nothing to
+   * replace, no alias to flush) and, for a writable answer, no code was translated from it (no
+   * code to drop). Returns bit j set for each sibling recorded. The four pages share a tracking
+   * chunk (chunks are 1 MiB of RAM from its 4 KiB-aligned base).
    */
-  prefillData(pa: number, key: number, perms: number): boolean {
-    const page = Math.floor((pa - this.ramBase) / SLOT);
-    const c = this.chunk(page);
-    const p = page & CHUNK_MASK;
+  prefillSiblings(pa4k: number, own: number, key: number, perms: number): number {
+    const first = Math.floor((pa4k - this.ramBase) / SLOT);
+    const c = this.chunk(first);
+    const p0 = first & CHUNK_MASK;
     const e = this.epoch;
-    if (c.xEpoch[p] === e || c.wEpoch[p] === e) return false;
-    if ((perms & Prot.WRITE) !== 0) {
-      if (c.code[p] === 1) return false;
-      hold(c.wKey, c.wEpoch, p, key, e);
+    const w = (perms & Prot.WRITE) !== 0;
+    let mask = 0;
+    for (let j = 0; j < 4; j++) {
+      const p = p0 + j;
+      if (j === own || c.xEpoch[p] === e || c.wEpoch[p] === e) continue;
+      if (w) {
+        if (c.code[p] === 1) continue;
+        hold(c.wKey, c.wEpoch, p, key + (j - own) * SLOT, e);
+      }
+      mask |= 1 << j;
     }
-    return true;
+    return mask;
   }
 
   /**
@@ -349,8 +361,11 @@ export class CodeGuard {
     this.uc.emuStop();
   }
 
-  /** The shadow PA for RAM page p (at `pa`), null when it needs none, -1 when the pool is full. */
-  private shadowFor(p: number, pa: number, always: boolean): number | null {
+  /**
+   * The shadow PA for RAM page p (at `pa`), null when it needs none, -1 when the pool is full.
+   * `untranslatable`: whether the page holds such a word, when the caller knows (else scanned here).
+   */
+  private shadowFor(p: number, pa: number, always: boolean, untranslatable?: boolean): number | null {
     const { words, index: first } = this.ram.wordsAt(pa);
     const slot = this.shadowOf.get(p);
     if (slot !== undefined) {
@@ -366,8 +381,8 @@ export class CodeGuard {
       if (same) return SHADOW_PA + slot * SLOT;
       this.shadowOf.delete(p);
     }
-    let bad = always;
-    for (let i = 0; i < SLOT >>> 2 && !bad; i++) {
+    let bad = always || untranslatable === true;
+    for (let i = 0; i < SLOT >>> 2 && !bad && untranslatable === undefined; i++) {
       if (isUntranslatable(words[first + i]!)) bad = true;
     }
     if (!bad) return null;

@@ -12,7 +12,7 @@ import { EC, esr, issDataAbort, issInstructionAbort, issWfx } from './esr.js';
 import { Access, type AccessKind, type Translation, type TranslationFault } from './translator.js';
 import type { MmuTranslator } from './mmu-translator.js';
 import type { DataAccess, DecodedAccess, Exit, HaltReason, WfxRoute } from './exits.js';
-import type { CodeGuard } from './code-guard.js';
+import { isUntranslatable, type CodeGuard } from './code-guard.js';
 import { PSTATE, pstateEl } from './pstate.js';
 import type { ExceptionKind } from './guest-cpu.js';
 import { decodeMemoryAccess } from './access.js';
@@ -133,12 +133,13 @@ export class FillHandler {
     const mmuEl = this.fillEl(access, pstateEl(pstate));
     const t = t0.translate(va, access, t0.stage1Enabled ? mmuEl : 1);
     if (t.ok) {
-      if (access === Access.FETCH) this.scanCodePage(va, t.pa);
+      // The code-page scan also tells the code guard whether the page holds a word Unicorn cannot translate.
+      const untranslatable = access === Access.FETCH ? this.scanCodePage(va, t.pa) : false;
       if (cpu.ram.contains(t.pa, 0x400)) {
         // The TLB entry this fill makes: QEMU's MMU index is EL0, EL1 or EL1 with PAN.
         const key = va + (mmuEl === 0 ? 0 : pstate & PSTATE.PAN ? 2 : 1);
         const pa = t.pa;
-        const perms = cpu.codeGuard.fill(t, key, access === Access.FETCH);
+        const perms = cpu.codeGuard.fill(t, key, access === Access.FETCH, untranslatable);
         if (perms < 0) return null; // shadow pool full: the run loop flushes code and retries
         t.perms = perms;
         // The same TLB entry asked for again gets the same answer from the native cache, with
@@ -178,20 +179,15 @@ export class FillHandler {
    * this fill (a bit per page, fill-cache.c `siblings`): Unicorn's TLB works at 1 KiB
    * (DESIGN.md) and asks for each of them on first touch, and each is the same model-TLB entry
    * (a leaf of 4 KiB or more), hence the same perms and the PA moved alike. The code guard records
-   * each entry now, as their fills would (CodeGuard.prefillData), or the page is left to its fill.
+   * each entry now, as their fills would (CodeGuard.prefillSiblings), or the page is left to its fill.
    */
   private dataSiblings(va: number, pa: number, key: number, perms: number, sizeLog2: number | undefined): number {
     if (sizeLog2 === undefined || sizeLog2 < 12) return 0;
-    const cpu = this.cpu;
     const own = Math.floor(va / 0x400) & 3;
-    let mask = 0;
-    for (let j = 0; j < 4; j++) {
-      if (j === own) continue;
-      const d = (j - own) * 0x400;
-      if (!cpu.ram.contains(pa + d, 0x400)) continue;
-      if (cpu.codeGuard.prefillData(pa + d, key + d, perms)) mask |= 1 << j;
-    }
-    return mask;
+    // A leaf of 4 KiB or more: VA and PA agree modulo 4 KiB, and RAM's base is 4 KiB aligned.
+    const pa4k = pa - own * 0x400;
+    if (!this.cpu.ram.contains(pa4k, 0x1000)) return 0;
+    return this.cpu.codeGuard.prefillSiblings(pa4k, own, key, perms);
   }
 
   /**
@@ -252,13 +248,20 @@ export class FillHandler {
    * (installed from the run loop: adding a hook inside a Unicorn callback
    * re-enters it). TWE is off by default, as KVM clears it for a vCPU alone on
    * its CPU: Linux has WFE in every spin-wait, and hooks slow all translation.
+   * The same pass looks for the words Unicorn cannot translate (code-guard.ts
+   * isUntranslatable), so the code guard does not read the page a second time:
+   * returns whether there is one. One loop of mask tests per word; the EL2
+   * model is asked about a word only when it hooks code sites at all (a call
+   * per word through two getters was most of this scan's cost in a Linux boot).
    */
-  private scanCodePage(vaPage: number, paPage: number): void {
+  private scanCodePage(vaPage: number, paPage: number): boolean {
     const cpu = this.cpu;
-    if (!cpu.ram.contains(paPage, 0x400)) return;
+    if (!cpu.ram.contains(paPage, 0x400)) return false;
     const { words, index } = cpu.ram.wordsAt(paPage);
     // Scanned at the page's fetch fill, at the EL that fetches it (an EL0 page under nTWE = 0 too).
     const twe = cpu.routeWfe() !== 'native';
+    const siteHooks = cpu.codeSiteHooks;
+    let untranslatable = false;
     for (let i = index, end = index + 0x100; i < end; i++) {
       const w = words[i]!;
       if (isUnprivilegedLoadStore(w)) {
@@ -267,20 +270,25 @@ export class FillHandler {
           this.unprivilegedSites.add(va);
           cpu.uc.addUnprivilegedSite(va);
         }
-      } else if (cpu.hooksCodeSite(w)) {
+      } else if (siteHooks && cpu.hooksCodeSite(w)) {
         const va = vaPage + (i - index) * 4;
         if (this.siteHooks.has(va)) continue;
         this.siteHooks.add(va);
         this.pendingWfeHooks.push(-1 - va);
         cpu.requestStop();
-      } else if (twe && w === WFE) {
+      } else if (w === WFE) {
+        if (!twe) continue;
         const va = vaPage + (i - index) * 4;
         if (this.wfeHooks.has(va)) continue;
         this.wfeHooks.add(va);
         this.pendingWfeHooks.push(va);
         cpu.requestStop();
+      } else if (!untranslatable && isUntranslatable(w)) {
+        // (Disjoint from the words above: LDTR/STTR, system instructions and ERET, WFE.)
+        untranslatable = true;
       }
     }
+    return untranslatable;
   }
 
   get hasPendingWfeHooks(): boolean {

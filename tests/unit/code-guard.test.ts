@@ -45,9 +45,10 @@ describe('isUntranslatable (Advanced SIMD three same FP16, unallocated U:a:opcod
   });
 });
 
-// CodeGuard.prefillData: a data entry recorded before Unicorn asks for it (the native fill cache
-// answers that fill: fill-handler.ts dataSiblings) must leave the guard as a real fill would.
-describe('CodeGuard.prefillData', () => {
+// CodeGuard.prefillSiblings: data entries of a fill's sibling 1 KiB pages recorded before Unicorn
+// asks for them (the native fill cache answers those fills: fill-handler.ts dataSiblings) must
+// leave the guard as their real fills would.
+describe('CodeGuard.prefillSiblings', () => {
   const BASE = 0x4000_0000;
   const guard = (): { g: CodeGuard; uc: Unicorn } => {
     const uc = new Unicorn();
@@ -63,30 +64,63 @@ describe('CodeGuard.prefillData', () => {
     return out.pa;
   };
 
-  it('a writable entry recorded this way makes a later fetch through another entry execute a snapshot (W^X alias), as a write fill does', () => {
+  it('a writable sibling recorded this way makes a later fetch through another entry execute a snapshot (W^X alias), as a write fill does', () => {
     const { g, uc } = guard();
     try {
       // Control: no writer, the real page executes.
       expect(fetch(g, BASE + 0x400, 0x1000_0401)).toBe(BASE + 0x400);
-      expect(g.prefillData(BASE + 0x800, 0x2000_0801, Prot.READ | Prot.WRITE)).toBe(true);
+      // Page 3 of the 4 KiB page at BASE filled writable by entry 0x2000_0c01: pages 0-2 recorded
+      // (page 1 is executed in this epoch: left to its own fill).
+      expect(g.prefillSiblings(BASE, 3, 0x2000_0c01, Prot.READ | Prot.WRITE)).toBe(0b0101);
       expect(fetch(g, BASE + 0x800, 0x1000_0801)).toBeGreaterThanOrEqual(SHADOW_PA);
+      expect(fetch(g, BASE, 0x1000_0001)).toBeGreaterThanOrEqual(SHADOW_PA);
     } finally {
       uc.close();
     }
   });
 
-  it('refuses (records nothing) where a fill would do more: a page executed or written in this epoch, or writable with code translated from it', () => {
+  it('records nothing where a fill would do more: a page executed or written in this epoch, or writable with code translated from it', () => {
     const { g, uc } = guard();
     try {
       fetch(g, BASE + 0x400, 0x1000_0401);
-      expect(g.prefillData(BASE + 0x400, 0x2000_0401, Prot.READ)).toBe(false);
-      g.fill({ pa: BASE + 0xc00, perms: Prot.READ | Prot.WRITE }, 0x3000_0c01, false);
-      expect(g.prefillData(BASE + 0xc00, 0x2000_0c01, Prot.READ)).toBe(false);
+      expect(g.prefillSiblings(BASE, 0, 0x2000_0001, Prot.READ)).toBe(0b1100);
+      g.fill({ pa: BASE + 0x1c00, perms: Prot.READ | Prot.WRITE }, 0x3000_0c01, false);
+      expect(g.prefillSiblings(BASE + 0x1000, 0, 0x2000_0001, Prot.READ)).toBe(0b0110);
       // A new epoch: nothing held, but code was translated from page 0x400.
       g.tlbFlushed();
-      expect(g.prefillData(BASE + 0x400, 0x2000_0401, Prot.READ | Prot.WRITE)).toBe(false);
-      expect(g.prefillData(BASE + 0x400, 0x2000_0401, Prot.READ)).toBe(true);
-      expect(g.prefillData(BASE + 0xc00, 0x2000_0c01, Prot.READ | Prot.WRITE)).toBe(true);
+      expect(g.prefillSiblings(BASE, 0, 0x2000_0001, Prot.READ)).toBe(0b1110);
+      expect(g.prefillSiblings(BASE, 0, 0x2000_0001, Prot.READ | Prot.WRITE)).toBe(0b1100);
+      // Pages 2 and 3 are now written through those entries in this epoch.
+      expect(g.prefillSiblings(BASE, 1, 0x2000_0401, Prot.READ)).toBe(0b0001);
+      expect(g.prefillSiblings(BASE + 0x1000, 0, 0x2000_0001, Prot.READ | Prot.WRITE)).toBe(0b1110);
+    } finally {
+      uc.close();
+    }
+  });
+});
+
+// The fill handler's code-page scan tells fill() whether the page holds an untranslatable word, so
+// the guard does not read the page again; without that word from the caller, it scans itself.
+describe('CodeGuard.fill: untranslatable words from the caller\'s scan', () => {
+  const BASE = 0x4000_0000;
+  it('shadows exactly the pages the scan (the caller\'s, or its own) found a word on', () => {
+    const uc = new Unicorn();
+    const block = Unicorn.allocShared(0x4000);
+    const words = new Uint32Array(block.bytes.buffer, block.bytes.byteOffset, 0x1000);
+    uc.mapShared(BASE, block);
+    const g = new CodeGuard(uc, BASE, 0x4000, { block, wordsAt: (pa) => ({ words, index: (pa - BASE) >>> 2 }) });
+    try {
+      words[0x400 / 4 + 7] = SWEPT[0]!;
+      const fill = (pa: number, key: number, hint?: boolean): number => {
+        const out = { pa, perms: Prot.ALL };
+        expect(g.fill(out, key, true, hint)).toBe(out.pa >= SHADOW_PA ? Prot.EXEC : Prot.READ | Prot.EXEC);
+        return out.pa;
+      };
+      expect(fill(BASE + 0x400, 0x1000_0401)).toBeGreaterThanOrEqual(SHADOW_PA);
+      expect(fill(BASE + 0x800, 0x1000_0801)).toBe(BASE + 0x800);
+      expect(fill(BASE + 0xc00, 0x1000_0c01, true)).toBeGreaterThanOrEqual(SHADOW_PA);
+      expect(fill(BASE + 0x1000, 0x1000_1001, false)).toBe(BASE + 0x1000);
+      expect(g.stats.shadowPages).toBe(2);
     } finally {
       uc.close();
     }
