@@ -109,8 +109,18 @@ function splitVa(va: bigint): { low48: number; ttbr: 0 | 1 } {
   return { low48: Number(v & 0xffff_ffff_ffffn), ttbr: Number((v >> 55n) & 1n) as 0 | 1 };
 }
 
+/** Source of TlbModel.s2Generation values: unique across models, so a Regime cannot mistake one model's for another's. */
+let s2Generations = 0;
+
 export class TlbModel {
   readonly stats: TlbStats = newStats();
+  /**
+   * Changes whenever an invalidation may concern stage 2 (clearAll, a VMID, an IPA range): the
+   * Regime's stage-2 leaf cache (translate.ts) is valid only under the value it was filled in.
+   * TLBIs by VA or ASID leave it (stage 1 only: Arm ARM D8.13 [K.a D8.16], TLBI VAE1 and ASIDE1
+   * name stage-1 entries; the stage-2 mapping changes only with the IPA, VMID and ALL forms).
+   */
+  private s2Generation = ++s2Generations;
   private readonly spaces = new Map<number, VmidSpace>();
   private readonly capacity: number;
   private total = 0;
@@ -217,7 +227,7 @@ export class TlbModel {
       }
       // not permitted by the cached entry: walk again for the exact fault (faults are never cached)
     }
-    const out = regime.translateHL(va, vaHi, vaLo, access);
+    const out = regime.translateHL(va, vaHi, vaLo, access, undefined, this.s2Generation);
     if (out.ok) {
       // cache maintenance skips the Access flag check: never cache what it returns
       if (access.cacheMaintenance !== true) this.insert(out, vaHi, vaLo, flat);
@@ -398,6 +408,7 @@ export class TlbModel {
   }
 
   private clearAll(): number {
+    this.s2Generation = ++s2Generations;
     const n = this.total;
     for (const sp of this.spaces.values()) sp.reset(this.free);
     if (this.spaces.size > 16) {
@@ -424,6 +435,7 @@ export class TlbModel {
 
   /** TLBI VMALLE1 / VMALLS12E1 for one VMID (this model's entries are combined). */
   invalidateVmid(vmid: number): boolean {
+    this.s2Generation = ++s2Generations;
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     const n = sp.count;
@@ -491,6 +503,7 @@ export class TlbModel {
    */
   invalidateVa(vmid: number, va: bigint, asid: number | null, lastLevel = false): boolean {
     void lastLevel;
+    this.s2Generation = ++s2Generations;
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     const { low48, ttbr } = splitVa(va);
@@ -510,6 +523,7 @@ export class TlbModel {
   /** Range form: every entry overlapping [start, start + length) (VA, TTBR half of start). */
   invalidateVaRange(vmid: number, start: bigint, length: number, asid: number | null, lastLevel = false): boolean {
     void lastLevel;
+    this.s2Generation = ++s2Generations;
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     const { low48, ttbr } = splitVa(start);
@@ -534,6 +548,7 @@ export class TlbModel {
   /** TLBI IPAS2E1 / IPAS2LE1 (length 1) and RIPAS2E1 (range): entries whose stage-2 leaf overlaps. */
   invalidateIpa(vmid: number, ipa: number, length = 1, lastLevel = false): boolean {
     void lastLevel;
+    this.s2Generation = ++s2Generations;
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     let n = 0;

@@ -242,6 +242,18 @@ export function stage2Perms(lo: number, hi: number, xnx: boolean): number {
   return (rw | x1) | ((rw | x0) << 3);
 }
 
+/** One stage-2 leaf of Regime's stage-2 leaf cache: IPA range [base, end) -> paBase, its descriptor, valid under `generation`. */
+class S2LeafSlot {
+  generation = -1;
+  stage2: Stage2Config | null = null;
+  base = 0;
+  end = 0;
+  lo = 0;
+  hi = 0;
+  level = 0;
+  paBase = 0;
+}
+
 /**
  * A translation regime: the configuration of both stages, the memory behind the
  * tables, and the scratch state (walkers, visitors, result/fault objects) reused by
@@ -277,6 +289,22 @@ export class Regime {
   private s2Hi = 0;
   private s2Level = 0;
   private s2SizeLog2 = 0;
+  /** s2Lookup's answer came from the stage-2 leaf cache (below), not a walk */
+  private s2Cached = false;
+  /**
+   * The last stage-2 leaves walks found (AF set), kept across translations, one for stage-1 table
+   * addresses (S1PTW) and one for output addresses ([0] and [1]): a stage-2 TLB for the model's own
+   * walks (Arm ARM D8.13 [K.a D8.16]: a TLB may hold any valid translation until it is
+   * invalidated), as every stage-1 walk translates its table addresses and its output through
+   * stage 2. Used only by translations the model TLB asks for (translateHL's `s2Generation`, the
+   * model TLB's count of invalidations that can reach stage 2: ALLE1, VMALLE1/VMALLS12E1,
+   * IPAS2E1 and their forms) while that count and the Stage2Config are unchanged; never for a
+   * recorded walk. An answer from it that a check refuses (AF, S2AP, XN, PTW) is looked up again
+   * by a walk: the fault reported is always the walk's.
+   */
+  private readonly s2c = [new S2LeafSlot(), new S2LeafSlot()] as const;
+  /** The generation the current translation may use the stage-2 leaf cache under; -1: not at all. */
+  private s2Generation = -1;
   private record: WalkRecord[] | null = null;
   private curVa: number | bigint = 0;
   private curWrite = false;
@@ -331,7 +359,7 @@ export class Regime {
    * (disabled, or the walk), then stage 2, then the result, in the Arm ARM's fault-priority
    * order (D8.15): each step fills the `o*` scratch fields or returns the fault.
    */
-  translateHL(va: number | bigint, vaHi: number, vaLo: number, access: Access, opts?: TranslateOptions): TranslateOutcome {
+  translateHL(va: number | bigint, vaHi: number, vaLo: number, access: Access, opts?: TranslateOptions, s2Generation = -1): TranslateOutcome {
     const s1 = this.stage1;
     const s2 = this.stage2;
     const fetch = access.kind === 'fetch';
@@ -339,6 +367,7 @@ export class Regime {
     const el = access.unprivileged === true ? 0 : access.el;
     const record = opts?.record === true ? [] : null;
     this.record = record;
+    this.s2Generation = record === null ? s2Generation : -1;
     this.curVa = va;
     this.curWrite = write;
     this.curFetch = fetch;
@@ -492,11 +521,16 @@ export class Regime {
     if (!this.s2Lookup(ipa, false)) return this.fault;
     const lo = this.s2Lo;
     const hi = this.s2Hi;
-    if ((lo & DESC_AF) === 0 && !this.curCm) return this.fail(2, 'accessFlag', this.s2Level, ipa, `stage-2 AF = 0 at level ${this.s2Level}`);
     const pk = stage2Perms(lo, hi, this.stage2.xnx);
+    const have2 = (el === 0 ? pk >>> 3 : pk) & 7;
+    if (this.s2Cached && (have2 & need) === 0) {
+      // Refused by the cached leaf: the walk decides (and reports the fault).
+      this.s2c[1].generation = -1;
+      return this.stage2Output(access, el, need);
+    }
+    if ((lo & DESC_AF) === 0 && !this.curCm) return this.fail(2, 'accessFlag', this.s2Level, ipa, `stage-2 AF = 0 at level ${this.s2Level}`);
     this.oPermsEl1 &= pk & 7;
     this.oPermsEl0 &= pk >>> 3;
-    const have2 = (el === 0 ? pk >>> 3 : pk) & 7;
     if ((have2 & need) === 0) {
       return this.fail(2, 'permission', this.s2Level, ipa, `stage-2 ${access.kind} not permitted at EL${el} (S2 perms ${permString(have2)})`);
     }
@@ -558,6 +592,17 @@ export class Regime {
     const g = s2.geometry;
     if (s2.misconfigured !== null) return this.failB(2, 'translation', 0, ipa, forS1, s2.misconfigured);
     if (ipa >= POW2[g.inputBits]!) return this.failB(2, 'translation', 0, ipa, forS1, `IPA above the ${g.inputBits}-bit stage-2 input range`);
+    const c = this.s2c[forS1 ? 0 : 1];
+    if (ipa >= c.base && ipa < c.end && this.s2Generation === c.generation && this.s2Generation >= 0 && c.stage2 === s2) {
+      this.s2Lo = c.lo;
+      this.s2Hi = c.hi;
+      this.s2Level = c.level;
+      this.s2SizeLog2 = levelShift(g.granuleBits, c.level);
+      this.s2Pa = c.paBase + (ipa - c.base);
+      this.s2Cached = true;
+      return true;
+    }
+    this.s2Cached = false;
     const p = this.p2;
     p.geometry = g;
     p.root = s2.tableBase;
@@ -589,6 +634,18 @@ export class Regime {
     this.s2Level = level;
     this.s2SizeLog2 = levelShift(g.granuleBits, level);
     this.s2Pa = outputAddress(v.leafLo, v.leafHi, g.granuleBits, level) + (ipa - v.leafIa);
+    if (this.s2Generation >= 0 && (v.leafLo & DESC_AF) !== 0) {
+      const size = POW2[this.s2SizeLog2]!;
+      const base = Math.floor(ipa / size) * size;
+      c.generation = this.s2Generation;
+      c.stage2 = s2;
+      c.base = base;
+      c.end = base + size;
+      c.lo = v.leafLo;
+      c.hi = v.leafHi;
+      c.level = level;
+      c.paBase = this.s2Pa - (ipa - base);
+    }
     return true;
   }
 
@@ -596,6 +653,11 @@ export class Regime {
   private resolveS1Descriptor(ipa: number): number {
     if (ipa >= this.ptwIa && ipa < this.ptwEnd) return this.ptwPa + (ipa - this.ptwIa);
     if (!this.s2Lookup(ipa, true)) return -1;
+    if (this.s2Cached && !this.s1TableReadable(this.s2Lo)) {
+      // Refused by the cached leaf: the walk decides (and reports the fault).
+      this.s2c[0].generation = -1;
+      if (!this.s2Lookup(ipa, true)) return -1;
+    }
     const lo = this.s2Lo;
     if ((lo & DESC_AF) === 0) {
       this.failB(2, 'accessFlag', this.s2Level, ipa, true, 'stage-2 AF = 0 for a stage-1 table access');
@@ -618,6 +680,13 @@ export class Regime {
     this.ptwEnd = base + size;
     this.ptwPa = this.s2Pa - (ipa - base);
     return this.s2Pa;
+  }
+
+  /** May a stage-1 walk read a table through stage-2 leaf `lo` (AF, S2AP read, HCR_EL2.PTW, as resolveS1Descriptor checks)? */
+  private s1TableReadable(lo: number): boolean {
+    const memAttr = (lo >>> 2) & 0xf;
+    const device = this.stage2.ptw && (this.stage2.fwb ? (memAttr & 4) === 0 : memAttr >> 2 === 0);
+    return (lo & DESC_AF) !== 0 && ((lo >>> 6) & 1) !== 0 && !device;
   }
 
   private failB(stage: 1 | 2, type: FaultType, level: number, ipa: number, s1ptw: boolean, detail: string): false {

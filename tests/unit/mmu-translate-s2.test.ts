@@ -10,6 +10,7 @@ import { makeS1Page, makeS1Block, makeS2Page, makeS2Block, makeTable, type Granu
 import { createRegime, translate, PERM_R, PERM_W, PERM_X, type TranslationResult } from '../../emulator/mmu/translate.js';
 import { hpfarFor } from '../../emulator/mmu/faults.js';
 import { MAIR, R, W, X, ok, bad, TG0, type S1Setup, s1Setup } from './mmu-translate-setup.js';
+import { TlbModel } from '../../emulator/mmu/tlb.js';
 
 // ------------------------------------------------------------------------------------------------
 // Two stages
@@ -209,6 +210,50 @@ describe('recorded walks (debugger)', () => {
     const f = bad(translate(t.regime, 0x9000_0000, R, { record: true }));
     expect(f.walk!.length).toBeGreaterThan(0);
     expect(translate(t.regime, 0x1000, R).ok && (translate(t.regime, 0x1000, R) as TranslationResult).walk).toBeNull();
+  });
+});
+
+// The Regime's stage-2 leaf cache: a stage-2 TLB for the walks the model TLB makes (Arm ARM D8.13
+// [K.a D8.16]: a valid translation may be held until invalidated; TLBI IPAS2E1 / VMALLS12E1 / ALLE1
+// invalidate stage-2 entries, TLBI by VA or ASID names stage-1 ones only).
+describe('stage-2 leaf cache across the model TLB\'s walks', () => {
+  const setup = () => {
+    const t = s2Setup();
+    for (let i = 0; i < 8; i++) setLeaf(t.w0, 0x1000 * (i + 1), 3, makeS1Page(0x6000_0000 + 0x1000 * i, 12));
+    setLeaf(t.s2w, 0x6000_0000, 2, makeS2Block(0x4060_0000, 12, 2, { s2ap: 1 }));
+    return { t, tlb: new TlbModel() };
+  };
+  const pa = (o: ReturnType<TlbModel['translate']>) => ok(o).pa;
+
+  it('is used until an invalidation that can reach stage 2 (IPA, VMID, ALL), not after; never by translate() or by TLBI by VA', () => {
+    const { t, tlb } = setup();
+    expect(pa(tlb.translate(t.regime, 0x1000, R))).toBe(0x4060_0000);
+    // The stage-2 block moves without a TLBI: a walk through the model TLB may still use the old leaf.
+    setLeaf(t.s2w, 0x6000_0000, 2, makeS2Block(0x4080_0000, 12, 2, { s2ap: 1 }));
+    expect(pa(tlb.translate(t.regime, 0x2000, R))).toBe(0x4060_1000);
+    expect(ok(translate(t.regime, 0x2000, R)).pa).toBe(0x4080_1000); // a walk of its own: no cache
+    tlb.tlbi('VAE1', 0x3n, 5);
+    expect(pa(tlb.translate(t.regime, 0x3000, R))).toBe(0x4060_2000);
+    tlb.tlbi('IPAS2E1', BigInt(0x6000_0000 / 4096), 5);
+    expect(pa(tlb.translate(t.regime, 0x4000, R))).toBe(0x4080_3000);
+    setLeaf(t.s2w, 0x6000_0000, 2, makeS2Block(0x40a0_0000, 12, 2, { s2ap: 1 }));
+    tlb.tlbi('VMALLS12E1', 0n, 5);
+    expect(pa(tlb.translate(t.regime, 0x5000, R))).toBe(0x40a0_4000);
+    setLeaf(t.s2w, 0x6000_0000, 2, makeS2Block(0x40c0_0000, 12, 2, { s2ap: 1 }));
+    tlb.invalidateAll();
+    expect(pa(tlb.translate(t.regime, 0x6000, R))).toBe(0x40c0_5000);
+  });
+
+  it('an access the cached leaf refuses is looked up again by a walk (permissions relaxed without a TLBI), and its faults are the walk\'s', () => {
+    const { t, tlb } = setup();
+    expect(pa(tlb.translate(t.regime, 0x1000, R))).toBe(0x4060_0000);
+    // The cached leaf (read-only) refuses a write: the walk finds AF = 0, which it reports (a
+    // permission fault from the cached leaf would be the wrong one).
+    setLeaf(t.s2w, 0x6000_0000, 2, makeS2Block(0x4060_0000, 12, 2, { s2ap: 3, af: false }));
+    const f = bad(tlb.translate(t.regime, 0x2000, W));
+    expect([f.stage, f.type, f.level]).toEqual([2, 'accessFlag', 2]);
+    setLeaf(t.s2w, 0x6000_0000, 2, makeS2Block(0x4060_0000, 12, 2, { s2ap: 3 }));
+    expect(pa(tlb.translate(t.regime, 0x3000, W))).toBe(0x4060_2000);
   });
 });
 
