@@ -7,6 +7,8 @@
  * the open file and the board reads it straight into guest RAM (GuestRam.loadFile), once. Before,
  * a 27 MB kernel was read into a buffer, copied into RAM, and the buffer stayed referenced by the
  * machine's image for the whole run. whileImageOpen closes the files once the board is built.
+ * Read, not mapped copy-on-write: after that point the file may change or vanish and the guest
+ * still sees the bytes it was started with (GuestRam.loadFile says why, and what it measured).
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { loadImage, needsWholeImage, ImageError, type FileBytes, type ImageFile, type LoadedImage } from '../emulator/platform/loader.js';

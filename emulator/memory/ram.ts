@@ -137,6 +137,10 @@ export class GuestRam {
   /**
    * Read `f.length` bytes of the open file `f.fd` from `f.offset` into RAM at pa: the OS copies
    * them from its page cache into the guest's pages, with no buffer between (an image loader).
+   * A copy on purpose, not mapFile: RAM must not change when the file does during the run (a
+   * MAP_PRIVATE page not yet touched shows the file's new bytes, a truncated file makes any access
+   * past its new end a SIGBUS), and a mapped kernel Image measured no faster over a whole Linux
+   * boot (README, "Running guests").
    */
   loadFile(pa: number, f: FileBytes): void {
     if (!this.contains(pa, f.length)) throw new RangeError(`0x${pa.toString(16)}+0x${f.length.toString(16)} is outside RAM`);
