@@ -29,6 +29,9 @@ export interface Measure {
   rssRuns: number[];
   /** best CPU time (user + system) when measured under GNU time */
   cpuSeconds?: number;
+  /** the system part of that best-CPU run, and its minor page faults (first touches) */
+  sysSeconds?: number;
+  minorFaults?: number;
   stats: Stats;
   runs: number[];
   statsFile: string;

@@ -20,7 +20,9 @@ const LINUX_CPU = 'max,pauth=off,sve=off';
 /** @param {number} x */
 const sec = (x) => `${x.toFixed(2)} s`;
 /** @param {Measure} m */
-const cpuOf = (m) => (m.cpuSeconds === undefined || m.cpuSeconds === null ? '' : `, cpu ${m.cpuSeconds.toFixed(2)} s`);
+const cpuOf = (m) => (m.cpuSeconds === undefined || m.cpuSeconds === null ? '' : `, cpu ${m.cpuSeconds.toFixed(2)} s${m.sysSeconds === undefined ? '' : ` (sys ${m.sysSeconds.toFixed(2)})`}`);
+/** Minor page faults of both emulators' best-CPU runs, when measured. @param {Measure} h @param {Measure} q */
+const faultsOf = (h, q) => (h.minorFaults === undefined || q.minorFaults === undefined ? '' : `; minor faults ${(h.minorFaults / 1000).toFixed(1)}k vs ${(q.minorFaults / 1000).toFixed(1)}k`);
 /** @param {number | null} kb */
 const mb = (kb) => (kb === null || Number.isNaN(kb) ? '?' : `${Math.round(kb / 1024)} MB`);
 /** @param {Measure} m @returns {m is Measure & { cpuSeconds: number }} */
@@ -130,13 +132,14 @@ function linuxBootCase({ root, hypemu, qemu }) {
           hypemu: `${sec(h.seconds)}, ${mb(h.rssKb)}${cpuOf(h)}`,
           qemu: `${sec(q.seconds)}, ${mb(q.rssKb)}${cpuOf(q)}`,
           figure: `x${wall.toFixed(2)} wall${cpuRatio(h, q)}, x${mem.toFixed(2)} RSS`,
-          reference: `${(h.stats.instructions / 1e6).toFixed(0)}M instructions; exits ${ex.total}: ${Object.entries(ex.byReason).filter(([, n]) => n).map(([k, n]) => `${k} ${n}`).join(', ')}; target <= 2x wall, <= 1.5x RSS`,
+          reference: `${(h.stats.instructions / 1e6).toFixed(0)}M instructions; exits ${ex.total}: ${Object.entries(ex.byReason).filter(([, n]) => n).map(([k, n]) => `${k} ${n}`).join(', ')}${faultsOf(h, q)}; target <= 2x wall, <= 1.5x RSS`,
           met,
         }],
         data: {
           hypemuSeconds: +h.seconds.toFixed(3), qemuSeconds: +q.seconds.toFixed(3), wallRatio: +wall.toFixed(2),
           hypemuRssKb: h.rssKb, qemuRssKb: q.rssKb, rssRatio: +mem.toFixed(2),
           hypemuCpuSeconds: h.cpuSeconds, qemuCpuSeconds: q.cpuSeconds,
+          hypemuSysSeconds: h.sysSeconds, qemuSysSeconds: q.sysSeconds, hypemuMinorFaults: h.minorFaults, qemuMinorFaults: q.minorFaults,
           instructions: h.stats.instructions, virtualTimeNs: h.stats.virtualTimeNs, exits: ex, tlb: h.stats.tlb,
           target: 'wall <= 2x QEMU, RSS <= 1.5x QEMU', met,
         },
