@@ -42,8 +42,6 @@ const TWO36 = 2 ** 36;
 const TWO37 = 2 ** 37;
 const TWO38 = 2 ** 38;
 const TWO48 = 2 ** 48;
-/** 2 ** n for the block sizes (n < 64): `2 ** n` with a variable n is a Math.pow call per TLBI. */
-const POW2 = Array.from({ length: 64 }, (_, n) => 2 ** n);
 
 // The entry tables and the Xt decoders moved to their own modules; their names stay part of this one's API.
 export { EntryTable, type TlbEntry } from './tlb-tables.js';
