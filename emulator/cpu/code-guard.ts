@@ -101,10 +101,21 @@ interface Chunk {
   sEpoch: Uint32Array;
   /** Code may have been translated from the real page since it was last dropped. */
   code: Uint8Array;
+  /** Last epoch in which a TLB entry that can write the page was recorded (0: none yet). */
+  wLast: Uint32Array;
+  /** Epoch of the last code-page scan recorded with noteScan (0: none), and what it found (SCAN_*). */
+  scanEpoch: Uint32Array;
+  scanInfo: Uint8Array;
 }
+/** scanInfo bits: a word Unicorn cannot translate; a WFE. */
+const SCAN_UNTRANSLATABLE = 1;
+const SCAN_WFE = 2;
 function newChunk(): Chunk {
   const n = 1 << CHUNK_SHIFT;
-  return { xKey: new Float64Array(n), xEpoch: new Uint32Array(n), wKey: new Float64Array(n), wEpoch: new Uint32Array(n), aliased: new Uint8Array(n), sEpoch: new Uint32Array(n), code: new Uint8Array(n) };
+  return {
+    xKey: new Float64Array(n), xEpoch: new Uint32Array(n), wKey: new Float64Array(n), wEpoch: new Uint32Array(n), aliased: new Uint8Array(n),
+    sEpoch: new Uint32Array(n), code: new Uint8Array(n), wLast: new Uint32Array(n), scanEpoch: new Uint32Array(n), scanInfo: new Uint8Array(n),
+  };
 }
 function hold(keys: Float64Array, epochs: Uint32Array, p: number, key: number, epoch: number): void {
   if (epochs[p] === epoch && keys[p] !== key) keys[p] = MANY;
@@ -134,6 +145,9 @@ export class CodeGuard {
   private lastChunkIndex = -1;
   private lastChunk: Chunk | null = null;
   private liveEpoch = 0;
+  /** Scan outcomes (noteScan) of epochs up to this one are forgotten; uc.tbFlushes when last compared. */
+  private scanFloor = 0;
+  private scanTbFlushes = 0;
   private readonly pool: SharedBlock;
   private readonly poolWords: Uint32Array;
   private nextSlot = 0;
@@ -149,6 +163,7 @@ export class CodeGuard {
     private readonly ramSize: number,
     private readonly ram: { wordsAt(pa: number): { words: Uint32Array; index: number }; readonly block: SharedBlock },
   ) {
+    this.scanTbFlushes = uc.tbFlushes;
     this.pool = Unicorn.allocShared(SLOTS * SLOT);
     this.poolWords = new Uint32Array(this.pool.bytes.buffer, this.pool.bytes.byteOffset, (SLOTS * SLOT) >>> 2);
     uc.mapShared(SHADOW_PA, this.pool, Prot.READ | Prot.EXEC);
@@ -165,6 +180,47 @@ export class CodeGuard {
     this.lastChunkIndex = i;
     this.lastChunk = c;
     return c;
+  }
+
+  /**
+   * The fill handler's code-page scan of RAM page `pa` (1 KiB aligned) found nothing that depends
+   * on the VA it is executed at (no LDTR/STTR, no site the EL2 model hooks, no WFE it hooks):
+   * remember its outcome (`untranslatable`, `wfe`: such words on the page) for as long as the
+   * page cannot have changed, so that later fetch fills of it (after flushes and TLBIs, at any VA)
+   * skip the scan (cachedScan). Guest writes reach RAM only through TLB entries this guard records
+   * (fill, prefillSiblings, and the native fill cache repeating them within their epoch): the
+   * outcome holds while no entry that can write the page has been recorded since the scan's
+   * epoch began. Not recorded while such an entry may be live. Writes from outside the CPU
+   * (the debugger, Machine writes) are followed by a TB flush (Unicorn.flushTb), which forgets
+   * every outcome.
+   */
+  noteScan(pa: number, untranslatable: boolean, wfe: boolean): void {
+    const page = Math.floor((pa - this.ramBase) / SLOT);
+    const c = this.chunk(page);
+    const p = page & CHUNK_MASK;
+    if (c.wLast[p] === this.epoch) return;
+    c.scanEpoch[p] = this.epoch;
+    c.scanInfo[p] = (untranslatable ? SCAN_UNTRANSLATABLE : 0) | (wfe ? SCAN_WFE : 0);
+  }
+
+  /**
+   * The outcome noteScan recorded for RAM page `pa` while it still holds: 1 a word Unicorn cannot
+   * translate, 0 none; -1 scan the page (none recorded, the page may have been written since, or
+   * it has a WFE and WFE is hooked now: `wfeHooked`).
+   */
+  cachedScan(pa: number, wfeHooked: boolean): number {
+    if (this.uc.tbFlushes !== this.scanTbFlushes) {
+      this.scanTbFlushes = this.uc.tbFlushes;
+      this.scanFloor = this.epoch;
+    }
+    const page = Math.floor((pa - this.ramBase) / SLOT);
+    const c = this.chunk(page);
+    const p = page & CHUNK_MASK;
+    const s = c.scanEpoch[p]!;
+    if (s <= this.scanFloor || c.wLast[p]! >= s) return -1;
+    const info = c.scanInfo[p]!;
+    if (wfeHooked && (info & SCAN_WFE) !== 0) return -1;
+    return info & SCAN_UNTRANSLATABLE;
   }
 
   /** Every TLB entry is gone (Unicorn's TLB was flushed). */
@@ -231,6 +287,7 @@ export class CodeGuard {
         if (c.code[p] === 1) this.dropCode(c, p, page, e);
         // (A flush just now started a new epoch: this entry is in it.)
         hold(c.wKey, c.wEpoch, p, key, this.epoch);
+        c.wLast[p] = this.epoch;
       }
     }
     return perms;
@@ -260,6 +317,7 @@ export class CodeGuard {
       if (w) {
         if (c.code[p] === 1) continue;
         hold(c.wKey, c.wEpoch, p, key + (j - own) * SLOT, e);
+        c.wLast[p] = e;
       }
       mask |= 1 << j;
     }

@@ -251,32 +251,44 @@ export class FillHandler {
    * The same pass looks for the words Unicorn cannot translate (code-guard.ts
    * isUntranslatable), so the code guard does not read the page a second time:
    * returns whether there is one. One loop of mask tests per word; the EL2
-   * model is asked about a word only when it hooks code sites at all (a call
-   * per word through two getters was most of this scan's cost in a Linux boot).
+   * model is asked about a word only when it hooks code sites at all. A page
+   * whose scan found nothing tied to the VA it runs at is not scanned again
+   * while it cannot have changed (CodeGuard.noteScan/cachedScan): a Linux boot
+   * fetch-fills the same code pages again after every flush and TLBI.
    */
   private scanCodePage(vaPage: number, paPage: number): boolean {
     const cpu = this.cpu;
     if (!cpu.ram.contains(paPage, 0x400)) return false;
-    const { words, index } = cpu.ram.wordsAt(paPage);
     // Scanned at the page's fetch fill, at the EL that fetches it (an EL0 page under nTWE = 0 too).
     const twe = cpu.routeWfe() !== 'native';
     const siteHooks = cpu.codeSiteHooks;
+    const guard = cpu.codeGuard;
+    if (!siteHooks) {
+      const known = guard.cachedScan(paPage, twe);
+      if (known >= 0) return known === 1;
+    }
+    const { words, index } = cpu.ram.wordsAt(paPage);
     let untranslatable = false;
+    let wfe = false;
+    let sites = false;
     for (let i = index, end = index + 0x100; i < end; i++) {
       const w = words[i]!;
       if (isUnprivilegedLoadStore(w)) {
+        sites = true;
         const va = vaPage + (i - index) * 4;
         if (!this.unprivilegedSites.has(va)) {
           this.unprivilegedSites.add(va);
           cpu.uc.addUnprivilegedSite(va);
         }
       } else if (siteHooks && cpu.hooksCodeSite(w)) {
+        sites = true;
         const va = vaPage + (i - index) * 4;
         if (this.siteHooks.has(va)) continue;
         this.siteHooks.add(va);
         this.pendingWfeHooks.push(-1 - va);
         cpu.requestStop();
       } else if (w === WFE) {
+        wfe = true;
         if (!twe) continue;
         const va = vaPage + (i - index) * 4;
         if (this.wfeHooks.has(va)) continue;
@@ -288,6 +300,7 @@ export class FillHandler {
         untranslatable = true;
       }
     }
+    if (!sites && !siteHooks && !(wfe && twe)) guard.noteScan(paPage, untranslatable, wfe);
     return untranslatable;
   }
 

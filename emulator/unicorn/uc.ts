@@ -1192,8 +1192,12 @@ export class Unicorn {
     }
   }
 
+  /** flushTb calls so far: what code in guest memory changed behind QEMU's back must be looked at again (code-guard.ts scan cache). */
+  tbFlushes = 0;
+
   /** Drop translated code (after code in guest memory changed behind QEMU's back). */
   flushTb(): void {
+    this.tbFlushes++;
     this.check('uc_ctl(TB_FLUSH)', this.api.uc_ctl(this.handle, ctlWrite(UC_CTL_TB_FLUSH, 0)));
   }
 

@@ -126,3 +126,47 @@ describe('CodeGuard.fill: untranslatable words from the caller\'s scan', () => {
     }
   });
 });
+
+// CodeGuard.noteScan / cachedScan: a clean code-page scan's outcome holds while no entry that can
+// write the page has been recorded since the scan's epoch began, and until a TB flush (writes from
+// outside the CPU: the debugger, Machine writes).
+describe('CodeGuard scan outcomes (noteScan, cachedScan)', () => {
+  const BASE = 0x4000_0000;
+  it('are kept across epochs, dropped by a writable entry of the page, not taken while one may be live, and forgotten at a TB flush', () => {
+    const uc = new Unicorn();
+    const block = Unicorn.allocShared(0x4000);
+    const words = new Uint32Array(block.bytes.buffer, block.bytes.byteOffset, 0x1000);
+    uc.mapShared(BASE, block);
+    const g = new CodeGuard(uc, BASE, 0x4000, { block, wordsAt: (pa) => ({ words, index: (pa - BASE) >>> 2 }) });
+    try {
+      expect(g.cachedScan(BASE + 0x400, false)).toBe(-1);
+      g.noteScan(BASE + 0x400, false, false);
+      g.noteScan(BASE + 0x800, true, true);
+      expect(g.cachedScan(BASE + 0x400, false)).toBe(0);
+      expect(g.cachedScan(BASE + 0x800, false)).toBe(1);
+      expect(g.cachedScan(BASE + 0x800, true)).toBe(-1); // a WFE on it, and WFE is hooked now
+      g.tlbFlushed();
+      expect(g.cachedScan(BASE + 0x400, false)).toBe(0);
+      // A writable entry of the page is recorded (a data fill, or a sibling's): the outcome goes.
+      g.fill({ pa: BASE + 0x400, perms: Prot.READ | Prot.WRITE }, 0x3000_0401, false);
+      expect(g.cachedScan(BASE + 0x400, false)).toBe(-1);
+      expect(g.prefillSiblings(BASE, 0, 0x3000_0001, Prot.READ | Prot.WRITE)).toBe(0b1100);
+      expect(g.cachedScan(BASE + 0x800, false)).toBe(-1);
+      // Not recorded while such an entry may be live (this epoch); recorded in the next one.
+      g.noteScan(BASE + 0x400, false, false);
+      expect(g.cachedScan(BASE + 0x400, false)).toBe(-1);
+      g.tlbFlushed();
+      g.noteScan(BASE + 0x400, false, false);
+      g.noteScan(BASE + 0xc00, false, false);
+      expect(g.cachedScan(BASE + 0x400, false)).toBe(0);
+      // A read-only entry changes nothing.
+      g.fill({ pa: BASE + 0xc00, perms: Prot.READ }, 0x3000_0c01, false);
+      expect(g.cachedScan(BASE + 0xc00, false)).toBe(0);
+      uc.flushTb();
+      expect(g.cachedScan(BASE + 0x400, false)).toBe(-1);
+      expect(g.cachedScan(BASE + 0xc00, false)).toBe(-1);
+    } finally {
+      uc.close();
+    }
+  });
+});
