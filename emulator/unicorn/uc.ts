@@ -586,6 +586,8 @@ export class Unicorn {
     // views over each are made once (koffi.encode per call costs far more than
     // a typed-array store), keyed by the address as a plain number.
     const views = new Map<number, Uint32Array>();
+    let lastAddr = -1;
+    let lastView: Uint32Array | undefined;
     const cb = koffi.register(
       (_uc: unknown, vaddr: number | bigint, type: number, out: number | bigint) => {
         const va = toNum(vaddr);
@@ -594,11 +596,14 @@ export class Unicorn {
         this.inAccess = false;
         if (r === null) return false;
         const addr = Number(out);
-        let u32 = views.get(addr);
+        // Almost always the same slot as the last fill: no Map lookup then.
+        let u32 = addr === lastAddr ? lastView : views.get(addr);
         if (u32 === undefined) {
           u32 = new Uint32Array(koffi.view(pointerAt(addr), 16), 0, 4);
           views.set(addr, u32);
         }
+        lastAddr = addr;
+        lastView = u32;
         // uint64 paddr (exact below 2^53) as two little-endian words, then the int perms.
         u32[0] = r.pa >>> 0;
         u32[1] = Math.floor(r.pa / 0x1_0000_0000) >>> 0;
