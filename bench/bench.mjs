@@ -66,7 +66,9 @@ const STORM_TRAPS = 1_000_000; // MAIR_EL1 writes in sysreg-storm / el2-storm
 const hypemu = (image, extra = []) => ({
   kind: 'hypemu',
   image,
-  argv: ['node', join(root, 'dist/cli/main.js'), 'run', image, '-q', ...extra],
+  // The command users run (package.json "bin"): Node under bin/hypemu, which spares its start-up
+  // the parsing of NODE_EXTRA_CA_CERTS (README "Start-up").
+  argv: [join(root, 'bin/hypemu'), 'run', image, '-q', ...extra],
 });
 /** @param {string} image @param {string} machine @param {string[]} extra @returns {Command} */
 const qemu = (image, machine = 'virt', extra = []) => ({
@@ -75,7 +77,7 @@ const qemu = (image, machine = 'virt', extra = []) => ({
   argv: ['qemu-system-aarch64', '-M', machine, '-cpu', 'max', '-m', '256M', '-nographic', '-no-reboot', '-nic', 'none', ...extra, '-kernel', image],
 });
 /** @param {Command} c */
-const show = (c) => c.argv.map((a) => (a.startsWith(root) ? relative(root, a) : a)).join(' ').replace(/^node dist\/cli\/main\.js/, 'node dist/cli/main.js');
+const show = (c) => c.argv.map((a) => (a.startsWith(root) ? relative(root, a) : a)).join(' ');
 /** @param {Command} c */
 const key = (c) => c.argv.join('\0');
 
