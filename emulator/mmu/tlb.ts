@@ -119,6 +119,12 @@ export class TlbModel {
    * name stage-1 entries; the stage-2 mapping changes only with the IPA, VMID and ALL forms).
    */
   private s2Generation = ++s2Generations;
+  /**
+   * Changes with every invalidation but the last-level ones by VA (VALE1, VAALE1, RVALE1,
+   * RVAALE1): the Regime's stage-1 walk cache (translate.ts) holds table entries above the last
+   * level, which only those leave alone (Arm ARM D8.13 [K.a D8.16]).
+   */
+  private s1Generation = ++s2Generations;
   private readonly spaces = new Map<number, VmidSpace>();
   private readonly capacity: number;
   private total = 0;
@@ -155,6 +161,7 @@ export class TlbModel {
    * pages it covers, and a later invalidation that needs a whole flush still gets one.
    */
   invalidateQueuedVa(op: TlbiOperation, hi: number, lo: number, vmid: number): void {
+    if (!op.lastLevel) this.s1Generation = ++s2Generations;
     const sp = vmid === this.lastVmid ? this.lastSpace! : this.spaces.get(vmid);
     this.stats.invalidations++;
     if (sp === undefined) return;
@@ -225,7 +232,7 @@ export class TlbModel {
       }
       // not permitted by the cached entry: walk again for the exact fault (faults are never cached)
     }
-    const out = regime.translateHL(va, vaHi, vaLo, access, undefined, this.s2Generation);
+    const out = regime.translateHL(va, vaHi, vaLo, access, undefined, this.s2Generation, this.s1Generation);
     if (out.ok) {
       // cache maintenance skips the Access flag check: never cache what it returns
       if (access.cacheMaintenance !== true) this.insert(out, vaHi, vaLo, flat);
@@ -407,6 +414,7 @@ export class TlbModel {
 
   private clearAll(): number {
     this.s2Generation = ++s2Generations;
+    this.s1Generation = ++s2Generations;
     const n = this.total;
     for (const sp of this.spaces.values()) sp.reset(this.free);
     if (this.spaces.size > 16) {
@@ -434,6 +442,7 @@ export class TlbModel {
   /** TLBI VMALLE1 / VMALLS12E1 for one VMID (this model's entries are combined). */
   invalidateVmid(vmid: number): boolean {
     this.s2Generation = ++s2Generations;
+    this.s1Generation = ++s2Generations;
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     const n = sp.count;
@@ -444,6 +453,7 @@ export class TlbModel {
 
   /** TLBI ASIDE1: non-global entries of `asid` in `vmid`. */
   invalidateAsid(vmid: number, asid: number): boolean {
+    this.s1Generation = ++s2Generations;
     const sp = this.spaces.get(vmid);
     const m = sp?.asids.get(asid);
     if (sp === undefined || m === undefined) return this.done(0);
@@ -500,8 +510,7 @@ export class TlbModel {
    * `lastLevel` is accepted for the record; leaf-only entries make it equivalent.
    */
   invalidateVa(vmid: number, va: bigint, asid: number | null, lastLevel = false): boolean {
-    void lastLevel;
-    this.s2Generation = ++s2Generations;
+    if (!lastLevel) this.s1Generation = ++s2Generations;
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     const { low48, ttbr } = splitVa(va);
@@ -520,8 +529,7 @@ export class TlbModel {
 
   /** Range form: every entry overlapping [start, start + length) (VA, TTBR half of start). */
   invalidateVaRange(vmid: number, start: bigint, length: number, asid: number | null, lastLevel = false): boolean {
-    void lastLevel;
-    this.s2Generation = ++s2Generations;
+    if (!lastLevel) this.s1Generation = ++s2Generations;
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     const { low48, ttbr } = splitVa(start);
@@ -547,6 +555,7 @@ export class TlbModel {
   invalidateIpa(vmid: number, ipa: number, length = 1, lastLevel = false): boolean {
     void lastLevel;
     this.s2Generation = ++s2Generations;
+    this.s1Generation = ++s2Generations;
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     let n = 0;
@@ -580,6 +589,7 @@ export class TlbModel {
       case 'asid':
         return this.invalidateAsid(vmid, decodeTlbiVa(xt).asid);
       case 'va': {
+        if (!op.lastLevel) this.s1Generation = ++s2Generations;
         // Xt as decodeTlbiVa reads it (ASID [63:48], VA[55:12] in [43:0]), in two 32-bit halves:
         // VA[47:0] = Xt[35:0] << 12 and VA[55] = Xt[43] (the TTBR half).
         const hi = Number(BigInt.asUintN(64, xt) >> 32n);

@@ -117,6 +117,7 @@ export interface TranslateOptions {
 }
 
 const TWO32 = 4294967296;
+const TWO21 = 2 ** 21;
 /** region size used when both stages are disabled (flat mapping) */
 const FLAT_SIZE_LOG2 = 30;
 
@@ -242,6 +243,25 @@ export function stage2Perms(lo: number, hi: number, xnx: boolean): number {
   return (rw | x1) | ((rw | x0) << 3);
 }
 
+/**
+ * One slot of Regime's stage-1 walk cache: the table holding the last leaf a walk of this VA
+ * region found (its name as the walk read it, an IPA under stage 2), its level, and the
+ * hierarchical attributes the levels above it gave (APTable, XNTable, PXNTable), valid under
+ * `generation` for this Stage1Config and TTBR half.
+ */
+class S1TableSlot {
+  generation = -1;
+  stage1: Stage1Config | null = null;
+  sel = 0;
+  base = 0;
+  end = 0;
+  name = 0;
+  level = 0;
+  apTable = 0;
+  xnTable = false;
+  pxnTable = false;
+}
+
 /** One stage-2 leaf of Regime's stage-2 leaf cache: IPA range [base, end) -> paBase, its descriptor, valid under `generation`. */
 class S2LeafSlot {
   generation = -1;
@@ -305,6 +325,17 @@ export class Regime {
   private readonly s2c = [new S2LeafSlot(), new S2LeafSlot()] as const;
   /** The generation the current translation may use the stage-2 leaf cache under; -1: not at all. */
   private s2Generation = -1;
+  /**
+   * A stage-1 walk cache (Arm ARM D8.13 [K.a D8.16]: translation table entries of any level may be
+   * cached; a TLBI that is not "last level" invalidates the cached entries of the levels above,
+   * a last-level one (VALE1, VAALE1, RVALE1, RVAALE1) need not): the table that held the leaf of
+   * a recent walk in each of four VA-region slots, so a walk of the same region starts there.
+   * Used only by translations the model TLB asks for, under its s1Generation (changed by every
+   * invalidation but the last-level ones by VA: Linux's fixmap text patching clears its PTE with
+   * TLBI VAALE1IS, and the next poke walks one level instead of four).
+   */
+  private readonly s1c = [new S1TableSlot(), new S1TableSlot(), new S1TableSlot(), new S1TableSlot()] as const;
+  private s1Generation = -1;
   private record: WalkRecord[] | null = null;
   private curVa: number | bigint = 0;
   private curWrite = false;
@@ -359,7 +390,7 @@ export class Regime {
    * (disabled, or the walk), then stage 2, then the result, in the Arm ARM's fault-priority
    * order (D8.15): each step fills the `o*` scratch fields or returns the fault.
    */
-  translateHL(va: number | bigint, vaHi: number, vaLo: number, access: Access, opts?: TranslateOptions, s2Generation = -1): TranslateOutcome {
+  translateHL(va: number | bigint, vaHi: number, vaLo: number, access: Access, opts?: TranslateOptions, s2Generation = -1, s1Generation = -1): TranslateOutcome {
     const s1 = this.stage1;
     const s2 = this.stage2;
     const fetch = access.kind === 'fetch';
@@ -368,6 +399,7 @@ export class Regime {
     const record = opts?.record === true ? [] : null;
     this.record = record;
     this.s2Generation = record === null ? s2Generation : -1;
+    this.s1Generation = record === null ? s1Generation : -1;
     this.curVa = va;
     this.curWrite = write;
     this.curFetch = fetch;
@@ -481,7 +513,32 @@ export class Regime {
     p.resolver = this.stage2.enabled ? this.resolver : null;
     const v = this.v1;
     v.reset(range.hpd, this.record);
+    p.fromLevel = -1;
+    const gen = this.s1Generation;
+    const slot = this.s1c[Math.floor(iaExact / TWO21) & 3];
+    if (gen >= 0 && slot.generation === gen && slot.stage1 === s1 && slot.sel === this.s1Sel && iaExact >= slot.base && iaExact < slot.end) {
+      p.fromLevel = slot.level;
+      p.fromName = slot.name;
+      v.apTable = slot.apTable;
+      v.xnTable = slot.xnTable;
+      v.pxnTable = slot.pxnTable;
+    }
     const st = this.w1.walkOne(p, iaExact, v);
+    if (st === WALK_STOPPED && gen >= 0 && v.leafLevel > g.startLevel) {
+      // The table that held this leaf, for the next walk of its region.
+      const span = POW2[levelShift(g.granuleBits, v.leafLevel) + g.stride]!;
+      const base = Math.floor(iaExact / span) * span;
+      slot.generation = gen;
+      slot.stage1 = s1;
+      slot.sel = this.s1Sel;
+      slot.base = base;
+      slot.end = base + span;
+      slot.name = this.w1.ctx.tableName;
+      slot.level = v.leafLevel;
+      slot.apTable = v.apTable;
+      slot.xnTable = v.xnTable;
+      slot.pxnTable = v.pxnTable;
+    }
     if (st !== WALK_STOPPED) {
       if (st === WALK_RESOLVER_FAULT) return this.fault; // filled by resolveS1Descriptor
       if (st === WALK_ADDRESS_SIZE) return this.fail(1, 'addressSize', this.w1.faultLevel, -1, `stage-1 table address ${hexAddr(this.w1.faultAddr)} above ${g.oaBits} bits`);

@@ -106,6 +106,13 @@ export interface WalkParams {
   /** bits [47:32] of the root as written in the register, for the address size check (default: from root) */
   rootHi?: number;
   resolver?: TableResolver | null;
+  /**
+   * walkOne only: start at this level's table, named `fromName`, instead of the root (a walk
+   * cache's answer for the levels above: the caller vouches for them). Absent or not below the
+   * start level: from the root.
+   */
+  fromLevel?: number;
+  fromName?: number;
 }
 
 const TWO32 = 4294967296;
@@ -177,8 +184,14 @@ export class Walker {
     const ctx = this.ctx;
     let name = p.root;
     let level = g.startLevel;
-    let shift = g.granuleBits + stride * (3 - level);
     let entries = POW2[g.startBits]!;
+    const from = p.fromLevel ?? -1;
+    if (from > level) {
+      name = p.fromName!;
+      level = from;
+      entries = POW2[stride]!;
+    }
+    let shift = g.granuleBits + stride * (3 - level);
     for (;;) {
       const size = POW2[shift]!;
       const q = Math.floor(ia / size);

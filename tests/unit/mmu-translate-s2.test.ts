@@ -257,6 +257,32 @@ describe('stage-2 leaf cache across the model TLB\'s walks', () => {
   });
 });
 
+// The Regime's stage-1 walk cache: the table that held a recent leaf, where the next walk of its
+// region starts (Arm ARM D8.13 [K.a D8.16]: entries of any level may be cached; a TLBI that is
+// not last-level invalidates those above the last level, VALE1/VAALE1 need not).
+describe('stage-1 walk cache across the model TLB\'s walks', () => {
+  it('starts at the last leaf\'s table until a TLBI that is not last-level; never for translate()', () => {
+    const t = s2Setup();
+    for (let i = 1; i < 8; i++) setLeaf(t.w0, 0x1000 * i, 3, makeS1Page(0x4010_0000 + 0x1000 * i, 12));
+    const l3 = slotFor(t.w0, 0x1000, 3) - (slotFor(t.w0, 0x1000, 3) % 4096);
+    const tlb = new TlbModel();
+    expect(ok(tlb.translate(t.regime, 0x1000, R)).pa).toBe(0x4010_1000);
+    // The level-2 entry becomes a 2 MiB block without a TLBI: the cached level-3 table may still be used.
+    setLeaf(t.w0, 0, 2, makeS1Block(0x4000_0000, 12, 2));
+    expect(ok(tlb.translate(t.regime, 0x2000, R)).pa).toBe(0x4010_2000);
+    expect(ok(translate(t.regime, 0x2000, R)).pa).toBe(0x4000_2000); // a walk of its own: from the root
+    tlb.tlbi('VAALE1', 0x3n, 5);
+    expect(ok(tlb.translate(t.regime, 0x4000, R)).pa).toBe(0x4010_4000);
+    tlb.tlbi('VAAE1', 0x3n, 5);
+    const b = ok(tlb.translate(t.regime, 0x5000, R));
+    expect([b.pa, b.s1Level]).toEqual([0x4000_5000, 2]);
+    // Back to the table: ASIDE1 (not last-level) drops the cached level-2 table's view too.
+    setLeaf(t.w0, 0, 2, makeTable(l3, 12));
+    tlb.tlbi('ASIDE1', 0n, 5);
+    expect(ok(tlb.translate(t.regime, 0x6000, R)).pa).toBe(0x4010_6000);
+  });
+});
+
 describe('stage 2 disabled', () => {
   it('stage2Disabled() passes IPA through', () => {
     const t = s1Setup();
