@@ -25,7 +25,7 @@
  * (uc_ctl(UC_CTL_TLB_FLUSH)) before the guest runs again: an entry the model handed out
  * was removed, or entries were evicted for capacity since the last flush.
  *
- * Size (~550 lines), why it stays whole: TlbModel is one class whose lookup, insertion and
+ * Size (~610 lines), why it stays whole: TlbModel is one class whose lookup, insertion and
  * invalidation paths all update the same bookkeeping together (each entry's table and size
  * group, the free list, the removed-page record). Its storage (TlbEntry, EntryTable, the
  * per-VMID space) is tlb-tables.ts; the decoding of a TLBI's Xt operand is tlbi-op.ts.

@@ -15,8 +15,10 @@
  * (no allocation on success unless `record` is set; a fault allocates only its detail string).
  * Copy what you keep before the next call on the same Regime.
  *
- * Size (~680 lines), why it stays whole: it is the Regime (stage-1 then stage-2 translation,
- * its two visitors and the permission functions they call) over the one walker in walker.ts.
+ * Size (~800 lines), why it stays whole: it is the Regime (stage-1 then stage-2 translation,
+ * its two visitors and the permission functions they call) over the one walker in walker.ts,
+ * and its two walk caches (the stage-1 table of a recent leaf, the last stage-2 leaves), whose
+ * lookups and fills sit inside stage1Walk and s2Lookup and read the same scratch state.
  * translateHL is the hot path: stage 1 (stage1Disabled, or selectRange and stage1Walk, each
  * S1PTW table address through stage 2), then the output through stage 2 (stage2Output), in the
  * Arm ARM's fault-priority order, each step leaving its output in scratch fields (no allocation).
