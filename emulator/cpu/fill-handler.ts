@@ -259,11 +259,18 @@ export class FillHandler {
   private scanCodePage(vaPage: number, paPage: number): boolean {
     const cpu = this.cpu;
     if (!cpu.ram.contains(paPage, 0x400)) return false;
-    // Scanned at the page's fetch fill, at the EL that fetches it (an EL0 page under nTWE = 0 too).
-    const twe = cpu.routeWfe() !== 'native';
-    const siteHooks = cpu.codeSiteHooks;
     const guard = cpu.codeGuard;
-    if (!siteHooks) {
+    // Scan state 0 (sliceStart: HCR_EL2.TWE clear, so WFE runs natively at every EL, and no
+    // code-site hooks; both change only between slices): nothing to ask the EL2 model.
+    const quiet = this.scanState === 0;
+    if (quiet) {
+      const known = guard.cachedScan(paPage, false);
+      if (known >= 0) return known === 1;
+    }
+    // Scanned at the page's fetch fill, at the EL that fetches it (an EL0 page under nTWE = 0 too).
+    const twe = quiet ? false : cpu.routeWfe() !== 'native';
+    const siteHooks = quiet ? false : cpu.codeSiteHooks;
+    if (!quiet && !siteHooks) {
       const known = guard.cachedScan(paPage, twe);
       if (known >= 0) return known === 1;
     }
