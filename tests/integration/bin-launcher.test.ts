@@ -4,9 +4,9 @@
  * for Debian's bundle; README "Start-up") and handed over for cli/main.ts to put back.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { CLI, ROOT } from './helpers.js';
@@ -35,7 +35,13 @@ describe('bin/hypemu', () => {
     symlinkSync(BIN, fake);
     const env = { ...process.env, PATH: `${tmp}:${process.env.PATH}`, NODE_EXTRA_CA_CERTS: '/some where/ca.pem' };
     const r = await run(fake, ['run', 'an image', '-q'], { env });
-    expect(r.stdout.split('\n').slice(0, 6)).toEqual(['unset', '/some where/ca.pem', `${realpathSync(ROOT)}/bin/../dist/cli/main.js`, 'run', 'an image', '-q']);
+    expect(r.stdout.split('\n').slice(0, 6)).toEqual(['unset', '/some where/ca.pem', `${ROOT}/bin/../dist/cli/main.js`, 'run', 'an image', '-q']);
+    // A relative link two levels deep, as npm makes node_modules/.bin/hypemu -> ../hypemu/bin/hypemu.
+    const rel = join(tmp, 'a/.bin');
+    mkdirSync(rel, { recursive: true });
+    symlinkSync(relative(rel, fake), join(rel, 'hypemu'));
+    const r1 = await run(join(rel, 'hypemu'), ['x'], { env });
+    expect(r1.stdout.split('\n')[2]).toBe(`${ROOT}/bin/../dist/cli/main.js`);
     const { NODE_EXTRA_CA_CERTS: _, ...without } = env;
     const r2 = await run(fake, ['--version'], { env: without });
     expect(r2.stdout.split('\n').slice(0, 2)).toEqual(['unset', 'unset']);
