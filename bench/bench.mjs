@@ -2,7 +2,7 @@
 // hypemu benchmarks. Each case runs guests under hypemu and under QEMU in
 // this process tree and derives its figures from the best (minimum) of N
 // wall-clock runs of every command. The runs are interleaved (round 1 runs
-// every command once, then round 2, ...) so a burst of load on the machine
+// every command once, then round 2, ... each in another order: roundOrder) so a burst of load on the machine
 // hits all commands alike rather than one of them N times.
 // Usage: node bench/bench.mjs [--runs N] [--only NAME[,NAME...]] [--json FILE]
 // Cases: compute-loop, compute-loop-default-tcg, compute-loop-mmu, tlb-fill, sysreg-trap, and
@@ -323,11 +323,24 @@ for (const c of selected) {
   }
 }
 mkdirSync(join(OUT, 'stats'), { recursive: true });
+/**
+ * The commands in the order round `round` runs them: rotated, and reversed every other round, so
+ * that no command follows the same one in every round. A short command measured right after a
+ * long one ran slower on this VM (first touches cost more after another process freed a lot of
+ * memory: `startup` 0.23-0.31 s against 0.11-0.14 s alone), and best-of-N cannot undo an effect
+ * every round repeats. @template T @param {T[]} list @param {number} round @returns {T[]}
+ */
+function roundOrder(list, round) {
+  const step = Math.max(1, Math.floor(list.length / RUNS));
+  const k = ((round - 1) * step) % Math.max(1, list.length);
+  const rotated = [...list.slice(k), ...list.slice(0, k)];
+  return round % 2 === 0 ? rotated.reverse() : rotated;
+}
 const load0 = loadavg();
 const t0 = Date.now();
 for (let round = 1; round <= RUNS; round++) {
   process.stderr.write(`bench: round ${round}/${RUNS} (${measures.size} commands) `);
-  for (const m of measures.values()) {
+  for (const m of roundOrder([...measures.values()], round)) {
     const tmp = join(OUT, 'stats', 'run.tmp.json');
     const { s, rss, cpu, sys, faults } = timeOnce(m.cmd, tmp);
     m.runs.push(+s.toFixed(3));
