@@ -48,16 +48,18 @@ describe('isUntranslatable (Advanced SIMD three same FP16, unallocated U:a:opcod
 // CodeGuard.prefillSiblings: data entries of a fill's sibling 1 KiB pages recorded before Unicorn
 // asks for them (the native fill cache answers those fills: fill-handler.ts dataSiblings) must
 // leave the guard as their real fills would.
+/** A guard over 16 KiB of RAM at BASE in a fresh core, and the RAM's words. */
+const BASE = 0x4000_0000;
+function guard(): { g: CodeGuard; uc: Unicorn; words: Uint32Array } {
+  const uc = new Unicorn();
+  const block = Unicorn.allocShared(0x4000);
+  const words = new Uint32Array(block.bytes.buffer, block.bytes.byteOffset, 0x1000);
+  uc.mapShared(BASE, block);
+  const g = new CodeGuard(uc, BASE, 0x4000, { block, wordsAt: (pa) => ({ words, index: (pa - BASE) >>> 2 }) });
+  return { g, uc, words };
+}
+
 describe('CodeGuard.prefillSiblings', () => {
-  const BASE = 0x4000_0000;
-  const guard = (): { g: CodeGuard; uc: Unicorn } => {
-    const uc = new Unicorn();
-    const block = Unicorn.allocShared(0x4000);
-    const words = new Uint32Array(block.bytes.buffer, block.bytes.byteOffset, 0x1000);
-    uc.mapShared(BASE, block);
-    const g = new CodeGuard(uc, BASE, 0x4000, { block, wordsAt: (pa) => ({ words, index: (pa - BASE) >>> 2 }) });
-    return { g, uc };
-  };
   const fetch = (g: CodeGuard, pa: number, key: number): number => {
     const out = { pa, perms: Prot.ALL };
     g.fill(out, key, true);
@@ -102,13 +104,8 @@ describe('CodeGuard.prefillSiblings', () => {
 // The fill handler's code-page scan tells fill() whether the page holds an untranslatable word, so
 // the guard does not read the page again; without that word from the caller, it scans itself.
 describe('CodeGuard.fill: untranslatable words from the caller\'s scan', () => {
-  const BASE = 0x4000_0000;
   it('shadows exactly the pages the scan (the caller\'s, or its own) found a word on', () => {
-    const uc = new Unicorn();
-    const block = Unicorn.allocShared(0x4000);
-    const words = new Uint32Array(block.bytes.buffer, block.bytes.byteOffset, 0x1000);
-    uc.mapShared(BASE, block);
-    const g = new CodeGuard(uc, BASE, 0x4000, { block, wordsAt: (pa) => ({ words, index: (pa - BASE) >>> 2 }) });
+    const { g, uc, words } = guard();
     try {
       words[0x400 / 4 + 7] = SWEPT[0]!;
       const fill = (pa: number, key: number, hint?: boolean): number => {
@@ -131,13 +128,8 @@ describe('CodeGuard.fill: untranslatable words from the caller\'s scan', () => {
 // write the page has been recorded since the scan's epoch began, and until a TB flush (writes from
 // outside the CPU: the debugger, Machine writes).
 describe('CodeGuard scan outcomes (noteScan, cachedScan)', () => {
-  const BASE = 0x4000_0000;
   it('are kept across epochs, dropped by a writable entry of the page, not taken while one may be live, and forgotten at a TB flush', () => {
-    const uc = new Unicorn();
-    const block = Unicorn.allocShared(0x4000);
-    const words = new Uint32Array(block.bytes.buffer, block.bytes.byteOffset, 0x1000);
-    uc.mapShared(BASE, block);
-    const g = new CodeGuard(uc, BASE, 0x4000, { block, wordsAt: (pa) => ({ words, index: (pa - BASE) >>> 2 }) });
+    const { g, uc, words } = guard();
     try {
       expect(g.cachedScan(BASE + 0x400, false)).toBe(-1);
       g.noteScan(BASE + 0x400, false, false);
