@@ -242,12 +242,16 @@ export class RunLoop {
       return 'break';
     }
     // A page became writable while executable elsewhere, or the reverse: no stale entry may survive.
-    if (v.codeGuard.codeFlushNeeded) {
+    // Without invalidation by address (code-guard.ts dropCode) the fill hook asked for this stop
+    // itself: a host stop like the guard's own, counted as what ran (stoppedByHook), not a stop
+    // from outside the vCPU before an instruction (uninterrupted), which was one instruction short.
+    const codeStop = v.codeGuard.codeFlushNeeded;
+    if (codeStop) {
       uc.flushTb();
       v.codeGuard.codeFlushed();
     }
-    const guardStop = v.codeGuard.flushNeeded;
-    if (guardStop) v.flushTlb();
+    const guardStop = v.codeGuard.flushNeeded || codeStop;
+    if (v.codeGuard.flushNeeded) v.flushTlb();
     // Stops asked for by the fill hook (not where a fault ended the slice anyway): see sliceLength.
     this.afterHostStop = (guardStop || this.fill.hasPendingWfeHooks) && refused === null;
     if (rc === UC_ERR_OK && !this.stopRequested && !guardStop && refused === null) return this.uninterrupted(n, started);

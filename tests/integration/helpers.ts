@@ -30,13 +30,15 @@ const TIMEOUT_MS = 120_000;
 
 /**
  * `node dist/cli/main.js ...args`; `stats` adds `--stats-json FILE` and parses it into `stats`;
- * `input` is written to the child's stdin, which is then closed (an empty stdin by default).
+ * `input` is written to the child's stdin, which is then closed (an empty stdin by default);
+ * `env` adds variables to the child's environment.
  */
-export async function hypemu(args: string[], opts: { stats?: boolean; input?: string } = {}): Promise<CliResult> {
+export async function hypemu(args: string[], opts: { stats?: boolean; input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm run setup does it)`);
   const statsFile = opts.stats ? join(mkdtempSync(join(tmpdir(), 'hypemu-')), 'stats.json') : null;
   const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((done, fail) => {
-    const p = spawn('node', [CLI, ...args, ...(statsFile ? ['--stats-json', statsFile] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const env = opts.env === undefined ? process.env : { ...process.env, ...opts.env };
+    const p = spawn('node', [CLI, ...args, ...(statsFile ? ['--stats-json', statsFile] : [])], { stdio: ['pipe', 'pipe', 'pipe'], env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     p.stdout.on('data', (d: Buffer) => out.push(d));
