@@ -29,8 +29,9 @@ describe('code-alias (code rewritten through another VA of its page, Arm ARM B2.
     const byFlush = await hypemu(['run', guest('code-alias'), '-q'], { stats: true, env: { HYPEMU_TB_INVALIDATE: 'off' } });
     expect(byFlush.status).toBe(0);
     expect(byFlush.stdout).toBe(byAddress.stdout);
-    expect(byFlush.stats.instructions).toBe(byAddress.stats.instructions);
-    expect(byFlush.stats.exits).toEqual(byAddress.stats.exits);
+    expect(byAddress.stats?.instructions).toBeGreaterThan(0);
+    expect(byFlush.stats?.instructions).toBe(byAddress.stats?.instructions);
+    expect(byFlush.stats?.exits).toEqual(byAddress.stats?.exits);
   });
 });
 
