@@ -81,8 +81,9 @@ int hypemu_tlb_init(const char *libpath)
  * TLB entry whose write address lies in the block's pages, so that the next store there takes
  * the slow path (notdirty_write) and invalidates the block. It finds those entries by scanning
  * every entry of all 12 MMU indexes' TLBs plus their victim TLBs (cputlb.c): thousands of
- * compares per block, 6-12% of a Linux boot's host time (64.5k blocks; perf, 16:00-16:20). An entry for a VA can only
- * sit at that VA's index of its MMU index's table, or in the victim TLB, so the work is a few
+ * compares per block, 6-12% of a Linux boot's host time (64.5k blocks; perf, 16:00-16:20).
+ * An entry for a VA can only sit at that VA's index of its MMU index's table, or in the victim
+ * TLB, so the work is a few
  * entries per index; but those tables' layout is private. Dropping the entries for those pages
  * instead (tlb_flush_page_aarch64: every MMU index, its table slot and victim TLB, plus the
  * tb_jmp_cache hashes of the page) is exported and at least as strong: the next access refills
