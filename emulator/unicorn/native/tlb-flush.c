@@ -83,12 +83,12 @@ int hypemu_tlb_init(const char *libpath)
  * every entry of all 12 MMU indexes' TLBs plus their victim TLBs (cputlb.c): thousands of
  * compares per block, 6-12% of a Linux boot's host time (64.5k blocks; perf, 16:00-16:20).
  * An entry for a VA can only sit at that VA's index of its MMU index's table, or in the victim
- * TLB, so the work is a few
- * entries per index; but those tables' layout is private. Dropping the entries for those pages
- * instead (tlb_flush_page_aarch64: every MMU index, its table slot and victim TLB, plus the
- * tb_jmp_cache hashes of the page) is exported and at least as strong: the next access refills
- * through the fill hook, and a refilled writable entry is born TLB_NOTDIRTY (Unicorn's
- * cpu_physical_memory_is_clean is always true), so the next store still takes notdirty_write.
+ * TLB, so the work is a few entries per index; but those tables' layout is private. Dropping
+ * the entries for those pages instead (tlb_flush_page_aarch64: every MMU index, its table slot
+ * and victim TLB, plus the tb_jmp_cache hashes of the page) is exported and at least as strong:
+ * the next access refills through the fill hook, and a refilled writable entry is born
+ * TLB_NOTDIRTY (Unicorn's cpu_physical_memory_is_clean is always true), so the next store still
+ * takes notdirty_write.
  * The cost moves to refills of entries that were in use (the native fill cache answers them).
  *
  * The call is routed by patching libunicorn's GOT slot for tlb_reset_dirty_by_vaddr_aarch64
