@@ -107,8 +107,8 @@ function splitVa(va: bigint): { low48: number; ttbr: 0 | 1 } {
   return { low48: Number(v & 0xffff_ffff_ffffn), ttbr: Number((v >> 55n) & 1n) as 0 | 1 };
 }
 
-/** Source of TlbModel.s2Generation values: unique across models, so a Regime cannot mistake one model's for another's. */
-let s2Generations = 0;
+/** Source of TlbModel's walk-cache generations: unique across models and kinds, so a Regime cannot mistake one model's for another's. */
+let generations = 0;
 
 export class TlbModel {
   readonly stats: TlbStats = newStats();
@@ -118,13 +118,13 @@ export class TlbModel {
    * TLBIs by VA or ASID leave it (stage 1 only: Arm ARM D8.13 [K.a D8.16], TLBI VAE1 and ASIDE1
    * name stage-1 entries; the stage-2 mapping changes only with the IPA, VMID and ALL forms).
    */
-  private s2Generation = ++s2Generations;
+  private s2Generation = ++generations;
   /**
    * Changes with every invalidation but the last-level ones by VA (VALE1, VAALE1, RVALE1,
    * RVAALE1): the Regime's stage-1 walk cache (translate.ts) holds table entries above the last
    * level, which only those leave alone (Arm ARM D8.13 [K.a D8.16]).
    */
-  private s1Generation = ++s2Generations;
+  private s1Generation = ++generations;
   private readonly spaces = new Map<number, VmidSpace>();
   private readonly capacity: number;
   private total = 0;
@@ -161,7 +161,7 @@ export class TlbModel {
    * pages it covers, and a later invalidation that needs a whole flush still gets one.
    */
   invalidateQueuedVa(op: TlbiOperation, hi: number, lo: number, vmid: number): void {
-    if (!op.lastLevel) this.s1Generation = ++s2Generations;
+    if (!op.lastLevel) this.tablesInvalidated();
     const sp = vmid === this.lastVmid ? this.lastSpace! : this.spaces.get(vmid);
     this.stats.invalidations++;
     if (sp === undefined) return;
@@ -412,9 +412,18 @@ export class TlbModel {
     return flush;
   }
 
+  /** An invalidation that may reach stage-1 table entries above the last level: the stage-1 walk cache goes. */
+  private tablesInvalidated(): void {
+    this.s1Generation = ++generations;
+  }
+  /** An invalidation that may reach stage 2 (ALL, a VMID, an IPA range): both walk caches go. */
+  private stage2Invalidated(): void {
+    this.s2Generation = ++generations;
+    this.s1Generation = ++generations;
+  }
+
   private clearAll(): number {
-    this.s2Generation = ++s2Generations;
-    this.s1Generation = ++s2Generations;
+    this.stage2Invalidated();
     const n = this.total;
     for (const sp of this.spaces.values()) sp.reset(this.free);
     if (this.spaces.size > 16) {
@@ -441,8 +450,7 @@ export class TlbModel {
 
   /** TLBI VMALLE1 / VMALLS12E1 for one VMID (this model's entries are combined). */
   invalidateVmid(vmid: number): boolean {
-    this.s2Generation = ++s2Generations;
-    this.s1Generation = ++s2Generations;
+    this.stage2Invalidated();
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     const n = sp.count;
@@ -453,7 +461,7 @@ export class TlbModel {
 
   /** TLBI ASIDE1: non-global entries of `asid` in `vmid`. */
   invalidateAsid(vmid: number, asid: number): boolean {
-    this.s1Generation = ++s2Generations;
+    this.tablesInvalidated();
     const sp = this.spaces.get(vmid);
     const m = sp?.asids.get(asid);
     if (sp === undefined || m === undefined) return this.done(0);
@@ -510,7 +518,7 @@ export class TlbModel {
    * `lastLevel` is accepted for the record; leaf-only entries make it equivalent.
    */
   invalidateVa(vmid: number, va: bigint, asid: number | null, lastLevel = false): boolean {
-    if (!lastLevel) this.s1Generation = ++s2Generations;
+    if (!lastLevel) this.tablesInvalidated();
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     const { low48, ttbr } = splitVa(va);
@@ -529,7 +537,7 @@ export class TlbModel {
 
   /** Range form: every entry overlapping [start, start + length) (VA, TTBR half of start). */
   invalidateVaRange(vmid: number, start: bigint, length: number, asid: number | null, lastLevel = false): boolean {
-    if (!lastLevel) this.s1Generation = ++s2Generations;
+    if (!lastLevel) this.tablesInvalidated();
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     const { low48, ttbr } = splitVa(start);
@@ -554,8 +562,7 @@ export class TlbModel {
   /** TLBI IPAS2E1 / IPAS2LE1 (length 1) and RIPAS2E1 (range): entries whose stage-2 leaf overlaps. */
   invalidateIpa(vmid: number, ipa: number, length = 1, lastLevel = false): boolean {
     void lastLevel;
-    this.s2Generation = ++s2Generations;
-    this.s1Generation = ++s2Generations;
+    this.stage2Invalidated();
     const sp = this.spaces.get(vmid);
     if (sp === undefined) return this.done(0);
     let n = 0;
@@ -589,7 +596,7 @@ export class TlbModel {
       case 'asid':
         return this.invalidateAsid(vmid, decodeTlbiVa(xt).asid);
       case 'va': {
-        if (!op.lastLevel) this.s1Generation = ++s2Generations;
+        if (!op.lastLevel) this.tablesInvalidated();
         // Xt as decodeTlbiVa reads it (ASID [63:48], VA[55:12] in [43:0]), in two 32-bit halves:
         // VA[47:0] = Xt[35:0] << 12 and VA[55] = Xt[43] (the TTBR half).
         const hi = Number(BigInt.asUintN(64, xt) >> 32n);
