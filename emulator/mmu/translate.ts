@@ -245,6 +245,13 @@ export function stage2Perms(lo: number, hi: number, xnx: boolean): number {
   return (rw | x1) | ((rw | x0) << 3);
 }
 
+/** The stage-2 faults of a stage-1 table access, for Regime.s1TableRefusal's answers 1, 2, 3. */
+const S1_TABLE_REFUSALS: readonly (readonly [FaultType, string])[] = [
+  ['accessFlag', 'stage-2 AF = 0 for a stage-1 table access'],
+  ['permission', 'stage-2 S2AP forbids reading a stage-1 table'],
+  ['permission', 'HCR_EL2.PTW: stage-1 table in stage-2 Device memory'],
+];
+
 /**
  * One slot of Regime's stage-1 walk cache: the table holding the last leaf a walk of this VA
  * region found (its name as the walk read it, an IPA under stage 2), its level, and the
@@ -712,25 +719,16 @@ export class Regime {
   private resolveS1Descriptor(ipa: number): number {
     if (ipa >= this.ptwIa && ipa < this.ptwEnd) return this.ptwPa + (ipa - this.ptwIa);
     if (!this.s2Lookup(ipa, true)) return -1;
-    if (this.s2Cached && !this.s1TableReadable(this.s2Lo)) {
+    let refusal = this.s1TableRefusal(this.s2Lo);
+    if (refusal !== 0 && this.s2Cached) {
       // Refused by the cached leaf: the walk decides (and reports the fault).
       this.s2c[0].generation = -1;
       if (!this.s2Lookup(ipa, true)) return -1;
+      refusal = this.s1TableRefusal(this.s2Lo);
     }
-    const lo = this.s2Lo;
-    if ((lo & DESC_AF) === 0) {
-      this.failB(2, 'accessFlag', this.s2Level, ipa, true, 'stage-2 AF = 0 for a stage-1 table access');
-      return -1;
-    }
-    if (((lo >>> 6) & 1) === 0) {
-      this.failB(2, 'permission', this.s2Level, ipa, true, 'stage-2 S2AP forbids reading a stage-1 table');
-      return -1;
-    }
-    // HCR_EL2.PTW: stage-1 walks to stage-2 Device memory take a stage-2 Permission fault
-    // (MemAttr[3:2] = 0b00 without FWB; MemAttr[2] = 0 with FWB)
-    const memAttr = (lo >>> 2) & 0xf;
-    if (this.stage2.ptw && (this.stage2.fwb ? (memAttr & 4) === 0 : memAttr >> 2 === 0)) {
-      this.failB(2, 'permission', this.s2Level, ipa, true, 'HCR_EL2.PTW: stage-1 table in stage-2 Device memory');
+    if (refusal !== 0) {
+      const [type, detail] = S1_TABLE_REFUSALS[refusal - 1]!;
+      this.failB(2, type, this.s2Level, ipa, true, detail);
       return -1;
     }
     const size = POW2[this.s2SizeLog2]!;
@@ -741,11 +739,17 @@ export class Regime {
     return this.s2Pa;
   }
 
-  /** May a stage-1 walk read a table through stage-2 leaf `lo` (AF, S2AP read, HCR_EL2.PTW, as resolveS1Descriptor checks)? */
-  private s1TableReadable(lo: number): boolean {
+  /**
+   * Why a stage-1 walk may not read a table through stage-2 leaf `lo` (0: it may; 1-3: the fault in
+   * S1_TABLE_REFUSALS): AF clear, S2AP without read, or HCR_EL2.PTW with the table in
+   * stage-2 Device memory (MemAttr[3:2] = 0b00 without FWB; MemAttr[2] = 0 with FWB).
+   */
+  private s1TableRefusal(lo: number): number {
+    if ((lo & DESC_AF) === 0) return 1;
+    if (((lo >>> 6) & 1) === 0) return 2;
     const memAttr = (lo >>> 2) & 0xf;
-    const device = this.stage2.ptw && (this.stage2.fwb ? (memAttr & 4) === 0 : memAttr >> 2 === 0);
-    return (lo & DESC_AF) !== 0 && ((lo >>> 6) & 1) !== 0 && !device;
+    if (this.stage2.ptw && (this.stage2.fwb ? (memAttr & 4) === 0 : memAttr >> 2 === 0)) return 3;
+    return 0;
   }
 
   private failB(stage: 1 | 2, type: FaultType, level: number, ipa: number, s1ptw: boolean, detail: string): false {
