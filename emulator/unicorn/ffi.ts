@@ -259,10 +259,10 @@ export interface TlbFlushLib {
    * pages (tlb-flush.c hypemu_tlb_reset_dirty_patch): 0 done, <0 left as it was; null from a
    * library built before it existed.
    */
-  patchResetDirty: ((libpath: string) => number) | null;
+  patchResetDirty: (() => number) | null;
   /** The native TLBI front (tlb-flush.c); null from a library built before it existed. */
   front: {
-    create(uc: unknown, cpuOffset: number, js: unknown, fill: unknown, fillLib: string, libpath: string): unknown;
+    create(uc: unknown, cpuOffset: number, js: unknown, fill: unknown, fillLib: string): unknown;
     cb(): unknown;
     layout(what: number): number;
     /** The IC IVAU gate's layout in a front (hypemu_tlbi_front_ic_layout); null from a library built before it. */
@@ -277,11 +277,11 @@ export function tlbFlushLib(): TlbFlushLib | null {
 export function nativeTlbLib(): TlbFlushLib | null {
   return nativeLib('libhypemu-tlb-flush.so', null, (lib) => {
     initWithUnicorn(lib, 'hypemu_tlb_init', 'libunicorn does not export tlb_flush_page_aarch64');
-    const create = optionalFunc(lib, 'void *hypemu_tlbi_front_new(void *uc, long cpu_off, void *js, void *fill, const char *fill_lib, const char *libpath)');
+    const create = optionalFunc(lib, 'void *hypemu_tlbi_front_new(void *uc, long cpu_off, void *js, void *fill, const char *fill_lib)');
     return {
       locateCpu: lib.func('long hypemu_tlb_locate_cpu(void *uc, uint64_t m0, uint64_t m1)') as never,
       flushPages: lib.func('void hypemu_tlb_flush_pages(void *uc, long cpu_off, const double *vas, int n)') as never,
-      patchResetDirty: optionalFunc(lib, 'int hypemu_tlb_reset_dirty_patch(const char *libpath)') as never,
+      patchResetDirty: optionalFunc(lib, 'int hypemu_tlb_reset_dirty_patch(void)') as never,
       front:
         create === null || process.env.HYPEMU_NATIVE_TLBI === 'off'
           ? null

@@ -190,11 +190,11 @@ let resetDirtyPatched = false;
  * flush of that block's pages (native/tlb-flush.c says why that is equivalent). Without the
  * native library, or with $HYPEMU_RESET_DIRTY=off (a measurement baseline), Unicorn scans.
  */
-function patchResetDirty(libpath: string): void {
+function patchResetDirty(): void {
   if (resetDirtyPatched || process.env.HYPEMU_RESET_DIRTY === 'off') return;
   resetDirtyPatched = true;
   const patch = nativeTlbLib()?.patchResetDirty ?? null;
-  const rc = patch === null ? 'not built' : patch(libpath);
+  const rc = patch === null ? 'not built' : patch();
   if (rc !== 0) log.debug({ rc }, 'tb_gen_code keeps Unicorn\'s whole-TLB dirty scan');
 }
 
@@ -299,7 +299,7 @@ export class Unicorn {
     // there spun forever. With exits enabled and the list empty, slices end by
     // instruction count or uc_emu_stop only (DESIGN.md).
     this.check('uc_ctl(USE_EXITS)', api.uc_ctl(this.handle, ctlWrite(UC_CTL_UC_USE_EXITS, 1), 'int', 1));
-    patchResetDirty(path);
+    patchResetDirty();
   }
 
   private check(fn: string, code: number): void {
@@ -1105,7 +1105,7 @@ export class Unicorn {
     if (front === null || off < 0) return null;
     const fl = fillCacheLib();
     const fill = this.fillCache;
-    const ptr = front.create(this.handle, off, js, fill?.ptr ?? null, fl.lib?.path ?? '', this.libraryPath);
+    const ptr = front.create(this.handle, off, js, fill?.ptr ?? null, fl.lib?.path ?? '');
     if (ptr === null) return null;
     this.keep.push(ptr);
     this.tlbiFront = new TlbiFront(ptr, front.layout, front.icLayout);

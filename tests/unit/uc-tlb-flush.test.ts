@@ -83,7 +83,7 @@ describe('tb_gen_code dirty scan (native replacement)', () => {
   const patched = built && process.env.HYPEMU_RESET_DIRTY !== 'off';
   it.skipIf(!patched)('a store to a page whose entry was dirty before a block was translated from it still invalidates the block', () => {
     const uc = new Unicorn();
-    expect(nativeTlbLib()?.patchResetDirty?.(uc.libraryPath)).toBe(0); // done at open; again is a no-op
+    expect(nativeTlbLib()?.patchResetDirty?.()).toBe(0); // done at open; again is a no-op
     const ram = Unicorn.allocShared(0x4000);
     const dv = new DataView(ram.bytes.buffer, ram.bytes.byteOffset, 0x4000);
     const STORE = RAM; // str w2, [x0]

@@ -40,6 +40,8 @@ typedef void (*flush_page_idx_fn)(void *cpu, uint64_t addr, uint16_t idxmap);
 
 static flush_page_fn flush_page;
 static flush_page_idx_fn flush_page_idx;
+/* The libunicorn koffi loaded (hypemu_tlb_init): every other symbol here is looked up in it. */
+static void *unicorn;
 
 /*
  * Copy up to n bytes at addr into out; returns how many could be read: a bad address ends the
@@ -66,11 +68,11 @@ static size_t safe_read(const void *addr, void *out, size_t n)
  */
 int hypemu_tlb_init(const char *libpath)
 {
-	void *h = dlopen(libpath, RTLD_NOW | RTLD_NOLOAD);
-	if (h == NULL)
+	unicorn = dlopen(libpath, RTLD_NOW | RTLD_NOLOAD);
+	if (unicorn == NULL)
 		return -1;
-	flush_page = (flush_page_fn)dlsym(h, "tlb_flush_page_aarch64");
-	flush_page_idx = (flush_page_idx_fn)dlsym(h, "tlb_flush_page_by_mmuidx_aarch64");
+	flush_page = (flush_page_fn)dlsym(unicorn, "tlb_flush_page_aarch64");
+	flush_page_idx = (flush_page_idx_fn)dlsym(unicorn, "tlb_flush_page_by_mmuidx_aarch64");
 	return flush_page == NULL ? -2 : 0;
 }
 
@@ -134,14 +136,13 @@ static int in_relro(struct dl_phdr_info *info, size_t size, void *data)
  * dynamic information, -3 no such PLT slot, -4 mprotect refused, -5 the slot held neither the
  * function nor our replacement).
  */
-int hypemu_tlb_reset_dirty_patch(const char *libpath)
+int hypemu_tlb_reset_dirty_patch(void)
 {
-	void *h = dlopen(libpath, RTLD_NOW | RTLD_NOLOAD);
-	if (h == NULL || flush_page == NULL)
+	if (unicorn == NULL || flush_page == NULL)
 		return -1;
-	void *orig = dlsym(h, "tlb_reset_dirty_by_vaddr_aarch64");
+	void *orig = dlsym(unicorn, "tlb_reset_dirty_by_vaddr_aarch64");
 	struct link_map *lm = NULL;
-	if (orig == NULL || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL || lm->l_ld == NULL)
+	if (orig == NULL || dlinfo(unicorn, RTLD_DI_LINKMAP, &lm) != 0 || lm == NULL || lm->l_ld == NULL)
 		return -2;
 	uintptr_t jmprel = 0, symtab = 0, strtab = 0;
 	size_t relsz = 0;
@@ -412,14 +413,11 @@ static uint32_t tlbi_front_cb(void *uc, int reg, const uc_arm64_cp_reg *cp, void
  * already) exports hypemu_fill_drop_pages. Returns the front (its callback: hypemu_tlbi_front_cb)
  * or NULL.
  */
-void *hypemu_tlbi_front_new(void *uc, long cpu_off, insn_sys_cb js, void *fill, const char *fill_lib, const char *libpath)
+void *hypemu_tlbi_front_new(void *uc, long cpu_off, insn_sys_cb js, void *fill, const char *fill_lib)
 {
-	if (flush_page == NULL || cpu_off < 0)
+	if (unicorn == NULL || flush_page == NULL || cpu_off < 0)
 		return NULL;
-	void *h = dlopen(libpath, RTLD_NOW | RTLD_NOLOAD);
-	if (h == NULL)
-		return NULL;
-	front_reg_read = (reg_read_fn)dlsym(h, "uc_reg_read");
+	front_reg_read = (reg_read_fn)dlsym(unicorn, "uc_reg_read");
 	if (front_reg_read == NULL)
 		return NULL;
 	if (fill != NULL) {
