@@ -26,20 +26,16 @@ const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : dflt;
 };
-const USAGE = `usage: npm run bench -- [--runs N] [--only CASE[,CASE...]] [--json FILE]
+const OPTIONS = ['--runs', '--only', '--json'];
+/** @param {string[]} names the cases */
+const usage = (names) => `usage: npm run bench -- [--runs N] [--only CASE[,CASE...]] [--json FILE]
   --runs N      runs of every command, interleaved; figures come from the best (default 3)
-  --only CASES  comma-separated cases (default: all): compute-loop, compute-loop-default-tcg,
-                compute-loop-mmu, tlb-fill, sysreg-trap, startup, startup-16g,
-                linux-boot, counter-poll, uart-throughput, tlbi-storm
+  --only CASES  comma-separated cases (default: all): ${names.join(', ')}
   --json FILE   where the figures go (default bench/out/bench.json)`;
-if (args.includes('--help') || args.includes('-h')) {
-  console.log(USAGE);
-  process.exit(0);
-}
-for (let i = 0; i < args.length; i += 2) {
-  if (!['--runs', '--only', '--json'].includes(args[i]) || args[i + 1] === undefined) {
-    const known = ['--runs', '--only', '--json'].includes(args[i]);
-    console.error(`bench: ${known ? `${args[i]} needs a value` : `unknown argument '${args[i]}'`}\n${USAGE}`);
+const HELP = args.includes('--help') || args.includes('-h');
+for (let i = 0; i < args.length && !HELP; i += 2) {
+  if (!OPTIONS.includes(args[i]) || args[i + 1] === undefined) {
+    console.error(`bench: ${OPTIONS.includes(args[i]) ? `${args[i]} needs a value` : `unknown argument '${args[i]}'`} (npm run bench -- --help)`);
     process.exit(64);
   }
 }
@@ -295,6 +291,10 @@ function timeOnce(c, statsFile) {
   return { s, rss: g ? Number(g[1]) : null, cpu: g ? Number(g[2]) + Number(g[3]) : null, sys: g ? Number(g[3]) : null, faults: g ? Number(g[4]) : null };
 }
 
+if (HELP) {
+  console.log(usage(cases.map((c) => c.name)));
+  process.exit(0);
+}
 const selected = cases.filter((c) => !ONLY || ONLY.includes(c.name));
 if (ONLY) for (const n of ONLY) if (!cases.some((c) => c.name === n)) {
   console.error(`bench: unknown case '${n}' (cases: ${cases.map((c) => c.name).join(', ')})`);
